@@ -1,0 +1,244 @@
+// Package config is the one place settings come from: simple-uml.toml at the top of the repository,
+// kernel.lock beside it for the pinned kernel, and SUML_* environment variables that override any key.
+// Every other package receives values from here; none reads the environment itself.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// FileName and LockName are the configuration and lock files at the repository root.
+const (
+	FileName = "simple-uml.toml"
+	LockName = "kernel.lock"
+)
+
+// Kernel is the [kernel] table.
+type Kernel struct {
+	Series      string   `toml:"series"`       // branch ("6.12"), "stable" or "mainline"; what `mage bump` tracks
+	Mirror      string   `toml:"mirror"`       // base URL of kernel.org's pub/linux/kernel tree
+	ReleasesURL string   `toml:"releases_url"` // kernel.org's releases.json
+	Tarball     string   `toml:"tarball"`      // local source tarball used instead of a download; empty: download
+	TrustedKeys []string `toml:"trusted_keys"` // full OpenPGP fingerprints allowed to sign sha256sums.asc
+	Keys        []string `toml:"keys"`         // URLs or files holding those keys; others in them are ignored
+	Subarch     string   `toml:"subarch"`      // SUBARCH for ARCH=um; only x86_64 is tested
+	Jobs        int      `toml:"jobs"`         // make -j; 0 means one per core
+	CCWrapper   string   `toml:"cc_wrapper"`   // e.g. "ccache"; prepended to the compiler; empty: none
+}
+
+// Paths is the [paths] table. Relative paths are relative to the repository root.
+type Paths struct {
+	Dist      string `toml:"dist"`    // finished outputs
+	Cache     string `toml:"cache"`   // downloads and build trees; empty means $XDG_CACHE_HOME/simple-uml
+	Patches   string `toml:"patches"` // patch series directory
+	Fragments string `toml:"kconfig"` // kernel config fragments directory
+}
+
+// Lock is kernel.lock: the kernel `mage kernel` builds. `mage bump` rewrites it.
+type Lock struct {
+	Version  string `toml:"version"`  // e.g. 6.12.117
+	SHA256   string `toml:"sha256"`   // of linux-<version>.tar.xz; empty: taken from the signed sha256sums.asc
+	Released string `toml:"released"` // release date (YYYY-MM-DD), informational
+}
+
+// Config is everything the pipeline needs, with paths made absolute.
+type Config struct {
+	Root   string // repository root
+	Kernel Kernel
+	Paths  Paths
+	Lock   Lock
+}
+
+// Defaults are used for keys the file leaves out.
+func Defaults() Config {
+	return Config{
+		Kernel: Kernel{
+			Series:      "6.12",
+			Mirror:      "https://cdn.kernel.org/pub/linux/kernel",
+			ReleasesURL: "https://www.kernel.org/releases.json",
+			TrustedKeys: []string{"B8868C80BA62A1FFFAF5FDA9632D3A06589DA6B1"},
+			Keys:        []string{"https://git.kernel.org/pub/scm/docs/kernel/pgpkeys.git/plain/keys/632D3A06589DA6B1.asc"},
+			Subarch:     "x86_64",
+		},
+		Paths: Paths{Dist: "dist", Patches: "patches", Fragments: "kconfig"},
+	}
+}
+
+// Env lists the environment overrides, for documentation and `mage -l`.
+var Env = []struct{ Name, Key string }{
+	{"SUML_KERNEL_SERIES", "kernel.series"},
+	{"SUML_KERNEL_MIRROR", "kernel.mirror"},
+	{"SUML_KERNEL_RELEASES_URL", "kernel.releases_url"},
+	{"SUML_KERNEL_TARBALL", "kernel.tarball"},
+	{"SUML_KERNEL_TRUSTED_KEYS", "kernel.trusted_keys (comma-separated)"},
+	{"SUML_KERNEL_KEYS", "kernel.keys (comma-separated)"},
+	{"SUML_KERNEL_SUBARCH", "kernel.subarch"},
+	{"SUML_JOBS", "kernel.jobs"},
+	{"SUML_CC_WRAPPER", "kernel.cc_wrapper"},
+	{"SUML_DIST", "paths.dist"},
+	{"SUML_CACHE", "paths.cache"},
+	{"SUML_PATCHES", "paths.patches"},
+	{"SUML_KCONFIG", "paths.kconfig"},
+	{"SUML_KERNEL_VERSION", "kernel.lock version (sha256 must then match or be given too)"},
+	{"SUML_KERNEL_SHA256", "kernel.lock sha256"},
+}
+
+// Load reads root/simple-uml.toml and root/kernel.lock, applies getenv overrides (os.Getenv when nil)
+// and checks the result.
+func Load(root string, getenv func(string) string) (Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return Config{}, err
+	}
+	c := Defaults()
+	c.Root = abs
+	if err := decodeStrict(filepath.Join(abs, FileName), &c); err != nil {
+		return Config{}, err
+	}
+	if err := decodeStrict(filepath.Join(abs, LockName), &c.Lock); err != nil {
+		return Config{}, err
+	}
+	if err := c.applyEnv(getenv); err != nil {
+		return Config{}, err
+	}
+	if c.Paths.Cache == "" {
+		c.Paths.Cache = defaultCache(getenv)
+	}
+	for _, p := range []*string{&c.Paths.Dist, &c.Paths.Cache, &c.Paths.Patches, &c.Paths.Fragments} {
+		if !filepath.IsAbs(*p) {
+			*p = filepath.Join(abs, *p)
+		}
+	}
+	if c.Kernel.Tarball != "" && !filepath.IsAbs(c.Kernel.Tarball) {
+		c.Kernel.Tarball = filepath.Join(abs, c.Kernel.Tarball)
+	}
+	return c, c.validate()
+}
+
+// decodeStrict reads a TOML file and rejects keys this version does not know, so that a misspelt
+// setting is an error rather than silently ignored. A missing file keeps the defaults.
+func decodeStrict(path string, v any) error {
+	md, err := toml.DecodeFile(path, v)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return fmt.Errorf("%s: unknown key(s) %s: see README.md for the keys", path, strings.Join(keys, ", "))
+	}
+	return nil
+}
+
+func (c *Config) applyEnv(getenv func(string) string) error {
+	str := map[string]*string{
+		"SUML_KERNEL_SERIES":       &c.Kernel.Series,
+		"SUML_KERNEL_MIRROR":       &c.Kernel.Mirror,
+		"SUML_KERNEL_RELEASES_URL": &c.Kernel.ReleasesURL,
+		"SUML_KERNEL_TARBALL":      &c.Kernel.Tarball,
+		"SUML_KERNEL_SUBARCH":      &c.Kernel.Subarch,
+		"SUML_CC_WRAPPER":          &c.Kernel.CCWrapper,
+		"SUML_DIST":                &c.Paths.Dist,
+		"SUML_CACHE":               &c.Paths.Cache,
+		"SUML_PATCHES":             &c.Paths.Patches,
+		"SUML_KCONFIG":             &c.Paths.Fragments,
+		"SUML_KERNEL_SHA256":       &c.Lock.SHA256,
+	}
+	for name, dst := range str {
+		if v, ok := lookup(getenv, name); ok {
+			*dst = v
+		}
+	}
+	lists := map[string]*[]string{"SUML_KERNEL_TRUSTED_KEYS": &c.Kernel.TrustedKeys, "SUML_KERNEL_KEYS": &c.Kernel.Keys}
+	for name, dst := range lists {
+		if v, ok := lookup(getenv, name); ok {
+			*dst = splitList(v)
+		}
+	}
+	if v, ok := lookup(getenv, "SUML_KERNEL_VERSION"); ok && v != c.Lock.Version {
+		// A different version invalidates the pinned digest unless one is given with it.
+		c.Lock.Version = v
+		c.Lock.Released = ""
+		if _, ok := lookup(getenv, "SUML_KERNEL_SHA256"); !ok {
+			c.Lock.SHA256 = ""
+		}
+	}
+	if v, ok := lookup(getenv, "SUML_JOBS"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("SUML_JOBS=%q: want a whole number (0 means one job per core)", v)
+		}
+		c.Kernel.Jobs = n
+	}
+	return nil
+}
+
+func lookup(getenv func(string) string, name string) (string, bool) {
+	v := getenv(name)
+	return strings.TrimSpace(v), v != ""
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func defaultCache(getenv func(string) string) string {
+	if x := getenv("XDG_CACHE_HOME"); x != "" {
+		return filepath.Join(x, "simple-uml")
+	}
+	if h := getenv("HOME"); h != "" {
+		return filepath.Join(h, ".cache", "simple-uml")
+	}
+	return filepath.Join(os.TempDir(), "simple-uml-cache")
+}
+
+// Jobs is the make -j value to use.
+func (c Config) Jobs() int {
+	if c.Kernel.Jobs > 0 {
+		return c.Kernel.Jobs
+	}
+	return runtime.NumCPU()
+}
+
+func (c Config) validate() error {
+	if c.Kernel.Tarball == "" && c.Lock.Version == "" {
+		return fmt.Errorf("%s has no version: run `go tool mage bump`, or set SUML_KERNEL_TARBALL to a local source tarball", LockName)
+	}
+	if s := c.Lock.SHA256; s != "" && len(s) != 64 {
+		return fmt.Errorf("%s: sha256 %q is not 64 hex digits", LockName, s)
+	}
+	if c.Kernel.Subarch != "x86_64" && c.Kernel.Subarch != "i386" {
+		return fmt.Errorf("kernel.subarch %q: User-Mode Linux here supports x86_64 (and i386)", c.Kernel.Subarch)
+	}
+	if c.Kernel.Tarball == "" {
+		if c.Kernel.Mirror == "" {
+			return errors.New("kernel.mirror is empty: set it to https://cdn.kernel.org/pub/linux/kernel or a mirror")
+		}
+		if len(c.Kernel.Keys) == 0 {
+			return errors.New("kernel.keys is empty: name a file or URL holding the trusted kernel.org keys")
+		}
+	}
+	return nil
+}

@@ -1,0 +1,239 @@
+// Package fetch downloads files into a cache addressed by their sha256, with grab doing resumption
+// (a cut-off download continues from where it stopped on the next attempt or run), retries with
+// backoff, and progress on a terminal. A file enters the cache only after its digest matched, and is
+// checked again when it is taken out, so a corrupted cache is caught rather than used.
+//
+// Limits: one process per cache directory at a time (two runs downloading the same file would share
+// its partial file); digests are sha256 only.
+package fetch
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/cavaliergopher/grab/v3"
+
+	"github.com/simple-uml/simple-uml/build/ui"
+)
+
+// Cache is a content-addressed download cache.
+type Cache struct {
+	Dir      string        // root; verified files live in Dir/sha256/<hex>, partial ones in Dir/partial
+	Attempts int           // tries per download, at least 1; 0 means 4
+	Backoff  time.Duration // wait before the first retry, doubled for each further one; 0 means 1s
+	Log      io.Writer     // where retries are reported; nil means os.Stderr
+	HTTP     *http.Client  // nil means http.DefaultClient
+}
+
+// MismatchError is a download whose sha256 differs from the one it was expected to have.
+type MismatchError struct {
+	URL       string
+	Want, Got string
+}
+
+func (e *MismatchError) Error() string {
+	return fmt.Sprintf("%s: sha256 is %s, expected %s: the file is corrupt or has been tampered with, "+
+		"and was deleted; if the mirror is trustworthy and the expected digest is stale, re-pin with `go tool mage bump`",
+		e.URL, e.Got, e.Want)
+}
+
+// Path is where a verified file with the given sha256 is kept.
+func (c *Cache) Path(sha string) string { return filepath.Join(c.Dir, "sha256", sha) }
+
+// File returns the path of a cached file with sha256 want, downloading it from url first if needed.
+func (c *Cache) File(ctx context.Context, url, want string) (string, error) {
+	want = strings.ToLower(want)
+	if len(want) != 64 {
+		return "", fmt.Errorf("fetch %s: expected sha256 %q is not 64 hex digits", url, want)
+	}
+	final := c.Path(want)
+	if got, err := FileSHA256(final); err == nil {
+		if got == want {
+			return final, nil
+		}
+		// Bit rot or tampering in the cache: drop it and download again.
+		fmt.Fprintf(c.log(), "cached %s has sha256 %s, expected %s; downloading again\n", final, got, want)
+		_ = os.Remove(final)
+	}
+	partial := filepath.Join(c.Dir, "partial", want+".part")
+	if err := os.MkdirAll(filepath.Dir(partial), 0o755); err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+		return "", err
+	}
+	err := c.retry(ctx, url, func() error { return c.grab(ctx, url, partial) })
+	if err != nil {
+		return "", err
+	}
+	got, err := FileSHA256(partial)
+	if err != nil {
+		return "", err
+	}
+	if got != want {
+		_ = os.Remove(partial)
+		return "", &MismatchError{URL: url, Want: want, Got: got}
+	}
+	if err := os.Rename(partial, final); err != nil {
+		return "", fmt.Errorf("fetch %s: %w", url, err)
+	}
+	return final, nil
+}
+
+func (c *Cache) grab(ctx context.Context, url, dst string) error {
+	req, err := grab.NewRequest(dst, url)
+	if err != nil {
+		return permanent(err)
+	}
+	req = req.WithContext(ctx)
+	req.IgnoreRemoteTime = true
+	client := grab.NewClient()
+	if c.HTTP != nil {
+		client.HTTPClient = c.HTTP
+	}
+	client.UserAgent = "simple-uml"
+	resp := client.Do(req)
+	progress := ui.NewProgress("download " + filepath.Base(url))
+	defer progress.Done()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			progress.Update(resp.BytesComplete(), resp.Size())
+		case <-resp.Done:
+			err := resp.Err()
+			var status grab.StatusCodeError
+			if errors.As(err, &status) && int(status) < 500 && int(status) != http.StatusTooManyRequests {
+				return permanent(err)
+			}
+			if errors.Is(err, grab.ErrBadLength) {
+				// The partial file is longer than the remote one: it cannot be resumed.
+				_ = os.Remove(dst)
+			}
+			return err
+		}
+	}
+}
+
+// Bytes reads a small document from an http(s) URL (with retries) or from a local file path, at most
+// max bytes. It is for documents that are verified by other means (signatures) or not at all.
+func (c *Cache) Bytes(ctx context.Context, src string, max int64) ([]byte, error) {
+	if !isURL(src) {
+		data, err := os.ReadFile(strings.TrimPrefix(src, "file://"))
+		if err != nil {
+			return nil, err
+		}
+		if int64(len(data)) > max {
+			return nil, fmt.Errorf("%s: larger than %d bytes", src, max)
+		}
+		return data, nil
+	}
+	var data []byte
+	err := c.retry(ctx, src, func() error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
+		if err != nil {
+			return permanent(err)
+		}
+		req.Header.Set("User-Agent", "simple-uml")
+		client := c.HTTP
+		if client == nil {
+			client = http.DefaultClient
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			err := fmt.Errorf("HTTP %s", resp.Status)
+			if resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
+				return permanent(err)
+			}
+			return err
+		}
+		data, err = io.ReadAll(io.LimitReader(resp.Body, max+1))
+		if err != nil {
+			return err
+		}
+		if int64(len(data)) > max {
+			return permanent(fmt.Errorf("larger than %d bytes", max))
+		}
+		return nil
+	})
+	return data, err
+}
+
+func isURL(s string) bool {
+	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
+}
+
+type permanentError struct{ err error }
+
+func (p permanentError) Error() string { return p.err.Error() }
+func (p permanentError) Unwrap() error { return p.err }
+
+func permanent(err error) error { return permanentError{err} }
+
+// retry calls f until it succeeds, fails permanently, the context ends or the attempts run out.
+func (c *Cache) retry(ctx context.Context, url string, f func() error) error {
+	attempts := c.Attempts
+	if attempts <= 0 {
+		attempts = 4
+	}
+	wait := c.Backoff
+	if wait <= 0 {
+		wait = time.Second
+	}
+	var err error
+	for i := 1; ; i++ {
+		err = f()
+		var p permanentError
+		if err == nil || errors.As(err, &p) || ctx.Err() != nil || i >= attempts {
+			break
+		}
+		fmt.Fprintf(c.log(), "download %s failed (%v); retrying in %s (%d/%d)\n", url, err, wait, i, attempts-1)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("download %s: %w", url, ctx.Err())
+	}
+	return fmt.Errorf("download %s: %w (check the mirror setting and your network; a rerun resumes the download)", url, err)
+}
+
+func (c *Cache) log() io.Writer {
+	if c.Log == nil {
+		return os.Stderr
+	}
+	return c.Log
+}
+
+// FileSHA256 returns the lowercase hex sha256 of a file's content.
+func FileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("hash %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

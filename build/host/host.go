@@ -1,0 +1,95 @@
+// Package host checks that the tools a target needs are installed, and says how to install the missing
+// ones on the common distributions. Targets run the check before downloading anything.
+package host
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+)
+
+// Tool is a program (or header file) a stage needs and the packages that provide it.
+type Tool struct {
+	Name   string // program looked up in PATH, or an absolute path for a file
+	Why    string
+	Debian string
+	Fedora string
+	Arch   string
+}
+
+// Kernel is what building the UML kernel needs.
+var Kernel = []Tool{
+	{"make", "runs the kernel build", "make", "make", "make"},
+	{"gcc", "compiles the kernel", "gcc", "gcc", "gcc"},
+	{"ld", "links the kernel", "binutils", "binutils", "binutils"},
+	{"strip", "strips the linux executable for dist/", "binutils", "binutils", "binutils"},
+	{"flex", "builds the kconfig lexer", "flex", "flex", "flex"},
+	{"bison", "builds the kconfig parser", "bison", "bison", "bison"},
+	{"bc", "computes kernel constants", "bc", "bc", "bc"},
+	{"perl", "runs kernel build scripts", "perl", "perl", "perl"},
+	{"xz", "is used by kernel scripts to compress", "xz-utils", "xz", "xz"},
+}
+
+// Menuconfig adds what the kernel's menuconfig needs.
+var Menuconfig = []Tool{
+	{"pkg-config", "finds ncurses for menuconfig", "pkg-config", "pkgconf", "pkgconf"},
+	{"/usr/include/ncurses.h", "menuconfig's terminal UI", "libncurses-dev", "ncurses-devel", "ncurses"},
+}
+
+// Image is what building and booting root filesystem images needs.
+var Image = []Tool{
+	{"mke2fs", "makes ext4 images without root", "e2fsprogs", "e2fsprogs", "e2fsprogs"},
+}
+
+// MissingError lists missing tools with install commands.
+type MissingError struct{ Missing []Tool }
+
+func (e *MissingError) Error() string {
+	var names, deb, fed, arch []string
+	for _, t := range e.Missing {
+		names = append(names, fmt.Sprintf("%s (%s)", t.Name, t.Why))
+		deb, fed, arch = addUnique(deb, t.Debian), addUnique(fed, t.Fedora), addUnique(arch, t.Arch)
+	}
+	return fmt.Sprintf("missing host tools: %s\n  Debian/Ubuntu: sudo apt-get install %s\n  Fedora:        sudo dnf install %s\n  Arch:          sudo pacman -S %s",
+		strings.Join(names, ", "), strings.Join(deb, " "), strings.Join(fed, " "), strings.Join(arch, " "))
+}
+
+func addUnique(list []string, s string) []string {
+	for _, x := range list {
+		if x == s {
+			return list
+		}
+	}
+	return append(list, s)
+}
+
+// Check returns a *MissingError naming every tool of the given sets that is not installed.
+func Check(sets ...[]Tool) error {
+	var missing []Tool
+	seen := map[string]bool{}
+	for _, set := range sets {
+		for _, t := range set {
+			if seen[t.Name] {
+				continue
+			}
+			seen[t.Name] = true
+			if !present(t.Name) {
+				missing = append(missing, t)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return &MissingError{Missing: missing}
+	}
+	return nil
+}
+
+func present(name string) bool {
+	if strings.HasPrefix(name, "/") {
+		_, err := os.Stat(name)
+		return err == nil
+	}
+	_, err := exec.LookPath(name)
+	return err == nil
+}

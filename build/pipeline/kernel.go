@@ -1,0 +1,274 @@
+// Package pipeline puts the stages together into what the mage targets run: each function takes the
+// loaded configuration, does its stages in order, and returns what it produced. The stages themselves
+// live in their own packages and know nothing of one another.
+package pipeline
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/host"
+	"github.com/simple-uml/simple-uml/build/kbuild"
+	"github.com/simple-uml/simple-uml/build/kconf"
+	"github.com/simple-uml/simple-uml/build/run"
+	"github.com/simple-uml/simple-uml/build/source"
+)
+
+// Names of the kernel's outputs in dist/.
+const (
+	LinuxName     = "linux"
+	ConfigName    = "linux.config"
+	SystemMapName = "System.map"
+	RecordName    = "linux.json"
+)
+
+// KernelResult says what Kernel did.
+type KernelResult struct {
+	Record   KernelRecord
+	UpToDate bool   // nothing was done: dist/ already held these outputs
+	BuildDir string // the O= directory, holding the unstripped linux and the build log
+}
+
+// Kernel builds the configured kernel into cfg.Paths.Dist. Progress and commands go to w.
+func Kernel(ctx context.Context, cfg config.Config, w io.Writer) (KernelResult, error) {
+	start := time.Now()
+	if err := host.Check(host.Kernel); err != nil {
+		return KernelResult{}, err
+	}
+	cache := &fetch.Cache{Dir: filepath.Join(cfg.Paths.Cache, "downloads"), Log: w}
+	src, err := resolveSource(ctx, cfg, cache, w)
+	if err != nil {
+		return KernelResult{}, err
+	}
+	inputs, err := gatherInputs(ctx, cfg, src)
+	if err != nil {
+		return KernelResult{}, err
+	}
+	rec := inputs.record
+	if upToDate(cfg.Paths.Dist, rec.InputKey) {
+		fmt.Fprintf(w, "kernel %s is up to date in %s (inputs %s); nothing to do (%s)\n",
+			rec.Version, cfg.Paths.Dist, rec.InputKey[:12], time.Since(start).Round(time.Millisecond))
+		r, err := readRecord(filepath.Join(cfg.Paths.Dist, RecordName))
+		if err != nil {
+			return KernelResult{}, err
+		}
+		return KernelResult{Record: *r, UpToDate: true, BuildDir: inputs.buildDir(cfg)}, nil
+	}
+
+	opts, closeLog, err := configure(ctx, cfg, cache, src, inputs, w)
+	if err != nil {
+		return KernelResult{}, err
+	}
+	defer closeLog()
+	fmt.Fprintf(w, "building linux %s (ARCH=um SUBARCH=%s, -j%d); log: %s\n", opts.Version, cfg.Kernel.Subarch, opts.Jobs, filepath.Join(opts.Out, kbuild.LogName))
+	linux, err := kbuild.Build(ctx, opts.Options)
+	if err != nil {
+		return KernelResult{}, err
+	}
+	rec.Version = opts.Version
+	rec.BuildEnv = opts.Env()
+	rec.Outputs, err = installKernel(ctx, cfg.Paths.Dist, linux, opts.Out)
+	if err != nil {
+		return KernelResult{}, err
+	}
+	if err := writeJSON(filepath.Join(cfg.Paths.Dist, RecordName), rec); err != nil {
+		return KernelResult{}, err
+	}
+	fmt.Fprintf(w, "kernel %s built: %s (%s)\n", rec.Version, filepath.Join(cfg.Paths.Dist, LinuxName), time.Since(start).Round(time.Second))
+	return KernelResult{Record: rec, BuildDir: opts.Out}, nil
+}
+
+// kernelInputs is everything the build depends on, known before anything is unpacked.
+type kernelInputs struct {
+	src       kernelSource
+	series    []source.Patch
+	requested kconf.Requested
+	record    KernelRecord
+	treeKey   string // identifies the unpacked and patched tree: tarball + patch series
+}
+
+func (in kernelInputs) buildDir(cfg config.Config) string {
+	return filepath.Join(cfg.Paths.Cache, "build", in.treeKey[:16]+"-"+cfg.Kernel.Subarch)
+}
+
+func gatherInputs(ctx context.Context, cfg config.Config, src kernelSource) (kernelInputs, error) {
+	series, err := source.ReadSeries(cfg.Paths.Patches)
+	if err != nil {
+		return kernelInputs{}, fmt.Errorf("read patch series: %w", err)
+	}
+	frags, err := kconf.LoadFragments(cfg.Paths.Fragments)
+	if err != nil {
+		return kernelInputs{}, fmt.Errorf("read kernel config fragments: %w", err)
+	}
+	req, err := kconf.Merge(frags)
+	if err != nil {
+		return kernelInputs{}, fmt.Errorf("kernel config fragments: %w", err)
+	}
+	compiler, err := kbuild.CompilerVersion(ctx)
+	if err != nil {
+		return kernelInputs{}, fmt.Errorf("find the compiler version: %w", err)
+	}
+	var patchFiles, fragFiles []string
+	if _, err := os.Stat(filepath.Join(cfg.Paths.Patches, "series")); err == nil {
+		patchFiles = append(patchFiles, filepath.Join(cfg.Paths.Patches, "series"))
+	}
+	for _, p := range series {
+		patchFiles = append(patchFiles, p.File)
+	}
+	for _, f := range frags {
+		fragFiles = append(fragFiles, f.File)
+	}
+	rec := KernelRecord{
+		Version:       src.version,
+		Source:        src.display,
+		TarballSHA256: src.sha256,
+		Subarch:       cfg.Kernel.Subarch,
+		Compiler:      compiler,
+		CCWrapper:     cfg.Kernel.CCWrapper,
+		MakeTargets:   "defconfig olddefconfig linux",
+	}
+	if rec.Patches, err = digests(patchFiles, cfg.Root); err != nil {
+		return kernelInputs{}, err
+	}
+	if rec.Fragments, err = digests(fragFiles, cfg.Root); err != nil {
+		return kernelInputs{}, err
+	}
+	treeKey := hashJSON(struct {
+		Tarball string
+		Patches []Digest
+	}{src.sha256, rec.Patches})
+	// The timestamp comes from the tarball (covered by its digest); the rest of the environment is fixed.
+	rec.BuildEnv = kbuild.Options{}.Env()[1:]
+	rec.InputKey = rec.inputKey()
+	return kernelInputs{src: src, series: series, requested: req, record: rec, treeKey: treeKey}, nil
+}
+
+func hashJSON(v any) string {
+	data, _ := json.Marshal(v)
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// Tree is an unpacked, patched source tree in the cache.
+type Tree struct {
+	Dir       string
+	Version   string
+	Timestamp time.Time // the release's time, from the tarball's Makefile
+}
+
+// preparedTree returns the cached tree for these inputs, unpacking and patching it first if needed.
+// The tree is made under a staging name and renamed, so a cached tree is always complete.
+func preparedTree(ctx context.Context, cfg config.Config, tarball string, in kernelInputs, w io.Writer) (Tree, error) {
+	dir := filepath.Join(cfg.Paths.Cache, "trees", in.treeKey[:16])
+	metaPath := dir + ".json"
+	var t Tree
+	if data, err := os.ReadFile(metaPath); err == nil && json.Unmarshal(data, &t) == nil {
+		if _, err := os.Stat(filepath.Join(dir, "Makefile")); err == nil {
+			t.Dir = dir
+			fmt.Fprintf(w, "using the cached source tree %s\n", dir)
+			return t, nil
+		}
+	}
+	_ = os.RemoveAll(dir)
+	staging := dir + ".staging"
+	_ = os.RemoveAll(staging) // left by an interrupted run
+	fmt.Fprintf(w, "unpacking %s\n", tarball)
+	if _, err := source.Unpack(ctx, tarball, staging); err != nil {
+		return Tree{}, err
+	}
+	fi, err := os.Stat(filepath.Join(staging, "Makefile"))
+	if err != nil {
+		_ = os.RemoveAll(staging)
+		return Tree{}, fmt.Errorf("%s is not a Linux source tarball: %w", tarball, err)
+	}
+	t = Tree{Timestamp: fi.ModTime().UTC()}
+	if t.Version, err = source.TreeVersion(staging); err != nil {
+		_ = os.RemoveAll(staging)
+		return Tree{}, err
+	}
+	if in.src.version != "" && in.src.version != t.Version {
+		_ = os.RemoveAll(staging)
+		return Tree{}, fmt.Errorf("%s holds Linux %s, but %s was expected: check kernel.lock and the tarball", tarball, t.Version, in.src.version)
+	}
+	if len(in.series) > 0 {
+		fmt.Fprintf(w, "applying %d patch(es) from %s\n", len(in.series), cfg.Paths.Patches)
+	}
+	if err := source.Apply(staging, in.series); err != nil {
+		_ = os.RemoveAll(staging)
+		return Tree{}, err
+	}
+	if err := writeJSON(metaPath, t); err != nil {
+		_ = os.RemoveAll(staging)
+		return Tree{}, err
+	}
+	if err := os.Rename(staging, dir); err != nil {
+		return Tree{}, err
+	}
+	t.Dir = dir
+	return t, nil
+}
+
+func buildOptions(cfg config.Config, tree Tree, out string, w io.Writer) (kbuild.Options, func(), error) {
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return kbuild.Options{}, nil, err
+	}
+	logFile, err := os.Create(filepath.Join(out, kbuild.LogName))
+	if err != nil {
+		return kbuild.Options{}, nil, err
+	}
+	opts := kbuild.Options{
+		Src: tree.Dir, Out: out, Subarch: cfg.Kernel.Subarch, Jobs: cfg.Jobs(),
+		CCWrapper: cfg.Kernel.CCWrapper, Timestamp: tree.Timestamp, Log: logFile, Echo: w,
+	}
+	return opts, func() { logFile.Close() }, nil
+}
+
+// installKernel puts the stripped executable, .config and System.map into dist, each atomically, and
+// returns their digests. The old record is removed first so that a half-replaced dist never looks
+// complete.
+func installKernel(ctx context.Context, dist, linux, buildDir string) (map[string]string, error) {
+	if err := os.MkdirAll(dist, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.Remove(filepath.Join(dist, RecordName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	tmp := filepath.Join(dist, "."+LinuxName+".tmp")
+	defer os.Remove(tmp)
+	if err := run.Run(ctx, run.Cmd{Args: []string{"strip", "-o", tmp, linux}}); err != nil {
+		return nil, fmt.Errorf("strip the kernel: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dist, LinuxName)); err != nil {
+		return nil, err
+	}
+	for name, from := range map[string]string{ConfigName: ".config", SystemMapName: "System.map"} {
+		data, err := os.ReadFile(filepath.Join(buildDir, from))
+		if err != nil {
+			return nil, err
+		}
+		if err := writeAtomic(filepath.Join(dist, name), data, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	outputs := map[string]string{}
+	for _, name := range []string{LinuxName, ConfigName, SystemMapName} {
+		sum, err := fileSHA256(filepath.Join(dist, name))
+		if err != nil {
+			return nil, err
+		}
+		outputs[name] = sum
+	}
+	return outputs, nil
+}
+
+func fileSHA256(path string) (string, error) { return fetch.FileSHA256(path) }

@@ -1,0 +1,117 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Digest is a file and its sha256.
+type Digest struct {
+	File   string `json:"file"`
+	SHA256 string `json:"sha256"`
+}
+
+// KernelRecord is dist/linux.json: what went into the kernel and what came out. It holds no times or
+// host facts that change between identical builds.
+type KernelRecord struct {
+	Version       string            `json:"version"`
+	Source        string            `json:"source"` // download URL, or "local:<file name>"
+	TarballSHA256 string            `json:"tarball_sha256"`
+	Patches       []Digest          `json:"patches"`
+	Fragments     []Digest          `json:"fragments"`
+	Subarch       string            `json:"subarch"`
+	Compiler      string            `json:"compiler"`
+	CCWrapper     string            `json:"cc_wrapper,omitempty"`
+	BuildEnv      []string          `json:"build_env"`
+	MakeTargets   string            `json:"make"`
+	InputKey      string            `json:"input_key"` // sha256 over every field above
+	Outputs       map[string]string `json:"outputs"`   // dist file name -> sha256
+}
+
+// inputKey hashes every input of the build, so that any change (tarball, patch, fragment, compiler,
+// settings) makes a different key. The version is implied by the tarball's digest, and the build
+// timestamp is read from the tarball, so neither needs to be known before unpacking.
+func (r *KernelRecord) inputKey() string {
+	return hashJSON(struct {
+		Tarball            string
+		Patches, Fragments []Digest
+		Subarch, Compiler  string
+		CCWrapper, Make    string
+		Env                []string
+	}{r.TarballSHA256, r.Patches, r.Fragments, r.Subarch, r.Compiler, r.CCWrapper, r.MakeTargets, r.BuildEnv})
+}
+
+func readRecord(path string) (*KernelRecord, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r KernelRecord
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &r, nil
+}
+
+// upToDate reports whether dist already holds the outputs of a build with this input key.
+func upToDate(dist, key string) bool {
+	r, err := readRecord(filepath.Join(dist, RecordName))
+	if err != nil || r.InputKey != key || len(r.Outputs) == 0 {
+		return false
+	}
+	for name, want := range r.Outputs {
+		got, err := fileSHA256(filepath.Join(dist, name))
+		if err != nil || got != want {
+			return false
+		}
+	}
+	return true
+}
+
+func writeJSON(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeAtomic(path, append(data, '\n'), 0o644)
+}
+
+// writeAtomic writes to a temporary name in the same directory and renames it into place.
+func writeAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// digests hashes files in the order given (a patch series' order matters), naming them relative to root.
+func digests(files []string, root string) ([]Digest, error) {
+	out := []Digest{}
+	for _, f := range files {
+		sum, err := fileSHA256(f)
+		if err != nil {
+			return nil, err
+		}
+		rel, err := filepath.Rel(root, f)
+		if err != nil {
+			rel = f
+		}
+		out = append(out, Digest{File: filepath.ToSlash(rel), SHA256: sum})
+	}
+	return out, nil
+}

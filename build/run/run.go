@@ -1,0 +1,189 @@
+// Package run executes external commands the one way this project does: printed first in a form a user
+// can paste into a shell, bound to a context that stops the whole process group, with output either
+// streamed or captured to a log whose tail is kept for error messages.
+package run
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Cmd describes one external command.
+type Cmd struct {
+	Args []string // program and arguments; Args[0] is looked up in PATH
+	Dir  string   // working directory; empty means the current one
+	Env  []string // KEY=VALUE pairs added to (and overriding) the inherited environment
+	// Stdout and Stderr receive the output; nil discards it (it still reaches Log and the tail).
+	Stdout, Stderr io.Writer
+	Stdin          io.Reader // nil means no input
+	Log            io.Writer // when set, receives all output as well
+	Echo           io.Writer // where the command line is printed before it runs; nil means os.Stderr
+	TailLines      int       // lines of output kept for the error message; 0 means 25
+}
+
+// Error is a failed command: its command line and the last lines it printed.
+type Error struct {
+	Cmdline string
+	Tail    []string
+	Err     error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %v", e.Cmdline, e.Err)
+	if len(e.Tail) > 0 {
+		b.WriteString("\n  last output:\n")
+		for _, l := range e.Tail {
+			b.WriteString("    " + l + "\n")
+		}
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Cmdline renders env and args as one shell command line that can be pasted to rerun the command.
+func Cmdline(env []string, args []string) string {
+	parts := make([]string, 0, len(env)+len(args))
+	sorted := append([]string(nil), env...)
+	sort.Strings(sorted)
+	for _, kv := range sorted {
+		k, v, _ := strings.Cut(kv, "=")
+		parts = append(parts, k+"="+Quote(v))
+	}
+	for _, a := range args {
+		parts = append(parts, Quote(a))
+	}
+	return strings.Join(parts, " ")
+}
+
+// Quote returns s quoted for a POSIX shell when it needs quoting.
+func Quote(s string) string {
+	if s == "" {
+		return "''"
+	}
+	safe := true
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=:,+@%", r)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// Run runs c and waits for it. Cancelling ctx sends SIGTERM to the command's whole process group (make
+// starts many children) and SIGKILL a few seconds later.
+func Run(ctx context.Context, c Cmd) error {
+	if len(c.Args) == 0 {
+		return errors.New("run: no command")
+	}
+	line := Cmdline(c.Env, c.Args)
+	if c.Dir != "" {
+		line = "(cd " + Quote(c.Dir) + " && " + line + ")"
+	}
+	echo := c.Echo
+	if echo == nil {
+		echo = os.Stderr
+	}
+	fmt.Fprintf(echo, "$ %s\n", line)
+
+	tailN := c.TailLines
+	if tailN == 0 {
+		tailN = 25
+	}
+	tail := &tailWriter{max: tailN}
+	out := []io.Writer{tail}
+	if c.Log != nil {
+		out = append(out, c.Log)
+	}
+	cmd := exec.CommandContext(ctx, c.Args[0], c.Args[1:]...)
+	cmd.Dir = c.Dir
+	cmd.Env = append(os.Environ(), c.Env...)
+	cmd.Stdin = c.Stdin
+	cmd.Stdout = io.MultiWriter(append(out, orDiscard(c.Stdout))...)
+	cmd.Stderr = io.MultiWriter(append(out, orDiscard(c.Stderr))...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	cmd.WaitDelay = 5 * time.Second
+	err := cmd.Run()
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		// Make sure nothing of the group outlives the cancellation.
+		if cmd.Process != nil {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		}
+		err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+	}
+	if errors.Is(err, exec.ErrNotFound) {
+		err = fmt.Errorf("%w: install %s (see `go tool mage doctor`)", err, c.Args[0])
+	}
+	return &Error{Cmdline: line, Tail: tail.lines(), Err: err}
+}
+
+// Output runs c and returns its standard output, trimmed.
+func Output(ctx context.Context, c Cmd) (string, error) {
+	var buf bytes.Buffer
+	c.Stdout = &buf
+	if c.Echo == nil {
+		c.Echo = io.Discard
+	}
+	err := Run(ctx, c)
+	return strings.TrimSpace(buf.String()), err
+}
+
+func orDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
+}
+
+// tailWriter keeps the last max complete lines written to it.
+type tailWriter struct {
+	max     int
+	partial []byte
+	buf     []string
+}
+
+func (t *tailWriter) Write(p []byte) (int, error) {
+	data := append(t.partial, p...)
+	for {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			break
+		}
+		t.buf = append(t.buf, string(data[:i]))
+		if len(t.buf) > t.max {
+			t.buf = t.buf[len(t.buf)-t.max:]
+		}
+		data = data[i+1:]
+	}
+	t.partial = append(t.partial[:0], data...)
+	return len(p), nil
+}
+
+func (t *tailWriter) lines() []string {
+	out := append([]string(nil), t.buf...)
+	if len(t.partial) > 0 {
+		out = append(out, string(t.partial))
+	}
+	if len(out) > t.max {
+		out = out[len(out)-t.max:]
+	}
+	return out
+}

@@ -1,0 +1,352 @@
+// Package source turns a verified kernel tarball into a patched source tree: a streaming, parallel,
+// safe tar.xz extractor, the top-level Makefile's version, and a quilt-style patch series applied
+// strictly (no fuzz, no offsets).
+//
+// Limits: the archive must hold one top-level directory (as kernel.org's and Debian's do); device
+// nodes, FIFOs and links that leave the tree are refused rather than skipped.
+package source
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ulikunitz/xz"
+
+	"github.com/simple-uml/simple-uml/build/ui"
+)
+
+// UnsafeEntryError is an archive entry that would write outside the tree or through a link.
+type UnsafeEntryError struct {
+	Name   string
+	Reason string
+}
+
+func (e *UnsafeEntryError) Error() string {
+	return fmt.Sprintf("refusing archive entry %q: %s; the archive is malformed or hostile, nothing was unpacked", e.Name, e.Reason)
+}
+
+// Stats describes what Unpack wrote.
+type Stats struct {
+	TopDir string // the archive's top-level directory, stripped in dest
+	Files  int
+	Bytes  int64
+}
+
+// maxInlineFile is the largest file handed to a writer goroutine in memory; larger ones are written
+// by the reading goroutine itself to bound memory.
+const maxInlineFile = 8 << 20
+
+// Unpack extracts archive (tar, optionally xz-compressed) into dest, which must not exist. Entries are
+// written under a temporary sibling of dest that is renamed to dest at the end, so dest appears
+// complete or not at all. Modification times are kept (make relies on them).
+func Unpack(ctx context.Context, archive, dest string) (Stats, error) {
+	if _, err := os.Lstat(dest); err == nil {
+		return Stats{}, fmt.Errorf("unpack %s: %s already exists", archive, dest)
+	}
+	f, err := os.Open(archive)
+	if err != nil {
+		return Stats{}, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return Stats{}, err
+	}
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return Stats{}, err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".unpack-")
+	if err != nil {
+		return Stats{}, err
+	}
+	progress := ui.NewProgress("unpack " + filepath.Base(archive))
+	counted := &countingReader{r: f}
+	stats, err := extract(ctx, counted, strings.HasSuffix(archive, ".xz"), tmp, func() { progress.Update(counted.n, fi.Size()) })
+	progress.Done()
+	if err != nil {
+		_ = os.RemoveAll(tmp)
+		return Stats{}, fmt.Errorf("unpack %s: %w", archive, err)
+	}
+	if err := os.Rename(tmp, dest); err != nil {
+		_ = os.RemoveAll(tmp)
+		return Stats{}, fmt.Errorf("unpack %s: %w", archive, err)
+	}
+	return stats, nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+type fileJob struct {
+	path  string
+	mode  os.FileMode
+	mtime time.Time
+	data  []byte
+}
+
+// extract reads the tar stream on this goroutine (decoding is the bottleneck) and hands file contents
+// to writer goroutines, so that decoding and disk writes overlap.
+func extract(ctx context.Context, r io.Reader, compressed bool, root string, tick func()) (Stats, error) {
+	var stream io.Reader = bufio.NewReaderSize(r, 1<<20)
+	if compressed {
+		xr, err := xz.NewReader(stream)
+		if err != nil {
+			return Stats{}, fmt.Errorf("xz: %w", err)
+		}
+		stream = xr
+	}
+	tr := tar.NewReader(stream)
+
+	jobs := make(chan fileJob, 256)
+	var wg sync.WaitGroup
+	var firstErr error
+	var errOnce sync.Once
+	fail := func(err error) { errOnce.Do(func() { firstErr = err }) }
+	workers := max(2, runtime.NumCPU())
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				if err := writeFile(j.path, j.mode, j.mtime, j.data); err != nil {
+					fail(err)
+				}
+			}
+		}()
+	}
+
+	x := extraction{root: root, links: map[string]bool{}, dirs: map[string]bool{".": true}}
+	err := x.run(ctx, tr, jobs, tick)
+	close(jobs)
+	wg.Wait()
+	if err == nil {
+		err = firstErr
+	}
+	if err == nil {
+		err = x.finish()
+	}
+	return x.stats, err
+}
+
+type hardlink struct{ name, target string }
+
+type extraction struct {
+	root      string
+	top       string
+	stats     Stats
+	links     map[string]bool // symlinks created, by cleaned relative name
+	dirs      map[string]bool // directories known to exist
+	hardlinks []hardlink
+	dirTimes  []fileJob
+}
+
+func (x *extraction) run(ctx context.Context, tr *tar.Reader, jobs chan<- fileJob, tick func()) error {
+	for n := 0; ; n++ {
+		if n%512 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			tick()
+		}
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			if x.top == "" {
+				return errors.New("archive is empty")
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read archive: %w", err)
+		}
+		if hdr.Typeflag == tar.TypeXGlobalHeader {
+			continue // git archive's commit id; no file
+		}
+		rel, err := x.relName(hdr.Name)
+		if err != nil {
+			return err
+		}
+		if rel == "." {
+			continue
+		}
+		if err := x.checkParents(hdr.Name, rel); err != nil {
+			return err
+		}
+		dst := filepath.Join(x.root, filepath.FromSlash(rel))
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(dst, 0o755); err != nil {
+				return err
+			}
+			x.dirs[rel] = true
+			x.dirTimes = append(x.dirTimes, fileJob{path: dst, mtime: hdr.ModTime})
+		case tar.TypeReg, tar.TypeRegA:
+			if err := x.mkParent(rel); err != nil {
+				return err
+			}
+			mode := os.FileMode(hdr.Mode) & 0o777
+			if hdr.Size > maxInlineFile {
+				if err := writeFileFrom(dst, mode, hdr.ModTime, tr); err != nil {
+					return err
+				}
+			} else {
+				data := make([]byte, hdr.Size)
+				if _, err := io.ReadFull(tr, data); err != nil {
+					return fmt.Errorf("read %s: %w", hdr.Name, err)
+				}
+				jobs <- fileJob{path: dst, mode: mode, mtime: hdr.ModTime, data: data}
+			}
+			x.stats.Files++
+			x.stats.Bytes += hdr.Size
+		case tar.TypeSymlink:
+			if err := x.checkLinkTarget(hdr.Name, path.Dir(rel), hdr.Linkname); err != nil {
+				return err
+			}
+			if err := x.mkParent(rel); err != nil {
+				return err
+			}
+			if err := os.Symlink(hdr.Linkname, dst); err != nil {
+				return err
+			}
+			x.links[rel] = true
+		case tar.TypeLink:
+			target, err := x.relName(hdr.Linkname)
+			if err != nil {
+				return err
+			}
+			if x.links[target] {
+				return &UnsafeEntryError{hdr.Name, "hard link to a symbolic link"}
+			}
+			if err := x.mkParent(rel); err != nil {
+				return err
+			}
+			x.hardlinks = append(x.hardlinks, hardlink{name: rel, target: target})
+		default:
+			return &UnsafeEntryError{hdr.Name, fmt.Sprintf("entry type %q is not allowed in a source tree", hdr.Typeflag)}
+		}
+	}
+}
+
+// relName strips the single top-level directory and rejects names that leave the tree.
+func (x *extraction) relName(name string) (string, error) {
+	if strings.HasPrefix(name, "/") {
+		return "", &UnsafeEntryError{name, "absolute path"}
+	}
+	for _, part := range strings.Split(name, "/") {
+		if part == ".." {
+			return "", &UnsafeEntryError{name, "path contains .."}
+		}
+	}
+	clean := path.Clean(name)
+	top, rest, _ := strings.Cut(clean, "/")
+	if x.top == "" {
+		x.top = top
+		x.stats.TopDir = top
+	} else if top != x.top {
+		return "", &UnsafeEntryError{name, fmt.Sprintf("outside the archive's top-level directory %q", x.top)}
+	}
+	if rest == "" {
+		return ".", nil
+	}
+	return rest, nil
+}
+
+// checkParents refuses an entry whose path goes through a symlink made by an earlier entry: writing
+// through it could land anywhere.
+func (x *extraction) checkParents(name, rel string) error {
+	for dir := path.Dir(rel); dir != "."; dir = path.Dir(dir) {
+		if x.links[dir] {
+			return &UnsafeEntryError{name, fmt.Sprintf("its parent %s is a symbolic link", dir)}
+		}
+	}
+	if x.links[rel] {
+		return &UnsafeEntryError{name, "it would replace a symbolic link"}
+	}
+	return nil
+}
+
+// checkLinkTarget refuses symlinks that point outside the tree.
+func (x *extraction) checkLinkTarget(name, dir, target string) error {
+	if target == "" || strings.HasPrefix(target, "/") {
+		return &UnsafeEntryError{name, fmt.Sprintf("symbolic link to absolute path %q", target)}
+	}
+	joined := path.Join(dir, target)
+	if joined == ".." || strings.HasPrefix(joined, "../") {
+		return &UnsafeEntryError{name, fmt.Sprintf("symbolic link %q leaves the tree", target)}
+	}
+	return nil
+}
+
+func (x *extraction) mkParent(rel string) error {
+	dir := path.Dir(rel)
+	if x.dirs[dir] {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Join(x.root, filepath.FromSlash(dir)), 0o755); err != nil {
+		return err
+	}
+	x.dirs[dir] = true
+	return nil
+}
+
+// finish makes hard links once every file exists, then sets directory times (writing files changed them).
+func (x *extraction) finish() error {
+	for _, l := range x.hardlinks {
+		if err := os.Link(filepath.Join(x.root, l.target), filepath.Join(x.root, l.name)); err != nil {
+			return fmt.Errorf("hard link %s: %w", l.name, err)
+		}
+	}
+	for i := len(x.dirTimes) - 1; i >= 0; i-- {
+		d := x.dirTimes[i]
+		_ = os.Chtimes(d.path, d.mtime, d.mtime)
+	}
+	return nil
+}
+
+func writeFile(p string, mode os.FileMode, mtime time.Time, data []byte) error {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Chtimes(p, mtime, mtime)
+}
+
+func writeFileFrom(p string, mode os.FileMode, mtime time.Time, r io.Reader) error {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Chtimes(p, mtime, mtime)
+}

@@ -1,0 +1,74 @@
+// Package ui prints progress for long work on a terminal and nothing when output goes to a log, so CI
+// logs stay clean while a person at a terminal sees that work is moving.
+package ui
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+)
+
+// IsTerminal reports whether f is a character device (a terminal), which is where progress belongs.
+func IsTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// Progress redraws one status line at most every interval. The zero value, or one made for a writer
+// that is not a terminal, prints nothing.
+type Progress struct {
+	w        io.Writer
+	label    string
+	interval time.Duration
+
+	mu    sync.Mutex
+	last  time.Time
+	shown bool
+}
+
+// NewProgress returns a progress line on stderr when stderr is a terminal, or a silent one otherwise.
+func NewProgress(label string) *Progress {
+	if !IsTerminal(os.Stderr) {
+		return &Progress{}
+	}
+	return &Progress{w: os.Stderr, label: label, interval: 200 * time.Millisecond}
+}
+
+// Update redraws the line with done out of total (total <= 0 when unknown), in bytes.
+func (p *Progress) Update(done, total int64) {
+	if p == nil || p.w == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	if now.Sub(p.last) < p.interval {
+		return
+	}
+	p.last = now
+	p.shown = true
+	if total > 0 {
+		fmt.Fprintf(p.w, "\r\033[K%s  %s / %s  %3d%%", p.label, MiB(done), MiB(total), done*100/total)
+	} else {
+		fmt.Fprintf(p.w, "\r\033[K%s  %s", p.label, MiB(done))
+	}
+}
+
+// Done clears the line.
+func (p *Progress) Done() {
+	if p == nil || p.w == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.shown {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+}
+
+// MiB formats a byte count for people.
+func MiB(n int64) string {
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}

@@ -1,0 +1,20 @@
+module github.com/simple-uml/simple-uml
+
+go 1.24.0
+
+tool github.com/magefile/mage
+
+require (
+	github.com/BurntSushi/toml v1.6.0
+	github.com/ProtonMail/go-crypto v1.5.2
+	github.com/bluekeyes/go-gitdiff v0.9.0
+	github.com/cavaliergopher/grab/v3 v3.0.1
+	github.com/ulikunitz/xz v0.5.17
+)
+
+require (
+	github.com/cloudflare/circl v1.6.3 // indirect
+	github.com/magefile/mage v1.17.2 // indirect
+	golang.org/x/crypto v0.41.0 // indirect
+	golang.org/x/sys v0.35.0 // indirect
+)

@@ -1,0 +1,38 @@
+//go:build mage
+
+// simple-uml builds User-Mode Linux: a kernel from kernel.org sources, run as an ordinary process.
+// Settings: simple-uml.toml and kernel.lock, each key overridable by a SUML_* variable (see README.md).
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/pipeline"
+)
+
+// Kernel downloads, verifies, patches, configures and builds the pinned kernel into dist/ (SUML_* overrides).
+func Kernel(ctx context.Context) error {
+	cfg, err := config.Load(".", nil)
+	if err != nil {
+		return err
+	}
+	_, err = pipeline.Kernel(ctx, cfg, os.Stdout)
+	return err
+}
+
+// Menuconfig opens the kernel's menuconfig and writes what you changed back into kconfig/ fragments.
+func Menuconfig(ctx context.Context) error {
+	cfg, err := config.Load(".", nil)
+	if err != nil {
+		return err
+	}
+	_, err = pipeline.Menuconfig(ctx, cfg, os.Stdin, os.Stdout, os.Stdout)
+	return err
+}
+
+// Doctor checks that the host has every tool the targets need and says how to install what is missing.
+func Doctor() error {
+	return pipeline.Doctor(os.Stdout)
+}
