@@ -4,6 +4,7 @@
 package config
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -226,7 +227,7 @@ func (c Config) validate() error {
 	if c.Kernel.Tarball == "" && c.Lock.Version == "" {
 		return fmt.Errorf("%s has no version: run `go tool mage bump`, or set SUML_KERNEL_TARBALL to a local source tarball", LockName)
 	}
-	if s := c.Lock.SHA256; s != "" && len(s) != 64 {
+	if s := c.Lock.SHA256; s != "" && !isSHA256(s) {
 		return fmt.Errorf("%s: sha256 %q is not 64 hex digits", LockName, s)
 	}
 	if c.Kernel.Subarch != "x86_64" && c.Kernel.Subarch != "i386" {
@@ -241,4 +242,12 @@ func (c Config) validate() error {
 		}
 	}
 	return nil
+}
+
+func isSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
 }

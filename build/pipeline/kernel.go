@@ -22,6 +22,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/kconf"
 	"github.com/simple-uml/simple-uml/build/run"
 	"github.com/simple-uml/simple-uml/build/source"
+	"github.com/simple-uml/simple-uml/build/ui"
 )
 
 // Names of the kernel's outputs in dist/.
@@ -226,11 +227,13 @@ func buildOptions(cfg config.Config, tree Tree, out string, w io.Writer) (kbuild
 	if err != nil {
 		return kbuild.Options{}, nil, err
 	}
+	// The full output goes to the log; a terminal shows the latest line as progress.
+	status := ui.NewLineStatus("make")
 	opts := kbuild.Options{
 		Src: tree.Dir, Out: out, Subarch: cfg.Kernel.Subarch, Jobs: cfg.Jobs(),
-		CCWrapper: cfg.Kernel.CCWrapper, Timestamp: tree.Timestamp, Log: logFile, Echo: w,
+		CCWrapper: cfg.Kernel.CCWrapper, Timestamp: tree.Timestamp, Log: io.MultiWriter(logFile, status), Echo: w,
 	}
-	return opts, func() { logFile.Close() }, nil
+	return opts, func() { status.Done(); logFile.Close() }, nil
 }
 
 // installKernel puts the stripped executable, .config and System.map into dist, each atomically, and

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -113,8 +114,14 @@ func Run(ctx context.Context, c Cmd) error {
 	cmd.Dir = c.Dir
 	cmd.Env = append(os.Environ(), c.Env...)
 	cmd.Stdin = c.Stdin
-	cmd.Stdout = io.MultiWriter(append(out, orDiscard(c.Stdout))...)
-	cmd.Stderr = io.MultiWriter(append(out, orDiscard(c.Stderr))...)
+	combined := &lockedWriter{w: io.MultiWriter(out...)}
+	if c.Stdout == nil && c.Stderr == nil {
+		// One writer for both: exec then gives the command a single pipe, keeping the order of lines.
+		cmd.Stdout, cmd.Stderr = combined, combined
+	} else {
+		cmd.Stdout = io.MultiWriter(combined, orDiscard(c.Stdout))
+		cmd.Stderr = io.MultiWriter(combined, orDiscard(c.Stderr))
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 	cmd.WaitDelay = 5 * time.Second
@@ -151,6 +158,18 @@ func orDiscard(w io.Writer) io.Writer {
 		return io.Discard
 	}
 	return w
+}
+
+// lockedWriter serialises writes from the stdout and stderr copiers.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // tailWriter keeps the last max complete lines written to it.

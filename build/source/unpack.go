@@ -9,6 +9,7 @@ package source
 import (
 	"archive/tar"
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -43,11 +44,13 @@ type Stats struct {
 	Bytes  int64
 }
 
+var xzMagic = []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}
+
 // maxInlineFile is the largest file handed to a writer goroutine in memory; larger ones are written
 // by the reading goroutine itself to bound memory.
 const maxInlineFile = 8 << 20
 
-// Unpack extracts archive (tar, optionally xz-compressed) into dest, which must not exist. Entries are
+// Unpack extracts archive (tar, or tar.xz recognised by its content) into dest, which must not exist. Entries are
 // written under a temporary sibling of dest that is renamed to dest at the end, so dest appears
 // complete or not at all. Modification times are kept (make relies on them).
 func Unpack(ctx context.Context, archive, dest string) (Stats, error) {
@@ -72,7 +75,7 @@ func Unpack(ctx context.Context, archive, dest string) (Stats, error) {
 	}
 	progress := ui.NewProgress("unpack " + filepath.Base(archive))
 	counted := &countingReader{r: f}
-	stats, err := extract(ctx, counted, strings.HasSuffix(archive, ".xz"), tmp, func() { progress.Update(counted.n, fi.Size()) })
+	stats, err := extract(ctx, counted, tmp, func() { progress.Update(counted.n, fi.Size()) })
 	progress.Done()
 	if err != nil {
 		_ = os.RemoveAll(tmp)
@@ -105,10 +108,12 @@ type fileJob struct {
 
 // extract reads the tar stream on this goroutine (decoding is the bottleneck) and hands file contents
 // to writer goroutines, so that decoding and disk writes overlap.
-func extract(ctx context.Context, r io.Reader, compressed bool, root string, tick func()) (Stats, error) {
-	var stream io.Reader = bufio.NewReaderSize(r, 1<<20)
-	if compressed {
-		xr, err := xz.NewReader(stream)
+func extract(ctx context.Context, r io.Reader, root string, tick func()) (Stats, error) {
+	buffered := bufio.NewReaderSize(r, 1<<20)
+	var stream io.Reader = buffered
+	// Cached downloads have no file name extension: recognise xz by its magic bytes.
+	if magic, _ := buffered.Peek(len(xzMagic)); bytes.Equal(magic, xzMagic) {
+		xr, err := xz.NewReader(buffered)
 		if err != nil {
 			return Stats{}, fmt.Errorf("xz: %w", err)
 		}

@@ -72,3 +72,67 @@ func (p *Progress) Done() {
 func MiB(n int64) string {
 	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }
+
+// Text redraws the line with a message.
+func (p *Progress) Text(msg string) {
+	if p == nil || p.w == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	if now.Sub(p.last) < p.interval {
+		return
+	}
+	p.last = now
+	p.shown = true
+	if len(msg) > 100 {
+		msg = msg[:100]
+	}
+	fmt.Fprintf(p.w, "\r\033[K%s  %s", p.label, msg)
+}
+
+// LineStatus is a writer that shows the latest complete line written to it (a build's "CC foo.o")
+// with a count of lines, on a terminal only.
+type LineStatus struct {
+	p       *Progress
+	n       int
+	partial []byte
+}
+
+// NewLineStatus returns a LineStatus labelled label.
+func NewLineStatus(label string) *LineStatus { return &LineStatus{p: NewProgress(label)} }
+
+func (s *LineStatus) Write(b []byte) (int, error) {
+	if s.p.w == nil {
+		return len(b), nil
+	}
+	data := append(s.partial, b...)
+	last := ""
+	for {
+		i := indexNewline(data)
+		if i < 0 {
+			break
+		}
+		last = string(data[:i])
+		s.n++
+		data = data[i+1:]
+	}
+	s.partial = append(s.partial[:0], data...)
+	if last != "" {
+		s.p.Text(fmt.Sprintf("[%d] %s", s.n, last))
+	}
+	return len(b), nil
+}
+
+// Done clears the status line.
+func (s *LineStatus) Done() { s.p.Done() }
+
+func indexNewline(b []byte) int {
+	for i, c := range b {
+		if c == '\n' {
+			return i
+		}
+	}
+	return -1
+}

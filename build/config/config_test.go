@@ -1,0 +1,122 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func writeRoot(t *testing.T, toml, lock string) string {
+	t.Helper()
+	root := t.TempDir()
+	if toml != "" {
+		os.WriteFile(filepath.Join(root, FileName), []byte(toml), 0o644)
+	}
+	if lock != "" {
+		os.WriteFile(filepath.Join(root, LockName), []byte(lock), 0o644)
+	}
+	return root
+}
+
+func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestLoadRepositoryConfig(t *testing.T) {
+	cfg, err := Load(filepath.Join("..", ".."), envOf(map[string]string{"HOME": "/home/u"}))
+	if err != nil {
+		t.Fatalf("the repository's own %s and %s do not load: %v", FileName, LockName, err)
+	}
+	if cfg.Kernel.Series != "6.12" || cfg.Lock.Version == "" || cfg.Kernel.TrustedKeys[0] != "B8868C80BA62A1FFFAF5FDA9632D3A06589DA6B1" {
+		t.Errorf("unexpected defaults: %+v %+v", cfg.Kernel, cfg.Lock)
+	}
+	if cfg.Paths.Cache != "/home/u/.cache/simple-uml" {
+		t.Errorf("cache = %s, want the XDG default under HOME", cfg.Paths.Cache)
+	}
+	if !filepath.IsAbs(cfg.Paths.Dist) || filepath.Base(cfg.Paths.Dist) != "dist" {
+		t.Errorf("dist = %s", cfg.Paths.Dist)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	lock := "version = \"6.12.117\"\nsha256 = \"" + strings.Repeat("ab", 32) + "\"\n"
+	tests := []struct {
+		name    string
+		toml    string
+		lock    string
+		env     map[string]string
+		check   func(t *testing.T, c Config)
+		wantErr string
+	}{
+		{
+			name: "env overrides every kind of key",
+			toml: "[kernel]\nmirror = \"https://mirror.example/pub/linux/kernel\"\njobs = 3\n",
+			lock: lock,
+			env: map[string]string{
+				"SUML_KERNEL_MIRROR": "http://127.0.0.1:8080/k", "SUML_JOBS": "7", "SUML_CACHE": "/c",
+				"SUML_KERNEL_KEYS": "a.asc, https://k/b.asc", "XDG_CACHE_HOME": "/x", "SUML_DIST": "out",
+			},
+			check: func(t *testing.T, c Config) {
+				if c.Kernel.Mirror != "http://127.0.0.1:8080/k" || c.Jobs() != 7 || c.Paths.Cache != "/c" {
+					t.Errorf("overrides not applied: %+v %+v", c.Kernel, c.Paths)
+				}
+				if len(c.Kernel.Keys) != 2 || c.Kernel.Keys[1] != "https://k/b.asc" {
+					t.Errorf("keys = %q", c.Kernel.Keys)
+				}
+				if c.Paths.Dist != filepath.Join(c.Root, "out") {
+					t.Errorf("relative dist not under root: %s", c.Paths.Dist)
+				}
+			},
+		},
+		{
+			name: "another version drops the pinned sha256",
+			lock: lock,
+			env:  map[string]string{"SUML_KERNEL_VERSION": "6.12.118"},
+			check: func(t *testing.T, c Config) {
+				if c.Lock.Version != "6.12.118" || c.Lock.SHA256 != "" {
+					t.Errorf("lock = %+v", c.Lock)
+				}
+			},
+		},
+		{
+			name: "XDG cache",
+			lock: lock,
+			env:  map[string]string{"XDG_CACHE_HOME": "/xdg", "HOME": "/home/u"},
+			check: func(t *testing.T, c Config) {
+				if c.Paths.Cache != "/xdg/simple-uml" {
+					t.Errorf("cache = %s", c.Paths.Cache)
+				}
+			},
+		},
+		{name: "misspelt key", toml: "[kernel]\nmirorr = \"x\"\n", lock: lock, wantErr: "unknown key(s) kernel.mirorr"},
+		{name: "bad toml", toml: "[kernel\n", lock: lock, wantErr: FileName},
+		{name: "bad jobs", lock: lock, env: map[string]string{"SUML_JOBS": "many"}, wantErr: "SUML_JOBS"},
+		{name: "no version", wantErr: "has no version"},
+		{name: "local tarball needs no version", env: map[string]string{"SUML_KERNEL_TARBALL": "/usr/src/linux.tar.xz"}},
+		{name: "short sha256", lock: "version = \"6.1\"\nsha256 = \"abc\"\n", wantErr: "not 64 hex digits"},
+		{name: "sha256 not hex", lock: "version = \"6.1\"\nsha256 = \"" + strings.Repeat("zz", 32) + "\"\n", wantErr: "not 64 hex digits"},
+		{name: "unknown lock key", lock: "version = \"6.1\"\nsha512 = \"abc\"\n", wantErr: "unknown key(s) sha512"},
+		{name: "subarch", lock: lock, env: map[string]string{"SUML_KERNEL_SUBARCH": "arm64"}, wantErr: "kernel.subarch"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := writeRoot(t, tt.toml, tt.lock)
+			env := map[string]string{"HOME": "/home/u"}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			c, err := Load(root, envOf(env))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.check != nil {
+				tt.check(t, c)
+			}
+		})
+	}
+}

@@ -1,0 +1,191 @@
+package fetch
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// server serves one file, with Range support, and can cut the first responses off half-way or fail
+// them with a status code.
+type server struct {
+	mu       sync.Mutex
+	data     []byte
+	cutFirst int // number of GETs to cut off half-way
+	failWith []int
+	ranges   []string
+	gets     int
+}
+
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if r.Method == http.MethodGet {
+		s.gets++
+		s.ranges = append(s.ranges, r.Header.Get("Range"))
+	}
+	var status int
+	if r.Method == http.MethodGet && len(s.failWith) > 0 {
+		status, s.failWith = s.failWith[0], s.failWith[1:]
+	}
+	cut := r.Method == http.MethodGet && s.cutFirst > 0
+	if cut {
+		s.cutFirst--
+	}
+	s.mu.Unlock()
+	if status != 0 {
+		http.Error(w, "injected", status)
+		return
+	}
+	if cut {
+		w.Header().Set("Content-Length", "1048576")
+		w.Header().Set("Accept-Ranges", "bytes")
+		w.Write(s.data[:len(s.data)/2])
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler) // drop the connection mid-body
+	}
+	http.ServeContent(w, r, "file", time.Time{}, bytes.NewReader(s.data))
+}
+
+func payload() ([]byte, string) {
+	data := bytes.Repeat([]byte("simple-uml kernel bytes "), (1<<20)/24+1)[:1<<20]
+	sum := sha256.Sum256(data)
+	return data, hex.EncodeToString(sum[:])
+}
+
+func TestFileResumesAfterCutOff(t *testing.T) {
+	data, sum := payload()
+	srv := &server{data: data, cutFirst: 1}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	c := &Cache{Dir: t.TempDir(), Attempts: 1, Log: io.Discard}
+
+	if _, err := c.File(context.Background(), ts.URL+"/linux.tar.xz", sum); err == nil {
+		t.Fatal("first run: the cut-off download reported success")
+	}
+	if _, err := os.Stat(c.Path(sum)); err == nil {
+		t.Fatal("an incomplete download entered the cache")
+	}
+	path, err := c.File(context.Background(), ts.URL+"/linux.tar.xz", sum)
+	if err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+	got, _ := os.ReadFile(path)
+	if !bytes.Equal(got, data) {
+		t.Fatal("resumed file differs from the original")
+	}
+	if last := srv.ranges[len(srv.ranges)-1]; last != "bytes=524288-" {
+		t.Errorf("second run sent Range %q, want a resume from the half-way point", last)
+	}
+	// A third run is served from the cache.
+	before := srv.gets
+	if _, err := c.File(context.Background(), ts.URL+"/linux.tar.xz", sum); err != nil || srv.gets != before {
+		t.Errorf("cached file downloaded again (err %v)", err)
+	}
+}
+
+func TestFileRetriesServerErrors(t *testing.T) {
+	data, sum := payload()
+	tests := []struct {
+		name     string
+		failWith []int
+		wantErr  string
+		wantGets int
+	}{
+		{"502 then success", []int{502}, "", 2},
+		{"429 then success", []int{429}, "", 2},
+		{"404 is final", []int{404, 404, 404}, "404", 1},
+		{"503 until attempts run out", []int{503, 503, 503}, "503", 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := &server{data: data, failWith: tt.failWith}
+			ts := httptest.NewServer(srv)
+			defer ts.Close()
+			c := &Cache{Dir: t.TempDir(), Attempts: 3, Backoff: time.Millisecond, Log: io.Discard}
+			_, err := c.File(context.Background(), ts.URL+"/f", sum)
+			if tt.wantErr == "" && err != nil {
+				t.Fatal(err)
+			}
+			if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("err = %v, want %q", err, tt.wantErr)
+			}
+			if srv.gets != tt.wantGets {
+				t.Errorf("%d GETs, want %d", srv.gets, tt.wantGets)
+			}
+		})
+	}
+}
+
+func TestFileRejectsTamperedDownload(t *testing.T) {
+	data, sum := payload()
+	tampered := append([]byte(nil), data...)
+	tampered[len(tampered)/3] ^= 1
+	ts := httptest.NewServer(&server{data: tampered})
+	defer ts.Close()
+	c := &Cache{Dir: t.TempDir(), Attempts: 1, Log: io.Discard}
+	_, err := c.File(context.Background(), ts.URL+"/linux.tar.xz", sum)
+	var mm *MismatchError
+	if !errors.As(err, &mm) || mm.Want != sum {
+		t.Fatalf("err = %v, want a MismatchError", err)
+	}
+	entries, _ := os.ReadDir(c.Dir + "/partial")
+	cached, _ := os.ReadDir(c.Dir + "/sha256")
+	if len(entries)+len(cached) != 0 {
+		t.Errorf("tampered bytes kept: %v %v", entries, cached)
+	}
+}
+
+func TestFileRedownloadsCorruptCacheEntry(t *testing.T) {
+	data, sum := payload()
+	srv := &server{data: data}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	c := &Cache{Dir: t.TempDir(), Log: io.Discard}
+	os.MkdirAll(c.Dir+"/sha256", 0o755)
+	os.WriteFile(c.Path(sum), []byte("bit rot"), 0o644)
+	path, err := c.File(context.Background(), ts.URL+"/f", sum)
+	if err != nil || srv.gets != 1 {
+		t.Fatalf("err %v, %d GETs", err, srv.gets)
+	}
+	if got, _ := FileSHA256(path); got != sum {
+		t.Error("corrupt cache entry survived")
+	}
+}
+
+func TestBytes(t *testing.T) {
+	ts := httptest.NewServer(&server{data: []byte("releases"), failWith: []int{500}})
+	defer ts.Close()
+	c := &Cache{Dir: t.TempDir(), Backoff: time.Millisecond, Log: io.Discard}
+	got, err := c.Bytes(context.Background(), ts.URL+"/releases.json", 100)
+	if err != nil || string(got) != "releases" {
+		t.Fatalf("Bytes = %q, %v", got, err)
+	}
+	if _, err := c.Bytes(context.Background(), ts.URL+"/releases.json", 3); err == nil {
+		t.Error("oversized document accepted")
+	}
+	f := t.TempDir() + "/key.asc"
+	os.WriteFile(f, []byte("key"), 0o644)
+	if got, err := c.Bytes(context.Background(), f, 100); err != nil || string(got) != "key" {
+		t.Errorf("local file: %q, %v", got, err)
+	}
+}
+
+func TestFileCancelled(t *testing.T) {
+	_, sum := payload()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	c := &Cache{Dir: t.TempDir(), Log: io.Discard}
+	if _, err := c.File(ctx, "http://127.0.0.1:1/f", sum); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}

@@ -1,0 +1,178 @@
+package pipeline
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ulikunitz/xz"
+
+	"github.com/simple-uml/simple-uml/build/kconf"
+	"github.com/simple-uml/simple-uml/build/source"
+	"github.com/simple-uml/simple-uml/build/uml"
+)
+
+// The end-to-end test builds a real kernel (about four minutes on two cores). It runs when SUML_E2E=1,
+// which .ci/run sets; then a missing prerequisite fails the test instead of skipping it.
+const e2eSwitch = "SUML_E2E"
+
+// Debian's linux-source-6.12 package: a real Linux source tarball, served as if by kernel.org.
+const debianTarball = "/usr/src/linux-source-6.12.tar.xz"
+
+func requireE2E(t *testing.T) {
+	t.Helper()
+	if os.Getenv(e2eSwitch) != "1" {
+		t.Skipf("set %s=1 to build and boot a real kernel (about 5 minutes)", e2eSwitch)
+	}
+	for _, need := range []string{debianTarball, "/bin/busybox"} {
+		if _, err := os.Stat(need); err != nil {
+			t.Fatalf("%s: %v (apt-get install linux-source-6.12 busybox-static)", need, err)
+		}
+	}
+	if _, err := exec.LookPath("mke2fs"); err != nil {
+		t.Fatal("mke2fs missing: apt-get install e2fsprogs")
+	}
+}
+
+// tarballVersion reads the version from the Makefile inside a kernel tarball.
+func tarballVersion(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	xr, err := xz.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(xr)
+	for {
+		hdr, err := tr.Next()
+		if err != nil {
+			t.Fatalf("no top-level Makefile in %s: %v", path, err)
+		}
+		if parts := strings.Split(hdr.Name, "/"); len(parts) == 2 && parts[1] == "Makefile" {
+			v, err := source.MakefileVersion(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+	}
+}
+
+// bootImage makes a tiny ext4 root filesystem: busybox-static and an init script that prints a marker
+// with the running kernel's release, then powers off.
+func bootImage(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	tree := filepath.Join(root, "tree")
+	for _, d := range []string{"bin", "proc", "dev", "sys", "tmp"} {
+		os.MkdirAll(filepath.Join(tree, d), 0o755)
+	}
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(tree, "bin", "busybox"), bb, 0o755)
+	initScript := `#!/bin/busybox sh
+/bin/busybox mount -t proc proc /proc
+echo "SUML-READY release=$(/bin/busybox uname -r) root=$(/bin/busybox awk '$2=="/"{print $3}' /proc/mounts | /bin/busybox tail -n1)"
+/bin/busybox poweroff -f
+`
+	os.WriteFile(filepath.Join(tree, "init"), []byte(initScript), 0o755)
+	img := filepath.Join(root, "rootfs.img")
+	out, err := exec.Command("mke2fs", "-q", "-t", "ext4", "-d", tree, img, "16M").CombinedOutput()
+	if err != nil {
+		t.Fatalf("mke2fs: %v\n%s", err, out)
+	}
+	return img
+}
+
+func TestKernelEndToEnd(t *testing.T) {
+	requireE2E(t)
+	version := tarballVersion(t, debianTarball)
+	tarball, err := os.ReadFile(debianTarball)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newMirror(t)
+	m.publish(t, version, tarball, m.signer, nil)
+	// A small test patch, visible in the booted kernel's release string.
+	patches := writeTree(t, map[string]string{
+		"series":                       "0001-test-extraversion.patch\n",
+		"0001-test-extraversion.patch": "Mark the kernel as built by the test.\n\n--- a/Makefile\n+++ b/Makefile\n@@ -5 +5 @@\n-EXTRAVERSION =\n+EXTRAVERSION = -suml-e2e\n",
+	})
+	cfg := m.testConfig(t, version, map[string]string{"SUML_PATCHES": patches})
+	ctx := context.Background()
+
+	res, err := Kernel(ctx, cfg, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := version + "-suml-e2e"
+	if res.UpToDate || res.Record.Version != want {
+		t.Fatalf("record: version %q (up to date %v), want %q built", res.Record.Version, res.UpToDate, want)
+	}
+	for _, name := range []string{LinuxName, ConfigName, SystemMapName, RecordName} {
+		if _, err := os.Stat(filepath.Join(cfg.Paths.Dist, name)); err != nil {
+			t.Errorf("dist/%s: %v", name, err)
+		}
+	}
+	final, err := kconf.ParseFile(filepath.Join(cfg.Paths.Dist, ConfigName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, opt := range []string{"CONFIG_BLK_DEV_UBD", "CONFIG_EXT4_FS", "CONFIG_HOSTFS", "CONFIG_UML_NET_SLIRP", "CONFIG_DEVTMPFS_MOUNT"} {
+		if final.Get(opt) != "y" {
+			t.Errorf("dist/%s: %s=%s, want y", ConfigName, opt, final.Get(opt))
+		}
+	}
+
+	boot, err := uml.Boot(ctx, uml.Options{
+		Kernel: filepath.Join(cfg.Paths.Dist, LinuxName), Image: bootImage(t), Init: "/init",
+		Timeout: 60 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(boot.Console, "SUML-READY release="+want+" root=ext4") {
+		t.Fatalf("marker with release %s on ext4 not printed; console:\n%s", want, boot.Console)
+	}
+	t.Logf("booted %s to the marker and powered off in %s", want, boot.Duration.Round(time.Millisecond))
+
+	// Nothing changed: the second run does no unpacking and no make.
+	start := time.Now()
+	again, err := Kernel(ctx, cfg, testLog(t))
+	if err != nil || !again.UpToDate {
+		t.Fatalf("rerun: up to date %v, err %v", again.UpToDate, err)
+	}
+	t.Logf("no-op rerun took %s", time.Since(start).Round(time.Millisecond))
+
+	// A fragment asking for an option this kernel does not have stops the build and says so.
+	frags := writeTree(t, map[string]string{"99-typo.config": "CONFIG_EXT5_FS=y\n"})
+	bad := m.testConfig(t, version, map[string]string{"SUML_PATCHES": patches, "SUML_KCONFIG": frags, "SUML_CACHE": cfg.Paths.Cache})
+	_, err = Kernel(ctx, bad, testLog(t))
+	var mm *kconf.MismatchError
+	if !errors.As(err, &mm) || !strings.Contains(err.Error(), "CONFIG_EXT5_FS requested y") || !strings.Contains(err.Error(), "no Kconfig file") {
+		t.Fatalf("unknown option: err = %v", err)
+	}
+	if _, err := os.Stat(bad.Paths.Dist); err == nil {
+		t.Error("a failed configuration created dist/")
+	}
+}
+
+func testLog(t *testing.T) io.Writer {
+	if testing.Verbose() {
+		return os.Stderr
+	}
+	return io.Discard
+}
