@@ -108,7 +108,7 @@ func Build(ctx context.Context, o Options) (string, error) {
 
 // Menuconfig runs the kernel's menuconfig on the build directory, attached to the terminal.
 func Menuconfig(ctx context.Context, o Options, stdin io.Reader, stdout io.Writer) error {
-	return run.Run(ctx, run.Cmd{Args: o.MakeArgs("menuconfig"), Env: o.Env(), Stdin: stdin, Stdout: stdout, Stderr: stdout, Echo: o.Echo})
+	return run.Run(ctx, run.Cmd{Args: o.MakeArgs("menuconfig"), Env: o.Env(), Stdin: stdin, Stdout: stdout, Stderr: stdout, Echo: o.Echo, Interactive: true})
 }
 
 // CompilerVersion is the first line of `gcc --version` (through the wrapper's compiler), for records.

@@ -46,27 +46,18 @@ func Kernel(ctx context.Context, cfg config.Config, w io.Writer) (KernelResult, 
 	if err := host.Check(host.Kernel); err != nil {
 		return KernelResult{}, err
 	}
-	cache := &fetch.Cache{Dir: filepath.Join(cfg.Paths.Cache, "downloads"), Log: w}
-	src, err := resolveSource(ctx, cfg, cache, w)
-	if err != nil {
-		return KernelResult{}, err
-	}
-	inputs, err := gatherInputs(ctx, cfg, src)
+	cache, inputs, err := plan(ctx, cfg, w)
 	if err != nil {
 		return KernelResult{}, err
 	}
 	rec := inputs.record
-	if upToDate(cfg.Paths.Dist, rec.InputKey) {
+	if r, ok := upToDate(cfg.Paths.Dist, rec.InputKey); ok {
 		fmt.Fprintf(w, "kernel %s is up to date in %s (inputs %s); nothing to do (%s)\n",
-			rec.Version, cfg.Paths.Dist, rec.InputKey[:12], time.Since(start).Round(time.Millisecond))
-		r, err := readRecord(filepath.Join(cfg.Paths.Dist, RecordName))
-		if err != nil {
-			return KernelResult{}, err
-		}
+			r.Version, cfg.Paths.Dist, rec.InputKey[:12], time.Since(start).Round(time.Millisecond))
 		return KernelResult{Record: *r, UpToDate: true, BuildDir: inputs.buildDir(cfg)}, nil
 	}
 
-	opts, closeLog, err := configure(ctx, cfg, cache, src, inputs, w)
+	opts, closeLog, err := configure(ctx, cfg, cache, inputs, w)
 	if err != nil {
 		return KernelResult{}, err
 	}
@@ -87,6 +78,46 @@ func Kernel(ctx context.Context, cfg config.Config, w io.Writer) (KernelResult, 
 	}
 	fmt.Fprintf(w, "kernel %s built: %s (%s)\n", rec.Version, filepath.Join(cfg.Paths.Dist, LinuxName), time.Since(start).Round(time.Second))
 	return KernelResult{Record: rec, BuildDir: opts.Out}, nil
+}
+
+// plan resolves the source and gathers the build's inputs: everything known before anything is
+// downloaded or unpacked.
+func plan(ctx context.Context, cfg config.Config, w io.Writer) (*fetch.Cache, kernelInputs, error) {
+	cache := &fetch.Cache{Dir: filepath.Join(cfg.Paths.Cache, "downloads"), Log: w}
+	src, err := resolveSource(ctx, cfg, cache, w)
+	if err != nil {
+		return nil, kernelInputs{}, err
+	}
+	inputs, err := gatherInputs(ctx, cfg, src)
+	return cache, inputs, err
+}
+
+// configuredOptions are build options for a configured tree, with the tree's version.
+type configuredOptions struct {
+	kbuild.Options
+	Version string
+}
+
+// configure fetches, unpacks and patches the source (or takes the cached tree) and configures the
+// build directory.
+func configure(ctx context.Context, cfg config.Config, cache *fetch.Cache, in kernelInputs, w io.Writer) (configuredOptions, func(), error) {
+	tarball, err := in.src.fetch(ctx, cache)
+	if err != nil {
+		return configuredOptions{}, nil, err
+	}
+	tree, err := preparedTree(ctx, cfg, tarball, in, w)
+	if err != nil {
+		return configuredOptions{}, nil, err
+	}
+	opts, closeLog, err := buildOptions(cfg, tree, in.buildDir(cfg), w)
+	if err != nil {
+		return configuredOptions{}, nil, err
+	}
+	if _, err := kbuild.Configure(ctx, opts, in.requested); err != nil {
+		closeLog()
+		return configuredOptions{}, nil, fmt.Errorf("configure kernel %s: %w", tree.Version, err)
+	}
+	return configuredOptions{Options: opts, Version: tree.Version}, closeLog, nil
 }
 
 // kernelInputs is everything the build depends on, known before anything is unpacked.

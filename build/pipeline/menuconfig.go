@@ -6,9 +6,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/simple-uml/simple-uml/build/config"
-	"github.com/simple-uml/simple-uml/build/fetch"
 	"github.com/simple-uml/simple-uml/build/host"
 	"github.com/simple-uml/simple-uml/build/kbuild"
 	"github.com/simple-uml/simple-uml/build/kconf"
@@ -52,50 +52,25 @@ func Menuconfig(ctx context.Context, cfg config.Config, stdin io.Reader, stdout,
 	if err != nil {
 		return files, err
 	}
-	fmt.Fprintf(w, "menuconfig: %d option(s) changed, written to %v; `go tool mage kernel` builds with them\n", len(changed), files)
+	rel := make([]string, len(files))
+	for i, f := range files {
+		if r, err := filepath.Rel(cfg.Root, f); err == nil {
+			rel[i] = r
+		} else {
+			rel[i] = f
+		}
+	}
+	fmt.Fprintf(w, "menuconfig: %d option(s) changed, written to %s; `go tool mage kernel` builds with them\n", len(changed), strings.Join(rel, ", "))
 	return files, nil
 }
 
 // configuredTree does everything of Kernel up to and including configuration.
 func configuredTree(ctx context.Context, cfg config.Config, w io.Writer) (configuredOptions, func(), error) {
-	cache := &fetch.Cache{Dir: filepath.Join(cfg.Paths.Cache, "downloads"), Log: w}
-	src, err := resolveSource(ctx, cfg, cache, w)
+	cache, in, err := plan(ctx, cfg, w)
 	if err != nil {
 		return configuredOptions{}, nil, err
 	}
-	in, err := gatherInputs(ctx, cfg, src)
-	if err != nil {
-		return configuredOptions{}, nil, err
-	}
-	return configure(ctx, cfg, cache, src, in, w)
-}
-
-// configuredOptions are build options for a configured tree, with the tree's version.
-type configuredOptions struct {
-	kbuild.Options
-	Version string
-}
-
-// configure fetches, unpacks and patches the source (or takes the cached tree) and configures the
-// build directory.
-func configure(ctx context.Context, cfg config.Config, cache *fetch.Cache, src kernelSource, in kernelInputs, w io.Writer) (configuredOptions, func(), error) {
-	tarball, err := src.fetch(ctx, cache)
-	if err != nil {
-		return configuredOptions{}, nil, err
-	}
-	tree, err := preparedTree(ctx, cfg, tarball, in, w)
-	if err != nil {
-		return configuredOptions{}, nil, err
-	}
-	opts, closeLog, err := buildOptions(cfg, tree, in.buildDir(cfg), w)
-	if err != nil {
-		return configuredOptions{}, nil, err
-	}
-	if _, err := kbuild.Configure(ctx, opts, in.requested); err != nil {
-		closeLog()
-		return configuredOptions{}, nil, fmt.Errorf("configure kernel %s: %w", tree.Version, err)
-	}
-	return configuredOptions{Options: opts, Version: tree.Version}, closeLog, nil
+	return configure(ctx, cfg, cache, in, w)
 }
 
 // Doctor checks the host for every tool the targets need and prints the result.

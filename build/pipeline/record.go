@@ -55,19 +55,20 @@ func readRecord(path string) (*KernelRecord, error) {
 	return &r, nil
 }
 
-// upToDate reports whether dist already holds the outputs of a build with this input key.
-func upToDate(dist, key string) bool {
+// upToDate returns dist's record when dist already holds the intact outputs of a build with this
+// input key.
+func upToDate(dist, key string) (*KernelRecord, bool) {
 	r, err := readRecord(filepath.Join(dist, RecordName))
 	if err != nil || r.InputKey != key || len(r.Outputs) == 0 {
-		return false
+		return nil, false
 	}
 	for name, want := range r.Outputs {
 		got, err := fileSHA256(filepath.Join(dist, name))
 		if err != nil || got != want {
-			return false
+			return nil, false
 		}
 	}
-	return true
+	return r, true
 }
 
 func writeJSON(path string, v any) error {

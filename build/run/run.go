@@ -29,6 +29,10 @@ type Cmd struct {
 	Log            io.Writer // when set, receives all output as well
 	Echo           io.Writer // where the command line is printed before it runs; nil means os.Stderr
 	TailLines      int       // lines of output kept for the error message; 0 means 25
+	// Interactive keeps the command in the terminal's foreground process group with Stdin, Stdout and
+	// Stderr passed as they are, so that a full-screen program (menuconfig) owns the terminal; Log and
+	// the tail see nothing, and cancelling signals only the command itself.
+	Interactive bool
 }
 
 // Error is a failed command: its command line and the last lines it printed.
@@ -115,15 +119,21 @@ func Run(ctx context.Context, c Cmd) error {
 	cmd.Env = append(os.Environ(), c.Env...)
 	cmd.Stdin = c.Stdin
 	combined := &lockedWriter{w: io.MultiWriter(out...)}
-	if c.Stdout == nil && c.Stderr == nil {
+	switch {
+	case c.Interactive:
+		// The terminal itself, not a pipe: full-screen programs check that their output is a terminal.
+		cmd.Stdout, cmd.Stderr = c.Stdout, c.Stderr
+	case c.Stdout == nil && c.Stderr == nil:
 		// One writer for both: exec then gives the command a single pipe, keeping the order of lines.
 		cmd.Stdout, cmd.Stderr = combined, combined
-	} else {
+	default:
 		cmd.Stdout = io.MultiWriter(combined, orDiscard(c.Stdout))
 		cmd.Stderr = io.MultiWriter(combined, orDiscard(c.Stderr))
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	if !c.Interactive {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	}
 	cmd.WaitDelay = 5 * time.Second
 	err := cmd.Run()
 	if err == nil {
@@ -131,7 +141,7 @@ func Run(ctx context.Context, c Cmd) error {
 	}
 	if ctx.Err() != nil {
 		// Make sure nothing of the group outlives the cancellation.
-		if cmd.Process != nil {
+		if cmd.Process != nil && !c.Interactive {
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		}
 		err = fmt.Errorf("%w (%v)", ctx.Err(), err)

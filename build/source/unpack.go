@@ -20,6 +20,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ulikunitz/xz"
@@ -125,7 +126,11 @@ func extract(ctx context.Context, r io.Reader, root string, tick func()) (Stats,
 	var wg sync.WaitGroup
 	var firstErr error
 	var errOnce sync.Once
-	fail := func(err error) { errOnce.Do(func() { firstErr = err }) }
+	var failed atomic.Bool // lets the reader stop early when a write failed (a full disk, say)
+	fail := func(err error) {
+		errOnce.Do(func() { firstErr = err })
+		failed.Store(true)
+	}
 	workers := max(2, runtime.NumCPU())
 	for range workers {
 		wg.Add(1)
@@ -139,7 +144,7 @@ func extract(ctx context.Context, r io.Reader, root string, tick func()) (Stats,
 		}()
 	}
 
-	x := extraction{root: root, links: map[string]bool{}, dirs: map[string]bool{".": true}}
+	x := extraction{root: root, links: map[string]bool{}, dirs: map[string]bool{".": true}, failed: &failed}
 	err := x.run(ctx, tr, jobs, tick)
 	close(jobs)
 	wg.Wait()
@@ -162,6 +167,7 @@ type extraction struct {
 	dirs      map[string]bool // directories known to exist
 	hardlinks []hardlink
 	dirTimes  []fileJob
+	failed    *atomic.Bool // set by a writer goroutine that failed
 }
 
 func (x *extraction) run(ctx context.Context, tr *tar.Reader, jobs chan<- fileJob, tick func()) error {
@@ -169,6 +175,9 @@ func (x *extraction) run(ctx context.Context, tr *tar.Reader, jobs chan<- fileJo
 		if n%512 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
+			}
+			if x.failed.Load() {
+				return nil // the writer's error is reported
 			}
 			tick()
 		}

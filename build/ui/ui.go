@@ -38,22 +38,31 @@ func NewProgress(label string) *Progress {
 
 // Update redraws the line with done out of total (total <= 0 when unknown), in bytes.
 func (p *Progress) Update(done, total int64) {
-	if p == nil || p.w == nil {
+	if !p.due() {
 		return
 	}
-	p.mu.Lock()
 	defer p.mu.Unlock()
-	now := time.Now()
-	if now.Sub(p.last) < p.interval {
-		return
-	}
-	p.last = now
-	p.shown = true
 	if total > 0 {
 		fmt.Fprintf(p.w, "\r\033[K%s  %s / %s  %3d%%", p.label, MiB(done), MiB(total), done*100/total)
 	} else {
 		fmt.Fprintf(p.w, "\r\033[K%s  %s", p.label, MiB(done))
 	}
+}
+
+// due reports whether a redraw is due, and if so returns with p.mu held.
+func (p *Progress) due() bool {
+	if p == nil || p.w == nil {
+		return false
+	}
+	p.mu.Lock()
+	now := time.Now()
+	if now.Sub(p.last) < p.interval {
+		p.mu.Unlock()
+		return false
+	}
+	p.last = now
+	p.shown = true
+	return true
 }
 
 // Done clears the line.
@@ -75,17 +84,10 @@ func MiB(n int64) string {
 
 // Text redraws the line with a message.
 func (p *Progress) Text(msg string) {
-	if p == nil || p.w == nil {
+	if !p.due() {
 		return
 	}
-	p.mu.Lock()
 	defer p.mu.Unlock()
-	now := time.Now()
-	if now.Sub(p.last) < p.interval {
-		return
-	}
-	p.last = now
-	p.shown = true
 	if len(msg) > 100 {
 		msg = msg[:100]
 	}
