@@ -203,50 +203,61 @@ type Tree struct {
 func preparedTree(ctx context.Context, cfg config.Config, tarball string, in kernelInputs, w io.Writer) (Tree, error) {
 	dir := filepath.Join(cfg.Paths.Cache, "trees", in.treeKey[:16])
 	metaPath := dir + ".json"
-	var t Tree
-	if data, err := os.ReadFile(metaPath); err == nil && json.Unmarshal(data, &t) == nil {
+	var cached Tree
+	if data, err := os.ReadFile(metaPath); err == nil && json.Unmarshal(data, &cached) == nil {
 		if _, err := os.Stat(filepath.Join(dir, "Makefile")); err == nil {
-			t.Dir = dir
+			cached.Dir = dir
 			fmt.Fprintf(w, "using the cached source tree %s\n", dir)
-			return t, nil
+			return cached, nil
 		}
 	}
 	_ = os.RemoveAll(dir)
 	staging := dir + ".staging"
 	_ = os.RemoveAll(staging) // left by an interrupted run
+	t, err := stageTree(ctx, tarball, staging, in, cfg.Paths.Patches, w)
+	if err == nil {
+		err = writeJSON(metaPath, t)
+	}
+	if err == nil {
+		err = os.Rename(staging, dir)
+	}
+	if err != nil {
+		_ = os.RemoveAll(staging)
+		return Tree{}, err
+	}
+	t.Dir = dir
+	return t, nil
+}
+
+// stageTree unpacks tarball into staging, checks its version and applies the patch series. The caller
+// removes staging when it fails.
+func stageTree(ctx context.Context, tarball, staging string, in kernelInputs, patchDir string, w io.Writer) (Tree, error) {
 	fmt.Fprintf(w, "unpacking %s\n", tarball)
 	if _, err := source.Unpack(ctx, tarball, staging); err != nil {
 		return Tree{}, err
 	}
 	fi, err := os.Stat(filepath.Join(staging, "Makefile"))
 	if err != nil {
-		_ = os.RemoveAll(staging)
 		return Tree{}, fmt.Errorf("%s is not a Linux source tarball: %w", tarball, err)
 	}
-	t = Tree{Timestamp: fi.ModTime().UTC()}
+	// The release time, for KBUILD_BUILD_TIMESTAMP: kernel.org's tarballs carry the tag's time.
+	t := Tree{Timestamp: fi.ModTime().UTC()}
 	if t.Version, err = source.TreeVersion(staging); err != nil {
-		_ = os.RemoveAll(staging)
 		return Tree{}, err
 	}
 	if in.src.version != "" && in.src.version != t.Version {
-		_ = os.RemoveAll(staging)
 		return Tree{}, fmt.Errorf("%s holds Linux %s, but %s was expected: check kernel.lock and the tarball", tarball, t.Version, in.src.version)
 	}
 	if len(in.series) > 0 {
-		fmt.Fprintf(w, "applying %d patch(es) from %s\n", len(in.series), cfg.Paths.Patches)
+		fmt.Fprintf(w, "applying %d patch(es) from %s\n", len(in.series), patchDir)
 	}
 	if err := source.Apply(staging, in.series); err != nil {
-		_ = os.RemoveAll(staging)
 		return Tree{}, err
 	}
-	if err := writeJSON(metaPath, t); err != nil {
-		_ = os.RemoveAll(staging)
+	// A patch may change the version (EXTRAVERSION); the tree's version is what it will build.
+	if t.Version, err = source.TreeVersion(staging); err != nil {
 		return Tree{}, err
 	}
-	if err := os.Rename(staging, dir); err != nil {
-		return Tree{}, err
-	}
-	t.Dir = dir
 	return t, nil
 }
 

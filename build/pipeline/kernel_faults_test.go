@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -143,3 +144,26 @@ func TestKernelRefusesBadInput(t *testing.T) {
 
 // m0fp stands for the current mirror's signing fingerprint in expectations.
 const m0fp = "<mirror fingerprint>"
+
+// TestKernelDownloadResumes cuts the tarball's download off half-way: the pipeline resumes it with a
+// Range request, verifies it, and goes on to configure (which this small tree cannot do).
+func TestKernelDownloadResumes(t *testing.T) {
+	const version = "6.12.999"
+	m := newMirror(t)
+	tarball := smallTarball(t, version, &tar.Header{Name: "linux-" + version + "/padding", Typeflag: tar.TypeReg, Mode: 0o644})
+	m.publish(t, version, tarball, m.signer, nil)
+	path := "/pub/linux/kernel/v6.x/linux-" + version + ".tar.xz"
+	m.cut[path] = true
+	cfg := m.testConfig(t, version, nil)
+	_, err := Kernel(context.Background(), cfg, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "make defconfig") {
+		t.Fatalf("err = %v, want the download to succeed and configuration to fail on this small tree", err)
+	}
+	if len(m.ranges) == 0 || m.ranges[len(m.ranges)-1] != "bytes="+strconv.Itoa(len(tarball)/2)+"-" {
+		t.Errorf("Range requests %q, want a resume from byte %d", m.ranges, len(tarball)/2)
+	}
+	trees, _ := os.ReadDir(filepath.Join(cfg.Paths.Cache, "trees"))
+	if len(trees) != 2 { // the tree and its metadata: unpacked only after the resumed file verified
+		t.Errorf("tree cache holds %v", trees)
+	}
+}

@@ -29,6 +29,8 @@ type mirror struct {
 	mu     sync.Mutex
 	files  map[string][]byte // URL path -> content
 	hits   map[string]int
+	cut    map[string]bool // paths whose next full GET is cut off half-way
+	ranges []string        // Range headers received
 }
 
 func newMirror(t testing.TB) *mirror {
@@ -37,7 +39,7 @@ func newMirror(t testing.TB) *mirror {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &mirror{signer: signer, files: map[string][]byte{}, hits: map[string]int{}}
+	m := &mirror{signer: signer, files: map[string][]byte{}, hits: map[string]int{}, cut: map[string]bool{}}
 	var pub bytes.Buffer
 	aw, _ := armor.Encode(&pub, openpgp.PublicKeyType, nil)
 	if err := signer.Serialize(aw); err != nil {
@@ -49,10 +51,23 @@ func newMirror(t testing.TB) *mirror {
 		m.mu.Lock()
 		data, ok := m.files[r.URL.Path]
 		m.hits[r.URL.Path]++
+		cut := r.Method == http.MethodGet && m.cut[r.URL.Path]
+		if r.Method == http.MethodGet {
+			m.cut[r.URL.Path] = false
+			if rg := r.Header.Get("Range"); rg != "" {
+				m.ranges = append(m.ranges, rg)
+			}
+		}
 		m.mu.Unlock()
 		if !ok {
 			http.NotFound(w, r)
 			return
+		}
+		if cut {
+			w.Header().Set("Content-Length", fmt.Sprint(len(data)))
+			w.Write(data[:len(data)/2])
+			w.(http.Flusher).Flush()
+			panic(http.ErrAbortHandler) // the connection drops mid-body
 		}
 		http.ServeContent(w, r, filepath.Base(r.URL.Path), time.Time{}, bytes.NewReader(data))
 	}))

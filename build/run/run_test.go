@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -68,5 +69,27 @@ func TestRunMissingProgram(t *testing.T) {
 	err := Run(context.Background(), Cmd{Args: []string{"surely-not-a-program"}, Echo: &bytes.Buffer{}})
 	if err == nil || !strings.Contains(err.Error(), "mage doctor") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestRunInteractivePassesFilesThrough(t *testing.T) {
+	in, err := os.Open("/dev/null")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	// The command sees the file itself (not a pipe) on stdout, as a full-screen program needs.
+	err = Run(context.Background(), Cmd{Args: []string{"sh", "-c", "readlink /proc/self/fd/1; cat"}, Stdin: in, Stdout: out, Stderr: out, Interactive: true, Echo: &bytes.Buffer{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(out.Name())
+	if strings.TrimSpace(string(got)) != out.Name() {
+		t.Errorf("stdout was %q, want the file %s", got, out.Name())
 	}
 }
