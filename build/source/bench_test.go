@@ -18,11 +18,18 @@ func BenchmarkUnpackLinuxSource(b *testing.B) {
 	if err != nil {
 		b.Skipf("no kernel tarball (apt-get install linux-source-6.12): %v", err)
 	}
-	b.SetBytes(fi.Size())
-	for i := 0; b.Loop(); i++ {
-		dest := filepath.Join(b.TempDir(), "tree")
-		if _, err := Unpack(context.Background(), archive, dest); err != nil {
-			b.Fatal(err)
-		}
+	for _, d := range []struct {
+		name    string
+		decoder Decoder
+	}{{"go-xz", DecoderGo}, {"host-xz", DecoderHost}} {
+		b.Run(d.name, func(b *testing.B) {
+			b.SetBytes(fi.Size())
+			for b.Loop() {
+				dest := filepath.Join(b.TempDir(), "tree")
+				if _, err := UnpackWith(context.Background(), archive, dest, d.decoder); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

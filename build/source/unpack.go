@@ -8,8 +8,6 @@ package source
 
 import (
 	"archive/tar"
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -22,8 +20,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/ulikunitz/xz"
 
 	"github.com/simple-uml/simple-uml/build/ui"
 )
@@ -45,8 +41,6 @@ type Stats struct {
 	Bytes  int64
 }
 
-var xzMagic = []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}
-
 // maxInlineFile is the largest file handed to a writer goroutine in memory; larger ones are written
 // by the reading goroutine itself to bound memory.
 const maxInlineFile = 8 << 20
@@ -55,6 +49,11 @@ const maxInlineFile = 8 << 20
 // written under a temporary sibling of dest that is renamed to dest at the end, so dest appears
 // complete or not at all. Modification times are kept (make relies on them).
 func Unpack(ctx context.Context, archive, dest string) (Stats, error) {
+	return UnpackWith(ctx, archive, dest, DecoderAuto)
+}
+
+// UnpackWith is Unpack with a choice of xz decoder.
+func UnpackWith(ctx context.Context, archive, dest string, d Decoder) (Stats, error) {
 	if _, err := os.Lstat(dest); err == nil {
 		return Stats{}, fmt.Errorf("unpack %s: %s already exists", archive, dest)
 	}
@@ -76,7 +75,7 @@ func Unpack(ctx context.Context, archive, dest string) (Stats, error) {
 	}
 	progress := ui.NewProgress("unpack " + filepath.Base(archive))
 	counted := &countingReader{r: f}
-	stats, err := extract(ctx, counted, tmp, func() { progress.Update(counted.n, fi.Size()) })
+	stats, err := extract(ctx, counted, d, tmp, func() { progress.Update(counted.n, fi.Size()) })
 	progress.Done()
 	if err != nil {
 		_ = os.RemoveAll(tmp)
@@ -109,17 +108,16 @@ type fileJob struct {
 
 // extract reads the tar stream on this goroutine (decoding is the bottleneck) and hands file contents
 // to writer goroutines, so that decoding and disk writes overlap.
-func extract(ctx context.Context, r io.Reader, root string, tick func()) (Stats, error) {
-	buffered := bufio.NewReaderSize(r, 1<<20)
-	var stream io.Reader = buffered
-	// Cached downloads have no file name extension: recognise xz by its magic bytes.
-	if magic, _ := buffered.Peek(len(xzMagic)); bytes.Equal(magic, xzMagic) {
-		xr, err := xz.NewReader(buffered)
-		if err != nil {
-			return Stats{}, fmt.Errorf("xz: %w", err)
-		}
-		stream = xr
+func extract(ctx context.Context, r io.Reader, d Decoder, root string, tick func()) (_ Stats, err error) {
+	stream, finish, err := tarStream(ctx, r, d)
+	if err != nil {
+		return Stats{}, err
 	}
+	defer func() {
+		if ferr := finish(err != nil); err == nil {
+			err = ferr
+		}
+	}()
 	tr := tar.NewReader(stream)
 
 	jobs := make(chan fileJob, 256)
@@ -145,7 +143,7 @@ func extract(ctx context.Context, r io.Reader, root string, tick func()) (Stats,
 	}
 
 	x := extraction{root: root, links: map[string]bool{}, dirs: map[string]bool{".": true}, failed: &failed}
-	err := x.run(ctx, tr, jobs, tick)
+	err = x.run(ctx, tr, jobs, tick)
 	close(jobs)
 	wg.Wait()
 	if err == nil {

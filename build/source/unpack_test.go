@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,7 +73,16 @@ func makeArchive(t testing.TB, dir string, compress bool, entries ...entry) stri
 	return name
 }
 
+// decoders are the xz decoders every unpack test runs with.
+var decoders = map[string]Decoder{"go": DecoderGo, "host-xz": DecoderHost}
+
 func TestUnpack(t *testing.T) {
+	for name, d := range decoders {
+		t.Run(name, func(t *testing.T) { testUnpack(t, d) })
+	}
+}
+
+func testUnpack(t *testing.T, d Decoder) {
 	dir := t.TempDir()
 	archive := makeArchive(t, dir, true,
 		entry{name: "pax_global_header", typ: tar.TypeXGlobalHeader},
@@ -83,7 +93,7 @@ func TestUnpack(t *testing.T) {
 		entry{name: "linux-6.12.1/COPYING-hard", typ: tar.TypeLink, link: "linux-6.12.1/Makefile"},
 	)
 	dest := filepath.Join(dir, "tree")
-	stats, err := Unpack(context.Background(), archive, dest)
+	stats, err := UnpackWith(context.Background(), archive, dest, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,19 +163,21 @@ func TestUnpackRefusesHostileArchives(t *testing.T) {
 		{"empty", nil, "archive is empty"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			archive := makeArchive(t, dir, true, tt.entries...)
-			dest := filepath.Join(dir, "out", "tree")
-			_, err := Unpack(context.Background(), archive, dest)
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("err = %v, want %q", err, tt.want)
-			}
-			left, _ := os.ReadDir(filepath.Join(dir, "out"))
-			if len(left) != 0 {
-				t.Errorf("left behind after failure: %v", left)
-			}
-		})
+		for dname, d := range decoders {
+			t.Run(tt.name+"/"+dname, func(t *testing.T) {
+				dir := t.TempDir()
+				archive := makeArchive(t, dir, true, tt.entries...)
+				dest := filepath.Join(dir, "out", "tree")
+				_, err := UnpackWith(context.Background(), archive, dest, d)
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("err = %v, want %q", err, tt.want)
+				}
+				left, _ := os.ReadDir(filepath.Join(dir, "out"))
+				if len(left) != 0 {
+					t.Errorf("left behind after failure: %v", left)
+				}
+			})
+		}
 	}
 }
 
@@ -184,12 +196,25 @@ func TestUnpackCancelled(t *testing.T) {
 }
 
 func TestUnpackTruncatedArchive(t *testing.T) {
-	dir := t.TempDir()
-	archive := makeArchive(t, dir, true, entry{name: "linux/Makefile", body: strings.Repeat("kernel ", 10000)})
-	data, _ := os.ReadFile(archive)
-	os.WriteFile(archive, data[:len(data)/2], 0o644)
-	if _, err := Unpack(context.Background(), archive, filepath.Join(dir, "tree")); err == nil {
-		t.Fatal("a truncated archive unpacked without error")
+	for name, d := range decoders {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			// Incompressible content, so that half the file is half the tar.
+			body := make([]byte, 200000)
+			rng := rand.New(rand.NewPCG(1, 2))
+			for i := range body {
+				body[i] = byte(rng.Uint32())
+			}
+			archive := makeArchive(t, dir, true, entry{name: "linux/Makefile", body: "x"}, entry{name: "linux/blob", body: string(body)})
+			data, _ := os.ReadFile(archive)
+			os.WriteFile(archive, data[:len(data)/2], 0o644)
+			if _, err := UnpackWith(context.Background(), archive, filepath.Join(dir, "tree"), d); err == nil {
+				t.Fatal("a truncated archive unpacked without error")
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+				t.Errorf("left behind: %v", entries)
+			}
+		})
 	}
 }
 
