@@ -32,7 +32,8 @@ rm -rf "$work/t"
 echo "cold kernel by hand: $(secs by_hand) s"
 rm -rf "$work/hand"
 echo "cold mage kernel: $(secs pipeline) s"
-echo "no-op mage kernel: $(secs pipeline) s"
+echo "no-op mage kernel: $(secs pipeline) s ($(grep -o 'nothing to do.*' "$work/pipeline.log"), inside the pipeline)"
+echo "mage start-up alone (go tool mage -l): $(secs sh -c 'go tool mage -l >/dev/null') s"
 echo 'CONFIG_UML_RTC=y' >kconfig/99-bench.config
 trap 'rm -rf "$work"; rm -f kconfig/99-bench.config' EXIT
 echo "one fragment changed, mage kernel: $(secs pipeline) s"

@@ -2,12 +2,14 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
@@ -37,7 +39,7 @@ func (s kernelSource) fetch(ctx context.Context, cache *fetch.Cache) (string, er
 // from a signed list is remembered, so reruns work offline.
 func resolveSource(ctx context.Context, cfg config.Config, cache *fetch.Cache, w io.Writer) (kernelSource, error) {
 	if cfg.Kernel.Tarball != "" {
-		sum, err := fetch.FileSHA256(cfg.Kernel.Tarball)
+		sum, err := localSHA256(cfg.Kernel.Tarball, filepath.Join(cfg.Paths.Cache, "verified"))
 		if err != nil {
 			return kernelSource{}, fmt.Errorf("local kernel tarball (kernel.tarball / SUML_KERNEL_TARBALL): %w", err)
 		}
@@ -110,4 +112,46 @@ func trustedKeys(ctx context.Context, cfg config.Config, cache *fetch.Cache) (op
 		all = append(all, data)
 	}
 	return kernelorg.TrustedKeys(cfg.Kernel.TrustedKeys, all...)
+}
+
+// fileStamp identifies a file's content cheaply, as git's index does: a rewritten file gets a new
+// modification time, size or inode.
+type fileStamp struct {
+	Path    string `json:"path"`
+	Size    int64  `json:"size"`
+	ModTime int64  `json:"mtime_ns"`
+	Inode   uint64 `json:"inode"`
+	SHA256  string `json:"sha256"`
+}
+
+// localSHA256 hashes a local tarball, remembering the digest against the file's stamp in dir so that
+// an unchanged 150 MB tarball is not read again on every run.
+func localSHA256(path, dir string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	stamp := fileStamp{Path: path, Size: fi.Size(), ModTime: fi.ModTime().UnixNano()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		stamp.Inode = st.Ino
+	}
+	memo := filepath.Join(dir, "local-"+hashJSON(path)[:16]+".json")
+	var known fileStamp
+	if data, err := os.ReadFile(memo); err == nil && json.Unmarshal(data, &known) == nil {
+		if sum := known.SHA256; len(sum) == 64 {
+			known.SHA256 = ""
+			if known == stamp {
+				return sum, nil
+			}
+		}
+	}
+	sum, err := fetch.FileSHA256(path)
+	if err != nil {
+		return "", err
+	}
+	stamp.SHA256 = sum
+	if err := os.MkdirAll(dir, 0o755); err == nil {
+		_ = writeJSON(memo, stamp) // only a shortcut: failing to remember is not an error
+	}
+	return sum, nil
 }
