@@ -73,25 +73,6 @@ func Defaults() Config {
 	}
 }
 
-// Env lists the environment overrides, for documentation and `mage -l`.
-var Env = []struct{ Name, Key string }{
-	{"SUML_KERNEL_SERIES", "kernel.series"},
-	{"SUML_KERNEL_MIRROR", "kernel.mirror"},
-	{"SUML_KERNEL_RELEASES_URL", "kernel.releases_url"},
-	{"SUML_KERNEL_TARBALL", "kernel.tarball"},
-	{"SUML_KERNEL_TRUSTED_KEYS", "kernel.trusted_keys (comma-separated)"},
-	{"SUML_KERNEL_KEYS", "kernel.keys (comma-separated)"},
-	{"SUML_KERNEL_SUBARCH", "kernel.subarch"},
-	{"SUML_JOBS", "kernel.jobs"},
-	{"SUML_CC_WRAPPER", "kernel.cc_wrapper"},
-	{"SUML_DIST", "paths.dist"},
-	{"SUML_CACHE", "paths.cache"},
-	{"SUML_PATCHES", "paths.patches"},
-	{"SUML_KCONFIG", "paths.kconfig"},
-	{"SUML_KERNEL_VERSION", "kernel.lock version (sha256 must then match or be given too)"},
-	{"SUML_KERNEL_SHA256", "kernel.lock sha256"},
-}
-
 // Load reads root/simple-uml.toml and root/kernel.lock, applies getenv overrides (os.Getenv when nil)
 // and checks the result.
 func Load(root string, getenv func(string) string) (Config, error) {
