@@ -157,6 +157,35 @@ func TestKernelEndToEnd(t *testing.T) {
 	}
 	t.Logf("no-op rerun took %s", time.Since(start).Round(time.Millisecond))
 
+	// One more fragment: the build directory is reused and only what depends on the option is built.
+	extraFrags := writeTree(t, map[string]string{"99-rtc.config": "CONFIG_UML_RTC=y\n"})
+	for _, f := range []string{"10-boot.config", "20-net.config"} {
+		data, err := os.ReadFile(filepath.Join(repoRoot(t), "kconfig", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(extraFrags, f), data, 0o644)
+	}
+	more := m.testConfig(t, version, map[string]string{"SUML_PATCHES": patches, "SUML_KCONFIG": extraFrags,
+		"SUML_CACHE": cfg.Paths.Cache, "SUML_DIST": cfg.Paths.Dist})
+	incr, err := Kernel(ctx, more, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if incr.UpToDate || incr.BuildDir != res.BuildDir {
+		t.Fatalf("fragment change: up to date %v, build dir %s (first build: %s)", incr.UpToDate, incr.BuildDir, res.BuildDir)
+	}
+	buildLog, err := os.ReadFile(filepath.Join(incr.BuildDir, "simple-uml-build.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if compiled := strings.Count(string(buildLog), "  CC  "); compiled == 0 || compiled > 100 {
+		t.Errorf("incremental build compiled %d files; want a handful, not a rebuild", compiled)
+	}
+	if final, _ := kconf.ParseFile(filepath.Join(cfg.Paths.Dist, ConfigName)); final.Get("CONFIG_UML_RTC") != "y" {
+		t.Error("dist/linux.config lacks the new fragment's option")
+	}
+
 	// A fragment asking for an option this kernel does not have stops the build and says so.
 	frags := writeTree(t, map[string]string{"99-typo.config": "CONFIG_EXT5_FS=y\n"})
 	bad := m.testConfig(t, version, map[string]string{"SUML_PATCHES": patches, "SUML_KCONFIG": frags, "SUML_CACHE": cfg.Paths.Cache})

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -165,5 +166,37 @@ func TestKernelDownloadResumes(t *testing.T) {
 	trees, _ := os.ReadDir(filepath.Join(cfg.Paths.Cache, "trees"))
 	if len(trees) != 2 { // the tree and its metadata: unpacked only after the resumed file verified
 		t.Errorf("tree cache holds %v", trees)
+	}
+}
+
+// TestKernelCancelledDownload interrupts the pipeline while the tarball downloads, as Ctrl-C does:
+// it returns promptly with the context's error and leaves nothing that looks complete.
+func TestKernelCancelledDownload(t *testing.T) {
+	const version = "6.12.999"
+	m := newMirror(t)
+	m.publish(t, version, smallTarball(t, version), m.signer, nil)
+	stall := make(chan struct{})
+	defer close(stall)
+	m.mu.Lock()
+	m.stall = stall
+	m.mu.Unlock()
+	cfg := m.testConfig(t, version, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := Kernel(ctx, cfg, io.Discard)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want the context's deadline", err)
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Error("cancellation was not prompt")
+	}
+	cached, _ := os.ReadDir(filepath.Join(cfg.Paths.Cache, "downloads", "sha256"))
+	trees, _ := os.ReadDir(filepath.Join(cfg.Paths.Cache, "trees"))
+	if len(cached)+len(trees) != 0 {
+		t.Errorf("an interrupted run left %v %v", cached, trees)
+	}
+	if _, err := os.Stat(cfg.Paths.Dist); err == nil {
+		t.Error("dist/ was created")
 	}
 }

@@ -31,6 +31,7 @@ type mirror struct {
 	hits   map[string]int
 	cut    map[string]bool // paths whose next full GET is cut off half-way
 	ranges []string        // Range headers received
+	stall  chan struct{}   // when set, tarball requests wait for it to close
 }
 
 func newMirror(t testing.TB) *mirror {
@@ -58,9 +59,17 @@ func newMirror(t testing.TB) *mirror {
 				m.ranges = append(m.ranges, rg)
 			}
 		}
+		stall := m.stall
 		m.mu.Unlock()
 		if !ok {
 			http.NotFound(w, r)
+			return
+		}
+		if stall != nil && strings.HasSuffix(r.URL.Path, ".tar.xz") {
+			select {
+			case <-stall:
+			case <-r.Context().Done():
+			}
 			return
 		}
 		if cut {

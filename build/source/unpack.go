@@ -41,6 +41,13 @@ type Stats struct {
 	Bytes  int64
 }
 
+// Limits against archives that would fill the disk: Linux's tree has no file near 1 GiB and unpacks to
+// about 1.5 GiB.
+const (
+	maxFileSize  = 1 << 30
+	maxTotalSize = 16 << 30
+)
+
 // maxInlineFile is the largest file handed to a writer goroutine in memory; larger ones are written
 // by the reading goroutine itself to bound memory.
 const maxInlineFile = 8 << 20
@@ -196,6 +203,9 @@ func (x *extraction) run(ctx context.Context, tr *tar.Reader, jobs chan<- fileJo
 		if err != nil {
 			return err
 		}
+		if err := checkSize(hdr, x.stats.Bytes); err != nil {
+			return err
+		}
 		if rel == "." {
 			continue
 		}
@@ -255,6 +265,23 @@ func (x *extraction) run(ctx context.Context, tr *tar.Reader, jobs chan<- fileJo
 			return &UnsafeEntryError{hdr.Name, fmt.Sprintf("entry type %q is not allowed in a source tree", hdr.Typeflag)}
 		}
 	}
+}
+
+// checkSize refuses sparse entries (their holes cost no input, so a small archive could expand without
+// bound) and sizes past the limits.
+func checkSize(hdr *tar.Header, total int64) error {
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return &UnsafeEntryError{hdr.Name, "sparse files are not allowed in a source tree"}
+		}
+	}
+	if hdr.Typeflag == tar.TypeGNUSparse {
+		return &UnsafeEntryError{hdr.Name, "sparse files are not allowed in a source tree"}
+	}
+	if hdr.Size < 0 || hdr.Size > maxFileSize || total+hdr.Size > maxTotalSize {
+		return &UnsafeEntryError{hdr.Name, fmt.Sprintf("size %d is past the limits (%d per file, %d in all)", hdr.Size, maxFileSize, maxTotalSize)}
+	}
+	return nil
 }
 
 // relName strips the single top-level directory and rejects names that leave the tree.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -244,4 +245,50 @@ func FuzzUnpack(f *testing.F) {
 			return nil
 		})
 	})
+}
+
+// TestUnpackRefusesOversizedEntries guards against archives that would fill the disk: a header that
+// claims more than the per-file limit is refused before any of its data is read.
+func TestUnpackRefusesOversizedEntries(t *testing.T) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "linux/Makefile", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1})
+	tw.Write([]byte("x"))
+	tw.WriteHeader(&tar.Header{Name: "linux/huge", Typeflag: tar.TypeReg, Mode: 0o644, Size: maxFileSize + 1})
+	tw.Flush() // the data never comes: the header alone must be refused
+	dir := t.TempDir()
+	archive := filepath.Join(dir, "huge.tar")
+	os.WriteFile(archive, buf.Bytes(), 0o644)
+	_, err := Unpack(context.Background(), archive, filepath.Join(dir, "out", "tree"))
+	if err == nil || !strings.Contains(err.Error(), "past the limits") {
+		t.Fatalf("err = %v, want the size limit", err)
+	}
+}
+
+// TestUnpackRefusesSparseFiles: a sparse entry's holes cost nothing in the archive, so a few bytes
+// could expand to fill the disk. GNU tar makes a real one (go's archive/tar cannot write them).
+func TestUnpackRefusesSparseFiles(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "linux")
+	os.MkdirAll(src, 0o755)
+	holes, err := os.Create(filepath.Join(src, "holes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	holes.Truncate(64 << 20)
+	holes.WriteAt([]byte("end"), 64<<20)
+	holes.Close()
+	for _, format := range []string{"pax", "gnu"} {
+		t.Run(format, func(t *testing.T) {
+			archive := filepath.Join(dir, format+".tar")
+			out, err := exec.Command("tar", "--sparse", "--format="+format, "-C", dir, "-cf", archive, "linux").CombinedOutput()
+			if err != nil {
+				t.Fatalf("GNU tar: %v\n%s", err, out)
+			}
+			_, err = Unpack(context.Background(), archive, filepath.Join(dir, format, "tree"))
+			if err == nil || !strings.Contains(err.Error(), "sparse") {
+				t.Fatalf("err = %v, want sparse files refused", err)
+			}
+		})
+	}
 }
