@@ -10,7 +10,13 @@ trap 'rm -rf "$work"' EXIT
 jobs=$(nproc)
 go tool mage -l >/dev/null # compile the magefile outside the measurements
 
-secs() { local s=$(date +%s.%N); "$@"; echo "$(date +%s.%N) - $s" | bc; }
+# secs CMD... prints CMD's wall time; a failing CMD fails the script (use as t=$(secs ...)).
+secs() {
+  local s
+  s=$(date +%s.%N)
+  "$@" || { echo "failed: $*" >&2; tail -20 "$work/pipeline.log" >&2 || true; return 1; }
+  echo "$(date +%s.%N) - $s" | bc
+}
 
 by_hand() {
   mkdir -p "$work/hand"
@@ -27,14 +33,14 @@ pipeline() {
   SUML_KERNEL_TARBALL=$tarball SUML_CACHE="$work/cache" SUML_DIST="$work/dist" go tool mage kernel >"$work/pipeline.log" 2>&1
 }
 
-echo "unpack by hand (tar xJf): $(secs sh -c "mkdir -p $work/t && tar xJf $tarball -C $work/t") s"
+t=$(secs sh -c "mkdir -p $work/t && tar xJf $tarball -C $work/t"); echo "unpack by hand (tar xJf): $t s"
 rm -rf "$work/t"
-echo "cold kernel by hand: $(secs by_hand) s"
+t=$(secs by_hand); echo "cold kernel by hand: $t s"
 rm -rf "$work/hand"
-echo "cold mage kernel: $(secs pipeline) s"
-echo "no-op mage kernel: $(secs pipeline) s ($(grep -o 'nothing to do.*' "$work/pipeline.log"), inside the pipeline)"
-echo "mage start-up alone (go tool mage -l): $(secs sh -c 'go tool mage -l >/dev/null') s"
-echo 'CONFIG_UML_RTC=y' >kconfig/99-bench.config
+t=$(secs pipeline); echo "cold mage kernel: $t s"
+t=$(secs pipeline); echo "no-op mage kernel: $t s ($(grep -o 'nothing to do.*' "$work/pipeline.log"), inside the pipeline)"
+t=$(secs sh -c 'go tool mage -l >/dev/null'); echo "mage start-up alone (go tool mage -l): $t s"
+echo 'CONFIG_CRAMFS=y' >kconfig/99-bench.config
 trap 'rm -rf "$work"; rm -f kconfig/99-bench.config' EXIT
-echo "one fragment changed, mage kernel: $(secs pipeline) s"
+t=$(secs pipeline); echo "one fragment changed (CONFIG_CRAMFS=y), mage kernel: $t s"
 rm -f kconfig/99-bench.config

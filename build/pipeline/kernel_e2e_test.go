@@ -158,7 +158,7 @@ func TestKernelEndToEnd(t *testing.T) {
 	t.Logf("no-op rerun took %s", time.Since(start).Round(time.Millisecond))
 
 	// One more fragment: the build directory is reused and only what depends on the option is built.
-	extraFrags := writeTree(t, map[string]string{"99-rtc.config": "CONFIG_UML_RTC=y\n"})
+	extraFrags := writeTree(t, map[string]string{"99-cramfs.config": "CONFIG_CRAMFS=y\n"})
 	for _, f := range []string{"10-boot.config", "20-net.config"} {
 		data, err := os.ReadFile(filepath.Join(repoRoot(t), "kconfig", f))
 		if err != nil {
@@ -182,7 +182,7 @@ func TestKernelEndToEnd(t *testing.T) {
 	if compiled := strings.Count(string(buildLog), "  CC  "); compiled == 0 || compiled > 100 {
 		t.Errorf("incremental build compiled %d files; want a handful, not a rebuild", compiled)
 	}
-	if final, _ := kconf.ParseFile(filepath.Join(cfg.Paths.Dist, ConfigName)); final.Get("CONFIG_UML_RTC") != "y" {
+	if final, _ := kconf.ParseFile(filepath.Join(cfg.Paths.Dist, ConfigName)); final.Get("CONFIG_CRAMFS") != "y" {
 		t.Error("dist/linux.config lacks the new fragment's option")
 	}
 
