@@ -307,7 +307,7 @@ func installKernel(ctx context.Context, dist, linux, buildDir string) (map[strin
 	}
 	outputs := map[string]string{}
 	for _, name := range []string{LinuxName, ConfigName, SystemMapName} {
-		sum, err := fileSHA256(filepath.Join(dist, name))
+		sum, err := fetch.FileSHA256(filepath.Join(dist, name))
 		if err != nil {
 			return nil, err
 		}
@@ -315,5 +315,3 @@ func installKernel(ctx context.Context, dist, linux, buildDir string) (map[strin
 	}
 	return outputs, nil
 }
-
-func fileSHA256(path string) (string, error) { return fetch.FileSHA256(path) }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/simple-uml/simple-uml/build/fetch"
 )
 
 // Digest is a file and its sha256.
@@ -63,7 +65,7 @@ func upToDate(dist, key string) (*KernelRecord, bool) {
 		return nil, false
 	}
 	for name, want := range r.Outputs {
-		got, err := fileSHA256(filepath.Join(dist, name))
+		got, err := fetch.FileSHA256(filepath.Join(dist, name))
 		if err != nil || got != want {
 			return nil, false
 		}
@@ -104,7 +106,7 @@ func writeAtomic(path string, data []byte, mode os.FileMode) error {
 func digests(files []string, root string) ([]Digest, error) {
 	out := []Digest{}
 	for _, f := range files {
-		sum, err := fileSHA256(f)
+		sum, err := fetch.FileSHA256(f)
 		if err != nil {
 			return nil, err
 		}

@@ -98,19 +98,18 @@ func Apply(tree string, series []Patch) error {
 }
 
 func applyOne(tree string, p Patch) error {
-	f, err := os.Open(p.File)
+	data, err := os.ReadFile(p.File)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	files, _, err := gitdiff.Parse(f)
+	files, _, err := gitdiff.Parse(bytes.NewReader(data))
 	if err != nil {
 		return &PatchError{Patch: p.File, Err: fmt.Errorf("not a readable diff: %w", err)}
 	}
 	if len(files) == 0 {
 		return &PatchError{Patch: p.File, Err: errors.New("contains no changes")}
 	}
-	git := isGitPatch(p.File)
+	git := isGitPatch(data)
 	for _, fd := range files {
 		if err := applyFile(tree, p, git, fd); err != nil {
 			return err
@@ -119,9 +118,9 @@ func applyOne(tree string, p Patch) error {
 	return nil
 }
 
-func isGitPatch(file string) bool {
-	data, err := os.ReadFile(file)
-	return err == nil && (bytes.HasPrefix(data, []byte("diff --git ")) || bytes.Contains(data, []byte("\ndiff --git ")))
+// isGitPatch tells git's format (names carry a/ and b/, which the parser removes) from plain diffs.
+func isGitPatch(data []byte) bool {
+	return bytes.HasPrefix(data, []byte("diff --git ")) || bytes.Contains(data, []byte("\ndiff --git "))
 }
 
 // name maps a name from the patch to a path in the tree. git-style names come with a/ and b/ already

@@ -3,6 +3,7 @@
 package ui
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -112,7 +113,7 @@ func (s *LineStatus) Write(b []byte) (int, error) {
 	data := append(s.partial, b...)
 	last := ""
 	for {
-		i := indexNewline(data)
+		i := bytes.IndexByte(data, '\n')
 		if i < 0 {
 			break
 		}
@@ -129,12 +130,3 @@ func (s *LineStatus) Write(b []byte) (int, error) {
 
 // Done clears the status line.
 func (s *LineStatus) Done() { s.p.Done() }
-
-func indexNewline(b []byte) int {
-	for i, c := range b {
-		if c == '\n' {
-			return i
-		}
-	}
-	return -1
-}

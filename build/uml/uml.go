@@ -49,7 +49,7 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("UML boot failed: %s\n  console (last lines):\n    %s", e.Reason, strings.Join(lines, "\n    "))
 }
 
-// Args returns the kernel command line for o, with runtime files under umlDir.
+// args returns the kernel command line for o, with runtime files under umlDir.
 func (o Options) args(umlDir string) []string {
 	mem := o.Mem
 	if mem == "" {
