@@ -1,6 +1,6 @@
 module github.com/simple-uml/simple-uml
 
-go 1.24.0
+go 1.25
 
 tool github.com/magefile/mage
 
@@ -9,7 +9,9 @@ require (
 	github.com/ProtonMail/go-crypto v1.5.2
 	github.com/bluekeyes/go-gitdiff v0.9.0
 	github.com/cavaliergopher/grab/v3 v3.0.1
+	github.com/klauspost/compress v1.20.4
 	github.com/ulikunitz/xz v0.5.17
+	howett.net/plist v1.0.1
 )
 
 require (

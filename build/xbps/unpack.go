@@ -1,0 +1,218 @@
+package xbps
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+)
+
+// Contents is what unpacking a .xbps file found besides the payload.
+type Contents struct {
+	Package    *Package
+	FilesPlist []byte
+	Install    []byte
+	Remove     []byte
+	// Paths lists every payload entry as an absolute guest path, in archive order.
+	Paths []string
+}
+
+// UnsafeEntryError names a package entry that would land outside the root or write through a link.
+type UnsafeEntryError struct {
+	Entry, Reason string
+}
+
+func (e *UnsafeEntryError) Error() string {
+	return fmt.Sprintf("refusing entry %q: %s", e.Entry, e.Reason)
+}
+
+const maxMeta = 64 << 20 // INSTALL, REMOVE and the plists are small; this only stops a hostile package
+
+// Unpack extracts a .xbps package stream into root, which may already hold other packages: missing
+// parent directories are created, existing files replaced (xbps's UNLINK), and nothing is written
+// outside root or through a symbolic link.
+func Unpack(ctx context.Context, r io.Reader, root string) (*Contents, error) {
+	dr, _, closer, err := Decompress(r)
+	if err != nil {
+		return nil, err
+	}
+	defer closer()
+	c := &Contents{}
+	tr := tar.NewReader(dr)
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading package: %w", err)
+		}
+		switch hdr.Name {
+		case "./INSTALL", "./REMOVE", "./props.plist", "./files.plist":
+			if hdr.Size > maxMeta {
+				return nil, fmt.Errorf("%s is %d bytes", hdr.Name, hdr.Size)
+			}
+			data, err := io.ReadAll(tr)
+			if err != nil {
+				return nil, fmt.Errorf("reading %s: %w", hdr.Name, err)
+			}
+			switch hdr.Name {
+			case "./INSTALL":
+				c.Install = data
+			case "./REMOVE":
+				c.Remove = data
+			case "./files.plist":
+				c.FilesPlist = data
+			case "./props.plist":
+				props, err := decodeDict(data)
+				if err != nil {
+					return nil, fmt.Errorf("props.plist: %w", err)
+				}
+				if c.Package, err = PackageFromProps(props); err != nil {
+					return nil, fmt.Errorf("props.plist: %w", err)
+				}
+			}
+			continue
+		}
+		if c.Package == nil {
+			return nil, fmt.Errorf("entry %q comes before props.plist: not an xbps package", hdr.Name)
+		}
+		if !strings.HasPrefix(hdr.Name, ".") {
+			continue // xbps skips names that do not start with "."
+		}
+		rel, err := relPath(hdr.Name)
+		if err != nil {
+			return nil, err
+		}
+		if rel == "" {
+			continue
+		}
+		if err := writeEntry(root, rel, hdr, tr); err != nil {
+			return nil, err
+		}
+		c.Paths = append(c.Paths, "/"+rel)
+	}
+	if c.Package == nil {
+		return nil, errors.New("no props.plist: not an xbps package")
+	}
+	return c, nil
+}
+
+// relPath turns "./usr/bin/foo" into "usr/bin/foo", refusing absolute names and "..".
+func relPath(name string) (string, error) {
+	n := strings.TrimPrefix(name, "./")
+	if n == "." || n == "" {
+		return "", nil
+	}
+	if strings.HasPrefix(n, "/") {
+		return "", &UnsafeEntryError{name, "absolute path"}
+	}
+	for _, part := range strings.Split(n, "/") {
+		if part == ".." {
+			return "", &UnsafeEntryError{name, "contains .."}
+		}
+	}
+	return path.Clean(n), nil
+}
+
+// mkParents creates the directories above rel, refusing any that is a symlink on disk.
+func mkParents(root, rel string) error {
+	dir := root
+	parts := strings.Split(rel, "/")
+	for _, part := range parts[:len(parts)-1] {
+		dir = filepath.Join(dir, part)
+		fi, err := os.Lstat(dir)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		case fi.Mode()&fs.ModeSymlink != 0:
+			return &UnsafeEntryError{"./" + rel, "a parent directory is a symbolic link (" + strings.TrimPrefix(dir, root) + "); writing through it is refused"}
+		case !fi.IsDir():
+			return &UnsafeEntryError{"./" + rel, "a parent is a file, not a directory"}
+		}
+	}
+	return nil
+}
+
+func writeEntry(root, rel string, hdr *tar.Header, r io.Reader) error {
+	if err := mkParents(root, rel); err != nil {
+		return err
+	}
+	dst := filepath.Join(root, rel)
+	mode := fs.FileMode(hdr.Mode & 0o777)
+	if hdr.Mode&0o4000 != 0 {
+		mode |= fs.ModeSetuid
+	}
+	if hdr.Mode&0o2000 != 0 {
+		mode |= fs.ModeSetgid
+	}
+	if hdr.Mode&0o1000 != 0 {
+		mode |= fs.ModeSticky
+	}
+	if hdr.Typeflag == tar.TypeDir {
+		if fi, err := os.Lstat(dst); err == nil && fi.IsDir() {
+			return nil
+		}
+		return os.Mkdir(dst, mode|0o700)
+	}
+	if fi, err := os.Lstat(dst); err == nil {
+		if fi.IsDir() {
+			return &UnsafeEntryError{hdr.Name, "a directory is in the way"}
+		}
+		if err := os.Remove(dst); err != nil {
+			return err
+		}
+	}
+	switch hdr.Typeflag {
+	case tar.TypeReg, tar.TypeRegA:
+		f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(f, r); err != nil {
+			f.Close()
+			return fmt.Errorf("writing %s: %w", rel, err)
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+		// Chmod after writing: a read-only or setuid mode must not stop the write itself.
+		if err := os.Chmod(dst, mode); err != nil {
+			return err
+		}
+		return os.Chtimes(dst, hdr.ModTime, hdr.ModTime)
+	case tar.TypeSymlink:
+		if hdr.Linkname == "" {
+			return &UnsafeEntryError{hdr.Name, "empty symlink target"}
+		}
+		return os.Symlink(hdr.Linkname, dst)
+	case tar.TypeLink:
+		target, err := relPath(hdr.Linkname)
+		if err != nil || target == "" {
+			return &UnsafeEntryError{hdr.Name, "hard link target " + hdr.Linkname + " is outside the package root"}
+		}
+		if err := mkParents(root, target); err != nil {
+			return err
+		}
+		src := filepath.Join(root, target)
+		fi, err := os.Lstat(src)
+		if err != nil || !fi.Mode().IsRegular() {
+			return &UnsafeEntryError{hdr.Name, "hard link target " + hdr.Linkname + " is not a regular file of the root"}
+		}
+		return os.Link(src, dst)
+	}
+	return &UnsafeEntryError{hdr.Name, fmt.Sprintf("entry type %q is not allowed in a package", hdr.Typeflag)}
+}
