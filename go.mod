@@ -15,6 +15,7 @@ require (
 )
 
 require (
+	github.com/GehirnInc/crypt v0.0.0-20230320061759-8cc1b52080c5 // indirect
 	github.com/cloudflare/circl v1.6.3 // indirect
 	github.com/magefile/mage v1.17.2 // indirect
 	golang.org/x/crypto v0.41.0 // indirect

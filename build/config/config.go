@@ -35,12 +35,20 @@ type Kernel struct {
 	CCWrapper   string   `toml:"cc_wrapper"`   // e.g. "ccache"; prepended to the compiler; empty: none
 }
 
+// Rootfs is the [rootfs] table.
+type Rootfs struct {
+	Recipe    string `toml:"recipe"`    // default recipe name (a file in paths.recipes without .toml)
+	Kernel    string `toml:"kernel"`    // kernel for the configure boot; empty: the one `mage kernel` builds
+	Downloads int    `toml:"downloads"` // parallel package downloads
+}
+
 // Paths is the [paths] table. Relative paths are relative to the repository root.
 type Paths struct {
 	Dist      string `toml:"dist"`    // finished outputs
 	Cache     string `toml:"cache"`   // downloads and build trees; empty means $XDG_CACHE_HOME/simple-uml
 	Patches   string `toml:"patches"` // patch series directory
 	Fragments string `toml:"kconfig"` // kernel config fragments directory
+	Recipes   string `toml:"recipes"` // root filesystem recipes directory
 }
 
 // Lock is kernel.lock: the kernel `mage kernel` builds. `mage bump` rewrites it.
@@ -54,6 +62,7 @@ type Lock struct {
 type Config struct {
 	Root   string // repository root
 	Kernel Kernel
+	Rootfs Rootfs
 	Paths  Paths
 	Lock   Lock
 }
@@ -69,7 +78,8 @@ func Defaults() Config {
 			Keys:        []string{"https://git.kernel.org/pub/scm/docs/kernel/pgpkeys.git/plain/keys/632D3A06589DA6B1.asc"},
 			Subarch:     "x86_64",
 		},
-		Paths: Paths{Dist: "dist", Patches: "patches", Fragments: "kconfig"},
+		Rootfs: Rootfs{Recipe: "void-minimal", Downloads: 4},
+		Paths:  Paths{Dist: "dist", Patches: "patches", Fragments: "kconfig", Recipes: "rootfs-recipes"},
 	}
 }
 
@@ -97,13 +107,15 @@ func Load(root string, getenv func(string) string) (Config, error) {
 	if c.Paths.Cache == "" {
 		c.Paths.Cache = defaultCache(getenv)
 	}
-	for _, p := range []*string{&c.Paths.Dist, &c.Paths.Cache, &c.Paths.Patches, &c.Paths.Fragments} {
+	for _, p := range []*string{&c.Paths.Dist, &c.Paths.Cache, &c.Paths.Patches, &c.Paths.Fragments, &c.Paths.Recipes} {
 		if !filepath.IsAbs(*p) {
 			*p = filepath.Join(abs, *p)
 		}
 	}
-	if c.Kernel.Tarball != "" && !filepath.IsAbs(c.Kernel.Tarball) {
-		c.Kernel.Tarball = filepath.Join(abs, c.Kernel.Tarball)
+	for _, p := range []*string{&c.Kernel.Tarball, &c.Rootfs.Kernel} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(abs, *p)
+		}
 	}
 	return c, c.validate()
 }
@@ -141,6 +153,9 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		"SUML_PATCHES":             &c.Paths.Patches,
 		"SUML_KCONFIG":             &c.Paths.Fragments,
 		"SUML_KERNEL_SHA256":       &c.Lock.SHA256,
+		"SUML_RECIPES":             &c.Paths.Recipes,
+		"SUML_ROOTFS_RECIPE":       &c.Rootfs.Recipe,
+		"SUML_ROOTFS_KERNEL":       &c.Rootfs.Kernel,
 	}
 	for name, dst := range str {
 		if v, ok := lookup(getenv, name); ok {
@@ -167,6 +182,13 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 			return fmt.Errorf("SUML_JOBS=%q: want a whole number (0 means one job per core)", v)
 		}
 		c.Kernel.Jobs = n
+	}
+	if v, ok := lookup(getenv, "SUML_ROOTFS_DOWNLOADS"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("SUML_ROOTFS_DOWNLOADS=%q: want a whole number, 1 or more", v)
+		}
+		c.Rootfs.Downloads = n
 	}
 	return nil
 }
@@ -210,6 +232,9 @@ func (c Config) validate() error {
 	}
 	if s := c.Lock.SHA256; s != "" && !isSHA256(s) {
 		return fmt.Errorf("%s: sha256 %q is not 64 hex digits", LockName, s)
+	}
+	if c.Rootfs.Downloads < 1 {
+		return fmt.Errorf("rootfs.downloads = %d: want 1 or more parallel downloads", c.Rootfs.Downloads)
 	}
 	if c.Kernel.Subarch != "x86_64" && c.Kernel.Subarch != "i386" {
 		return fmt.Errorf("kernel.subarch %q: User-Mode Linux here supports x86_64 (and i386)", c.Kernel.Subarch)

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -32,6 +33,7 @@ type Cache struct {
 	Backoff  time.Duration // wait before the first retry, doubled for each further one; 0 means 1s
 	Log      io.Writer     // where retries are reported; nil means os.Stderr
 	HTTP     *http.Client  // nil means http.DefaultClient
+	Quiet    bool          // no per-file progress line (callers downloading in parallel show their own)
 }
 
 // MismatchError is a download whose sha256 differs from the one it was expected to have.
@@ -102,7 +104,10 @@ func (c *Cache) grab(ctx context.Context, url, dst string) error {
 	}
 	client.UserAgent = "simple-uml"
 	resp := client.Do(req)
-	progress := ui.NewProgress("download " + filepath.Base(url))
+	progress := &ui.Progress{}
+	if !c.Quiet {
+		progress = ui.NewProgress("download " + filepath.Base(url))
+	}
 	defer progress.Done()
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
@@ -128,7 +133,7 @@ func (c *Cache) grab(ctx context.Context, url, dst string) error {
 // Bytes reads a small document from an http(s) URL (with retries) or from a local file path, at most
 // max bytes. It is for documents that are verified by other means (signatures) or not at all.
 func (c *Cache) Bytes(ctx context.Context, src string, max int64) ([]byte, error) {
-	if !isURL(src) {
+	if !IsURL(src) {
 		data, err := os.ReadFile(strings.TrimPrefix(src, "file://"))
 		if err != nil {
 			return nil, err
@@ -156,6 +161,10 @@ func (c *Cache) Bytes(ctx context.Context, src string, max int64) ([]byte, error
 		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			err := fmt.Errorf("HTTP %s", resp.Status)
+			if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone {
+				// Callers tell "absent" from "failed" with errors.Is(err, fs.ErrNotExist), as for files.
+				err = fmt.Errorf("HTTP %s: %w", resp.Status, fs.ErrNotExist)
+			}
 			if resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
 				return permanent(err)
 			}
@@ -173,7 +182,8 @@ func (c *Cache) Bytes(ctx context.Context, src string, max int64) ([]byte, error
 	return data, err
 }
 
-func isURL(s string) bool {
+// IsURL reports whether src is fetched over HTTP(S) rather than read as a local path.
+func IsURL(s string) bool {
 	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
 }
 

@@ -40,6 +40,8 @@ var Menuconfig = []Tool{
 // Image is what building and booting root filesystem images needs.
 var Image = []Tool{
 	{"mke2fs", "makes ext4 images without root", "e2fsprogs", "e2fsprogs", "e2fsprogs"},
+	{"debugfs", "reads the configured image back into the rootfs tarball", "e2fsprogs", "e2fsprogs", "e2fsprogs"},
+	{"fakeroot", "gives files in the image root ownership without root rights", "fakeroot", "fakeroot", "fakeroot"},
 }
 
 // MissingError lists missing tools with install commands.

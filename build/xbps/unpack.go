@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Contents is what unpacking a .xbps file found besides the payload.
@@ -21,6 +22,10 @@ type Contents struct {
 	Remove     []byte
 	// Paths lists every payload entry as an absolute guest path, in archive order.
 	Paths []string
+	// Owners maps the guest paths of entries not owned by root to "uid:gid", as the package gives them.
+	Owners map[string]string
+	// Newest is the latest modification time of any payload entry.
+	Newest time.Time
 }
 
 // UnsafeEntryError names a package entry that would land outside the root or write through a link.
@@ -100,6 +105,15 @@ func Unpack(ctx context.Context, r io.Reader, root string) (*Contents, error) {
 			return nil, err
 		}
 		c.Paths = append(c.Paths, "/"+rel)
+		if hdr.Uid != 0 || hdr.Gid != 0 {
+			if c.Owners == nil {
+				c.Owners = map[string]string{}
+			}
+			c.Owners["/"+rel] = fmt.Sprintf("%d:%d", hdr.Uid, hdr.Gid)
+		}
+		if hdr.ModTime.After(c.Newest) {
+			c.Newest = hdr.ModTime
+		}
 	}
 	if c.Package == nil {
 		return nil, errors.New("no props.plist: not an xbps package")

@@ -1,0 +1,302 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/host"
+	"github.com/simple-uml/simple-uml/build/rootfs"
+)
+
+// rootfsFormat changes when the way an image is assembled changes, so old outputs are rebuilt.
+const rootfsFormat = "simple-uml rootfs 1"
+
+// RootfsRecord is dist/<recipe>.json: the manifest of a root filesystem, the inputs that made it
+// and the digests of what came out. Later stages (dist, release notes, SBOM) read it.
+type RootfsRecord struct {
+	Recipe       string            `json:"recipe"`
+	RecipeSHA256 string            `json:"recipe_sha256"` // recipe file and overlay
+	Arch         string            `json:"arch"`
+	Repositories []RepoRecord      `json:"repositories"`
+	Packages     []PackageRecord   `json:"packages"`
+	Configure    *ConfigureRecord  `json:"configure,omitempty"`
+	InputKey     string            `json:"input_key"`
+	Outputs      map[string]Output `json:"outputs"`
+}
+
+// RepoRecord is one repository as it was when the image was made.
+type RepoRecord struct {
+	URL            string `json:"url"`
+	Fingerprint    string `json:"fingerprint,omitempty"`
+	RepodataSHA256 string `json:"repodata_sha256"`
+}
+
+// PackageRecord is one installed package.
+type PackageRecord struct {
+	Pkgver        string `json:"pkgver"`
+	Name          string `json:"name"`
+	Version       string `json:"version"`
+	Arch          string `json:"arch"`
+	Repository    string `json:"repository"`
+	SHA256        string `json:"sha256"`
+	Size          int64  `json:"size"`
+	InstalledSize uint64 `json:"installed_size"`
+	License       string `json:"license,omitempty"`
+	Homepage      string `json:"homepage,omitempty"`
+	Automatic     bool   `json:"automatic"`
+	Verified      string `json:"verified"` // sig2, sig or sha256
+}
+
+// ConfigureRecord says which kernel ran the packages' INSTALL scripts.
+type ConfigureRecord struct {
+	Scripts      int    `json:"scripts"`
+	KernelSHA256 string `json:"kernel_sha256"`
+}
+
+// Output is a file in dist/ with its digest; size and mtime let a rerun see it is untouched without
+// hashing a gigabyte image.
+type Output struct {
+	SHA256  string `json:"sha256"`
+	Size    int64  `json:"size"`
+	MtimeNS int64  `json:"mtime_ns"`
+}
+
+// RootfsResult says what Rootfs did.
+type RootfsResult struct {
+	Record   RootfsRecord
+	UpToDate bool
+	Image    string
+	Tarball  string
+}
+
+// RootfsOutputs names a recipe's files in dist/.
+func RootfsOutputs(dist, recipe string) (image, tarball, record string) {
+	return filepath.Join(dist, recipe+".ext4"), filepath.Join(dist, recipe+".tar.zst"), filepath.Join(dist, recipe+".json")
+}
+
+// Rootfs assembles the named recipe (empty: the configured default) into dist/: a sparse ext4 image,
+// a tarball of the same tree and the package manifest. Progress and commands go to w.
+func Rootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (RootfsResult, error) {
+	start := time.Now()
+	if name == "" {
+		name = cfg.Rootfs.Recipe
+	}
+	if err := host.Check(host.Image); err != nil {
+		return RootfsResult{}, err
+	}
+	recipe, err := rootfs.LoadRecipe(cfg.Paths.Recipes, name)
+	if err != nil {
+		return RootfsResult{}, err
+	}
+	cache := &fetch.Cache{Dir: cfg.Paths.Cache, Log: w, Quiet: true}
+	repos, err := rootfs.LoadRepositories(ctx, cache, recipe)
+	if err != nil {
+		return RootfsResult{}, err
+	}
+	pkgs, err := rootfs.Resolve(repos, recipe)
+	if err != nil {
+		return RootfsResult{}, fmt.Errorf("recipe %s: %w", recipe.Path, err)
+	}
+	rec := RootfsRecord{Recipe: name, Arch: recipe.Arch}
+	if rec.RecipeSHA256, err = recipe.Digest(); err != nil {
+		return RootfsResult{}, err
+	}
+	for _, r := range repos {
+		rec.Repositories = append(rec.Repositories, RepoRecord{URL: r.URL, Fingerprint: r.Fingerprint, RepodataSHA256: r.RepodataSHA256})
+	}
+	var chosen []string
+	for _, p := range pkgs {
+		chosen = append(chosen, p.Pkgver+" "+p.FilenameSHA256)
+	}
+	rec.InputKey = hashJSON(struct {
+		Format, Recipe, Arch string
+		Repos                []RepoRecord
+		Packages             []string
+	}{rootfsFormat, rec.RecipeSHA256, rec.Arch, rec.Repositories, chosen})
+	image, tarball, recordPath := RootfsOutputs(cfg.Paths.Dist, name)
+	if old, ok := rootfsUpToDate(recordPath, rec.InputKey); ok {
+		fmt.Fprintf(w, "rootfs %s is up to date in %s (%d packages, inputs %s); nothing to do (%s)\n",
+			name, cfg.Paths.Dist, len(old.Packages), rec.InputKey[:12], time.Since(start).Round(time.Millisecond))
+		return RootfsResult{Record: *old, UpToDate: true, Image: image, Tarball: tarball}, nil
+	}
+
+	fmt.Fprintf(w, "rootfs %s: %d packages for %s from %d repositories; fetching and verifying (%d at a time)\n",
+		name, len(pkgs), recipe.Arch, len(repos), cfg.Rootfs.Downloads)
+	fetched, err := rootfs.Fetch(ctx, cache, repos, pkgs, cfg.Rootfs.Downloads)
+	if err != nil {
+		return RootfsResult{}, err
+	}
+	for _, f := range fetched {
+		rec.Packages = append(rec.Packages, PackageRecord{
+			Pkgver: f.Pkgver, Name: f.Name, Version: f.Version, Arch: f.Arch, Repository: f.Repo.URL, SHA256: f.SHA256,
+			Size: f.Size, InstalledSize: f.InstalledSize, License: f.License, Homepage: f.Homepage, Automatic: f.Automatic, Verified: f.Verified,
+		})
+	}
+
+	work := filepath.Join(cfg.Paths.Cache, "rootfs", rec.InputKey[:16])
+	if err := os.RemoveAll(work); err != nil {
+		return RootfsResult{}, err
+	}
+	defer os.RemoveAll(work)
+	tree := filepath.Join(work, "tree")
+	if err := os.MkdirAll(tree, 0o755); err != nil {
+		return RootfsResult{}, err
+	}
+	staged, err := rootfs.Stage(ctx, tree, recipe, repos, fetched)
+	if err != nil {
+		return RootfsResult{}, fmt.Errorf("rootfs %s: %w", name, err)
+	}
+	var kernel string
+	if len(staged.Scripts) > 0 {
+		if kernel, err = configureKernel(ctx, cfg, w); err != nil {
+			return RootfsResult{}, err
+		}
+		sum, err := fetch.FileSHA256(kernel)
+		if err != nil {
+			return RootfsResult{}, err
+		}
+		rec.Configure = &ConfigureRecord{Scripts: len(staged.Scripts), KernelSHA256: sum}
+	}
+
+	if err := os.MkdirAll(cfg.Paths.Dist, 0o755); err != nil {
+		return RootfsResult{}, err
+	}
+	size, _ := recipe.ImageBytes()
+	tmpImage := filepath.Join(cfg.Paths.Dist, "."+filepath.Base(image)+".tmp")
+	tmpTarball := filepath.Join(cfg.Paths.Dist, "."+filepath.Base(tarball)+".tmp")
+	defer os.Remove(tmpImage)
+	defer os.Remove(tmpTarball)
+	os.Remove(tmpImage)
+	opts := rootfs.ImageOptions{Size: size, UUID: uuidFrom(rec.InputKey), Label: name, Epoch: staged.Epoch, Owners: staged.Owners, Log: w}
+	if err := rootfs.MakeImage(ctx, tree, tmpImage, opts); err != nil {
+		return RootfsResult{}, err
+	}
+	os.RemoveAll(tree) // the image holds it now; free the space before the boot
+	if kernel != "" {
+		fmt.Fprintf(w, "configure boot: running %d INSTALL scripts as root of the guest (%s)\n", len(staged.Scripts), kernel)
+		logPath := filepath.Join(work, "configure-console.log")
+		logFile, err := os.Create(logPath)
+		if err != nil {
+			return RootfsResult{}, err
+		}
+		res, err := rootfs.ConfigureBoot(ctx, kernel, tmpImage, 10*time.Minute, logFile)
+		logFile.Close()
+		if err != nil {
+			return RootfsResult{}, fmt.Errorf("rootfs %s: %w", name, err)
+		}
+		fmt.Fprintf(w, "configure boot done in %s\n", res.Duration.Round(time.Millisecond))
+	}
+	if err := writeTarball(ctx, tmpImage, tmpTarball, staged.Epoch); err != nil {
+		return RootfsResult{}, fmt.Errorf("rootfs %s: tarball: %w", name, err)
+	}
+
+	// Replace the outputs: the old record goes first, so a half-replaced dist never looks complete.
+	if err := os.Remove(recordPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return RootfsResult{}, err
+	}
+	rec.Outputs = map[string]Output{}
+	for tmp, final := range map[string]string{tmpImage: image, tmpTarball: tarball} {
+		if err := os.Rename(tmp, final); err != nil {
+			return RootfsResult{}, err
+		}
+		out, err := describeOutput(final)
+		if err != nil {
+			return RootfsResult{}, err
+		}
+		rec.Outputs[filepath.Base(final)] = out
+	}
+	if err := writeJSON(recordPath, rec); err != nil {
+		return RootfsResult{}, err
+	}
+	fmt.Fprintf(w, "rootfs %s built: %s, %s (%s)\n", name, image, tarball, time.Since(start).Round(time.Second))
+	return RootfsResult{Record: rec, Image: image, Tarball: tarball}, nil
+}
+
+// configureKernel is the kernel for the configure boot: the configured one, or dist's, built or
+// brought up to date first.
+func configureKernel(ctx context.Context, cfg config.Config, w io.Writer) (string, error) {
+	if cfg.Rootfs.Kernel != "" {
+		if _, err := os.Stat(cfg.Rootfs.Kernel); err != nil {
+			return "", fmt.Errorf("rootfs.kernel: %w", err)
+		}
+		return cfg.Rootfs.Kernel, nil
+	}
+	fmt.Fprintln(w, "the packages have INSTALL scripts: they run in a configure boot of the UML kernel (building it first if needed)")
+	if _, err := Kernel(ctx, cfg, w); err != nil {
+		return "", fmt.Errorf("kernel for the configure boot: %w", err)
+	}
+	return filepath.Join(cfg.Paths.Dist, LinuxName), nil
+}
+
+func writeTarball(ctx context.Context, image, dst string, epoch time.Time) error {
+	f, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	// One encoder thread and a fixed level, so the same tree always compresses to the same bytes.
+	zw, err := zstd.NewWriter(f, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedDefault))
+	if err != nil {
+		return err
+	}
+	if err := rootfs.Tarball(ctx, image, zw, epoch); err != nil {
+		zw.Close()
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+func describeOutput(path string) (Output, error) {
+	sum, err := fetch.FileSHA256(path)
+	if err != nil {
+		return Output{}, err
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return Output{}, err
+	}
+	return Output{SHA256: sum, Size: fi.Size(), MtimeNS: fi.ModTime().UnixNano()}, nil
+}
+
+func rootfsUpToDate(recordPath, key string) (*RootfsRecord, bool) {
+	data, err := os.ReadFile(recordPath)
+	if err != nil {
+		return nil, false
+	}
+	var r RootfsRecord
+	if json.Unmarshal(data, &r) != nil || r.InputKey != key || len(r.Outputs) == 0 {
+		return nil, false
+	}
+	for name, want := range r.Outputs {
+		fi, err := os.Stat(filepath.Join(filepath.Dir(recordPath), name))
+		if err != nil || fi.Size() != want.Size || fi.ModTime().UnixNano() != want.MtimeNS {
+			return nil, false
+		}
+	}
+	return &r, true
+}
+
+// uuidFrom makes a version-4-shaped UUID from a hex digest, so the image's identity follows its inputs.
+func uuidFrom(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	b := sum[:16]
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}

@@ -1,0 +1,369 @@
+package rootfs
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/GehirnInc/crypt/sha512_crypt"
+
+	"github.com/simple-uml/simple-uml/build/fetch"
+)
+
+// ConfigureOK and ConfigureFailed are what the configure boot prints when it ends.
+const (
+	ConfigureOK     = "SUML-CONFIGURE-OK"
+	ConfigureFailed = "SUML-CONFIGURE-FAILED"
+)
+
+// applySettings writes what the recipe asks for beyond packages. The overlay comes last, so a file
+// in it wins over everything else.
+func applySettings(tree string, r *Recipe, repos []*Repo, epoch time.Time) error {
+	// Mount points and the two directories whose modes matter; base-files may or may not have them.
+	for _, d := range []struct {
+		path string
+		mode fs.FileMode
+	}{{"dev", 0o755}, {"proc", 0o555}, {"sys", 0o555}, {"run", 0o755}, {"tmp", 0o1777}, {"root", 0o700}, {"etc", 0o755}} {
+		p := filepath.Join(tree, d.path)
+		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+			if err := os.Mkdir(p, 0o755); err != nil {
+				return err
+			}
+			if err := os.Chmod(p, d.mode|modeBits(d.mode)); err != nil {
+				return err
+			}
+		}
+	}
+	if r.Hostname != "" {
+		if err := writeGuestFile(tree, "/etc/hostname", []byte(r.Hostname+"\n"), 0o644); err != nil {
+			return err
+		}
+	}
+	if err := addFstab(tree); err != nil {
+		return err
+	}
+	if len(r.AuthorizedKeys) > 0 {
+		if err := writeGuestFile(tree, "/root/.ssh/authorized_keys", []byte(strings.Join(r.AuthorizedKeys, "\n")+"\n"), 0o600); err != nil {
+			return err
+		}
+		if err := os.Chmod(filepath.Join(tree, "root", ".ssh"), 0o700); err != nil {
+			return err
+		}
+	}
+	if r.Timezone != "" {
+		zone := "/usr/share/zoneinfo/" + r.Timezone
+		if !guestExists(tree, zone) {
+			return fmt.Errorf("timezone %q: no %s in the root filesystem (tzdata installed?)", r.Timezone, zone)
+		}
+		if err := guestSymlink(tree, "/etc/localtime", zone); err != nil {
+			return err
+		}
+	}
+	if r.Getty != "" {
+		if err := addGetty(tree, r.Getty); err != nil {
+			return err
+		}
+	}
+	for _, svc := range r.Services {
+		if !guestExists(tree, "/etc/sv/"+svc+"/run") {
+			return fmt.Errorf("service %q: no /etc/sv/%s in the root filesystem; add the package that ships it to the recipe's packages", svc, svc)
+		}
+		if err := guestSymlink(tree, "/etc/runit/runsvdir/default/"+svc, "/etc/sv/"+svc); err != nil {
+			return err
+		}
+	}
+	var conf strings.Builder
+	conf.WriteString("# Written by simple-uml from the recipe's repositories.\n")
+	for _, repo := range repos {
+		if fetch.IsURL(repo.URL) {
+			fmt.Fprintf(&conf, "repository=%s\n", repo.URL)
+		}
+	}
+	if err := writeGuestFile(tree, "/etc/xbps.d/00-repository-main.conf", []byte(conf.String()), 0o644); err != nil {
+		return err
+	}
+	if err := setRootPassword(tree, r, epoch); err != nil {
+		return err
+	}
+	if r.Overlay != "" {
+		if err := copyOverlay(r.Overlay, tree); err != nil {
+			return fmt.Errorf("overlay %s: %w", r.Overlay, err)
+		}
+	}
+	return nil
+}
+
+func modeBits(m fs.FileMode) fs.FileMode {
+	var out fs.FileMode
+	if m&0o1000 != 0 {
+		out |= fs.ModeSticky
+	}
+	return out
+}
+
+// addFstab makes /dev/ubda the root file system unless fstab already mounts something on /.
+func addFstab(tree string) error {
+	p := filepath.Join(tree, "etc", "fstab")
+	old, err := os.ReadFile(p)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	for _, line := range strings.Split(string(old), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && !strings.HasPrefix(f[0], "#") && f[1] == "/" {
+			return nil
+		}
+	}
+	text := string(old)
+	if text != "" && !strings.HasSuffix(text, "\n") {
+		text += "\n"
+	}
+	text += "/dev/ubda  /  ext4  rw,relatime  0 1\n"
+	return writeGuestFile(tree, "/etc/fstab", []byte(text), 0o644)
+}
+
+// addGetty enables a login prompt on the console device (UML's con0 is tty0). Void's runit-void
+// ships agetty-tty1..6; for another device a service of the same shape is written.
+func addGetty(tree, tty string) error {
+	svc := "agetty-" + tty
+	if !guestExists(tree, "/etc/sv/"+svc+"/run") {
+		run := fmt.Sprintf(`#!/bin/sh
+# Written by simple-uml: a login prompt on %[1]s (UML's console con0 is tty0).
+if command -v agetty >/dev/null 2>&1; then
+	exec setsid agetty --noclear %[1]s 38400 linux
+fi
+exec setsid getty 38400 %[1]s linux
+`, tty)
+		if err := writeGuestFile(tree, "/etc/sv/"+svc+"/run", []byte(run), 0o755); err != nil {
+			return err
+		}
+	}
+	return guestSymlink(tree, "/etc/runit/runsvdir/default/"+svc, "/etc/sv/"+svc)
+}
+
+func guestSymlink(tree, guestPath, target string) error {
+	rel, err := guestRel(guestPath)
+	if err != nil {
+		return err
+	}
+	if err := mkGuestParents(tree, rel); err != nil {
+		return err
+	}
+	dst := filepath.Join(tree, rel)
+	if fi, err := os.Lstat(dst); err == nil {
+		if fi.IsDir() {
+			return fmt.Errorf("%s is a directory", guestPath)
+		}
+		os.Remove(dst)
+	}
+	return os.Symlink(target, dst)
+}
+
+// copyOverlay copies a folder over the tree: regular files, symlinks and directories with their
+// modes. It refuses to write through a symlink of the tree.
+func copyOverlay(src, tree string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		guest := "/" + filepath.ToSlash(rel)
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case fi.IsDir():
+			dst := filepath.Join(tree, rel)
+			if err := mkGuestParents(tree, filepath.ToSlash(rel)); err != nil {
+				return err
+			}
+			st, err := os.Lstat(dst)
+			if errors.Is(err, fs.ErrNotExist) {
+				if err := os.Mkdir(dst, 0o755); err != nil {
+					return err
+				}
+			} else if err != nil {
+				return err
+			} else if !st.IsDir() {
+				return fmt.Errorf("%s: a directory in the overlay, not one in the root filesystem", guest)
+			}
+			return os.Chmod(dst, fi.Mode().Perm()|fi.Mode()&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky))
+		case fi.Mode()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return guestSymlink(tree, guest, target)
+		case fi.Mode().IsRegular():
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			return writeGuestFile(tree, guest, data, fi.Mode().Perm()|fi.Mode()&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky))
+		}
+		return fmt.Errorf("%s: only files, folders and symlinks are copied from an overlay", guest)
+	})
+}
+
+// writeConfigure writes the init of the configure boot: it runs every INSTALL script's pre and post
+// actions in install order (what xbps-install does), the post actions once more (what
+// `xbps-reconfigure -fa` does), removes itself and powers off.
+func writeConfigure(tree string, scripts []Script) error {
+	if !guestExists(tree, "/bin/sh") {
+		return errors.New("the packages install no /bin/sh, which INSTALL scripts need: add a shell (dash, bash or busybox) to the recipe's packages")
+	}
+	var b strings.Builder
+	b.WriteString(`#!/bin/sh
+# Written by simple-uml. init of a one-off "configure boot": runs the packages' INSTALL scripts as
+# root of the guest (xbps-install, then xbps-reconfigure -fa), then powers off. It removes itself.
+PATH=/usr/bin:/usr/sbin:/bin:/sbin
+export PATH
+cd /
+mount -t proc proc /proc 2>/dev/null
+off() {
+	sync
+	[ -w /proc/sysrq-trigger ] && { echo u >/proc/sysrq-trigger; echo o >/proc/sysrq-trigger; }
+	poweroff -f
+	sleep 60
+}
+fail() {
+	echo "` + ConfigureFailed + `: $*"
+	off
+}
+step() {
+	echo "simple-uml: INSTALL $2 $3-$4"
+	/bin/sh "$1" "$2" "$3" "$4" no no "$5" </dev/null || fail "INSTALL $2 of $3-$4 exited with status $?"
+}
+`)
+	for _, ph := range []struct{ action, comment string }{
+		{"pre", "xbps-install: pre actions"},
+		{"post", "xbps-install: configure (post actions)"},
+		{"post", "xbps-reconfigure -fa: post actions again"},
+	} {
+		fmt.Fprintf(&b, "# %s\n", ph.comment)
+		for _, s := range scripts {
+			fmt.Fprintf(&b, "step %s %s %s %s %s\n", shQuote(s.Path), ph.action, shQuote(s.Pkgname), shQuote(s.Version), shQuote(s.Arch))
+		}
+	}
+	b.WriteString(`rm -rf ` + scriptDir + `
+echo ` + ConfigureOK + `
+off
+`)
+	return writeGuestFile(tree, ConfigureInit, []byte(b.String()), 0o700)
+}
+
+func shQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// guestExists reports whether a guest path exists, following symlinks as the guest would: an
+// absolute target is resolved inside the tree, never on the host.
+func guestExists(tree, guestPath string) bool {
+	parts := strings.Split(strings.Trim(guestPath, "/"), "/")
+	cur := []string{}
+	for hops := 0; len(parts) > 0; {
+		part := parts[0]
+		parts = parts[1:]
+		switch part {
+		case "", ".":
+			continue
+		case "..":
+			if len(cur) > 0 {
+				cur = cur[:len(cur)-1]
+			}
+			continue
+		}
+		host := filepath.Join(append([]string{tree}, append(cur, part)...)...)
+		fi, err := os.Lstat(host)
+		if err != nil {
+			return false
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			cur = append(cur, part)
+			continue
+		}
+		if hops++; hops > 40 {
+			return false
+		}
+		target, err := os.Readlink(host)
+		if err != nil {
+			return false
+		}
+		if strings.HasPrefix(target, "/") {
+			cur = cur[:0]
+		}
+		parts = append(strings.Split(target, "/"), parts...)
+	}
+	return true
+}
+
+// setRootPassword writes root's password hash into /etc/shadow (made from /etc/passwd first, as
+// pwconv would, when the packages ship none). A plain password is hashed here with SHA-512 crypt,
+// so it never enters the image; the salt comes from the recipe, so the image stays reproducible.
+func setRootPassword(tree string, r *Recipe, epoch time.Time) error {
+	hash := r.RootPasswdHash
+	if r.RootPassword != "" {
+		digest, err := r.Digest()
+		if err != nil {
+			return err
+		}
+		salt := "$6$" + saltFrom(digest)
+		if hash, err = sha512_crypt.New().Generate([]byte(r.RootPassword), []byte(salt)); err != nil {
+			return fmt.Errorf("hash the root password: %w", err)
+		}
+	}
+	if hash == "" {
+		return nil
+	}
+	shadowPath := filepath.Join(tree, "etc", "shadow")
+	shadow, err := os.ReadFile(shadowPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		passwd, err := os.ReadFile(filepath.Join(tree, "etc", "passwd"))
+		if err != nil {
+			return fmt.Errorf("root password: the packages install no /etc/passwd (base-files?): %w", err)
+		}
+		days := epoch.Unix() / 86400
+		var b strings.Builder
+		for _, line := range strings.Split(strings.TrimSpace(string(passwd)), "\n") {
+			if name, _, ok := strings.Cut(line, ":"); ok {
+				fmt.Fprintf(&b, "%s:*:%d:0:99999:7:::\n", name, days)
+			}
+		}
+		shadow = []byte(b.String())
+	} else if err != nil {
+		return err
+	}
+	lines := strings.Split(string(shadow), "\n")
+	found := false
+	for i, line := range lines {
+		f := strings.Split(line, ":")
+		if len(f) >= 2 && f[0] == "root" {
+			f[1] = hash
+			lines[i] = strings.Join(f, ":")
+			found = true
+		}
+	}
+	if !found {
+		return errors.New("root password: /etc/shadow has no root entry")
+	}
+	return writeGuestFile(tree, "/etc/shadow", []byte(strings.Join(lines, "\n")), 0o600)
+}
+
+// saltFrom takes 16 crypt-alphabet characters from a hex digest.
+func saltFrom(digest string) string {
+	const alphabet = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	var b strings.Builder
+	for i := 0; i+4 <= len(digest) && b.Len() < 16; i += 4 {
+		n, _ := strconv.ParseUint(digest[i:i+4], 16, 32)
+		b.WriteByte(alphabet[n%64])
+	}
+	return b.String()
+}

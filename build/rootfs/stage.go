@@ -1,0 +1,301 @@
+package rootfs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"howett.net/plist"
+
+	"github.com/simple-uml/simple-uml/build/xbps"
+)
+
+// Staged is a root filesystem tree as xbps-install would leave it, before the packages' INSTALL
+// scripts run.
+type Staged struct {
+	Tree string
+	// Scripts are the packages with an INSTALL script, in install order.
+	Scripts []Script
+	// Owners maps guest paths to "uid:gid" for files a package does not give to root.
+	Owners map[string]string
+	// Epoch is the newest file time of any package: the install date recorded in pkgdb.
+	Epoch time.Time
+}
+
+// Script is one package's INSTALL script, as xbps runs it: script ACTION PKGNAME VERSION UPDATE CONF_FILE ARCH.
+type Script struct {
+	Pkgname, Version, Arch string
+	Path                   string // guest path of the saved script
+}
+
+// Guest paths that simple-uml owns inside the image.
+const (
+	scriptDir     = "/.simple-uml"
+	ConfigureInit = scriptDir + "/configure"
+	xbpsDB        = "/var/db/xbps"
+	pkgdbName     = "pkgdb-0.38.plist"
+)
+
+// Stage unpacks the verified packages into tree in install order and writes xbps's database (pkgdb,
+// per-package files lists, trusted keys), the alternatives, and the recipe's settings.
+func Stage(ctx context.Context, tree string, r *Recipe, repos []*Repo, pkgs []*Fetched) (*Staged, error) {
+	st := &Staged{Tree: tree, Owners: map[string]string{}}
+	db := map[string]any{}
+	alternatives := map[string]any{}
+	for _, p := range pkgs {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		c, err := unpackVerified(ctx, p, tree)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range c.Owners {
+			st.Owners[k] = v
+		}
+		if c.Newest.After(st.Epoch) {
+			st.Epoch = c.Newest
+		}
+		entry := copyDict(p.Props)
+		delete(entry, "pkgname")
+		delete(entry, "version")
+		entry["state"] = "installed"
+		entry["automatic-install"] = p.Automatic
+		entry["repository"] = p.Repo.URL
+		filesPlist := c.FilesPlist
+		if len(filesPlist) == 0 {
+			filesPlist = []byte(emptyPlist)
+		}
+		fp := "/" + path.Join(xbpsDB[1:], "."+p.Name+"-files.plist")
+		if err := writeGuestFile(tree, fp, filesPlist, 0o644); err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(filesPlist)
+		entry["metafile-sha256"] = hex.EncodeToString(sum[:])
+		if len(c.Install) > 0 {
+			entry["install-script"] = c.Install
+			s := Script{Pkgname: p.Name, Version: p.Version, Arch: p.Arch, Path: scriptDir + "/" + p.Name + ".INSTALL"}
+			if err := writeGuestFile(tree, s.Path, c.Install, 0o750); err != nil {
+				return nil, err
+			}
+			st.Scripts = append(st.Scripts, s)
+		}
+		if len(c.Remove) > 0 {
+			entry["remove-script"] = c.Remove
+		}
+		db[p.Name] = entry
+		if err := applyAlternatives(tree, p.Package, alternatives); err != nil {
+			return nil, fmt.Errorf("%s: alternatives: %w", p.Pkgver, err)
+		}
+	}
+	date := st.Epoch.UTC().Format("2006-01-02 15:04 MST")
+	for _, e := range db {
+		e.(map[string]any)["install-date"] = date
+	}
+	if len(alternatives) > 0 {
+		db["_XBPS_ALTERNATIVES_"] = alternatives
+	}
+	data, err := plist.MarshalIndent(db, plist.XMLFormat, "\t")
+	if err != nil {
+		return nil, fmt.Errorf("pkgdb: %w", err)
+	}
+	if err := writeGuestFile(tree, xbpsDB+"/"+pkgdbName, data, 0o644); err != nil {
+		return nil, err
+	}
+	if err := writeKeys(tree, repos); err != nil {
+		return nil, err
+	}
+	if err := applySettings(tree, r, repos, st.Epoch); err != nil {
+		return nil, err
+	}
+	if len(st.Scripts) > 0 {
+		if err := writeConfigure(tree, st.Scripts); err != nil {
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+const emptyPlist = `<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0">
+<dict/>
+</plist>
+`
+
+// unpackVerified unpacks a fetched package while hashing it once more, so a cache file changed
+// since it was verified fails the build (the staging tree is then thrown away).
+func unpackVerified(ctx context.Context, p *Fetched, tree string) (*xbps.Contents, error) {
+	f, err := os.Open(p.Path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	c, err := xbps.Unpack(ctx, io.TeeReader(f, h), tree)
+	if err != nil {
+		return nil, &xbps.PackageError{Pkgver: p.Pkgver, Err: err}
+	}
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != p.SHA256 {
+		return nil, &xbps.PackageError{Pkgver: p.Pkgver, Err: fmt.Errorf("%s changed after it was verified (sha256 %s)", p.Path, got)}
+	}
+	if c.Package.Pkgver != p.Pkgver {
+		// xbps refuses this too: a repository entry must not smuggle in another version.
+		return nil, &xbps.PackageError{Pkgver: p.Pkgver, Err: fmt.Errorf("its props.plist says %s", c.Package.Pkgver)}
+	}
+	return c, nil
+}
+
+// applyAlternatives registers a package's alternatives groups; the first provider of a group gets
+// the links, later ones are only recorded, as xbps does.
+func applyAlternatives(tree string, p *xbps.Package, registry map[string]any) error {
+	groups := make([]string, 0, len(p.Alternatives))
+	for g := range p.Alternatives {
+		groups = append(groups, g)
+	}
+	sort.Strings(groups)
+	for _, g := range groups {
+		providers, _ := registry[g].([]any)
+		registry[g] = append(providers, p.Name)
+		if len(providers) > 0 {
+			continue
+		}
+		for _, entry := range p.Alternatives[g] {
+			link, target, ok := strings.Cut(entry, ":")
+			if !ok || link == "" || target == "" {
+				return fmt.Errorf("group %s: entry %q is not link:target", g, entry)
+			}
+			if !path.IsAbs(link) {
+				if !path.IsAbs(target) {
+					return fmt.Errorf("group %s: %q: a relative link needs an absolute target", g, entry)
+				}
+				link = path.Join(path.Dir(target), link)
+			}
+			if path.IsAbs(target) {
+				rel, err := filepath.Rel(path.Dir(link), target)
+				if err != nil {
+					return err
+				}
+				target = rel
+			}
+			rel, err := guestRel(link)
+			if err != nil {
+				return err
+			}
+			if err := mkGuestParents(tree, rel); err != nil {
+				return err
+			}
+			dst := filepath.Join(tree, rel)
+			if fi, err := os.Lstat(dst); err == nil {
+				if fi.IsDir() {
+					return fmt.Errorf("group %s: %s is a directory", g, link)
+				}
+				os.Remove(dst)
+			}
+			if err := os.Symlink(target, dst); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// guestRel turns an absolute guest path into a clean path relative to the root, refusing "..".
+func guestRel(p string) (string, error) {
+	if !strings.HasPrefix(p, "/") {
+		return "", fmt.Errorf("path %q is not absolute", p)
+	}
+	for _, part := range strings.Split(p, "/") {
+		if part == ".." {
+			return "", fmt.Errorf("path %q contains ..", p)
+		}
+	}
+	c := path.Clean(p)
+	if c == "/" {
+		return "", fmt.Errorf("path %q names the root", p)
+	}
+	return c[1:], nil
+}
+
+// mkGuestParents creates the directories above rel inside tree, refusing to go through a symlink.
+func mkGuestParents(tree, rel string) error {
+	dir := tree
+	parts := strings.Split(rel, "/")
+	for _, part := range parts[:len(parts)-1] {
+		dir = filepath.Join(dir, part)
+		fi, err := os.Lstat(dir)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		case fi.Mode()&fs.ModeSymlink != 0:
+			return fmt.Errorf("/%s: %s is a symbolic link; refusing to write through it", rel, strings.TrimPrefix(dir, tree))
+		case !fi.IsDir():
+			return fmt.Errorf("/%s: %s is not a directory", rel, strings.TrimPrefix(dir, tree))
+		}
+	}
+	return nil
+}
+
+// writeGuestFile writes a file at an absolute guest path, replacing what is there.
+func writeGuestFile(tree, guestPath string, data []byte, mode fs.FileMode) error {
+	rel, err := guestRel(guestPath)
+	if err != nil {
+		return err
+	}
+	if err := mkGuestParents(tree, rel); err != nil {
+		return err
+	}
+	dst := filepath.Join(tree, rel)
+	if fi, err := os.Lstat(dst); err == nil && !fi.IsDir() {
+		os.Remove(dst)
+	}
+	if err := os.WriteFile(dst, data, mode); err != nil {
+		return err
+	}
+	return os.Chmod(dst, mode)
+}
+
+func copyDict(d map[string]any) map[string]any {
+	out := make(map[string]any, len(d))
+	for k, v := range d {
+		out[k] = v
+	}
+	return out
+}
+
+// writeKeys stores each signed repository's key where xbps looks for trusted keys.
+func writeKeys(tree string, repos []*Repo) error {
+	for _, r := range repos {
+		if r.Key == nil {
+			continue
+		}
+		m := r.Index.Data.Meta
+		data, err := plist.MarshalIndent(map[string]any{
+			"public-key": m.PublicKeyPEM, "public-key-size": uint64(r.Key.N.BitLen()), "signature-by": m.SignatureBy,
+		}, plist.XMLFormat, "\t")
+		if err != nil {
+			return err
+		}
+		if err := writeGuestFile(tree, xbpsDB+"/keys/"+r.Fingerprint+".plist", data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
