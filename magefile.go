@@ -1,7 +1,7 @@
 //go:build mage
 
 // simple-uml builds User-Mode Linux: a kernel from kernel.org sources, run as an ordinary process.
-// Settings: simple-uml.toml and kernel.lock, each key overridable by a SUML_* variable (see README.md).
+// Settings: simple-uml.toml, kernel.lock and rootfs-recipes/, each key overridable by a SUML_* variable (see README.md).
 package main
 
 import (
@@ -29,6 +29,25 @@ func Menuconfig(ctx context.Context) error {
 		return err
 	}
 	_, err = pipeline.Menuconfig(ctx, cfg, os.Stdin, os.Stdout, os.Stdout)
+	return err
+}
+
+// Rootfs assembles the default root filesystem recipe (SUML_ROOTFS_RECIPE) into dist/ without root rights.
+func Rootfs(ctx context.Context) error {
+	return rootfs(ctx, "")
+}
+
+// RootfsRecipe assembles the named recipe from rootfs-recipes/ into dist/, e.g. `rootfsRecipe void-musl`.
+func RootfsRecipe(ctx context.Context, recipe string) error {
+	return rootfs(ctx, recipe)
+}
+
+func rootfs(ctx context.Context, recipe string) error {
+	cfg, err := config.Load(".", nil)
+	if err != nil {
+		return err
+	}
+	_, err = pipeline.Rootfs(ctx, cfg, recipe, os.Stdout)
 	return err
 }
 

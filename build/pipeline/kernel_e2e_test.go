@@ -148,6 +148,7 @@ func TestKernelEndToEnd(t *testing.T) {
 		t.Fatalf("marker with release %s on ext4 not printed; console:\n%s", want, boot.Console)
 	}
 	t.Logf("booted %s to the marker and powered off in %s", want, boot.Duration.Round(time.Millisecond))
+	shareE2EKernel(t, filepath.Join(cfg.Paths.Dist, LinuxName))
 
 	// Nothing changed: the second run does no unpacking and no make.
 	start := time.Now()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -79,9 +78,6 @@ func Doctor(w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(w, "all host tools present: make, gcc, binutils, flex, bison, bc, perl, xz, ncurses (menuconfig), mke2fs")
-	if _, err := os.Stat("/usr/bin/fakeroot"); err != nil {
-		fmt.Fprintln(w, "note: fakeroot is not installed; later stages use it for rootless image ownership (apt-get install fakeroot)")
-	}
+	fmt.Fprintln(w, "all host tools present: make, gcc, binutils, flex, bison, bc, perl, xz, ncurses (menuconfig), mke2fs, debugfs, fakeroot")
 	return nil
 }

@@ -131,10 +131,17 @@ func newXbpsRepo(t testing.TB, pkgs []xbpstest.Package) *xbpsRepo {
 	return r
 }
 
-// recipeDir writes a recipe for repo named test.toml (plus an overlay) and returns its folder.
+// recipeDir writes a recipe for repo named test.toml (plus an overlay) into a new temporary folder.
 func recipeDir(t testing.TB, repo *xbpsRepo, extra string, overlay map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
+	writeRecipe(t, dir, repo, extra, overlay)
+	return dir
+}
+
+// writeRecipe writes dir/test.toml for repo, and its overlay dir/test.overlay.
+func writeRecipe(t testing.TB, dir string, repo *xbpsRepo, extra string, overlay map[string]string) {
+	t.Helper()
 	recipe := fmt.Sprintf(`description = "busybox test system"
 arch = "x86_64"
 packages = ["bb-base"]
@@ -148,8 +155,12 @@ overlay = "test.overlay"
 url = %q
 keys = [%q]
 `, extra, repo.URL, repo.Fingerprint())
-	os.WriteFile(filepath.Join(dir, "test.toml"), []byte(recipe), 0o644)
-	os.MkdirAll(filepath.Join(dir, "test.overlay"), 0o755)
+	if err := os.MkdirAll(filepath.Join(dir, "test.overlay"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "test.toml"), []byte(recipe), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for name, body := range overlay {
 		p := filepath.Join(dir, "test.overlay", name)
 		os.MkdirAll(filepath.Dir(p), 0o755)
@@ -159,7 +170,6 @@ keys = [%q]
 		}
 		os.WriteFile(p, []byte(body), mode)
 	}
-	return dir
 }
 
 // rootfsConfig is the repository's configuration with private dist and cache and the test recipes.

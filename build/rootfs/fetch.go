@@ -184,7 +184,9 @@ func fetchOne(ctx context.Context, cache *fetch.Cache, repo *Repo, p *xbps.Resol
 			return nil, fmt.Errorf("%s: signature: %w", p.Pkgver, err)
 		}
 		verified = "sig2"
-		if sigs.Sig2 == nil && repo.AllowLegacySig {
+		// Without a .sig2, a legacy .sig is fetched even when the policy refuses it, so the
+		// error can say that allow_legacy_sig would accept the package.
+		if sigs.Sig2 == nil {
 			if sigs.Legacy, err = optional(cache.Bytes(ctx, src+".sig", 4096)); err != nil {
 				return nil, fmt.Errorf("%s: signature: %w", p.Pkgver, err)
 			}

@@ -35,18 +35,19 @@ type File struct {
 
 // Package describes a package to build.
 type Package struct {
-	Pkgver       string
-	Arch         string // default "x86_64"
-	ShortDesc    string
-	License      string
-	RunDepends   []string
-	Provides     []string
-	Replaces     []string
-	Conflicts    []string
-	ConfFiles    []string
-	Alternatives map[string][]string
-	Install      string // INSTALL script
-	Files        map[string]File
+	Pkgver        string
+	Arch          string // default "x86_64"
+	ShortDesc     string
+	License       string
+	RunDepends    []string
+	Provides      []string
+	Replaces      []string
+	Conflicts     []string
+	ConfFiles     []string
+	ShlibProvides []string
+	Alternatives  map[string][]string
+	Install       string // INSTALL script
+	Files         map[string]File
 	// Raw payload entries appended after Files, for hostile packages: any name, any type.
 	Raw []*tar.Header
 }
@@ -78,6 +79,7 @@ func Build(p Package) ([]byte, map[string]any, error) {
 	setList(props, "replaces", p.Replaces)
 	setList(props, "conflicts", p.Conflicts)
 	setList(props, "conf_files", p.ConfFiles)
+	setList(props, "shlib-provides", p.ShlibProvides)
 	if len(p.Alternatives) > 0 {
 		alts := map[string]any{}
 		for g, l := range p.Alternatives {

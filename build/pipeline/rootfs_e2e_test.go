@@ -1,0 +1,266 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/uml"
+)
+
+// The rootfs end-to-end test assembles the bootable busybox repository as an unprivileged user (the
+// test re-runs its own binary under uid 65534 when it runs as root), with the INSTALL scripts run in
+// a configure boot, then boots the image with the kernel of the kernel end-to-end test.
+
+// childSwitch makes the test binary run the rootfs pipeline instead of tests (see TestMain).
+const childSwitch = "SUML_TEST_ROOTFS_CHILD"
+
+// unprivileged is the uid and gid the assembly runs as when the tests run as root.
+const unprivileged = 65534
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childSwitch) == "1" {
+		os.Exit(rootfsChild())
+	}
+	code := m.Run()
+	if sharedKernelDir != "" {
+		os.RemoveAll(sharedKernelDir)
+	}
+	os.Exit(code)
+}
+
+// rootfsChild is the unprivileged side: the real pipeline, configured by SUML_* variables like a
+// user's shell, run twice (the second run must do nothing).
+func rootfsChild() int {
+	cfg, err := config.Load(os.Getenv("SUML_TEST_ROOT"), nil)
+	if err == nil {
+		_, err = Rootfs(context.Background(), cfg, "", os.Stdout)
+	}
+	if err == nil {
+		var again RootfsResult
+		again, err = Rootfs(context.Background(), cfg, "", os.Stdout)
+		if err == nil && !again.UpToDate {
+			err = fmt.Errorf("second run rebuilt the root filesystem")
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rootfs as uid", os.Getuid(), "failed:", err)
+		return 1
+	}
+	return 0
+}
+
+var sharedKernelDir string
+
+// shareE2EKernel keeps a copy of the kernel the kernel end-to-end test built for later tests.
+func shareE2EKernel(t *testing.T, linux string) {
+	data, err := os.ReadFile(linux)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sharedKernelDir, err = os.MkdirTemp("", "suml-e2e-kernel-"); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(sharedKernelDir, 0o755)
+	if err := os.WriteFile(filepath.Join(sharedKernelDir, LinuxName), data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// e2eKernel returns a built UML kernel: the kernel end-to-end test's, the one SUML_E2E_KERNEL names
+// (to iterate on this test without a five-minute build), or a fresh build from the loopback mirror.
+func e2eKernel(t *testing.T) string {
+	t.Helper()
+	if sharedKernelDir != "" {
+		return filepath.Join(sharedKernelDir, LinuxName)
+	}
+	if k := os.Getenv("SUML_E2E_KERNEL"); k != "" {
+		return k
+	}
+	version := tarballVersion(t, debianTarball)
+	tarball, err := os.ReadFile(debianTarball)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newMirror(t)
+	m.publish(t, version, tarball, m.signer, nil)
+	cfg := m.testConfig(t, version, nil)
+	if _, err := Kernel(context.Background(), cfg, testLog(t)); err != nil {
+		t.Fatal(err)
+	}
+	shareE2EKernel(t, filepath.Join(cfg.Paths.Dist, LinuxName))
+	return filepath.Join(sharedKernelDir, LinuxName)
+}
+
+// checkScript is the test's overlay: booted as init, it prints what the test checks and powers off.
+const checkScript = `#!/bin/sh
+mount -t proc proc /proc
+echo "SUML-CHECK cmdline-root=$(tr ' ' '\n' </proc/cmdline | grep '^root=')"
+echo "SUML-CHECK rootfs=$(awk '$2=="/"{print $3}' /proc/mounts | tail -n1)"
+echo "SUML-CHECK passwd=$(stat -c %u:%g /etc/passwd)"
+echo "SUML-CHECK busybox=$(stat -c %a:%u:%g /usr/bin/busybox)"
+echo "SUML-CHECK mark=$(tr '\n' '|' </var/lib/bb-files/INSTALL.mark)"
+echo "SUML-CHECK getty=$(grep -c getty /etc/inittab)"
+echo "SUML-CHECK installed=$(grep -c '<string>installed</string>' /var/db/xbps/pkgdb-0.38.plist)"
+echo "SUML-CHECK configure-left=$(ls -d /.simple-uml 2>/dev/null)"
+echo "SUML-CHECK hostname=$(cat /etc/hostname)"
+echo "SUML-CHECK END"
+poweroff -f
+`
+
+func TestRootfsEndToEnd(t *testing.T) {
+	requireE2E(t)
+	requireImageTools(t)
+	kernel := e2eKernel(t)
+	repo := newXbpsRepo(t, busyboxPackages(t, true))
+
+	// Everything the unprivileged user reads or writes lives in one folder it owns.
+	ws, err := os.MkdirTemp("", "suml-rootfs-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(ws) })
+	writeRecipe(t, filepath.Join(ws, "recipes"), repo, "", map[string]string{"usr/libexec/suml-check": checkScript})
+	os.MkdirAll(filepath.Join(ws, "root"), 0o755)
+	for _, f := range []string{config.FileName, config.LockName} {
+		copyFile(t, filepath.Join(repoRoot(t), f), filepath.Join(ws, "root", f), 0o644)
+	}
+	copyFile(t, kernel, filepath.Join(ws, "linux"), 0o755)
+	env := []string{
+		childSwitch + "=1",
+		"SUML_TEST_ROOT=" + filepath.Join(ws, "root"),
+		"SUML_RECIPES=" + filepath.Join(ws, "recipes"),
+		"SUML_ROOTFS_RECIPE=test",
+		"SUML_ROOTFS_KERNEL=" + filepath.Join(ws, "linux"),
+		"SUML_DIST=" + filepath.Join(ws, "dist"),
+		"SUML_CACHE=" + filepath.Join(ws, "cache"),
+		"HOME=" + ws,
+		"PATH=" + os.Getenv("PATH"),
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, self, filepath.Join(ws, "pipeline.test"), 0o755)
+	cmd := exec.Command(filepath.Join(ws, "pipeline.test"))
+	cmd.Env, cmd.Dir = env, ws
+	wantOwner := os.Getuid()
+	if os.Geteuid() == 0 {
+		if err := chownTree(ws, unprivileged); err != nil {
+			t.Fatal(err)
+		}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: unprivileged, Gid: unprivileged}}
+		wantOwner = unprivileged
+	}
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	t.Logf("rootfs as uid %d (%s):\n%s", wantOwner, time.Since(start).Round(time.Millisecond), out)
+	if err != nil {
+		t.Fatalf("rootfs as an unprivileged user: %v", err)
+	}
+
+	dist := filepath.Join(ws, "dist")
+	image, tarball, record := RootfsOutputs(dist, "test")
+	for _, p := range []string{image, tarball, record} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if uid := int(fi.Sys().(*syscall.Stat_t).Uid); uid != wantOwner {
+			t.Errorf("%s belongs to uid %d: the build did not run as %d", p, uid, wantOwner)
+		}
+	}
+	if !strings.Contains(string(out), "configure boot done") {
+		t.Error("no configure boot reported")
+	}
+
+	_, entries := readRootfsTarball(t, tarball)
+	mark := string(entries["./var/lib/bb-files/INSTALL.mark"].data)
+	wantMark := "pre bb-files 1.0_1 no no x86_64 uid=0\npost bb-files 1.0_1 no no x86_64 uid=0\npost bb-files 1.0_1 no no x86_64 uid=0\n"
+	if mark != wantMark {
+		t.Errorf("INSTALL mark in the tarball:\n%q\nwant (pre, post, post as reconfigure -fa, all as root):\n%q", mark, wantMark)
+	}
+	if inittab := string(entries["./etc/inittab"].data); strings.Count(inittab, "getty") != 1 {
+		t.Errorf("bb-getty's post action should add one getty line:\n%s", inittab)
+	}
+	if e := entries["./etc/passwd"]; e.hdr == nil || e.hdr.Uid != 0 {
+		t.Error("tarball: /etc/passwd is not owned by root")
+	}
+
+	// Boot the image: first the test's check script as init, then the packages' own init to a login prompt.
+	boot, err := uml.Boot(context.Background(), uml.Options{Kernel: kernel, Image: image, Init: "/usr/libexec/suml-check", Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, line := range strings.Split(boot.Console, "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "SUML-CHECK "); ok {
+			k, v, _ := strings.Cut(rest, "=")
+			got[k] = v
+		}
+	}
+	want := map[string]string{
+		"cmdline-root":   "root=/dev/ubda",
+		"rootfs":         "ext4",
+		"passwd":         "0:0",
+		"busybox":        "4755:0:0",
+		"mark":           strings.ReplaceAll(wantMark, "\n", "|"),
+		"getty":          "1",
+		"installed":      "5",
+		"configure-left": "",
+		"hostname":       "suml-test",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("in the guest: %s = %q, want %q", k, got[k], v)
+		}
+	}
+	if t.Failed() {
+		t.Logf("console:\n%s", boot.Console)
+	}
+	login, err := uml.Boot(context.Background(), uml.Options{Kernel: kernel, Image: image, Until: "login:", Timeout: time.Minute})
+	if err != nil {
+		t.Fatalf("booting the packages' own init to a login prompt: %v", err)
+	}
+	if !strings.Contains(login.Console, "SUML-BOOTED") {
+		t.Errorf("bb-init's rc.sh did not run:\n%s", login.Console)
+	}
+	t.Logf("booted to the login prompt in %s", login.Duration.Round(time.Millisecond))
+}
+
+func copyFile(t *testing.T, from, to string, mode os.FileMode) {
+	t.Helper()
+	src, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	os.MkdirAll(filepath.Dir(to), 0o755)
+	dst, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func chownTree(root string, id int) error {
+	return filepath.Walk(root, func(p string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, id, id)
+	})
+}
