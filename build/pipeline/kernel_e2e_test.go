@@ -200,7 +200,7 @@ func TestKernelEndToEnd(t *testing.T) {
 	}
 }
 
-func testLog(t *testing.T) io.Writer {
+func testLog(t testing.TB) io.Writer {
 	if testing.Verbose() {
 		return os.Stderr
 	}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -134,6 +135,7 @@ func Rootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (R
 
 	fmt.Fprintf(w, "rootfs %s: %d packages for %s from %d repositories; fetching and verifying (%d at a time)\n",
 		name, len(pkgs), recipe.Arch, len(repos), cfg.Rootfs.Downloads)
+	phases := &phaseTimer{last: time.Now()}
 	fetched, err := rootfs.Fetch(ctx, cache, repos, pkgs, cfg.Rootfs.Downloads)
 	if err != nil {
 		return RootfsResult{}, err
@@ -154,10 +156,12 @@ func Rootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (R
 	if err := os.MkdirAll(tree, 0o755); err != nil {
 		return RootfsResult{}, err
 	}
+	phases.done("fetch+verify")
 	staged, err := rootfs.Stage(ctx, tree, recipe, repos, fetched)
 	if err != nil {
 		return RootfsResult{}, fmt.Errorf("rootfs %s: %w", name, err)
 	}
+	phases.done("unpack")
 	var kernel string
 	if len(staged.Scripts) > 0 {
 		if kernel, err = configureKernel(ctx, cfg, w); err != nil {
@@ -184,6 +188,7 @@ func Rootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (R
 		return RootfsResult{}, err
 	}
 	os.RemoveAll(tree) // the image holds it now; free the space before the boot
+	phases.done("image")
 	if kernel != "" {
 		fmt.Fprintf(w, "configure boot: running %d INSTALL scripts as root of the guest (%s)\n", len(staged.Scripts), kernel)
 		logPath := filepath.Join(work, "configure-console.log")
@@ -197,10 +202,12 @@ func Rootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (R
 			return RootfsResult{}, fmt.Errorf("rootfs %s: %w", name, err)
 		}
 		fmt.Fprintf(w, "configure boot done in %s\n", res.Duration.Round(time.Millisecond))
+		phases.done("configure boot")
 	}
 	if err := writeTarball(ctx, tmpImage, tmpTarball, staged.Epoch); err != nil {
 		return RootfsResult{}, fmt.Errorf("rootfs %s: tarball: %w", name, err)
 	}
+	phases.done("tarball")
 
 	// Replace the outputs: the old record goes first, so a half-replaced dist never looks complete.
 	if err := os.Remove(recordPath); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -220,7 +227,7 @@ func Rootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (R
 	if err := writeJSON(recordPath, rec); err != nil {
 		return RootfsResult{}, err
 	}
-	fmt.Fprintf(w, "rootfs %s built: %s, %s (%s)\n", name, image, tarball, time.Since(start).Round(time.Second))
+	fmt.Fprintf(w, "rootfs %s built: %s, %s in %s (%s)\n", name, image, tarball, time.Since(start).Round(time.Millisecond), phases)
 	return RootfsResult{Record: rec, Image: image, Tarball: tarball}, nil
 }
 
@@ -300,3 +307,17 @@ func uuidFrom(key string) string {
 	h := hex.EncodeToString(b)
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
+
+// phaseTimer records how long each step took, for the closing message.
+type phaseTimer struct {
+	last  time.Time
+	parts []string
+}
+
+func (p *phaseTimer) done(name string) {
+	now := time.Now()
+	p.parts = append(p.parts, fmt.Sprintf("%s %s", name, now.Sub(p.last).Round(time.Millisecond)))
+	p.last = now
+}
+
+func (p *phaseTimer) String() string { return strings.Join(p.parts, ", ") }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/xbps/xbpstest"
@@ -117,6 +118,12 @@ type xbpsRepo struct {
 
 func newXbpsRepo(t testing.TB, pkgs []xbpstest.Package) *xbpsRepo {
 	t.Helper()
+	return newSlowXbpsRepo(t, pkgs, 0)
+}
+
+// newSlowXbpsRepo answers each request after latency, like a distant mirror.
+func newSlowXbpsRepo(t testing.TB, pkgs []xbpstest.Package, latency time.Duration) *xbpsRepo {
+	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +133,7 @@ func newXbpsRepo(t testing.TB, pkgs []xbpstest.Package) *xbpsRepo {
 	if err := r.Write(pkgs); err != nil {
 		t.Fatal(err)
 	}
-	r.Server = httptest.NewServer(http.FileServer(http.Dir(dir)))
+	r.Server = httptest.NewServer(slowFiles(dir, latency))
 	t.Cleanup(r.Close)
 	return r
 }
@@ -210,4 +217,13 @@ func requireImageTools(t testing.TB) {
 		}
 		t.Skipf("%s missing (apt-get install busybox-static); CI runs this test", busyboxBinary)
 	}
+}
+
+// slowFiles serves a folder, each answer after latency.
+func slowFiles(dir string, latency time.Duration) http.Handler {
+	files := http.FileServer(http.Dir(dir))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(latency)
+		files.ServeHTTP(w, r)
+	})
 }

@@ -271,3 +271,22 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// FuzzPlist feeds the plist reader (index entries, props.plist, index-meta.plist) untrusted bytes.
+func FuzzPlist(f *testing.F) {
+	f.Add([]byte(`<?xml version="1.0" encoding="UTF-8"?><plist version="1.0"><dict><key>foo</key><dict><key>pkgver</key><string>foo-1.0_1</string><key>installed_size</key><integer>0x10</integer><key>run_depends</key><array><string>bar>=1</string></array></dict></dict></plist>`))
+	f.Add([]byte("DEADBEEF"))
+	f.Add([]byte(`<plist><dict><key>public-key</key><data>AAAA</data></dict></plist>`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if idx, err := parseIndex(data); err == nil {
+			for name, p := range idx {
+				if p.Name != name || p.Pkgver == "" {
+					t.Fatalf("entry %q: %+v", name, p)
+				}
+			}
+		}
+		if m, err := parseMeta(data); err == nil && m != nil && len(m.PublicKeyPEM) == 0 {
+			t.Fatal("meta without a key accepted")
+		}
+	})
+}
