@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -332,5 +333,29 @@ func TestRootfsRecipeErrors(t *testing.T) {
 	_, err := Rootfs(context.Background(), rootfsConfig(t, t.TempDir(), nil), "nope", testLog(t))
 	if err == nil || !strings.Contains(err.Error(), `recipe "nope"`) {
 		t.Errorf("missing recipe: %v", err)
+	}
+}
+
+// TestRootfsCancelled stops a build during its downloads, as Ctrl-C does: the error says so and
+// neither dist/ nor the cache's work folder keeps anything half-written; the rerun then succeeds.
+func TestRootfsCancelled(t *testing.T) {
+	requireImageTools(t)
+	repo := newSlowXbpsRepo(t, busyboxPackages(t, false), 300*time.Millisecond)
+	cfg := rootfsConfig(t, recipeDir(t, repo, "", nil), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	_, err := Rootfs(ctx, cfg, "", testLog(t))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want the cancellation", err)
+	}
+	if entries, _ := os.ReadDir(cfg.Paths.Dist); len(entries) > 0 {
+		t.Errorf("dist/ has %d entries after cancelling", len(entries))
+	}
+	if entries, _ := os.ReadDir(filepath.Join(cfg.Paths.Cache, "rootfs")); len(entries) > 0 {
+		t.Errorf("the cache keeps %d work folders after cancelling", len(entries))
+	}
+	partial, _ := filepath.Glob(filepath.Join(cfg.Paths.Cache, "partial", "*"))
+	if _, err := Rootfs(context.Background(), cfg, "", testLog(t)); err != nil {
+		t.Fatalf("rerun after cancelling (partial downloads: %v): %v", partial, err)
 	}
 }
