@@ -145,6 +145,12 @@ func (m *mirror) testConfig(t testing.TB, version string, extra map[string]strin
 		"SUML_DIST":                filepath.Join(work, "dist"),
 		"HOME":                     work,
 	}
+	return loadConfig(t, env, extra)
+}
+
+// loadConfig loads the repository's real configuration with env (then extra) as the environment.
+func loadConfig(t testing.TB, env, extra map[string]string) config.Config {
+	t.Helper()
 	for k, v := range extra {
 		env[k] = v
 	}

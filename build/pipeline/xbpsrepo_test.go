@@ -190,14 +190,7 @@ func rootfsConfig(t testing.TB, recipes string, extra map[string]string) config.
 		"SUML_DIST":          filepath.Join(work, "dist"),
 		"HOME":               work,
 	}
-	for k, v := range extra {
-		env[k] = v
-	}
-	cfg, err := config.Load(repoRoot(t), func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
+	return loadConfig(t, env, extra)
 }
 
 // requireImageTools fails under SUML_E2E=1 (CI installs them) and skips elsewhere.

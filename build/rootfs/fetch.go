@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -53,7 +54,7 @@ func LoadRepositories(ctx context.Context, cache *fetch.Cache, r *Recipe) ([]*Re
 				return nil, fmt.Errorf("repository %s: %w", rr.URL, err)
 			}
 			repo.Key, repo.Fingerprint = key, xbps.Fingerprint(key)
-			if !contains(rr.Keys, repo.Fingerprint) {
+			if !slices.Contains(rr.Keys, repo.Fingerprint) {
 				return nil, fmt.Errorf("repository %s is signed by key %s (%q), which the recipe does not trust: "+
 					"if you trust it, add it to that repository's keys in %s", rr.URL, repo.Fingerprint, rd.Meta.SignatureBy, r.Path)
 			}
@@ -216,13 +217,4 @@ func hashFile(path string) ([]byte, int64, error) {
 	h := sha256.New()
 	n, err := io.Copy(h, f)
 	return h.Sum(nil), n, err
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/GehirnInc/crypt/sha512_crypt"
 
 	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/xbps"
 )
 
 // ConfigureOK and ConfigureFailed are what the configure boot prints when it ends.
@@ -150,7 +151,7 @@ func guestSymlink(tree, guestPath, target string) error {
 	if err != nil {
 		return err
 	}
-	if err := mkGuestParents(tree, rel); err != nil {
+	if err := xbps.MkParents(tree, rel); err != nil {
 		return err
 	}
 	dst := filepath.Join(tree, rel)
@@ -182,7 +183,7 @@ func copyOverlay(src, tree string) error {
 		switch {
 		case fi.IsDir():
 			dst := filepath.Join(tree, rel)
-			if err := mkGuestParents(tree, filepath.ToSlash(rel)); err != nil {
+			if err := xbps.MkParents(tree, filepath.ToSlash(rel)); err != nil {
 				return err
 			}
 			st, err := os.Lstat(dst)

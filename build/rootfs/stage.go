@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -191,22 +190,8 @@ func applyAlternatives(tree string, p *xbps.Package, registry map[string]any) er
 				}
 				target = rel
 			}
-			rel, err := guestRel(link)
-			if err != nil {
-				return err
-			}
-			if err := mkGuestParents(tree, rel); err != nil {
-				return err
-			}
-			dst := filepath.Join(tree, rel)
-			if fi, err := os.Lstat(dst); err == nil {
-				if fi.IsDir() {
-					return fmt.Errorf("group %s: %s is a directory", g, link)
-				}
-				os.Remove(dst)
-			}
-			if err := os.Symlink(target, dst); err != nil {
-				return err
+			if err := guestSymlink(tree, link, target); err != nil {
+				return fmt.Errorf("group %s: %w", g, err)
 			}
 		}
 	}
@@ -230,36 +215,13 @@ func guestRel(p string) (string, error) {
 	return c[1:], nil
 }
 
-// mkGuestParents creates the directories above rel inside tree, refusing to go through a symlink.
-func mkGuestParents(tree, rel string) error {
-	dir := tree
-	parts := strings.Split(rel, "/")
-	for _, part := range parts[:len(parts)-1] {
-		dir = filepath.Join(dir, part)
-		fi, err := os.Lstat(dir)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			if err := os.Mkdir(dir, 0o755); err != nil {
-				return err
-			}
-		case err != nil:
-			return err
-		case fi.Mode()&fs.ModeSymlink != 0:
-			return fmt.Errorf("/%s: %s is a symbolic link; refusing to write through it", rel, strings.TrimPrefix(dir, tree))
-		case !fi.IsDir():
-			return fmt.Errorf("/%s: %s is not a directory", rel, strings.TrimPrefix(dir, tree))
-		}
-	}
-	return nil
-}
-
 // writeGuestFile writes a file at an absolute guest path, replacing what is there.
 func writeGuestFile(tree, guestPath string, data []byte, mode fs.FileMode) error {
 	rel, err := guestRel(guestPath)
 	if err != nil {
 		return err
 	}
-	if err := mkGuestParents(tree, rel); err != nil {
+	if err := xbps.MkParents(tree, rel); err != nil {
 		return err
 	}
 	dst := filepath.Join(tree, rel)

@@ -138,8 +138,9 @@ func relPath(name string) (string, error) {
 	return path.Clean(n), nil
 }
 
-// mkParents creates the directories above rel, refusing any that is a symlink on disk.
-func mkParents(root, rel string) error {
+// MkParents creates the directories above rel (a clean path relative to root), refusing to go
+// through any that is a symlink on disk, so nothing is written outside root.
+func MkParents(root, rel string) error {
 	dir := root
 	parts := strings.Split(rel, "/")
 	for _, part := range parts[:len(parts)-1] {
@@ -162,7 +163,7 @@ func mkParents(root, rel string) error {
 }
 
 func writeEntry(root, rel string, hdr *tar.Header, r io.Reader) error {
-	if err := mkParents(root, rel); err != nil {
+	if err := MkParents(root, rel); err != nil {
 		return err
 	}
 	dst := filepath.Join(root, rel)
@@ -218,7 +219,7 @@ func writeEntry(root, rel string, hdr *tar.Header, r io.Reader) error {
 		if err != nil || target == "" {
 			return &UnsafeEntryError{hdr.Name, "hard link target " + hdr.Linkname + " is outside the package root"}
 		}
-		if err := mkParents(root, target); err != nil {
+		if err := MkParents(root, target); err != nil {
 			return err
 		}
 		src := filepath.Join(root, target)

@@ -2,6 +2,7 @@ package xbps
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -171,7 +172,7 @@ func TestResolveFixtures(t *testing.T) {
 				last = i
 			}
 			for _, r := range got {
-				wantAuto := !contains(c.requests, r.Name)
+				wantAuto := !slices.Contains(c.requests, r.Name)
 				if r.Automatic != wantAuto {
 					t.Errorf("%s automatic=%v", r.Pkgver, r.Automatic)
 				}
@@ -261,15 +262,6 @@ func pkgvers(rs []*Resolved) []string {
 		out = append(out, r.Pkgver)
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // FuzzPlist feeds the plist reader (index entries, props.plist, index-meta.plist) untrusted bytes.

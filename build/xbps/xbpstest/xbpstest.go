@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 
@@ -102,7 +103,7 @@ func Build(p Package) ([]byte, map[string]any, error) {
 		default:
 			sum := sha256.Sum256(f.Data)
 			e := map[string]any{"file": abs, "sha256": hex.EncodeToString(sum[:]), "size": uint64(len(f.Data))}
-			if contains(p.ConfFiles, abs) {
+			if slices.Contains(p.ConfFiles, abs) {
 				confs = append(confs, e)
 			} else {
 				files = append(files, e)
@@ -297,13 +298,4 @@ func orDefault(s, d string) string {
 		return d
 	}
 	return s
-}
-
-func contains(l []string, s string) bool {
-	for _, v := range l {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
