@@ -191,7 +191,8 @@ func Rootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (R
 	phases.done("image")
 	if kernel != "" {
 		fmt.Fprintf(w, "configure boot: running %d INSTALL scripts as root of the guest (%s)\n", len(staged.Scripts), kernel)
-		logPath := filepath.Join(work, "configure-console.log")
+		// The console log is kept beside the work folder, which is removed at the end either way.
+		logPath := filepath.Join(cfg.Paths.Cache, "rootfs", name+"-configure.log")
 		logFile, err := os.Create(logPath)
 		if err != nil {
 			return RootfsResult{}, err
@@ -199,7 +200,7 @@ func Rootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (R
 		res, err := rootfs.ConfigureBoot(ctx, kernel, tmpImage, 10*time.Minute, logFile)
 		logFile.Close()
 		if err != nil {
-			return RootfsResult{}, fmt.Errorf("rootfs %s: %w", name, err)
+			return RootfsResult{}, fmt.Errorf("rootfs %s: %w\n  full console: %s", name, err, logPath)
 		}
 		fmt.Fprintf(w, "configure boot done in %s\n", res.Duration.Round(time.Millisecond))
 		phases.done("configure boot")

@@ -264,3 +264,31 @@ func chownTree(root string, id int) error {
 		return os.Lchown(p, id, id)
 	})
 }
+
+// TestRootfsScriptFails: a package whose INSTALL script fails stops the build with the package,
+// the action and the status, the console log kept, and nothing in dist/.
+func TestRootfsScriptFails(t *testing.T) {
+	requireE2E(t)
+	requireImageTools(t)
+	kernel := e2eKernel(t)
+	pkgs := busyboxPackages(t, true)
+	pkgs[3].Install = "#!/bin/sh\n[ \"$1\" = post ] && exit 3\nexit 0\n"
+	repo := newXbpsRepo(t, pkgs)
+	cfg := rootfsConfig(t, recipeDir(t, repo, "", nil), map[string]string{"SUML_ROOTFS_KERNEL": kernel})
+	_, err := Rootfs(context.Background(), cfg, "", testLog(t))
+	if err == nil {
+		t.Fatal("a failing INSTALL script was accepted")
+	}
+	t.Logf("refused: %v", err)
+	for _, want := range []string{"INSTALL post of bb-getty-1.0_1 exited with status 3", "a package script failed", "full console: "} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not say %q:\n%v", want, err)
+		}
+	}
+	if entries, _ := os.ReadDir(cfg.Paths.Dist); len(entries) > 0 {
+		t.Errorf("dist/ keeps %d entries after a failed configure boot", len(entries))
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Paths.Cache, "rootfs", "test-configure.log")); err != nil {
+		t.Errorf("console log: %v", err)
+	}
+}

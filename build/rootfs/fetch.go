@@ -1,6 +1,7 @@
 package rootfs
 
 import (
+	"bytes"
 	"context"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -42,7 +43,7 @@ func LoadRepositories(ctx context.Context, cache *fetch.Cache, r *Recipe) ([]*Re
 		if err != nil {
 			return nil, fmt.Errorf("repository %s: %w", rr.URL, err)
 		}
-		rd, err := xbps.ReadRepodata(strings.NewReader(string(data)))
+		rd, err := xbps.ReadRepodata(bytes.NewReader(data))
 		if err != nil {
 			return nil, fmt.Errorf("repository %s: %w", src, err)
 		}
@@ -160,23 +161,33 @@ func Fetch(ctx context.Context, cache *fetch.Cache, repos []*Repo, pkgs []*xbps.
 
 func fetchOne(ctx context.Context, cache *fetch.Cache, repo *Repo, p *xbps.Resolved) (*Fetched, error) {
 	src := repo.URL + "/" + p.Pkgver + "." + p.Arch + ".xbps"
-	var path string
-	var err error
+	var (
+		path string
+		sum  []byte
+		size int64
+		err  error
+	)
 	if fetch.IsURL(src) {
-		path, err = cache.File(ctx, src, p.FilenameSHA256)
-	} else {
-		path = strings.TrimPrefix(src, "file://")
-	}
-	if err != nil {
-		var mm *fetch.MismatchError
-		if errors.As(err, &mm) {
-			return nil, &xbps.PackageError{Pkgver: p.Pkgver, Err: fmt.Errorf("sha256 %s differs from the index's %s (%s): tampered or corrupt download, deleted", mm.Got, mm.Want, src)}
+		if path, err = cache.File(ctx, src, p.FilenameSHA256); err != nil {
+			var mm *fetch.MismatchError
+			if errors.As(err, &mm) {
+				return nil, &xbps.PackageError{Pkgver: p.Pkgver, Err: fmt.Errorf("sha256 %s differs from the index's %s (%s): tampered or corrupt download, deleted", mm.Got, mm.Want, src)}
+			}
+			return nil, fmt.Errorf("download %s: %w", p.Pkgver, err)
 		}
-		return nil, fmt.Errorf("download %s: %w", p.Pkgver, err)
-	}
-	sum, size, err := hashFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", p.Pkgver, err)
+		// The cache has just checked the file against the index's digest; only the size is left.
+		fi, err := os.Stat(path)
+		if err != nil {
+			return nil, err
+		}
+		sum, _ = hex.DecodeString(p.FilenameSHA256)
+		size = fi.Size()
+	} else {
+		// A local repository's file is read in place and hashed here.
+		path = strings.TrimPrefix(src, "file://")
+		if sum, size, err = hashFile(path); err != nil {
+			return nil, fmt.Errorf("%s: %w", p.Pkgver, err)
+		}
 	}
 	var sigs xbps.Signatures
 	verified := "sha256"

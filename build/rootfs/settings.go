@@ -29,13 +29,13 @@ func applySettings(tree string, r *Recipe, repos []*Repo, epoch time.Time) error
 	for _, d := range []struct {
 		path string
 		mode fs.FileMode
-	}{{"dev", 0o755}, {"proc", 0o555}, {"sys", 0o555}, {"run", 0o755}, {"tmp", 0o1777}, {"root", 0o700}, {"etc", 0o755}} {
+	}{{"dev", 0o755}, {"proc", 0o555}, {"sys", 0o555}, {"run", 0o755}, {"tmp", fs.ModeSticky | 0o777}, {"root", 0o700}, {"etc", 0o755}} {
 		p := filepath.Join(tree, d.path)
 		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
 			if err := os.Mkdir(p, 0o755); err != nil {
 				return err
 			}
-			if err := os.Chmod(p, d.mode|modeBits(d.mode)); err != nil {
+			if err := os.Chmod(p, d.mode); err != nil {
 				return err
 			}
 		}
@@ -97,14 +97,6 @@ func applySettings(tree string, r *Recipe, repos []*Repo, epoch time.Time) error
 		}
 	}
 	return nil
-}
-
-func modeBits(m fs.FileMode) fs.FileMode {
-	var out fs.FileMode
-	if m&0o1000 != 0 {
-		out |= fs.ModeSticky
-	}
-	return out
 }
 
 // addFstab makes /dev/ubda the root file system unless fstab already mounts something on /.

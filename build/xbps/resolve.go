@@ -2,6 +2,7 @@ package xbps
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -84,7 +85,8 @@ func Resolve(repos []*Repo, requests []string) ([]*Resolved, error) {
 type resolver struct {
 	repos   []*Repo
 	chosen  map[string]*Resolved // by package name
-	order   []*Resolved
+	queue   []*Resolved          // chosen, in the order they were chosen
+	order   []*Resolved          // chosen and with their dependencies resolved: install order
 	missing []Missing
 }
 
@@ -102,12 +104,13 @@ func (r *resolver) add(p Pattern, chain []string, automatic bool) {
 	}
 	if q, ok := r.chosen[pkg.Name]; ok {
 		// Another version of a queued package: xbps keeps the first choice and the pattern fails.
-		r.missing = append(r.missing, Missing{Pattern: p.Text, Chain: append(chain, "(queued: "+q.Pkgver+")")})
+		r.missing = append(r.missing, Missing{Pattern: p.Text, Chain: append(slices.Clone(chain), "(queued: "+q.Pkgver+")")})
 		return
 	}
 	res := &Resolved{Package: pkg, Repo: repo, Automatic: automatic, NeededBy: chain}
 	r.chosen[pkg.Name] = res
-	next := append(append([]string{}, chain...), pkg.Pkgver)
+	r.queue = append(r.queue, res)
+	next := append(slices.Clone(chain), pkg.Pkgver)
 	for _, dep := range pkg.RunDepends {
 		dp, err := ParsePattern(dep)
 		if err != nil {
@@ -123,13 +126,7 @@ func (r *resolver) queued(p Pattern) *Resolved {
 	if q, ok := r.chosen[p.Name]; ok && p.Match(q.Pkgver) {
 		return q
 	}
-	for _, q := range r.order {
-		if providesMatch(q.Package, p) {
-			return q
-		}
-	}
-	// A package whose dependencies are still being resolved is in chosen but not yet in order.
-	for _, q := range r.chosen {
+	for _, q := range r.queue {
 		if providesMatch(q.Package, p) {
 			return q
 		}
