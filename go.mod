@@ -1,23 +1,24 @@
 module github.com/simple-uml/simple-uml
 
-go 1.25
+go 1.26.0
 
 tool github.com/magefile/mage
 
 require (
 	github.com/BurntSushi/toml v1.6.0
+	github.com/GehirnInc/crypt v0.0.0-20230320061759-8cc1b52080c5
 	github.com/ProtonMail/go-crypto v1.5.2
 	github.com/bluekeyes/go-gitdiff v0.9.0
 	github.com/cavaliergopher/grab/v3 v3.0.1
 	github.com/klauspost/compress v1.20.4
 	github.com/ulikunitz/xz v0.5.17
+	golang.org/x/term v0.48.0
 	howett.net/plist v1.0.1
 )
 
 require (
-	github.com/GehirnInc/crypt v0.0.0-20230320061759-8cc1b52080c5 // indirect
 	github.com/cloudflare/circl v1.6.3 // indirect
 	github.com/magefile/mage v1.17.2 // indirect
 	golang.org/x/crypto v0.41.0 // indirect
-	golang.org/x/sys v0.35.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
 )

@@ -51,6 +51,34 @@ func rootfs(ctx context.Context, recipe string) error {
 	return err
 }
 
+// Boot boots dist/'s kernel and root filesystem with the console on this terminal (SUML_BOOT_* options).
+func Boot(ctx context.Context) error {
+	cfg, err := config.Load(".", nil)
+	if err != nil {
+		return err
+	}
+	return pipeline.Boot(ctx, cfg, os.Stdin, os.Stdout, os.Stderr)
+}
+
+// Test boots dist/'s pair without a person, runs checks inside the guest and fails if any does not pass.
+func Test(ctx context.Context) error {
+	cfg, err := config.Load(".", nil)
+	if err != nil {
+		return err
+	}
+	_, err = pipeline.Test(ctx, cfg, os.Stdout)
+	return err
+}
+
+// Debug boots dist/'s pair under gdb with the unstripped kernel, stopped at start_kernel.
+func Debug(ctx context.Context) error {
+	cfg, err := config.Load(".", nil)
+	if err != nil {
+		return err
+	}
+	return pipeline.Debug(ctx, cfg, os.Stdin, os.Stdout, os.Stderr)
+}
+
 // Doctor checks that the host has every tool the targets need and says how to install what is missing.
 func Doctor() error {
 	return pipeline.Doctor(os.Stdout)

@@ -42,6 +42,19 @@ type Rootfs struct {
 	Downloads int    `toml:"downloads"` // parallel package downloads
 }
 
+// Boot is the [boot] table: how `mage boot` and `mage test` run the guest.
+type Boot struct {
+	Recipe  string `toml:"recipe"`  // whose image to boot; empty: rootfs.recipe
+	Mem     string `toml:"mem"`     // guest memory
+	Args    string `toml:"args"`    // extra kernel arguments, space-separated
+	Hostfs  string `toml:"hostfs"`  // host folder the guest can mount with -t hostfs; empty: none
+	Net     string `toml:"net"`     // "auto" (slirp when installed), "slirp", "none", or a UML eth0 spec such as "tuntap,,,tap0"
+	Forward string `toml:"forward"` // host 127.0.0.1 ports to guest ports: "2222:22,8080:80"
+	COW     string `toml:"cow"`     // copy-on-write file to keep the guest's writes in; empty: a throwaway one
+	Ready   string `toml:"ready"`   // console text that means the guest is up (mage test)
+	Timeout int    `toml:"timeout"` // seconds mage test waits for each step
+}
+
 // Paths is the [paths] table. Relative paths are relative to the repository root.
 type Paths struct {
 	Dist      string `toml:"dist"`    // finished outputs
@@ -63,6 +76,7 @@ type Config struct {
 	Root   string // repository root
 	Kernel Kernel
 	Rootfs Rootfs
+	Boot   Boot
 	Paths  Paths
 	Lock   Lock
 }
@@ -79,6 +93,7 @@ func Defaults() Config {
 			Subarch:     "x86_64",
 		},
 		Rootfs: Rootfs{Recipe: "void-minimal", Downloads: 4},
+		Boot:   Boot{Mem: "256M", Net: "auto", Ready: "login:", Timeout: 60},
 		Paths:  Paths{Dist: "dist", Patches: "patches", Fragments: "kconfig", Recipes: "rootfs-recipes"},
 	}
 }
@@ -107,12 +122,15 @@ func Load(root string, getenv func(string) string) (Config, error) {
 	if c.Paths.Cache == "" {
 		c.Paths.Cache = defaultCache(getenv)
 	}
+	if c.Boot.Recipe == "" {
+		c.Boot.Recipe = c.Rootfs.Recipe
+	}
 	for _, p := range []*string{&c.Paths.Dist, &c.Paths.Cache, &c.Paths.Patches, &c.Paths.Fragments, &c.Paths.Recipes} {
 		if !filepath.IsAbs(*p) {
 			*p = filepath.Join(abs, *p)
 		}
 	}
-	for _, p := range []*string{&c.Kernel.Tarball, &c.Rootfs.Kernel} {
+	for _, p := range []*string{&c.Kernel.Tarball, &c.Rootfs.Kernel, &c.Boot.Hostfs, &c.Boot.COW} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(abs, *p)
 		}
@@ -156,6 +174,14 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		"SUML_RECIPES":             &c.Paths.Recipes,
 		"SUML_ROOTFS_RECIPE":       &c.Rootfs.Recipe,
 		"SUML_ROOTFS_KERNEL":       &c.Rootfs.Kernel,
+		"SUML_BOOT_RECIPE":         &c.Boot.Recipe,
+		"SUML_BOOT_MEM":            &c.Boot.Mem,
+		"SUML_BOOT_ARGS":           &c.Boot.Args,
+		"SUML_BOOT_HOSTFS":         &c.Boot.Hostfs,
+		"SUML_BOOT_NET":            &c.Boot.Net,
+		"SUML_BOOT_FORWARD":        &c.Boot.Forward,
+		"SUML_BOOT_COW":            &c.Boot.COW,
+		"SUML_BOOT_READY":          &c.Boot.Ready,
 	}
 	for name, dst := range str {
 		if v, ok := lookup(getenv, name); ok {
@@ -182,6 +208,13 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 			return fmt.Errorf("SUML_JOBS=%q: want a whole number (0 means one job per core)", v)
 		}
 		c.Kernel.Jobs = n
+	}
+	if v, ok := lookup(getenv, "SUML_BOOT_TIMEOUT"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("SUML_BOOT_TIMEOUT=%q: want whole seconds, 1 or more", v)
+		}
+		c.Boot.Timeout = n
 	}
 	if v, ok := lookup(getenv, "SUML_ROOTFS_DOWNLOADS"); ok {
 		n, err := strconv.Atoi(v)
@@ -232,6 +265,9 @@ func (c Config) validate() error {
 	}
 	if s := c.Lock.SHA256; s != "" && !isSHA256(s) {
 		return fmt.Errorf("%s: sha256 %q is not 64 hex digits", LockName, s)
+	}
+	if c.Boot.Timeout < 1 {
+		return fmt.Errorf("boot.timeout = %d: want whole seconds, 1 or more", c.Boot.Timeout)
 	}
 	if c.Rootfs.Downloads < 1 {
 		return fmt.Errorf("rootfs.downloads = %d: want 1 or more parallel downloads", c.Rootfs.Downloads)

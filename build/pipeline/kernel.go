@@ -31,6 +31,8 @@ const (
 	ConfigName    = "linux.config"
 	SystemMapName = "System.map"
 	RecordName    = "linux.json"
+	// DebugName is the unstripped kernel for gdb (`mage debug`): kept in dist/, not a release asset.
+	DebugName = "linux-debug"
 )
 
 // KernelResult says what Kernel did.
@@ -133,6 +135,10 @@ func (in kernelInputs) buildDir(cfg config.Config) string {
 	return filepath.Join(cfg.Paths.Cache, "build", in.treeKey[:16]+"-"+cfg.Kernel.Subarch)
 }
 
+func (in kernelInputs) treeDir(cfg config.Config) string {
+	return filepath.Join(cfg.Paths.Cache, "trees", in.treeKey[:16])
+}
+
 func gatherInputs(ctx context.Context, cfg config.Config, src kernelSource) (kernelInputs, error) {
 	series, err := source.ReadSeries(cfg.Paths.Patches)
 	if err != nil {
@@ -201,7 +207,7 @@ type Tree struct {
 // preparedTree returns the cached tree for these inputs, unpacking and patching it first if needed.
 // The tree is made under a staging name and renamed, so a cached tree is always complete.
 func preparedTree(ctx context.Context, cfg config.Config, tarball string, in kernelInputs, w io.Writer) (Tree, error) {
-	dir := filepath.Join(cfg.Paths.Cache, "trees", in.treeKey[:16])
+	dir := in.treeDir(cfg)
 	metaPath := dir + ".json"
 	var cached Tree
 	if data, err := os.ReadFile(metaPath); err == nil && json.Unmarshal(data, &cached) == nil {
@@ -296,6 +302,9 @@ func installKernel(ctx context.Context, dist, linux, buildDir string) (map[strin
 	if err := os.Rename(tmp, filepath.Join(dist, LinuxName)); err != nil {
 		return nil, err
 	}
+	if err := linkOrCopy(linux, filepath.Join(dist, DebugName)); err != nil {
+		return nil, fmt.Errorf("keep the unstripped kernel: %w", err)
+	}
 	for name, from := range map[string]string{ConfigName: ".config", SystemMapName: "System.map"} {
 		data, err := os.ReadFile(filepath.Join(buildDir, from))
 		if err != nil {
@@ -314,4 +323,21 @@ func installKernel(ctx context.Context, dist, linux, buildDir string) (map[strin
 		outputs[name] = sum
 	}
 	return outputs, nil
+}
+
+// linkOrCopy puts src at dst (replacing it atomically): a hard link when both are on one file system.
+func linkOrCopy(src, dst string) error {
+	tmp := dst + ".tmp"
+	os.Remove(tmp)
+	if err := os.Link(src, tmp); err != nil {
+		data, err := os.ReadFile(src)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(tmp, data, 0o755); err != nil {
+			os.Remove(tmp)
+			return err
+		}
+	}
+	return os.Rename(tmp, dst)
 }

@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 }
 
 // rootfsChild is the unprivileged side: the real pipeline, configured by SUML_* variables like a
-// user's shell, run twice (the second run must do nothing).
+// user's shell: rootfs twice (the second run must do nothing), then `mage test` on the pair.
 func rootfsChild() int {
 	cfg, err := config.Load(os.Getenv("SUML_TEST_ROOT"), nil)
 	if err == nil {
@@ -51,8 +51,11 @@ func rootfsChild() int {
 			err = fmt.Errorf("second run rebuilt the root filesystem")
 		}
 	}
+	if err == nil {
+		_, err = Test(context.Background(), cfg, os.Stdout)
+	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "rootfs as uid", os.Getuid(), "failed:", err)
+		fmt.Fprintln(os.Stderr, "rootfs and test as uid", os.Getuid(), "failed:", err)
 		return 1
 	}
 	return 0
@@ -60,18 +63,22 @@ func rootfsChild() int {
 
 var sharedKernelDir string
 
-// shareE2EKernel keeps a copy of the kernel the kernel end-to-end test built for later tests.
+// shareE2EKernel keeps a copy of the kernel the kernel end-to-end test built (with its record and
+// unstripped twin) for later tests.
 func shareE2EKernel(t *testing.T, linux string) {
-	data, err := os.ReadFile(linux)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var err error
 	if sharedKernelDir, err = os.MkdirTemp("", "suml-e2e-kernel-"); err != nil {
 		t.Fatal(err)
 	}
 	os.Chmod(sharedKernelDir, 0o755)
-	if err := os.WriteFile(filepath.Join(sharedKernelDir, LinuxName), data, 0o755); err != nil {
-		t.Fatal(err)
+	copyKernel(t, filepath.Dir(linux), sharedKernelDir)
+}
+
+// copyKernel copies dist's linux, linux.json and linux-debug from one folder to another.
+func copyKernel(t *testing.T, from, to string) {
+	t.Helper()
+	for _, name := range []string{LinuxName, RecordName, DebugName} {
+		copyFile(t, filepath.Join(from, name), filepath.Join(to, name), 0o755)
 	}
 }
 
@@ -133,13 +140,14 @@ func TestRootfsEndToEnd(t *testing.T) {
 	for _, f := range []string{config.FileName, config.LockName} {
 		copyFile(t, filepath.Join(repoRoot(t), f), filepath.Join(ws, "root", f), 0o644)
 	}
-	copyFile(t, kernel, filepath.Join(ws, "linux"), 0o755)
+	// dist/ holds the kernel as `mage kernel` leaves it; rootfs and test add to it.
+	copyKernel(t, filepath.Dir(kernel), filepath.Join(ws, "dist"))
 	env := []string{
 		childSwitch + "=1",
 		"SUML_TEST_ROOT=" + filepath.Join(ws, "root"),
 		"SUML_RECIPES=" + filepath.Join(ws, "recipes"),
 		"SUML_ROOTFS_RECIPE=test",
-		"SUML_ROOTFS_KERNEL=" + filepath.Join(ws, "linux"),
+		"SUML_ROOTFS_KERNEL=" + filepath.Join(ws, "dist", LinuxName),
 		"SUML_DIST=" + filepath.Join(ws, "dist"),
 		"SUML_CACHE=" + filepath.Join(ws, "cache"),
 		"HOME=" + ws,
@@ -178,8 +186,10 @@ func TestRootfsEndToEnd(t *testing.T) {
 			t.Errorf("%s belongs to uid %d: the build did not run as %d", p, uid, wantOwner)
 		}
 	}
-	if !strings.Contains(string(out), "configure boot done") {
-		t.Error("no configure boot reported")
+	for _, want := range []string{"configure boot done", "test passed: 5 checks", "ok   network to the host's loopback (slirp)", "ok   xbps database: 5 packages"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the unprivileged run did not report %q", want)
+		}
 	}
 
 	_, entries := readRootfsTarball(t, tarball)

@@ -1,32 +1,37 @@
-// Package uml runs a User-Mode Linux kernel as an ordinary process: it builds the command line, puts
-// the console on the process's stdin/stdout, keeps UML's runtime files in a private directory, and
-// stops the whole process group on timeout or cancellation.
-//
-// Limits: one console (con0) is captured; interactive use and networking come with `mage boot`.
+// Package uml runs a User-Mode Linux kernel as an ordinary process: it builds the command line (root
+// image or copy-on-write file over it, memory, hostfs, slirp networking with forwarded ports), puts
+// the console on a pipe the caller can expect on and type into (or on the terminal, for people),
+// keeps UML's runtime files in a private directory, and stops the whole process group on timeout or
+// cancellation.
 package uml
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
+	"io"
 	"os"
-	"os/exec"
+	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
+	"sync/atomic"
 	"time"
 )
 
 // Options describes one boot.
 type Options struct {
-	Kernel  string        // the linux executable
-	Image   string        // root filesystem image for ubd0
-	Mem     string        // guest memory, e.g. 128M; empty means 128M
+	Kernel string // the linux executable
+	Image  string // root filesystem image for ubd0
+	// COW, when set, is a copy-on-write file over Image (created when missing): the guest writes
+	// there and Image is only read, so several guests can share it.
+	COW     string
+	Mem     string        // guest memory, e.g. 256M; empty means 128M
 	Init    string        // init= in the guest; empty leaves the kernel's default
 	Args    []string      // more kernel arguments
-	Timeout time.Duration // for the whole run; 0 means one minute
-	Until   string        // stop successfully as soon as the console prints this; empty waits for exit
+	Hostfs  string        // host folder the guest can mount: mount -t hostfs none /mnt
+	Net     *Net          // networking; nil for none
+	Umid    string        // UML's machine id; empty means a unique one
+	Timeout time.Duration // for Boot's whole run; 0 means one minute
+	Until   string        // Boot stops successfully as soon as the console prints this
+	Console io.Writer     // also receives the console output (a log file)
 }
 
 // Result is what a boot printed and how long it took.
@@ -49,17 +54,46 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("UML boot failed: %s\n  console (last lines):\n    %s", e.Reason, strings.Join(lines, "\n    "))
 }
 
+var umidSeq atomic.Int64
+
 // args returns the kernel command line for o, with runtime files under umlDir.
-func (o Options) args(umlDir string) []string {
+func (o Options) args(umlDir string) ([]string, error) {
 	mem := o.Mem
 	if mem == "" {
 		mem = "128M"
 	}
-	args := []string{"ubd0=" + o.Image, "root=/dev/ubda", "rw", "mem=" + mem, "con=null", "con0=fd:0,fd:1", "uml_dir=" + umlDir, "umid=simple-uml"}
+	disk := o.Image
+	if o.COW != "" {
+		// UML records the backing file's path in the COW header: make it absolute.
+		abs, err := filepath.Abs(o.Image)
+		if err != nil {
+			return nil, err
+		}
+		disk = o.COW + "," + abs
+	}
+	umid := o.Umid
+	if umid == "" {
+		umid = fmt.Sprintf("simple-uml-%d-%d", os.Getpid(), umidSeq.Add(1))
+	}
+	args := []string{"ubd0=" + disk, "root=/dev/ubda", "rw", "mem=" + mem, "con=null", "con0=fd:0,fd:1", "uml_dir=" + umlDir, "umid=" + umid}
+	if o.Hostfs != "" {
+		abs, err := filepath.Abs(o.Hostfs)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, "hostfs="+abs)
+	}
+	if o.Net != nil {
+		net, err := o.Net.args(umlDir)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, net...)
+	}
 	if o.Init != "" {
 		args = append(args, "init="+o.Init)
 	}
-	return append(args, o.Args...)
+	return append(args, o.Args...), nil
 }
 
 // Boot runs the kernel until it exits (or prints Until), and fails on a panic, a timeout, or a non-zero
@@ -69,79 +103,17 @@ func Boot(ctx context.Context, o Options) (Result, error) {
 	if timeout == 0 {
 		timeout = time.Minute
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	umlDir, err := os.MkdirTemp("", "simple-uml-run-")
+	g, err := Start(ctx, o)
 	if err != nil {
 		return Result{}, err
 	}
-	defer os.RemoveAll(umlDir)
-
-	console := &watchBuffer{until: o.Until, found: make(chan struct{})}
-	cmd := exec.Command(o.Kernel, o.args(umlDir)...)
-	cmd.Stdout, cmd.Stderr = console, console
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return Result{}, fmt.Errorf("start %s: %w", o.Kernel, err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	kill := func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-	}
-	var waitErr error
-	select {
-	case waitErr = <-done:
-	case <-console.found:
-		kill()
-		return Result{Console: console.String(), Duration: time.Since(start)}, nil
-	case <-ctx.Done():
-		kill()
-		reason := "timed out after " + timeout.String()
-		if errors.Is(ctx.Err(), context.Canceled) {
-			reason = "cancelled"
+	defer g.Stop()
+	if o.Until != "" {
+		if _, err := g.Expect(ctx, o.Until, timeout); err != nil {
+			return Result{Console: g.Console(), Duration: g.Elapsed()}, err
 		}
-		return Result{}, &Error{Reason: reason, Console: console.String()}
+		return Result{Console: g.Console(), Duration: g.Elapsed()}, nil
 	}
-	// UML's helper processes share the group; make sure none is left.
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	out := console.String()
-	res := Result{Console: out, Duration: time.Since(start)}
-	switch {
-	case strings.Contains(out, "Kernel panic"):
-		return res, &Error{Reason: "kernel panic", Console: out}
-	case waitErr != nil:
-		return res, &Error{Reason: "kernel exited: " + waitErr.Error(), Console: out}
-	case o.Until != "" && !strings.Contains(out, o.Until):
-		return res, &Error{Reason: fmt.Sprintf("the guest powered off without printing %q", o.Until), Console: out}
-	}
-	return res, nil
-}
-
-// watchBuffer collects console output and signals when a marker appears.
-type watchBuffer struct {
-	mu    sync.Mutex
-	buf   bytes.Buffer
-	until string
-	found chan struct{}
-	seen  bool
-}
-
-func (w *watchBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf.Write(p)
-	if w.until != "" && !w.seen && bytes.Contains(w.buf.Bytes(), []byte(w.until)) {
-		w.seen = true
-		close(w.found)
-	}
-	return len(p), nil
-}
-
-func (w *watchBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
+	err = g.Wait(timeout)
+	return Result{Console: g.Console(), Duration: g.Elapsed()}, err
 }

@@ -1,0 +1,369 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/rootfs"
+	"github.com/simple-uml/simple-uml/build/uml"
+)
+
+// guest is what a boot of dist/'s pair needs: the options and the records of what it boots.
+type guest struct {
+	opts   uml.Options
+	kernel *KernelRecord
+	rootfs *RootfsRecord
+	recipe *rootfs.Recipe
+	// throwaway is the temporary COW file to remove after the boot; empty when the user keeps one.
+	throwaway string
+}
+
+// prepareGuest reads dist/'s kernel and image records and turns the [boot] settings into options.
+func prepareGuest(cfg config.Config, w io.Writer) (*guest, error) {
+	linux := filepath.Join(cfg.Paths.Dist, LinuxName)
+	image, _, recordPath := RootfsOutputs(cfg.Paths.Dist, cfg.Boot.Recipe)
+	for _, p := range []string{linux, image} {
+		if _, err := os.Stat(p); err != nil {
+			return nil, fmt.Errorf("%s is missing: build the pair first with `go tool mage kernel rootfs` (recipe %q): %w", p, cfg.Boot.Recipe, err)
+		}
+	}
+	g := &guest{}
+	var err error
+	if g.kernel, err = readRecord(filepath.Join(cfg.Paths.Dist, RecordName)); err != nil {
+		return nil, fmt.Errorf("kernel record: %w", err)
+	}
+	data, err := os.ReadFile(recordPath)
+	if err != nil {
+		return nil, fmt.Errorf("root filesystem record: %w", err)
+	}
+	g.rootfs = &RootfsRecord{}
+	if err := json.Unmarshal(data, g.rootfs); err != nil {
+		return nil, fmt.Errorf("%s: %w", recordPath, err)
+	}
+	if g.recipe, err = rootfs.LoadRecipe(cfg.Paths.Recipes, cfg.Boot.Recipe); err != nil {
+		return nil, err
+	}
+	g.opts = uml.Options{Kernel: linux, Image: image, Mem: cfg.Boot.Mem, Args: strings.Fields(cfg.Boot.Args), Hostfs: cfg.Boot.Hostfs}
+	if g.opts.Net, err = bootNet(cfg, g.recipe.Hostname, w); err != nil {
+		return nil, err
+	}
+	g.opts.COW = cfg.Boot.COW
+	if g.opts.COW == "" {
+		// A fresh copy-on-write file per boot: the image is never written, and guests can share it.
+		dir := filepath.Join(cfg.Paths.Cache, "run")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		g.throwaway = filepath.Join(dir, fmt.Sprintf("%s-%d-%s.cow", cfg.Boot.Recipe, os.Getpid(), randomHex(4)))
+		g.opts.COW = g.throwaway
+	}
+	return g, nil
+}
+
+func (g *guest) cleanup() {
+	if g.throwaway != "" {
+		os.Remove(g.throwaway)
+	}
+}
+
+// bootNet turns boot.net and boot.forward into the guest's network.
+func bootNet(cfg config.Config, hostname string, w io.Writer) (*uml.Net, error) {
+	forwards, err := uml.ParseForwards(cfg.Boot.Forward)
+	if err != nil {
+		return nil, err
+	}
+	mode := cfg.Boot.Net
+	if mode == "auto" {
+		mode = "slirp"
+		if _, err := (&uml.Net{}).SlirpPath(); err != nil {
+			fmt.Fprintf(w, "no networking: %v\n", err)
+			mode = "none"
+		}
+	}
+	switch mode {
+	case "none", "":
+		if len(forwards) > 0 {
+			return nil, errors.New("boot.forward needs networking: set boot.net to slirp (apt-get install slirp)")
+		}
+		return nil, nil
+	case "slirp":
+		n := &uml.Net{Transport: "slirp", Forwards: forwards, Hostname: hostname}
+		if _, err := n.SlirpPath(); err != nil {
+			return nil, err
+		}
+		return n, nil
+	}
+	return &uml.Net{Transport: mode, Forwards: forwards}, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Boot boots dist/'s kernel and image with the console on the terminal, as an ordinary user.
+func Boot(ctx context.Context, cfg config.Config, stdin *os.File, stdout io.Writer, w io.Writer) error {
+	g, err := prepareGuest(cfg, w)
+	if err != nil {
+		return err
+	}
+	defer g.cleanup()
+	describeBoot(w, g)
+	return uml.Interactive(ctx, g.opts, stdin, stdout)
+}
+
+func describeBoot(w io.Writer, g *guest) {
+	fmt.Fprintf(w, "booting linux %s with %s (%d packages)\n", g.kernel.Version, g.opts.Image, len(g.rootfs.Packages))
+	if g.throwaway != "" {
+		fmt.Fprintf(w, "  writes go to a throwaway copy-on-write file; set SUML_BOOT_COW=<file> to keep them\n")
+	} else {
+		fmt.Fprintf(w, "  writes go to %s (kept)\n", g.opts.COW)
+	}
+	if n := g.opts.Net; n != nil && n.Transport == "slirp" {
+		fmt.Fprintf(w, "  network: slirp, guest %s, host's loopback reachable as %s\n", uml.GuestIP, uml.GatewayIP)
+		for _, f := range n.Forwards {
+			fmt.Fprintf(w, "  forward: host 127.0.0.1:%d -> guest port %d\n", f.Host, f.Guest)
+		}
+	}
+	if g.opts.Hostfs != "" {
+		fmt.Fprintf(w, "  hostfs: %s (in the guest: mount -t hostfs none /mnt)\n", g.opts.Hostfs)
+	}
+	fmt.Fprintf(w, "  log in as root; `poweroff` ends the guest\n")
+}
+
+// Check is one check `mage test` ran inside the guest.
+type Check struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail"`
+}
+
+// TestReport is what Test found.
+type TestReport struct {
+	Version string        `json:"version"`
+	Image   string        `json:"image"`
+	Ready   time.Duration `json:"ready_ns"` // kernel start to the ready marker
+	Checks  []Check       `json:"checks"`
+}
+
+// Failed lists the checks that did not pass.
+func (r TestReport) Failed() []string {
+	var out []string
+	for _, c := range r.Checks {
+		if !c.OK {
+			out = append(out, c.Name+": "+c.Detail)
+		}
+	}
+	return out
+}
+
+// Test boots dist/'s pair without a person: it waits for the ready marker, logs in on the console as
+// root, runs the checks, powers off, and fails with the console's tail and a reason on a timeout, a
+// panic or a failed check. The image is not changed.
+func Test(ctx context.Context, cfg config.Config, w io.Writer) (TestReport, error) {
+	g, err := prepareGuest(cfg, w)
+	if err != nil {
+		return TestReport{}, err
+	}
+	defer g.cleanup()
+	report := TestReport{Version: g.kernel.Version, Image: g.opts.Image}
+	timeout := time.Duration(cfg.Boot.Timeout) * time.Second
+
+	var service *hostService
+	if g.opts.Net != nil && g.opts.Net.Transport == "slirp" {
+		if service, err = startHostService(); err != nil {
+			return report, err
+		}
+		defer service.close()
+	}
+	logPath := filepath.Join(cfg.Paths.Cache, "run", cfg.Boot.Recipe+"-test-console.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return report, err
+	}
+	defer logFile.Close()
+	g.opts.Console = logFile
+	fmt.Fprintf(w, "test: booting linux %s with %s; console log: %s\n", g.kernel.Version, g.opts.Image, logPath)
+	vm, err := uml.Start(ctx, g.opts)
+	if err != nil {
+		return report, err
+	}
+	defer vm.Stop()
+	fail := func(err error) (TestReport, error) {
+		return report, fmt.Errorf("mage test: %w\n  full console: %s", err, logPath)
+	}
+	if _, err := vm.Expect(ctx, cfg.Boot.Ready, timeout); err != nil {
+		return fail(err)
+	}
+	report.Ready = vm.Elapsed()
+	fmt.Fprintf(w, "ready (%q) %s after the kernel started\n", cfg.Boot.Ready, report.Ready.Round(time.Millisecond))
+	if err := login(ctx, vm, g.recipe, timeout); err != nil {
+		return fail(err)
+	}
+	checks := guestChecks(g, service)
+	for _, c := range checks {
+		out, status, err := vm.Run(ctx, c.command, timeout)
+		if err != nil {
+			return fail(fmt.Errorf("check %q: %w", c.name, err))
+		}
+		ok, detail := c.judge(out, status)
+		report.Checks = append(report.Checks, Check{Name: c.name, OK: ok, Detail: detail})
+		mark := "ok  "
+		if !ok {
+			mark = "FAIL"
+		}
+		fmt.Fprintf(w, "  %s %s: %s\n", mark, c.name, detail)
+	}
+	if err := vm.Send("poweroff\n"); err != nil {
+		return fail(err)
+	}
+	if err := vm.Wait(timeout); err != nil {
+		return fail(fmt.Errorf("power-off: %w", err))
+	}
+	if failed := report.Failed(); len(failed) > 0 {
+		return fail(fmt.Errorf("%d check(s) failed:\n    %s\n%w", len(failed), strings.Join(failed, "\n    "),
+			&uml.Error{Reason: "failed checks", Console: vm.Console()}))
+	}
+	fmt.Fprintf(w, "test passed: %d checks, ready in %s\n", len(report.Checks), report.Ready.Round(time.Millisecond))
+	return report, nil
+}
+
+// login answers the console's login prompt as root with the recipe's password.
+func login(ctx context.Context, vm *uml.Guest, recipe *rootfs.Recipe, timeout time.Duration) error {
+	if err := vm.Send("root\n"); err != nil {
+		return err
+	}
+	_, which, err := vm.ExpectAny(ctx, timeout, "assword:", "# ")
+	if err != nil {
+		return fmt.Errorf("login as root: %w", err)
+	}
+	if which == 0 {
+		if recipe.RootPassword == "" {
+			return fmt.Errorf("login as root: the console asks for a password and recipe %s sets no root_password (mage test logs in on the console)", recipe.Path)
+		}
+		if err := vm.Send(recipe.RootPassword + "\n"); err != nil {
+			return err
+		}
+		if _, which, err = vm.ExpectAny(ctx, timeout, "# ", "incorrect"); err != nil {
+			return fmt.Errorf("login as root: %w", err)
+		}
+		if which == 1 {
+			return fmt.Errorf("login as root: the recipe's root_password was refused")
+		}
+	}
+	return nil
+}
+
+type guestCheck struct {
+	name, command string
+	judge         func(out string, status int) (bool, string)
+}
+
+func equals(want string) func(string, int) (bool, string) {
+	return func(out string, status int) (bool, string) {
+		if status == 0 && out == want {
+			return true, out
+		}
+		return false, fmt.Sprintf("got %q (status %d), want %q", out, status, want)
+	}
+}
+
+// guestChecks are the checks of `mage test`, as shell commands for the guest's console.
+func guestChecks(g *guest, service *hostService) []guestCheck {
+	var pkgvers []string
+	for _, p := range g.rootfs.Packages {
+		pkgvers = append(pkgvers, p.Pkgver)
+	}
+	checks := []guestCheck{
+		{"kernel release", "uname -r", equals(g.kernel.Version)},
+		{"root file system", `awk '$2=="/"{print $3}' /proc/mounts | tail -n 1`, equals("ext4")},
+		{"root writable", "touch /.suml-test && rm /.suml-test && echo writable", equals("writable")},
+		{"xbps database", fmt.Sprintf(`n=0; for p in %s; do grep -q "<string>$p</string>" /var/db/xbps/%s || { echo "missing $p"; n=1; }; done; [ $n = 0 ] && echo "%d packages"`,
+			strings.Join(pkgvers, " "), "pkgdb-0.38.plist", len(pkgvers)), equals(fmt.Sprintf("%d packages", len(pkgvers)))},
+	}
+	if service != nil {
+		// busybox and OpenBSD nc, or bash's /dev/tcp: whichever the guest has.
+		cmd := fmt.Sprintf(`if command -v nc >/dev/null; then nc %[1]s %[2]d </dev/null; elif command -v bash >/dev/null; then bash -c 'cat </dev/tcp/%[1]s/%[2]d'; else echo no-client; fi`,
+			uml.GatewayIP, service.port)
+		checks = append(checks, guestCheck{"network to the host's loopback (slirp)", cmd, func(out string, status int) (bool, string) {
+			if strings.Contains(out, service.token) {
+				return true, fmt.Sprintf("read the host service's token from %s:%d", uml.GatewayIP, service.port)
+			}
+			if out == "no-client" {
+				return false, "the guest has neither nc nor bash to connect with"
+			}
+			return false, fmt.Sprintf("got %q (status %d) instead of the token", out, status)
+		}})
+	}
+	return checks
+}
+
+// hostService answers every connection on the host's loopback with a token, for the network check.
+type hostService struct {
+	ln    net.Listener
+	port  int
+	token string
+}
+
+func startHostService() (*hostService, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &hostService{ln: ln, port: ln.Addr().(*net.TCPAddr).Port, token: "SUML-HOST-" + randomHex(8)}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			fmt.Fprintln(c, s.token)
+			c.Close()
+		}
+	}()
+	return s, nil
+}
+
+func (s *hostService) close() { s.ln.Close() }
+
+// Debug boots dist/'s pair under gdb with the unstripped kernel (dist/linux-debug; its debug info
+// points at the source tree in the cache) and the signal settings UML needs (it uses SIGSEGV and SIGUSR1 itself), stopping in start_kernel. gdbArgs
+// replace the interactive session's commands (a script, -batch) when given.
+func Debug(ctx context.Context, cfg config.Config, stdin *os.File, stdout io.Writer, w io.Writer, gdbArgs ...string) error {
+	if _, err := exec.LookPath("gdb"); err != nil {
+		return errors.New("gdb is not installed (Debian/Ubuntu: apt-get install gdb)")
+	}
+	vmlinux := filepath.Join(cfg.Paths.Dist, DebugName)
+	if _, err := os.Stat(vmlinux); err != nil {
+		return fmt.Errorf("the unstripped kernel %s is missing: build with `go tool mage kernel`: %w", vmlinux, err)
+	}
+	g, err := prepareGuest(cfg, w)
+	if err != nil {
+		return err
+	}
+	defer g.cleanup()
+	g.opts.Kernel = vmlinux
+	args := []string{"gdb", "-q",
+		"-ex", "handle SIGSEGV pass nostop noprint",
+		"-ex", "handle SIGUSR1 pass nostop noprint",
+	}
+	if len(gdbArgs) > 0 {
+		args = append(args, gdbArgs...)
+	} else {
+		args = append(args, "-ex", "break start_kernel", "-ex", "run")
+	}
+	return uml.Debug(ctx, g.opts, args, stdin, stdout)
+}

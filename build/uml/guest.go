@@ -1,0 +1,307 @@
+package uml
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Guest is a running UML kernel whose console the caller reads and writes: expect a marker, send a
+// line, run a shell command and read its status.
+type Guest struct {
+	ctx     context.Context
+	opts    Options
+	cmd     *exec.Cmd
+	stdin   io.WriteCloser
+	console *consoleBuffer
+	start   time.Time
+	done    chan struct{} // closed when the process has exited
+	waitErr error
+	rt      *runtime
+	mu      sync.Mutex
+	pos     int // console offset Expect has consumed
+	seq     int // Run's marker counter
+}
+
+// Start boots the kernel with its console on a pipe. Stop (or Wait) must be called to release it.
+func Start(ctx context.Context, o Options) (*Guest, error) {
+	g := &Guest{ctx: ctx, opts: o, console: newConsoleBuffer(o.Console), done: make(chan struct{})}
+	rt, err := prepare(o)
+	if err != nil {
+		return nil, err
+	}
+	g.rt = rt
+	args, umlDir := rt.args, rt.dir
+	g.cmd = exec.Command(o.Kernel, args...)
+	g.cmd.Stdout, g.cmd.Stderr = g.console, g.console
+	g.cmd.Env = append(os.Environ(), "TMPDIR="+umlDir) // UML's memory file and sockets go there too
+	g.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if g.stdin, err = g.cmd.StdinPipe(); err != nil {
+		g.release()
+		return nil, err
+	}
+	g.start = time.Now()
+	if err := g.cmd.Start(); err != nil {
+		g.release()
+		return nil, fmt.Errorf("start %s: %w", o.Kernel, err)
+	}
+	go func() {
+		g.waitErr = g.cmd.Wait()
+		close(g.done)
+	}()
+	go func() {
+		select {
+		case <-ctx.Done():
+			g.kill()
+		case <-g.done:
+		}
+	}()
+	return g, nil
+}
+
+// Cmdline is the kernel command line the guest was started with.
+func (g *Guest) Cmdline() []string { return g.cmd.Args }
+
+// Elapsed is the time since the kernel started.
+func (g *Guest) Elapsed() time.Duration { return time.Since(g.start) }
+
+// Console returns everything the guest has printed so far.
+func (g *Guest) Console() string { return g.console.String() }
+
+// Expect waits until the console, after what earlier Expects consumed, contains pattern, and returns
+// that stretch of console. It fails on timeout, on a kernel panic and when the kernel exits first.
+func (g *Guest) Expect(ctx context.Context, pattern string, timeout time.Duration) (string, error) {
+	text, _, err := g.ExpectAny(ctx, timeout, pattern)
+	return text, err
+}
+
+// ExpectAny is Expect for the first of several patterns to appear; it returns which one did.
+func (g *Guest) ExpectAny(ctx context.Context, timeout time.Duration, patterns ...string) (string, int, error) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	pattern := strings.Join(patterns, `" or "`)
+	for {
+		text, changed := g.console.snapshot()
+		g.mu.Lock()
+		pos := g.pos
+		g.mu.Unlock()
+		first, which := -1, -1
+		for k, p := range patterns {
+			if i := strings.Index(text[pos:], p); i >= 0 && (first < 0 || i < first) {
+				first, which = i, k
+			}
+		}
+		if which >= 0 {
+			end := pos + first + len(patterns[which])
+			g.mu.Lock()
+			g.pos = end
+			g.mu.Unlock()
+			return text[pos:end], which, nil
+		}
+		if strings.Contains(text, "Kernel panic") {
+			return "", -1, g.fail("kernel panic")
+		}
+		select {
+		case <-changed:
+		case <-g.done:
+			// Drain what was written just before the exit, then decide.
+			if text2, _ := g.console.snapshot(); text2 != text {
+				continue
+			}
+			return "", -1, g.fail(fmt.Sprintf("the kernel exited (%v) without printing \"%s\"", g.exitStatus(), pattern))
+		case <-deadline.C:
+			return "", -1, g.fail(fmt.Sprintf("timed out after %s waiting for \"%s\"", timeout, pattern))
+		case <-ctx.Done():
+			return "", -1, g.fail("cancelled while waiting for \"" + pattern + "\"")
+		}
+	}
+}
+
+// Send writes text to the guest's console.
+func (g *Guest) Send(text string) error {
+	_, err := io.WriteString(g.stdin, text)
+	return err
+}
+
+// Run types a shell command on the console (a shell must be reading it) and returns its output and
+// exit status. The end marker is split in the typed line so the echo of the command cannot match it.
+func (g *Guest) Run(ctx context.Context, command string, timeout time.Duration) (string, int, error) {
+	g.mu.Lock()
+	g.seq++
+	n := g.seq
+	g.mu.Unlock()
+	begin, end := fmt.Sprintf("SUML-BEGIN-%d:", n), fmt.Sprintf("SUML-END-%d:", n)
+	line := fmt.Sprintf("echo SUML-BEGIN\"\"-%d:; %s; echo SUML-END\"\"-%d:$?:\n", n, command, n)
+	if err := g.Send(line); err != nil {
+		return "", -1, err
+	}
+	if _, err := g.Expect(ctx, begin, timeout); err != nil {
+		return "", -1, err
+	}
+	out, err := g.Expect(ctx, end, timeout)
+	if err != nil {
+		return "", -1, err
+	}
+	rest, err := g.Expect(ctx, ":", timeout)
+	if err != nil {
+		return "", -1, err
+	}
+	status, err := strconv.Atoi(strings.TrimSuffix(rest, ":"))
+	if err != nil {
+		return "", -1, fmt.Errorf("command %q: unreadable status %q", command, rest)
+	}
+	out = strings.TrimSuffix(out, end)
+	out = strings.ReplaceAll(out, "\r\n", "\n")
+	return strings.TrimSpace(out), status, nil
+}
+
+// Wait waits up to timeout for the kernel to exit by itself, then stops it. It reports a panic or a
+// non-zero exit as an *Error.
+func (g *Guest) Wait(timeout time.Duration) error {
+	select {
+	case <-g.done:
+	case <-time.After(timeout):
+		g.Stop()
+		return g.fail(fmt.Sprintf("did not power off within %s", timeout))
+	}
+	g.Stop()
+	out := g.Console()
+	switch {
+	case strings.Contains(out, "Kernel panic"):
+		return g.fail("kernel panic")
+	case g.waitErr != nil:
+		return g.fail("kernel exited: " + g.waitErr.Error())
+	}
+	return nil
+}
+
+// Stop kills the kernel and every process of its group (UML's helpers), waits for it and removes its
+// runtime files. It is safe to call more than once.
+func (g *Guest) Stop() {
+	g.kill()
+	<-g.done
+	g.release()
+}
+
+// Exited reports whether the kernel process has ended.
+func (g *Guest) Exited() bool {
+	select {
+	case <-g.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (g *Guest) kill() {
+	if g.cmd != nil && g.cmd.Process != nil {
+		_ = syscall.Kill(-g.cmd.Process.Pid, syscall.SIGKILL)
+	}
+}
+
+func (g *Guest) release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.rt != nil {
+		g.rt.release()
+		g.rt = nil
+	}
+}
+
+// runtime is what one boot needs outside the kernel: its private directory and port relays.
+type runtime struct {
+	dir    string
+	relays []*relay
+	args   []string
+}
+
+// prepare makes the runtime directory, starts port relays and builds the command line.
+func prepare(o Options) (*runtime, error) {
+	dir, err := os.MkdirTemp("", "simple-uml-run-")
+	if err != nil {
+		return nil, err
+	}
+	rt := &runtime{dir: dir}
+	if o.Net != nil && len(o.Net.Forwards) > 0 {
+		// A copy: the relays record slirp's ports in the forwards, not in the caller's options.
+		n := *o.Net
+		n.Forwards = append([]Forward(nil), n.Forwards...)
+		o.Net = &n
+		if rt.relays, err = startRelays(n.Forwards); err != nil {
+			rt.release()
+			return nil, err
+		}
+	}
+	if rt.args, err = o.args(dir); err != nil {
+		rt.release()
+		return nil, err
+	}
+	return rt, nil
+}
+
+func (rt *runtime) release() {
+	for _, r := range rt.relays {
+		r.close()
+	}
+	os.RemoveAll(rt.dir)
+}
+
+func (g *Guest) exitStatus() string {
+	if g.waitErr != nil {
+		return g.waitErr.Error()
+	}
+	return "status 0"
+}
+
+func (g *Guest) fail(reason string) error {
+	if g.ctx.Err() != nil {
+		reason = "cancelled (" + reason + ")"
+	}
+	return &Error{Reason: reason, Console: g.Console()}
+}
+
+// consoleBuffer collects console output; snapshot returns the text and a channel closed on the next write.
+type consoleBuffer struct {
+	mu      sync.Mutex
+	buf     strings.Builder
+	changed chan struct{}
+	copy    io.Writer
+}
+
+func newConsoleBuffer(copy io.Writer) *consoleBuffer {
+	return &consoleBuffer{changed: make(chan struct{}), copy: copy}
+}
+
+func (c *consoleBuffer) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.buf.Write(p)
+	if c.copy != nil {
+		c.copy.Write(p)
+	}
+	close(c.changed)
+	c.changed = make(chan struct{})
+	return len(p), nil
+}
+
+func (c *consoleBuffer) snapshot() (string, <-chan struct{}) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf.String(), c.changed
+}
+
+func (c *consoleBuffer) String() string {
+	s, _ := c.snapshot()
+	return s
+}
+
+// ErrNoSlirp is returned when networking is asked for and no slirp is installed.
+var ErrNoSlirp = errors.New("slirp is not installed (Debian/Ubuntu: apt-get install slirp): it gives the guest networking without root")

@@ -1,0 +1,73 @@
+package uml
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"golang.org/x/term"
+)
+
+// Interactive boots with the console on the given terminal (a person types into the guest) and
+// returns when the kernel exits. UML puts the terminal in raw mode, so Ctrl-C goes to the guest; the
+// terminal's settings are restored afterwards whatever happened (a panic, a kill, cancellation).
+func Interactive(ctx context.Context, o Options, stdin *os.File, stdout io.Writer) error {
+	rt, err := prepare(o)
+	if err != nil {
+		return err
+	}
+	defer rt.release()
+	return foreground(ctx, append([]string{o.Kernel}, rt.args...), rt, stdin, stdout)
+}
+
+// Debug runs the boot under gdb: gdb's own arguments, then --args, the kernel and its command line.
+func Debug(ctx context.Context, o Options, gdb []string, stdin *os.File, stdout io.Writer) error {
+	rt, err := prepare(o)
+	if err != nil {
+		return err
+	}
+	defer rt.release()
+	argv := append(append(append([]string{}, gdb...), "--args", o.Kernel), rt.args...)
+	return foreground(ctx, argv, rt, stdin, stdout)
+}
+
+// foreground runs argv on the terminal and restores the terminal's settings afterwards.
+func foreground(ctx context.Context, argv []string, rt *runtime, stdin *os.File, stdout io.Writer) error {
+	if fd := int(stdin.Fd()); term.IsTerminal(fd) {
+		if state, err := term.GetState(fd); err == nil {
+			defer term.Restore(fd, state)
+		}
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stdout
+	cmd.Env = append(os.Environ(), "TMPDIR="+rt.dir)
+	// The kernel stays in our process group, the terminal's foreground group, so it may read the
+	// terminal; on cancellation it gets SIGTERM (UML then stops its helpers itself), then SIGKILL.
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", argv[0], err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		return fmt.Errorf("%s: %w", filepath.Base(argv[0]), ctx.Err())
+	}
+	if err != nil {
+		return fmt.Errorf("%s ended with %v", filepath.Base(argv[0]), err)
+	}
+	return nil
+}
