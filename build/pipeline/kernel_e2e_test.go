@@ -122,7 +122,7 @@ func TestKernelEndToEnd(t *testing.T) {
 	if res.UpToDate || res.Record.Version != want {
 		t.Fatalf("record: version %q (up to date %v), want %q built", res.Record.Version, res.UpToDate, want)
 	}
-	for _, name := range []string{LinuxName, ConfigName, SystemMapName, RecordName} {
+	for _, name := range []string{LinuxName, ConfigName, SystemMapName, RecordName, DebugName} {
 		if _, err := os.Stat(filepath.Join(cfg.Paths.Dist, name)); err != nil {
 			t.Errorf("dist/%s: %v", name, err)
 		}

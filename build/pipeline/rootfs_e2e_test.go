@@ -34,6 +34,9 @@ func TestMain(m *testing.M) {
 	if sharedKernelDir != "" {
 		os.RemoveAll(sharedKernelDir)
 	}
+	for _, f := range e2eCleanup {
+		f()
+	}
 	os.Exit(code)
 }
 
@@ -61,7 +64,10 @@ func rootfsChild() int {
 	return 0
 }
 
-var sharedKernelDir string
+var (
+	sharedKernelDir string
+	e2eCleanup      []func() // run by TestMain after all tests
+)
 
 // shareE2EKernel keeps a copy of the kernel the kernel end-to-end test built (with its record and
 // unstripped twin) for later tests.
@@ -123,9 +129,20 @@ echo "SUML-CHECK END"
 poweroff -f
 `
 
-func TestRootfsEndToEnd(t *testing.T) {
-	requireE2E(t)
-	requireImageTools(t)
+// e2ePair is the pair the end-to-end tests boot: the kernel in dist/ (from e2eKernel) and the busybox
+// test repository's image, assembled and tested (`mage test`) as an unprivileged user. It is made
+// once per test binary; its workspace goes when the tests end.
+var e2ePairState struct {
+	ws, kernel string
+	out        []byte
+	owner      int
+}
+
+func e2ePair(t *testing.T) (ws string, out []byte, owner int) {
+	t.Helper()
+	if e2ePairState.ws != "" {
+		return e2ePairState.ws, e2ePairState.out, e2ePairState.owner
+	}
 	kernel := e2eKernel(t)
 	repo := newXbpsRepo(t, busyboxPackages(t, true))
 
@@ -134,7 +151,7 @@ func TestRootfsEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(ws) })
+	e2eCleanup = append(e2eCleanup, func() { os.RemoveAll(ws) })
 	writeRecipe(t, filepath.Join(ws, "recipes"), repo, "", map[string]string{"usr/libexec/suml-check": checkScript})
 	os.MkdirAll(filepath.Join(ws, "root"), 0o755)
 	for _, f := range []string{config.FileName, config.LockName} {
@@ -169,11 +186,20 @@ func TestRootfsEndToEnd(t *testing.T) {
 		wantOwner = unprivileged
 	}
 	start := time.Now()
-	out, err := cmd.CombinedOutput()
+	out, err = cmd.CombinedOutput()
 	t.Logf("rootfs as uid %d (%s):\n%s", wantOwner, time.Since(start).Round(time.Millisecond), out)
 	if err != nil {
 		t.Fatalf("rootfs as an unprivileged user: %v", err)
 	}
+	e2ePairState.ws, e2ePairState.out, e2ePairState.owner, e2ePairState.kernel = ws, out, wantOwner, kernel
+	return ws, out, wantOwner
+}
+
+func TestRootfsEndToEnd(t *testing.T) {
+	requireE2E(t)
+	requireImageTools(t)
+	ws, out, wantOwner := e2ePair(t)
+	kernel := e2ePairState.kernel
 
 	dist := filepath.Join(ws, "dist")
 	image, tarball, record := RootfsOutputs(dist, "test")

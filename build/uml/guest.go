@@ -139,7 +139,9 @@ func (g *Guest) Run(ctx context.Context, command string, timeout time.Duration) 
 	n := g.seq
 	g.mu.Unlock()
 	begin, end := fmt.Sprintf("SUML-BEGIN-%d:", n), fmt.Sprintf("SUML-END-%d:", n)
-	line := fmt.Sprintf("echo SUML-BEGIN\"\"-%d:; %s; echo SUML-END\"\"-%d:$?:\n", n, command, n)
+	// One line, so the echo of the typed line comes before the begin marker's output; eval lets any
+	// command stand in it, including one that ends in "&".
+	line := fmt.Sprintf("echo SUML-BEGIN\"\"-%d:; eval %s; echo SUML-END\"\"-%d:$?:\n", n, shellQuote(command), n)
 	if err := g.Send(line); err != nil {
 		return "", -1, err
 	}

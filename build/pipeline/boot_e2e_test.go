@@ -1,0 +1,246 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/uml"
+)
+
+// bootConfig is a user's configuration for the end-to-end pair's dist/ (see e2ePair), with extra
+// SUML_* settings.
+func bootConfig(t *testing.T, ws string, extra map[string]string) config.Config {
+	t.Helper()
+	env := map[string]string{
+		"SUML_RECIPES":       filepath.Join(ws, "recipes"),
+		"SUML_ROOTFS_RECIPE": "test",
+		"SUML_DIST":          filepath.Join(ws, "dist"),
+		"SUML_CACHE":         filepath.Join(t.TempDir(), "cache"),
+		"SUML_BOOT_TIMEOUT":  "30",
+	}
+	return loadConfig(t, env, extra)
+}
+
+// umlProcesses lists running processes whose command line mentions dir (the kernel, its helpers).
+func umlProcesses(dir string) []string {
+	var out []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && bytes.Contains(cmdline, []byte(dir)) {
+			out = append(out, e.Name()+": "+strings.ReplaceAll(string(cmdline), "\x00", " "))
+		}
+	}
+	return out
+}
+
+// TestBootEndToEnd boots the end-to-end pair in the ways people and CI do, and breaks it in the ways
+// that must fail cleanly. The base image must come out of all of it unchanged.
+func TestBootEndToEnd(t *testing.T) {
+	requireE2E(t)
+	requireImageTools(t)
+	ws, _, _ := e2ePair(t)
+	dist := filepath.Join(ws, "dist")
+	image, _, _ := RootfsOutputs(dist, "test")
+	before, err := fetch.FileSHA256(image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if after, _ := fetch.FileSHA256(image); after != before {
+			t.Errorf("the base image changed: sha256 %s, was %s", after, before)
+		}
+		if left := umlProcesses(dist); len(left) > 0 {
+			t.Errorf("processes left behind:\n%s", strings.Join(left, "\n"))
+		}
+	})
+
+	t.Run("faults", func(t *testing.T) {
+		cases := []struct {
+			name   string
+			extra  map[string]string
+			cancel time.Duration
+			record func(t *testing.T) // changes dist/ for the case and restores it
+			want   []string
+		}{
+			{name: "kernel panic", extra: map[string]string{"SUML_BOOT_ARGS": "root=/dev/ubdz"}, want: []string{"kernel panic"}},
+			{name: "never ready", extra: map[string]string{"SUML_BOOT_READY": "NEVER-PRINTED", "SUML_BOOT_TIMEOUT": "3"}, want: []string{"timed out after 3s", "NEVER-PRINTED"}},
+			{name: "failed check", record: func(t *testing.T) {
+				p := filepath.Join(dist, RecordName)
+				data, _ := os.ReadFile(p)
+				os.WriteFile(p, bytes.Replace(data, []byte(`"version": "`), []byte(`"version": "9.9.9-not-`), 1), 0o644)
+				t.Cleanup(func() { os.WriteFile(p, data, 0o644) })
+			}, want: []string{"1 check(s) failed", "kernel release: got", "9.9.9-not-"}},
+			{name: "cancelled during boot", cancel: 300 * time.Millisecond, want: []string{"cancelled"}},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				if c.record != nil {
+					c.record(t)
+				}
+				ctx := context.Background()
+				if c.cancel > 0 {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, c.cancel)
+					defer cancel()
+				}
+				start := time.Now()
+				_, err := Test(ctx, bootConfig(t, ws, c.extra), testLog(t))
+				if err == nil {
+					t.Fatal("mage test passed")
+				}
+				t.Logf("failed as it should, after %s: %v", time.Since(start).Round(time.Millisecond), firstLines(err.Error(), 3))
+				for _, w := range c.want {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error does not say %q:\n%v", w, err)
+					}
+				}
+				if !strings.Contains(err.Error(), "console") {
+					t.Errorf("error carries no console: %v", err)
+				}
+				if left := umlProcesses(dist); len(left) > 0 {
+					t.Errorf("processes left behind:\n%s", strings.Join(left, "\n"))
+				}
+			})
+		}
+	})
+
+	t.Run("two guests share the image", func(t *testing.T) {
+		cfg := bootConfig(t, ws, map[string]string{"SUML_BOOT_NET": "none"})
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		cows := []string{filepath.Join(t.TempDir(), "a.cow"), filepath.Join(t.TempDir(), "b.cow")}
+		for i := range cows {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				g, err := prepareGuest(cfg, io.Discard)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				g.opts.COW = cows[i]
+				vm, err := uml.Start(context.Background(), g.opts)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				defer vm.Stop()
+				ctx := context.Background()
+				if _, err := vm.Expect(ctx, "login:", 30*time.Second); err != nil {
+					errs[i] = err
+					return
+				}
+				if err := login(ctx, vm, g.recipe, 30*time.Second); err != nil {
+					errs[i] = err
+					return
+				}
+				// Each guest writes its own mark; neither sees the other's.
+				out, _, err := vm.Run(ctx, fmt.Sprintf("echo guest%d > /mark; cat /mark; ls /mark* | wc -l", i), 30*time.Second)
+				if err == nil && out != fmt.Sprintf("guest%d\n1", i) {
+					err = fmt.Errorf("guest %d sees %q", i, out)
+				}
+				t.Logf("guest %d (%s): wrote and read its own /mark, %s after start", i, cows[i], vm.Elapsed().Round(time.Millisecond))
+				errs[i] = err
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("guest %d: %v", i, err)
+			}
+			if fi, err := os.Stat(cows[i]); err != nil || fi.Size() == 0 {
+				t.Errorf("copy-on-write file %d: %v", i, err)
+			}
+		}
+	})
+
+	t.Run("forwarded port", func(t *testing.T) {
+		port := freeLocalPort(t)
+		cfg := bootConfig(t, ws, map[string]string{"SUML_BOOT_NET": "slirp", "SUML_BOOT_FORWARD": fmt.Sprintf("%d:8080", port)})
+		g, err := prepareGuest(cfg, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer g.cleanup()
+		ctx := context.Background()
+		vm, err := uml.Start(ctx, g.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer vm.Stop()
+		if _, err := vm.Expect(ctx, "login:", 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if err := login(ctx, vm, g.recipe, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		// A server in the guest, the "network service in a sandbox".
+		if _, status, err := vm.Run(ctx, "nc -l -p 8080 -e /bin/sh -c 'echo SUML-FORWARD-OK; uname -n' >/dev/null 2>&1 &", 10*time.Second); err != nil || status != 0 {
+			t.Fatalf("starting the guest's server: status %d, %v", status, err)
+		}
+		var got []byte
+		for try := 0; try < 20; try++ {
+			c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			got, _ = io.ReadAll(c)
+			c.Close()
+			if len(got) > 0 {
+				break
+			}
+			time.Sleep(200 * time.Millisecond) // the server was not listening yet
+		}
+		if !strings.Contains(string(got), "SUML-FORWARD-OK\nsuml-test") {
+			t.Fatalf("host 127.0.0.1:%d -> guest :8080 answered %q", port, got)
+		}
+	})
+
+	t.Run("debug under gdb", func(t *testing.T) {
+		cfg := bootConfig(t, ws, map[string]string{"SUML_BOOT_ARGS": "init=/usr/libexec/suml-check", "SUML_BOOT_NET": "none"})
+		devnull, _ := os.Open(os.DevNull)
+		defer devnull.Close()
+		var out bytes.Buffer
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		err := Debug(ctx, cfg, devnull, &out, testLog(t), "-batch", "-ex", "break start_kernel", "-ex", "run", "-ex", "bt 1", "-ex", "continue")
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out.String())
+		}
+		for _, want := range []string{"Breakpoint 1, start_kernel", "init/main.c", "SUML-CHECK END"} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("gdb session lacks %q:\n%s", want, out.String())
+			}
+		}
+	})
+}
+
+func freeLocalPort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func firstLines(s string, n int) string {
+	lines := strings.SplitN(s, "\n", n+1)
+	if len(lines) > n {
+		lines = lines[:n]
+	}
+	return strings.Join(lines, " | ")
+}
