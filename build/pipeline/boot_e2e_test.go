@@ -20,7 +20,7 @@ import (
 
 // bootConfig is a user's configuration for the end-to-end pair's dist/ (see e2ePair), with extra
 // SUML_* settings.
-func bootConfig(t *testing.T, ws string, extra map[string]string) config.Config {
+func bootConfig(t testing.TB, ws string, extra map[string]string) config.Config {
 	t.Helper()
 	env := map[string]string{
 		"SUML_RECIPES":       filepath.Join(ws, "recipes"),

@@ -26,7 +26,7 @@ const e2eSwitch = "SUML_E2E"
 // Debian's linux-source-6.12 package: a real Linux source tarball, served as if by kernel.org.
 const debianTarball = "/usr/src/linux-source-6.12.tar.xz"
 
-func requireE2E(t *testing.T) {
+func requireE2E(t testing.TB) {
 	t.Helper()
 	if os.Getenv(e2eSwitch) != "1" {
 		t.Skipf("set %s=1 to build and boot a real kernel (about 5 minutes)", e2eSwitch)
@@ -42,7 +42,7 @@ func requireE2E(t *testing.T) {
 }
 
 // tarballVersion reads the version from the Makefile inside a kernel tarball.
-func tarballVersion(t *testing.T, path string) string {
+func tarballVersion(t testing.TB, path string) string {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {

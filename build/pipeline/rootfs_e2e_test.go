@@ -71,7 +71,7 @@ var (
 
 // shareE2EKernel keeps a copy of the kernel the kernel end-to-end test built (with its record and
 // unstripped twin) for later tests.
-func shareE2EKernel(t *testing.T, linux string) {
+func shareE2EKernel(t testing.TB, linux string) {
 	var err error
 	if sharedKernelDir, err = os.MkdirTemp("", "suml-e2e-kernel-"); err != nil {
 		t.Fatal(err)
@@ -81,7 +81,7 @@ func shareE2EKernel(t *testing.T, linux string) {
 }
 
 // copyKernel copies dist's linux, linux.json and linux-debug from one folder to another.
-func copyKernel(t *testing.T, from, to string) {
+func copyKernel(t testing.TB, from, to string) {
 	t.Helper()
 	for _, name := range []string{LinuxName, RecordName, DebugName} {
 		copyFile(t, filepath.Join(from, name), filepath.Join(to, name), 0o755)
@@ -90,7 +90,7 @@ func copyKernel(t *testing.T, from, to string) {
 
 // e2eKernel returns a built UML kernel: the kernel end-to-end test's, the one SUML_E2E_KERNEL names
 // (to iterate on this test without a five-minute build), or a fresh build from the loopback mirror.
-func e2eKernel(t *testing.T) string {
+func e2eKernel(t testing.TB) string {
 	t.Helper()
 	if sharedKernelDir != "" {
 		return filepath.Join(sharedKernelDir, LinuxName)
@@ -138,7 +138,7 @@ var e2ePairState struct {
 	owner      int
 }
 
-func e2ePair(t *testing.T) (ws string, out []byte, owner int) {
+func e2ePair(t testing.TB) (ws string, out []byte, owner int) {
 	t.Helper()
 	if e2ePairState.ws != "" {
 		return e2ePairState.ws, e2ePairState.out, e2ePairState.owner
@@ -272,7 +272,7 @@ func TestRootfsEndToEnd(t *testing.T) {
 	t.Logf("booted to the login prompt in %s", login.Duration.Round(time.Millisecond))
 }
 
-func copyFile(t *testing.T, from, to string, mode os.FileMode) {
+func copyFile(t testing.TB, from, to string, mode os.FileMode) {
 	t.Helper()
 	src, err := os.Open(from)
 	if err != nil {

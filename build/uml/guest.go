@@ -44,6 +44,9 @@ func Start(ctx context.Context, o Options) (*Guest, error) {
 	g.cmd.Stdout, g.cmd.Stderr = g.console, g.console
 	g.cmd.Env = append(os.Environ(), "TMPDIR="+umlDir) // UML's memory file and sockets go there too
 	g.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A helper that outlives the kernel may hold the console pipe open; don't wait on it for long
+	// (Stop kills the whole group afterwards).
+	g.cmd.WaitDelay = 2 * time.Second
 	if g.stdin, err = g.cmd.StdinPipe(); err != nil {
 		g.release()
 		return nil, err
@@ -179,7 +182,8 @@ func (g *Guest) Wait(timeout time.Duration) error {
 	switch {
 	case strings.Contains(out, "Kernel panic"):
 		return g.fail("kernel panic")
-	case g.waitErr != nil:
+	case g.waitErr != nil && !errors.Is(g.waitErr, exec.ErrWaitDelay):
+		// ErrWaitDelay: the kernel exited cleanly and a leftover helper held the console open.
 		return g.fail("kernel exited: " + g.waitErr.Error())
 	}
 	return nil
@@ -307,3 +311,6 @@ func (c *consoleBuffer) String() string {
 
 // ErrNoSlirp is returned when networking is asked for and no slirp is installed.
 var ErrNoSlirp = errors.New("slirp is not installed (Debian/Ubuntu: apt-get install slirp): it gives the guest networking without root")
+
+// Pid is the kernel's process id, which is also its process group's.
+func (g *Guest) Pid() int { return g.cmd.Process.Pid }

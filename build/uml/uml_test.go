@@ -3,6 +3,9 @@ package uml
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,5 +73,148 @@ func TestBootLeavesNoProcess(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if out, _ := exec.Command("pgrep", "-f", "^sleep 31$").Output(); len(out) > 0 {
 		t.Errorf("a guest process survived: %s", out)
+	}
+}
+
+func TestArgs(t *testing.T) {
+	dir := t.TempDir()
+	slirp := script(t, "exit 0")
+	cases := []struct {
+		name string
+		o    Options
+		want []string
+	}{
+		{"plain", Options{Image: "/img"}, []string{"ubd0=/img", "root=/dev/ubda", "mem=128M", "con0=fd:0,fd:1", "uml_dir=" + dir}},
+		{"cow over the image", Options{Image: "/img", COW: "/tmp/a.cow"}, []string{"ubd0=/tmp/a.cow,/img"}},
+		{"hostfs, memory, init, extra", Options{Image: "/img", Hostfs: "/srv/share", Mem: "512M", Init: "/sbin/init", Args: []string{"quiet"}},
+			[]string{"hostfs=/srv/share", "mem=512M", "init=/sbin/init", "quiet"}},
+		{"slirp", Options{Image: "/img", Net: &Net{Transport: "slirp", Slirp: slirp, Hostname: "box"}},
+			[]string{"eth0=slirp,," + filepath.Join(dir, "slirp"), "ip=10.0.2.15::10.0.2.2:255.255.255.0:box:eth0:off:10.0.2.3"}},
+		{"tap", Options{Image: "/img", Net: &Net{Transport: "tuntap,,,tap0"}}, []string{"eth0=tuntap,,,tap0"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			args, err := c.o.args(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			joined := " " + strings.Join(args, " ") + " "
+			for _, w := range c.want {
+				if !strings.Contains(joined, " "+w+" ") {
+					t.Errorf("command line %q lacks %q", joined, w)
+				}
+			}
+		})
+	}
+	if _, err := (Options{Image: "/img", Net: &Net{Transport: "tuntap,,,tap0", Forwards: []Forward{{Host: 1, Guest: 2}}}}).args(dir); err == nil {
+		t.Error("forwards over tap accepted")
+	}
+	if _, err := (Options{Image: "/img", Net: &Net{Transport: "slirp", Slirp: slirp, Forwards: []Forward{{Host: 1, Guest: 2}}}}).args(dir); err == nil {
+		t.Error("forwards without relays accepted")
+	}
+}
+
+func TestParseForwards(t *testing.T) {
+	got, err := ParseForwards(" 2222:22, 8080:80 ,")
+	if err != nil || len(got) != 2 || got[0].Host != 2222 || got[0].Guest != 22 || got[1].Host != 8080 || got[1].Guest != 80 {
+		t.Fatalf("%+v %v", got, err)
+	}
+	for _, bad := range []string{"22", "a:b", "0:22", "2222:70000", "2222-22"} {
+		if _, err := ParseForwards(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// TestGuestConsole drives a stand-in kernel that is a shell reading the console, as a guest's is.
+func TestGuestConsole(t *testing.T) {
+	kernel := script(t, `echo "login: "; exec sh`)
+	ctx := context.Background()
+	g, err := Start(ctx, Options{Kernel: kernel, Image: "/img"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Stop()
+	if _, err := g.Expect(ctx, "login:", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		cmd    string
+		out    string
+		status int
+	}{
+		{"echo hello", "hello", 0},
+		{"printf 'a\\nb\\n'", "a\nb", 0},
+		{"false", "", 1},
+		{"sleep 30 &", "", 0},
+		{`echo "SUML-END-9:" quoted`, "SUML-END-9: quoted", 0},
+		{"exit_code() { return 7; }; exit_code", "", 7},
+	}
+	for _, c := range cases {
+		out, status, err := g.Run(ctx, c.cmd, 5*time.Second)
+		if err != nil || out != c.out || status != c.status {
+			t.Errorf("Run(%q) = %q, %d, %v; want %q, %d", c.cmd, out, status, err, c.out, c.status)
+		}
+	}
+	if _, which, err := g.ExpectAny(ctx, 100*time.Millisecond, "never", "also never"); err == nil || which != -1 {
+		t.Errorf("ExpectAny of absent text: %d %v", which, err)
+	}
+	g.Send("exit 0\n")
+	if err := g.Wait(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := exec.Command("pgrep", "-f", "^sleep 30$").Output(); len(out) > 0 {
+		t.Errorf("a background process of the guest survived Stop: %s", out)
+	}
+}
+
+// TestRelay forwards a host port through the relay to a listener standing in for slirp's.
+func TestRelay(t *testing.T) {
+	if _, err := hostAddress(); err != nil {
+		t.Skipf("no non-loopback IPv4 address here: %v", err)
+	}
+	forwards := []Forward{{Host: 0, Guest: 22}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	forwards[0].Host = ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	relays, err := startRelays(forwards)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, r := range relays {
+			r.close()
+		}
+	}()
+	// What slirp would do: listen on the port the relay connects to, and answer.
+	upstream, err := net.Listen("tcp", fmt.Sprintf("0.0.0.0:%d", forwards[0].slirpPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer upstream.Close()
+	go func() {
+		c, err := upstream.Accept()
+		if err != nil {
+			return
+		}
+		if host, _, _ := net.SplitHostPort(c.RemoteAddr().String()); net.ParseIP(host).IsLoopback() {
+			fmt.Fprintln(c, "from loopback: the guest would drop this")
+		} else {
+			fmt.Fprintln(c, "hello through the relay")
+		}
+		c.Close()
+	}()
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", forwards[0].Host))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	got, _ := io.ReadAll(c)
+	if string(got) != "hello through the relay\n" {
+		t.Fatalf("got %q", got)
 	}
 }
