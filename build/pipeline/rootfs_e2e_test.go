@@ -27,8 +27,11 @@ const childSwitch = "SUML_TEST_ROOTFS_CHILD"
 const unprivileged = 65534
 
 func TestMain(m *testing.M) {
-	if os.Getenv(childSwitch) == "1" {
+	switch os.Getenv(childSwitch) {
+	case "1":
 		os.Exit(rootfsChild())
+	case "boot":
+		os.Exit(bootChild())
 	}
 	code := m.Run()
 	if sharedKernelDir != "" {
@@ -64,6 +67,19 @@ func rootfsChild() int {
 	return 0
 }
 
+// bootChild is `mage boot` on the terminal the test gives it (a pty made by script(1)).
+func bootChild() int {
+	cfg, err := config.Load(os.Getenv("SUML_TEST_ROOT"), nil)
+	if err == nil {
+		err = Boot(context.Background(), cfg, os.Stdin, os.Stdout, os.Stderr)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "boot failed:", err)
+		return 1
+	}
+	return 0
+}
+
 var (
 	sharedKernelDir string
 	e2eCleanup      []func() // run by TestMain after all tests
@@ -90,6 +106,8 @@ func copyKernel(t testing.TB, from, to string) {
 
 // e2eKernel returns a built UML kernel: the kernel end-to-end test's, the one SUML_E2E_KERNEL names
 // (to iterate on this test without a five-minute build), or a fresh build from the loopback mirror.
+// Go runs a package's tests in file-name order: the files that use it sort after kernel_e2e_test.go,
+// so a full run builds the kernel once.
 func e2eKernel(t testing.TB) string {
 	t.Helper()
 	if sharedKernelDir != "" {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -206,6 +207,34 @@ func TestBootEndToEnd(t *testing.T) {
 		}
 		if !strings.Contains(string(got), "SUML-FORWARD-OK\nsuml-test") {
 			t.Fatalf("host 127.0.0.1:%d -> guest :8080 answered %q", port, got)
+		}
+	})
+
+	t.Run("interactive boot restores the terminal after a panic", func(t *testing.T) {
+		if _, err := exec.LookPath("script"); err != nil {
+			t.Fatal("script(1) missing: apt-get install bsdutils")
+		}
+		self, err := os.Executable()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// script(1) gives the boot a real terminal; after it, stty shows that terminal's state.
+		cmd := exec.Command("script", "-qec", self+"; echo boot-exit=$?; stty -a", "/dev/null")
+		cmd.Env = append(os.Environ(), childSwitch+"=boot", "SUML_TEST_ROOT="+repoRoot(t),
+			"SUML_RECIPES="+filepath.Join(ws, "recipes"), "SUML_ROOTFS_RECIPE=test", "SUML_DIST="+dist,
+			"SUML_CACHE="+t.TempDir(), "SUML_BOOT_ARGS=root=/dev/ubdz", "SUML_BOOT_NET=none")
+		cmd.Stdin = strings.NewReader("")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		text := string(out)
+		_, after, _ := strings.Cut(text, "boot-exit")
+		t.Logf("terminal after the boot: boot-exit%s", firstLines(after, 4))
+		for _, want := range []string{"Kernel panic", "boot-exit=1", " icanon", " echo "} {
+			if !strings.Contains(text, want) {
+				t.Errorf("the session lacks %q:\n%s", want, text)
+			}
 		}
 	})
 
