@@ -210,6 +210,33 @@ func TestBootEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("hostfs", func(t *testing.T) {
+		shared := t.TempDir()
+		os.WriteFile(filepath.Join(shared, "hello.txt"), []byte("from the host\n"), 0o644)
+		cfg := bootConfig(t, ws, map[string]string{"SUML_BOOT_NET": "none", "SUML_BOOT_HOSTFS": shared})
+		g, err := prepareGuest(cfg, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer g.cleanup()
+		ctx := context.Background()
+		vm, err := uml.Start(ctx, g.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer vm.Stop()
+		if _, err := vm.Expect(ctx, "login:", 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if err := login(ctx, vm, g.recipe, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		out, status, err := vm.Run(ctx, "mkdir -p /mnt/host && mount -t hostfs none /mnt/host && cat /mnt/host/hello.txt", 10*time.Second)
+		if err != nil || status != 0 || out != "from the host" {
+			t.Fatalf("reading the shared folder in the guest: %q, status %d, %v", out, status, err)
+		}
+	})
+
 	t.Run("interactive boot restores the terminal after a panic", func(t *testing.T) {
 		if _, err := exec.LookPath("script"); err != nil {
 			t.Fatal("script(1) missing: apt-get install bsdutils")
