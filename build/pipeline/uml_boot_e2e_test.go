@@ -170,23 +170,8 @@ func TestBootEndToEnd(t *testing.T) {
 	t.Run("forwarded port", func(t *testing.T) {
 		port := freeLocalPort(t)
 		cfg := bootConfig(t, ws, map[string]string{"SUML_BOOT_NET": "slirp", "SUML_BOOT_FORWARD": fmt.Sprintf("%d:8080", port)})
-		g, err := prepareGuest(cfg, io.Discard)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer g.cleanup()
 		ctx := context.Background()
-		vm, err := uml.Start(ctx, g.opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer vm.Stop()
-		if _, err := vm.Expect(ctx, "login:", 30*time.Second); err != nil {
-			t.Fatal(err)
-		}
-		if err := login(ctx, vm, g.recipe, 30*time.Second); err != nil {
-			t.Fatal(err)
-		}
+		vm := bootLoggedIn(t, cfg)
 		// A server in the guest, the "network service in a sandbox".
 		if _, status, err := vm.Run(ctx, "nc -l -p 8080 -e /bin/sh -c 'echo SUML-FORWARD-OK; uname -n' >/dev/null 2>&1 &", 10*time.Second); err != nil || status != 0 {
 			t.Fatalf("starting the guest's server: status %d, %v", status, err)
@@ -214,23 +199,8 @@ func TestBootEndToEnd(t *testing.T) {
 		shared := t.TempDir()
 		os.WriteFile(filepath.Join(shared, "hello.txt"), []byte("from the host\n"), 0o644)
 		cfg := bootConfig(t, ws, map[string]string{"SUML_BOOT_NET": "none", "SUML_BOOT_HOSTFS": shared})
-		g, err := prepareGuest(cfg, io.Discard)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer g.cleanup()
 		ctx := context.Background()
-		vm, err := uml.Start(ctx, g.opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer vm.Stop()
-		if _, err := vm.Expect(ctx, "login:", 30*time.Second); err != nil {
-			t.Fatal(err)
-		}
-		if err := login(ctx, vm, g.recipe, 30*time.Second); err != nil {
-			t.Fatal(err)
-		}
+		vm := bootLoggedIn(t, cfg)
 		out, status, err := vm.Run(ctx, "mkdir -p /mnt/host && mount -t hostfs none /mnt/host && cat /mnt/host/hello.txt", 10*time.Second)
 		if err != nil || status != 0 || out != "from the host" {
 			t.Fatalf("reading the shared folder in the guest: %q, status %d, %v", out, status, err)
@@ -282,6 +252,29 @@ func TestBootEndToEnd(t *testing.T) {
 			}
 		}
 	})
+}
+
+// bootLoggedIn boots the pair with cfg and logs in as root on the console; the test's end stops it.
+func bootLoggedIn(t *testing.T, cfg config.Config) *uml.Guest {
+	t.Helper()
+	g, err := prepareGuest(cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.cleanup)
+	ctx := context.Background()
+	vm, err := uml.Start(ctx, g.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(vm.Stop)
+	if _, err := vm.Expect(ctx, "login:", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := login(ctx, vm, g.recipe, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return vm
 }
 
 func freeLocalPort(t *testing.T) int {
