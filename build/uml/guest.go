@@ -18,7 +18,6 @@ import (
 // line, run a shell command and read its status.
 type Guest struct {
 	ctx     context.Context
-	opts    Options
 	cmd     *exec.Cmd
 	stdin   io.WriteCloser
 	console *consoleBuffer
@@ -33,7 +32,7 @@ type Guest struct {
 
 // Start boots the kernel with its console on a pipe. Stop (or Wait) must be called to release it.
 func Start(ctx context.Context, o Options) (*Guest, error) {
-	g := &Guest{ctx: ctx, opts: o, console: newConsoleBuffer(o.Console), done: make(chan struct{})}
+	g := &Guest{ctx: ctx, console: newConsoleBuffer(o.Console), done: make(chan struct{})}
 	rt, err := prepare(o)
 	if err != nil {
 		return nil, err
@@ -69,9 +68,6 @@ func Start(ctx context.Context, o Options) (*Guest, error) {
 	}()
 	return g, nil
 }
-
-// Cmdline is the kernel command line the guest was started with.
-func (g *Guest) Cmdline() []string { return g.cmd.Args }
 
 // Elapsed is the time since the kernel started.
 func (g *Guest) Elapsed() time.Duration { return time.Since(g.start) }
@@ -197,16 +193,6 @@ func (g *Guest) Stop() {
 	g.release()
 }
 
-// Exited reports whether the kernel process has ended.
-func (g *Guest) Exited() bool {
-	select {
-	case <-g.done:
-		return true
-	default:
-		return false
-	}
-}
-
 func (g *Guest) kill() {
 	if g.cmd != nil && g.cmd.Process != nil {
 		_ = syscall.Kill(-g.cmd.Process.Pid, syscall.SIGKILL)
@@ -308,9 +294,6 @@ func (c *consoleBuffer) String() string {
 	s, _ := c.snapshot()
 	return s
 }
-
-// ErrNoSlirp is returned when networking is asked for and no slirp is installed.
-var ErrNoSlirp = errors.New("slirp is not installed (Debian/Ubuntu: apt-get install slirp): it gives the guest networking without root")
 
 // Pid is the kernel's process id, which is also its process group's.
 func (g *Guest) Pid() int { return g.cmd.Process.Pid }

@@ -20,6 +20,9 @@ const (
 	DNSIP     = "10.0.2.3"
 )
 
+// ErrNoSlirp is returned when networking is asked for and no slirp is installed.
+var ErrNoSlirp = errors.New("slirp is not installed (Debian/Ubuntu: apt-get install slirp): it gives the guest networking without root")
+
 // Net is the guest's eth0.
 type Net struct {
 	// Transport is "slirp" (no privileges: Debian's slirp package) or a raw UML eth0 specification
