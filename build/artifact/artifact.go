@@ -1,0 +1,228 @@
+// Package artifact writes release assets that are the same bytes on every machine: tar archives with
+// sorted entries, root ownership, no user names and one fixed time, compressed with fixed settings;
+// and SHA256SUMS files in the format `sha256sum -c` reads, with a verifier for them.
+package artifact
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
+)
+
+// Entry is one file of an archive: its name in the archive and where its bytes are on the host.
+type Entry struct {
+	Name   string
+	Source string
+	Mode   int64 // permission bits; 0 takes them from Source
+}
+
+// WriteTar writes the entries, sorted by name, as a tar whose headers carry only what the files
+// are: mode, size, uid/gid 0 and the given time.
+func WriteTar(w io.Writer, entries []Entry, epoch time.Time) error {
+	sorted := append([]Entry(nil), entries...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
+	tw := tar.NewWriter(w)
+	for i, e := range sorted {
+		if i > 0 && sorted[i-1].Name == e.Name {
+			return fmt.Errorf("archive entry %s is listed twice", e.Name)
+		}
+		f, err := os.Open(e.Source)
+		if err != nil {
+			return err
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return err
+		}
+		if !fi.Mode().IsRegular() {
+			f.Close()
+			return fmt.Errorf("%s: only regular files go into release archives", e.Source)
+		}
+		mode := e.Mode
+		if mode == 0 {
+			mode = int64(fi.Mode().Perm())
+		}
+		hdr := &tar.Header{Name: e.Name, Mode: mode, Size: fi.Size(), ModTime: epoch.UTC(), Typeflag: tar.TypeReg, Format: tar.FormatUSTAR}
+		if len(e.Name) > 100 {
+			hdr.Format = tar.FormatPAX
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			f.Close()
+			return err
+		}
+		_, err = io.Copy(tw, f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", e.Source, err)
+		}
+	}
+	return tw.Close()
+}
+
+// Compression names the compressions assets use.
+type Compression string
+
+const (
+	Xz   Compression = "xz"
+	Zstd Compression = "zstd"
+)
+
+// compressor wraps w; its settings are fixed (one thread, fixed level) so output depends only on input.
+func compressor(w io.Writer, c Compression) (io.WriteCloser, error) {
+	switch c {
+	case Xz:
+		return xz.WriterConfig{DictCap: 8 << 20}.NewWriter(w)
+	case Zstd:
+		return zstd.NewWriter(w, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedBetterCompression))
+	}
+	return nil, fmt.Errorf("unknown compression %q", c)
+}
+
+// WriteFile writes path atomically (a temporary name renamed at the end) from fill's output,
+// compressed with c.
+func WriteFile(path string, c Compression, fill func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	bw := bufio.NewWriterSize(tmp, 1<<20)
+	cw, err := compressor(bw, c)
+	if err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := fill(cw); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := cw.Close(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// Sums maps file names to their sha256.
+type Sums map[string]string
+
+// SumsName is the checksum file of a release.
+const SumsName = "SHA256SUMS"
+
+// Hash adds the sha256 of dir/name for each name.
+func (s Sums) Hash(dir string, names ...string) error {
+	for _, n := range names {
+		f, err := os.Open(filepath.Join(dir, n))
+		if err != nil {
+			return err
+		}
+		h := sha256.New()
+		_, err = io.Copy(h, f)
+		f.Close()
+		if err != nil {
+			return err
+		}
+		s[n] = hex.EncodeToString(h.Sum(nil))
+	}
+	return nil
+}
+
+// Bytes renders the sums as `sha256sum` prints them (two spaces: text mode), sorted by name.
+func (s Sums) Bytes() []byte {
+	names := make([]string, 0, len(s))
+	for n := range s {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b bytes.Buffer
+	for _, n := range names {
+		fmt.Fprintf(&b, "%s  %s\n", s[n], n)
+	}
+	return b.Bytes()
+}
+
+// ParseSums reads a SHA256SUMS file (text or binary mode markers).
+func ParseSums(data []byte) (Sums, error) {
+	s := Sums{}
+	for i, line := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
+		if line == "" {
+			continue
+		}
+		sum, name, ok := strings.Cut(line, " ")
+		if !ok || len(sum) != 64 || len(name) < 2 || (name[0] != ' ' && name[0] != '*') {
+			return nil, fmt.Errorf("%s line %d: not \"<sha256>  <name>\": %q", SumsName, i+1, line)
+		}
+		if _, err := hex.DecodeString(sum); err != nil {
+			return nil, fmt.Errorf("%s line %d: %q is not hex", SumsName, i+1, sum)
+		}
+		name = name[1:]
+		if name == "" || strings.Contains(name, "/") || name == "." || name == ".." {
+			return nil, fmt.Errorf("%s line %d: %q is not a file name of the release", SumsName, i+1, name)
+		}
+		if _, dup := s[name]; dup {
+			return nil, fmt.Errorf("%s line %d: %s listed twice", SumsName, i+1, name)
+		}
+		s[name] = strings.ToLower(sum)
+	}
+	if len(s) == 0 {
+		return nil, fmt.Errorf("%s lists no files", SumsName)
+	}
+	return s, nil
+}
+
+// ErrMismatch is a file whose content differs from its listed sha256.
+var ErrMismatch = errors.New("sha256 differs from SHA256SUMS")
+
+// VerifyDir checks every file SHA256SUMS in dir lists. It returns one problem per bad or missing file.
+func VerifyDir(dir string) ([]string, error) {
+	data, err := os.ReadFile(filepath.Join(dir, SumsName))
+	if err != nil {
+		return nil, err
+	}
+	want, err := ParseSums(data)
+	if err != nil {
+		return nil, err
+	}
+	var problems []string
+	names := make([]string, 0, len(want))
+	for n := range want {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		got := Sums{}
+		if err := got.Hash(dir, n); err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", n, err))
+			continue
+		}
+		if got[n] != want[n] {
+			problems = append(problems, fmt.Sprintf("%s: %v (sha256 %s, listed %s)", n, ErrMismatch, got[n], want[n]))
+		}
+	}
+	return problems, nil
+}
