@@ -113,7 +113,9 @@ func TestWriteTarRefuses(t *testing.T) {
 	}
 	// A failed write leaves no file behind.
 	out := filepath.Join(dir, "x.tar.xz")
-	if err := WriteFile(out, Xz, func(w io.Writer) error { return WriteTar(w, []Entry{{Name: "n", Source: "/nonexistent"}}, time.Unix(0, 0)) }); err == nil {
+	if err := WriteFile(out, Xz, func(w io.Writer) error {
+		return WriteTar(w, []Entry{{Name: "n", Source: "/nonexistent"}}, time.Unix(0, 0))
+	}); err == nil {
 		t.Fatal("missing source accepted")
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, "*x.tar.xz*")); len(left) > 0 {
