@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 
 	"github.com/simple-uml/simple-uml/build/config"
@@ -37,7 +38,7 @@ func Rootfs(ctx context.Context) error {
 	return rootfs(ctx, "")
 }
 
-// RootfsRecipe assembles the named recipe from rootfs-recipes/ into dist/, e.g. `rootfsRecipe void-musl`.
+// RootfsRecipe assembles the named recipe from rootfs-recipes/ into dist/ (`rootfsRecipe void-musl`).
 func RootfsRecipe(ctx context.Context, recipe string) error {
 	return rootfs(ctx, recipe)
 }
@@ -77,6 +78,26 @@ func Debug(ctx context.Context) error {
 		return err
 	}
 	return pipeline.Debug(ctx, cfg, os.Stdin, os.Stdout, os.Stderr)
+}
+
+// Dist writes the release assets (kernel tarball, root filesystems, manifest.json, SHA256SUMS) to dist/release/.
+func Dist(ctx context.Context) error {
+	cfg, err := config.Load(".", nil)
+	if err != nil {
+		return err
+	}
+	_, err = pipeline.Dist(ctx, cfg, os.Stdout)
+	return err
+}
+
+// Verify checks a release folder such as dist/release against its SHA256SUMS and manifest.json.
+func Verify(dir string) error {
+	m, err := pipeline.Verify(dir)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s: release %s verified (%d assets)\n", dir, m.Tag, len(m.Assets))
+	return nil
 }
 
 // Doctor checks that the host has every tool the targets need and says how to install what is missing.

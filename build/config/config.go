@@ -55,6 +55,11 @@ type Boot struct {
 	Timeout int    `toml:"timeout"` // seconds mage test waits for each step
 }
 
+// Release is the [release] table.
+type Release struct {
+	Revision int `toml:"revision"` // packaging revision of a kernel version: tag v<version>-<revision>
+}
+
 // Paths is the [paths] table. Relative paths are relative to the repository root.
 type Paths struct {
 	Dist      string `toml:"dist"`    // finished outputs
@@ -73,12 +78,13 @@ type Lock struct {
 
 // Config is everything the pipeline needs, with paths made absolute.
 type Config struct {
-	Root   string // repository root
-	Kernel Kernel
-	Rootfs Rootfs
-	Boot   Boot
-	Paths  Paths
-	Lock   Lock
+	Root    string // repository root
+	Kernel  Kernel
+	Rootfs  Rootfs
+	Boot    Boot
+	Release Release
+	Paths   Paths
+	Lock    Lock
 }
 
 // Defaults are used for keys the file leaves out.
@@ -92,9 +98,10 @@ func Defaults() Config {
 			Keys:        []string{"https://git.kernel.org/pub/scm/docs/kernel/pgpkeys.git/plain/keys/632D3A06589DA6B1.asc"},
 			Subarch:     "x86_64",
 		},
-		Rootfs: Rootfs{Recipe: "void-minimal", Downloads: 4},
-		Boot:   Boot{Mem: "256M", Net: "auto", Ready: "login:", Timeout: 60},
-		Paths:  Paths{Dist: "dist", Patches: "patches", Fragments: "kconfig", Recipes: "rootfs-recipes"},
+		Rootfs:  Rootfs{Recipe: "void-minimal", Downloads: 4},
+		Boot:    Boot{Mem: "256M", Net: "auto", Ready: "login:", Timeout: 60},
+		Release: Release{Revision: 1},
+		Paths:   Paths{Dist: "dist", Patches: "patches", Fragments: "kconfig", Recipes: "rootfs-recipes"},
 	}
 }
 
@@ -209,6 +216,13 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		}
 		c.Kernel.Jobs = n
 	}
+	if v, ok := lookup(getenv, "SUML_RELEASE_REVISION"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("SUML_RELEASE_REVISION=%q: want a whole number, 1 or more", v)
+		}
+		c.Release.Revision = n
+	}
 	if v, ok := lookup(getenv, "SUML_BOOT_TIMEOUT"); ok {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -265,6 +279,9 @@ func (c Config) validate() error {
 	}
 	if s := c.Lock.SHA256; s != "" && !isSHA256(s) {
 		return fmt.Errorf("%s: sha256 %q is not 64 hex digits", LockName, s)
+	}
+	if c.Release.Revision < 1 {
+		return fmt.Errorf("release.revision = %d: want 1 or more", c.Release.Revision)
 	}
 	if c.Boot.Timeout < 1 {
 		return fmt.Errorf("boot.timeout = %d: want whole seconds, 1 or more", c.Boot.Timeout)

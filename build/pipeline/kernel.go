@@ -31,6 +31,9 @@ const (
 	ConfigName    = "linux.config"
 	SystemMapName = "System.map"
 	RecordName    = "linux.json"
+	// LicenseName is the kernel's licence (COPYING and the licence texts it points to), for the
+	// release tarball.
+	LicenseName = "linux.COPYING"
 	// DebugName is the unstripped kernel for gdb (`mage debug`): kept in dist/, not a release asset.
 	DebugName = "linux-debug"
 )
@@ -71,7 +74,7 @@ func Kernel(ctx context.Context, cfg config.Config, w io.Writer) (KernelResult, 
 	}
 	rec.Version = opts.Version
 	rec.BuildEnv = opts.Env()
-	rec.Outputs, err = installKernel(ctx, cfg.Paths.Dist, linux, opts.Out)
+	rec.Outputs, err = installKernel(ctx, cfg.Paths.Dist, linux, opts.Out, opts.Src)
 	if err != nil {
 		return KernelResult{}, err
 	}
@@ -287,7 +290,7 @@ func buildOptions(cfg config.Config, tree Tree, out string, w io.Writer) (kbuild
 // installKernel puts the stripped executable, .config and System.map into dist, each atomically, and
 // returns their digests. The old record is removed first so that a half-replaced dist never looks
 // complete.
-func installKernel(ctx context.Context, dist, linux, buildDir string) (map[string]string, error) {
+func installKernel(ctx context.Context, dist, linux, buildDir, srcDir string) (map[string]string, error) {
 	if err := os.MkdirAll(dist, 0o755); err != nil {
 		return nil, err
 	}
@@ -314,8 +317,15 @@ func installKernel(ctx context.Context, dist, linux, buildDir string) (map[strin
 			return nil, err
 		}
 	}
+	license, err := kernelLicense(srcDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeAtomic(filepath.Join(dist, LicenseName), license, 0o644); err != nil {
+		return nil, err
+	}
 	outputs := map[string]string{}
-	for _, name := range []string{LinuxName, ConfigName, SystemMapName} {
+	for _, name := range []string{LinuxName, ConfigName, SystemMapName, LicenseName} {
 		sum, err := fetch.FileSHA256(filepath.Join(dist, name))
 		if err != nil {
 			return nil, err
@@ -340,4 +350,23 @@ func linkOrCopy(src, dst string) error {
 		}
 	}
 	return os.Rename(tmp, dst)
+}
+
+// kernelLicense is the tree's COPYING followed by the licence texts it names for the kernel.
+func kernelLicense(src string) ([]byte, error) {
+	var out []byte
+	for i, rel := range []string{"COPYING", "LICENSES/preferred/GPL-2.0", "LICENSES/exceptions/Linux-syscall-note"} {
+		data, err := os.ReadFile(filepath.Join(src, rel))
+		if err != nil {
+			if i > 0 && errors.Is(err, os.ErrNotExist) {
+				continue // older trees have only COPYING
+			}
+			return nil, fmt.Errorf("kernel licence: %w", err)
+		}
+		if i > 0 {
+			out = append(out, []byte("\n----------------------------------------\n"+rel+"\n\n")...)
+		}
+		out = append(out, data...)
+	}
+	return out, nil
 }

@@ -96,10 +96,10 @@ func shareE2EKernel(t testing.TB, linux string) {
 	copyKernel(t, filepath.Dir(linux), sharedKernelDir)
 }
 
-// copyKernel copies dist's linux, linux.json and linux-debug from one folder to another.
+// copyKernel copies what `mage kernel` leaves in dist/ from one folder to another.
 func copyKernel(t testing.TB, from, to string) {
 	t.Helper()
-	for _, name := range []string{LinuxName, RecordName, DebugName} {
+	for _, name := range []string{LinuxName, RecordName, DebugName, ConfigName, SystemMapName, LicenseName} {
 		copyFile(t, filepath.Join(from, name), filepath.Join(to, name), 0o755)
 	}
 }

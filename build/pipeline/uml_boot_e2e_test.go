@@ -235,6 +235,32 @@ func TestBootEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("dist and verify", func(t *testing.T) {
+		cfg := bootConfig(t, ws, nil)
+		res, err := Dist(context.Background(), cfg, testLog(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := Verify(res.Dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m.Rootfs) != 1 || m.Rootfs[0].Configure == nil || !strings.HasPrefix(m.Tag, "v6.12.117") {
+			t.Errorf("manifest: tag %s, %d root filesystems", m.Tag, len(m.Rootfs))
+		}
+		cmd := exec.Command("sh", "-c", "sha256sum -c SHA256SUMS && tar -tJvf simple-uml-linux-*.tar.xz")
+		cmd.Dir = res.Dir
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		for _, want := range []string{" 0/0 ", " linux\n", " COPYING\n", " .config\n", " System.map\n"} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("kernel tarball listing lacks %q:\n%s", want, out)
+			}
+		}
+	})
+
 	t.Run("debug under gdb", func(t *testing.T) {
 		cfg := bootConfig(t, ws, map[string]string{"SUML_BOOT_ARGS": "init=/usr/libexec/suml-check", "SUML_BOOT_NET": "none"})
 		devnull, _ := os.Open(os.DevNull)

@@ -1,0 +1,282 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/simple-uml/simple-uml/build/artifact"
+	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/fetch"
+)
+
+// Release file names besides the archives.
+const (
+	ManifestName = "manifest.json"
+	ReleaseDir   = "release"
+)
+
+// Manifest is manifest.json: what a release was made from and what it holds. It has no host paths
+// and no times but the release's SOURCE_DATE_EPOCH, so equal inputs give an equal manifest.
+type Manifest struct {
+	Tag             string            `json:"tag"`
+	Revision        int               `json:"revision"`
+	SourceDateEpoch int64             `json:"source_date_epoch"`
+	Kernel          KernelRecord      `json:"kernel"`
+	Rootfs          []RootfsRecord    `json:"rootfs"`
+	Assets          map[string]string `json:"assets"` // file name -> sha256, every asset but this file and SHA256SUMS
+}
+
+// DistResult says what Dist wrote.
+type DistResult struct {
+	Dir    string
+	Tag    string
+	Assets []string
+}
+
+// Tag is the release tag of a kernel version and packaging revision: v6.12.117-1.
+func Tag(version string, revision int) string { return fmt.Sprintf("v%s-%d", version, revision) }
+
+// Dist turns dist/'s kernel and root filesystems into release assets in dist/release/: the kernel
+// tarball, each recipe's compressed image and tarball, manifest.json and SHA256SUMS. The folder is
+// replaced as a whole, so it is either the old release or the new one.
+func Dist(ctx context.Context, cfg config.Config, w io.Writer) (DistResult, error) {
+	kernel, err := readRecord(filepath.Join(cfg.Paths.Dist, RecordName))
+	if err != nil {
+		return DistResult{}, fmt.Errorf("no kernel in %s (run `go tool mage kernel`): %w", cfg.Paths.Dist, err)
+	}
+	if err := checkOutputs(cfg.Paths.Dist, kernel.Outputs); err != nil {
+		return DistResult{}, fmt.Errorf("dist/ does not hold the kernel its record describes (rerun `go tool mage kernel`): %w", err)
+	}
+	roots, err := distRootfs(cfg.Paths.Dist)
+	if err != nil {
+		return DistResult{}, err
+	}
+	if len(roots) == 0 {
+		return DistResult{}, fmt.Errorf("no root filesystem in %s: run `go tool mage rootfs` first", cfg.Paths.Dist)
+	}
+	epoch, err := releaseEpoch(kernel)
+	if err != nil {
+		return DistResult{}, err
+	}
+	m := Manifest{Tag: Tag(kernel.Version, cfg.Release.Revision), Revision: cfg.Release.Revision, SourceDateEpoch: epoch.Unix(),
+		Kernel: *kernel, Assets: map[string]string{}}
+	stage, err := os.MkdirTemp(cfg.Paths.Dist, ".release.tmp-")
+	if err != nil {
+		return DistResult{}, err
+	}
+	defer os.RemoveAll(stage)
+	os.Chmod(stage, 0o755)
+	fmt.Fprintf(w, "dist: release %s (SOURCE_DATE_EPOCH=%d)\n", m.Tag, epoch.Unix())
+
+	version := strings.TrimPrefix(m.Tag, "v")
+	kernelTar := fmt.Sprintf("simple-uml-linux-%s-um-%s.tar.xz", version, kernel.Subarch)
+	entries := []artifact.Entry{
+		{Name: "linux", Source: filepath.Join(cfg.Paths.Dist, LinuxName), Mode: 0o755},
+		{Name: ".config", Source: filepath.Join(cfg.Paths.Dist, ConfigName), Mode: 0o644},
+		{Name: "System.map", Source: filepath.Join(cfg.Paths.Dist, SystemMapName), Mode: 0o644},
+		{Name: "COPYING", Source: filepath.Join(cfg.Paths.Dist, LicenseName), Mode: 0o644},
+	}
+	if err := artifact.WriteFile(filepath.Join(stage, kernelTar), artifact.Xz, func(out io.Writer) error {
+		return artifact.WriteTar(out, entries, epoch)
+	}); err != nil {
+		return DistResult{}, fmt.Errorf("kernel tarball: %w", err)
+	}
+	assets := []string{kernelTar}
+	for _, r := range roots {
+		if err := ctx.Err(); err != nil {
+			return DistResult{}, err
+		}
+		image, tarball, _ := RootfsOutputs(cfg.Paths.Dist, r.Recipe)
+		base := fmt.Sprintf("simple-uml-rootfs-%s-%s-%s", r.Recipe, r.Arch, version)
+		if err := artifact.WriteFile(filepath.Join(stage, base+".ext4.zst"), artifact.Zstd, func(out io.Writer) error {
+			return copyFrom(out, image)
+		}); err != nil {
+			return DistResult{}, fmt.Errorf("rootfs %s image: %w", r.Recipe, err)
+		}
+		// The tarball is already a reproducible .tar.zst: it is shipped as it is.
+		if err := linkOrCopy(tarball, filepath.Join(stage, base+".tar.zst")); err != nil {
+			return DistResult{}, err
+		}
+		assets = append(assets, base+".ext4.zst", base+".tar.zst")
+		m.Rootfs = append(m.Rootfs, r)
+	}
+	sums := artifact.Sums{}
+	if err := sums.Hash(stage, assets...); err != nil {
+		return DistResult{}, err
+	}
+	for n, s := range sums {
+		m.Assets[n] = s
+	}
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return DistResult{}, err
+	}
+	if err := os.WriteFile(filepath.Join(stage, ManifestName), append(data, '\n'), 0o644); err != nil {
+		return DistResult{}, err
+	}
+	if err := sums.Hash(stage, ManifestName); err != nil {
+		return DistResult{}, err
+	}
+	if err := os.WriteFile(filepath.Join(stage, artifact.SumsName), sums.Bytes(), 0o644); err != nil {
+		return DistResult{}, err
+	}
+	dir := filepath.Join(cfg.Paths.Dist, ReleaseDir)
+	if err := replaceDir(stage, dir); err != nil {
+		return DistResult{}, err
+	}
+	all := append(assets, ManifestName, artifact.SumsName)
+	sort.Strings(all)
+	for _, a := range all {
+		fi, _ := os.Stat(filepath.Join(dir, a))
+		fmt.Fprintf(w, "  %-60s %s\n", a, humanSize(fi))
+	}
+	return DistResult{Dir: dir, Tag: m.Tag, Assets: all}, nil
+}
+
+// Verify checks a release folder: every file against SHA256SUMS, and the manifest against both.
+func Verify(dir string) (*Manifest, error) {
+	problems, err := artifact.VerifyDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, ManifestName))
+	if err != nil {
+		return nil, err
+	}
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w", ManifestName, err)
+	}
+	sumsData, _ := os.ReadFile(filepath.Join(dir, artifact.SumsName))
+	sums, _ := artifact.ParseSums(sumsData)
+	if _, ok := sums[ManifestName]; !ok {
+		problems = append(problems, ManifestName+": not listed in "+artifact.SumsName)
+	}
+	for name, want := range m.Assets {
+		if got, ok := sums[name]; !ok || got != want {
+			problems = append(problems, fmt.Sprintf("%s: the manifest says sha256 %s, %s says %q", name, want, artifact.SumsName, got))
+		}
+	}
+	for name := range sums {
+		if _, ok := m.Assets[name]; !ok && name != ManifestName {
+			problems = append(problems, name+": in "+artifact.SumsName+" but not in the manifest")
+		}
+	}
+	if len(problems) > 0 {
+		sort.Strings(problems)
+		return &m, fmt.Errorf("release %s in %s does not verify:\n  %s", m.Tag, dir, strings.Join(problems, "\n  "))
+	}
+	return &m, nil
+}
+
+// distRootfs reads every root filesystem record in dist/, sorted by recipe.
+func distRootfs(dist string) ([]RootfsRecord, error) {
+	matches, _ := filepath.Glob(filepath.Join(dist, "*.json"))
+	var out []RootfsRecord
+	for _, p := range matches {
+		if filepath.Base(p) == RecordName {
+			continue
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		var r RootfsRecord
+		if json.Unmarshal(data, &r) != nil || r.Recipe == "" || len(r.Packages) == 0 {
+			continue
+		}
+		image, tarball, _ := RootfsOutputs(dist, r.Recipe)
+		for _, f := range []string{image, tarball} {
+			want, ok := r.Outputs[filepath.Base(f)]
+			fi, err := os.Stat(f)
+			if !ok || err != nil || fi.Size() != want.Size || fi.ModTime().UnixNano() != want.MtimeNS {
+				return nil, fmt.Errorf("%s does not match its record %s: rebuild with `go tool mage rootfs`", f, p)
+			}
+		}
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Recipe < out[j].Recipe })
+	return out, nil
+}
+
+// releaseEpoch is SOURCE_DATE_EPOCH when set, else the kernel's build timestamp (its release time).
+func releaseEpoch(k *KernelRecord) (time.Time, error) {
+	if v := os.Getenv("SOURCE_DATE_EPOCH"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH=%q: want seconds since 1970", v)
+		}
+		return time.Unix(n, 0).UTC(), nil
+	}
+	for _, e := range k.BuildEnv {
+		if v, ok := strings.CutPrefix(e, "KBUILD_BUILD_TIMESTAMP="); ok {
+			t, err := time.Parse(time.RFC1123Z, v)
+			if err != nil {
+				return time.Time{}, fmt.Errorf("kernel record: KBUILD_BUILD_TIMESTAMP %q: %w", v, err)
+			}
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, errors.New("kernel record has no KBUILD_BUILD_TIMESTAMP; set SOURCE_DATE_EPOCH")
+}
+
+func checkOutputs(dir string, outputs map[string]string) error {
+	for name, want := range outputs {
+		got, err := fetch.FileSHA256(filepath.Join(dir, name))
+		if err != nil {
+			return err
+		}
+		if got != want {
+			return fmt.Errorf("%s: sha256 %s, recorded %s", name, got, want)
+		}
+	}
+	return nil
+}
+
+func copyFrom(w io.Writer, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(w, f)
+	return err
+}
+
+// replaceDir puts the folder staged at from in the place of to, keeping the old one until the new
+// one is in place.
+func replaceDir(from, to string) error {
+	old := to + ".old"
+	os.RemoveAll(old)
+	if err := os.Rename(to, old); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if err := os.Rename(from, to); err != nil {
+		os.Rename(old, to)
+		return err
+	}
+	return os.RemoveAll(old)
+}
+
+func humanSize(fi os.FileInfo) string {
+	if fi == nil {
+		return "?"
+	}
+	n := fi.Size()
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

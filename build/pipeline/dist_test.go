@@ -1,0 +1,112 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/simple-uml/simple-uml/build/fetch"
+)
+
+// fakeKernelDist writes what `mage kernel` leaves in dist/, with small stand-in files and a record
+// that describes them (the real kernel is built in the end-to-end test).
+func fakeKernelDist(t *testing.T, dist string) {
+	t.Helper()
+	os.MkdirAll(dist, 0o755)
+	files := map[string]string{LinuxName: "ELF stand-in\n", ConfigName: "CONFIG_UML=y\n", SystemMapName: "0000 T start_kernel\n", LicenseName: "GPL-2.0 stand-in\n"}
+	rec := KernelRecord{Version: "6.12.117", Subarch: "x86_64", Compiler: "gcc 12",
+		BuildEnv: []string{"KBUILD_BUILD_TIMESTAMP=Sat, 14 Nov 2026 12:56:01 +0000"}, Outputs: map[string]string{}}
+	for name, body := range files {
+		p := filepath.Join(dist, name)
+		os.WriteFile(p, []byte(body), 0o644)
+		rec.Outputs[name], _ = fetch.FileSHA256(p)
+	}
+	if err := writeJSON(filepath.Join(dist, RecordName), rec); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDist makes release assets twice from the same dist/ and checks they are byte-identical, that
+// `sha256sum -c` accepts them, that verify passes, and that verify catches one flipped byte.
+func TestDist(t *testing.T) {
+	requireImageTools(t)
+	repo := newXbpsRepo(t, busyboxPackages(t, false))
+	cfg := rootfsConfig(t, recipeDir(t, repo, "", nil), nil)
+	ctx := context.Background()
+	if _, err := Rootfs(ctx, cfg, "", testLog(t)); err != nil {
+		t.Fatal(err)
+	}
+	fakeKernelDist(t, cfg.Paths.Dist)
+
+	first, err := Dist(ctx, cfg, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Tag != "v6.12.117-1" {
+		t.Errorf("tag %s", first.Tag)
+	}
+	want := []string{"SHA256SUMS", "manifest.json", "simple-uml-linux-6.12.117-1-um-x86_64.tar.xz",
+		"simple-uml-rootfs-test-x86_64-6.12.117-1.ext4.zst", "simple-uml-rootfs-test-x86_64-6.12.117-1.tar.zst"}
+	if strings.Join(first.Assets, " ") != strings.Join(want, " ") {
+		t.Fatalf("assets %v, want %v", first.Assets, want)
+	}
+	snapshot := map[string][]byte{}
+	for _, a := range first.Assets {
+		snapshot[a], _ = os.ReadFile(filepath.Join(first.Dir, a))
+	}
+	again, err := Dist(ctx, cfg, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range again.Assets {
+		data, _ := os.ReadFile(filepath.Join(again.Dir, a))
+		if !bytes.Equal(data, snapshot[a]) {
+			t.Errorf("%s differs between two runs on the same inputs", a)
+		}
+	}
+	if leftovers, _ := filepath.Glob(filepath.Join(cfg.Paths.Dist, ".release*")); len(leftovers) > 0 {
+		t.Errorf("temporary folders left: %v", leftovers)
+	}
+
+	cmd := exec.Command("sha256sum", "-c", "SHA256SUMS")
+	cmd.Dir = first.Dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sha256sum -c: %v\n%s", err, out)
+	}
+	m, err := Verify(first.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Rootfs) != 1 || len(m.Rootfs[0].Packages) != 5 || m.Kernel.Version != "6.12.117" || m.SourceDateEpoch != 1794660961 {
+		t.Errorf("manifest: %d rootfs, kernel %s, epoch %d", len(m.Rootfs), m.Kernel.Version, m.SourceDateEpoch)
+	}
+	if bytes.Contains(snapshot["manifest.json"], []byte(cfg.Paths.Dist)) {
+		t.Error("the manifest holds a host path")
+	}
+
+	flip := filepath.Join(first.Dir, "simple-uml-linux-6.12.117-1-um-x86_64.tar.xz")
+	data := snapshot["simple-uml-linux-6.12.117-1-um-x86_64.tar.xz"]
+	data[len(data)/2] ^= 1
+	os.WriteFile(flip, data, 0o644)
+	if _, err := Verify(first.Dir); err == nil || !strings.Contains(err.Error(), "simple-uml-linux-6.12.117-1-um-x86_64.tar.xz: sha256 differs") {
+		t.Fatalf("flipped byte: %v", err)
+	}
+	// A manifest that disagrees with SHA256SUMS is caught too (a consistent swap of both is what the
+	// release signature of a later issue is for).
+	os.WriteFile(flip, snapshot["simple-uml-linux-6.12.117-1-um-x86_64.tar.xz"], 0o644)
+	man := bytes.Replace(snapshot["manifest.json"], []byte(`"simple-uml-linux-6.12.117-1-um-x86_64.tar.xz": "`), []byte(`"simple-uml-linux-6.12.117-1-um-x86_64.tar.xz": "0`), 1)
+	os.WriteFile(filepath.Join(first.Dir, "manifest.json"), man, 0o644)
+	if _, err := Verify(first.Dir); err == nil || !strings.Contains(err.Error(), "manifest.json") {
+		t.Fatalf("changed manifest: %v", err)
+	}
+
+	// A dist/ whose kernel no longer matches its record is refused.
+	os.WriteFile(filepath.Join(cfg.Paths.Dist, LinuxName), []byte("changed\n"), 0o755)
+	if _, err := Dist(ctx, cfg, testLog(t)); err == nil || !strings.Contains(err.Error(), "rerun `go tool mage kernel`") {
+		t.Fatalf("changed kernel: %v", err)
+	}
+}
