@@ -57,7 +57,8 @@ type Boot struct {
 
 // Release is the [release] table.
 type Release struct {
-	Revision int `toml:"revision"` // packaging revision of a kernel version: tag v<version>-<revision>
+	Revision int    `toml:"revision"` // packaging revision of a kernel version: tag v<version>-<revision>
+	Previous string `toml:"previous"` // the previous release's manifest.json, for the release notes
 }
 
 // Paths is the [paths] table. Relative paths are relative to the repository root.
@@ -137,7 +138,7 @@ func Load(root string, getenv func(string) string) (Config, error) {
 			*p = filepath.Join(abs, *p)
 		}
 	}
-	for _, p := range []*string{&c.Kernel.Tarball, &c.Rootfs.Kernel, &c.Boot.Hostfs, &c.Boot.COW} {
+	for _, p := range []*string{&c.Kernel.Tarball, &c.Rootfs.Kernel, &c.Boot.Hostfs, &c.Boot.COW, &c.Release.Previous} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(abs, *p)
 		}
@@ -181,6 +182,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		"SUML_RECIPES":             &c.Paths.Recipes,
 		"SUML_ROOTFS_RECIPE":       &c.Rootfs.Recipe,
 		"SUML_ROOTFS_KERNEL":       &c.Rootfs.Kernel,
+		"SUML_PREVIOUS_MANIFEST":   &c.Release.Previous,
 		"SUML_BOOT_RECIPE":         &c.Boot.Recipe,
 		"SUML_BOOT_MEM":            &c.Boot.Mem,
 		"SUML_BOOT_ARGS":           &c.Boot.Args,

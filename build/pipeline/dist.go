@@ -21,6 +21,7 @@ import (
 // Release file names besides the archives.
 const (
 	ManifestName = "manifest.json"
+	NotesName    = "RELEASE-NOTES.md"
 	ReleaseDir   = "release"
 )
 
@@ -109,6 +110,28 @@ func Dist(ctx context.Context, cfg config.Config, w io.Writer) (DistResult, erro
 		assets = append(assets, base+".ext4.zst", base+".tar.zst")
 		m.Rootfs = append(m.Rootfs, r)
 	}
+	sbomName := fmt.Sprintf("simple-uml-%s.spdx.json", version)
+	if err := writeSBOM(filepath.Join(stage, sbomName), m, version, epoch); err != nil {
+		return DistResult{}, err
+	}
+	assets = append(assets, sbomName)
+	// The notes compare with the previous release: SUML_PREVIOUS_MANIFEST, or the release dist/ held
+	// before when it was another tag.
+	prevPath := cfg.Release.Previous
+	if prevPath == "" {
+		prevPath = filepath.Join(cfg.Paths.Dist, ReleaseDir, ManifestName)
+	}
+	prev, err := readManifest(prevPath)
+	if err != nil {
+		return DistResult{}, fmt.Errorf("previous release: %w", err)
+	}
+	if prev != nil && prev.Tag == m.Tag && cfg.Release.Previous == "" {
+		prev = nil
+	}
+	if err := os.WriteFile(filepath.Join(stage, NotesName), []byte(ReleaseNotes(m, prev)), 0o644); err != nil {
+		return DistResult{}, err
+	}
+	assets = append(assets, NotesName)
 	sums := artifact.Sums{}
 	if err := sums.Hash(stage, assets...); err != nil {
 		return DistResult{}, err
@@ -140,6 +163,34 @@ func Dist(ctx context.Context, cfg config.Config, w io.Writer) (DistResult, erro
 		fmt.Fprintf(w, "  %-60s %s\n", a, humanSize(fi))
 	}
 	return DistResult{Dir: dir, Tag: m.Tag, Assets: all}, nil
+}
+
+// writeSBOM lists the kernel and every package of every root filesystem, with licence and checksum.
+func writeSBOM(path string, m Manifest, version string, epoch time.Time) error {
+	k := m.Kernel
+	kernel := artifact.Component{Name: "linux", Version: k.Version, License: "GPL-2.0-only WITH Linux-syscall-note",
+		SHA256: k.TarballSHA256, Homepage: "https://www.kernel.org/"}
+	if fetch.IsURL(k.Source) {
+		kernel.Download = k.Source
+	}
+	top := []artifact.Component{kernel}
+	for _, r := range m.Rootfs {
+		root := artifact.Component{Name: "rootfs-" + r.Recipe, Version: version}
+		for _, p := range r.Packages {
+			root.Contains = append(root.Contains, artifact.Component{Name: p.Name, Version: p.Version, License: p.License,
+				SHA256: p.SHA256, Homepage: p.Homepage, Supplier: p.Repository, Download: p.Repository + "/" + p.Pkgver + "." + p.Arch + ".xbps"})
+		}
+		top = append(top, root)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := artifact.WriteSBOM(f, "simple-uml "+m.Tag, "https://github.com/simple-uml/simple-uml/releases/"+m.Tag+"/spdx", epoch, top); err != nil {
+		f.Close()
+		return fmt.Errorf("SBOM: %w", err)
+	}
+	return f.Close()
 }
 
 // Verify checks a release folder: every file against SHA256SUMS, and the manifest against both.

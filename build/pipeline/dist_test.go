@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	spdxjson "github.com/spdx/tools-golang/json"
+
 	"github.com/simple-uml/simple-uml/build/fetch"
 )
 
@@ -49,7 +51,7 @@ func TestDist(t *testing.T) {
 	if first.Tag != "v6.12.117-1" {
 		t.Errorf("tag %s", first.Tag)
 	}
-	want := []string{"SHA256SUMS", "manifest.json", "simple-uml-linux-6.12.117-1-um-x86_64.tar.xz",
+	want := []string{"RELEASE-NOTES.md", "SHA256SUMS", "manifest.json", "simple-uml-6.12.117-1.spdx.json", "simple-uml-linux-6.12.117-1-um-x86_64.tar.xz",
 		"simple-uml-rootfs-test-x86_64-6.12.117-1.ext4.zst", "simple-uml-rootfs-test-x86_64-6.12.117-1.tar.zst"}
 	if strings.Join(first.Assets, " ") != strings.Join(want, " ") {
 		t.Fatalf("assets %v, want %v", first.Assets, want)
@@ -87,6 +89,10 @@ func TestDist(t *testing.T) {
 	if bytes.Contains(snapshot["manifest.json"], []byte(cfg.Paths.Dist)) {
 		t.Error("the manifest holds a host path")
 	}
+	sbom, err := spdxjson.Read(bytes.NewReader(snapshot["simple-uml-6.12.117-1.spdx.json"]))
+	if err != nil || len(sbom.Packages) != 1+1+5 {
+		t.Errorf("SBOM: %v", err)
+	}
 
 	flip := filepath.Join(first.Dir, "simple-uml-linux-6.12.117-1-um-x86_64.tar.xz")
 	data := snapshot["simple-uml-linux-6.12.117-1-um-x86_64.tar.xz"]
@@ -102,6 +108,17 @@ func TestDist(t *testing.T) {
 	os.WriteFile(filepath.Join(first.Dir, "manifest.json"), man, 0o644)
 	if _, err := Verify(first.Dir); err == nil || !strings.Contains(err.Error(), "manifest.json") {
 		t.Fatalf("changed manifest: %v", err)
+	}
+
+	// The next revision's notes compare with the release dist/ held.
+	os.WriteFile(flip, snapshot["simple-uml-linux-6.12.117-1-um-x86_64.tar.xz"], 0o644)
+	next, err := Dist(ctx, rootfsConfig(t, cfg.Paths.Recipes, map[string]string{"SUML_DIST": cfg.Paths.Dist, "SUML_CACHE": cfg.Paths.Cache, "SUML_RELEASE_REVISION": "2"}), testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes, _ := os.ReadFile(filepath.Join(next.Dir, NotesName))
+	if next.Tag != "v6.12.117-2" || !strings.Contains(string(notes), "## Changes since v6.12.117-1") || !strings.Contains(string(notes), "No changes in inputs") {
+		t.Errorf("notes of %s:\n%s", next.Tag, notes)
 	}
 
 	// A dist/ whose kernel no longer matches its record is refused.

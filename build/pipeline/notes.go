@@ -1,0 +1,131 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+)
+
+// ReleaseNotes is the markdown body of a release: what it holds, and what changed since prev (nil
+// for a first release): kernel version, patches and config fragments, and packages per recipe.
+func ReleaseNotes(m Manifest, prev *Manifest) string {
+	var b strings.Builder
+	k := m.Kernel
+	fmt.Fprintf(&b, "# simple-uml %s\n\nUser-Mode Linux %s (%s, %s) with", m.Tag, k.Version, k.Subarch, k.Compiler)
+	var roots []string
+	for _, r := range m.Rootfs {
+		roots = append(roots, fmt.Sprintf(" `%s` (%s, %d packages)", r.Recipe, r.Arch, len(r.Packages)))
+	}
+	b.WriteString(strings.Join(roots, ",") + ".\n\n")
+	b.WriteString("Check a download with `sha256sum -c SHA256SUMS`; `manifest.json` lists every input and output.\n\n")
+	if prev == nil {
+		b.WriteString("## Changes\n\nFirst release.\n")
+		return b.String()
+	}
+	fmt.Fprintf(&b, "## Changes since %s\n\n", prev.Tag)
+	changes := 0
+	line := func(format string, a ...any) {
+		fmt.Fprintf(&b, "- "+format+"\n", a...)
+		changes++
+	}
+	pk := prev.Kernel
+	if pk.Version != k.Version {
+		line("Linux %s -> %s ([changelog](https://cdn.kernel.org/pub/linux/kernel/v%s.x/ChangeLog-%s))", pk.Version, k.Version, strings.SplitN(k.Version, ".", 2)[0], k.Version)
+	}
+	if pk.Compiler != k.Compiler {
+		line("compiler: %s -> %s", pk.Compiler, k.Compiler)
+	}
+	diffDigests(pk.Patches, k.Patches, "patch", line)
+	diffDigests(pk.Fragments, k.Fragments, "config fragment", line)
+	prevRoots := map[string]RootfsRecord{}
+	for _, r := range prev.Rootfs {
+		prevRoots[r.Recipe] = r
+	}
+	for _, r := range m.Rootfs {
+		old, ok := prevRoots[r.Recipe]
+		if !ok {
+			line("new root filesystem `%s`", r.Recipe)
+			continue
+		}
+		if old.RecipeSHA256 != r.RecipeSHA256 {
+			line("`%s`: recipe changed", r.Recipe)
+		}
+		was := map[string]string{}
+		for _, p := range old.Packages {
+			was[p.Name] = p.Version
+		}
+		now := map[string]bool{}
+		for _, p := range r.Packages {
+			now[p.Name] = true
+			switch v, ok := was[p.Name]; {
+			case !ok:
+				line("`%s`: added %s", r.Recipe, p.Pkgver)
+			case v != p.Version:
+				line("`%s`: %s %s -> %s", r.Recipe, p.Name, v, p.Version)
+			}
+		}
+		var gone []string
+		for n := range was {
+			if !now[n] {
+				gone = append(gone, n)
+			}
+		}
+		sort.Strings(gone)
+		for _, n := range gone {
+			line("`%s`: removed %s", r.Recipe, n)
+		}
+	}
+	for n := range prevRoots {
+		found := false
+		for _, r := range m.Rootfs {
+			found = found || r.Recipe == n
+		}
+		if !found {
+			line("root filesystem `%s` dropped", n)
+		}
+	}
+	if changes == 0 {
+		b.WriteString("No changes in inputs: a rebuild.\n")
+	}
+	return b.String()
+}
+
+func diffDigests(old, now []Digest, what string, line func(string, ...any)) {
+	was := map[string]string{}
+	for _, d := range old {
+		was[d.File] = d.SHA256
+	}
+	seen := map[string]bool{}
+	for _, d := range now {
+		seen[d.File] = true
+		switch s, ok := was[d.File]; {
+		case !ok:
+			line("%s added: `%s`", what, d.File)
+		case s != d.SHA256:
+			line("%s changed: `%s`", what, d.File)
+		}
+	}
+	for _, d := range old {
+		if !seen[d.File] {
+			line("%s removed: `%s`", what, d.File)
+		}
+	}
+}
+
+// readManifest reads a manifest.json; a missing file is (nil, nil).
+func readManifest(path string) (*Manifest, error) {
+	data, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &m, nil
+}
