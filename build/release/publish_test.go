@@ -1,0 +1,161 @@
+package release
+
+import (
+	"bytes"
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+const wantComplete = "v6.12.117-1 draft=false: SHA256SUMS(uploaded) manifest.json(uploaded) simple-uml-linux-6.12.117-1.tar.xz(uploaded) simple-uml-rootfs-6.12.117-1.tar.zst(uploaded)\n"
+
+func TestPublishFresh(t *testing.T) {
+	f := newFakeGitHub(t)
+	var log bytes.Buffer
+	p := f.publisher(t, &log)
+	plan, err := p.Publish(context.Background(), "v6.12.117-1", "simple-uml v6.12.117-1", "notes", releaseAssets(t, "6.12.117-1"))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	if got := f.state(t); got != wantComplete {
+		t.Fatalf("state:\n%s", got)
+	}
+	// tag lookup, list releases, create, 4 uploads, publish: one list call for the whole release.
+	if plan.Calls != 8 || plan.Writes != 6 {
+		t.Errorf("%d calls, %d writes", plan.Calls, plan.Writes)
+	}
+	if strings.Contains(log.String(), "secret-token") {
+		t.Error("the token appears in the output")
+	}
+
+	// A rerun on the complete release writes nothing.
+	_, writesBefore := f.counts()
+	plan, err = p.Publish(context.Background(), "v6.12.117-1", "simple-uml v6.12.117-1", "notes", releaseAssets(t, "6.12.117-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, writes := f.counts(); writes != writesBefore || plan.Writes != 0 {
+		t.Errorf("rerun on a complete release wrote %d times", writes-writesBefore)
+	}
+	for n, a := range plan.Actions {
+		if a != Skip {
+			t.Errorf("rerun: %s: %s", n, a)
+		}
+	}
+}
+
+// TestPublishInterrupted: an upload fails with a 502 after GitHub created a "starter" asset, and the
+// run gives up; the rerun converges to one release with every asset once.
+func TestPublishInterrupted(t *testing.T) {
+	f := newFakeGitHub(t)
+	p := f.publisher(t, nil)
+	p.Attempts = 1
+	f.faults["POST upload simple-uml-rootfs-6.12.117-1.tar.zst"] = []fault{{status: 502, partial: true, body: "Bad Gateway"}}
+	assets := releaseAssets(t, "6.12.117-1")
+	_, err := p.Publish(context.Background(), "v6.12.117-1", "t", "b", assets)
+	if err == nil || !strings.Contains(err.Error(), "upload simple-uml-rootfs-6.12.117-1.tar.zst") {
+		t.Fatalf("want the failed upload named, got %v", err)
+	}
+	if got := f.state(t); !strings.Contains(got, "draft=true") || !strings.Contains(got, "(starter)") {
+		t.Fatalf("after the failure:\n%s", got)
+	}
+	p.Attempts = 3
+	plan, err := p.Publish(context.Background(), "v6.12.117-1", "t", "b", assets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.state(t); got != wantComplete {
+		t.Fatalf("after the rerun:\n%s", got)
+	}
+	if plan.Existing != "draft" || plan.Actions["simple-uml-rootfs-6.12.117-1.tar.zst"] != Replace || plan.Actions["manifest.json"] != Skip || plan.Actions["SHA256SUMS"] != Upload {
+		t.Errorf("plan: %+v", plan)
+	}
+}
+
+func TestPublishRetriesAndRateLimits(t *testing.T) {
+	f := newFakeGitHub(t)
+	var log bytes.Buffer
+	p := f.publisher(t, &log)
+	var waits []time.Duration
+	p.sleep = func(ctx context.Context, d time.Duration) error {
+		waits = append(waits, d)
+		if d > time.Second {
+			time.Sleep(d) // go-github itself refuses calls until the reset: the wait must be real
+		}
+		return nil
+	}
+	reset := strconv.FormatInt(time.Now().Add(2*time.Second).Unix(), 10)
+	f.faults["GET /api/v3/repos/o/r/releases/tags/v1-1"] = []fault{{status: 403, body: `{"message":"API rate limit exceeded"}`,
+		header: map[string]string{"X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}}}
+	f.faults["POST /api/v3/repos/o/r/releases"] = []fault{{status: 502, body: "Bad Gateway"}, {status: 429, body: `{"message":"Too Many Requests"}`}}
+	f.faults["POST upload manifest.json"] = []fault{{status: 500, body: "oops"}}
+	if _, err := p.Publish(context.Background(), "v1-1", "t", "b", releaseAssets(t, "1-1")); err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	if got := f.state(t); !strings.Contains(got, "v1-1 draft=false") || strings.Count(got, "(uploaded)") != 4 {
+		t.Fatalf("state:\n%s", got)
+	}
+	if len(waits) != 4 || waits[0] < time.Second {
+		t.Errorf("waits %v: want the rate-limit reset first, then three backoffs", waits)
+	}
+	if !strings.Contains(log.String(), "rate limit reached; waiting") {
+		t.Errorf("no visible rate-limit message:\n%s", log.String())
+	}
+	// A hard error is not retried.
+	f.faults["GET /api/v3/repos/o/r/releases/tags/v2-1"] = []fault{{status: 401, body: `{"message":"Bad credentials"}`}}
+	if _, err := p.Publish(context.Background(), "v2-1", "t", "b", releaseAssets(t, "2-1")); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("401: %v", err)
+	}
+}
+
+func TestPublishDraftsPublishedAndDryRun(t *testing.T) {
+	f := newFakeGitHub(t)
+	p := f.publisher(t, nil)
+	ctx := context.Background()
+	// Two drafts for one tag (GitHub allows it): the oldest is completed, no third one is made.
+	for i := 0; i < 2; i++ {
+		f.releases[int64(10+i)] = &fakeRelease{ID: int64(10 + i), Tag: "v6.12.117-1", Draft: true, Assets: map[string]*fakeAsset{}}
+	}
+	plan, err := p.Publish(ctx, "v6.12.117-1", "t", "b", releaseAssets(t, "6.12.117-1"))
+	if err != nil || plan.ReleaseID != 10 || len(f.releases) != 2 {
+		t.Fatalf("plan %+v, %d releases, %v", plan, len(f.releases), err)
+	}
+	// A published release whose assets differ is refused, unless replacing is asked for.
+	other := releaseAssets(t, "6.12.117-1")
+	for i := range other {
+		if strings.HasSuffix(other[i].Name, ".tar.xz") {
+			other[i].Path, other[i].Size = other[0].Path, other[0].Size // different bytes under the same name
+		}
+	}
+	_, writes := f.counts()
+	if _, err := p.Publish(ctx, "v6.12.117-1", "t", "b", other); err == nil || !strings.Contains(err.Error(), "refusing to change a published release") {
+		t.Fatalf("changed published release: %v", err)
+	}
+	if _, w := f.counts(); w != writes {
+		t.Error("the refused publish wrote something")
+	}
+	// Dry run: the plan, and no writes.
+	p.DryRun = true
+	var log bytes.Buffer
+	p.Log = &log
+	p.Replace = true
+	if _, err := p.Publish(ctx, "v9-1", "t", "b", releaseAssets(t, "9-1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, w := f.counts(); w != writes || !strings.Contains(log.String(), "dry run") || !strings.Contains(log.String(), "upload") {
+		t.Errorf("dry run wrote %d times:\n%s", w-writes, log.String())
+	}
+}
+
+func TestNewClientEnterprise(t *testing.T) {
+	c, err := NewClient("https://ghe.example/api/v3", "", nil)
+	if err != nil || c.BaseURL.String() != "https://ghe.example/api/v3/" || c.UploadURL.String() != "https://ghe.example/api/uploads/" {
+		t.Fatalf("%v %v %v", c.BaseURL, c.UploadURL, err)
+	}
+	c, _ = NewClient("", "", nil)
+	if c.BaseURL.String() != "https://api.github.com/" {
+		t.Errorf("default: %v", c.BaseURL)
+	}
+}
