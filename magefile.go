@@ -100,6 +100,17 @@ func Verify(dir string) error {
 	return nil
 }
 
+// Release publishes dist/release as a GitHub release (GITHUB_REPOSITORY, GITHUB_TOKEN; SUML_RELEASE_DRY_RUN=1, SUML_RELEASE_REPLACE=1).
+func Release(ctx context.Context) error {
+	cfg, err := config.Load(".", nil)
+	if err != nil {
+		return err
+	}
+	opts := pipeline.PublishOptions{DryRun: os.Getenv("SUML_RELEASE_DRY_RUN") == "1", Replace: os.Getenv("SUML_RELEASE_REPLACE") == "1"}
+	_, err = pipeline.Publish(ctx, cfg, os.Getenv, opts, os.Stdout)
+	return err
+}
+
 // Doctor checks that the host has every tool the targets need and says how to install what is missing.
 func Doctor() error {
 	return pipeline.Doctor(os.Stdout)

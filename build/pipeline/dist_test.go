@@ -3,6 +3,9 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -125,5 +128,57 @@ func TestDist(t *testing.T) {
 	os.WriteFile(filepath.Join(cfg.Paths.Dist, LinuxName), []byte("changed\n"), 0o755)
 	if _, err := Dist(ctx, cfg, testLog(t)); err == nil || !strings.Contains(err.Error(), "rerun `go tool mage kernel`") {
 		t.Fatalf("changed kernel: %v", err)
+	}
+}
+
+// TestPublishSettings checks `mage release`'s settings and its dry run against a GitHub that has no
+// release yet (the publishing flows themselves are tested in build/release).
+func TestPublishSettings(t *testing.T) {
+	requireImageTools(t)
+	repo := newXbpsRepo(t, busyboxPackages(t, false))
+	cfg := rootfsConfig(t, recipeDir(t, repo, "", nil), nil)
+	ctx := context.Background()
+	if _, err := Rootfs(ctx, cfg, "", testLog(t)); err != nil {
+		t.Fatal(err)
+	}
+	fakeKernelDist(t, cfg.Paths.Dist)
+	if _, err := Dist(ctx, cfg, testLog(t)); err != nil {
+		t.Fatal(err)
+	}
+	var methods []string
+	gh := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		methods = append(methods, r.Method+" "+r.URL.Path)
+		if strings.Contains(r.URL.Path, "/releases/tags/") {
+			w.WriteHeader(404)
+			io.WriteString(w, `{"message":"Not Found"}`)
+			return
+		}
+		io.WriteString(w, `[]`)
+	}))
+	defer gh.Close()
+	env := map[string]string{"GITHUB_REPOSITORY": "o/r", "GITHUB_API_URL": gh.URL + "/api/v3"}
+	getenv := func(k string) string { return env[k] }
+	var out bytes.Buffer
+	plan, err := Publish(ctx, cfg, getenv, PublishOptions{DryRun: true}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Tag != "v6.12.117-1" || len(plan.Actions) != 7 || plan.Writes != 0 {
+		t.Errorf("plan %+v", plan)
+	}
+	for _, m := range methods {
+		if !strings.HasPrefix(m, "GET ") {
+			t.Errorf("dry run made %s", m)
+		}
+	}
+	if !strings.Contains(out.String(), "dry run") {
+		t.Errorf("no plan printed:\n%s", out.String())
+	}
+	if _, err := Publish(ctx, cfg, getenv, PublishOptions{}, io.Discard); err == nil || !strings.Contains(err.Error(), "GITHUB_TOKEN") {
+		t.Errorf("no token: %v", err)
+	}
+	env["GITHUB_REPOSITORY"] = "just-a-name"
+	if _, err := Publish(ctx, cfg, getenv, PublishOptions{DryRun: true}, io.Discard); err == nil || !strings.Contains(err.Error(), "owner/name") {
+		t.Errorf("bad repository: %v", err)
 	}
 }
