@@ -111,6 +111,25 @@ func Release(ctx context.Context) error {
 	return err
 }
 
+// Fetch downloads, verifies and installs into dist/ the latest published release of GITHUB_REPOSITORY (or SUML_FETCH_TAG).
+func Fetch(ctx context.Context) error {
+	return fetchRelease(ctx, os.Getenv("SUML_FETCH_TAG"))
+}
+
+// FetchTag downloads, verifies and installs into dist/ the named release (`fetchTag v6.12.117-1`).
+func FetchTag(ctx context.Context, tag string) error {
+	return fetchRelease(ctx, tag)
+}
+
+func fetchRelease(ctx context.Context, tag string) error {
+	cfg, err := config.Load(".", nil)
+	if err != nil {
+		return err
+	}
+	_, err = pipeline.FetchRelease(ctx, cfg, os.Getenv, tag, os.Stdout)
+	return err
+}
+
 // Doctor checks that the host has every tool the targets need and says how to install what is missing.
 func Doctor() error {
 	return pipeline.Doctor(os.Stdout)

@@ -36,7 +36,7 @@ func prepareGuest(cfg config.Config, w io.Writer) (*guest, error) {
 	image, _, recordPath := RootfsOutputs(cfg.Paths.Dist, cfg.Boot.Recipe)
 	for _, p := range []string{linux, image} {
 		if _, err := os.Stat(p); err != nil {
-			return nil, fmt.Errorf("%s is missing: build the pair first with `go tool mage kernel rootfs` (recipe %q): %w", p, cfg.Boot.Recipe, err)
+			return nil, fmt.Errorf("%s is missing: build the pair with `go tool mage kernel rootfs` (recipe %q), or download a published one with `go tool mage fetch`: %w", p, cfg.Boot.Recipe, err)
 		}
 	}
 	g := &guest{}

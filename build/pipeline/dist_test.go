@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	spdxjson "github.com/spdx/tools-golang/json"
 
@@ -180,5 +182,91 @@ func TestPublishSettings(t *testing.T) {
 	env["GITHUB_REPOSITORY"] = "just-a-name"
 	if _, err := Publish(ctx, cfg, getenv, PublishOptions{DryRun: true}, io.Discard); err == nil || !strings.Contains(err.Error(), "owner/name") {
 		t.Errorf("bad repository: %v", err)
+	}
+}
+
+// releaseServer is a GitHub with one published release: the assets of a dist/release folder.
+func releaseServer(t *testing.T, dir, tag string, tamper map[string]bool) *httptest.Server {
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/api/v3/repos/o/r/releases/latest" || r.URL.Path == "/api/v3/repos/o/r/releases/tags/"+tag:
+			entries, _ := os.ReadDir(dir)
+			var assets []map[string]any
+			for _, e := range entries {
+				assets = append(assets, map[string]any{"name": e.Name(), "state": "uploaded", "browser_download_url": srv.URL + "/download/" + e.Name()})
+			}
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(map[string]any{"id": 1, "tag_name": tag, "assets": assets})
+		case strings.HasPrefix(r.URL.Path, "/download/"):
+			name := strings.TrimPrefix(r.URL.Path, "/download/")
+			data, err := os.ReadFile(filepath.Join(dir, name))
+			if err != nil {
+				http.NotFound(w, r)
+				return
+			}
+			if tamper[name] {
+				data[len(data)/2] ^= 1
+			}
+			http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(data))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestFetchRelease downloads a published release into an empty dist/, and refuses a tampered one
+// leaving nothing behind.
+func TestFetchRelease(t *testing.T) {
+	requireImageTools(t)
+	repo := newXbpsRepo(t, busyboxPackages(t, false))
+	recipes := recipeDir(t, repo, "", nil)
+	cfg := rootfsConfig(t, recipes, nil)
+	ctx := context.Background()
+	if _, err := Rootfs(ctx, cfg, "", testLog(t)); err != nil {
+		t.Fatal(err)
+	}
+	fakeKernelDist(t, cfg.Paths.Dist)
+	res, err := Dist(ctx, cfg, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	image := "simple-uml-rootfs-test-x86_64-6.12.117-1.ext4.zst"
+	for _, tamper := range []bool{true, false} {
+		srv := releaseServer(t, res.Dir, res.Tag, map[string]bool{image: tamper})
+		env := map[string]string{"GITHUB_REPOSITORY": "o/r", "GITHUB_API_URL": srv.URL + "/api/v3"}
+		fresh := rootfsConfig(t, recipes, nil)
+		m, err := FetchRelease(ctx, fresh, func(k string) string { return env[k] }, "", testLog(t))
+		if tamper {
+			if err == nil || !strings.Contains(err.Error(), "sha256") {
+				t.Fatalf("tampered image: %v", err)
+			}
+			if entries, _ := os.ReadDir(fresh.Paths.Dist); len(entries) > 0 {
+				t.Errorf("a refused release left %d entries in dist/", len(entries))
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Tag != res.Tag {
+			t.Errorf("tag %s", m.Tag)
+		}
+		for _, name := range []string{LinuxName, ConfigName, SystemMapName, LicenseName, RecordName, "test.ext4", "test.json"} {
+			if _, err := os.Stat(filepath.Join(fresh.Paths.Dist, name)); err != nil {
+				t.Error(err)
+			}
+		}
+		orig, _ := fetch.FileSHA256(filepath.Join(cfg.Paths.Dist, "test.ext4"))
+		got, _ := fetch.FileSHA256(filepath.Join(fresh.Paths.Dist, "test.ext4"))
+		if orig != got {
+			t.Error("the fetched image differs from the built one")
+		}
+		// What boot needs is there.
+		if _, err := prepareGuest(fresh, io.Discard); err != nil {
+			t.Fatalf("boot preparation on the fetched pair: %v", err)
+		}
 	}
 }

@@ -261,6 +261,20 @@ func TestBootEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("fetch a published release and test it", func(t *testing.T) {
+		srv := releaseServer(t, filepath.Join(dist, ReleaseDir), "", nil)
+		fresh := bootConfig(t, ws, map[string]string{"SUML_DIST": filepath.Join(t.TempDir(), "dist")})
+		env := map[string]string{"GITHUB_REPOSITORY": "o/r", "GITHUB_API_URL": srv.URL + "/api/v3"}
+		if _, err := FetchRelease(context.Background(), fresh, func(k string) string { return env[k] }, "", testLog(t)); err != nil {
+			t.Fatal(err)
+		}
+		report, err := Test(context.Background(), fresh, testLog(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("the fetched pair booted to ready in %s and passed %d checks", report.Ready.Round(time.Millisecond), len(report.Checks))
+	})
+
 	t.Run("debug under gdb", func(t *testing.T) {
 		cfg := bootConfig(t, ws, map[string]string{"SUML_BOOT_ARGS": "init=/usr/libexec/suml-check", "SUML_BOOT_NET": "none"})
 		devnull, _ := os.Open(os.DevNull)

@@ -1,0 +1,257 @@
+package pipeline
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/google/go-github/v60/github"
+	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
+
+	"github.com/simple-uml/simple-uml/build/artifact"
+	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/release"
+)
+
+// FetchRelease downloads a published release (tag "" = the latest) of GITHUB_REPOSITORY: its
+// SHA256SUMS and manifest, the kernel tarball and the image of boot.recipe; checks them against each
+// other; and installs them into dist/ as `mage kernel` and `mage rootfs` would, so `mage boot` boots
+// them. Downloads go through the content-addressed cache (resumable); a token is only needed for
+// private repositories. Nothing is installed unless everything verifies.
+func FetchRelease(ctx context.Context, cfg config.Config, getenv func(string) string, tag string, w io.Writer) (*Manifest, error) {
+	owner, repo, ok := strings.Cut(getenv("GITHUB_REPOSITORY"), "/")
+	if !ok || owner == "" || repo == "" {
+		return nil, errors.New("GITHUB_REPOSITORY must name the repository to fetch from, as owner/name")
+	}
+	client, err := release.NewClient(getenv("GITHUB_API_URL"), getenv("GITHUB_TOKEN"), nil)
+	if err != nil {
+		return nil, err
+	}
+	var rel *github.RepositoryRelease
+	if tag == "" {
+		rel, _, err = client.Repositories.GetLatestRelease(ctx, owner, repo)
+	} else {
+		rel, _, err = client.Repositories.GetReleaseByTag(ctx, owner, repo, tag)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("release %q of %s/%s: %w", tag, owner, repo, err)
+	}
+	urls := map[string]string{}
+	for _, a := range rel.Assets {
+		urls[a.GetName()] = a.GetBrowserDownloadURL()
+	}
+	cache := &fetch.Cache{Dir: cfg.Paths.Cache, Log: w}
+	small := func(name string) ([]byte, error) {
+		u, ok := urls[name]
+		if !ok {
+			return nil, fmt.Errorf("release %s has no %s", rel.GetTagName(), name)
+		}
+		return cache.Bytes(ctx, u, 16<<20)
+	}
+	sumsData, err := small(artifact.SumsName)
+	if err != nil {
+		return nil, err
+	}
+	sums, err := artifact.ParseSums(sumsData)
+	if err != nil {
+		return nil, err
+	}
+	manData, err := small(ManifestName)
+	if err != nil {
+		return nil, err
+	}
+	if got := sha256Hex(manData); got != sums[ManifestName] {
+		return nil, fmt.Errorf("release %s: %s has sha256 %s, %s lists %s", rel.GetTagName(), ManifestName, got, artifact.SumsName, sums[ManifestName])
+	}
+	var m Manifest
+	if err := json.Unmarshal(manData, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w", ManifestName, err)
+	}
+	for name, want := range m.Assets {
+		if sums[name] != want {
+			return nil, fmt.Errorf("release %s: the manifest and %s disagree on %s", m.Tag, artifact.SumsName, name)
+		}
+	}
+	var root *RootfsRecord
+	for i := range m.Rootfs {
+		if m.Rootfs[i].Recipe == cfg.Boot.Recipe {
+			root = &m.Rootfs[i]
+		}
+	}
+	if root == nil {
+		return nil, fmt.Errorf("release %s has no root filesystem %q (set SUML_BOOT_RECIPE to one it has)", m.Tag, cfg.Boot.Recipe)
+	}
+	version := strings.TrimPrefix(m.Tag, "v")
+	kernelTar := fmt.Sprintf("simple-uml-linux-%s-um-%s.tar.xz", version, m.Kernel.Subarch)
+	imageZst := fmt.Sprintf("simple-uml-rootfs-%s-%s-%s.ext4.zst", root.Recipe, root.Arch, version)
+	paths := map[string]string{}
+	for _, name := range []string{kernelTar, imageZst} {
+		if urls[name] == "" || m.Assets[name] == "" {
+			return nil, fmt.Errorf("release %s has no %s", m.Tag, name)
+		}
+		fmt.Fprintf(w, "fetch %s\n", name)
+		// The cache checks the download against SHA256SUMS's digest before keeping it.
+		if paths[name], err = cache.File(ctx, urls[name], m.Assets[name]); err != nil {
+			return nil, err
+		}
+	}
+	if err := installFetched(ctx, cfg.Paths.Dist, &m, root, paths[kernelTar], paths[imageZst]); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(w, "release %s installed into %s: `go tool mage boot` boots it\n", m.Tag, cfg.Paths.Dist)
+	return &m, nil
+}
+
+// installFetched unpacks the kernel tarball and the image into dist/ under temporary names, then
+// renames everything into place, records last.
+func installFetched(ctx context.Context, dist string, m *Manifest, root *RootfsRecord, kernelTar, imageZst string) error {
+	if err := os.MkdirAll(dist, 0o755); err != nil {
+		return err
+	}
+	stage, err := os.MkdirTemp(dist, ".fetch-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(stage)
+	names := map[string]string{"linux": LinuxName, ".config": ConfigName, "System.map": SystemMapName, "COPYING": LicenseName}
+	f, err := os.Open(kernelTar)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	xr, err := xz.NewReader(f)
+	if err != nil {
+		return fmt.Errorf("kernel tarball: %w", err)
+	}
+	tr := tar.NewReader(xr)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("kernel tarball: %w", err)
+		}
+		dst, ok := names[hdr.Name]
+		if !ok || hdr.Typeflag != tar.TypeReg {
+			return fmt.Errorf("kernel tarball: unexpected entry %q", hdr.Name)
+		}
+		if err := writeStream(filepath.Join(stage, dst), tr, os.FileMode(hdr.Mode&0o755)); err != nil {
+			return err
+		}
+	}
+	if err := checkOutputs(stage, m.Kernel.Outputs); err != nil {
+		return fmt.Errorf("kernel tarball does not match the manifest: %w", err)
+	}
+	image, _, record := RootfsOutputs(dist, root.Recipe)
+	zf, err := os.Open(imageZst)
+	if err != nil {
+		return err
+	}
+	defer zf.Close()
+	zr, err := zstd.NewReader(zf)
+	if err != nil {
+		return err
+	}
+	defer zr.Close()
+	stagedImage := filepath.Join(stage, filepath.Base(image))
+	if err := writeSparse(ctx, stagedImage, zr); err != nil {
+		return fmt.Errorf("image: %w", err)
+	}
+	rec := *root
+	out, err := describeOutput(stagedImage)
+	if err != nil {
+		return err
+	}
+	if want := root.Outputs[filepath.Base(image)]; want.SHA256 != out.SHA256 {
+		return fmt.Errorf("image %s does not match the manifest (sha256 %s, want %s)", filepath.Base(image), out.SHA256, want.SHA256)
+	}
+	// The tarball stays on the release; the record lists what dist/ holds.
+	rec.Outputs = map[string]Output{filepath.Base(image): out}
+	for _, name := range []string{LinuxName, ConfigName, SystemMapName, LicenseName} {
+		if err := os.Rename(filepath.Join(stage, name), filepath.Join(dist, name)); err != nil {
+			return err
+		}
+	}
+	if err := os.Rename(stagedImage, image); err != nil {
+		return err
+	}
+	fi, _ := os.Stat(image)
+	out.MtimeNS = fi.ModTime().UnixNano()
+	rec.Outputs[filepath.Base(image)] = out
+	if err := writeJSON(filepath.Join(dist, RecordName), m.Kernel); err != nil {
+		return err
+	}
+	return writeJSON(record, rec)
+}
+
+func writeStream(path string, r io.Reader, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode|0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// writeSparse writes r to path, seeking over all-zero blocks so the image stays sparse.
+func writeSparse(ctx context.Context, path string, r io.Reader) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 64<<10)
+	zero := make([]byte, len(buf))
+	var size int64
+	for {
+		if err := ctx.Err(); err != nil {
+			f.Close()
+			return err
+		}
+		n, err := io.ReadFull(r, buf)
+		if n > 0 {
+			if bytes.Equal(buf[:n], zero[:n]) {
+				_, werr := f.Seek(int64(n), io.SeekCurrent)
+				if werr != nil {
+					f.Close()
+					return werr
+				}
+			} else if _, werr := f.Write(buf[:n]); werr != nil {
+				f.Close()
+				return werr
+			}
+			size += int64(n)
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := f.Truncate(size); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func sha256Hex(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
