@@ -250,7 +250,9 @@ func TestRootfsEndToEnd(t *testing.T) {
 	}
 
 	// Boot the image: first the test's check script as init, then the packages' own init to a login prompt.
-	boot, err := uml.Boot(context.Background(), uml.Options{Kernel: kernel, Image: image, Init: "/usr/libexec/suml-check", Timeout: time.Minute})
+	// Boots write to copy-on-write files: the image stays as the record describes it for later tests.
+	boot, err := uml.Boot(context.Background(), uml.Options{Kernel: kernel, Image: image, COW: filepath.Join(t.TempDir(), "check.cow"),
+		Init: "/usr/libexec/suml-check", Timeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +282,8 @@ func TestRootfsEndToEnd(t *testing.T) {
 	if t.Failed() {
 		t.Logf("console:\n%s", boot.Console)
 	}
-	login, err := uml.Boot(context.Background(), uml.Options{Kernel: kernel, Image: image, Until: "login:", Timeout: time.Minute})
+	login, err := uml.Boot(context.Background(), uml.Options{Kernel: kernel, Image: image, COW: filepath.Join(t.TempDir(), "login.cow"),
+		Until: "login:", Timeout: time.Minute})
 	if err != nil {
 		t.Fatalf("booting the packages' own init to a login prompt: %v", err)
 	}
