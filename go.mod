@@ -6,6 +6,7 @@ tool github.com/magefile/mage
 
 require (
 	github.com/BurntSushi/toml v1.6.0
+	github.com/CycloneDX/cyclonedx-go v0.12.0
 	github.com/GehirnInc/crypt v0.0.0-20230320061759-8cc1b52080c5
 	github.com/ProtonMail/go-crypto v1.5.2
 	github.com/bluekeyes/go-gitdiff v0.9.0
@@ -13,17 +14,18 @@ require (
 	github.com/github/go-spdx/v2 v2.8.0
 	github.com/google/go-github/v60 v60.0.0
 	github.com/klauspost/compress v1.20.4
-	github.com/spdx/tools-golang v0.5.7
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.2
 	github.com/ulikunitz/xz v0.5.17
 	golang.org/x/term v0.48.0
 	howett.net/plist v1.0.1
 )
 
 require (
-	github.com/anchore/go-struct-converter v0.1.0 // indirect
 	github.com/cloudflare/circl v1.6.3 // indirect
+	github.com/google/go-cmp v0.7.0 // indirect
 	github.com/google/go-querystring v1.1.0 // indirect
 	github.com/magefile/mage v1.17.2 // indirect
 	golang.org/x/crypto v0.41.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
+	golang.org/x/text v0.28.0 // indirect
 )

@@ -110,7 +110,7 @@ func Dist(ctx context.Context, cfg config.Config, w io.Writer) (DistResult, erro
 		assets = append(assets, base+".ext4.zst", base+".tar.zst")
 		m.Rootfs = append(m.Rootfs, r)
 	}
-	sbomName := fmt.Sprintf("simple-uml-%s.spdx.json", version)
+	sbomName := fmt.Sprintf("simple-uml-%s.cdx.json", version)
 	if err := writeSBOM(filepath.Join(stage, sbomName), m, version, epoch); err != nil {
 		return DistResult{}, err
 	}
@@ -165,17 +165,18 @@ func Dist(ctx context.Context, cfg config.Config, w io.Writer) (DistResult, erro
 	return DistResult{Dir: dir, Tag: m.Tag, Assets: all}, nil
 }
 
-// writeSBOM lists the kernel and every package of every root filesystem, with licence and checksum.
+// writeSBOM lists the kernel and every package of every root filesystem, with licence and checksum,
+// as a CycloneDX BOM.
 func writeSBOM(path string, m Manifest, version string, epoch time.Time) error {
 	k := m.Kernel
 	kernel := artifact.Component{Name: "linux", Version: k.Version, License: "GPL-2.0-only WITH Linux-syscall-note",
-		SHA256: k.TarballSHA256, Homepage: "https://www.kernel.org/"}
+		SHA256: k.TarballSHA256, Homepage: "https://www.kernel.org/", OS: true}
 	if fetch.IsURL(k.Source) {
 		kernel.Download = k.Source
 	}
 	top := []artifact.Component{kernel}
 	for _, r := range m.Rootfs {
-		root := artifact.Component{Name: "rootfs-" + r.Recipe, Version: version}
+		root := artifact.Component{Name: "rootfs-" + r.Recipe, Version: version, OS: true}
 		for _, p := range r.Packages {
 			root.Contains = append(root.Contains, artifact.Component{Name: p.Name, Version: p.Version, License: p.License,
 				SHA256: p.SHA256, Homepage: p.Homepage, Supplier: p.Repository, Download: p.Repository + "/" + p.Pkgver + "." + p.Arch + ".xbps"})
@@ -186,7 +187,7 @@ func writeSBOM(path string, m Manifest, version string, epoch time.Time) error {
 	if err != nil {
 		return err
 	}
-	if err := artifact.WriteSBOM(f, "simple-uml "+m.Tag, "https://github.com/simple-uml/simple-uml/releases/"+m.Tag+"/spdx", epoch, top); err != nil {
+	if err := artifact.WriteSBOM(f, "simple-uml", m.Tag, epoch, top); err != nil {
 		f.Close()
 		return fmt.Errorf("SBOM: %w", err)
 	}

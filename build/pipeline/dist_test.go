@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	spdxjson "github.com/spdx/tools-golang/json"
-
 	"github.com/simple-uml/simple-uml/build/fetch"
 )
 
@@ -56,7 +54,7 @@ func TestDist(t *testing.T) {
 	if first.Tag != "v6.12.117-1" {
 		t.Errorf("tag %s", first.Tag)
 	}
-	want := []string{"RELEASE-NOTES.md", "SHA256SUMS", "manifest.json", "simple-uml-6.12.117-1.spdx.json", "simple-uml-linux-6.12.117-1-um-x86_64.tar.xz",
+	want := []string{"RELEASE-NOTES.md", "SHA256SUMS", "manifest.json", "simple-uml-6.12.117-1.cdx.json", "simple-uml-linux-6.12.117-1-um-x86_64.tar.xz",
 		"simple-uml-rootfs-test-x86_64-6.12.117-1.ext4.zst", "simple-uml-rootfs-test-x86_64-6.12.117-1.tar.zst"}
 	if strings.Join(first.Assets, " ") != strings.Join(want, " ") {
 		t.Fatalf("assets %v, want %v", first.Assets, want)
@@ -94,9 +92,13 @@ func TestDist(t *testing.T) {
 	if bytes.Contains(snapshot["manifest.json"], []byte(cfg.Paths.Dist)) {
 		t.Error("the manifest holds a host path")
 	}
-	sbom, err := spdxjson.Read(bytes.NewReader(snapshot["simple-uml-6.12.117-1.spdx.json"]))
-	if err != nil || len(sbom.Packages) != 1+1+5 {
-		t.Errorf("SBOM: %v", err)
+	var sbom struct {
+		BOMFormat  string
+		Components []struct{ Components []any }
+	}
+	if err := json.Unmarshal(snapshot["simple-uml-6.12.117-1.cdx.json"], &sbom); err != nil || sbom.BOMFormat != "CycloneDX" ||
+		len(sbom.Components) != 2 || len(sbom.Components[1].Components) != 5 {
+		t.Errorf("SBOM: %+v %v", sbom, err)
 	}
 
 	flip := filepath.Join(first.Dir, "simple-uml-linux-6.12.117-1-um-x86_64.tar.xz")
