@@ -57,7 +57,7 @@ type fakeAsset struct {
 	Data  []byte
 }
 
-func newFakeGitHub(t *testing.T) *fakeGitHub {
+func newFakeGitHub(t testing.TB) *fakeGitHub {
 	f := &fakeGitHub{nextID: 100, releases: map[int64]*fakeRelease{}, faults: map[string][]fault{}}
 	f.srv = httptest.NewServer(f)
 	t.Cleanup(f.srv.Close)
@@ -249,7 +249,7 @@ func (f *fakeGitHub) counts() (calls, writes int) {
 	return f.calls, f.writes
 }
 
-func (f *fakeGitHub) publisher(t *testing.T, log io.Writer) *Publisher {
+func (f *fakeGitHub) publisher(t testing.TB, log io.Writer) *Publisher {
 	c, err := NewClient(f.srv.URL+"/api/v3", "secret-token", f.srv.Client())
 	if err != nil {
 		t.Fatal(err)
