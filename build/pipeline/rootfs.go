@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -33,6 +34,7 @@ type RootfsRecord struct {
 	Repositories []RepoRecord      `json:"repositories"`
 	Packages     []PackageRecord   `json:"packages"`
 	Configure    *ConfigureRecord  `json:"configure,omitempty"`
+	Tools        map[string]string `json:"tools"` // versions of the host tools that made the image
 	InputKey     string            `json:"input_key"`
 	Outputs      map[string]Output `json:"outputs"`
 }
@@ -177,6 +179,7 @@ func Rootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (R
 	if err := os.MkdirAll(cfg.Paths.Dist, 0o755); err != nil {
 		return RootfsResult{}, err
 	}
+	rec.Tools = toolVersions(ctx, [][]string{{"mke2fs", "-V"}, {"debugfs", "-V"}, {"fakeroot", "-v"}})
 	size, _ := recipe.ImageBytes()
 	tmpImage := filepath.Join(cfg.Paths.Dist, "."+filepath.Base(image)+".tmp")
 	tmpTarball := filepath.Join(cfg.Paths.Dist, "."+filepath.Base(tarball)+".tmp")
@@ -322,3 +325,17 @@ func (p *phaseTimer) done(name string) {
 }
 
 func (p *phaseTimer) String() string { return strings.Join(p.parts, ", ") }
+
+// toolVersions records the first line each tool prints about its version.
+func toolVersions(ctx context.Context, cmds [][]string) map[string]string {
+	out := map[string]string{}
+	for _, c := range cmds {
+		data, err := exec.CommandContext(ctx, c[0], c[1:]...).CombinedOutput()
+		line, _, _ := strings.Cut(strings.TrimSpace(string(data)), "\n")
+		if err != nil && line == "" {
+			line = "unknown: " + err.Error()
+		}
+		out[c[0]] = line
+	}
+	return out
+}

@@ -77,6 +77,9 @@ func TestRootfsAssembles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !strings.HasPrefix(res.Record.Tools["mke2fs"], "mke2fs 1.") || !strings.HasPrefix(res.Record.Tools["fakeroot"], "fakeroot version") {
+		t.Errorf("tool versions: %v", res.Record.Tools)
+	}
 	if res.UpToDate || res.Record.Configure != nil {
 		t.Fatalf("first run: up to date %v, configure %+v", res.UpToDate, res.Record.Configure)
 	}
