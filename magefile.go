@@ -90,13 +90,23 @@ func Dist(ctx context.Context) error {
 	return err
 }
 
-// Verify checks a release folder such as dist/release against its SHA256SUMS and manifest.json.
-func Verify(dir string) error {
-	m, err := pipeline.Verify(dir)
+// Verify checks a release folder (dist/release) or a published release tag against its SHA256SUMS and manifest.
+func Verify(ctx context.Context, dirOrTag string) error {
+	var m *pipeline.Manifest
+	var err error
+	if fi, statErr := os.Stat(dirOrTag); statErr == nil && fi.IsDir() {
+		m, err = pipeline.Verify(dirOrTag)
+	} else {
+		cfg, cfgErr := config.Load(".", nil)
+		if cfgErr != nil {
+			return cfgErr
+		}
+		m, err = pipeline.VerifyRelease(ctx, cfg, os.Getenv, dirOrTag, os.Stdout)
+	}
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%s: release %s verified (%d assets)\n", dir, m.Tag, len(m.Assets))
+	fmt.Printf("%s: release %s verified (%d assets)\n", dirOrTag, m.Tag, len(m.Assets))
 	return nil
 }
 

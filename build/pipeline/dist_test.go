@@ -240,6 +240,10 @@ func TestFetchRelease(t *testing.T) {
 		srv := releaseServer(t, res.Dir, res.Tag, map[string]bool{image: tamper})
 		env := map[string]string{"GITHUB_REPOSITORY": "o/r", "GITHUB_API_URL": srv.URL + "/api/v3"}
 		fresh := rootfsConfig(t, recipes, nil)
+		_, verr := VerifyRelease(ctx, fresh, func(k string) string { return env[k] }, res.Tag, testLog(t))
+		if tamper != (verr != nil) {
+			t.Errorf("verify of the published release (tampered %v): %v", tamper, verr)
+		}
 		m, err := FetchRelease(ctx, fresh, func(k string) string { return env[k] }, "", testLog(t))
 		if tamper {
 			if err == nil || !strings.Contains(err.Error(), "sha256") {

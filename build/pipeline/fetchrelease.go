@@ -30,59 +30,11 @@ import (
 // them. Downloads go through the content-addressed cache (resumable); a token is only needed for
 // private repositories. Nothing is installed unless everything verifies.
 func FetchRelease(ctx context.Context, cfg config.Config, getenv func(string) string, tag string, w io.Writer) (*Manifest, error) {
-	owner, repo, ok := strings.Cut(getenv("GITHUB_REPOSITORY"), "/")
-	if !ok || owner == "" || repo == "" {
-		return nil, errors.New("GITHUB_REPOSITORY must name the repository to fetch from, as owner/name")
-	}
-	client, err := release.NewClient(getenv("GITHUB_API_URL"), getenv("GITHUB_TOKEN"), nil)
+	rr, err := openRelease(ctx, cfg, getenv, tag, w)
 	if err != nil {
 		return nil, err
 	}
-	var rel *github.RepositoryRelease
-	if tag == "" {
-		rel, _, err = client.Repositories.GetLatestRelease(ctx, owner, repo)
-	} else {
-		rel, _, err = client.Repositories.GetReleaseByTag(ctx, owner, repo, tag)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("release %q of %s/%s: %w", tag, owner, repo, err)
-	}
-	urls := map[string]string{}
-	for _, a := range rel.Assets {
-		urls[a.GetName()] = a.GetBrowserDownloadURL()
-	}
-	cache := &fetch.Cache{Dir: cfg.Paths.Cache, Log: w}
-	small := func(name string) ([]byte, error) {
-		u, ok := urls[name]
-		if !ok {
-			return nil, fmt.Errorf("release %s has no %s", rel.GetTagName(), name)
-		}
-		return cache.Bytes(ctx, u, 16<<20)
-	}
-	sumsData, err := small(artifact.SumsName)
-	if err != nil {
-		return nil, err
-	}
-	sums, err := artifact.ParseSums(sumsData)
-	if err != nil {
-		return nil, err
-	}
-	manData, err := small(ManifestName)
-	if err != nil {
-		return nil, err
-	}
-	if got := sha256Hex(manData); got != sums[ManifestName] {
-		return nil, fmt.Errorf("release %s: %s has sha256 %s, %s lists %s", rel.GetTagName(), ManifestName, got, artifact.SumsName, sums[ManifestName])
-	}
-	var m Manifest
-	if err := json.Unmarshal(manData, &m); err != nil {
-		return nil, fmt.Errorf("%s: %w", ManifestName, err)
-	}
-	for name, want := range m.Assets {
-		if sums[name] != want {
-			return nil, fmt.Errorf("release %s: the manifest and %s disagree on %s", m.Tag, artifact.SumsName, name)
-		}
-	}
+	m, urls, cache := rr.manifest, rr.urls, rr.cache
 	var root *RootfsRecord
 	for i := range m.Rootfs {
 		if m.Rootfs[i].Recipe == cfg.Boot.Recipe {
@@ -106,11 +58,11 @@ func FetchRelease(ctx context.Context, cfg config.Config, getenv func(string) st
 			return nil, err
 		}
 	}
-	if err := installFetched(ctx, cfg.Paths.Dist, &m, root, paths[kernelTar], paths[imageZst]); err != nil {
+	if err := installFetched(ctx, cfg.Paths.Dist, m, root, paths[kernelTar], paths[imageZst]); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(w, "release %s installed into %s: `go tool mage boot` boots it\n", m.Tag, cfg.Paths.Dist)
-	return &m, nil
+	return m, nil
 }
 
 // installFetched unpacks the kernel tarball and the image into dist/ under temporary names, then
@@ -254,4 +206,91 @@ func writeSparse(ctx context.Context, path string, r io.Reader) error {
 func sha256Hex(data []byte) string {
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
+}
+
+// remoteRelease is a published release whose SHA256SUMS and manifest agree.
+type remoteRelease struct {
+	manifest *Manifest
+	sums     artifact.Sums
+	urls     map[string]string // asset name -> download URL
+	cache    *fetch.Cache
+}
+
+// openRelease finds the release (tag "" = the latest) of GITHUB_REPOSITORY, downloads its SHA256SUMS
+// and manifest.json and checks them against each other.
+func openRelease(ctx context.Context, cfg config.Config, getenv func(string) string, tag string, w io.Writer) (*remoteRelease, error) {
+	owner, repo, ok := strings.Cut(getenv("GITHUB_REPOSITORY"), "/")
+	if !ok || owner == "" || repo == "" {
+		return nil, errors.New("GITHUB_REPOSITORY must name the repository to fetch from, as owner/name")
+	}
+	client, err := release.NewClient(getenv("GITHUB_API_URL"), getenv("GITHUB_TOKEN"), nil)
+	if err != nil {
+		return nil, err
+	}
+	var rel *github.RepositoryRelease
+	if tag == "" {
+		rel, _, err = client.Repositories.GetLatestRelease(ctx, owner, repo)
+	} else {
+		rel, _, err = client.Repositories.GetReleaseByTag(ctx, owner, repo, tag)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("release %q of %s/%s: %w", tag, owner, repo, err)
+	}
+	rr := &remoteRelease{urls: map[string]string{}, cache: &fetch.Cache{Dir: cfg.Paths.Cache, Log: w}}
+	for _, a := range rel.Assets {
+		rr.urls[a.GetName()] = a.GetBrowserDownloadURL()
+	}
+	small := func(name string) ([]byte, error) {
+		u, ok := rr.urls[name]
+		if !ok {
+			return nil, fmt.Errorf("release %s has no %s", rel.GetTagName(), name)
+		}
+		return rr.cache.Bytes(ctx, u, 16<<20)
+	}
+	sumsData, err := small(artifact.SumsName)
+	if err != nil {
+		return nil, err
+	}
+	if rr.sums, err = artifact.ParseSums(sumsData); err != nil {
+		return nil, err
+	}
+	manData, err := small(ManifestName)
+	if err != nil {
+		return nil, err
+	}
+	if got := sha256Hex(manData); got != rr.sums[ManifestName] {
+		return nil, fmt.Errorf("release %s: %s has sha256 %s, %s lists %s", rel.GetTagName(), ManifestName, got, artifact.SumsName, rr.sums[ManifestName])
+	}
+	rr.manifest = &Manifest{}
+	if err := json.Unmarshal(manData, rr.manifest); err != nil {
+		return nil, fmt.Errorf("%s: %w", ManifestName, err)
+	}
+	for name, want := range rr.manifest.Assets {
+		if rr.sums[name] != want {
+			return nil, fmt.Errorf("release %s: the manifest and %s disagree on %s", rr.manifest.Tag, artifact.SumsName, name)
+		}
+	}
+	return rr, nil
+}
+
+// VerifyRelease downloads every asset of a published release (through the cache) and checks each
+// against SHA256SUMS and the manifest.
+func VerifyRelease(ctx context.Context, cfg config.Config, getenv func(string) string, tag string, w io.Writer) (*Manifest, error) {
+	rr, err := openRelease(ctx, cfg, getenv, tag, w)
+	if err != nil {
+		return nil, err
+	}
+	for name, sum := range rr.sums {
+		if name == ManifestName {
+			continue
+		}
+		u, ok := rr.urls[name]
+		if !ok {
+			return nil, fmt.Errorf("release %s: %s is listed in %s but not attached", rr.manifest.Tag, name, artifact.SumsName)
+		}
+		if _, err := rr.cache.File(ctx, u, sum); err != nil {
+			return nil, fmt.Errorf("release %s: %w", rr.manifest.Tag, err)
+		}
+	}
+	return rr.manifest, nil
 }
