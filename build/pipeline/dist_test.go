@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/fetch"
 )
 
@@ -35,17 +36,25 @@ func fakeKernelDist(t *testing.T, dist string) {
 	}
 }
 
-// TestDist makes release assets twice from the same dist/ and checks they are byte-identical, that
-// `sha256sum -c` accepts them, that verify passes, and that verify catches one flipped byte.
-func TestDist(t *testing.T) {
+// distReady is a dist/ holding the busybox test image (no INSTALL scripts) and a stand-in kernel,
+// ready for `mage dist`.
+func distReady(t *testing.T) config.Config {
+	t.Helper()
 	requireImageTools(t)
 	repo := newXbpsRepo(t, busyboxPackages(t, false))
 	cfg := rootfsConfig(t, recipeDir(t, repo, "", nil), nil)
-	ctx := context.Background()
-	if _, err := Rootfs(ctx, cfg, "", testLog(t)); err != nil {
+	if _, err := Rootfs(context.Background(), cfg, "", testLog(t)); err != nil {
 		t.Fatal(err)
 	}
 	fakeKernelDist(t, cfg.Paths.Dist)
+	return cfg
+}
+
+// TestDist makes release assets twice from the same dist/ and checks they are byte-identical, that
+// `sha256sum -c` accepts them, that verify passes, and that verify catches one flipped byte.
+func TestDist(t *testing.T) {
+	cfg := distReady(t)
+	ctx := context.Background()
 
 	first, err := Dist(ctx, cfg, testLog(t))
 	if err != nil {
@@ -138,14 +147,8 @@ func TestDist(t *testing.T) {
 // TestPublishSettings checks `mage release`'s settings and its dry run against a GitHub that has no
 // release yet (the publishing flows themselves are tested in build/release).
 func TestPublishSettings(t *testing.T) {
-	requireImageTools(t)
-	repo := newXbpsRepo(t, busyboxPackages(t, false))
-	cfg := rootfsConfig(t, recipeDir(t, repo, "", nil), nil)
+	cfg := distReady(t)
 	ctx := context.Background()
-	if _, err := Rootfs(ctx, cfg, "", testLog(t)); err != nil {
-		t.Fatal(err)
-	}
-	fakeKernelDist(t, cfg.Paths.Dist)
 	if _, err := Dist(ctx, cfg, testLog(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -222,15 +225,9 @@ func releaseServer(t *testing.T, dir, tag string, tamper map[string]bool) *httpt
 // TestFetchRelease downloads a published release into an empty dist/, and refuses a tampered one
 // leaving nothing behind.
 func TestFetchRelease(t *testing.T) {
-	requireImageTools(t)
-	repo := newXbpsRepo(t, busyboxPackages(t, false))
-	recipes := recipeDir(t, repo, "", nil)
-	cfg := rootfsConfig(t, recipes, nil)
+	cfg := distReady(t)
+	recipes := cfg.Paths.Recipes
 	ctx := context.Background()
-	if _, err := Rootfs(ctx, cfg, "", testLog(t)); err != nil {
-		t.Fatal(err)
-	}
-	fakeKernelDist(t, cfg.Paths.Dist)
 	res, err := Dist(ctx, cfg, testLog(t))
 	if err != nil {
 		t.Fatal(err)

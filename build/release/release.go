@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/google/go-github/v60/github"
+
+	"github.com/simple-uml/simple-uml/build/fetch"
 )
 
 // Asset is a file to publish.
@@ -299,7 +301,7 @@ func (p *Publisher) sumsMatch(ctx context.Context, plan *Plan, remote map[string
 
 // sameDigest downloads an uploaded asset and compares its sha256 with the local file's.
 func (p *Publisher) sameDigest(ctx context.Context, plan *Plan, r *github.ReleaseAsset, a Asset) (bool, error) {
-	local, err := fileSHA256(a.Path)
+	local, err := fetch.FileSHA256(a.Path)
 	if err != nil {
 		return false, err
 	}
@@ -318,19 +320,6 @@ func (p *Publisher) sameDigest(ctx context.Context, plan *Plan, r *github.Releas
 		return nil, nil
 	})
 	return remote == local, err
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func (p *Publisher) upload(ctx context.Context, plan *Plan, id int64, a Asset) error {
