@@ -140,6 +140,26 @@ func fetchRelease(ctx context.Context, tag string) error {
 	return err
 }
 
+// Bump pins the newest kernel.org release of kernel.series in kernel.lock, verified (SUML_BUMP_DRY_RUN=1, SUML_BUMP_ALLOW_EOL=1).
+func Bump(ctx context.Context) error {
+	return bump(ctx, "")
+}
+
+// BumpTo pins an exact kernel version in kernel.lock, verified against kernel.org's signed checksums (`bumpTo 6.12.120`).
+func BumpTo(ctx context.Context, version string) error {
+	return bump(ctx, version)
+}
+
+func bump(ctx context.Context, version string) error {
+	cfg, err := config.Load(".", nil)
+	if err != nil {
+		return err
+	}
+	opts := pipeline.BumpOptions{Version: version, DryRun: os.Getenv("SUML_BUMP_DRY_RUN") == "1", AllowEOL: os.Getenv("SUML_BUMP_ALLOW_EOL") == "1"}
+	_, err = pipeline.Bump(ctx, cfg, opts, os.Stdout)
+	return err
+}
+
 // Doctor checks that the host has every tool the targets need and says how to install what is missing.
 func Doctor() error {
 	return pipeline.Doctor(os.Stdout)

@@ -1,0 +1,147 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/kernelorg"
+)
+
+// BumpOptions are the switches of `mage bump`.
+type BumpOptions struct {
+	Version  string // pin this exact version instead of the newest of the series
+	DryRun   bool   // say what would change, change nothing
+	AllowEOL bool   // accept a series kernel.org marks end of life
+	LockPath string // the lock file to rewrite; empty: kernel.lock at the repository root
+}
+
+// BumpResult says what Bump found.
+type BumpResult struct {
+	Old, New config.Lock
+	Changed  bool
+}
+
+// Bump pins the newest release of the tracked series (or opts.Version): it reads releases.json,
+// verifies the release directory's signed sha256sums.asc and rewrites version, sha256 and released in
+// the lock file in place, leaving every other line as it was. It refuses an end-of-life series, a
+// version whose checksum is not yet signed, and a downgrade.
+func Bump(ctx context.Context, cfg config.Config, opts BumpOptions, w io.Writer) (BumpResult, error) {
+	lockPath := opts.LockPath
+	if lockPath == "" {
+		lockPath = filepath.Join(cfg.Root, config.LockName)
+	}
+	res := BumpResult{Old: cfg.Lock}
+	cache := &fetch.Cache{Dir: cfg.Paths.Cache, Log: w}
+	data, err := cache.Bytes(ctx, cfg.Kernel.ReleasesURL, 16<<20)
+	if err != nil {
+		return res, fmt.Errorf("releases.json: %w", err)
+	}
+	releases, err := kernelorg.ParseReleases(data)
+	if err != nil {
+		return res, err
+	}
+	var rel kernelorg.Release
+	if opts.Version != "" {
+		if _, _, err := kernelorg.ParseVersion(opts.Version); err != nil {
+			return res, fmt.Errorf("bump %q: %w", opts.Version, err)
+		}
+		rel = kernelorg.Release{Version: opts.Version}
+		for _, r := range releases {
+			if r.Version == opts.Version {
+				rel = r // releases.json knows only the newest of each branch; older pins have no date
+			}
+		}
+	} else {
+		if rel, err = kernelorg.Select(releases, cfg.Kernel.Series); err != nil {
+			return res, err
+		}
+		if rel.EOL && !opts.AllowEOL {
+			return res, fmt.Errorf("series %s is end of life at kernel.org (last release %s): track a maintained series in kernel.series, or allow it explicitly (SUML_BUMP_ALLOW_EOL=1)", cfg.Kernel.Series, rel.Version)
+		}
+	}
+	if cmp := kernelorg.CompareVersions(rel.Version, cfg.Lock.Version); cmp == 0 && cfg.Lock.SHA256 != "" {
+		fmt.Fprintf(w, "kernel %s is up to date (series %s)\n", cfg.Lock.Version, cfg.Kernel.Series)
+		res.New = cfg.Lock
+		return res, nil
+	} else if cmp < 0 {
+		return res, fmt.Errorf("%s is older than the pinned %s: refusing to downgrade (edit kernel.lock by hand if you mean it)", rel.Version, cfg.Lock.Version)
+	}
+	sum, err := SignedSHA256(ctx, cfg, cache, rel.Version)
+	if errors.Is(err, kernelorg.ErrNotListed) {
+		return res, fmt.Errorf("linux %s is listed but its checksum is not yet in the signed sha256sums.asc: try again later (%w)", rel.Version, err)
+	}
+	if err != nil {
+		return res, err
+	}
+	res.New = config.Lock{Version: rel.Version, SHA256: sum}
+	if !rel.Released.IsZero() {
+		res.New.Released = rel.Released.UTC().Format("2006-01-02")
+	}
+	res.Changed = res.New != res.Old
+	if !res.Changed {
+		fmt.Fprintf(w, "kernel %s is up to date (series %s)\n", cfg.Lock.Version, cfg.Kernel.Series)
+		return res, nil
+	}
+	fmt.Fprintf(w, "linux %s -> %s (sha256 %s, verified against kernel.org's signed sha256sums.asc)\n", orNone(res.Old.Version), res.New.Version, sum)
+	fmt.Fprintf(w, "  changelog: %s/%s/ChangeLog-%s\n", strings.TrimRight(cfg.Kernel.Mirror, "/"), kernelorg.Dir(rel.Version), rel.Version)
+	if opts.DryRun {
+		fmt.Fprintf(w, "dry run: %s not changed\n", lockPath)
+		return res, nil
+	}
+	old, err := os.ReadFile(lockPath)
+	if err != nil {
+		return res, err
+	}
+	updated, err := rewriteLock(old, res.New)
+	if err != nil {
+		return res, fmt.Errorf("%s: %w", lockPath, err)
+	}
+	if err := writeAtomic(lockPath, updated, 0o644); err != nil {
+		return res, err
+	}
+	fmt.Fprintf(w, "%s rewritten\n", lockPath)
+	return res, nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+var lockKey = regexp.MustCompile(`^(\s*)(version|sha256|released)(\s*=\s*)"[^"]*"(.*)$`)
+
+// rewriteLock replaces the values of version, sha256 and released and keeps every other byte.
+func rewriteLock(data []byte, lock config.Lock) ([]byte, error) {
+	values := map[string]string{"version": lock.Version, "sha256": lock.SHA256, "released": lock.Released}
+	seen := map[string]bool{}
+	lines := strings.SplitAfter(string(data), "\n")
+	for i, line := range lines {
+		body := strings.TrimRight(line, "\n")
+		m := lockKey.FindStringSubmatch(body)
+		if m == nil {
+			continue
+		}
+		seen[m[2]] = true
+		lines[i] = m[1] + m[2] + m[3] + `"` + values[m[2]] + `"` + m[4] + line[len(body):]
+	}
+	var missing []string
+	for _, k := range []string{"version", "sha256", "released"} {
+		if !seen[k] {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("no %s line to rewrite (keys: version, sha256, released)", strings.Join(missing, ", "))
+	}
+	return []byte(strings.Join(lines, "")), nil
+}
