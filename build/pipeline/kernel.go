@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"time"
 
 	"github.com/simple-uml/simple-uml/build/config"
@@ -74,6 +75,15 @@ func Kernel(ctx context.Context, cfg config.Config, w io.Writer) (KernelResult, 
 	}
 	rec.Version = opts.Version
 	rec.BuildEnv = opts.Env()
+	// After a version change (a bump), list the Kconfig options that are new or changed against the
+	// previous build's resolved config, so a reviewer sees what the new kernel brought.
+	if prev, err := readRecord(filepath.Join(cfg.Paths.Dist, RecordName)); err == nil && prev.Version != rec.Version {
+		changes, err := configChanges(filepath.Join(cfg.Paths.Dist, ConfigName), filepath.Join(opts.Out, ".config"))
+		if err == nil {
+			rec.ConfigBase, rec.ConfigChanges = prev.Version, changes
+			reportConfigChanges(w, prev.Version, changes)
+		}
+	}
 	rec.Outputs, err = installKernel(ctx, cfg.Paths.Dist, linux, opts.Out, opts.Src)
 	if err != nil {
 		return KernelResult{}, err
@@ -369,4 +379,34 @@ func kernelLicense(src string) ([]byte, error) {
 		out = append(out, data...)
 	}
 	return out, nil
+}
+
+// configChanges lists the options whose value differs between two resolved .config files, sorted:
+// "CONFIG_FOO=y (was n)".
+func configChanges(before, after string) ([]string, error) {
+	old, err := kconf.ParseFile(before)
+	if err != nil {
+		return nil, err
+	}
+	now, err := kconf.ParseFile(after)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for name, v := range kconf.Diff(old, now) {
+		out = append(out, fmt.Sprintf("%s=%s (was %s)", name, v, old.Get(name)))
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func reportConfigChanges(w io.Writer, base string, changes []string) {
+	fmt.Fprintf(w, "%d Kconfig options new or changed since %s (recorded in %s):\n", len(changes), base, RecordName)
+	for i, c := range changes {
+		if i == 30 {
+			fmt.Fprintf(w, "  ... and %d more\n", len(changes)-30)
+			break
+		}
+		fmt.Fprintf(w, "  %s\n", c)
+	}
 }

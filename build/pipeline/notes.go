@@ -37,6 +37,16 @@ func ReleaseNotes(m Manifest, prev *Manifest) string {
 	if pk.Compiler != k.Compiler {
 		line("compiler: %s -> %s", pk.Compiler, k.Compiler)
 	}
+	if len(k.ConfigChanges) > 0 && k.ConfigBase == pk.Version {
+		line("%d Kconfig options new or changed since %s:", len(k.ConfigChanges), pk.Version)
+		for i, c := range k.ConfigChanges {
+			if i == 50 {
+				fmt.Fprintf(&b, "  - ... and %d more (manifest.json lists them all)\n", len(k.ConfigChanges)-50)
+				break
+			}
+			fmt.Fprintf(&b, "  - `%s`\n", c)
+		}
+	}
 	diffDigests(pk.Patches, k.Patches, "patch", line)
 	diffDigests(pk.Fragments, k.Fragments, "config fragment", line)
 	prevRoots := map[string]RootfsRecord{}

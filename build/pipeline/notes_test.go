@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -19,6 +20,10 @@ func TestReleaseNotes(t *testing.T) {
 	}{
 		{"nothing changed", func(m *Manifest) {}, []string{"No changes in inputs"}},
 		{"kernel bump", func(m *Manifest) { m.Kernel.Version = "6.12.120" }, []string{"Linux 6.12.117 -> 6.12.120", "ChangeLog-6.12.120"}},
+		{"kernel bump with Kconfig changes", func(m *Manifest) {
+			m.Kernel.Version, m.Kernel.ConfigBase = "6.12.120", "6.12.117"
+			m.Kernel.ConfigChanges = []string{"CONFIG_NEW_THING=y (was n)"}
+		}, []string{"1 Kconfig options new or changed since 6.12.117", "`CONFIG_NEW_THING=y (was n)`"}},
 		{"fragment changed and added", func(m *Manifest) {
 			m.Kernel.Fragments = []Digest{{File: "kconfig/10-boot.config", SHA256: "b"}, {File: "kconfig/30-x.config", SHA256: "c"}}
 		}, []string{"config fragment changed: `kconfig/10-boot.config`", "config fragment added: `kconfig/30-x.config`"}},
@@ -46,5 +51,26 @@ func TestReleaseNotes(t *testing.T) {
 	}
 	if first := ReleaseNotes(base(), nil); !strings.Contains(first, "First release.") {
 		t.Errorf("first release:\n%s", first)
+	}
+}
+
+func TestConfigChanges(t *testing.T) {
+	dir := t.TempDir()
+	before := dir + "/before"
+	after := dir + "/after"
+	writeFile := func(p, body string) {
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(before, "CONFIG_A=y\nCONFIG_B=m\n# CONFIG_C is not set\nCONFIG_GONE=y\n")
+	writeFile(after, "CONFIG_A=y\nCONFIG_B=y\nCONFIG_C=y\nCONFIG_NEW=\"x\"\n")
+	got, err := configChanges(before, after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "CONFIG_B=y (was m)|CONFIG_C=y (was n)|CONFIG_GONE=n (was y)|CONFIG_NEW=\"x\" (was n)"
+	if strings.Join(got, "|") != want {
+		t.Errorf("got  %s\nwant %s", strings.Join(got, "|"), want)
 	}
 }

@@ -18,17 +18,21 @@ type Digest struct {
 // KernelRecord is dist/linux.json: what went into the kernel and what came out. It holds no times or
 // host facts that change between identical builds.
 type KernelRecord struct {
-	Version       string            `json:"version"`
-	Source        string            `json:"source"` // download URL, or "local:<file name>"
-	TarballSHA256 string            `json:"tarball_sha256"`
-	Patches       []Digest          `json:"patches"`
-	Fragments     []Digest          `json:"fragments"`
-	Subarch       string            `json:"subarch"`
-	Compiler      string            `json:"compiler"`
-	CCWrapper     string            `json:"cc_wrapper,omitempty"`
-	BuildEnv      []string          `json:"build_env"`
-	MakeTargets   string            `json:"make"`
-	InputKey      string            `json:"input_key"` // sha256 over every field above
+	Version       string   `json:"version"`
+	Source        string   `json:"source"` // download URL, or "local:<file name>"
+	TarballSHA256 string   `json:"tarball_sha256"`
+	Patches       []Digest `json:"patches"`
+	Fragments     []Digest `json:"fragments"`
+	Subarch       string   `json:"subarch"`
+	Compiler      string   `json:"compiler"`
+	CCWrapper     string   `json:"cc_wrapper,omitempty"`
+	BuildEnv      []string `json:"build_env"`
+	MakeTargets   string   `json:"make"`
+	// ConfigChanges lists the Kconfig options new or changed against the build of ConfigBase, the
+	// previous version dist/ held (after a bump); not an input.
+	ConfigBase    string            `json:"config_base,omitempty"`
+	ConfigChanges []string          `json:"config_changes,omitempty"`
+	InputKey      string            `json:"input_key"` // sha256 over every field above but ConfigBase/ConfigChanges
 	Outputs       map[string]string `json:"outputs"`   // dist file name -> sha256
 }
 
