@@ -248,9 +248,7 @@ func distRootfs(dist string) ([]RootfsRecord, error) {
 		}
 		image, tarball, _ := RootfsOutputs(dist, r.Recipe)
 		for _, f := range []string{image, tarball} {
-			want, ok := r.Outputs[filepath.Base(f)]
-			fi, err := os.Stat(f)
-			if !ok || err != nil || fi.Size() != want.Size || fi.ModTime().UnixNano() != want.MtimeNS {
+			if want, ok := r.Outputs[filepath.Base(f)]; !ok || !want.unchanged(f) {
 				return nil, fmt.Errorf("%s does not match its record %s: rebuild with `go tool mage rootfs`", f, p)
 			}
 		}

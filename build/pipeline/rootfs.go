@@ -294,12 +294,18 @@ func rootfsUpToDate(recordPath, key string) (*RootfsRecord, bool) {
 		return nil, false
 	}
 	for name, want := range r.Outputs {
-		fi, err := os.Stat(filepath.Join(filepath.Dir(recordPath), name))
-		if err != nil || fi.Size() != want.Size || fi.ModTime().UnixNano() != want.MtimeNS {
+		if !want.unchanged(filepath.Join(filepath.Dir(recordPath), name)) {
 			return nil, false
 		}
 	}
 	return &r, true
+}
+
+// unchanged reports whether the file at path is still the one o describes, by size and mtime:
+// hashing a gigabyte image on every check would cost seconds.
+func (o Output) unchanged(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Size() == o.Size && fi.ModTime().UnixNano() == o.MtimeNS
 }
 
 // uuidFrom makes a version-4-shaped UUID from a hex digest, so the image's identity follows its inputs.
