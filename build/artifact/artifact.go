@@ -198,15 +198,16 @@ func ParseSums(data []byte) (Sums, error) {
 // ErrMismatch is a file whose content differs from its listed sha256.
 var ErrMismatch = errors.New("sha256 differs from SHA256SUMS")
 
-// VerifyDir checks every file SHA256SUMS in dir lists. It returns one problem per bad or missing file.
-func VerifyDir(dir string) ([]string, error) {
+// VerifyDir checks every file SHA256SUMS in dir lists. It returns the sums and one problem per bad or
+// missing file.
+func VerifyDir(dir string) (Sums, []string, error) {
 	data, err := os.ReadFile(filepath.Join(dir, SumsName))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	want, err := ParseSums(data)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var problems []string
 	names := make([]string, 0, len(want))
@@ -224,5 +225,5 @@ func VerifyDir(dir string) ([]string, error) {
 			problems = append(problems, fmt.Sprintf("%s: %v (sha256 %s, listed %s)", n, ErrMismatch, got[n], want[n]))
 		}
 	}
-	return problems, nil
+	return want, problems, nil
 }

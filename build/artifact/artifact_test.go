@@ -143,14 +143,14 @@ func TestSums(t *testing.T) {
 			t.Fatalf("sha256sum -c: %v\n%s", err, out)
 		}
 	}
-	if problems, err := VerifyDir(dir); err != nil || len(problems) != 0 {
+	if _, problems, err := VerifyDir(dir); err != nil || len(problems) != 0 {
 		t.Fatalf("clean release: %v %v", problems, err)
 	}
 	data, _ := os.ReadFile(filepath.Join(dir, "b.tar.xz"))
 	data[1] ^= 1
 	os.WriteFile(filepath.Join(dir, "b.tar.xz"), data, 0o644)
 	os.Remove(filepath.Join(dir, "a.img.zst"))
-	problems, err := VerifyDir(dir)
+	_, problems, err := VerifyDir(dir)
 	if err != nil || len(problems) != 2 || !strings.Contains(problems[0], "a.img.zst") || !strings.Contains(problems[1], "differs") {
 		t.Fatalf("tampered release: %v %v", problems, err)
 	}

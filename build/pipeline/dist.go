@@ -196,7 +196,7 @@ func writeSBOM(path string, m Manifest, version string, epoch time.Time) error {
 
 // Verify checks a release folder: every file against SHA256SUMS, and the manifest against both.
 func Verify(dir string) (*Manifest, error) {
-	problems, err := artifact.VerifyDir(dir)
+	sums, problems, err := artifact.VerifyDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
@@ -208,26 +208,33 @@ func Verify(dir string) (*Manifest, error) {
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("%s: %w", ManifestName, err)
 	}
-	sumsData, _ := os.ReadFile(filepath.Join(dir, artifact.SumsName))
-	sums, _ := artifact.ParseSums(sumsData)
-	if _, ok := sums[ManifestName]; !ok {
-		problems = append(problems, ManifestName+": not listed in "+artifact.SumsName)
-	}
-	for name, want := range m.Assets {
-		if got, ok := sums[name]; !ok || got != want {
-			problems = append(problems, fmt.Sprintf("%s: the manifest says sha256 %s, %s says %q", name, want, artifact.SumsName, got))
-		}
-	}
-	for name := range sums {
-		if _, ok := m.Assets[name]; !ok && name != ManifestName {
-			problems = append(problems, name+": in "+artifact.SumsName+" but not in the manifest")
-		}
-	}
+	problems = append(problems, m.disagreements(sums)...)
 	if len(problems) > 0 {
 		sort.Strings(problems)
 		return &m, fmt.Errorf("release %s in %s does not verify:\n  %s", m.Tag, dir, strings.Join(problems, "\n  "))
 	}
 	return &m, nil
+}
+
+// disagreements lists where the manifest's asset digests and SHA256SUMS differ: an asset missing from
+// either, a different digest, or the manifest itself not listed.
+func (m *Manifest) disagreements(sums artifact.Sums) []string {
+	var out []string
+	if _, ok := sums[ManifestName]; !ok {
+		out = append(out, ManifestName+": not listed in "+artifact.SumsName)
+	}
+	for name, want := range m.Assets {
+		if got, ok := sums[name]; !ok || got != want {
+			out = append(out, fmt.Sprintf("%s: the manifest says sha256 %s, %s says %q", name, want, artifact.SumsName, got))
+		}
+	}
+	for name := range sums {
+		if _, ok := m.Assets[name]; !ok && name != ManifestName {
+			out = append(out, name+": in "+artifact.SumsName+" but not in the manifest")
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // distRootfs reads every root filesystem record in dist/, sorted by recipe.

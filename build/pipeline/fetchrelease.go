@@ -265,10 +265,8 @@ func openRelease(ctx context.Context, cfg config.Config, getenv func(string) str
 	if err := json.Unmarshal(manData, rr.manifest); err != nil {
 		return nil, fmt.Errorf("%s: %w", ManifestName, err)
 	}
-	for name, want := range rr.manifest.Assets {
-		if rr.sums[name] != want {
-			return nil, fmt.Errorf("release %s: the manifest and %s disagree on %s", rr.manifest.Tag, artifact.SumsName, name)
-		}
+	if d := rr.manifest.disagreements(rr.sums); len(d) > 0 {
+		return nil, fmt.Errorf("release %s: the manifest and %s disagree:\n  %s", rr.manifest.Tag, artifact.SumsName, strings.Join(d, "\n  "))
 	}
 	return rr, nil
 }
