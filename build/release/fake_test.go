@@ -31,6 +31,7 @@ type fakeGitHub struct {
 	calls    int
 	// faults: request key ("POST upload NAME", "GET tag", ...) -> responses to give before answering
 	faults map[string][]fault
+	repo   *fakeRepo
 	srv    *httptest.Server
 }
 
@@ -58,7 +59,7 @@ type fakeAsset struct {
 }
 
 func newFakeGitHub(t testing.TB) *fakeGitHub {
-	f := &fakeGitHub{nextID: 100, releases: map[int64]*fakeRelease{}, faults: map[string][]fault{}}
+	f := &fakeGitHub{nextID: 100, releases: map[int64]*fakeRelease{}, faults: map[string][]fault{}, repo: newFakeRepo()}
 	f.srv = httptest.NewServer(f)
 	t.Cleanup(f.srv.Close)
 	return f
@@ -196,6 +197,7 @@ func (f *fakeGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		f.json(w, 404, map[string]any{"message": "Not Found"})
+	case f.serveRepo(w, r):
 	default:
 		f.json(w, 404, map[string]any{"message": "Not Found: " + key})
 	}

@@ -73,8 +73,13 @@ type Plan struct {
 	ReleaseID int64
 	Existing  string // "none", "draft" or "published"
 	Actions   map[string]Action
-	Writes    int // mutating API calls made
-	Calls     int // all API calls made
+	APICalls
+}
+
+// APICalls counts the API calls an operation made.
+type APICalls struct {
+	Calls  int // all API calls made
+	Writes int // mutating API calls made
 }
 
 // Publish makes tag's release hold exactly assets (SHA256SUMS among them) and publishes it.
@@ -133,7 +138,7 @@ func (p *Publisher) Publish(ctx context.Context, tag, title, body string, assets
 	}
 	if rel == nil {
 		r := &github.RepositoryRelease{TagName: github.String(tag), Name: github.String(title), Body: github.String(body), Draft: github.Bool(true)}
-		err := p.call(ctx, plan, true, "create the draft release", func() (*github.Response, error) {
+		err := p.call(ctx, &plan.APICalls, true, "create the draft release", func() (*github.Response, error) {
 			var resp *github.Response
 			var err error
 			rel, resp, err = p.Client.Repositories.CreateRelease(ctx, p.Owner, p.Repo, r)
@@ -153,7 +158,7 @@ func (p *Publisher) Publish(ctx context.Context, tag, title, body string, assets
 			if r.GetState() != "starter" && !p.Replace {
 				return plan, fmt.Errorf("asset %s of release %s differs from dist's (size %d, state %s): refusing to replace it (ask for replacing)", a.Name, tag, r.GetSize(), r.GetState())
 			}
-			if err := p.call(ctx, plan, true, "delete the old "+a.Name, func() (*github.Response, error) {
+			if err := p.call(ctx, &plan.APICalls, true, "delete the old "+a.Name, func() (*github.Response, error) {
 				return p.Client.Repositories.DeleteReleaseAsset(ctx, p.Owner, p.Repo, r.GetID())
 			}); err != nil {
 				return plan, err
@@ -165,7 +170,7 @@ func (p *Publisher) Publish(ctx context.Context, tag, title, body string, assets
 	}
 	if rel.GetDraft() || rel.GetName() != title || rel.GetBody() != body {
 		edit := &github.RepositoryRelease{Name: github.String(title), Body: github.String(body), Draft: github.Bool(false)}
-		if err := p.call(ctx, plan, true, "publish the release", func() (*github.Response, error) {
+		if err := p.call(ctx, &plan.APICalls, true, "publish the release", func() (*github.Response, error) {
 			_, resp, err := p.Client.Repositories.EditRelease(ctx, p.Owner, p.Repo, rel.GetID(), edit)
 			return resp, err
 		}); err != nil {
@@ -188,7 +193,7 @@ func uploadOrder(name string) string {
 // are several), or nil.
 func (p *Publisher) findRelease(ctx context.Context, plan *Plan, tag string) (*github.RepositoryRelease, error) {
 	var rel *github.RepositoryRelease
-	err := p.call(ctx, plan, false, "look up release "+tag, func() (*github.Response, error) {
+	err := p.call(ctx, &plan.APICalls, false, "look up release "+tag, func() (*github.Response, error) {
 		var resp *github.Response
 		var err error
 		rel, resp, err = p.Client.Repositories.GetReleaseByTag(ctx, p.Owner, p.Repo, tag)
@@ -211,7 +216,7 @@ func (p *Publisher) findRelease(ctx context.Context, plan *Plan, tag string) (*g
 	for {
 		var page []*github.RepositoryRelease
 		var resp *github.Response
-		err := p.call(ctx, plan, false, "list releases", func() (*github.Response, error) {
+		err := p.call(ctx, &plan.APICalls, false, "list releases", func() (*github.Response, error) {
 			var err error
 			page, resp, err = p.Client.Repositories.ListReleases(ctx, p.Owner, p.Repo, opts)
 			return resp, err
@@ -246,7 +251,7 @@ func (p *Publisher) listAssets(ctx context.Context, plan *Plan, id int64) (map[s
 	for {
 		var page []*github.ReleaseAsset
 		var resp *github.Response
-		err := p.call(ctx, plan, false, "list release assets", func() (*github.Response, error) {
+		err := p.call(ctx, &plan.APICalls, false, "list release assets", func() (*github.Response, error) {
 			var err error
 			page, resp, err = p.Client.Repositories.ListReleaseAssets(ctx, p.Owner, p.Repo, id, opts)
 			return resp, err
@@ -284,7 +289,7 @@ func (p *Publisher) sumsMatch(ctx context.Context, plan *Plan, remote map[string
 		return false, nil
 	}
 	var got []byte
-	err := p.call(ctx, plan, false, "download SHA256SUMS", func() (*github.Response, error) {
+	err := p.call(ctx, &plan.APICalls, false, "download SHA256SUMS", func() (*github.Response, error) {
 		rc, _, err := p.Client.Repositories.DownloadReleaseAsset(ctx, p.Owner, p.Repo, r.GetID(), p.Client.Client())
 		if err != nil {
 			return nil, err
@@ -306,7 +311,7 @@ func (p *Publisher) sameDigest(ctx context.Context, plan *Plan, r *github.Releas
 		return false, err
 	}
 	var remote string
-	err = p.call(ctx, plan, false, "download "+a.Name+" to compare", func() (*github.Response, error) {
+	err = p.call(ctx, &plan.APICalls, false, "download "+a.Name+" to compare", func() (*github.Response, error) {
 		rc, _, err := p.Client.Repositories.DownloadReleaseAsset(ctx, p.Owner, p.Repo, r.GetID(), p.Client.Client())
 		if err != nil {
 			return nil, err
@@ -323,7 +328,7 @@ func (p *Publisher) sameDigest(ctx context.Context, plan *Plan, r *github.Releas
 }
 
 func (p *Publisher) upload(ctx context.Context, plan *Plan, id int64, a Asset) error {
-	return p.call(ctx, plan, true, "upload "+a.Name, func() (*github.Response, error) {
+	return p.call(ctx, &plan.APICalls, true, "upload "+a.Name, func() (*github.Response, error) {
 		// An *os.File body cannot be replayed: a new one for every attempt.
 		f, err := os.Open(a.Path)
 		if err != nil {
@@ -356,7 +361,7 @@ func (e permanent) Unwrap() error { return e.error }
 
 // call runs one API call with retries: network errors, 5xx and 429 are retried with backoff; a rate
 // limit is waited out (with a message); anything else fails at once.
-func (p *Publisher) call(ctx context.Context, plan *Plan, write bool, what string, f func() (*github.Response, error)) error {
+func (p *Publisher) call(ctx context.Context, n *APICalls, write bool, what string, f func() (*github.Response, error)) error {
 	attempts := p.Attempts
 	if attempts <= 0 {
 		attempts = 5
@@ -370,9 +375,9 @@ func (p *Publisher) call(ctx context.Context, plan *Plan, write bool, what strin
 		maxWait = time.Hour
 	}
 	for i := 1; ; i++ {
-		plan.Calls++
+		n.Calls++
 		if write {
-			plan.Writes++
+			n.Writes++
 		}
 		resp, err := f()
 		if err == nil {

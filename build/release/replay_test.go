@@ -123,7 +123,7 @@ func TestReplayConflict(t *testing.T) {
 	}
 	file := filepath.Join(fixtures, "release-assets", "test-upload.txt")
 	upload := func() error {
-		return p.call(ctx, plan, true, "upload", func() (*github.Response, error) {
+		return p.call(ctx, &plan.APICalls, true, "upload", func() (*github.Response, error) {
 			f, err := os.Open(file)
 			if err != nil {
 				return nil, err
@@ -142,7 +142,7 @@ func TestReplayConflict(t *testing.T) {
 	if err != nil || assets["test-upload.txt"].GetID() != 1000 || assets["test-upload.txt"].GetState() != "uploaded" {
 		t.Fatalf("assets: %v %v", assets, err)
 	}
-	if err := p.call(ctx, plan, true, "delete", func() (*github.Response, error) {
+	if err := p.call(ctx, &plan.APICalls, true, "delete", func() (*github.Response, error) {
 		return p.Client.Repositories.DeleteReleaseAsset(ctx, p.Owner, p.Repo, 1000)
 	}); err != nil {
 		t.Fatal(err)
