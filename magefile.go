@@ -160,6 +160,21 @@ func bump(ctx context.Context, version string) error {
 	return err
 }
 
+// BumpPR runs bump and proposes a changed kernel.lock as the one open bump pull request (GITHUB_REPOSITORY, GITHUB_TOKEN; SUML_BUMP_WORKFLOW, default ci.yml).
+func BumpPR(ctx context.Context) error {
+	cfg, err := config.Load(".", nil)
+	if err != nil {
+		return err
+	}
+	workflow, ok := os.LookupEnv("SUML_BUMP_WORKFLOW")
+	if !ok {
+		workflow = "ci.yml"
+	}
+	opts := pipeline.BumpPROptions{Workflow: workflow, AllowEOL: os.Getenv("SUML_BUMP_ALLOW_EOL") == "1"}
+	_, err = pipeline.BumpPR(ctx, cfg, os.Getenv, opts, os.Stdout)
+	return err
+}
+
 // Doctor checks that the host has every tool the targets need and says how to install what is missing.
 func Doctor() error {
 	return pipeline.Doctor(os.Stdout)

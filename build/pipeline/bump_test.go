@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -121,11 +122,43 @@ func TestBump(t *testing.T) {
 			if c.name == "newer point release" && (res.New.Released != "2026-08-28" || !strings.Contains(out.String(), "6.12.117 -> 6.12.120") || !strings.Contains(out.String(), "ChangeLog-6.12.120")) {
 				t.Errorf("released %q, output:\n%s", res.New.Released, out.String())
 			}
+			// The pull request a bump proposes: the rewritten lock on the version's branch, and the
+			// same commit from every run for that version.
+			ch := BumpChange(cfg, res, after)
+			if ch.Branch != "bump/linux-"+c.wantVer || !bytes.Equal(ch.Files["kernel.lock"], after) || len(ch.Files) != 1 ||
+				!strings.Contains(ch.Body, res.New.SHA256) || !strings.Contains(ch.Body, "ChangeLog-"+c.wantVer) ||
+				!strings.HasPrefix(ch.CommitMessage, "Bump Linux to "+c.wantVer+"\n") || ch.CommitMessage != BumpChange(cfg, res, after).CommitMessage {
+				t.Errorf("bump change: %+v", ch)
+			}
 			// Bumping again is a no-op that says so.
 			cfg.Lock = res.New
 			again, err := Bump(context.Background(), cfg, opts, &out)
 			if err != nil || again.Changed || !strings.Contains(out.String(), "up to date") {
 				t.Errorf("second bump: changed %v, %v", again.Changed, err)
+			}
+		})
+	}
+}
+
+func TestBumpPRNeedsRepository(t *testing.T) {
+	m := newMirror(t)
+	cfg := m.testConfig(t, "6.12.117", nil)
+	env := map[string]string{"GITHUB_REPOSITORY": "o/r"}
+	for _, c := range []struct{ name, want string }{
+		{"no repository", "GITHUB_REPOSITORY"},
+		{"no token", "GITHUB_TOKEN is not set"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			getenv := func(k string) string { return env[k] }
+			if c.name == "no repository" {
+				getenv = func(string) string { return "" }
+			}
+			_, err := BumpPR(context.Background(), cfg, getenv, BumpPROptions{}, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want %q", err, c.want)
+			}
+			if m.hitCount("/releases.json") != 0 {
+				t.Error("kernel.org was asked before the GitHub settings were checked")
 			}
 		})
 	}

@@ -184,6 +184,15 @@ func TestPublishSettings(t *testing.T) {
 	if _, err := Publish(ctx, cfg, getenv, PublishOptions{}, io.Discard); err == nil || !strings.Contains(err.Error(), "GITHUB_TOKEN") {
 		t.Errorf("no token: %v", err)
 	}
+	// A tag push must be the tag of the release dist holds.
+	env["GITHUB_REF_TYPE"], env["GITHUB_REF_NAME"] = "tag", "v6.12.117-2"
+	if _, err := Publish(ctx, cfg, getenv, PublishOptions{DryRun: true}, io.Discard); err == nil || !strings.Contains(err.Error(), "v6.12.117-2 is not dist's release v6.12.117-1") {
+		t.Errorf("wrong tag: %v", err)
+	}
+	env["GITHUB_REF_NAME"] = "v6.12.117-1"
+	if _, err := Publish(ctx, cfg, getenv, PublishOptions{DryRun: true}, io.Discard); err != nil {
+		t.Errorf("matching tag: %v", err)
+	}
 	env["GITHUB_REPOSITORY"] = "just-a-name"
 	if _, err := Publish(ctx, cfg, getenv, PublishOptions{DryRun: true}, io.Discard); err == nil || !strings.Contains(err.Error(), "owner/name") {
 		t.Errorf("bad repository: %v", err)

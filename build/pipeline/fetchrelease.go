@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -21,7 +20,6 @@ import (
 	"github.com/simple-uml/simple-uml/build/artifact"
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/fetch"
-	"github.com/simple-uml/simple-uml/build/release"
 )
 
 // FetchRelease downloads a published release (tag "" = the latest) of GITHUB_REPOSITORY: its
@@ -219,11 +217,7 @@ type remoteRelease struct {
 // openRelease finds the release (tag "" = the latest) of GITHUB_REPOSITORY, downloads its SHA256SUMS
 // and manifest.json and checks them against each other.
 func openRelease(ctx context.Context, cfg config.Config, getenv func(string) string, tag string, w io.Writer) (*remoteRelease, error) {
-	owner, repo, ok := strings.Cut(getenv("GITHUB_REPOSITORY"), "/")
-	if !ok || owner == "" || repo == "" {
-		return nil, errors.New("GITHUB_REPOSITORY must name the repository to fetch from, as owner/name")
-	}
-	client, err := release.NewClient(getenv("GITHUB_API_URL"), getenv("GITHUB_TOKEN"), nil)
+	client, owner, repo, err := githubRepository(getenv, "")
 	if err != nil {
 		return nil, err
 	}
