@@ -63,11 +63,12 @@ type Release struct {
 
 // Paths is the [paths] table. Relative paths are relative to the repository root.
 type Paths struct {
-	Dist      string `toml:"dist"`    // finished outputs
-	Cache     string `toml:"cache"`   // downloads and build trees; empty means $XDG_CACHE_HOME/simple-uml
-	Patches   string `toml:"patches"` // patch series directory
-	Fragments string `toml:"kconfig"` // kernel config fragments directory
-	Recipes   string `toml:"recipes"` // root filesystem recipes directory
+	Dist      string `toml:"dist"`      // finished outputs
+	Cache     string `toml:"cache"`     // build trees and work folders; empty means $XDG_CACHE_HOME/simple-uml
+	Downloads string `toml:"downloads"` // verified downloads by sha256; empty means <cache>/downloads
+	Patches   string `toml:"patches"`   // patch series directory
+	Fragments string `toml:"kconfig"`   // kernel config fragments directory
+	Recipes   string `toml:"recipes"`   // root filesystem recipes directory
 }
 
 // Lock is kernel.lock: the kernel `mage kernel` builds. `mage bump` rewrites it.
@@ -130,10 +131,13 @@ func Load(root string, getenv func(string) string) (Config, error) {
 	if c.Paths.Cache == "" {
 		c.Paths.Cache = defaultCache(getenv)
 	}
+	if c.Paths.Downloads == "" {
+		c.Paths.Downloads = filepath.Join(c.Paths.Cache, "downloads")
+	}
 	if c.Boot.Recipe == "" {
 		c.Boot.Recipe = c.Rootfs.Recipe
 	}
-	for _, p := range []*string{&c.Paths.Dist, &c.Paths.Cache, &c.Paths.Patches, &c.Paths.Fragments, &c.Paths.Recipes} {
+	for _, p := range []*string{&c.Paths.Dist, &c.Paths.Cache, &c.Paths.Downloads, &c.Paths.Patches, &c.Paths.Fragments, &c.Paths.Recipes} {
 		if !filepath.IsAbs(*p) {
 			*p = filepath.Join(abs, *p)
 		}
@@ -176,6 +180,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		"SUML_CC_WRAPPER":          &c.Kernel.CCWrapper,
 		"SUML_DIST":                &c.Paths.Dist,
 		"SUML_CACHE":               &c.Paths.Cache,
+		"SUML_DOWNLOADS":           &c.Paths.Downloads,
 		"SUML_PATCHES":             &c.Paths.Patches,
 		"SUML_KCONFIG":             &c.Paths.Fragments,
 		"SUML_KERNEL_SHA256":       &c.Lock.SHA256,

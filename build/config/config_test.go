@@ -29,8 +29,8 @@ func TestLoadRepositoryConfig(t *testing.T) {
 	if cfg.Kernel.Series != "6.12" || cfg.Lock.Version == "" || cfg.Kernel.TrustedKeys[0] != "B8868C80BA62A1FFFAF5FDA9632D3A06589DA6B1" {
 		t.Errorf("unexpected defaults: %+v %+v", cfg.Kernel, cfg.Lock)
 	}
-	if cfg.Paths.Cache != "/home/u/.cache/simple-uml" {
-		t.Errorf("cache = %s, want the XDG default under HOME", cfg.Paths.Cache)
+	if cfg.Paths.Cache != "/home/u/.cache/simple-uml" || cfg.Paths.Downloads != "/home/u/.cache/simple-uml/downloads" {
+		t.Errorf("cache = %s, downloads = %s, want the XDG default under HOME", cfg.Paths.Cache, cfg.Paths.Downloads)
 	}
 	if !filepath.IsAbs(cfg.Paths.Dist) || filepath.Base(cfg.Paths.Dist) != "dist" {
 		t.Errorf("dist = %s", cfg.Paths.Dist)
@@ -56,7 +56,7 @@ func TestLoad(t *testing.T) {
 				"SUML_KERNEL_KEYS": "a.asc, https://k/b.asc", "XDG_CACHE_HOME": "/x", "SUML_DIST": "out",
 			},
 			check: func(t *testing.T, c Config) {
-				if c.Kernel.Mirror != "http://127.0.0.1:8080/k" || c.Jobs() != 7 || c.Paths.Cache != "/c" {
+				if c.Kernel.Mirror != "http://127.0.0.1:8080/k" || c.Jobs() != 7 || c.Paths.Cache != "/c" || c.Paths.Downloads != "/c/downloads" {
 					t.Errorf("overrides not applied: %+v %+v", c.Kernel, c.Paths)
 				}
 				if len(c.Kernel.Keys) != 2 || c.Kernel.Keys[1] != "https://k/b.asc" {

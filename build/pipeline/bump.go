@@ -39,7 +39,7 @@ func Bump(ctx context.Context, cfg config.Config, opts BumpOptions, w io.Writer)
 		lockPath = filepath.Join(cfg.Root, config.LockName)
 	}
 	res := BumpResult{Old: cfg.Lock}
-	cache := &fetch.Cache{Dir: cfg.Paths.Cache, Log: w}
+	cache := &fetch.Cache{Dir: cfg.Paths.Downloads, Log: w}
 	data, err := cache.Bytes(ctx, cfg.Kernel.ReleasesURL, 16<<20)
 	if err != nil {
 		return res, fmt.Errorf("releases.json: %w", err)

@@ -230,7 +230,7 @@ func openRelease(ctx context.Context, cfg config.Config, getenv func(string) str
 	if err != nil {
 		return nil, fmt.Errorf("release %q of %s/%s: %w", tag, owner, repo, err)
 	}
-	rr := &remoteRelease{urls: map[string]string{}, cache: &fetch.Cache{Dir: cfg.Paths.Cache, Log: w}}
+	rr := &remoteRelease{urls: map[string]string{}, cache: &fetch.Cache{Dir: cfg.Paths.Downloads, Log: w}}
 	for _, a := range rel.Assets {
 		rr.urls[a.GetName()] = a.GetBrowserDownloadURL()
 	}

@@ -98,7 +98,7 @@ func Kernel(ctx context.Context, cfg config.Config, w io.Writer) (KernelResult, 
 // plan resolves the source and gathers the build's inputs: everything known before anything is
 // downloaded or unpacked.
 func plan(ctx context.Context, cfg config.Config, w io.Writer) (*fetch.Cache, kernelInputs, error) {
-	cache := &fetch.Cache{Dir: filepath.Join(cfg.Paths.Cache, "downloads"), Log: w}
+	cache := &fetch.Cache{Dir: cfg.Paths.Downloads, Log: w}
 	src, err := resolveSource(ctx, cfg, cache, w)
 	if err != nil {
 		return nil, kernelInputs{}, err

@@ -103,7 +103,7 @@ func Rootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (R
 	if err != nil {
 		return RootfsResult{}, err
 	}
-	cache := &fetch.Cache{Dir: cfg.Paths.Cache, Log: w, Quiet: true}
+	cache := &fetch.Cache{Dir: cfg.Paths.Downloads, Log: w, Quiet: true}
 	repos, err := rootfs.LoadRepositories(ctx, cache, recipe)
 	if err != nil {
 		return RootfsResult{}, err
