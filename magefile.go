@@ -175,6 +175,19 @@ func BumpPR(ctx context.Context) error {
 	return err
 }
 
+// Repro builds kernel, rootfs and dist twice in separate folders and fails unless the two releases are the same bytes.
+func Repro(ctx context.Context) error {
+	cfg, err := config.Load(".", nil)
+	if err != nil {
+		return err
+	}
+	res, err := pipeline.Repro(ctx, cfg, pipeline.ReproOptions{}, os.Stdout)
+	if err == nil && res.Diff != nil {
+		err = fmt.Errorf("not reproducible: %s", res.Diff)
+	}
+	return err
+}
+
 // Doctor checks that the host has every tool the targets need and says how to install what is missing.
 func Doctor() error {
 	return pipeline.Doctor(os.Stdout)

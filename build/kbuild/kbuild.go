@@ -21,6 +21,9 @@ import (
 const (
 	BuildUser = "simple-uml"
 	BuildHost = "simple-uml"
+	// SourceRoot is where debug information and __FILE__ say the source and build folders are, so that
+	// the kernel does not depend on where the cache is (Documentation/kbuild/reproducible-builds.rst).
+	SourceRoot = "/usr/src/linux"
 )
 
 // Options describes one out-of-tree kernel build.
@@ -44,6 +47,7 @@ func (o Options) Env() []string {
 		"KBUILD_BUILD_TIMESTAMP=" + o.Timestamp.UTC().Format(time.RFC1123Z),
 		"KBUILD_BUILD_USER=" + BuildUser,
 		"KBUILD_BUILD_HOST=" + BuildHost,
+		"KBUILD_BUILD_VERSION=1", // not the count of builds in this build folder
 		"LC_ALL=C",
 		"TZ=UTC",
 	}
@@ -54,6 +58,11 @@ func (o Options) MakeArgs(targets ...string) []string {
 	args := []string{"make", "-C", o.Src, "O=" + o.Out, "ARCH=um", "SUBARCH=" + o.Subarch, "-j" + strconv.Itoa(max(1, o.Jobs))}
 	if o.CCWrapper != "" {
 		args = append(args, "CC="+o.CCWrapper+" gcc", "HOSTCC="+o.CCWrapper+" gcc")
+	}
+	if o.Src != "" && o.Out != "" {
+		// Both folders map to one root, as if the kernel were built in its source tree there.
+		maps := "-ffile-prefix-map=" + o.Src + "=" + SourceRoot + " -ffile-prefix-map=" + o.Out + "=" + SourceRoot
+		args = append(args, "KCFLAGS="+maps, "KAFLAGS="+maps)
 	}
 	return append(args, targets...)
 }

@@ -13,12 +13,13 @@ func TestMakeArgsAndEnv(t *testing.T) {
 	o := Options{Src: "/src", Out: "/out", Subarch: "x86_64", Jobs: 4, CCWrapper: "ccache",
 		Timestamp: time.Date(2026, 11, 14, 12, 56, 1, 0, time.UTC)}
 	got := strings.Join(o.MakeArgs("linux"), " ")
-	want := "make -C /src O=/out ARCH=um SUBARCH=x86_64 -j4 CC=ccache gcc HOSTCC=ccache gcc linux"
+	maps := "-ffile-prefix-map=/src=/usr/src/linux -ffile-prefix-map=/out=/usr/src/linux"
+	want := "make -C /src O=/out ARCH=um SUBARCH=x86_64 -j4 CC=ccache gcc HOSTCC=ccache gcc KCFLAGS=" + maps + " KAFLAGS=" + maps + " linux"
 	if got != want {
 		t.Errorf("MakeArgs = %s\nwant        %s", got, want)
 	}
 	env := strings.Join(o.Env(), "\n")
-	for _, w := range []string{"KBUILD_BUILD_TIMESTAMP=Sat, 14 Nov 2026 12:56:01 +0000", "KBUILD_BUILD_USER=simple-uml", "KBUILD_BUILD_HOST=simple-uml"} {
+	for _, w := range []string{"KBUILD_BUILD_TIMESTAMP=Sat, 14 Nov 2026 12:56:01 +0000", "KBUILD_BUILD_USER=simple-uml", "KBUILD_BUILD_HOST=simple-uml", "KBUILD_BUILD_VERSION=1"} {
 		if !strings.Contains(env, w) {
 			t.Errorf("env lacks %s", w)
 		}

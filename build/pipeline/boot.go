@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/kbuild"
 	"github.com/simple-uml/simple-uml/build/rootfs"
 	"github.com/simple-uml/simple-uml/build/uml"
 )
@@ -340,7 +341,7 @@ func startHostService() (*hostService, error) {
 func (s *hostService) close() { s.ln.Close() }
 
 // Debug boots dist/'s pair under gdb with the unstripped kernel (dist/linux-debug; its debug info
-// points at the source tree in the cache) and the signal settings UML needs (it uses SIGSEGV and SIGUSR1 itself), stopping in start_kernel. gdbArgs
+// names kbuild.SourceRoot, which gdb maps to the source tree in the cache) and the signal settings UML needs (it uses SIGSEGV and SIGUSR1 itself), stopping in start_kernel. gdbArgs
 // replace the interactive session's commands (a script, -batch) when given.
 func Debug(ctx context.Context, cfg config.Config, stdin *os.File, stdout io.Writer, w io.Writer, gdbArgs ...string) error {
 	if _, err := exec.LookPath("gdb"); err != nil {
@@ -359,6 +360,9 @@ func Debug(ctx context.Context, cfg config.Config, stdin *os.File, stdout io.Wri
 	args := []string{"gdb", "-q",
 		"-ex", "handle SIGSEGV pass nostop noprint",
 		"-ex", "handle SIGUSR1 pass nostop noprint",
+	}
+	if src, err := os.ReadFile(vmlinux + ".source"); err == nil {
+		args = append(args, "-ex", "set substitute-path "+kbuild.SourceRoot+" "+strings.TrimSpace(string(src)))
 	}
 	if len(gdbArgs) > 0 {
 		args = append(args, gdbArgs...)

@@ -318,6 +318,10 @@ func installKernel(ctx context.Context, dist, linux, buildDir, srcDir string) (m
 	if err := linkOrCopy(linux, filepath.Join(dist, DebugName)); err != nil {
 		return nil, fmt.Errorf("keep the unstripped kernel: %w", err)
 	}
+	// Its debug information names kbuild.SourceRoot; gdb is told where that is on this machine.
+	if err := writeAtomic(filepath.Join(dist, DebugName+".source"), []byte(srcDir+"\n"), 0o644); err != nil {
+		return nil, err
+	}
 	for name, from := range map[string]string{ConfigName: ".config", SystemMapName: "System.map"} {
 		data, err := os.ReadFile(filepath.Join(buildDir, from))
 		if err != nil {

@@ -69,6 +69,20 @@ func tarballVersion(t testing.TB, path string) string {
 	}
 }
 
+// debianMirror is a loopback kernel.org publishing Debian's kernel source tarball under its version,
+// signed; it returns the mirror and the version.
+func debianMirror(t testing.TB) (*mirror, string) {
+	t.Helper()
+	version := tarballVersion(t, debianTarball)
+	tarball, err := os.ReadFile(debianTarball)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newMirror(t)
+	m.publish(t, version, tarball, m.signer, nil)
+	return m, version
+}
+
 // bootImage makes a tiny ext4 root filesystem: busybox-static and an init script that prints a marker
 // with the running kernel's release, then powers off.
 func bootImage(t *testing.T) string {
@@ -99,13 +113,7 @@ echo "SUML-READY release=$(/bin/busybox uname -r) root=$(/bin/busybox awk '$2=="
 
 func TestKernelEndToEnd(t *testing.T) {
 	requireE2E(t)
-	version := tarballVersion(t, debianTarball)
-	tarball, err := os.ReadFile(debianTarball)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := newMirror(t)
-	m.publish(t, version, tarball, m.signer, nil)
+	m, version := debianMirror(t)
 	// A small test patch, visible in the booted kernel's release string.
 	patches := writeTree(t, map[string]string{
 		"series":                       "0001-test-extraversion.patch\n",

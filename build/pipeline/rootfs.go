@@ -207,6 +207,18 @@ func Rootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (R
 		}
 		fmt.Fprintf(w, "configure boot done in %s\n", res.Duration.Round(time.Millisecond))
 		phases.done("configure boot")
+		// The boot left the guest's clock in the image: make it again from what was configured.
+		configured := tmpImage + ".configured"
+		if err := os.Rename(tmpImage, configured); err != nil {
+			return RootfsResult{}, err
+		}
+		defer os.Remove(configured)
+		opts.Owners = nil
+		if err := rootfs.Reimage(ctx, configured, tmpImage, opts); err != nil {
+			return RootfsResult{}, fmt.Errorf("rootfs %s: %w", name, err)
+		}
+		os.Remove(configured)
+		phases.done("reimage")
 	}
 	if err := writeTarball(ctx, tmpImage, tmpTarball, staged.Epoch); err != nil {
 		return RootfsResult{}, fmt.Errorf("rootfs %s: tarball: %w", name, err)

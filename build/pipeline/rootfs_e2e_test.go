@@ -116,13 +116,7 @@ func e2eKernel(t testing.TB) string {
 	if k := os.Getenv("SUML_E2E_KERNEL"); k != "" {
 		return k
 	}
-	version := tarballVersion(t, debianTarball)
-	tarball, err := os.ReadFile(debianTarball)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := newMirror(t)
-	m.publish(t, version, tarball, m.signer, nil)
+	m, version := debianMirror(t)
 	cfg := m.testConfig(t, version, nil)
 	if _, err := Kernel(context.Background(), cfg, testLog(t)); err != nil {
 		t.Fatal(err)

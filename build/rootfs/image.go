@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/simple-uml/simple-uml/build/run"
 	"github.com/simple-uml/simple-uml/build/uml"
 )
@@ -25,36 +27,55 @@ type ImageOptions struct {
 	Label  string
 	Epoch  time.Time
 	Owners map[string]string // guest path -> "uid:gid" for files not owned by root
+	Modes  map[string]uint32 // guest path -> permission bits, for a tree whose own modes cannot be trusted
 	Log    io.Writer         // command lines and tool output
 }
 
 // MakeImage writes an ext4 image of tree with every file owned by root (or the owner its package
 // gives), modes and setuid bits kept, without root rights: mke2fs -d runs under fakeroot after a
-// faked chown. It needs fakeroot and e2fsprogs.
+// faked chown. Times are pinned: modification times after Epoch become Epoch, and access and change
+// times (which mke2fs copies from the host) are set to Epoch afterwards, so the image depends only on
+// the tree. It needs fakeroot and e2fsprogs.
 func MakeImage(ctx context.Context, tree, img string, o ImageOptions) error {
 	tmp, err := os.MkdirTemp(filepath.Dir(img), ".owners-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
+	dirs, err := clampTimes(tree, o.Epoch)
+	if err != nil {
+		return err
+	}
 	script := "chown -R 0:0 . || exit 1\n"
+	lists := 0
+	// xargs over a NUL-separated list in a file: any path, any number of them.
+	each := func(cmd string, paths []string) error {
+		sort.Strings(paths)
+		list := filepath.Join(tmp, strconv.Itoa(lists))
+		lists++
+		if err := os.WriteFile(list, []byte(strings.Join(paths, "\x00")+"\x00"), 0o644); err != nil {
+			return err
+		}
+		script += fmt.Sprintf("xargs -0 -r %s < %s || exit 1\n", cmd, shQuote(list))
+		return nil
+	}
 	byOwner := map[string][]string{}
 	for p, owner := range o.Owners {
 		byOwner[owner] = append(byOwner[owner], "."+p)
 	}
-	owners := make([]string, 0, len(byOwner))
-	for owner := range byOwner {
-		owners = append(owners, owner)
-	}
-	sort.Strings(owners)
-	for i, owner := range owners {
-		paths := byOwner[owner]
-		sort.Strings(paths)
-		list := filepath.Join(tmp, strconv.Itoa(i))
-		if err := os.WriteFile(list, []byte(strings.Join(paths, "\x00")+"\x00"), 0o644); err != nil {
+	for _, owner := range sortedKeys(byOwner) {
+		if err := each("chown -h "+owner, byOwner[owner]); err != nil {
 			return err
 		}
-		script += fmt.Sprintf("xargs -0 -r chown -h %s < %s || exit 1\n", owner, shQuote(list))
+	}
+	byMode := map[string][]string{}
+	for p, mode := range o.Modes {
+		byMode[fmt.Sprintf("%04o", mode&0o7777)] = append(byMode[fmt.Sprintf("%04o", mode&0o7777)], "."+p)
+	}
+	for _, mode := range sortedKeys(byMode) {
+		if err := each("chmod "+mode, byMode[mode]); err != nil {
+			return err
+		}
 	}
 	label := o.Label
 	if len(label) > 16 {
@@ -64,11 +85,183 @@ func MakeImage(ctx context.Context, tree, img string, o ImageOptions) error {
 		shQuote(label), o.UUID, o.UUID, shQuote(img), o.Size/1024)
 	env := []string{fmt.Sprintf("E2FSPROGS_FAKE_TIME=%d", o.Epoch.Unix()), fmt.Sprintf("SOURCE_DATE_EPOCH=%d", o.Epoch.Unix())}
 	err = run.Run(ctx, run.Cmd{Args: []string{"fakeroot", "--", "sh", "-c", script}, Dir: tree, Env: env, Log: o.Log, Echo: o.Log})
+	if err == nil {
+		err = pinInodeTimes(ctx, img, dirs, o.Epoch)
+	}
 	if err != nil {
 		os.Remove(img)
 		return fmt.Errorf("make the ext4 image: %w", err)
 	}
 	return nil
+}
+
+// clampTimes sets every modification time in tree that is later than epoch to epoch (the
+// SOURCE_DATE_EPOCH rule) and returns the tree's directories as guest paths.
+func clampTimes(tree string, epoch time.Time) (dirs []string, err error) {
+	ts := []unix.Timespec{unix.NsecToTimespec(epoch.UnixNano()), unix.NsecToTimespec(epoch.UnixNano())}
+	err = filepath.WalkDir(tree, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(tree, p)
+		guest := "/" + strings.TrimPrefix(filepath.ToSlash(rel), ".")
+		if d.IsDir() {
+			dirs = append(dirs, guest)
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if fi.ModTime().After(epoch) {
+			if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+				return fmt.Errorf("set the time of %s: %w", p, err)
+			}
+		}
+		return nil
+	})
+	return dirs, err
+}
+
+// pinInodeTimes sets the access and change time of every inode of img to epoch in one debugfs
+// session: mke2fs -d copies them from the host, where reading and chown change them.
+func pinInodeTimes(ctx context.Context, img string, dirs []string, epoch time.Time) error {
+	meta, err := listInodes(ctx, img, append(dirs, "/lost+found"))
+	if err != nil {
+		return err
+	}
+	inos := map[uint64]bool{2: true} // the root directory
+	for _, m := range meta {
+		inos[m.ino] = true
+	}
+	var cmds strings.Builder
+	for _, ino := range sortedInos(inos) {
+		for _, field := range []string{"atime", "ctime"} {
+			fmt.Fprintf(&cmds, "sif <%d> %s @%d\n", ino, field, epoch.Unix())
+		}
+	}
+	env := []string{fmt.Sprintf("E2FSPROGS_FAKE_TIME=%d", epoch.Unix())}
+	out, err := debugfsScript(ctx, img, cmds.String(), true, env)
+	if err != nil {
+		return fmt.Errorf("pin inode times: %w", err)
+	}
+	// debugfs reports a failed command on its output and still exits 0.
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "sif:") || strings.Contains(line, "set_inode_field:") {
+			return fmt.Errorf("pin inode times: debugfs: %s", line)
+		}
+	}
+	return nil
+}
+
+// Reimage writes out, a new image of the file system in img with the same contents, owners, modes
+// and hard links, made as MakeImage makes images. A configure boot leaves the guest's clock in the
+// superblock, the journal and the times of files the scripts wrote; the image that ships is made again
+// from what the boot configured, so it depends only on the inputs.
+func Reimage(ctx context.Context, img, out string, o ImageOptions) error {
+	dump, meta, cleanup, err := dumpImage(ctx, img, filepath.Dir(out), ".reimage-")
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	os.RemoveAll(filepath.Join(dump, "lost+found")) // mke2fs makes its own
+	o.Owners, o.Modes = map[string]string{}, map[string]uint32{}
+	firstPath := map[uint64]string{}
+	for _, p := range sortedKeys(meta) {
+		m := meta[p]
+		if p == "/lost+found" || strings.HasPrefix(p, "/lost+found/") {
+			continue
+		}
+		if m.uid != 0 || m.gid != 0 {
+			o.Owners[p] = fmt.Sprintf("%d:%d", m.uid, m.gid)
+		}
+		switch m.mode & 0o170000 {
+		case 0o120000: // a symlink's mode means nothing, and chmod would follow it
+			continue
+		case 0o100000:
+			// rdump writes each name of a hard-linked file as a copy: link them again.
+			if first, ok := firstPath[m.ino]; ok {
+				host := filepath.Join(dump, filepath.FromSlash(p))
+				if err := os.Remove(host); err != nil {
+					return err
+				}
+				if err := os.Link(filepath.Join(dump, filepath.FromSlash(first)), host); err != nil {
+					return err
+				}
+				continue
+			}
+			firstPath[m.ino] = p
+		}
+		o.Modes[p] = m.mode & 0o7777
+	}
+	return MakeImage(ctx, dump, out, o)
+}
+
+// dumpImage copies the file system in img into a new folder in parent with debugfs's rdump and
+// returns the folder, every entry's metadata by guest path, and what removes the folder. Entries are
+// left readable and writable by the caller (rdump as an ordinary user cannot give them their owners;
+// their modes are in the metadata).
+func dumpImage(ctx context.Context, img, parent, prefix string) (dir string, meta map[string]inode, cleanup func(), err error) {
+	if dir, err = os.MkdirTemp(parent, prefix); err != nil {
+		return "", nil, nil, err
+	}
+	cleanup = func() { removeDump(dir) }
+	if meta, err = readImage(ctx, img, dir); err != nil {
+		cleanup()
+		return "", nil, nil, err
+	}
+	return dir, meta, cleanup, nil
+}
+
+func readImage(ctx context.Context, img, dir string) (map[string]inode, error) {
+	if _, err := run.Output(ctx, run.Cmd{Args: []string{"debugfs", "-R", "rdump / " + dir, img}}); err != nil {
+		return nil, fmt.Errorf("read the image: %w", err)
+	}
+	var dirs []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			os.Chmod(p, 0o700)
+			rel, _ := filepath.Rel(dir, p)
+			dirs = append(dirs, "/"+strings.TrimPrefix(filepath.ToSlash(rel), "."))
+		} else if d.Type().IsRegular() {
+			os.Chmod(p, 0o600)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return listInodes(ctx, img, dirs)
+}
+
+func removeDump(dir string) {
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			os.Chmod(p, 0o700) // let RemoveAll into directories dumped read-only
+		}
+		return nil
+	})
+	os.RemoveAll(dir)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func sortedInos(m map[uint64]bool) []uint64 {
+	out := make([]uint64, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
 }
 
 // ConfigureBoot boots img with kernel, its init the configure script Stage wrote, and checks that
@@ -102,41 +295,11 @@ type inode struct {
 // modes from its `ls -p` (rdump cannot chown as a non-root user). Entries are sorted, times are
 // epoch, hard links are kept. lost+found is left out.
 func Tarball(ctx context.Context, img string, w io.Writer, epoch time.Time) error {
-	dump, err := os.MkdirTemp(filepath.Dir(img), ".rdump-")
+	dump, meta, cleanup, err := dumpImage(ctx, img, filepath.Dir(img), ".rdump-")
 	if err != nil {
 		return err
 	}
-	defer func() {
-		filepath.WalkDir(dump, func(p string, d fs.DirEntry, err error) error {
-			if err == nil && d.IsDir() {
-				os.Chmod(p, 0o700) // let RemoveAll into directories dumped read-only
-			}
-			return nil
-		})
-		os.RemoveAll(dump)
-	}()
-	if _, err := run.Output(ctx, run.Cmd{Args: []string{"debugfs", "-R", "rdump / " + dump, img}}); err != nil {
-		return fmt.Errorf("read the image: %w", err)
-	}
-	var dirs []string
-	err = filepath.WalkDir(dump, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			os.Chmod(p, 0o700)
-			rel, _ := filepath.Rel(dump, p)
-			dirs = append(dirs, "/"+strings.TrimPrefix(filepath.ToSlash(rel), "."))
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	meta, err := listInodes(ctx, img, dirs)
-	if err != nil {
-		return err
-	}
+	defer cleanup()
 	paths := make([]string, 0, len(meta))
 	for p := range meta {
 		if p != "/lost+found" && !strings.HasPrefix(p, "/lost+found/") {
@@ -177,7 +340,6 @@ func Tarball(ctx context.Context, img string, w io.Writer, epoch time.Time) erro
 		}
 		var f *os.File
 		if hdr.Typeflag == tar.TypeReg {
-			os.Chmod(host, 0o600) // our own copy; its real mode is in the header
 			if f, err = os.Open(host); err != nil {
 				return fmt.Errorf("image %s: %s: %w", img, p, err)
 			}
@@ -215,14 +377,7 @@ func listInodes(ctx context.Context, img string, dirs []string) (map[string]inod
 		}
 		fmt.Fprintf(&cmds, "ls -p \"%s\"\n", d)
 	}
-	f, err := os.CreateTemp("", "simple-uml-debugfs-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.Remove(f.Name())
-	f.WriteString(cmds.String())
-	f.Close()
-	out, err := run.Output(ctx, run.Cmd{Args: []string{"debugfs", "-f", f.Name(), img}})
+	out, err := debugfsScript(ctx, img, cmds.String(), false, nil)
 	if err != nil {
 		return nil, fmt.Errorf("list the image: %w", err)
 	}
@@ -265,4 +420,25 @@ func listInodes(ctx context.Context, img string, dirs []string) (map[string]inod
 	}
 	delete(meta, "/")
 	return meta, nil
+}
+
+// debugfsScript runs debugfs's commands on img in one session (write: opened read-write).
+func debugfsScript(ctx context.Context, img, commands string, write bool, env []string) (string, error) {
+	f, err := os.CreateTemp("", "simple-uml-debugfs-")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.WriteString(commands); err != nil {
+		f.Close()
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		return "", err
+	}
+	args := []string{"debugfs"}
+	if write {
+		args = append(args, "-w")
+	}
+	return run.Output(ctx, run.Cmd{Args: append(args, "-f", f.Name(), img), Env: env})
 }

@@ -208,8 +208,9 @@ func copyOverlay(src, tree string) error {
 
 // writeConfigure writes the init of the configure boot: it runs every INSTALL script's pre and post
 // actions in install order (what xbps-install does), the post actions once more (what
-// `xbps-reconfigure -fa` does), removes itself and powers off.
-func writeConfigure(tree string, scripts []Script) error {
+// `xbps-reconfigure -fa` does), removes itself and powers off. SOURCE_DATE_EPOCH is the packages'
+// newest time, for the tools that honour it (shadow's password dates, for one).
+func writeConfigure(tree string, scripts []Script, epoch time.Time) error {
 	if !guestExists(tree, "/bin/sh") {
 		return errors.New("the packages install no /bin/sh, which INSTALL scripts need: add a shell (dash, bash or busybox) to the recipe's packages")
 	}
@@ -218,7 +219,8 @@ func writeConfigure(tree string, scripts []Script) error {
 # Written by simple-uml. init of a one-off "configure boot": runs the packages' INSTALL scripts as
 # root of the guest (xbps-install, then xbps-reconfigure -fa), then powers off. It removes itself.
 PATH=/usr/bin:/usr/sbin:/bin:/sbin
-export PATH
+SOURCE_DATE_EPOCH=` + strconv.FormatInt(epoch.Unix(), 10) + `
+export PATH SOURCE_DATE_EPOCH
 cd /
 mount -t proc proc /proc 2>/dev/null
 off() {

@@ -118,7 +118,7 @@ func Stage(ctx context.Context, tree string, r *Recipe, repos []*Repo, pkgs []*F
 		return nil, err
 	}
 	if len(st.Scripts) > 0 {
-		if err := writeConfigure(tree, st.Scripts); err != nil {
+		if err := writeConfigure(tree, st.Scripts, st.Epoch); err != nil {
 			return nil, err
 		}
 	}
