@@ -23,12 +23,13 @@ import (
 
 	"github.com/cavaliergopher/grab/v3"
 
+	"github.com/simple-uml/simple-uml/build/lock"
 	"github.com/simple-uml/simple-uml/build/ui"
 )
 
 // Cache is a content-addressed download cache.
 type Cache struct {
-	Dir      string        // root; verified files live in Dir/sha256/<hex>, partial ones in Dir/partial
+	Dir      string        // root; verified files live in Dir/sha256/<hex>, partial ones in Dir/partial, locks in Dir/locks
 	Attempts int           // tries per download, at least 1; 0 means 4
 	Backoff  time.Duration // wait before the first retry, doubled for each further one; 0 means 1s
 	Log      io.Writer     // where retries are reported; nil means os.Stderr
@@ -73,7 +74,17 @@ func (c *Cache) File(ctx context.Context, url, want string) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
 		return "", err
 	}
-	err := c.retry(ctx, url, func() error { return c.grab(ctx, url, partial) })
+	// Runs with different caches may share this download folder: one downloads, the others wait and
+	// then find the verified file.
+	l, err := lock.Acquire(ctx, filepath.Join(c.Dir, "locks", want), "download "+url, c.log())
+	if err != nil {
+		return "", err
+	}
+	defer l.Release()
+	if got, err := FileSHA256(final); err == nil && got == want {
+		return final, nil
+	}
+	err = c.retry(ctx, url, func() error { return c.grab(ctx, url, partial) })
 	if err != nil {
 		return "", err
 	}

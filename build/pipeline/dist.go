@@ -50,6 +50,12 @@ func Tag(version string, revision int) string { return fmt.Sprintf("v%s-%d", ver
 // tarball, each recipe's compressed image and tarball, manifest.json and SHA256SUMS. The folder is
 // replaced as a whole, so it is either the old release or the new one.
 func Dist(ctx context.Context, cfg config.Config, w io.Writer) (DistResult, error) {
+	start := time.Now()
+	unlock, err := lockRun(ctx, cfg, "mage dist", w)
+	if err != nil {
+		return DistResult{}, err
+	}
+	defer unlock()
 	kernel, err := readRecord(filepath.Join(cfg.Paths.Dist, RecordName))
 	if err != nil {
 		return DistResult{}, fmt.Errorf("no kernel in %s (run `go tool mage kernel`): %w", cfg.Paths.Dist, err)
@@ -162,6 +168,7 @@ func Dist(ctx context.Context, cfg config.Config, w io.Writer) (DistResult, erro
 		fi, _ := os.Stat(filepath.Join(dir, a))
 		fmt.Fprintf(w, "  %-60s %s\n", a, humanSize(fi))
 	}
+	logRun(cfg.Paths.Dist, "dist", m.Tag, start, "")
 	return DistResult{Dir: dir, Tag: m.Tag, Assets: all}, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,9 +12,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/simple-uml/simple-uml/build/artifact"
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/fetch"
 )
@@ -67,6 +70,16 @@ func TestDist(t *testing.T) {
 		"simple-uml-rootfs-test-x86_64-6.12.117-1.ext4.zst", "simple-uml-rootfs-test-x86_64-6.12.117-1.tar.zst"}
 	if strings.Join(first.Assets, " ") != strings.Join(want, " ") {
 		t.Fatalf("assets %v, want %v", first.Assets, want)
+	}
+	// What varies between runs is logged beside the outputs, not in them.
+	var last RunEntry
+	lines := strings.Split(strings.TrimSpace(string(mustRead(t, filepath.Join(cfg.Paths.Dist, RunLogName)))), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil || last.Target != "dist" || last.Output != "v6.12.117-1" || last.Hostname == "" {
+		t.Errorf("run log %q: %+v %v", lines, last, err)
+	}
+	host, _ := os.Hostname()
+	if manifest := mustRead(t, filepath.Join(first.Dir, ManifestName)); bytes.Contains(manifest, []byte(host)) || bytes.Contains(manifest, []byte(cfg.Paths.Cache)) {
+		t.Error("manifest.json names the host or the cache folder")
 	}
 	snapshot := map[string][]byte{}
 	for _, a := range first.Assets {
@@ -281,4 +294,98 @@ func TestFetchRelease(t *testing.T) {
 			t.Fatalf("boot preparation on the fetched pair: %v", err)
 		}
 	}
+}
+
+// distChild is `mage dist` in a process of its own, configured by SUML_* variables.
+func distChild() int {
+	cfg, err := config.Load(os.Getenv("SUML_TEST_ROOT"), nil)
+	if err == nil {
+		_, err = Dist(context.Background(), cfg, os.Stdout)
+	}
+	if err != nil {
+		fmt.Println("dist failed:", err)
+		return 1
+	}
+	return 0
+}
+
+// syncBuffer is a bytes.Buffer a child process writes while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestConcurrentRuns: a run that finds dist and the cache in use waits, saying for whom, and two runs
+// at once both succeed with an intact release.
+func TestConcurrentRuns(t *testing.T) {
+	cfg := distReady(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := func(out io.Writer) *exec.Cmd {
+		cmd := exec.Command(self, "-test.run=^$")
+		cmd.Env = childEnv(t, cfg, "dist")
+		cmd.Stdout, cmd.Stderr = out, out
+		return cmd
+	}
+	release := filepath.Join(cfg.Paths.Dist, ReleaseDir)
+
+	unlock, err := lockRun(context.Background(), cfg, "the test", io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out syncBuffer
+	waiter := child(&out)
+	if err := waiter.Start(); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("waiting for another run (pid %d: the test) to finish", os.Getpid())
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(out.String(), want); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			unlock()
+			waiter.Wait()
+			t.Fatalf("no waiting message; output:\n%s", out.String())
+		}
+	}
+	if _, err := os.Stat(release); err == nil {
+		t.Error("the waiting run wrote dist/release")
+	}
+	unlock()
+	if err := waiter.Wait(); err != nil {
+		t.Fatalf("the waiting run: %v\n%s", err, out.String())
+	}
+
+	// Two at once: both finish, and the release is whole.
+	var outA, outB syncBuffer
+	a, b := child(&outA), child(&outB)
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	errA, errB := a.Wait(), b.Wait()
+	if errA != nil || errB != nil {
+		t.Fatalf("concurrent runs: %v, %v\n%s\n%s", errA, errB, outA.String(), outB.String())
+	}
+	if _, problems, err := artifact.VerifyDir(release); err != nil || len(problems) > 0 {
+		t.Errorf("release after two concurrent runs: %v %v", problems, err)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }

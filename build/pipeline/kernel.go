@@ -52,6 +52,11 @@ func Kernel(ctx context.Context, cfg config.Config, w io.Writer) (KernelResult, 
 	if err := host.Check(host.Kernel); err != nil {
 		return KernelResult{}, err
 	}
+	unlock, err := lockRun(ctx, cfg, "mage kernel", w)
+	if err != nil {
+		return KernelResult{}, err
+	}
+	defer unlock()
 	cache, inputs, err := plan(ctx, cfg, w)
 	if err != nil {
 		return KernelResult{}, err
@@ -92,6 +97,7 @@ func Kernel(ctx context.Context, cfg config.Config, w io.Writer) (KernelResult, 
 		return KernelResult{}, err
 	}
 	fmt.Fprintf(w, "kernel %s built: %s (%s)\n", rec.Version, filepath.Join(cfg.Paths.Dist, LinuxName), time.Since(start).Round(time.Second))
+	logRun(cfg.Paths.Dist, "kernel", rec.Version, start, "")
 	return KernelResult{Record: rec, BuildDir: opts.Out}, nil
 }
 

@@ -22,6 +22,11 @@ func Menuconfig(ctx context.Context, cfg config.Config, stdin io.Reader, stdout,
 	if err := host.Check(host.Kernel, host.Menuconfig); err != nil {
 		return nil, err
 	}
+	unlock, err := lockRun(ctx, cfg, "mage menuconfig", w)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	opts, closeLog, err := configuredTree(ctx, cfg, w)
 	if err != nil {
 		return nil, err

@@ -1,12 +1,19 @@
 package pipeline
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
+	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/lock"
 )
 
 // Digest is a file and its sha256.
@@ -121,4 +128,57 @@ func digests(files []string, root string) ([]Digest, error) {
 		out = append(out, Digest{File: filepath.ToSlash(rel), SHA256: sum})
 	}
 	return out, nil
+}
+
+// lockRun takes the cache's lock for a stage that writes the cache or dist: runs sharing a cache (and
+// the dist folders built from it) go one at a time. The lock lives in the cache, so a run that fails
+// early has not created dist. The caller runs the returned release.
+func lockRun(ctx context.Context, cfg config.Config, what string, w io.Writer) (func(), error) {
+	l, err := lock.Acquire(ctx, filepath.Join(cfg.Paths.Cache, "lock"), what, w)
+	if err != nil {
+		return nil, err
+	}
+	if err := sweepLeftovers(cfg.Paths.Dist, w); err != nil {
+		l.Release()
+		return nil, err
+	}
+	return l.Release, nil
+}
+
+// leftoverPrefixes are the temporary names stages write in dist before renaming their outputs into
+// place; a killed run leaves them behind.
+var leftoverPrefixes = []string{".release.tmp-", ".fetch-", ".reimage-", ".owners-", ".rdump-"}
+
+// sweepLeftovers removes what killed runs left in dist. Only a holder of the cache's lock may call it:
+// then no other run is writing them.
+func sweepLeftovers(dist string, w io.Writer) error {
+	entries, err := os.ReadDir(dist)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		name := e.Name()
+		stale := strings.HasPrefix(name, ".") && (strings.HasSuffix(name, ".tmp") || strings.Contains(name, ".tmp-") || strings.Contains(name, ".tmp.configured"))
+		for _, p := range leftoverPrefixes {
+			stale = stale || strings.HasPrefix(name, p)
+		}
+		if !stale {
+			continue
+		}
+		p := filepath.Join(dist, name)
+		filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				os.Chmod(q, 0o700) // folders dumped from images may be read-only
+			}
+			return nil
+		})
+		if err := os.RemoveAll(p); err != nil {
+			return fmt.Errorf("remove %s, left by an interrupted run: %w", p, err)
+		}
+		fmt.Fprintf(w, "removed %s, left by an interrupted run\n", p)
+	}
+	return nil
 }

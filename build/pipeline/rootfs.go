@@ -99,6 +99,11 @@ func Rootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (R
 	if err := host.Check(host.Image); err != nil {
 		return RootfsResult{}, err
 	}
+	unlock, err := lockRun(ctx, cfg, "mage rootfs "+name, w)
+	if err != nil {
+		return RootfsResult{}, err
+	}
+	defer unlock()
 	recipe, err := rootfs.LoadRecipe(cfg.Paths.Recipes, name)
 	if err != nil {
 		return RootfsResult{}, err
@@ -244,6 +249,7 @@ func Rootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (R
 		return RootfsResult{}, err
 	}
 	fmt.Fprintf(w, "rootfs %s built: %s, %s in %s (%s)\n", name, image, tarball, time.Since(start).Round(time.Millisecond), phases)
+	logRun(cfg.Paths.Dist, "rootfs", name, start, phases.String())
 	return RootfsResult{Record: rec, Image: image, Tarball: tarball}, nil
 }
 

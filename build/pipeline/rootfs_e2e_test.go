@@ -32,6 +32,10 @@ func TestMain(m *testing.M) {
 		os.Exit(rootfsChild())
 	case "boot":
 		os.Exit(bootChild())
+	case "dist":
+		os.Exit(distChild())
+	case "rootfs+dist":
+		os.Exit(rootfsDistChild())
 	}
 	code := m.Run()
 	if sharedKernelDir != "" {
