@@ -147,15 +147,12 @@ type kernelInputs struct {
 	series    []source.Patch
 	requested kconf.Requested
 	record    KernelRecord
-	treeKey   string // identifies the unpacked and patched tree: tarball + patch series
 }
 
+// buildDir is the O= folder. It stays the same when patches or fragments change (the source tree's
+// path does too, see preparedTree), so make rebuilds only what a change reaches.
 func (in kernelInputs) buildDir(cfg config.Config) string {
-	return filepath.Join(cfg.Paths.Cache, "build", in.treeKey[:16]+"-"+cfg.Kernel.Subarch)
-}
-
-func (in kernelInputs) treeDir(cfg config.Config) string {
-	return filepath.Join(cfg.Paths.Cache, "trees", in.treeKey[:16])
+	return filepath.Join(cfg.Paths.Cache, "build", in.src.sha256[:16]+"-"+cfg.Kernel.Subarch)
 }
 
 func gatherInputs(ctx context.Context, cfg config.Config, src kernelSource) (kernelInputs, error) {
@@ -200,90 +197,16 @@ func gatherInputs(ctx context.Context, cfg config.Config, src kernelSource) (ker
 	if rec.Fragments, err = digests(fragFiles, cfg.Root); err != nil {
 		return kernelInputs{}, err
 	}
-	treeKey := hashJSON(struct {
-		Tarball string
-		Patches []Digest
-	}{src.sha256, rec.Patches})
 	// The timestamp comes from the tarball (covered by its digest); the rest of the environment is fixed.
 	rec.BuildEnv = kbuild.Options{}.Env()[1:]
 	rec.InputKey = rec.inputKey()
-	return kernelInputs{src: src, series: series, requested: req, record: rec, treeKey: treeKey}, nil
+	return kernelInputs{src: src, series: series, requested: req, record: rec}, nil
 }
 
 func hashJSON(v any) string {
 	data, _ := json.Marshal(v)
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
-}
-
-// Tree is an unpacked, patched source tree in the cache.
-type Tree struct {
-	Dir       string
-	Version   string
-	Timestamp time.Time // the release's time, from the tarball's Makefile
-}
-
-// preparedTree returns the cached tree for these inputs, unpacking and patching it first if needed.
-// The tree is made under a staging name and renamed, so a cached tree is always complete.
-func preparedTree(ctx context.Context, cfg config.Config, tarball string, in kernelInputs, w io.Writer) (Tree, error) {
-	dir := in.treeDir(cfg)
-	metaPath := dir + ".json"
-	var cached Tree
-	if data, err := os.ReadFile(metaPath); err == nil && json.Unmarshal(data, &cached) == nil {
-		if _, err := os.Stat(filepath.Join(dir, "Makefile")); err == nil {
-			cached.Dir = dir
-			fmt.Fprintf(w, "using the cached source tree %s\n", dir)
-			return cached, nil
-		}
-	}
-	_ = os.RemoveAll(dir)
-	staging := dir + ".staging"
-	_ = os.RemoveAll(staging) // left by an interrupted run
-	t, err := stageTree(ctx, tarball, staging, in, cfg.Paths.Patches, w)
-	if err == nil {
-		err = writeJSON(metaPath, t)
-	}
-	if err == nil {
-		err = os.Rename(staging, dir)
-	}
-	if err != nil {
-		_ = os.RemoveAll(staging)
-		return Tree{}, err
-	}
-	t.Dir = dir
-	return t, nil
-}
-
-// stageTree unpacks tarball into staging, checks its version and applies the patch series. The caller
-// removes staging when it fails.
-func stageTree(ctx context.Context, tarball, staging string, in kernelInputs, patchDir string, w io.Writer) (Tree, error) {
-	fmt.Fprintf(w, "unpacking %s\n", tarball)
-	if _, err := source.Unpack(ctx, tarball, staging); err != nil {
-		return Tree{}, err
-	}
-	fi, err := os.Stat(filepath.Join(staging, "Makefile"))
-	if err != nil {
-		return Tree{}, fmt.Errorf("%s is not a Linux source tarball: %w", tarball, err)
-	}
-	// The release time, for KBUILD_BUILD_TIMESTAMP: kernel.org's tarballs carry the tag's time.
-	t := Tree{Timestamp: fi.ModTime().UTC()}
-	if t.Version, err = source.TreeVersion(staging); err != nil {
-		return Tree{}, err
-	}
-	if in.src.version != "" && in.src.version != t.Version {
-		return Tree{}, fmt.Errorf("%s holds Linux %s, but %s was expected: check kernel.lock and the tarball", tarball, t.Version, in.src.version)
-	}
-	if len(in.series) > 0 {
-		fmt.Fprintf(w, "applying %d patch(es) from %s\n", len(in.series), patchDir)
-	}
-	if err := source.Apply(staging, in.series); err != nil {
-		return Tree{}, err
-	}
-	// A patch may change the version (EXTRAVERSION); the tree's version is what it will build.
-	if t.Version, err = source.TreeVersion(staging); err != nil {
-		return Tree{}, err
-	}
-	return t, nil
 }
 
 func buildOptions(cfg config.Config, tree Tree, out string, w io.Writer) (kbuild.Options, func(), error) {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -225,4 +226,47 @@ func applyFile(tree string, p Patch, git bool, fd *gitdiff.File) error {
 		return os.Remove(oldPath)
 	}
 	return nil
+}
+
+// Touched lists the files the series creates, changes, renames or deletes, as slash-separated paths
+// relative to tree, sorted and each once.
+func Touched(tree string, series []Patch) ([]string, error) {
+	seen := map[string]bool{}
+	for _, p := range series {
+		data, err := os.ReadFile(p.File)
+		if err != nil {
+			return nil, err
+		}
+		files, _, err := gitdiff.Parse(bytes.NewReader(data))
+		if err != nil {
+			return nil, &PatchError{Patch: p.File, Err: fmt.Errorf("not a readable diff: %w", err)}
+		}
+		git := isGitPatch(data)
+		for _, fd := range files {
+			var names []string
+			if !fd.IsNew {
+				names = append(names, fd.OldName)
+			}
+			if !fd.IsDelete {
+				names = append(names, fd.NewName)
+			}
+			for _, n := range names {
+				full, err := name(tree, p, git, n)
+				if err != nil {
+					return nil, &PatchError{Patch: p.File, File: n, Err: err}
+				}
+				rel, err := filepath.Rel(tree, full)
+				if err != nil {
+					return nil, err
+				}
+				seen[filepath.ToSlash(rel)] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for p := range seen {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out, nil
 }

@@ -166,3 +166,44 @@ func TestMakefileVersion(t *testing.T) {
 		}
 	}
 }
+
+func TestTouched(t *testing.T) {
+	const rename = "diff --git a/old/name.c b/new/name.c\nsimilarity index 100%\nrename from old/name.c\nrename to new/name.c\n"
+	const remove = "diff --git a/gone.c b/gone.c\ndeleted file mode 100644\nindex ce01362..0000000\n--- a/gone.c\n+++ /dev/null\n@@ -1 +0,0 @@\n-hello\n"
+	tests := []struct {
+		name    string
+		series  string
+		patches map[string]string
+		want    string
+	}{
+		{"nothing", "", nil, ""},
+		{"quilt and git patches, each file once", "1.patch\n2.patch\n3.patch\n", map[string]string{"1.patch": quiltPatch, "2.patch": gitPatch, "3.patch": quiltPatch}, "init/main.c new.txt"},
+		{"a rename names both ends", "r.patch\n", map[string]string{"r.patch": rename}, "new/name.c old/name.c"},
+		{"a deletion", "d.patch\n", map[string]string{"d.patch": remove}, "gone.c"},
+		{"strip level 0", "p0.patch -p0\n", map[string]string{"p0.patch": "--- fs/x.c\n+++ fs/x.c\n@@ -1 +1 @@\n-a\n+b\n"}, "fs/x.c"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFiles(t, dir, tt.patches)
+			writeFiles(t, dir, map[string]string{"series": tt.series})
+			series, err := ReadSeries(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := Touched(t.TempDir(), series)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(got, " ") != tt.want {
+				t.Errorf("Touched = %q, want %q", got, tt.want)
+			}
+		})
+	}
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"series": "evil.patch\n", "evil.patch": "--- a/../../etc/passwd\n+++ b/../../etc/passwd\n@@ -1 +1 @@\n-a\n+b\n"})
+	series, _ := ReadSeries(dir)
+	if _, err := Touched(t.TempDir(), series); err == nil || !strings.Contains(err.Error(), "outside the tree") {
+		t.Errorf("a path outside the tree: %v", err)
+	}
+}

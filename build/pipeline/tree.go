@@ -1,0 +1,296 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/source"
+)
+
+// Tree is an unpacked, patched source tree in the cache.
+type Tree struct {
+	Dir       string
+	Version   string
+	Timestamp time.Time // the release's time, from the tarball's Makefile
+}
+
+// workState is <tree>.work.json: the patches the working tree holds and the files they touched.
+type workState struct {
+	Patches []string // each applied patch's sha256 and strip level, in order
+	Touched []string // tree paths the applied patches create, change or delete
+	Version string   // the tree's version with the patches (they may set EXTRAVERSION)
+}
+
+// preparedTree returns the source tree for these inputs. A tarball is unpacked once, into
+// trees/<tarball>.pristine, which is never written again. The tree kernels build from,
+// trees/<tarball>.work, is a hard-link copy of it with the patch series applied; it keeps its path
+// when the series changes, and only the files the old or the new series touch are put back and
+// patched again, keeping the modification time of any file that comes out the same. So the build
+// folder stays valid and make recompiles only what a changed patch reaches.
+func preparedTree(ctx context.Context, cfg config.Config, tarball string, in kernelInputs, w io.Writer) (Tree, error) {
+	base := filepath.Join(cfg.Paths.Cache, "trees", in.src.sha256[:16])
+	pristine, err := pristineTree(ctx, tarball, base+".pristine", in, w)
+	if err != nil {
+		return Tree{}, err
+	}
+	work, statePath := base+".work", base+".work.json"
+	want := make([]string, len(in.series))
+	for i, p := range in.series {
+		want[i] = fmt.Sprintf("%s -p%d", p.SHA256, p.Strip)
+	}
+	var st workState
+	haveWork := readJSONFile(statePath, &st) == nil && exists(filepath.Join(work, "Makefile"))
+	if haveWork && slices.Equal(st.Patches, want) {
+		fmt.Fprintf(w, "using the cached source tree %s\n", work)
+		return Tree{Dir: work, Version: st.Version, Timestamp: pristine.Timestamp}, nil
+	}
+	// The state goes first: a tree caught half-updated is made again from scratch.
+	if err := os.Remove(statePath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return Tree{}, err
+	}
+	if !haveWork {
+		st = workState{}
+		if err := linkTree(pristine.Dir, work); err != nil {
+			return Tree{}, fmt.Errorf("make the working source tree: %w", err)
+		}
+	}
+	touched, err := source.Touched(work, in.series)
+	if err != nil {
+		return Tree{}, err
+	}
+	paths := union(st.Touched, touched)
+	before := map[string]fileState{}
+	for _, p := range paths {
+		if before[p], err = stateOf(filepath.Join(work, p)); err != nil {
+			return Tree{}, err
+		}
+		// Back to the tarball's content, as a copy of its own: times are set on it below.
+		if err := restoreFile(pristine.Dir, work, p); err != nil {
+			return Tree{}, err
+		}
+	}
+	if len(in.series) > 0 {
+		fmt.Fprintf(w, "applying %d patch(es) from %s (%d files touched)\n", len(in.series), cfg.Paths.Patches, len(paths))
+	}
+	fail := func(err error) (Tree, error) {
+		os.RemoveAll(work) // some patches applied, some not: start again from the tarball next time
+		return Tree{}, err
+	}
+	if err := source.Apply(work, in.series); err != nil {
+		return fail(err)
+	}
+	now := time.Now()
+	for _, p := range paths {
+		after, err := stateOf(filepath.Join(work, p))
+		if err != nil {
+			return fail(err)
+		}
+		if !after.exists {
+			continue
+		}
+		// Unchanged content keeps its time, so make leaves what depends on it alone; changed content
+		// (also a file back to the tarball's, which carries the tarball's old time) gets the present.
+		t := now
+		if b := before[p]; b.exists && b.sum == after.sum {
+			t = b.mtime
+		}
+		if err := os.Chtimes(filepath.Join(work, p), t, t); err != nil {
+			return fail(err)
+		}
+	}
+	version, err := source.TreeVersion(work)
+	if err != nil {
+		return fail(err)
+	}
+	st = workState{Patches: want, Touched: touched, Version: version}
+	if err := writeJSON(statePath, st); err != nil {
+		return fail(err)
+	}
+	return Tree{Dir: work, Version: version, Timestamp: pristine.Timestamp}, nil
+}
+
+// pristineTree unpacks tarball into dir once (under a staging name, renamed when complete) and
+// checks its version.
+func pristineTree(ctx context.Context, tarball, dir string, in kernelInputs, w io.Writer) (Tree, error) {
+	var t Tree
+	if readJSONFile(dir+".json", &t) == nil && exists(filepath.Join(dir, "Makefile")) {
+		t.Dir = dir
+		return t, nil
+	}
+	_ = os.RemoveAll(dir)
+	staging := dir + ".staging"
+	_ = os.RemoveAll(staging) // left by an interrupted run
+	fmt.Fprintf(w, "unpacking %s\n", tarball)
+	fail := func(err error) (Tree, error) {
+		_ = os.RemoveAll(staging)
+		return Tree{}, err
+	}
+	if _, err := source.Unpack(ctx, tarball, staging); err != nil {
+		return fail(err)
+	}
+	fi, err := os.Stat(filepath.Join(staging, "Makefile"))
+	if err != nil {
+		return fail(fmt.Errorf("%s is not a Linux source tarball: %w", tarball, err))
+	}
+	// The release time, for KBUILD_BUILD_TIMESTAMP: kernel.org's tarballs carry the tag's time.
+	t.Timestamp = fi.ModTime().UTC()
+	if t.Version, err = source.TreeVersion(staging); err != nil {
+		return fail(err)
+	}
+	if in.src.version != "" && in.src.version != t.Version {
+		return fail(fmt.Errorf("%s holds Linux %s, but %s was expected: check kernel.lock and the tarball", tarball, t.Version, in.src.version))
+	}
+	if err := writeJSON(dir+".json", t); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(staging, dir); err != nil {
+		return fail(err)
+	}
+	t.Dir = dir
+	return t, nil
+}
+
+// linkTree makes dst a copy of src whose files are hard links (copies where linking fails), under a
+// staging name renamed when complete. Nothing writes to a linked file in place: patches replace files.
+func linkTree(src, dst string) error {
+	staging := dst + ".staging"
+	_ = os.RemoveAll(dst)
+	_ = os.RemoveAll(staging)
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		to := filepath.Join(staging, rel)
+		switch {
+		case d.IsDir():
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			return os.Mkdir(to, fi.Mode().Perm()|0o700)
+		case d.Type()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(target, to)
+		case d.Type().IsRegular():
+			if os.Link(p, to) == nil {
+				return nil
+			}
+			return copyFileKeepTime(p, to)
+		}
+		return nil
+	})
+	if err == nil {
+		err = os.Rename(staging, dst)
+	}
+	if err != nil {
+		_ = os.RemoveAll(staging)
+	}
+	return err
+}
+
+// restoreFile puts path back in work as the pristine tree has it (a copy, not a link), or removes it
+// when the tarball has no such file.
+func restoreFile(pristine, work, path string) error {
+	to := filepath.Join(work, filepath.FromSlash(path))
+	if err := os.Remove(to); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	from := filepath.Join(pristine, filepath.FromSlash(path))
+	fi, err := os.Lstat(from)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil || !fi.Mode().IsRegular() {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		return err
+	}
+	return copyFileKeepTime(from, to)
+}
+
+func copyFileKeepTime(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	fi, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fi.Mode().Perm())
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	return os.Chtimes(to, fi.ModTime(), fi.ModTime())
+}
+
+type fileState struct {
+	exists bool
+	sum    string
+	mtime  time.Time
+}
+
+func stateOf(path string) (fileState, error) {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return fileState{}, nil
+	}
+	if err != nil {
+		return fileState{}, err
+	}
+	sum, err := fetch.FileSHA256(path)
+	if err != nil {
+		return fileState{}, err
+	}
+	return fileState{exists: true, sum: sum, mtime: fi.ModTime()}, nil
+}
+
+func union(a, b []string) []string {
+	seen := map[string]bool{}
+	for _, s := range append(append([]string(nil), a...), b...) {
+		seen[s] = true
+	}
+	out := make([]string, 0, len(seen))
+	for s := range seen {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+func readJSONFile(path string, v any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(data, v)
+}
