@@ -311,7 +311,26 @@ func explainExt4(a, b string) string {
 		}
 		return fmt.Sprintf("image byte %d: superblock offset %#x", off, off-1024)
 	}
-	return fmt.Sprintf("image byte %d, in 4 KiB block %d (file data, inode times or the journal)", off, off/4096)
+	bs := ext4BlockSize(a)
+	return fmt.Sprintf("image byte %d, in block %d of %d bytes (file data, inodes: modes, owners, times; or the journal)", off, off/bs, bs)
+}
+
+// ext4BlockSize reads the block size from an image's superblock (1024 << s_log_block_size).
+func ext4BlockSize(path string) int64 {
+	r, done, err := decompressed(path)
+	if err != nil {
+		return 1024
+	}
+	defer done()
+	sb := make([]byte, 2048)
+	if _, err := io.ReadFull(r, sb); err != nil {
+		return 1024
+	}
+	log := int64(sb[1024+0x18]) | int64(sb[1024+0x19])<<8 | int64(sb[1024+0x1A])<<16 | int64(sb[1024+0x1B])<<24
+	if log > 6 {
+		return 1024
+	}
+	return 1024 << log
 }
 
 func explainText(a, b string) string {

@@ -79,7 +79,7 @@ func TestCompareDirs(t *testing.T) {
 		{change: "member mtime", file: "linux.tar.xz", member: "COPYING", want: "mtime"},
 		{change: "compression", file: "linux.tar.xz", want: "compressed stream differs"},
 		{change: "ext4 write time", file: "rootfs.ext4.zst", want: "s_wtime"},
-		{change: "ext4 data", file: "rootfs.ext4.zst", want: "block 9"},
+		{change: "ext4 data", file: "rootfs.ext4.zst", want: "block 39 of 1024 bytes"},
 		{change: "manifest", file: "manifest.json", want: `line 2: "\"tag\": \"v1-1\"" vs "\"tag\": \"v1-2\""`},
 		{change: "extra file", file: "extra.txt", want: "missing from"},
 	}

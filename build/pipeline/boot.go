@@ -361,13 +361,21 @@ func Debug(ctx context.Context, cfg config.Config, stdin *os.File, stdout io.Wri
 		"-ex", "handle SIGSEGV pass nostop noprint",
 		"-ex", "handle SIGUSR1 pass nostop noprint",
 	}
-	if src, err := os.ReadFile(vmlinux + ".source"); err == nil {
-		args = append(args, "-ex", "set substitute-path "+kbuild.SourceRoot+" "+strings.TrimSpace(string(src)))
-	}
+	args = append(args, gdbSourceArgs(vmlinux)...)
 	if len(gdbArgs) > 0 {
 		args = append(args, gdbArgs...)
 	} else {
 		args = append(args, "-ex", "break start_kernel", "-ex", "run")
 	}
 	return uml.Debug(ctx, g.opts, args, stdin, stdout)
+}
+
+// gdbSourceArgs tells gdb where the source tree of an unstripped kernel is on this machine: its debug
+// information names kbuild.SourceRoot, and the build wrote the real folder beside it.
+func gdbSourceArgs(vmlinux string) []string {
+	src, err := os.ReadFile(vmlinux + ".source")
+	if err != nil {
+		return nil
+	}
+	return []string{"-ex", "set substitute-path " + kbuild.SourceRoot + " " + strings.TrimSpace(string(src))}
 }

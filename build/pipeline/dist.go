@@ -51,7 +51,7 @@ func Tag(version string, revision int) string { return fmt.Sprintf("v%s-%d", ver
 // replaced as a whole, so it is either the old release or the new one.
 func Dist(ctx context.Context, cfg config.Config, w io.Writer) (DistResult, error) {
 	start := time.Now()
-	unlock, err := lockRun(ctx, cfg, "mage dist", w)
+	unlock, err := startRun(ctx, cfg, "mage dist", w)
 	if err != nil {
 		return DistResult{}, err
 	}
@@ -114,6 +114,13 @@ func Dist(ctx context.Context, cfg config.Config, w io.Writer) (DistResult, erro
 			return DistResult{}, err
 		}
 		assets = append(assets, base+".ext4.zst", base+".tar.zst")
+		// The manifest describes outputs by content; when dist's copy was written is not part of it.
+		outputs := map[string]Output{}
+		for name, o := range r.Outputs {
+			o.MtimeNS = 0
+			outputs[name] = o
+		}
+		r.Outputs = outputs
 		m.Rootfs = append(m.Rootfs, r)
 	}
 	sbomName := fmt.Sprintf("simple-uml-%s.cdx.json", version)

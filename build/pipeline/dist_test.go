@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -338,7 +339,7 @@ func TestConcurrentRuns(t *testing.T) {
 	}
 	release := filepath.Join(cfg.Paths.Dist, ReleaseDir)
 
-	unlock, err := lockRun(context.Background(), cfg, "the test", io.Discard)
+	unlock, err := startRun(context.Background(), cfg, "the test", io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,4 +389,34 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return data
+}
+
+// TestRootfsDistReproducible builds the root filesystem and the release twice in separate cache and
+// dist folders, the second time under another umask and time zone, and wants the same bytes. (The
+// end-to-end TestReproEndToEnd adds the kernel build and the configure boot.)
+func TestRootfsDistReproducible(t *testing.T) {
+	requireImageTools(t)
+	recipes := recipeDir(t, newXbpsRepo(t, busyboxPackages(t, false)), "", map[string]string{"etc/motd": "same bytes\n"})
+	var releases []string
+	for i := range 2 {
+		if i == 1 {
+			old := syscall.Umask(0o077)
+			t.Cleanup(func() { syscall.Umask(old) })
+			t.Setenv("TZ", "Pacific/Kiritimati")
+			time.Sleep(1100 * time.Millisecond) // another second on the clock
+		}
+		cfg := rootfsConfig(t, recipes, nil)
+		if _, err := Rootfs(context.Background(), cfg, "", testLog(t)); err != nil {
+			t.Fatal(err)
+		}
+		fakeKernelDist(t, cfg.Paths.Dist)
+		res, err := Dist(context.Background(), cfg, testLog(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		releases = append(releases, res.Dir)
+	}
+	if d, err := artifact.CompareDirs(releases[0], releases[1]); err != nil || d != nil {
+		t.Fatalf("the releases differ: %v %v", d, err)
+	}
 }

@@ -28,7 +28,7 @@ import (
 // them. Downloads go through the content-addressed cache (resumable); a token is only needed for
 // private repositories. Nothing is installed unless everything verifies.
 func FetchRelease(ctx context.Context, cfg config.Config, getenv func(string) string, tag string, w io.Writer) (*Manifest, error) {
-	unlock, err := lockRun(ctx, cfg, "mage fetch", w)
+	unlock, err := startRun(ctx, cfg, "mage fetch", w)
 	if err != nil {
 		return nil, err
 	}

@@ -52,7 +52,7 @@ func Kernel(ctx context.Context, cfg config.Config, w io.Writer) (KernelResult, 
 	if err := host.Check(host.Kernel); err != nil {
 		return KernelResult{}, err
 	}
-	unlock, err := lockRun(ctx, cfg, "mage kernel", w)
+	unlock, err := startRun(ctx, cfg, "mage kernel", w)
 	if err != nil {
 		return KernelResult{}, err
 	}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -157,6 +158,20 @@ func TestKernelEndToEnd(t *testing.T) {
 	}
 	t.Logf("booted %s to the marker and powered off in %s", want, boot.Duration.Round(time.Millisecond))
 	shareE2EKernel(t, filepath.Join(cfg.Paths.Dist, LinuxName))
+
+	// The debug information names no cache folder, and gdb, told where the source is as `mage debug`
+	// tells it, lists start_kernel.
+	debug := filepath.Join(cfg.Paths.Dist, DebugName)
+	if data, err := os.ReadFile(debug); err != nil || bytes.Contains(data, []byte(cfg.Paths.Cache)) {
+		t.Errorf("%s names the cache folder %s (or: %v)", DebugName, cfg.Paths.Cache, err)
+	}
+	if _, err := exec.LookPath("gdb"); err == nil {
+		args := append([]string{"-batch", "-nx"}, gdbSourceArgs(debug)...)
+		out, _ := exec.Command("gdb", append(args, "-ex", "list start_kernel", debug)...).CombinedOutput()
+		if !strings.Contains(string(out), "start_kernel(void)") {
+			t.Errorf("gdb lists no source for start_kernel:\n%s", out)
+		}
+	}
 
 	// Nothing changed: the second run does no unpacking and no make.
 	start := time.Now()

@@ -22,7 +22,7 @@ func Menuconfig(ctx context.Context, cfg config.Config, stdin io.Reader, stdout,
 	if err := host.Check(host.Kernel, host.Menuconfig); err != nil {
 		return nil, err
 	}
-	unlock, err := lockRun(ctx, cfg, "mage menuconfig", w)
+	unlock, err := startRun(ctx, cfg, "mage menuconfig", w)
 	if err != nil {
 		return nil, err
 	}

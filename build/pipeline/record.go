@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/fetch"
@@ -130,10 +131,12 @@ func digests(files []string, root string) ([]Digest, error) {
 	return out, nil
 }
 
-// lockRun takes the cache's lock for a stage that writes the cache or dist: runs sharing a cache (and
-// the dist folders built from it) go one at a time. The lock lives in the cache, so a run that fails
-// early has not created dist. The caller runs the returned release.
-func lockRun(ctx context.Context, cfg config.Config, what string, w io.Writer) (func(), error) {
+// startRun begins a stage that writes the cache or dist. It takes the cache's lock: runs sharing a
+// cache (and the dist folders built from it) go one at a time, and the lock lives in the cache, so a
+// run that fails early has not created dist. It removes what killed runs left in dist, and sets the
+// umask to 022, so files get the modes the stages ask for whatever the user's umask (images carry
+// modes, and must not depend on it). The caller runs the returned release.
+func startRun(ctx context.Context, cfg config.Config, what string, w io.Writer) (func(), error) {
 	l, err := lock.Acquire(ctx, filepath.Join(cfg.Paths.Cache, "lock"), what, w)
 	if err != nil {
 		return nil, err
@@ -142,6 +145,7 @@ func lockRun(ctx context.Context, cfg config.Config, what string, w io.Writer) (
 		l.Release()
 		return nil, err
 	}
+	syscall.Umask(0o022)
 	return l.Release, nil
 }
 

@@ -73,7 +73,7 @@ type ConfigureRecord struct {
 type Output struct {
 	SHA256  string `json:"sha256"`
 	Size    int64  `json:"size"`
-	MtimeNS int64  `json:"mtime_ns"`
+	MtimeNS int64  `json:"mtime_ns,omitempty"` // in dist's record only: when this run wrote it
 }
 
 // RootfsResult says what Rootfs did.
@@ -99,7 +99,7 @@ func Rootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (R
 	if err := host.Check(host.Image); err != nil {
 		return RootfsResult{}, err
 	}
-	unlock, err := lockRun(ctx, cfg, "mage rootfs "+name, w)
+	unlock, err := startRun(ctx, cfg, "mage rootfs "+name, w)
 	if err != nil {
 		return RootfsResult{}, err
 	}
