@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -38,9 +39,10 @@ type Manifest struct {
 
 // DistResult says what Dist wrote.
 type DistResult struct {
-	Dir    string
-	Tag    string
-	Assets []string
+	Dir      string
+	Tag      string
+	Assets   []string
+	UpToDate bool // dist/release already held this release: nothing was written
 }
 
 // Tag is the release tag of a kernel version and packaging revision: v6.12.117-1.
@@ -76,6 +78,22 @@ func Dist(ctx context.Context, cfg config.Config, w io.Writer) (DistResult, erro
 	}
 	m := Manifest{Tag: Tag(kernel.Version, cfg.Release.Revision), Revision: cfg.Release.Revision, SourceDateEpoch: epoch.Unix(),
 		Kernel: *kernel, Assets: map[string]string{}}
+	for _, r := range roots {
+		// The manifest describes outputs by content; when dist's copy was written is not part of it.
+		outputs := map[string]Output{}
+		for name, o := range r.Outputs {
+			o.MtimeNS = 0
+			outputs[name] = o
+		}
+		r.Outputs = outputs
+		m.Rootfs = append(m.Rootfs, r)
+	}
+	dir := filepath.Join(cfg.Paths.Dist, ReleaseDir)
+	if assets, ok := releaseCurrent(dir, m); ok && cfg.Release.Previous == "" {
+		fmt.Fprintf(w, "release %s is up to date in %s (same kernel, root filesystems and revision); nothing to do (%s)\n",
+			m.Tag, dir, time.Since(start).Round(time.Millisecond))
+		return DistResult{Dir: dir, Tag: m.Tag, Assets: assets, UpToDate: true}, nil
+	}
 	stage, err := os.MkdirTemp(cfg.Paths.Dist, ".release.tmp-")
 	if err != nil {
 		return DistResult{}, err
@@ -114,14 +132,6 @@ func Dist(ctx context.Context, cfg config.Config, w io.Writer) (DistResult, erro
 			return DistResult{}, err
 		}
 		assets = append(assets, base+".ext4.zst", base+".tar.zst")
-		// The manifest describes outputs by content; when dist's copy was written is not part of it.
-		outputs := map[string]Output{}
-		for name, o := range r.Outputs {
-			o.MtimeNS = 0
-			outputs[name] = o
-		}
-		r.Outputs = outputs
-		m.Rootfs = append(m.Rootfs, r)
 	}
 	sbomName := fmt.Sprintf("simple-uml-%s.cdx.json", version)
 	if err := writeSBOM(filepath.Join(stage, sbomName), m, version, epoch); err != nil {
@@ -165,7 +175,6 @@ func Dist(ctx context.Context, cfg config.Config, w io.Writer) (DistResult, erro
 	if err := os.WriteFile(filepath.Join(stage, artifact.SumsName), sums.Bytes(), 0o644); err != nil {
 		return DistResult{}, err
 	}
-	dir := filepath.Join(cfg.Paths.Dist, ReleaseDir)
 	if err := replaceDir(stage, dir); err != nil {
 		return DistResult{}, err
 	}
@@ -350,4 +359,36 @@ func humanSize(fi os.FileInfo) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// releaseCurrent reports whether dir holds the release m describes (the same tag, kernel record and
+// root filesystem records; Dist writes the folder only as a whole), and lists its files. It reads the
+// manifest and SHA256SUMS, not the assets: `mage verify` checks their bytes.
+func releaseCurrent(dir string, m Manifest) ([]string, bool) {
+	old, err := readManifest(filepath.Join(dir, ManifestName))
+	if err != nil || old == nil {
+		return nil, false
+	}
+	want, _ := json.Marshal(Manifest{Tag: m.Tag, Revision: m.Revision, SourceDateEpoch: m.SourceDateEpoch, Kernel: m.Kernel, Rootfs: m.Rootfs})
+	got, _ := json.Marshal(Manifest{Tag: old.Tag, Revision: old.Revision, SourceDateEpoch: old.SourceDateEpoch, Kernel: old.Kernel, Rootfs: old.Rootfs})
+	if !bytes.Equal(want, got) {
+		return nil, false
+	}
+	data, err := os.ReadFile(filepath.Join(dir, artifact.SumsName))
+	if err != nil {
+		return nil, false
+	}
+	sums, err := artifact.ParseSums(data)
+	if err != nil {
+		return nil, false
+	}
+	names := []string{artifact.SumsName}
+	for name := range sums {
+		if fi, err := os.Stat(filepath.Join(dir, name)); err != nil || !fi.Mode().IsRegular() {
+			return nil, false
+		}
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names, true
 }

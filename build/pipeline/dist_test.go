@@ -90,6 +90,14 @@ func TestDist(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !again.UpToDate || strings.Join(again.Assets, " ") != strings.Join(want, " ") {
+		t.Errorf("a rerun on the same inputs was not a no-op: %+v", again)
+	}
+	// A missing asset makes the release be written again, the same bytes.
+	os.Remove(filepath.Join(first.Dir, want[5]))
+	if again, err = Dist(ctx, cfg, testLog(t)); err != nil || again.UpToDate {
+		t.Fatalf("after an asset went missing: up to date %v, %v", again.UpToDate, err)
+	}
 	for _, a := range again.Assets {
 		data, _ := os.ReadFile(filepath.Join(again.Dir, a))
 		if !bytes.Equal(data, snapshot[a]) {
