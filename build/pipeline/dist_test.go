@@ -24,7 +24,7 @@ import (
 
 // fakeKernelDist writes what `mage kernel` leaves in dist/, with small stand-in files and a record
 // that describes them (the real kernel is built in the end-to-end test).
-func fakeKernelDist(t *testing.T, dist string) {
+func fakeKernelDist(t testing.TB, dist string) {
 	t.Helper()
 	os.MkdirAll(dist, 0o755)
 	files := map[string]string{LinuxName: "ELF stand-in\n", ConfigName: "CONFIG_UML=y\n", SystemMapName: "0000 T start_kernel\n", LicenseName: "GPL-2.0 stand-in\n"}

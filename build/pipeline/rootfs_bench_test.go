@@ -109,3 +109,33 @@ allow_unsigned = true
 	}
 	return recipes
 }
+
+// BenchmarkNoopRerun times a rerun of rootfs and of dist on unchanged inputs (the encoded14 set:
+// 12 real packages, 256 MiB image; a stand-in kernel in dist), inside the pipeline. The whole
+// command adds mage's start-up (see docs/benchmarks.md).
+func BenchmarkNoopRerun(b *testing.B) {
+	requireImageTools(b)
+	cfg := rootfsConfig(b, encoded14Recipe(b), nil)
+	ctx := context.Background()
+	if _, err := Rootfs(ctx, cfg, "", testLog(b)); err != nil {
+		b.Fatal(err)
+	}
+	fakeKernelDist(b, cfg.Paths.Dist)
+	if _, err := Dist(ctx, cfg, testLog(b)); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("rootfs", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if res, err := Rootfs(ctx, cfg, "", testLog(b)); err != nil || !res.UpToDate {
+				b.Fatalf("not a no-op: %v", err)
+			}
+		}
+	})
+	b.Run("dist", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if res, err := Dist(ctx, cfg, testLog(b)); err != nil || !res.UpToDate {
+				b.Fatalf("not a no-op: %v", err)
+			}
+		}
+	})
+}
