@@ -71,8 +71,11 @@ func Bump(ctx context.Context, cfg config.Config, opts BumpOptions, w io.Writer)
 		fmt.Fprintf(w, "kernel %s is up to date (series %s)\n", cfg.Lock.Version, cfg.Kernel.Series)
 		res.New = cfg.Lock
 		return res, nil
-	} else if cmp < 0 {
+	} else if cmp < 0 && kernelorg.Series(rel.Version) == kernelorg.Series(cfg.Lock.Version) {
 		return res, fmt.Errorf("%s is older than the pinned %s: refusing to downgrade (edit kernel.lock by hand if you mean it)", rel.Version, cfg.Lock.Version)
+	} else if cmp < 0 {
+		// Another branch, chosen in kernel.series or by an exact pin (a release job building 6.6 too).
+		fmt.Fprintf(w, "switching from the %s branch to %s\n", kernelorg.Series(cfg.Lock.Version), kernelorg.Series(rel.Version))
 	}
 	sum, err := SignedSHA256(ctx, cfg, cache, rel.Version)
 	if errors.Is(err, kernelorg.ErrNotListed) {

@@ -50,6 +50,7 @@ func TestBump(t *testing.T) {
 		signer   *openpgp.Entity
 		unlisted bool // the signed list lacks the tarball
 		opts     BumpOptions
+		series   string // kernel.series; "" keeps the repository's
 		want     string // error text, or "" for a bump to wantVer
 		wantVer  string
 	}{
@@ -57,6 +58,7 @@ func TestBump(t *testing.T) {
 		{name: "dry run", releases: newer, publish: "6.12.120", opts: BumpOptions{DryRun: true}, wantVer: "6.12.117"},
 		{name: "exact version", publish: "6.12.118", opts: BumpOptions{Version: "6.12.118"}, wantVer: "6.12.118"},
 		{name: "downgrade", want: "refusing to downgrade"},
+		{name: "another, older branch", series: "6.6", publish: "6.6.155", wantVer: "6.6.155"},
 		{name: "end of life", releases: append(append([]string{}, newer...), "\"6.12.120\",\n            \"iseol\": false", "\"6.12.120\",\n            \"iseol\": true"), publish: "6.12.120", want: "end of life"},
 		{name: "end of life, allowed", releases: append(append([]string{}, newer...), "\"6.12.120\",\n            \"iseol\": false", "\"6.12.120\",\n            \"iseol\": true"), publish: "6.12.120", opts: BumpOptions{AllowEOL: true}, wantVer: "6.12.120"},
 		{name: "not yet signed", releases: newer, publish: "6.12.120", unlisted: true, want: "try again later"},
@@ -77,7 +79,11 @@ func TestBump(t *testing.T) {
 				}
 				m.publish(t, c.publish, []byte("tarball of "+c.publish), signer, sums)
 			}
-			cfg := m.testConfig(t, "6.12.117", nil)
+			var extra map[string]string
+			if c.series != "" {
+				extra = map[string]string{"SUML_KERNEL_SERIES": c.series}
+			}
+			cfg := m.testConfig(t, "6.12.117", extra)
 			lock := lockCopy(t)
 			before, _ := os.ReadFile(lock)
 			opts := c.opts
