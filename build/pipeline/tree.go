@@ -61,6 +61,11 @@ func preparedTree(ctx context.Context, cfg config.Config, tarball string, in ker
 	}
 	if !haveWork {
 		st = workState{}
+		// Which files an earlier series touched is unknown now, and the new tree gives them the
+		// tarball's old times: objects built from patched copies would look current. Build afresh.
+		if err := os.RemoveAll(in.buildDir(cfg)); err != nil {
+			return Tree{}, err
+		}
 		if err := linkTree(pristine.Dir, work); err != nil {
 			return Tree{}, fmt.Errorf("make the working source tree: %w", err)
 		}

@@ -100,8 +100,15 @@ func TestTreeFollowsPatchChanges(t *testing.T) {
 	if _, err := preparedTree(ctx, cfg, tarball, inputs(map[string]string{"bad.patch": "--- a/a.c\n+++ b/a.c\n@@ -1 +1 @@\n-nothing like this\n+x\n"}, "bad.patch"), io.Discard); err == nil {
 		t.Fatal("a patch that does not apply was accepted")
 	}
+	build := inputs(nil).buildDir(cfg)
+	os.MkdirAll(build, 0o755)
+	os.WriteFile(filepath.Join(build, "a.o"), []byte("built from a patched a.c"), 0o644)
 	if _, err := preparedTree(ctx, cfg, tarball, inputs(nil), io.Discard); err != nil {
 		t.Fatal(err)
+	}
+	// The tree was made again from the tarball: objects of the old build folder cannot be trusted.
+	if _, err := os.Stat(filepath.Join(build, "a.o")); err == nil {
+		t.Error("a working tree made anew kept the old build folder")
 	}
 	if got := string(mustRead(t, filepath.Join(second.Dir, "a.c"))); got != "" {
 		t.Errorf("with no patches a.c = %q", got)
