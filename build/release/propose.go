@@ -192,14 +192,6 @@ func (p *Publisher) pushChange(ctx context.Context, res *Proposal, c Change) (st
 	if base == "" {
 		return "", fmt.Errorf("base branch %s does not exist in %s/%s", c.Base, p.Owner, p.Repo)
 	}
-	baseCommit, err := p.commit(ctx, &res.APICalls, base)
-	if err != nil {
-		return "", err
-	}
-	baseTree, err := p.tree(ctx, &res.APICalls, baseCommit.GetTree().GetSHA())
-	if err != nil {
-		return "", err
-	}
 	head, err := p.ref(ctx, &res.APICalls, c.Branch)
 	if err != nil {
 		return "", err
@@ -221,6 +213,15 @@ func (p *Publisher) pushChange(ctx context.Context, res *Proposal, c Change) (st
 				return head, nil
 			}
 		}
+	}
+	// The base's tree gives the modes of the files the change replaces.
+	baseCommit, err := p.commit(ctx, &res.APICalls, base)
+	if err != nil {
+		return "", err
+	}
+	baseTree, err := p.tree(ctx, &res.APICalls, baseCommit.GetTree().GetSHA())
+	if err != nil {
+		return "", err
 	}
 	var entries []*github.TreeEntry
 	for _, path := range sortedKeys(c.Files) {

@@ -161,6 +161,11 @@ func TestPropose(t *testing.T) {
 			if again.Writes != 0 || again.Number != res.Number || again.Pushed || again.Opened || again.Dispatched {
 				t.Errorf("rerun: %+v, want the same pull request and no writes", again)
 			}
+			// Reads: the branch's pull requests, base and head refs, head commit and tree, the open
+			// pull requests, the head's CI runs.
+			if again.Calls > 7 {
+				t.Errorf("rerun made %d API calls, want at most 7", again.Calls)
+			}
 		})
 	}
 }
