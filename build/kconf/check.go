@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -38,7 +40,7 @@ func (e *MismatchError) Error() string {
 // kernel source tree whose Kconfig files explain why (unmet dependency, or no such option).
 func Check(req Requested, final Config, tree string) error {
 	var out []Mismatch
-	for _, name := range sortedKeys(req.Options) {
+	for _, name := range slices.Sorted(maps.Keys(req.Options)) {
 		want, got := req.Options[name], final.Get(name)
 		if want == got {
 			continue

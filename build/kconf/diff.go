@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -47,7 +49,7 @@ func WriteBack(frags []Fragment, changed Config, local string) ([]string, error)
 		perFile[file][name] = v
 	}
 	var written []string
-	for _, file := range sortedKeys(perFile) {
+	for _, file := range slices.Sorted(maps.Keys(perFile)) {
 		if err := rewriteFragment(file, perFile[file]); err != nil {
 			return written, err
 		}
@@ -85,7 +87,7 @@ func rewriteFragment(file string, set Config) error {
 		}
 		out.WriteString(line + "\n")
 	}
-	for _, name := range sortedKeys(pending) {
+	for _, name := range slices.Sorted(maps.Keys(pending)) {
 		out.WriteString(Line(name, pending[name]) + "\n")
 	}
 	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {

@@ -11,9 +11,11 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -110,7 +112,7 @@ type Requested struct {
 func Merge(frags []Fragment) (Requested, error) {
 	req := Requested{Options: Config{}, From: map[string]string{}}
 	for _, f := range frags {
-		for _, name := range sortedKeys(f.Options) {
+		for _, name := range slices.Sorted(maps.Keys(f.Options)) {
 			v := f.Options[name]
 			if prev, ok := req.Options[name]; ok && prev != v {
 				return Requested{}, fmt.Errorf("%s sets %s=%s but %s sets %s=%s: keep the option in one fragment",
@@ -133,7 +135,7 @@ func Format(c Config, header string) []byte {
 			b.WriteString("# " + l + "\n")
 		}
 	}
-	for _, name := range sortedKeys(c) {
+	for _, name := range slices.Sorted(maps.Keys(c)) {
 		b.WriteString(Line(name, c[name]) + "\n")
 	}
 	return b.Bytes()
@@ -145,13 +147,4 @@ func Line(name, value string) string {
 		return "# " + name + " is not set"
 	}
 	return name + "=" + value
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/simple-uml/simple-uml/build/config"
@@ -279,12 +279,7 @@ func union(a, b []string) []string {
 	for _, s := range append(append([]string(nil), a...), b...) {
 		seen[s] = true
 	}
-	out := make([]string, 0, len(seen))
-	for s := range seen {
-		out = append(out, s)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(seen))
 }
 
 func exists(path string) bool {

@@ -5,7 +5,9 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 
@@ -224,7 +226,7 @@ func (p *Publisher) pushChange(ctx context.Context, res *Proposal, c Change) (st
 		return "", err
 	}
 	var entries []*github.TreeEntry
-	for _, path := range sortedKeys(c.Files) {
+	for _, path := range slices.Sorted(maps.Keys(c.Files)) {
 		mode := "100644"
 		if e, ok := baseTree[path]; ok {
 			mode = e.GetMode()
@@ -356,15 +358,6 @@ func (p *Publisher) dispatchOnce(ctx context.Context, n *APICalls, workflow, bra
 	}
 	fmt.Fprintf(p.log(), "%s dispatched on %s (%s)\n", workflow, branch, short(head))
 	return true, nil
-}
-
-func sortedKeys(m map[string][]byte) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func short(sha string) string {

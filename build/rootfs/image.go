@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -63,7 +65,7 @@ func MakeImage(ctx context.Context, tree, img string, o ImageOptions) error {
 	for p, owner := range o.Owners {
 		byOwner[owner] = append(byOwner[owner], "."+p)
 	}
-	for _, owner := range sortedKeys(byOwner) {
+	for _, owner := range slices.Sorted(maps.Keys(byOwner)) {
 		if err := each("chown -h "+owner, byOwner[owner]); err != nil {
 			return err
 		}
@@ -72,7 +74,7 @@ func MakeImage(ctx context.Context, tree, img string, o ImageOptions) error {
 	for p, mode := range o.Modes {
 		byMode[fmt.Sprintf("%04o", mode&0o7777)] = append(byMode[fmt.Sprintf("%04o", mode&0o7777)], "."+p)
 	}
-	for _, mode := range sortedKeys(byMode) {
+	for _, mode := range slices.Sorted(maps.Keys(byMode)) {
 		if err := each("chmod "+mode, byMode[mode]); err != nil {
 			return err
 		}
@@ -134,7 +136,7 @@ func pinInodeTimes(ctx context.Context, img string, dirs []string, epoch time.Ti
 		inos[m.ino] = true
 	}
 	var cmds strings.Builder
-	for _, ino := range sortedInos(inos) {
+	for _, ino := range slices.Sorted(maps.Keys(inos)) {
 		for _, field := range []string{"atime", "ctime"} {
 			fmt.Fprintf(&cmds, "sif <%d> %s @%d\n", ino, field, epoch.Unix())
 		}
@@ -166,7 +168,7 @@ func Reimage(ctx context.Context, img, out string, o ImageOptions) error {
 	os.RemoveAll(filepath.Join(dump, "lost+found")) // mke2fs makes its own
 	o.Owners, o.Modes = map[string]string{}, map[string]uint32{}
 	firstPath := map[uint64]string{}
-	for _, p := range sortedKeys(meta) {
+	for _, p := range slices.Sorted(maps.Keys(meta)) {
 		m := meta[p]
 		if p == "/lost+found" || strings.HasPrefix(p, "/lost+found/") {
 			continue
@@ -244,24 +246,6 @@ func removeDump(dir string) {
 		return nil
 	})
 	os.RemoveAll(dir)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-func sortedInos(m map[uint64]bool) []uint64 {
-	out := make([]uint64, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out
 }
 
 // ConfigureBoot boots img with kernel, its init the configure script Stage wrote, and checks that
