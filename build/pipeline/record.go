@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/fetch"
 	"github.com/simple-uml/simple-uml/build/lock"
+	"github.com/simple-uml/simple-uml/build/rootfs"
 )
 
 // Digest is a file and its sha256.
@@ -173,13 +173,7 @@ func sweepLeftovers(dist string, w io.Writer) error {
 			continue
 		}
 		p := filepath.Join(dist, name)
-		filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
-			if err == nil && d.IsDir() {
-				os.Chmod(q, 0o700) // folders dumped from images may be read-only
-			}
-			return nil
-		})
-		if err := os.RemoveAll(p); err != nil {
+		if err := rootfs.RemoveDump(p); err != nil { // a dump folder may be read-only inside
 			return fmt.Errorf("remove %s, left by an interrupted run: %w", p, err)
 		}
 		fmt.Fprintf(w, "removed %s, left by an interrupted run\n", p)

@@ -206,7 +206,7 @@ func dumpImage(ctx context.Context, img, parent, prefix string) (dir string, met
 	if dir, err = os.MkdirTemp(parent, prefix); err != nil {
 		return "", nil, nil, err
 	}
-	cleanup = func() { removeDump(dir) }
+	cleanup = func() { RemoveDump(dir) }
 	if meta, err = readImage(ctx, img, dir); err != nil {
 		cleanup()
 		return "", nil, nil, err
@@ -238,14 +238,16 @@ func readImage(ctx context.Context, img, dir string) (map[string]inode, error) {
 	return listInodes(ctx, img, dirs)
 }
 
-func removeDump(dir string) {
+// RemoveDump removes a folder dumped from an image, whose directories may be read-only (RemoveAll
+// cannot empty them as an ordinary user).
+func RemoveDump(dir string) error {
 	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && d.IsDir() {
-			os.Chmod(p, 0o700) // let RemoveAll into directories dumped read-only
+			os.Chmod(p, 0o700)
 		}
 		return nil
 	})
-	os.RemoveAll(dir)
+	return os.RemoveAll(dir)
 }
 
 // ConfigureBoot boots img with kernel, its init the configure script Stage wrote, and checks that
