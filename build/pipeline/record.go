@@ -58,15 +58,23 @@ func (r *KernelRecord) inputKey() string {
 }
 
 func readRecord(path string) (*KernelRecord, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
+	var r KernelRecord
+	if err := readJSON(path, &r); err != nil {
 		return nil, err
 	}
-	var r KernelRecord
-	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
 	return &r, nil
+}
+
+// readJSON reads the JSON file at path into v, the counterpart of writeJSON.
+func readJSON(path string, v any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
 }
 
 // upToDate returns dist's record when dist already holds the intact outputs of a build with this

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -50,7 +49,7 @@ func preparedTree(ctx context.Context, cfg config.Config, tarball string, in ker
 		want[i] = fmt.Sprintf("%s -p%d", p.SHA256, p.Strip)
 	}
 	var st workState
-	haveWork := readJSONFile(statePath, &st) == nil && exists(filepath.Join(work, "Makefile"))
+	haveWork := readJSON(statePath, &st) == nil && exists(filepath.Join(work, "Makefile"))
 	if haveWork && slices.Equal(st.Patches, want) {
 		fmt.Fprintf(w, "using the cached source tree %s\n", work)
 		return Tree{Dir: work, Version: st.Version, Timestamp: pristine.Timestamp}, nil
@@ -129,7 +128,7 @@ func preparedTree(ctx context.Context, cfg config.Config, tarball string, in ker
 // checks its version.
 func pristineTree(ctx context.Context, tarball, dir string, in kernelInputs, w io.Writer) (Tree, error) {
 	var t Tree
-	if readJSONFile(dir+".json", &t) == nil && exists(filepath.Join(dir, "Makefile")) {
+	if readJSON(dir+".json", &t) == nil && exists(filepath.Join(dir, "Makefile")) {
 		t.Dir = dir
 		return t, nil
 	}
@@ -285,12 +284,4 @@ func union(a, b []string) []string {
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
-}
-
-func readJSONFile(path string, v any) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(data, v)
 }
