@@ -131,7 +131,10 @@ func Run(ctx context.Context, c Cmd) error {
 		cmd.Stderr = io.MultiWriter(combined, orDiscard(c.Stderr))
 	}
 	if !c.Interactive {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		// Its own process group, so that cancelling stops everything it started; and killed with us,
+		// so that a run killed with SIGKILL leaves no make or debugfs writing into what the next run
+		// cleans up and reuses.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 	}
 	cmd.WaitDelay = 5 * time.Second

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -91,5 +92,43 @@ func TestRunInteractivePassesFilesThrough(t *testing.T) {
 	got, _ := os.ReadFile(out.Name())
 	if strings.TrimSpace(string(got)) != out.Name() {
 		t.Errorf("stdout was %q, want the file %s", got, out.Name())
+	}
+}
+
+// TestMain's child side: run a long command through Run, for the test to kill this process.
+func TestMain(m *testing.M) {
+	if os.Getenv("SUML_RUN_CHILD") == "1" {
+		Run(context.Background(), Cmd{Args: []string{"sleep", "31"}, Echo: io.Discard})
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// A command outlives no process that ran it, however that process ends: SIGKILL included.
+func TestRunDiesWithItsParent(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "SUML_RUN_CHILD=1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if out, _ := exec.Command("pgrep", "-f", "^sleep 31$").Output(); len(out) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the command never started")
+		}
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		out, _ := exec.Command("pgrep", "-f", "^sleep 31$").Output()
+		if len(out) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			exec.Command("pkill", "-f", "^sleep 31$").Run()
+			t.Fatalf("the command outlived the killed process: pids %s", out)
+		}
 	}
 }
