@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -63,8 +64,9 @@ func leftovers(dist string) []string {
 	return out
 }
 
-// TestKilledRunsRecover kills `rootfs` + `dist` at points spread over its whole run: each time dist
-// holds no half-written output, and a rerun succeeds without any cleaning up by hand.
+// TestKilledRunsRecover kills `rootfs` + `dist` at points spread over its whole run (tenths of the
+// time an unkilled run takes): each time dist holds no half-written output, and a rerun succeeds
+// without any cleaning up by hand. Every run makes a new release revision, so dist always writes.
 func TestKilledRunsRecover(t *testing.T) {
 	cfg := distReady(t)
 	ctx := context.Background()
@@ -76,48 +78,68 @@ func TestKilledRunsRecover(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, record := RootfsOutputs(cfg.Paths.Dist, cfg.Rootfs.Recipe)
-	killed := 0
-	for delay := 20 * time.Millisecond; ; delay += 150 * time.Millisecond {
+	// run starts rootfs + dist for release revision rev and kills it after delay (0: never); it
+	// reports whether the kill came before the run ended.
+	run := func(rev int, delay time.Duration) bool {
 		os.Remove(record) // so that the child rebuilds the image rather than finding it up to date
 		cmd := exec.Command(self, "-test.run=^$")
-		cmd.Env = childEnv(t, cfg, "rootfs+dist")
+		cmd.Env = append(childEnv(t, cfg, "rootfs+dist"), "SUML_RELEASE_REVISION="+strconv.Itoa(rev))
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // fakeroot, mke2fs and debugfs die with it
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
-		var finished bool
+		kill := make(<-chan time.Time)
+		if delay > 0 {
+			kill = time.After(delay)
+		}
 		select {
 		case err := <-done:
 			if err != nil {
 				t.Fatalf("unkilled run failed: %v", err)
 			}
-			finished = true
-		case <-time.After(delay):
+			return false
+		case <-kill:
 			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			<-done
+			// The child's own children (debugfs, mke2fs) may take a moment longer to die; a rerun
+			// while one still writes into a temporary folder would race it.
+			for deadline := time.Now().Add(10 * time.Second); syscall.Kill(-cmd.Process.Pid, 0) == nil; time.Sleep(5 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("the killed run's processes did not go away")
+				}
+			}
+			return true
+		}
+	}
+	start := time.Now()
+	run(2, 0)
+	whole := time.Since(start)
+	killed := 0
+	for tenth := 1; tenth <= 9; tenth++ {
+		rev := 2 + tenth
+		delay := whole * time.Duration(tenth) / 10
+		if run(rev, delay) {
 			killed++
 		}
 		releaseIntact(t, cfg.Paths.Dist, fmt.Sprintf("killed after %s", delay))
+		cfg.Release.Revision = rev
 		if _, err := Rootfs(ctx, cfg, "", io.Discard); err != nil {
 			t.Fatalf("rerun after a kill at %s: %v", delay, err)
 		}
-		if _, err := Dist(ctx, cfg, io.Discard); err != nil {
-			t.Fatalf("rerun after a kill at %s: %v", delay, err)
+		if res, err := Dist(ctx, cfg, io.Discard); err != nil || res.Tag != "v6.12.117-"+strconv.Itoa(rev) {
+			t.Fatalf("rerun after a kill at %s: %v %v", delay, res.Tag, err)
 		}
 		releaseIntact(t, cfg.Paths.Dist, "rerun")
 		if left := leftovers(cfg.Paths.Dist); len(left) > 0 {
 			t.Fatalf("after a kill at %s and a rerun, dist holds %v", delay, left)
 		}
-		if finished {
-			break
-		}
 	}
 	if killed < 3 {
-		t.Errorf("only %d runs were killed before one finished; the test covers too little", killed)
+		t.Errorf("only %d of 9 runs were killed before they finished; the test covers too little", killed)
 	}
-	t.Logf("%d runs killed at points 150 ms apart, each recovered", killed)
+	t.Logf("an unkilled run took %s; %d runs killed at its tenths, each recovered", whole.Round(time.Millisecond), killed)
 }
 
 // TestDiskFull fills the disk dist is on while dist writes a new release: the error says so, the
