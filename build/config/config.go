@@ -4,7 +4,6 @@
 package config
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/simple-uml/simple-uml/build/ident"
 )
 
 // FileName and LockName are the configuration and lock files at the repository root.
@@ -284,8 +285,10 @@ func (c Config) validate() error {
 	if c.Kernel.Tarball == "" && c.Lock.Version == "" {
 		return fmt.Errorf("%s has no version: run `go tool mage bump`, or set SUML_KERNEL_TARBALL to a local source tarball", LockName)
 	}
-	if s := c.Lock.SHA256; s != "" && !isSHA256(s) {
-		return fmt.Errorf("%s: sha256 %q is not 64 hex digits", LockName, s)
+	if s := c.Lock.SHA256; s != "" {
+		if err := ident.SHA256(strings.ToLower(s)); err != nil {
+			return fmt.Errorf("%s: %w", LockName, err)
+		}
 	}
 	if c.Release.Revision < 1 {
 		return fmt.Errorf("release.revision = %d: want 1 or more", c.Release.Revision)
@@ -308,12 +311,4 @@ func (c Config) validate() error {
 		}
 	}
 	return nil
-}
-
-func isSHA256(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	_, err := hex.DecodeString(s)
-	return err == nil
 }

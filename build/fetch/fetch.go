@@ -3,8 +3,10 @@
 // backoff, and progress on a terminal. A file enters the cache only after its digest matched, and is
 // checked again when it is taken out, so a corrupted cache is caught rather than used.
 //
-// Limits: one process per cache directory at a time (two runs downloading the same file would share
-// its partial file); digests are sha256 only.
+// Every path the cache builds comes from a digest checked by ident.SHA256, so no index or manifest can
+// name a file outside Dir; files are opened and renamed through an os.Root of Dir.
+//
+// Limits: digests are sha256 only.
 package fetch
 
 import (
@@ -23,6 +25,7 @@ import (
 
 	"github.com/cavaliergopher/grab/v3"
 
+	"github.com/simple-uml/simple-uml/build/ident"
 	"github.com/simple-uml/simple-uml/build/lock"
 	"github.com/simple-uml/simple-uml/build/ui"
 )
@@ -54,9 +57,8 @@ func (c *Cache) Path(sha string) string { return filepath.Join(c.Dir, "sha256", 
 
 // File returns the path of a cached file with sha256 want, downloading it from url first if needed.
 func (c *Cache) File(ctx context.Context, url, want string) (string, error) {
-	want = strings.ToLower(want)
-	if len(want) != 64 {
-		return "", fmt.Errorf("fetch %s: expected sha256 %q is not 64 hex digits", url, want)
+	if err := ident.SHA256(want); err != nil {
+		return "", fmt.Errorf("fetch %s: %w; nothing was read or written", url, err)
 	}
 	final := c.Path(want)
 	if got, err := FileSHA256(final); err == nil {

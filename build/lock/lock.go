@@ -54,7 +54,8 @@ func Acquire(ctx context.Context, path, what string, w io.Writer) (*Lock, error)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	// O_NOFOLLOW: a link planted in place of the lock file must not make us write elsewhere.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
@@ -85,7 +86,7 @@ func Acquire(ctx context.Context, path, what string, w io.Writer) (*Lock, error)
 	}
 	// Say who holds it, for the next one to wait.
 	f.Truncate(0)
-	f.WriteAt([]byte(fmt.Sprintf("pid %d: %s\n", os.Getpid(), what)), 0)
+	f.WriteAt([]byte(fmt.Sprintf("pid %d: %s\n", os.Getpid(), oneLine(what))), 0)
 	held[path] = &holder{f: f, count: 1}
 	return &Lock{path: path}, nil
 }
@@ -115,4 +116,14 @@ func holderOf(f *os.File) string {
 		return "another run (" + s + ")"
 	}
 	return "another run"
+}
+
+// oneLine keeps what a holder says to one line of printable text: it may quote a URL from an index.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
 }

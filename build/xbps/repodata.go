@@ -21,6 +21,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
 	"howett.net/plist"
+
+	"github.com/simple-uml/simple-uml/build/ident"
 )
 
 // Package is one index entry (or a package's props.plist): typed fields for what the build uses,
@@ -186,6 +188,13 @@ func parseIndex(data []byte) (map[string]*Package, error) {
 		if p.Name != name {
 			return nil, fmt.Errorf("entry %q holds pkgver %q of another package", name, p.Pkgver)
 		}
+		// The index is not signed: what becomes a file name or a cache path is checked here.
+		if err := ident.SHA256(p.FilenameSHA256); err != nil {
+			return nil, fmt.Errorf("entry %q: filename-sha256: %w", name, err)
+		}
+		if err := ident.Name("architecture", p.Arch); err != nil {
+			return nil, fmt.Errorf("entry %q: %w", name, err)
+		}
 		idx[name] = p
 	}
 	return idx, nil
@@ -196,14 +205,17 @@ func PackageFromProps(props map[string]any) (*Package, error) {
 	p := &Package{Props: props}
 	p.Pkgver = str(props, "pkgver")
 	var ok bool
+	if err := ident.Name("pkgver", p.Pkgver); err != nil {
+		return nil, err
+	}
 	if p.Name, p.Version, ok = SplitPkgver(p.Pkgver); !ok {
-		return nil, fmt.Errorf("bad pkgver %q", p.Pkgver)
+		return nil, fmt.Errorf("bad pkgver %q: want name-version_revision", p.Pkgver)
 	}
 	p.Arch = str(props, "architecture")
 	p.ShortDesc = str(props, "short_desc")
 	p.License = str(props, "license")
 	p.Homepage = str(props, "homepage")
-	p.FilenameSHA256 = strings.ToLower(str(props, "filename-sha256"))
+	p.FilenameSHA256 = str(props, "filename-sha256")
 	p.InstalledSize = num(props, "installed_size")
 	p.FilenameSize = num(props, "filename-size")
 	p.RunDepends = strs(props, "run_depends")

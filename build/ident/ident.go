@@ -1,0 +1,52 @@
+// Package ident validates identifiers that come from outside (indexes, manifests, API answers)
+// where they enter the program, so that none of them can carry a path separator, "..", white space
+// or a control character into a file name, a lock file, a log line or a command.
+//
+// Limits: these are grammars of safe names, not of every name upstream allows; a valid upstream
+// name outside them (none is known) is refused with an error naming it.
+package ident
+
+import (
+	"fmt"
+	"strings"
+)
+
+// SHA256 checks that s is a sha256 digest as the project stores it: exactly 64 lowercase hex digits.
+func SHA256(s string) error {
+	if len(s) != 64 || strings.IndexFunc(s, func(r rune) bool { return !isLowerHex(r) }) >= 0 {
+		return fmt.Errorf("sha256 %q is not 64 hex digits (lowercase)", clip(s))
+	}
+	return nil
+}
+
+func isLowerHex(r rune) bool { return r >= '0' && r <= '9' || r >= 'a' && r <= 'f' }
+
+// Name checks a single file-name-safe word of what: ASCII letters, digits and "._+-~", starting with
+// a letter or digit (so never "." or ".." or an option), at most 255 bytes.
+func Name(what, s string) error {
+	if s == "" {
+		return fmt.Errorf("%s is empty", what)
+	}
+	if len(s) > 255 {
+		return fmt.Errorf("%s %q is longer than 255 bytes", what, clip(s))
+	}
+	if !isAlnum(rune(s[0])) {
+		return fmt.Errorf("%s %q must start with a letter or digit", what, clip(s))
+	}
+	if i := strings.IndexFunc(s, func(r rune) bool { return !isAlnum(r) && !strings.ContainsRune("._+-~", r) }); i >= 0 {
+		return fmt.Errorf("%s %q holds %q, which is not allowed (letters, digits and . _ + - ~ only)", what, clip(s), s[i:i+1])
+	}
+	return nil
+}
+
+func isAlnum(r rune) bool {
+	return r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+}
+
+// clip keeps an error message short and on one line whatever the hostile input was.
+func clip(s string) string {
+	if len(s) > 80 {
+		s = s[:80] + "..."
+	}
+	return s
+}

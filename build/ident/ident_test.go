@@ -1,0 +1,68 @@
+package ident
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestSHA256(t *testing.T) {
+	good := strings.Repeat("0123456789abcdef", 4)
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{good, true},
+		{strings.ToUpper(good), false},
+		{good[:63], false},
+		{good + "0", false},
+		{"/././" + good[5:], false},
+		{"../../../../victims/.profile" + good[28:], false},
+		{good[:63] + "\n", false},
+		{"", false},
+	} {
+		if err := SHA256(tc.in); (err == nil) != tc.ok {
+			t.Errorf("SHA256(%q) = %v, want ok=%v", tc.in, err, tc.ok)
+		}
+	}
+}
+
+func TestName(t *testing.T) {
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{"busybox-static-1.36.1_1", true},
+		{"gtk+3-3.24.41_1", true},
+		{"libstdc++-13.2.0_1", true},
+		{"x86_64-musl", true},
+		{"simple-uml-linux-6.12.117-1-um-x86_64.tar.xz", true},
+		{"", false},
+		{".", false},
+		{"..", false},
+		{"-rf", false},
+		{"a/b", false},
+		{"a b", false},
+		{"a\nb", false},
+		{"a\x00b", false},
+		{"a\\b", false},
+		{"é", false},
+		{strings.Repeat("a", 256), false},
+	} {
+		if err := Name("pkgver", tc.in); (err == nil) != tc.ok {
+			t.Errorf("Name(%q) = %v, want ok=%v", tc.in, err, tc.ok)
+		}
+	}
+}
+
+func FuzzName(f *testing.F) {
+	f.Add("busybox-1.36.1_1")
+	f.Add("../x")
+	f.Fuzz(func(t *testing.T, s string) {
+		if Name("x", s) != nil {
+			return
+		}
+		if strings.ContainsAny(s, "/\\ \n\t\x00") || s == "." || s == ".." || strings.HasPrefix(s, "-") {
+			t.Fatalf("Name accepted %q", s)
+		}
+	})
+}
