@@ -2,7 +2,11 @@ package rootfs
 
 import (
 	"archive/tar"
+	"bytes"
+	"fmt"
 	"io"
+	"os/exec"
+	"time"
 
 	"context"
 	"github.com/simple-uml/simple-uml/build/xbps"
@@ -125,5 +129,155 @@ func readIndexDict(t *testing.T, repodata string) map[string]any {
 			}
 			return d
 		}
+	}
+}
+
+// rawRename changes a name in an image's bytes, as a guest with the raw block device can: old must
+// occur exactly once and new have its length.
+func rawRename(t *testing.T, img, old, new string) {
+	t.Helper()
+	data, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(data, []byte(old)); n != 1 || len(old) != len(new) {
+		t.Fatalf("%q occurs %d times in the image", old, n)
+	}
+	if err := os.WriteFile(img, bytes.Replace(data, []byte(old), []byte(new), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAttackGuestImage hands the reader images a guest could write. Before, debugfs's rdump wrote the
+// image's names on the host and followed its symlinks: a symlink to a host file plus a second entry of
+// the same name overwrote the host file. Now every such image is refused, naming the image and the
+// entry, and nothing outside the output's folder is touched or read.
+func TestAttackGuestImage(t *testing.T) {
+	needImageTools(t)
+	ctx := context.Background()
+	epoch := time.Unix(1732000000, 0)
+	home := t.TempDir()
+	canary := attacktest.NewCanary(t, filepath.Join(home, "victim"), "id_ed25519")
+	cases := []struct {
+		name  string
+		tree  func(tree string)
+		craft func(t *testing.T, img string)
+		want  string // "" when the image must be read, with its names kept exactly
+	}{
+		{"symlink to a host file and a second entry of its name",
+			func(tree string) {
+				os.Symlink(canary.Path, filepath.Join(tree, "aaaaaaaaaaaa1"))
+				os.WriteFile(filepath.Join(tree, "aaaaaaaaaaaa2"), []byte("OVERWRITTEN"), 0o644)
+			},
+			func(t *testing.T, img string) { rawRename(t, img, "aaaaaaaaaaaa2", "aaaaaaaaaaaa1") },
+			"two entries are named"},
+		{"a name with a slash",
+			func(tree string) { os.WriteFile(filepath.Join(tree, "bbbbbbbbbbbbXetc"), []byte("x"), 0o644) },
+			func(t *testing.T, img string) { rawRename(t, img, "bbbbbbbbbbbbXetc", "bbbbbbbbbbbb/etc") },
+			"is not a file name"},
+		{"a name that is dot-dot",
+			func(tree string) { os.WriteFile(filepath.Join(tree, "cc"), []byte("x"), 0o644) },
+			func(t *testing.T, img string) {
+				data, _ := os.ReadFile(img)
+				// "cc" is too common a pair of bytes to find alone: match it with its dirent header.
+				i := bytes.Index(data, []byte{2, 1, 'c', 'c'})
+				if i < 0 {
+					t.Fatal("no dirent for cc")
+				}
+				copy(data[i+2:], "..")
+				os.WriteFile(img, data, 0o644)
+			},
+			"\"..\""},
+		{"a directory linked into itself",
+			func(tree string) { os.MkdirAll(filepath.Join(tree, "d"), 0o755) },
+			func(t *testing.T, img string) {
+				g := &guestImage{}
+				if err := g.walk(ctx, img); err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range g.Entries {
+					if e.Path == "/d" {
+						debugfs(t, img, fmt.Sprintf("ln <%d> /d/loop\n", e.Ino))
+					}
+				}
+			},
+			"loop"},
+		{"names with newlines and a symlink out are kept as they are, never followed",
+			func(tree string) {
+				os.WriteFile(filepath.Join(tree, "x\n/12/100644/0/0/evil/1/"[:2]+"y"), []byte("newline"), 0o644)
+				os.Symlink(canary.Path, filepath.Join(tree, "out"))
+			},
+			func(t *testing.T, img string) {},
+			""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tree := t.TempDir()
+			os.MkdirAll(filepath.Join(tree, "etc"), 0o755)
+			c.tree(tree)
+			dir := t.TempDir()
+			img := filepath.Join(dir, "guest.ext4")
+			opts := ImageOptions{Size: 8 << 20, UUID: "01234567-89ab-4def-8123-456789abcdef", Label: "t", Epoch: epoch, Log: io.Discard}
+			if err := MakeImage(ctx, tree, img, opts); err != nil {
+				t.Fatal(err)
+			}
+			c.craft(t, img)
+			out := filepath.Join(dir, "out.ext4")
+			errRe := Reimage(ctx, img, out, opts)
+			var tarball bytes.Buffer
+			errTar := Tarball(ctx, img, &tarball, epoch)
+			canary.Check(t)
+			if c.want == "" {
+				if errRe != nil || errTar != nil {
+					t.Fatalf("Reimage: %v; Tarball: %v", errRe, errTar)
+				}
+				if bytes.Contains(tarball.Bytes(), canary.Data) {
+					t.Error("the tarball holds the host file")
+				}
+				names := tarNames(t, tarball.Bytes())
+				if names["./x\ny"] != tar.TypeReg || names["./out"] != tar.TypeSymlink {
+					t.Errorf("entries: %v", names)
+				}
+				data, _ := os.ReadFile(out)
+				if bytes.Contains(data, canary.Data) {
+					t.Error("the image made again holds the host file")
+				}
+				return
+			}
+			for what, err := range map[string]error{"Reimage": errRe, "Tarball": errTar} {
+				if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), img) {
+					t.Errorf("%s: got %v, want an error naming the image and %q", what, err, c.want)
+				}
+			}
+			left, _ := os.ReadDir(dir)
+			if len(left) != 1 {
+				t.Errorf("left behind in the output folder: %v", left)
+			}
+		})
+	}
+}
+
+func debugfs(t *testing.T, img, script string) {
+	t.Helper()
+	cmd := exec.Command("debugfs", "-w", "-f", "-", img)
+	cmd.Stdin = strings.NewReader(script)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("debugfs: %v\n%s", err, out)
+	}
+}
+
+func tarNames(t *testing.T, data []byte) map[string]byte {
+	t.Helper()
+	names := map[string]byte{}
+	tr := tar.NewReader(bytes.NewReader(data))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return names
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		names[h.Name] = h.Typeflag
 	}
 }

@@ -2,7 +2,6 @@ package rootfs
 
 import (
 	"archive/tar"
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -44,8 +43,7 @@ func MakeImage(ctx context.Context, tree, img string, o ImageOptions) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	dirs, err := clampTimes(tree, o.Epoch)
-	if err != nil {
+	if err := clampTimes(tree, o.Epoch); err != nil {
 		return err
 	}
 	script := "chown -R 0:0 . || exit 1\n"
@@ -88,7 +86,7 @@ func MakeImage(ctx context.Context, tree, img string, o ImageOptions) error {
 	env := []string{fmt.Sprintf("E2FSPROGS_FAKE_TIME=%d", o.Epoch.Unix()), fmt.Sprintf("SOURCE_DATE_EPOCH=%d", o.Epoch.Unix())}
 	err = run.Run(ctx, run.Cmd{Args: []string{"fakeroot", "--", "sh", "-c", script}, Dir: tree, Env: env, Log: o.Log, Echo: o.Log})
 	if err == nil {
-		err = pinInodeTimes(ctx, img, dirs, o.Epoch)
+		err = pinInodeTimes(ctx, img, o.Epoch)
 	}
 	if err != nil {
 		os.Remove(img)
@@ -98,17 +96,12 @@ func MakeImage(ctx context.Context, tree, img string, o ImageOptions) error {
 }
 
 // clampTimes sets every modification time in tree that is later than epoch to epoch (the
-// SOURCE_DATE_EPOCH rule) and returns the tree's directories as guest paths.
-func clampTimes(tree string, epoch time.Time) (dirs []string, err error) {
+// SOURCE_DATE_EPOCH rule).
+func clampTimes(tree string, epoch time.Time) error {
 	ts := []unix.Timespec{unix.NsecToTimespec(epoch.UnixNano()), unix.NsecToTimespec(epoch.UnixNano())}
-	err = filepath.WalkDir(tree, func(p string, d fs.DirEntry, err error) error {
+	return filepath.WalkDir(tree, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
-		}
-		rel, _ := filepath.Rel(tree, p)
-		guest := "/" + strings.TrimPrefix(filepath.ToSlash(rel), ".")
-		if d.IsDir() {
-			dirs = append(dirs, guest)
 		}
 		fi, err := d.Info()
 		if err != nil {
@@ -121,19 +114,19 @@ func clampTimes(tree string, epoch time.Time) (dirs []string, err error) {
 		}
 		return nil
 	})
-	return dirs, err
 }
 
 // pinInodeTimes sets the access and change time of every inode of img to epoch in one debugfs
 // session: mke2fs -d copies them from the host, where reading and chown change them.
-func pinInodeTimes(ctx context.Context, img string, dirs []string, epoch time.Time) error {
-	meta, err := listInodes(ctx, img, append(dirs, "/lost+found"))
-	if err != nil {
-		return err
+func pinInodeTimes(ctx context.Context, img string, epoch time.Time) error {
+	// The image was made from a tree of package contents: its names are read as a guest's are.
+	g := &guestImage{}
+	if err := g.walk(ctx, img); err != nil {
+		return fmt.Errorf("pin inode times: image %s: %w", img, err)
 	}
 	inos := map[uint64]bool{2: true} // the root directory
-	for _, m := range meta {
-		inos[m.ino] = true
+	for _, e := range g.Entries {
+		inos[e.Ino] = true
 	}
 	var cmds strings.Builder
 	for _, ino := range slices.Sorted(maps.Keys(inos)) {
@@ -158,84 +151,70 @@ func pinInodeTimes(ctx context.Context, img string, dirs []string, epoch time.Ti
 // Reimage writes out, a new image of the file system in img with the same contents, owners, modes
 // and hard links, made as MakeImage makes images. A configure boot leaves the guest's clock in the
 // superblock, the journal and the times of files the scripts wrote; the image that ships is made again
-// from what the boot configured, so it depends only on the inputs.
+// from what the boot configured, so it depends only on the inputs. img was written by a guest: it is
+// read by readGuestImage and its tree is laid out through an os.Root of a private folder.
 func Reimage(ctx context.Context, img, out string, o ImageOptions) error {
-	dump, meta, cleanup, err := dumpImage(ctx, img, filepath.Dir(out), ".reimage-")
+	g, err := readGuestImage(ctx, img, filepath.Dir(out), ".reimage-")
 	if err != nil {
 		return err
 	}
-	defer cleanup()
-	os.RemoveAll(filepath.Join(dump, "lost+found")) // mke2fs makes its own
+	defer g.Close()
+	root, err := os.OpenRoot(g.dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	if err := root.Mkdir("tree", 0o700); err != nil {
+		return err
+	}
 	o.Owners, o.Modes = map[string]string{}, map[string]uint32{}
 	firstPath := map[uint64]string{}
-	for _, p := range slices.Sorted(maps.Keys(meta)) {
-		m := meta[p]
-		if p == "/lost+found" || strings.HasPrefix(p, "/lost+found/") {
-			continue
+	for _, e := range g.Entries {
+		if e.Path == "/lost+found" || strings.HasPrefix(e.Path, "/lost+found/") {
+			continue // mke2fs makes its own
 		}
-		if m.uid != 0 || m.gid != 0 {
-			o.Owners[p] = fmt.Sprintf("%d:%d", m.uid, m.gid)
+		if e.UID != 0 || e.GID != 0 {
+			o.Owners[e.Path] = fmt.Sprintf("%d:%d", e.UID, e.GID)
 		}
-		switch m.mode & 0o170000 {
-		case 0o120000: // a symlink's mode means nothing, and chmod would follow it
-			continue
+		name := "tree" + e.Path
+		switch e.Mode & 0o170000 {
+		case 0o040000:
+			err = root.Mkdir(name, 0o700)
 		case 0o100000:
-			// rdump writes each name of a hard-linked file as a copy: link them again.
-			if first, ok := firstPath[m.ino]; ok {
-				host := filepath.Join(dump, filepath.FromSlash(p))
-				if err := os.Remove(host); err != nil {
-					return err
-				}
-				if err := os.Link(filepath.Join(dump, filepath.FromSlash(first)), host); err != nil {
-					return err
-				}
-				continue
+			if first, ok := firstPath[e.Ino]; ok {
+				err = root.Link("tree"+first, name)
+			} else {
+				firstPath[e.Ino] = e.Path
+				err = root.Rename(filepath.Base(g.blob(e.Ino)), name)
 			}
-			firstPath[m.ino] = p
+		case 0o120000:
+			// A symlink's mode means nothing, and chmod would follow it.
+			if err := root.Symlink(e.Target, name); err != nil {
+				return fmt.Errorf("image %s: %s: %w", img, e.Path, err)
+			}
+			continue
+		case 0o010000:
+			err = mkfifoIn(root, name)
+		default:
+			return fmt.Errorf("image %s: %s is a device node or socket (mode %o); the image cannot be made again with it", img, e.Path, e.Mode)
 		}
-		o.Modes[p] = m.mode & 0o7777
-	}
-	return MakeImage(ctx, dump, out, o)
-}
-
-// dumpImage copies the file system in img into a new folder in parent with debugfs's rdump and
-// returns the folder, every entry's metadata by guest path, and what removes the folder. Entries are
-// left readable and writable by the caller (rdump as an ordinary user cannot give them their owners;
-// their modes are in the metadata).
-func dumpImage(ctx context.Context, img, parent, prefix string) (dir string, meta map[string]inode, cleanup func(), err error) {
-	if dir, err = os.MkdirTemp(parent, prefix); err != nil {
-		return "", nil, nil, err
-	}
-	cleanup = func() { RemoveDump(dir) }
-	if meta, err = readImage(ctx, img, dir); err != nil {
-		cleanup()
-		return "", nil, nil, err
-	}
-	return dir, meta, cleanup, nil
-}
-
-func readImage(ctx context.Context, img, dir string) (map[string]inode, error) {
-	if _, err := run.Output(ctx, run.Cmd{Args: []string{"debugfs", "-R", "rdump / " + dir, img}}); err != nil {
-		return nil, fmt.Errorf("read the image: %w", err)
-	}
-	var dirs []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
-			return err
+			return fmt.Errorf("image %s: %s: %w", img, e.Path, err)
 		}
-		if d.IsDir() {
-			os.Chmod(p, 0o700)
-			rel, _ := filepath.Rel(dir, p)
-			dirs = append(dirs, "/"+strings.TrimPrefix(filepath.ToSlash(rel), "."))
-		} else if d.Type().IsRegular() {
-			os.Chmod(p, 0o600)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		o.Modes[e.Path] = e.Mode & 0o7777
 	}
-	return listInodes(ctx, img, dirs)
+	return MakeImage(ctx, filepath.Join(g.dir, "tree"), out, o)
+}
+
+// mkfifoIn makes a FIFO at name inside root; its parent is opened through root, so the name cannot
+// lead outside it.
+func mkfifoIn(root *os.Root, name string) error {
+	parent, err := root.Open(filepath.Dir(name))
+	if err != nil {
+		return err
+	}
+	defer parent.Close()
+	return unix.Mkfifoat(int(parent.Fd()), filepath.Base(name), 0o600)
 }
 
 // RemoveDump removes a folder dumped from an image, whose directories may be read-only (RemoveAll
@@ -270,142 +249,63 @@ func ConfigureBoot(ctx context.Context, kernel, img string, timeout time.Duratio
 	return res, nil
 }
 
-// inode is what debugfs's `ls -p` says of a directory entry.
-type inode struct {
-	ino      uint64
-	mode     uint32
-	uid, gid int
-}
-
-// Tarball writes a tar of the file system in img: contents come from debugfs's rdump, owners and
-// modes from its `ls -p` (rdump cannot chown as a non-root user). Entries are sorted, times are
-// epoch, hard links are kept. lost+found is left out.
+// Tarball writes a tar of the file system in img, read with readGuestImage (the image was written by a
+// guest). Entries are sorted, times are epoch, owners and modes are the image's, hard links are kept.
+// lost+found is left out.
 func Tarball(ctx context.Context, img string, w io.Writer, epoch time.Time) error {
-	dump, meta, cleanup, err := dumpImage(ctx, img, filepath.Dir(img), ".rdump-")
+	g, err := readGuestImage(ctx, img, filepath.Dir(img), ".rdump-")
 	if err != nil {
 		return err
 	}
-	defer cleanup()
-	paths := make([]string, 0, len(meta))
-	for p := range meta {
-		if p != "/lost+found" && !strings.HasPrefix(p, "/lost+found/") {
-			paths = append(paths, p)
-		}
-	}
-	sort.Strings(paths)
+	defer g.Close()
 	tw := tar.NewWriter(w)
 	firstPath := map[uint64]string{}
-	for _, p := range paths {
+	for _, e := range g.Entries {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		m := meta[p]
-		name := "." + p
-		hdr := &tar.Header{Name: name, Mode: int64(m.mode & 0o7777), Uid: m.uid, Gid: m.gid, ModTime: epoch, Format: tar.FormatPAX}
-		host := filepath.Join(dump, filepath.FromSlash(p))
-		switch m.mode & 0o170000 {
+		if e.Path == "/lost+found" || strings.HasPrefix(e.Path, "/lost+found/") {
+			continue
+		}
+		name := "." + e.Path
+		hdr := &tar.Header{Name: name, Mode: int64(e.Mode & 0o7777), Uid: e.UID, Gid: e.GID, ModTime: epoch, Format: tar.FormatPAX}
+		switch e.Mode & 0o170000 {
 		case 0o040000:
 			hdr.Typeflag, hdr.Name = tar.TypeDir, name+"/"
 		case 0o120000:
-			target, err := os.Readlink(host)
-			if err != nil {
-				return fmt.Errorf("image %s: symlink %s: %w", img, p, err)
-			}
-			hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, target
+			hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, e.Target
 		case 0o010000:
 			hdr.Typeflag = tar.TypeFifo
 		case 0o100000:
-			if first, ok := firstPath[m.ino]; ok {
+			if first, ok := firstPath[e.Ino]; ok {
 				hdr.Typeflag, hdr.Linkname = tar.TypeLink, "."+first
 				break
 			}
-			firstPath[m.ino] = p
-			hdr.Typeflag = tar.TypeReg
+			firstPath[e.Ino] = e.Path
+			hdr.Typeflag, hdr.Size = tar.TypeReg, e.Size
 		default:
-			return fmt.Errorf("image %s: %s is a device node or socket (mode %o); the tarball cannot carry it", img, p, m.mode)
-		}
-		var f *os.File
-		if hdr.Typeflag == tar.TypeReg {
-			if f, err = os.Open(host); err != nil {
-				return fmt.Errorf("image %s: %s: %w", img, p, err)
-			}
-			fi, err := f.Stat()
-			if err != nil {
-				f.Close()
-				return err
-			}
-			hdr.Size = fi.Size()
+			return fmt.Errorf("image %s: %s is a device node or socket (mode %o); the tarball cannot carry it", img, e.Path, e.Mode)
 		}
 		if err := tw.WriteHeader(hdr); err != nil {
-			if f != nil {
-				f.Close()
-			}
 			return err
 		}
-		if f != nil {
-			_, err := io.Copy(tw, f)
-			f.Close()
-			if err != nil {
-				return fmt.Errorf("tar %s: %w", p, err)
+		if hdr.Typeflag == tar.TypeReg {
+			if err := copyFile(tw, g.blob(e.Ino)); err != nil {
+				return fmt.Errorf("tar %s: %w", e.Path, err)
 			}
 		}
 	}
 	return tw.Close()
 }
 
-// listInodes runs `ls -p` on every directory in one debugfs session and returns the metadata of
-// every entry by guest path ("/" included).
-func listInodes(ctx context.Context, img string, dirs []string) (map[string]inode, error) {
-	var cmds strings.Builder
-	for _, d := range dirs {
-		if strings.ContainsAny(d, "\"\n") {
-			return nil, fmt.Errorf("image %s: the path %q cannot be passed to debugfs", img, d)
-		}
-		fmt.Fprintf(&cmds, "ls -p \"%s\"\n", d)
-	}
-	out, err := debugfsScript(ctx, img, cmds.String(), false, nil)
+func copyFile(w io.Writer, path string) error {
+	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("list the image: %w", err)
+		return err
 	}
-	meta := map[string]inode{}
-	cur := ""
-	sc := bufio.NewScanner(strings.NewReader(out))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if rest, ok := strings.CutPrefix(line, "debugfs: ls -p "); ok {
-			cur = strings.Trim(rest, "\"")
-			continue
-		}
-		// /ino/mode/uid/gid/name/size/
-		f := strings.Split(line, "/")
-		if len(f) != 8 || f[0] != "" {
-			continue
-		}
-		name := f[5]
-		if name == "." && cur == "/" {
-			name = ""
-		} else if name == "." || name == ".." {
-			continue
-		}
-		ino, err1 := strconv.ParseUint(f[1], 10, 64)
-		mode, err2 := strconv.ParseUint(f[2], 8, 32)
-		uid, err3 := strconv.Atoi(f[3])
-		gid, err4 := strconv.Atoi(f[4])
-		if err1 != nil || err2 != nil || err3 != nil || err4 != nil {
-			return nil, fmt.Errorf("image %s: unexpected debugfs line %q", img, line)
-		}
-		p := strings.TrimSuffix(cur, "/") + "/" + name
-		if name == "" {
-			p = "/"
-		}
-		meta[p] = inode{ino: ino, mode: uint32(mode), uid: uid, gid: gid}
-	}
-	if _, ok := meta["/"]; !ok {
-		return nil, fmt.Errorf("image %s: debugfs listed no root directory", img)
-	}
-	delete(meta, "/")
-	return meta, nil
+	defer f.Close()
+	_, err = io.Copy(w, f)
+	return err
 }
 
 // debugfsScript runs debugfs's commands on img in one session (write: opened read-write).

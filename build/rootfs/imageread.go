@@ -1,0 +1,377 @@
+package rootfs
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// A guest-written image is hostile: the guest is root on its own block device and can put any bytes
+// in it, names with newlines or slashes, two entries with one name, a directory linked into itself,
+// a symlink to a host file. So nothing read from it is handed to debugfs as a name or resolved as a
+// host path: debugfs is only asked for raw blocks and raw inodes by inode number, into files whose
+// names this package chooses, and the directories and inodes are decoded here.
+
+// imageEntry is one directory entry of an image.
+type imageEntry struct {
+	Path     string // guest path, "/etc/passwd"
+	Ino      uint64
+	Mode     uint32 // type and permission bits, as st_mode
+	UID, GID int
+	Size     int64
+	Target   string // a symlink's target
+	rawBlock []byte // the inode's i_block: a fast symlink's target
+	flags    uint32
+}
+
+// ext4 inode flags the reader refuses: their data is not plain blocks.
+const (
+	inodeEncrypted  = 0x800
+	inodeInlineData = 0x10000000
+)
+
+// Limits against an image that would make the reader run away.
+const (
+	maxImageEntries = 1 << 20
+	maxDirBytes     = 64 << 20
+)
+
+// guestImage is a read image: its entries sorted by path, and the contents of its regular files and
+// long symlinks dumped by inode number into a private folder.
+type guestImage struct {
+	dir     string
+	Entries []imageEntry
+}
+
+func (g *guestImage) blob(ino uint64) string { return filepath.Join(g.dir, "i"+strconv.FormatUint(ino, 10)) }
+
+// Close removes the private folder.
+func (g *guestImage) Close() error { return RemoveDump(g.dir) }
+
+// readGuestImage reads the file system in img into a new private folder in parent (prefix names it,
+// so that a killed run's leftovers are found), or returns an error naming what in the image is wrong.
+func readGuestImage(ctx context.Context, img, parent, prefix string) (*guestImage, error) {
+	fi, err := os.Stat(img)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp(parent, prefix)
+	if err != nil {
+		return nil, err
+	}
+	g := &guestImage{dir: dir}
+	err = g.walk(ctx, img)
+	if err == nil {
+		err = g.dumpContents(ctx, img, fi.Size())
+	}
+	if err != nil {
+		g.Close()
+		return nil, fmt.Errorf("image %s: %w", img, err)
+	}
+	return g, nil
+}
+
+// walk lists the tree level by level: the directories of one level are dumped as raw blocks and
+// decoded, then their children's inodes are read; the directories among them make the next level.
+func (g *guestImage) walk(ctx context.Context, img string) error {
+	type dirRef struct {
+		ino  uint64
+		path string
+	}
+	level := []dirRef{{2, "/"}}
+	seenDir := map[uint64]bool{2: true}
+	for len(level) > 0 {
+		var cmds strings.Builder
+		for _, d := range level {
+			fmt.Fprintf(&cmds, "dump <%d> %s\n", d.ino, g.blob(d.ino))
+		}
+		if _, err := debugfsScript(ctx, img, cmds.String(), false, nil); err != nil {
+			return err
+		}
+		var children []imageEntry
+		for _, d := range level {
+			data, err := os.ReadFile(g.blob(d.ino))
+			if err != nil {
+				return fmt.Errorf("directory %s: %w", d.path, err)
+			}
+			os.Remove(g.blob(d.ino))
+			names, err := parseDirBlocks(data)
+			if err != nil {
+				return fmt.Errorf("directory %s: %w", d.path, err)
+			}
+			for _, n := range names {
+				children = append(children, imageEntry{Path: strings.TrimSuffix(d.path, "/") + "/" + n.name, Ino: n.ino})
+			}
+		}
+		if len(g.Entries)+len(children) > maxImageEntries {
+			return fmt.Errorf("more than %d entries", maxImageEntries)
+		}
+		inodes, err := readInodes(ctx, img, children)
+		if err != nil {
+			return err
+		}
+		level = level[:0]
+		for _, c := range children {
+			raw := inodes[c.Ino]
+			c.decode(raw)
+			if c.flags&(inodeEncrypted|inodeInlineData) != 0 {
+				return fmt.Errorf("%s is encrypted or has inline data (inode flags %#x), which the reader does not take", c.Path, c.flags)
+			}
+			if c.Mode&0o170000 == 0o040000 {
+				if seenDir[c.Ino] {
+					return fmt.Errorf("%s is a second link to directory inode %d: the directory tree has a loop", c.Path, c.Ino)
+				}
+				if c.Size > maxDirBytes {
+					return fmt.Errorf("directory %s is %d bytes, larger than any real one", c.Path, c.Size)
+				}
+				seenDir[c.Ino] = true
+				level = append(level, dirRef{c.Ino, c.Path})
+			}
+			g.Entries = append(g.Entries, c)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	slices.SortFunc(g.Entries, func(a, b imageEntry) int { return strings.Compare(a.Path, b.Path) })
+	return nil
+}
+
+// dumpContents writes each regular file and long symlink once per inode into the private folder, and
+// checks every dump has the size its inode gives.
+func (g *guestImage) dumpContents(ctx context.Context, img string, imageSize int64) error {
+	var cmds strings.Builder
+	dumped := map[uint64]bool{}
+	var total int64
+	for i := range g.Entries {
+		e := &g.Entries[i]
+		switch e.Mode & 0o170000 {
+		case 0o120000:
+			if e.Size <= 0 || e.Size >= 60 {
+				break // a slow symlink: its target is in a data block
+			}
+			target := e.rawBlock[:e.Size]
+			if err := checkTarget(e.Path, target); err != nil {
+				return err
+			}
+			e.Target = string(target)
+			continue
+		case 0o100000:
+		default:
+			continue
+		}
+		if dumped[e.Ino] {
+			continue
+		}
+		dumped[e.Ino] = true
+		if total += e.Size; total > imageSize {
+			return fmt.Errorf("its files hold more bytes than the image has (%d at %s)", total, e.Path)
+		}
+		fmt.Fprintf(&cmds, "dump <%d> %s\n", e.Ino, g.blob(e.Ino))
+	}
+	if cmds.Len() > 0 {
+		if _, err := debugfsScript(ctx, img, cmds.String(), false, nil); err != nil {
+			return err
+		}
+	}
+	for i := range g.Entries {
+		e := &g.Entries[i]
+		if !dumped[e.Ino] {
+			continue
+		}
+		fi, err := os.Lstat(g.blob(e.Ino))
+		if err != nil || !fi.Mode().IsRegular() || fi.Size() != e.Size {
+			return fmt.Errorf("%s (inode %d, %d bytes) could not be read back: %v", e.Path, e.Ino, e.Size, err)
+		}
+		if e.Mode&0o170000 == 0o120000 {
+			target, err := os.ReadFile(g.blob(e.Ino))
+			if err != nil {
+				return err
+			}
+			if err := checkTarget(e.Path, target); err != nil {
+				return err
+			}
+			e.Target = string(target)
+		}
+	}
+	return nil
+}
+
+func checkTarget(path string, target []byte) error {
+	if len(target) == 0 || slices.Contains(target, 0) || len(target) > 4095 {
+		return fmt.Errorf("symlink %s has a target no file system would hold (%d bytes)", path, len(target))
+	}
+	return nil
+}
+
+// decode fills an entry's fields from its raw ext4 inode.
+func (e *imageEntry) decode(b []byte) {
+	le16 := func(o int) uint32 { return uint32(binary.LittleEndian.Uint16(b[o:])) }
+	le32 := func(o int) uint64 { return uint64(binary.LittleEndian.Uint32(b[o:])) }
+	e.Mode = le16(0x00)
+	e.UID = int(le16(0x02) | le16(0x78)<<16)
+	e.GID = int(le16(0x18) | le16(0x7a)<<16)
+	e.Size = int64(le32(0x04) | le32(0x6c)<<32)
+	if e.Size < 0 {
+		e.Size = 1<<63 - 1
+	}
+	e.flags = uint32(le32(0x20))
+	e.rawBlock = slices.Clone(b[0x28 : 0x28+60])
+}
+
+type dirent struct {
+	ino  uint64
+	name string
+}
+
+// parseDirBlocks decodes an ext4 directory's blocks (as debugfs dumps them) into its entries, "." and
+// ".." (the first two entries) left out. Hash-tree index blocks and checksum tails are entries of inode 0 and are skipped, as
+// an ext2 reader does. It refuses names that are not one path component and names given twice.
+func parseDirBlocks(data []byte) ([]dirent, error) {
+	var out []dirent
+	seen := map[string]bool{}
+	live := 0 // entries with an inode so far: "." and ".." are the first two, and only there
+	for off := 0; off < len(data); {
+		if len(data)-off < 8 {
+			return nil, fmt.Errorf("corrupt directory: %d stray bytes at offset %d", len(data)-off, off)
+		}
+		ino := uint64(binary.LittleEndian.Uint32(data[off:]))
+		recLen := int(binary.LittleEndian.Uint16(data[off+4:]))
+		nameLen := int(data[off+6])
+		if recLen == 0 || recLen == 0xffff {
+			recLen = 1 << 16 // how ext4 writes a record spanning a 64 KiB block
+		}
+		if recLen < 8 || recLen%4 != 0 || recLen > len(data)-off || 8+nameLen > recLen {
+			return nil, fmt.Errorf("corrupt directory: entry at offset %d has record length %d for a name of %d bytes", off, recLen, nameLen)
+		}
+		if ino != 0 {
+			name := string(data[off+8 : off+8+nameLen])
+			live++
+			switch {
+			case name == "." && live == 1, name == ".." && live == 2:
+			case name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00"):
+				return nil, fmt.Errorf("entry %q at offset %d is not a file name", name, off)
+			case seen[name]:
+				return nil, fmt.Errorf("two entries are named %q", name)
+			default:
+				seen[name] = true
+				out = append(out, dirent{ino, name})
+			}
+		}
+		off += recLen
+	}
+	return out, nil
+}
+
+// readInodes reads the raw inodes of entries with debugfs's inode_dump, in one session.
+func readInodes(ctx context.Context, img string, entries []imageEntry) (map[uint64][]byte, error) {
+	var cmds strings.Builder
+	want := map[uint64]bool{}
+	for _, e := range entries {
+		if !want[e.Ino] {
+			want[e.Ino] = true
+			fmt.Fprintf(&cmds, "inode_dump <%d>\n", e.Ino)
+		}
+	}
+	if len(want) == 0 {
+		return nil, nil
+	}
+	out, err := debugfsScript(ctx, img, cmds.String(), false, nil)
+	if err != nil {
+		return nil, err
+	}
+	inodes, err := parseInodeDumps(out)
+	if err != nil {
+		return nil, err
+	}
+	for ino := range want {
+		if len(inodes[ino]) < 128 {
+			return nil, fmt.Errorf("inode %d could not be read (an entry names an inode that does not exist)", ino)
+		}
+	}
+	return inodes, nil
+}
+
+var (
+	inodeDumpCmd  = regexp.MustCompile(`^debugfs: inode_dump <([0-9]+)>$`)
+	inodeDumpLine = regexp.MustCompile(`^([0-7]{4,})  ((?:[0-9a-f]{4} ){7}[0-9a-f]{4})  `)
+)
+
+// parseInodeDumps decodes debugfs's inode_dump output (octal offsets, 16 bytes a line, "*" for lines
+// repeating the one before) into raw inodes by number. Only the hex columns are read: the text column
+// and anything else are ignored, so no byte of the image can pose as output.
+func parseInodeDumps(out string) (map[uint64][]byte, error) {
+	inodes := map[uint64][]byte{}
+	var cur []byte
+	curIno := uint64(0)
+	var last []byte
+	repeat := false
+	flush := func() {
+		if curIno != 0 {
+			for repeat && len(cur) < 256 {
+				cur = append(cur, last...)
+			}
+			inodes[curIno] = cur
+		}
+		cur, last, repeat = nil, nil, false
+	}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(make([]byte, 1<<16), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if m := inodeDumpCmd.FindStringSubmatch(line); m != nil {
+			flush()
+			n, err := strconv.ParseUint(m[1], 10, 64)
+			if err != nil {
+				return nil, err
+			}
+			curIno = n
+			continue
+		}
+		if curIno == 0 {
+			continue
+		}
+		if line == "*" {
+			repeat = last != nil
+			continue
+		}
+		m := inodeDumpLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		off, err := strconv.ParseUint(m[1], 8, 32)
+		if err != nil || off > 1<<16 {
+			return nil, fmt.Errorf("inode_dump offset %q", m[1])
+		}
+		for repeat && uint64(len(cur)) < off {
+			cur = append(cur, last...)
+		}
+		repeat = false
+		if uint64(len(cur)) != off {
+			return nil, fmt.Errorf("inode_dump of inode %d: offset %s out of order", curIno, m[1])
+		}
+		var row []byte
+		for _, group := range strings.Fields(m[2]) {
+			v, _ := strconv.ParseUint(group, 16, 16)
+			row = append(row, byte(v>>8), byte(v))
+		}
+		cur = append(cur, row...)
+		last = row
+	}
+	flush()
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if len(inodes) == 0 {
+		return nil, errors.New("debugfs printed no inode")
+	}
+	return inodes, nil
+}
