@@ -191,7 +191,7 @@ func Rootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (R
 	defer os.Remove(tmpImage)
 	defer os.Remove(tmpTarball)
 	os.Remove(tmpImage)
-	opts := rootfs.ImageOptions{Size: size, UUID: uuidFrom(rec.InputKey), Label: name, Epoch: staged.Epoch, Owners: staged.Owners, Log: w}
+	opts := rootfs.ImageOptions{Size: size, UUID: uuidFrom(rec.InputKey), Label: name, Epoch: staged.Epoch, Owners: staged.Owners, Modes: staged.Modes, Log: w}
 	if err := rootfs.MakeImage(ctx, tree, tmpImage, opts); err != nil {
 		return RootfsResult{}, err
 	}

@@ -281,3 +281,101 @@ func tarNames(t *testing.T, data []byte) map[string]byte {
 		names[h.Name] = h.Typeflag
 	}
 }
+
+// stageLocal stages packages from an unsigned local repository with a root password set, as a recipe
+// would, and returns the tree.
+func stageLocal(t *testing.T, pkgs []xbpstest.Package, names []string) (string, *Staged, error) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := (xbpstest.Repo{Dir: dir, Arch: "x86_64"}).Write(pkgs); err != nil {
+		t.Fatal(err)
+	}
+	r := &Recipe{Name: "attack", Path: "attack.toml", Arch: "x86_64", Packages: names, ImageSize: "64M", RootPasswdHash: "$6$x$y",
+		Repositories: []Repository{{URL: dir, AllowUnsigned: true}}}
+	if err := r.validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	cache := &fetch.Cache{Dir: t.TempDir(), Quiet: true}
+	repos, err := LoadRepositories(ctx, cache, r)
+	if err != nil {
+		return "", nil, err
+	}
+	resolved, err := Resolve(repos, r)
+	if err != nil {
+		return "", nil, err
+	}
+	fetched, err := Fetch(ctx, cache, repos, resolved, 2)
+	if err != nil {
+		return "", nil, err
+	}
+	tree := t.TempDir()
+	st, err := Stage(ctx, tree, r, repos, fetched)
+	return tree, st, err
+}
+
+// TestAttackStagedTreeLinks: packages (signed content) and the index (unsigned) put links in the tree
+// that point at host files; the settings step read /etc/fstab, /etc/shadow and /etc/passwd through
+// them on the host and copied the host files into the image. Now every read and write of the tree is
+// resolved inside it, as the guest would resolve it.
+func TestAttackStagedTreeLinks(t *testing.T) {
+	home := t.TempDir()
+	secret := attacktest.NewCanary(t, filepath.Join(home, ".ssh"), "id_ed25519")
+	climb := strings.Repeat("../", 30) + strings.TrimPrefix(secret.Path, "/")
+	passwd := xbpstest.File{Data: []byte("root:x:0:0:root:/root:/bin/sh\n")}
+	cases := []struct {
+		name  string
+		files map[string]xbpstest.File
+		alts  map[string][]string
+	}{
+		{"fstab is an absolute link to a host file", map[string]xbpstest.File{"./etc/passwd": passwd, "./etc/fstab": {Link: secret.Path}}, nil},
+		{"shadow climbs out with ..", map[string]xbpstest.File{"./etc/passwd": passwd, "./etc/shadow": {Link: climb}}, nil},
+		{"passwd is a link and there is no shadow", map[string]xbpstest.File{"./etc/passwd": {Link: secret.Path}}, nil},
+		{"a parent folder is a link out", map[string]xbpstest.File{"./etc": {Link: filepath.Dir(secret.Path)}}, nil},
+		{"alternatives from the index climb out", map[string]xbpstest.File{"./etc/passwd": passwd},
+			map[string][]string{"fstab": {"/etc/fstab:" + climb}, "shadow": {"shadow:/" + climb}}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			pkg := xbpstest.Package{Pkgver: "base-files-1.0_1", Files: c.files, Alternatives: c.alts}
+			tree, _, err := stageLocal(t, []xbpstest.Package{pkg}, []string{"base-files"})
+			secret.Check(t)
+			if tree != "" {
+				secret.NotIn(t, tree)
+			}
+			if err == nil {
+				// The links were replaced by the files the image needs, not written through.
+				for _, f := range []string{"etc/fstab", "etc/shadow"} {
+					if fi, err := os.Lstat(filepath.Join(tree, f)); err != nil || !fi.Mode().IsRegular() {
+						t.Errorf("%s: %v %v", f, fi, err)
+					}
+				}
+			} else if !strings.Contains(err.Error(), "etc") {
+				t.Errorf("refused without naming the file: %v", err)
+			}
+		})
+	}
+}
+
+// TestAttackSetuidOnHost: a package's setuid files were real setuid files of the build's user on the
+// host while the tree existed (root's, when run as root). The tree now has none; the image gets them.
+func TestAttackSetuidOnHost(t *testing.T) {
+	pkg := xbpstest.Package{Pkgver: "shadow-1.0_1", Files: map[string]xbpstest.File{
+		"./usr/bin/passwd": {Data: []byte("#!/bin/sh\n"), Mode: 0o4755},
+		"./usr/bin/wall":   {Data: []byte("#!/bin/sh\n"), Mode: 0o2755},
+		"./etc/passwd":     {Data: []byte("root:x:0:0:root:/root:/bin/sh\n")},
+	}}
+	tree, st, err := stageLocal(t, []xbpstest.Package{pkg}, []string{"shadow"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	filepath.WalkDir(tree, func(p string, d os.DirEntry, err error) error {
+		if fi, err := d.Info(); err == nil && fi.Mode()&(os.ModeSetuid|os.ModeSetgid) != 0 {
+			t.Errorf("%s is %v on the host", p, fi.Mode())
+		}
+		return nil
+	})
+	if st.Modes["/usr/bin/passwd"] != 0o4755 || st.Modes["/usr/bin/wall"] != 0o2755 {
+		t.Errorf("modes for the image: %v", st.Modes)
+	}
+}

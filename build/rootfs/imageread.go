@@ -51,7 +51,9 @@ type guestImage struct {
 	Entries []imageEntry
 }
 
-func (g *guestImage) blob(ino uint64) string { return filepath.Join(g.dir, "i"+strconv.FormatUint(ino, 10)) }
+func (g *guestImage) blob(ino uint64) string {
+	return filepath.Join(g.dir, "i"+strconv.FormatUint(ino, 10))
+}
 
 // Close removes the private folder.
 func (g *guestImage) Close() error { return RemoveDump(g.dir) }

@@ -24,57 +24,56 @@ const (
 
 // applySettings writes what the recipe asks for beyond packages. The overlay comes last, so a file
 // in it wins over everything else.
-func applySettings(tree string, r *Recipe, repos []*Repo, epoch time.Time) error {
+func applySettings(root *os.Root, r *Recipe, repos []*Repo, epoch time.Time) error {
 	// Mount points and the two directories whose modes matter; base-files may or may not have them.
 	for _, d := range []struct {
 		path string
 		mode fs.FileMode
 	}{{"dev", 0o755}, {"proc", 0o555}, {"sys", 0o555}, {"run", 0o755}, {"tmp", fs.ModeSticky | 0o777}, {"root", 0o700}, {"etc", 0o755}} {
-		p := filepath.Join(tree, d.path)
-		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
-			if err := os.Mkdir(p, 0o755); err != nil {
+		if _, err := root.Lstat(d.path); errors.Is(err, fs.ErrNotExist) {
+			if err := root.Mkdir(d.path, 0o755); err != nil {
 				return err
 			}
-			if err := os.Chmod(p, d.mode); err != nil {
+			if err := root.Chmod(d.path, d.mode); err != nil {
 				return err
 			}
 		}
 	}
 	if r.Hostname != "" {
-		if err := writeGuestFile(tree, "/etc/hostname", []byte(r.Hostname+"\n"), 0o644); err != nil {
+		if err := writeGuestFile(root, "/etc/hostname", []byte(r.Hostname+"\n"), 0o644); err != nil {
 			return err
 		}
 	}
-	if err := addFstab(tree); err != nil {
+	if err := addFstab(root); err != nil {
 		return err
 	}
 	if len(r.AuthorizedKeys) > 0 {
-		if err := writeGuestFile(tree, "/root/.ssh/authorized_keys", []byte(strings.Join(r.AuthorizedKeys, "\n")+"\n"), 0o600); err != nil {
+		if err := writeGuestFile(root, "/root/.ssh/authorized_keys", []byte(strings.Join(r.AuthorizedKeys, "\n")+"\n"), 0o600); err != nil {
 			return err
 		}
-		if err := os.Chmod(filepath.Join(tree, "root", ".ssh"), 0o700); err != nil {
+		if err := root.Chmod("root/.ssh", 0o700); err != nil {
 			return err
 		}
 	}
 	if r.Timezone != "" {
 		zone := "/usr/share/zoneinfo/" + r.Timezone
-		if !guestExists(tree, zone) {
+		if !guestExists(root, zone) {
 			return fmt.Errorf("timezone %q: no %s in the root filesystem (tzdata installed?)", r.Timezone, zone)
 		}
-		if err := guestSymlink(tree, "/etc/localtime", zone); err != nil {
+		if err := guestSymlink(root, "/etc/localtime", zone); err != nil {
 			return err
 		}
 	}
 	if r.Getty != "" {
-		if err := addGetty(tree, r.Getty); err != nil {
+		if err := addGetty(root, r.Getty); err != nil {
 			return err
 		}
 	}
 	for _, svc := range r.Services {
-		if !guestExists(tree, "/etc/sv/"+svc+"/run") {
+		if !guestExists(root, "/etc/sv/"+svc+"/run") {
 			return fmt.Errorf("service %q: no /etc/sv/%s in the root filesystem; add the package that ships it to the recipe's packages", svc, svc)
 		}
-		if err := guestSymlink(tree, "/etc/runit/runsvdir/default/"+svc, "/etc/sv/"+svc); err != nil {
+		if err := guestSymlink(root, "/etc/runit/runsvdir/default/"+svc, "/etc/sv/"+svc); err != nil {
 			return err
 		}
 	}
@@ -85,14 +84,14 @@ func applySettings(tree string, r *Recipe, repos []*Repo, epoch time.Time) error
 			fmt.Fprintf(&conf, "repository=%s\n", repo.URL)
 		}
 	}
-	if err := writeGuestFile(tree, "/etc/xbps.d/00-repository-main.conf", []byte(conf.String()), 0o644); err != nil {
+	if err := writeGuestFile(root, "/etc/xbps.d/00-repository-main.conf", []byte(conf.String()), 0o644); err != nil {
 		return err
 	}
-	if err := setRootPassword(tree, r, epoch); err != nil {
+	if err := setRootPassword(root, r, epoch); err != nil {
 		return err
 	}
 	if r.Overlay != "" {
-		if err := copyOverlay(r.Overlay, tree); err != nil {
+		if err := copyOverlay(r.Overlay, root); err != nil {
 			return fmt.Errorf("overlay %s: %w", r.Overlay, err)
 		}
 	}
@@ -100,9 +99,8 @@ func applySettings(tree string, r *Recipe, repos []*Repo, epoch time.Time) error
 }
 
 // addFstab makes /dev/ubda the root file system unless fstab already mounts something on /.
-func addFstab(tree string) error {
-	p := filepath.Join(tree, "etc", "fstab")
-	old, err := os.ReadFile(p)
+func addFstab(root *os.Root) error {
+	old, err := guestReadFile(root, "/etc/fstab")
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
@@ -116,14 +114,14 @@ func addFstab(tree string) error {
 		text += "\n"
 	}
 	text += "/dev/ubda  /  ext4  rw,relatime  0 1\n"
-	return writeGuestFile(tree, "/etc/fstab", []byte(text), 0o644)
+	return writeGuestFile(root, "/etc/fstab", []byte(text), 0o644)
 }
 
 // addGetty enables a login prompt on the console device (UML's con0 is tty0). Void's runit-void
 // ships agetty-tty1..6; for another device a service of the same shape is written.
-func addGetty(tree, tty string) error {
+func addGetty(root *os.Root, tty string) error {
 	svc := "agetty-" + tty
-	if !guestExists(tree, "/etc/sv/"+svc+"/run") {
+	if !guestExists(root, "/etc/sv/"+svc+"/run") {
 		run := fmt.Sprintf(`#!/bin/sh
 # Written by simple-uml: a login prompt on %[1]s (UML's console con0 is tty0).
 if command -v agetty >/dev/null 2>&1; then
@@ -131,34 +129,16 @@ if command -v agetty >/dev/null 2>&1; then
 fi
 exec setsid getty 38400 %[1]s linux
 `, tty)
-		if err := writeGuestFile(tree, "/etc/sv/"+svc+"/run", []byte(run), 0o755); err != nil {
+		if err := writeGuestFile(root, "/etc/sv/"+svc+"/run", []byte(run), 0o755); err != nil {
 			return err
 		}
 	}
-	return guestSymlink(tree, "/etc/runit/runsvdir/default/"+svc, "/etc/sv/"+svc)
-}
-
-func guestSymlink(tree, guestPath, target string) error {
-	rel, err := guestRel(guestPath)
-	if err != nil {
-		return err
-	}
-	if err := xbps.MkParents(tree, rel); err != nil {
-		return err
-	}
-	dst := filepath.Join(tree, rel)
-	if fi, err := os.Lstat(dst); err == nil {
-		if fi.IsDir() {
-			return fmt.Errorf("%s is a directory", guestPath)
-		}
-		os.Remove(dst)
-	}
-	return os.Symlink(target, dst)
+	return guestSymlink(root, "/etc/runit/runsvdir/default/"+svc, "/etc/sv/"+svc)
 }
 
 // copyOverlay copies a folder over the tree: regular files, symlinks and directories with their
 // modes. It refuses to write through a symlink of the tree.
-func copyOverlay(src, tree string) error {
+func copyOverlay(src string, root *os.Root) error {
 	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -174,13 +154,13 @@ func copyOverlay(src, tree string) error {
 		}
 		switch {
 		case fi.IsDir():
-			dst := filepath.Join(tree, rel)
-			if err := xbps.MkParents(tree, filepath.ToSlash(rel)); err != nil {
+			dst := filepath.ToSlash(rel)
+			if err := xbps.MkParents(root, dst); err != nil {
 				return err
 			}
-			st, err := os.Lstat(dst)
+			st, err := root.Lstat(dst)
 			if errors.Is(err, fs.ErrNotExist) {
-				if err := os.Mkdir(dst, 0o755); err != nil {
+				if err := root.Mkdir(dst, 0o755); err != nil {
 					return err
 				}
 			} else if err != nil {
@@ -188,19 +168,19 @@ func copyOverlay(src, tree string) error {
 			} else if !st.IsDir() {
 				return fmt.Errorf("%s: a directory in the overlay, not one in the root filesystem", guest)
 			}
-			return os.Chmod(dst, fi.Mode().Perm()|fi.Mode()&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky))
+			return root.Chmod(dst, fi.Mode().Perm()|fi.Mode()&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky))
 		case fi.Mode()&fs.ModeSymlink != 0:
 			target, err := os.Readlink(p)
 			if err != nil {
 				return err
 			}
-			return guestSymlink(tree, guest, target)
+			return guestSymlink(root, guest, target)
 		case fi.Mode().IsRegular():
 			data, err := os.ReadFile(p)
 			if err != nil {
 				return err
 			}
-			return writeGuestFile(tree, guest, data, fi.Mode().Perm()|fi.Mode()&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky))
+			return writeGuestFile(root, guest, data, fi.Mode().Perm()|fi.Mode()&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky))
 		}
 		return fmt.Errorf("%s: only files, folders and symlinks are copied from an overlay", guest)
 	})
@@ -210,8 +190,8 @@ func copyOverlay(src, tree string) error {
 // actions in install order (what xbps-install does), the post actions once more (what
 // `xbps-reconfigure -fa` does), removes itself and powers off. SOURCE_DATE_EPOCH is the packages'
 // newest time, for the tools that honour it (shadow's password dates, for one).
-func writeConfigure(tree string, scripts []Script, epoch time.Time) error {
-	if !guestExists(tree, "/bin/sh") {
+func writeConfigure(root *os.Root, scripts []Script, epoch time.Time) error {
+	if !guestExists(root, "/bin/sh") {
 		return errors.New("the packages install no /bin/sh, which INSTALL scripts need: add a shell (dash, bash or busybox) to the recipe's packages")
 	}
 	var b strings.Builder
@@ -252,7 +232,7 @@ step() {
 echo ` + ConfigureOK + `
 off
 `)
-	return writeGuestFile(tree, ConfigureInit, []byte(b.String()), 0o700)
+	return writeGuestFile(root, ConfigureInit, []byte(b.String()), 0o700)
 }
 
 func shQuote(s string) string {
@@ -261,7 +241,24 @@ func shQuote(s string) string {
 
 // guestExists reports whether a guest path exists, following symlinks as the guest would: an
 // absolute target is resolved inside the tree, never on the host.
-func guestExists(tree, guestPath string) bool {
+func guestExists(root *os.Root, guestPath string) bool {
+	_, err := guestResolve(root, guestPath)
+	return err == nil
+}
+
+// guestReadFile reads a file of the tree at a guest path, its symlinks resolved as the guest would.
+func guestReadFile(root *os.Root, guestPath string) ([]byte, error) {
+	rel, err := guestResolve(root, guestPath)
+	if err != nil {
+		return nil, err
+	}
+	return root.ReadFile(rel)
+}
+
+// guestResolve resolves a guest path in the tree, symlinks included, as the guest's kernel would:
+// ".." stops at the root and an absolute target starts again from it. It returns the path, relative
+// to the root, of what it names, which holds no symlink; fs.ErrNotExist when it names nothing.
+func guestResolve(root *os.Root, guestPath string) (string, error) {
 	parts := strings.Split(strings.Trim(guestPath, "/"), "/")
 	cur := []string{}
 	for hops := 0; len(parts) > 0; {
@@ -276,34 +273,37 @@ func guestExists(tree, guestPath string) bool {
 			}
 			continue
 		}
-		host := filepath.Join(append([]string{tree}, append(cur, part)...)...)
-		fi, err := os.Lstat(host)
+		rel := strings.Join(append(cur, part), "/")
+		fi, err := root.Lstat(rel)
 		if err != nil {
-			return false
+			return "", err
 		}
 		if fi.Mode()&fs.ModeSymlink == 0 {
 			cur = append(cur, part)
 			continue
 		}
 		if hops++; hops > 40 {
-			return false
+			return "", fmt.Errorf("%s: too many levels of symbolic links", guestPath)
 		}
-		target, err := os.Readlink(host)
+		target, err := root.Readlink(rel)
 		if err != nil {
-			return false
+			return "", err
 		}
 		if strings.HasPrefix(target, "/") {
 			cur = cur[:0]
 		}
 		parts = append(strings.Split(target, "/"), parts...)
 	}
-	return true
+	if len(cur) == 0 {
+		return ".", nil
+	}
+	return strings.Join(cur, "/"), nil
 }
 
 // setRootPassword writes root's password hash into /etc/shadow (made from /etc/passwd first, as
 // pwconv would, when the packages ship none). A plain password is hashed here with SHA-512 crypt,
 // so it never enters the image; the salt comes from the recipe, so the image stays reproducible.
-func setRootPassword(tree string, r *Recipe, epoch time.Time) error {
+func setRootPassword(root *os.Root, r *Recipe, epoch time.Time) error {
 	hash := r.RootPasswdHash
 	if r.RootPassword != "" {
 		digest, err := r.Digest()
@@ -318,10 +318,9 @@ func setRootPassword(tree string, r *Recipe, epoch time.Time) error {
 	if hash == "" {
 		return nil
 	}
-	shadowPath := filepath.Join(tree, "etc", "shadow")
-	shadow, err := os.ReadFile(shadowPath)
+	shadow, err := guestReadFile(root, "/etc/shadow")
 	if errors.Is(err, fs.ErrNotExist) {
-		passwd, err := os.ReadFile(filepath.Join(tree, "etc", "passwd"))
+		passwd, err := guestReadFile(root, "/etc/passwd")
 		if err != nil {
 			return fmt.Errorf("root password: the packages install no /etc/passwd (base-files?): %w", err)
 		}
@@ -349,7 +348,7 @@ func setRootPassword(tree string, r *Recipe, epoch time.Time) error {
 	if !found {
 		return errors.New("root password: /etc/shadow has no root entry")
 	}
-	return writeGuestFile(tree, "/etc/shadow", []byte(strings.Join(lines, "\n")), 0o600)
+	return writeGuestFile(root, "/etc/shadow", []byte(strings.Join(lines, "\n")), 0o600)
 }
 
 // saltFrom takes 16 crypt-alphabet characters from a hex digest.

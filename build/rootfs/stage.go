@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -27,6 +28,9 @@ type Staged struct {
 	Scripts []Script
 	// Owners maps guest paths to "uid:gid" for files a package does not give to root.
 	Owners map[string]string
+	// Modes maps guest paths to permission bits (as chmod takes them) for files whose setuid or setgid
+	// bit the tree on the host does not carry.
+	Modes map[string]uint32
 	// Epoch is the newest file time of any package: the install date recorded in pkgdb.
 	Epoch time.Time
 }
@@ -46,21 +50,35 @@ const (
 )
 
 // Stage unpacks the verified packages into tree in install order and writes xbps's database (pkgdb,
-// per-package files lists, trusted keys), the alternatives, and the recipe's settings.
+// per-package files lists, trusted keys), the alternatives, and the recipe's settings. Every file
+// operation in tree goes through an os.Root of it: what the packages and the index put there (links
+// to host files, ".." in alternatives) is resolved inside the tree, or refused.
 func Stage(ctx context.Context, tree string, r *Recipe, repos []*Repo, pkgs []*Fetched) (*Staged, error) {
-	st := &Staged{Tree: tree, Owners: map[string]string{}}
+	root, err := os.OpenRoot(tree)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	st := &Staged{Tree: tree, Owners: map[string]string{}, Modes: map[string]uint32{}}
 	db := map[string]any{}
 	alternatives := map[string]any{}
 	for _, p := range pkgs {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		c, err := unpackVerified(ctx, p, tree)
+		c, err := unpackVerified(ctx, p, root)
 		if err != nil {
 			return nil, err
 		}
+		for _, path := range c.Paths { // a package that replaces a file replaces its owner and mode
+			delete(st.Owners, path)
+			delete(st.Modes, path)
+		}
 		for k, v := range c.Owners {
 			st.Owners[k] = v
+		}
+		for k, v := range c.Modes {
+			st.Modes[k] = chmodBits(v)
 		}
 		if c.Newest.After(st.Epoch) {
 			st.Epoch = c.Newest
@@ -76,7 +94,7 @@ func Stage(ctx context.Context, tree string, r *Recipe, repos []*Repo, pkgs []*F
 			filesPlist = []byte(emptyPlist)
 		}
 		fp := "/" + path.Join(xbpsDB[1:], "."+p.Name+"-files.plist")
-		if err := writeGuestFile(tree, fp, filesPlist, 0o644); err != nil {
+		if err := writeGuestFile(root, fp, filesPlist, 0o644); err != nil {
 			return nil, err
 		}
 		sum := sha256.Sum256(filesPlist)
@@ -84,7 +102,7 @@ func Stage(ctx context.Context, tree string, r *Recipe, repos []*Repo, pkgs []*F
 		if len(c.Install) > 0 {
 			entry["install-script"] = c.Install
 			s := Script{Pkgname: p.Name, Version: p.Version, Arch: p.Arch, Path: scriptDir + "/" + p.Name + ".INSTALL"}
-			if err := writeGuestFile(tree, s.Path, c.Install, 0o750); err != nil {
+			if err := writeGuestFile(root, s.Path, c.Install, 0o750); err != nil {
 				return nil, err
 			}
 			st.Scripts = append(st.Scripts, s)
@@ -93,7 +111,7 @@ func Stage(ctx context.Context, tree string, r *Recipe, repos []*Repo, pkgs []*F
 			entry["remove-script"] = c.Remove
 		}
 		db[p.Name] = entry
-		if err := applyAlternatives(tree, p.Package, alternatives); err != nil {
+		if err := applyAlternatives(root, p.Package, alternatives); err != nil {
 			return nil, fmt.Errorf("%s: alternatives: %w", p.Pkgver, err)
 		}
 	}
@@ -108,17 +126,17 @@ func Stage(ctx context.Context, tree string, r *Recipe, repos []*Repo, pkgs []*F
 	if err != nil {
 		return nil, fmt.Errorf("pkgdb: %w", err)
 	}
-	if err := writeGuestFile(tree, xbpsDB+"/"+pkgdbName, data, 0o644); err != nil {
+	if err := writeGuestFile(root, xbpsDB+"/"+pkgdbName, data, 0o644); err != nil {
 		return nil, err
 	}
-	if err := writeKeys(tree, repos); err != nil {
+	if err := writeKeys(root, repos); err != nil {
 		return nil, err
 	}
-	if err := applySettings(tree, r, repos, st.Epoch); err != nil {
+	if err := applySettings(root, r, repos, st.Epoch); err != nil {
 		return nil, err
 	}
 	if len(st.Scripts) > 0 {
-		if err := writeConfigure(tree, st.Scripts, st.Epoch); err != nil {
+		if err := writeConfigure(root, st.Scripts, st.Epoch); err != nil {
 			return nil, err
 		}
 	}
@@ -134,14 +152,14 @@ const emptyPlist = `<?xml version="1.0" encoding="UTF-8"?>
 
 // unpackVerified unpacks a fetched package while hashing it once more, so a cache file changed
 // since it was verified fails the build (the staging tree is then thrown away).
-func unpackVerified(ctx context.Context, p *Fetched, tree string) (*xbps.Contents, error) {
+func unpackVerified(ctx context.Context, p *Fetched, root *os.Root) (*xbps.Contents, error) {
 	f, err := os.Open(p.Path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	h := sha256.New()
-	c, err := xbps.Unpack(ctx, io.TeeReader(f, h), tree)
+	c, err := xbps.Unpack(ctx, io.TeeReader(f, h), root)
 	if err != nil {
 		return nil, &xbps.PackageError{Pkgver: p.Pkgver, Err: err}
 	}
@@ -160,7 +178,7 @@ func unpackVerified(ctx context.Context, p *Fetched, tree string) (*xbps.Content
 
 // applyAlternatives registers a package's alternatives groups; the first provider of a group gets
 // the links, later ones are only recorded, as xbps does.
-func applyAlternatives(tree string, p *xbps.Package, registry map[string]any) error {
+func applyAlternatives(root *os.Root, p *xbps.Package, registry map[string]any) error {
 	groups := make([]string, 0, len(p.Alternatives))
 	for g := range p.Alternatives {
 		groups = append(groups, g)
@@ -190,7 +208,7 @@ func applyAlternatives(tree string, p *xbps.Package, registry map[string]any) er
 				}
 				target = rel
 			}
-			if err := guestSymlink(tree, link, target); err != nil {
+			if err := guestSymlink(root, link, target); err != nil {
 				return fmt.Errorf("group %s: %w", g, err)
 			}
 		}
@@ -215,23 +233,74 @@ func guestRel(p string) (string, error) {
 	return c[1:], nil
 }
 
-// writeGuestFile writes a file at an absolute guest path, replacing what is there.
-func writeGuestFile(tree, guestPath string, data []byte, mode fs.FileMode) error {
+// writeGuestFile writes a file at an absolute guest path, replacing what is there (a symlink is
+// replaced, not followed).
+func writeGuestFile(root *os.Root, guestPath string, data []byte, mode fs.FileMode) error {
 	rel, err := guestRel(guestPath)
 	if err != nil {
 		return err
 	}
-	if err := xbps.MkParents(tree, rel); err != nil {
+	if err := replaceable(root, guestPath, rel); err != nil {
 		return err
 	}
-	dst := filepath.Join(tree, rel)
-	if fi, err := os.Lstat(dst); err == nil && !fi.IsDir() {
-		os.Remove(dst)
-	}
-	if err := os.WriteFile(dst, data, mode); err != nil {
+	f, err := root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
 		return err
 	}
-	return os.Chmod(dst, mode)
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// guestSymlink makes a symlink at an absolute guest path, replacing what is there.
+func guestSymlink(root *os.Root, guestPath, target string) error {
+	rel, err := guestRel(guestPath)
+	if err != nil {
+		return err
+	}
+	if err := replaceable(root, guestPath, rel); err != nil {
+		return err
+	}
+	return root.Symlink(target, rel)
+}
+
+// replaceable makes rel's parents and removes what is at rel, unless that is a directory.
+func replaceable(root *os.Root, guestPath, rel string) error {
+	if err := xbps.MkParents(root, rel); err != nil {
+		return err
+	}
+	fi, err := root.Lstat(rel)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return fmt.Errorf("%s is a directory", guestPath)
+	}
+	return root.Remove(rel)
+}
+
+// chmodBits turns a mode into the bits chmod takes.
+func chmodBits(m fs.FileMode) uint32 {
+	bits := uint32(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		bits |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		bits |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		bits |= 0o1000
+	}
+	return bits
 }
 
 func copyDict(d map[string]any) map[string]any {
@@ -243,7 +312,7 @@ func copyDict(d map[string]any) map[string]any {
 }
 
 // writeKeys stores each signed repository's key where xbps looks for trusted keys.
-func writeKeys(tree string, repos []*Repo) error {
+func writeKeys(root *os.Root, repos []*Repo) error {
 	for _, r := range repos {
 		if r.Key == nil {
 			continue
@@ -255,7 +324,7 @@ func writeKeys(tree string, repos []*Repo) error {
 		if err != nil {
 			return err
 		}
-		if err := writeGuestFile(tree, xbpsDB+"/keys/"+r.Fingerprint+".plist", data, 0o644); err != nil {
+		if err := writeGuestFile(root, xbpsDB+"/keys/"+r.Fingerprint+".plist", data, 0o644); err != nil {
 			return err
 		}
 	}

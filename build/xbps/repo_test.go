@@ -122,7 +122,12 @@ func TestFixtureRepositories(t *testing.T) {
 					}
 				}
 				root := t.TempDir()
-				c, err := Unpack(context.Background(), bytes.NewReader(data), root)
+				r, err := os.OpenRoot(root)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer r.Close()
+				c, err := Unpack(context.Background(), bytes.NewReader(data), r)
 				if err != nil {
 					t.Fatalf("%s: unpack: %v", p.Pkgver, err)
 				}

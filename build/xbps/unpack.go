@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"strings"
 	"time"
 )
@@ -24,6 +23,9 @@ type Contents struct {
 	Paths []string
 	// Owners maps the guest paths of entries not owned by root to "uid:gid", as the package gives them.
 	Owners map[string]string
+	// Modes maps the guest paths of entries with setuid or setgid bits to their whole permission bits,
+	// which the tree on the host does not carry.
+	Modes map[string]fs.FileMode
 	// Newest is the latest modification time of any payload entry.
 	Newest time.Time
 }
@@ -41,8 +43,10 @@ const maxMeta = 64 << 20 // INSTALL, REMOVE and the plists are small; this only 
 
 // Unpack extracts a .xbps package stream into root, which may already hold other packages: missing
 // parent directories are created, existing files replaced (xbps's UNLINK), and nothing is written
-// outside root or through a symbolic link.
-func Unpack(ctx context.Context, r io.Reader, root string) (*Contents, error) {
+// outside root (every operation goes through the os.Root) or through a symbolic link. Setuid and
+// setgid bits are not set on the host, where they would make real setuid files of the build's user
+// (root, when run as root): they are in Contents.Modes, for the image to carry.
+func Unpack(ctx context.Context, r io.Reader, root *os.Root) (*Contents, error) {
 	dr, _, closer, err := Decompress(r)
 	if err != nil {
 		return nil, err
@@ -104,6 +108,12 @@ func Unpack(ctx context.Context, r io.Reader, root string) (*Contents, error) {
 		if err := writeEntry(root, rel, hdr, tr); err != nil {
 			return nil, err
 		}
+		if hdr.Mode&0o6000 != 0 && hdr.Typeflag != tar.TypeSymlink {
+			if c.Modes == nil {
+				c.Modes = map[string]fs.FileMode{}
+			}
+			c.Modes["/"+rel] = fileMode(hdr.Mode)
+		}
 		c.Paths = append(c.Paths, "/"+rel)
 		if hdr.Uid != 0 || hdr.Gid != 0 {
 			if c.Owners == nil {
@@ -139,22 +149,21 @@ func relPath(name string) (string, error) {
 }
 
 // MkParents creates the directories above rel (a clean path relative to root), refusing to go
-// through any that is a symlink on disk, so nothing is written outside root.
-func MkParents(root, rel string) error {
-	dir := root
+// through any that is a symlink, so that nothing is written where a link points.
+func MkParents(root *os.Root, rel string) error {
 	parts := strings.Split(rel, "/")
-	for _, part := range parts[:len(parts)-1] {
-		dir = filepath.Join(dir, part)
-		fi, err := os.Lstat(dir)
+	for i := range parts[:len(parts)-1] {
+		dir := strings.Join(parts[:i+1], "/")
+		fi, err := root.Lstat(dir)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			if err := os.Mkdir(dir, 0o755); err != nil {
+			if err := root.Mkdir(dir, 0o755); err != nil {
 				return err
 			}
 		case err != nil:
 			return err
 		case fi.Mode()&fs.ModeSymlink != 0:
-			return &UnsafeEntryError{"./" + rel, "a parent directory is a symbolic link (" + strings.TrimPrefix(dir, root) + "); writing through it is refused"}
+			return &UnsafeEntryError{"./" + rel, "a parent directory is a symbolic link (/" + dir + "); writing through it is refused"}
 		case !fi.IsDir():
 			return &UnsafeEntryError{"./" + rel, "a parent is a file, not a directory"}
 		}
@@ -162,38 +171,47 @@ func MkParents(root, rel string) error {
 	return nil
 }
 
-func writeEntry(root, rel string, hdr *tar.Header, r io.Reader) error {
+// fileMode turns a tar header's mode into permission and special bits.
+func fileMode(m int64) fs.FileMode {
+	mode := fs.FileMode(m & 0o777)
+	if m&0o4000 != 0 {
+		mode |= fs.ModeSetuid
+	}
+	if m&0o2000 != 0 {
+		mode |= fs.ModeSetgid
+	}
+	if m&0o1000 != 0 {
+		mode |= fs.ModeSticky
+	}
+	return mode
+}
+
+func writeEntry(root *os.Root, rel string, hdr *tar.Header, r io.Reader) error {
 	if err := MkParents(root, rel); err != nil {
 		return err
 	}
-	dst := filepath.Join(root, rel)
-	mode := fs.FileMode(hdr.Mode & 0o777)
-	if hdr.Mode&0o4000 != 0 {
-		mode |= fs.ModeSetuid
-	}
-	if hdr.Mode&0o2000 != 0 {
-		mode |= fs.ModeSetgid
-	}
-	if hdr.Mode&0o1000 != 0 {
-		mode |= fs.ModeSticky
-	}
+	// On the host: no setuid or setgid (see Unpack); the sticky bit is harmless.
+	mode := fileMode(hdr.Mode) &^ (fs.ModeSetuid | fs.ModeSetgid)
 	if hdr.Typeflag == tar.TypeDir {
-		if fi, err := os.Lstat(dst); err == nil && fi.IsDir() {
+		if fi, err := root.Lstat(rel); err == nil && fi.IsDir() {
 			return nil
 		}
-		return os.Mkdir(dst, mode|0o700)
+		if err := root.Mkdir(rel, 0o700); err != nil {
+			return err
+		}
+		return root.Chmod(rel, mode|0o700)
 	}
-	if fi, err := os.Lstat(dst); err == nil {
+	if fi, err := root.Lstat(rel); err == nil {
 		if fi.IsDir() {
 			return &UnsafeEntryError{hdr.Name, "a directory is in the way"}
 		}
-		if err := os.Remove(dst); err != nil {
+		if err := root.Remove(rel); err != nil {
 			return err
 		}
 	}
 	switch hdr.Typeflag {
 	case tar.TypeReg, tar.TypeRegA:
-		f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		f, err := root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err != nil {
 			return err
 		}
@@ -201,33 +219,30 @@ func writeEntry(root, rel string, hdr *tar.Header, r io.Reader) error {
 			f.Close()
 			return fmt.Errorf("writing %s: %w", rel, err)
 		}
+		// Chmod the open file after writing: a read-only mode must not stop the write itself.
+		if err := f.Chmod(mode); err != nil {
+			f.Close()
+			return err
+		}
 		if err := f.Close(); err != nil {
 			return err
 		}
-		// Chmod after writing: a read-only or setuid mode must not stop the write itself.
-		if err := os.Chmod(dst, mode); err != nil {
-			return err
-		}
-		return os.Chtimes(dst, hdr.ModTime, hdr.ModTime)
+		return root.Chtimes(rel, hdr.ModTime, hdr.ModTime)
 	case tar.TypeSymlink:
 		if hdr.Linkname == "" {
 			return &UnsafeEntryError{hdr.Name, "empty symlink target"}
 		}
-		return os.Symlink(hdr.Linkname, dst)
+		return root.Symlink(hdr.Linkname, rel)
 	case tar.TypeLink:
 		target, err := relPath(hdr.Linkname)
 		if err != nil || target == "" {
 			return &UnsafeEntryError{hdr.Name, "hard link target " + hdr.Linkname + " is outside the package root"}
 		}
-		if err := MkParents(root, target); err != nil {
-			return err
-		}
-		src := filepath.Join(root, target)
-		fi, err := os.Lstat(src)
+		fi, err := root.Lstat(target)
 		if err != nil || !fi.Mode().IsRegular() {
 			return &UnsafeEntryError{hdr.Name, "hard link target " + hdr.Linkname + " is not a regular file of the root"}
 		}
-		return os.Link(src, dst)
+		return root.Link(target, rel)
 	}
 	return &UnsafeEntryError{hdr.Name, fmt.Sprintf("entry type %q is not allowed in a package", hdr.Typeflag)}
 }

@@ -32,7 +32,7 @@ func TestUnpackModesLinksParents(t *testing.T) {
 	root := t.TempDir()
 	os.MkdirAll(filepath.Join(root, "usr/bin"), 0o755)
 	os.WriteFile(filepath.Join(root, "usr/bin/demo"), []byte("old"), 0o444) // replaced, like xbps's UNLINK
-	c, err := xbps.Unpack(context.Background(), bytes.NewReader(data), root)
+	c, err := xbps.Unpack(context.Background(), bytes.NewReader(data), openRoot(t, root))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,8 +40,12 @@ func TestUnpackModesLinksParents(t *testing.T) {
 		t.Fatalf("contents: %+v", c)
 	}
 	fi, err := os.Stat(filepath.Join(root, "usr/bin/demo"))
-	if err != nil || fi.Mode()&os.ModeSetuid == 0 || fi.Mode().Perm() != 0o755 {
-		t.Errorf("setuid file: %v %v", fi.Mode(), err)
+	// The setuid bit is for the image, never on the host, where it would be real.
+	if err != nil || fi.Mode()&os.ModeSetuid != 0 || fi.Mode().Perm() != 0o755 {
+		t.Errorf("setuid file on the host: %v %v", fi.Mode(), err)
+	}
+	if m := c.Modes["/usr/bin/demo"]; m != 0o755|os.ModeSetuid {
+		t.Errorf("setuid file's mode for the image: %v", m)
 	}
 	if got, _ := os.ReadFile(filepath.Join(root, "usr/bin/demo")); string(got) != "#!/bin/sh\n" {
 		t.Errorf("existing file not replaced: %q", got)
@@ -84,7 +88,7 @@ func TestUnpackRefusesEscapes(t *testing.T) {
 			parent := t.TempDir()
 			root := filepath.Join(parent, "root")
 			os.Mkdir(root, 0o755)
-			_, err = xbps.Unpack(context.Background(), bytes.NewReader(data), root)
+			_, err = xbps.Unpack(context.Background(), bytes.NewReader(data), openRoot(t, root))
 			if c.want == "skip" {
 				// xbps skips names that do not start with "."; nothing may land outside root.
 				if err != nil {
@@ -106,7 +110,7 @@ func TestUnpackRefusesEscapes(t *testing.T) {
 
 func TestUnpackRejectsNonPackages(t *testing.T) {
 	for _, data := range [][]byte{nil, []byte("not a tar at all, not compressed either......"), {0x28, 0xb5, 0x2f, 0xfd, 0, 0}} {
-		if _, err := xbps.Unpack(context.Background(), bytes.NewReader(data), t.TempDir()); err == nil {
+		if _, err := xbps.Unpack(context.Background(), bytes.NewReader(data), openRoot(t, t.TempDir())); err == nil {
 			t.Errorf("%q accepted as a package", data)
 		}
 	}
@@ -119,7 +123,7 @@ func FuzzUnpack(f *testing.F) {
 		parent := t.TempDir()
 		root := filepath.Join(parent, "root")
 		os.Mkdir(root, 0o755)
-		xbps.Unpack(context.Background(), bytes.NewReader(data), root)
+		xbps.Unpack(context.Background(), bytes.NewReader(data), openRoot(t, root))
 		if entries, _ := os.ReadDir(parent); len(entries) != 1 {
 			t.Fatalf("wrote outside the root: %v", entries)
 		}
@@ -143,4 +147,14 @@ func FuzzReadRepodata(f *testing.F) {
 			}
 		}
 	})
+}
+
+func openRoot(t testing.TB, dir string) *os.Root {
+	t.Helper()
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
 }
