@@ -254,9 +254,18 @@ func FileSHA256(path string) (string, error) {
 		return "", err
 	}
 	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	sum, err := ReaderSHA256(f)
+	if err != nil {
 		return "", fmt.Errorf("hash %s: %w", path, err)
+	}
+	return sum, nil
+}
+
+// ReaderSHA256 returns the lowercase hex sha256 of what r holds.
+func ReaderSHA256(r io.Reader) (string, error) {
+	h := sha256.New()
+	if _, err := io.Copy(h, r); err != nil {
+		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }

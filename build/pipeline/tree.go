@@ -73,14 +73,25 @@ func preparedTree(ctx context.Context, cfg config.Config, tarball string, in ker
 	if err != nil {
 		return Tree{}, err
 	}
+	// Paths come from patches and the trees from a tarball: both are opened only through os.Root.
+	workRoot, err := os.OpenRoot(work)
+	if err != nil {
+		return Tree{}, err
+	}
+	defer workRoot.Close()
+	pristineRoot, err := os.OpenRoot(pristine.Dir)
+	if err != nil {
+		return Tree{}, err
+	}
+	defer pristineRoot.Close()
 	paths := union(st.Touched, touched)
 	before := map[string]fileState{}
 	for _, p := range paths {
-		if before[p], err = stateOf(filepath.Join(work, p)); err != nil {
+		if before[p], err = stateOf(workRoot, p); err != nil {
 			return Tree{}, err
 		}
 		// Back to the tarball's content, as a copy of its own: times are set on it below.
-		if err := restoreFile(pristine.Dir, work, p); err != nil {
+		if err := restoreFile(pristineRoot, workRoot, p); err != nil {
 			return Tree{}, err
 		}
 	}
@@ -96,20 +107,20 @@ func preparedTree(ctx context.Context, cfg config.Config, tarball string, in ker
 	}
 	now := time.Now()
 	for _, p := range paths {
-		after, err := stateOf(filepath.Join(work, p))
+		after, err := stateOf(workRoot, p)
 		if err != nil {
 			return fail(err)
 		}
-		if !after.exists {
-			continue
+		if !after.regular {
+			continue // gone, or a symbolic link: make reads no link's time
 		}
 		// Unchanged content keeps its time, so make leaves what depends on it alone; changed content
 		// (also a file back to the tarball's, which carries the tarball's old time) gets the present.
 		t := now
-		if b := before[p]; b.exists && b.sum == after.sum {
+		if b := before[p]; b.regular && b.sum == after.sum {
 			t = b.mtime
 		}
-		if err := os.Chtimes(filepath.Join(work, p), t, t); err != nil {
+		if err := workRoot.Chtimes(p, t, t); err != nil {
 			return fail(err)
 		}
 	}
@@ -209,25 +220,50 @@ func linkTree(src, dst string) error {
 
 // restoreFile puts path back in work as the pristine tree has it (a copy, not a link), or removes it
 // when the tarball has no such file.
-func restoreFile(pristine, work, path string) error {
-	to := filepath.Join(work, filepath.FromSlash(path))
-	if err := os.Remove(to); err != nil && !errors.Is(err, os.ErrNotExist) {
+func restoreFile(pristine, work *os.Root, path string) error {
+	if err := work.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	from := filepath.Join(pristine, filepath.FromSlash(path))
-	fi, err := os.Lstat(from)
+	fi, err := pristine.Lstat(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	if err != nil || !fi.Mode().IsRegular() {
+	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+	if fi.Mode()&os.ModeSymlink != 0 {
+		target, err := pristine.Readlink(path)
+		if err != nil {
+			return err
+		}
+		return work.Symlink(target, path)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil
+	}
+	if err := work.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	return copyFileKeepTime(from, to)
+	in, err := pristine.Open(path)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := work.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fi.Mode().Perm())
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	return work.Chtimes(path, fi.ModTime(), fi.ModTime())
 }
 
+// copyFileKeepTime copies a file of our own making (hard links failed), keeping its time.
 func copyFileKeepTime(from, to string) error {
 	in, err := os.Open(from)
 	if err != nil {
@@ -253,24 +289,30 @@ func copyFileKeepTime(from, to string) error {
 }
 
 type fileState struct {
-	exists bool
-	sum    string
-	mtime  time.Time
+	regular bool
+	sum     string
+	mtime   time.Time
 }
 
-func stateOf(path string) (fileState, error) {
-	fi, err := os.Lstat(path)
-	if errors.Is(err, os.ErrNotExist) {
+// stateOf says whether path is a regular file in root, and its digest and time.
+func stateOf(root *os.Root, path string) (fileState, error) {
+	fi, err := root.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) || err == nil && !fi.Mode().IsRegular() {
 		return fileState{}, nil
 	}
 	if err != nil {
 		return fileState{}, err
 	}
-	sum, err := fetch.FileSHA256(path)
+	f, err := root.Open(path)
 	if err != nil {
 		return fileState{}, err
 	}
-	return fileState{exists: true, sum: sum, mtime: fi.ModTime()}, nil
+	defer f.Close()
+	sum, err := fetch.ReaderSHA256(f)
+	if err != nil {
+		return fileState{}, fmt.Errorf("hash %s: %w", path, err)
+	}
+	return fileState{regular: true, sum: sum, mtime: fi.ModTime()}, nil
 }
 
 func union(a, b []string) []string {

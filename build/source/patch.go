@@ -89,17 +89,24 @@ func (e *PatchError) Error() string {
 func (e *PatchError) Unwrap() error { return e.Err }
 
 // Apply applies the patches to tree in order. It stops at the first patch that does not apply exactly.
-// Callers apply to a tree they can throw away: a failure leaves earlier patches applied.
+// Callers apply to a tree they can throw away: a failure leaves earlier patches applied. Files are
+// read and written through an os.Root of tree, never through a symbolic link in it: the tree came
+// from a tarball, whose links are not to be trusted with writes.
 func Apply(tree string, series []Patch) error {
+	root, err := os.OpenRoot(tree)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
 	for _, p := range series {
-		if err := applyOne(tree, p); err != nil {
+		if err := applyOne(root, p); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func applyOne(tree string, p Patch) error {
+func applyOne(root *os.Root, p Patch) error {
 	data, err := os.ReadFile(p.File)
 	if err != nil {
 		return err
@@ -113,7 +120,7 @@ func applyOne(tree string, p Patch) error {
 	}
 	git := isGitPatch(data)
 	for _, fd := range files {
-		if err := applyFile(tree, p, git, fd); err != nil {
+		if err := applyFile(root, p, git, fd); err != nil {
 			return err
 		}
 	}
@@ -125,9 +132,10 @@ func isGitPatch(data []byte) bool {
 	return bytes.HasPrefix(data, []byte("diff --git ")) || bytes.Contains(data, []byte("\ndiff --git "))
 }
 
-// name maps a name from the patch to a path in the tree. git-style names come with a/ and b/ already
-// removed by the parser, so one component less is stripped for them.
-func name(tree string, p Patch, git bool, n string) (string, error) {
+// name maps a name from the patch to a slash-separated path relative to the tree. git-style names come
+// with a/ and b/ already removed by the parser, so one component less is stripped for them. A name
+// behind a symbolic link of the tree is refused.
+func name(root *os.Root, p Patch, git bool, n string) (string, error) {
 	strip := p.Strip
 	if git {
 		strip--
@@ -143,17 +151,22 @@ func name(tree string, p Patch, git bool, n string) (string, error) {
 	if rel == "." || strings.HasPrefix(rel, "../") || rel == ".." || path.IsAbs(rel) {
 		return "", fmt.Errorf("file %q is outside the tree", n)
 	}
-	full := filepath.Join(tree, filepath.FromSlash(rel))
-	// Refuse to write through a symlink inside the tree.
-	for dir := filepath.Dir(full); len(dir) > len(tree); dir = filepath.Dir(dir) {
-		if fi, err := os.Lstat(dir); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+	for dir := path.Dir(rel); dir != "."; dir = path.Dir(dir) {
+		if fi, err := root.Lstat(dir); err == nil && fi.Mode()&os.ModeSymlink != 0 {
 			return "", fmt.Errorf("file %q is behind a symbolic link", n)
 		}
 	}
-	return full, nil
+	return rel, nil
 }
 
-func applyFile(tree string, p Patch, git bool, fd *gitdiff.File) error {
+// git's file modes for what is not a regular file.
+const (
+	gitTypeMask = 0o170000
+	gitSymlink  = 0o120000
+	gitRegular  = 0o100000
+)
+
+func applyFile(root *os.Root, p Patch, git bool, fd *gitdiff.File) error {
 	fail := func(file string, err error) error {
 		pe := &PatchError{Patch: p.File, File: file, Err: err}
 		var ae *gitdiff.ApplyError
@@ -169,31 +182,43 @@ func applyFile(tree string, p Patch, git bool, fd *gitdiff.File) error {
 	var oldPath, newPath string
 	var err error
 	if !fd.IsNew {
-		if oldPath, err = name(tree, p, git, fd.OldName); err != nil {
+		if oldPath, err = name(root, p, git, fd.OldName); err != nil {
 			return fail(display, err)
 		}
 	}
 	if !fd.IsDelete {
-		if newPath, err = name(tree, p, git, fd.NewName); err != nil {
+		if newPath, err = name(root, p, git, fd.NewName); err != nil {
 			return fail(display, err)
+		}
+	}
+	for _, m := range []os.FileMode{fd.OldMode, fd.NewMode} {
+		if t := uint32(m) & gitTypeMask; t != 0 && t != gitRegular && t != gitSymlink {
+			return fail(display, fmt.Errorf("file mode %o is neither a file nor a symbolic link (a submodule?)", uint32(m)))
 		}
 	}
 	var old []byte
 	mode := os.FileMode(0o644)
 	if fd.IsNew {
-		if _, err := os.Lstat(newPath); err == nil {
+		if _, err := root.Lstat(newPath); err == nil {
 			return fail(display, errors.New("the patch creates it, but it already exists"))
 		}
 	} else {
-		fi, err := os.Lstat(oldPath)
+		fi, err := root.Lstat(oldPath)
 		if err != nil {
 			return fail(display, fmt.Errorf("file to patch: %w", err))
 		}
-		if !fi.Mode().IsRegular() {
+		switch {
+		case fi.Mode().IsRegular():
+			mode = fi.Mode().Perm()
+			old, err = root.ReadFile(oldPath)
+		case fi.Mode()&os.ModeSymlink != 0 && uint32(fd.OldMode)&gitTypeMask == gitSymlink:
+			var target string
+			target, err = root.Readlink(oldPath) // git diffs a link as its target, without a newline
+			old = []byte(target)
+		default:
 			return fail(display, errors.New("not a regular file"))
 		}
-		mode = fi.Mode().Perm()
-		if old, err = os.ReadFile(oldPath); err != nil {
+		if err != nil {
 			return fail(display, err)
 		}
 	}
@@ -205,26 +230,87 @@ func applyFile(tree string, p Patch, git bool, fd *gitdiff.File) error {
 		if out.Len() != 0 {
 			return fail(display, errors.New("deletion does not match the file's content"))
 		}
-		return os.Remove(oldPath)
+		return root.Remove(oldPath)
 	}
 	if fd.NewMode != 0 {
 		mode = fd.NewMode.Perm()
 	}
-	if err := os.MkdirAll(filepath.Dir(newPath), 0o755); err != nil {
+	if err := root.MkdirAll(path.Dir(newPath), 0o755); err != nil {
 		return err
 	}
-	tmp := newPath + ".patching"
-	if err := os.WriteFile(tmp, out.Bytes(), mode); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp, mode); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, newPath); err != nil {
-		return err
+	isLink := uint32(fd.NewMode)&gitTypeMask == gitSymlink || fd.NewMode == 0 && uint32(fd.OldMode)&gitTypeMask == gitSymlink
+	if err := writeResult(root, newPath, out.Bytes(), mode, isLink); err != nil {
+		return fail(display, err)
 	}
 	if oldPath != "" && oldPath != newPath {
-		return os.Remove(oldPath)
+		return root.Remove(oldPath)
+	}
+	return nil
+}
+
+// writeResult puts a patched file (or symbolic link) in place under a temporary name made anew, so
+// that nothing is written through a name the tarball planted and a hard link to the pristine tree
+// is replaced rather than written into.
+func writeResult(root *os.Root, rel string, data []byte, mode os.FileMode, isLink bool) error {
+	tmp := rel + ".patching"
+	if err := root.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if isLink {
+		target := string(data)
+		if err := checkLinkInTree(root, rel, target); err != nil {
+			return err
+		}
+		if err := root.Symlink(target, tmp); err != nil {
+			return err
+		}
+		return root.Rename(tmp, rel)
+	}
+	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return root.Rename(tmp, rel)
+}
+
+// checkLinkInTree refuses a symbolic link a patch makes unless its target stays in the tree: relative,
+// never above the tree's top, and through no symbolic link of the tree (whose own target could lead
+// anywhere from there).
+func checkLinkInTree(root *os.Root, rel, target string) error {
+	if target == "" || path.IsAbs(target) || strings.ContainsAny(target, "\x00\n") {
+		return fmt.Errorf("symbolic link to %q: only relative links inside the tree are made", target)
+	}
+	cur := strings.Split(path.Dir(rel), "/")
+	if cur[0] == "." {
+		cur = nil
+	}
+	parts := strings.Split(target, "/")
+	for i, part := range parts {
+		switch part {
+		case "", ".":
+			continue
+		case "..":
+			if len(cur) == 0 {
+				return fmt.Errorf("symbolic link to %q leaves the tree", target)
+			}
+			cur = cur[:len(cur)-1]
+			continue
+		}
+		cur = append(cur, part)
+		if fi, err := root.Lstat(strings.Join(cur, "/")); err == nil && fi.Mode()&os.ModeSymlink != 0 && i < len(parts)-1 {
+			return fmt.Errorf("symbolic link to %q goes through the symbolic link %s", target, strings.Join(cur, "/"))
+		}
 	}
 	return nil
 }
@@ -232,6 +318,11 @@ func applyFile(tree string, p Patch, git bool, fd *gitdiff.File) error {
 // Touched lists the files the series creates, changes, renames or deletes, as slash-separated paths
 // relative to tree, sorted and each once.
 func Touched(tree string, series []Patch) ([]string, error) {
+	root, err := os.OpenRoot(tree)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
 	seen := map[string]bool{}
 	for _, p := range series {
 		data, err := os.ReadFile(p.File)
@@ -252,15 +343,11 @@ func Touched(tree string, series []Patch) ([]string, error) {
 				names = append(names, fd.NewName)
 			}
 			for _, n := range names {
-				full, err := name(tree, p, git, n)
+				rel, err := name(root, p, git, n)
 				if err != nil {
 					return nil, &PatchError{Patch: p.File, File: n, Err: err}
 				}
-				rel, err := filepath.Rel(tree, full)
-				if err != nil {
-					return nil, err
-				}
-				seen[filepath.ToSlash(rel)] = true
+				seen[rel] = true
 			}
 		}
 	}

@@ -2,20 +2,26 @@
 // safe tar.xz extractor, the top-level Makefile's version, and a quilt-style patch series applied
 // strictly (no fuzz, no offsets).
 //
+// Every file operation inside a tree goes through an os.Root of it, so no link that an archive or a
+// patch plants can make a write, a link or a read land outside.
+//
 // Limits: the archive must hold one top-level directory (as kernel.org's and Debian's do); device
 // nodes, FIFOs and links that leave the tree are refused rather than skipped.
 package source
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -107,7 +113,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 }
 
 type fileJob struct {
-	path  string
+	path  string // relative to the root, slash-separated
 	mode  os.FileMode
 	mtime time.Time
 	data  []byte
@@ -115,7 +121,12 @@ type fileJob struct {
 
 // extract reads the tar stream on this goroutine (decoding is the bottleneck) and hands file contents
 // to writer goroutines, so that decoding and disk writes overlap.
-func extract(ctx context.Context, r io.Reader, d Decoder, root string, tick func()) (_ Stats, err error) {
+func extract(ctx context.Context, r io.Reader, d Decoder, dir string, tick func()) (_ Stats, err error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return Stats{}, err
+	}
+	defer root.Close()
 	stream, finish, err := tarStream(ctx, r, d)
 	if err != nil {
 		return Stats{}, err
@@ -142,14 +153,14 @@ func extract(ctx context.Context, r io.Reader, d Decoder, root string, tick func
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				if err := writeFile(j.path, j.mode, j.mtime, j.data); err != nil {
+				if err := writeFile(root, j.path, j.mode, j.mtime, bytes.NewReader(j.data)); err != nil {
 					fail(err)
 				}
 			}
 		}()
 	}
 
-	x := extraction{root: root, links: map[string]bool{}, dirs: map[string]bool{".": true}, failed: &failed}
+	x := extraction{root: root, links: map[string]string{}, dirs: map[string]bool{".": true}, failed: &failed}
 	err = x.run(ctx, tr, jobs, tick)
 	close(jobs)
 	wg.Wait()
@@ -165,11 +176,11 @@ func extract(ctx context.Context, r io.Reader, d Decoder, root string, tick func
 type hardlink struct{ name, target string }
 
 type extraction struct {
-	root      string
+	root      *os.Root
 	top       string
 	stats     Stats
-	links     map[string]bool // symlinks created, by cleaned relative name
-	dirs      map[string]bool // directories known to exist
+	links     map[string]string // symlinks created, by cleaned relative name: their targets
+	dirs      map[string]bool   // directories known to exist
 	hardlinks []hardlink
 	dirTimes  []fileJob
 	failed    *atomic.Bool // set by a writer goroutine that failed
@@ -212,21 +223,20 @@ func (x *extraction) run(ctx context.Context, tr *tar.Reader, jobs chan<- fileJo
 		if err := x.checkParents(hdr.Name, rel); err != nil {
 			return err
 		}
-		dst := filepath.Join(x.root, filepath.FromSlash(rel))
 		switch hdr.Typeflag {
 		case tar.TypeDir:
-			if err := os.MkdirAll(dst, 0o755); err != nil {
+			if err := x.root.MkdirAll(rel, 0o755); err != nil {
 				return err
 			}
 			x.dirs[rel] = true
-			x.dirTimes = append(x.dirTimes, fileJob{path: dst, mtime: hdr.ModTime})
+			x.dirTimes = append(x.dirTimes, fileJob{path: rel, mtime: hdr.ModTime})
 		case tar.TypeReg, tar.TypeRegA:
 			if err := x.mkParent(rel); err != nil {
 				return err
 			}
 			mode := os.FileMode(hdr.Mode) & 0o777
 			if hdr.Size > maxInlineFile {
-				if err := writeFileFrom(dst, mode, hdr.ModTime, tr); err != nil {
+				if err := writeFile(x.root, rel, mode, hdr.ModTime, tr); err != nil {
 					return err
 				}
 			} else {
@@ -234,7 +244,7 @@ func (x *extraction) run(ctx context.Context, tr *tar.Reader, jobs chan<- fileJo
 				if _, err := io.ReadFull(tr, data); err != nil {
 					return fmt.Errorf("read %s: %w", hdr.Name, err)
 				}
-				jobs <- fileJob{path: dst, mode: mode, mtime: hdr.ModTime, data: data}
+				jobs <- fileJob{path: rel, mode: mode, mtime: hdr.ModTime, data: data}
 			}
 			x.stats.Files++
 			x.stats.Bytes += hdr.Size
@@ -245,17 +255,14 @@ func (x *extraction) run(ctx context.Context, tr *tar.Reader, jobs chan<- fileJo
 			if err := x.mkParent(rel); err != nil {
 				return err
 			}
-			if err := os.Symlink(hdr.Linkname, dst); err != nil {
+			if err := x.root.Symlink(hdr.Linkname, rel); err != nil {
 				return err
 			}
-			x.links[rel] = true
+			x.links[rel] = hdr.Linkname
 		case tar.TypeLink:
 			target, err := x.relName(hdr.Linkname)
 			if err != nil {
 				return err
-			}
-			if x.links[target] {
-				return &UnsafeEntryError{hdr.Name, "hard link to a symbolic link"}
 			}
 			if err := x.mkParent(rel); err != nil {
 				return err
@@ -312,11 +319,11 @@ func (x *extraction) relName(name string) (string, error) {
 // through it could land anywhere.
 func (x *extraction) checkParents(name, rel string) error {
 	for dir := path.Dir(rel); dir != "."; dir = path.Dir(dir) {
-		if x.links[dir] {
+		if _, ok := x.links[dir]; ok {
 			return &UnsafeEntryError{name, fmt.Sprintf("its parent %s is a symbolic link", dir)}
 		}
 	}
-	if x.links[rel] {
+	if _, ok := x.links[rel]; ok {
 		return &UnsafeEntryError{name, "it would replace a symbolic link"}
 	}
 	return nil
@@ -339,44 +346,82 @@ func (x *extraction) mkParent(rel string) error {
 	if x.dirs[dir] {
 		return nil
 	}
-	if err := os.MkdirAll(filepath.Join(x.root, filepath.FromSlash(dir)), 0o755); err != nil {
+	if err := x.root.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	x.dirs[dir] = true
 	return nil
 }
 
-// finish makes hard links once every file exists, then sets directory times (writing files changed them).
+// finish checks every symlink against the whole tree (an earlier entry may point through a later
+// one), makes hard links once every file exists, then sets directory times (writing files changed
+// them). Checks made here do not depend on the order of the archive's entries.
 func (x *extraction) finish() error {
+	for _, rel := range slices.Sorted(maps.Keys(x.links)) {
+		if err := x.checkResolves(rel); err != nil {
+			return err
+		}
+	}
 	for _, l := range x.hardlinks {
-		if err := os.Link(filepath.Join(x.root, l.target), filepath.Join(x.root, l.name)); err != nil {
+		if _, ok := x.links[l.target]; ok {
+			return &UnsafeEntryError{l.name, "hard link to a symbolic link"}
+		}
+		if fi, err := x.root.Lstat(l.target); err != nil || !fi.Mode().IsRegular() {
+			return &UnsafeEntryError{l.name, fmt.Sprintf("hard link to %s, which is not a regular file of the tree", l.target)}
+		}
+		if err := x.root.Link(l.target, l.name); err != nil {
 			return fmt.Errorf("hard link %s: %w", l.name, err)
 		}
 	}
 	for i := len(x.dirTimes) - 1; i >= 0; i-- {
 		d := x.dirTimes[i]
-		_ = os.Chtimes(d.path, d.mtime, d.mtime)
+		_ = x.root.Chtimes(d.path, d.mtime, d.mtime)
 	}
 	return nil
 }
 
-func writeFile(p string, mode os.FileMode, mtime time.Time, data []byte) error {
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		return err
+// checkResolves follows the symlink rel, and every symlink its target goes through, as the kernel
+// would, and refuses it when it leaves the tree at any step: a chain of links that are each harmless
+// alone (a -> b/.., b -> ..) can still climb out.
+func (x *extraction) checkResolves(rel string) error {
+	cur := strings.Split(path.Dir(rel), "/")
+	if cur[0] == "." {
+		cur = nil
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
+	parts := strings.Split(x.links[rel], "/")
+	for hops := 0; len(parts) > 0; {
+		part := parts[0]
+		parts = parts[1:]
+		switch part {
+		case "", ".":
+			continue
+		case "..":
+			if len(cur) == 0 {
+				return &UnsafeEntryError{x.top + "/" + rel, fmt.Sprintf("symbolic link %q leaves the tree", x.links[rel])}
+			}
+			cur = cur[:len(cur)-1]
+			continue
+		}
+		next := strings.Join(append(cur, part), "/")
+		target, isLink := x.links[next]
+		if !isLink {
+			cur = append(cur, part)
+			continue
+		}
+		if hops++; hops > 40 {
+			return &UnsafeEntryError{x.top + "/" + rel, "too many levels of symbolic links"}
+		}
+		if strings.HasPrefix(target, "/") {
+			return &UnsafeEntryError{x.top + "/" + rel, fmt.Sprintf("goes through %s, a symbolic link to an absolute path", next)}
+		}
+		parts = append(strings.Split(target, "/"), parts...)
 	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Chtimes(p, mtime, mtime)
+	return nil
 }
 
-func writeFileFrom(p string, mode os.FileMode, mtime time.Time, r io.Reader) error {
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+// writeFile writes a new file at rel in root (never through an existing name) and sets its time.
+func writeFile(root *os.Root, rel string, mode os.FileMode, mtime time.Time, r io.Reader) error {
+	f, err := root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
 	if err != nil {
 		return err
 	}
@@ -387,5 +432,5 @@ func writeFileFrom(p string, mode os.FileMode, mtime time.Time, r io.Reader) err
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return os.Chtimes(p, mtime, mtime)
+	return root.Chtimes(rel, mtime, mtime)
 }

@@ -226,6 +226,7 @@ func FuzzUnpack(f *testing.F) {
 		{{name: "linux/Makefile", body: "x"}, {name: "linux/a/b", typ: tar.TypeSymlink, link: "../Makefile"}},
 		{{name: "linux/../x", body: "x"}},
 		{{name: "l/h", typ: tar.TypeLink, link: "l/x"}, {name: "l/x", body: "y"}},
+		{{name: "l/a/l1", typ: tar.TypeSymlink, link: ".."}, {name: "l/l2", typ: tar.TypeSymlink, link: "a/l1/.."}},
 	} {
 		data, _ := os.ReadFile(makeArchive(f, dir, false, entries...))
 		f.Add(data)
@@ -241,6 +242,12 @@ func FuzzUnpack(f *testing.F) {
 		filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 			if p != root && p != archive && !strings.HasPrefix(p, filepath.Join(root, "box")) {
 				t.Fatalf("wrote outside dest: %s", p)
+			}
+			// Every link of an accepted tree leads inside it, whatever links it goes through.
+			if d != nil && d.Type()&os.ModeSymlink != 0 {
+				if real, err := filepath.EvalSymlinks(p); err == nil && real != dest && !strings.HasPrefix(real, dest+"/") {
+					t.Fatalf("%s leads to %s, outside the tree", p, real)
+				}
 			}
 			return nil
 		})
