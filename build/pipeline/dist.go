@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,6 +19,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/artifact"
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/ident"
 )
 
 // Release file names besides the archives.
@@ -309,8 +312,14 @@ func releaseEpoch(k *KernelRecord) (time.Time, error) {
 	return time.Time{}, errors.New("kernel record has no KBUILD_BUILD_TIMESTAMP; set SOURCE_DATE_EPOCH")
 }
 
+// checkOutputs checks that dir holds the recorded outputs. Their names come from a record or a
+// fetched manifest, so each must be a plain file name before it is opened.
 func checkOutputs(dir string, outputs map[string]string) error {
-	for name, want := range outputs {
+	for _, name := range slices.Sorted(maps.Keys(outputs)) {
+		want := outputs[name]
+		if err := ident.Name("output name", name); err != nil {
+			return fmt.Errorf("kernel record: %w", err)
+		}
 		got, err := fetch.FileSHA256(filepath.Join(dir, name))
 		if err != nil {
 			return err

@@ -20,6 +20,8 @@ import (
 	"github.com/simple-uml/simple-uml/build/artifact"
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/ident"
+	"github.com/simple-uml/simple-uml/build/release"
 )
 
 // FetchRelease downloads a published release (tag "" = the latest) of GITHUB_REPOSITORY: its
@@ -237,6 +239,13 @@ func openRelease(ctx context.Context, cfg config.Config, getenv func(string) str
 	}
 	rr := &remoteRelease{urls: map[string]string{}, cache: &fetch.Cache{Dir: cfg.Paths.Downloads, Log: w}}
 	for _, a := range rel.Assets {
+		// The API's JSON names files and URLs: both are checked before either is used.
+		if err := ident.Name("asset name", a.GetName()); err != nil {
+			return nil, fmt.Errorf("release %s: %w", rel.GetTagName(), err)
+		}
+		if err := release.CheckDownloadURL(client, a.GetName(), a.GetBrowserDownloadURL()); err != nil {
+			return nil, fmt.Errorf("release %s: %w", rel.GetTagName(), err)
+		}
 		rr.urls[a.GetName()] = a.GetBrowserDownloadURL()
 	}
 	small := func(name string) ([]byte, error) {

@@ -58,6 +58,21 @@ func NewClient(apiURL, token string, httpClient *http.Client) (*github.Client, e
 	return c.WithEnterpriseURLs(base, upload)
 }
 
+// CheckDownloadURL refuses an asset URL from the API's JSON that is not http(s) on the API's own host
+// or, for github.com, on github.com: anything else (a local path, another host) would make the
+// caller read a file or talk to a server that no setting named.
+func CheckDownloadURL(c *github.Client, asset, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("asset %s: download URL %q is not an http(s) URL", asset, raw)
+	}
+	api := c.BaseURL.Host
+	if u.Host == api || api == "api.github.com" && u.Host == "github.com" {
+		return nil
+	}
+	return fmt.Errorf("asset %s: download URL %q is not on %s, the API's host", asset, raw, api)
+}
+
 // Action says what Publish does (or would do) with an asset.
 type Action string
 

@@ -3,6 +3,7 @@ package source
 import (
 	"archive/tar"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -140,4 +141,31 @@ func writePatch(t *testing.T, text string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestAttackTrailingData: an xz tarball with data after the xz stream, or after the tar inside it, was
+// unpacked by the Go decoder (the host's xz refuses it). Both decoders refuse it now, and a plain tar
+// with data after its end too.
+func TestAttackTrailingData(t *testing.T) {
+	for _, compress := range []bool{true, false} {
+		for dname, d := range decoders {
+			t.Run(fmt.Sprintf("xz=%v/%s", compress, dname), func(t *testing.T) {
+				dir := t.TempDir()
+				archive := makeArchive(t, dir, compress, entry{name: "linux/Makefile", body: "x"})
+				f, err := os.OpenFile(archive, os.O_APPEND|os.O_WRONLY, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f.WriteString("GARBAGE AFTER THE ARCHIVE")
+				f.Close()
+				dest := filepath.Join(dir, "out", "tree")
+				if _, err := UnpackWith(context.Background(), archive, dest, d); err == nil {
+					t.Fatal("accepted")
+				}
+				if left, _ := os.ReadDir(filepath.Join(dir, "out")); len(left) != 0 {
+					t.Errorf("left behind: %v", left)
+				}
+			})
+		}
+	}
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/ulikunitz/xz"
+
+	"github.com/simple-uml/simple-uml/build/untar"
 )
 
 // Decoder chooses how an xz archive is decompressed. The tar stream is parsed and checked in Go
@@ -34,9 +36,17 @@ var xzMagic = []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}
 // end (abandon false: it reports a decoder failure) or given up on (abandon true: it stops the decoder).
 func tarStream(ctx context.Context, r io.Reader, d Decoder) (stream io.Reader, finish func(abandon bool) error, err error) {
 	buffered := bufio.NewReaderSize(r, 1<<20)
-	noop := func(bool) error { return nil }
+	// Read to the end, the decoder's checks of its trailer included: only padding may follow the tar.
+	checkEnd := func(stream io.Reader) func(bool) error {
+		return func(abandon bool) error {
+			if abandon {
+				return nil
+			}
+			return untar.CheckEnd(stream)
+		}
+	}
 	if magic, _ := buffered.Peek(len(xzMagic)); !bytes.Equal(magic, xzMagic) {
-		return buffered, noop, nil
+		return buffered, checkEnd(buffered), nil
 	}
 	if d == DecoderAuto {
 		d = DecoderGo
@@ -49,7 +59,7 @@ func tarStream(ctx context.Context, r io.Reader, d Decoder) (stream io.Reader, f
 		if err != nil {
 			return nil, nil, fmt.Errorf("xz: %w", err)
 		}
-		return xr, noop, nil
+		return xr, checkEnd(xr), nil
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	cmd := exec.CommandContext(ctx, "xz", "-dc")
@@ -70,9 +80,21 @@ func tarStream(ctx context.Context, r io.Reader, d Decoder) (stream io.Reader, f
 		if abandon {
 			cancel()
 		}
-		// Read what tar left (end-of-archive padding) so that xz can exit by itself.
-		_, _ = io.Copy(io.Discard, out)
+		var endErr error
+		if abandon {
+			_, _ = io.Copy(io.Discard, out) // xz is being stopped: let it go
+		} else {
+			// Read what tar left (end-of-archive padding) so that xz can exit by itself.
+			endErr = untar.CheckEnd(out)
+			if endErr != nil {
+				cancel()
+				_, _ = io.Copy(io.Discard, out)
+			}
+		}
 		err := cmd.Wait()
+		if endErr != nil {
+			return endErr
+		}
 		if err != nil && !abandon {
 			return fmt.Errorf("xz -dc: %v: %s", err, strings.TrimSpace(stderr.String()))
 		}

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/simple-uml/simple-uml/build/ui"
+	"github.com/simple-uml/simple-uml/build/untar"
 )
 
 // UnsafeEntryError is an archive entry that would write outside the tree or through a link.
@@ -187,6 +188,7 @@ type extraction struct {
 }
 
 func (x *extraction) run(ctx context.Context, tr *tar.Reader, jobs chan<- fileJob, tick func()) error {
+	var entries untar.Counter
 	for n := 0; ; n++ {
 		if n%512 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -206,6 +208,9 @@ func (x *extraction) run(ctx context.Context, tr *tar.Reader, jobs chan<- fileJo
 		}
 		if err != nil {
 			return fmt.Errorf("read archive: %w", err)
+		}
+		if err := entries.Next("the archive"); err != nil {
+			return err
 		}
 		if hdr.Typeflag == tar.TypeXGlobalHeader {
 			continue // git archive's commit id; no file

@@ -23,6 +23,7 @@ import (
 	"howett.net/plist"
 
 	"github.com/simple-uml/simple-uml/build/ident"
+	"github.com/simple-uml/simple-uml/build/untar"
 )
 
 // Package is one index entry (or a package's props.plist): typed fields for what the build uses,
@@ -74,6 +75,9 @@ func (r *Repodata) Signed() bool { return r.Meta != nil }
 // maxMember bounds a repodata member: Void's whole x86_64 index is about 20 MB of plist.
 const maxMember = 512 << 20
 
+// maxMembers bounds a repodata archive's members.
+const maxMembers = 64
+
 // Decompress detects the compression of an xbps archive (repodata or package) by its magic bytes
 // and returns the decompressed stream and the name of the compression.
 func Decompress(r io.Reader) (io.Reader, string, func(), error) {
@@ -117,13 +121,16 @@ func ReadRepodata(r io.Reader) (*Repodata, error) {
 	rd := &Repodata{Compression: comp}
 	tr := tar.NewReader(dr)
 	seenIndex := false
-	for {
+	for members := 1; ; members++ {
 		hdr, err := tr.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
 			return nil, fmt.Errorf("repodata (%s): %w", comp, err)
+		}
+		if members > maxMembers {
+			return nil, fmt.Errorf("repodata: more than %d members; xbps-rindex writes three", maxMembers)
 		}
 		if hdr.Size > maxMember {
 			return nil, fmt.Errorf("repodata: member %s is %d bytes, larger than any real index", hdr.Name, hdr.Size)
@@ -147,6 +154,9 @@ func ReadRepodata(r io.Reader) (*Repodata, error) {
 				return nil, fmt.Errorf("repodata: stage.plist: %w", err)
 			}
 		}
+	}
+	if err := untar.CheckEnd(dr); err != nil {
+		return nil, fmt.Errorf("repodata (%s): %w", comp, err)
 	}
 	if !seenIndex {
 		return nil, errors.New("repodata: no index.plist member (is this an xbps repository?)")

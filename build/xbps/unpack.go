@@ -11,6 +11,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/simple-uml/simple-uml/build/untar"
 )
 
 // Contents is what unpacking a .xbps file found besides the payload.
@@ -54,6 +56,7 @@ func Unpack(ctx context.Context, r io.Reader, root *os.Root) (*Contents, error) 
 	defer closer()
 	c := &Contents{}
 	tr := tar.NewReader(dr)
+	var entries untar.Counter
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -64,6 +67,9 @@ func Unpack(ctx context.Context, r io.Reader, root *os.Root) (*Contents, error) 
 		}
 		if err != nil {
 			return nil, fmt.Errorf("reading package: %w", err)
+		}
+		if err := entries.Next("the package"); err != nil {
+			return nil, err
 		}
 		switch hdr.Name {
 		case "./INSTALL", "./REMOVE", "./props.plist", "./files.plist":
@@ -124,6 +130,9 @@ func Unpack(ctx context.Context, r io.Reader, root *os.Root) (*Contents, error) 
 		if hdr.ModTime.After(c.Newest) {
 			c.Newest = hdr.ModTime
 		}
+	}
+	if err := untar.CheckEnd(dr); err != nil {
+		return nil, fmt.Errorf("reading package: %w", err)
 	}
 	if c.Package == nil {
 		return nil, errors.New("no props.plist: not an xbps package")
