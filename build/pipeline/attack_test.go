@@ -1,8 +1,12 @@
 package pipeline
 
 import (
+	"bytes"
+	"io"
+
 	"context"
 	"encoding/json"
+	"github.com/klauspost/compress/zstd"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -73,4 +77,47 @@ func TestAttackManifestOutputNames(t *testing.T) {
 		}
 	}
 	canary.Check(t)
+}
+
+// TestReleaseHoldsNoHostPaths: a local repository's folder (a home folder, a user name) was written
+// into the manifest, the SBOM and the image's package database. No release asset, decompressed,
+// holds the folder the test's files live in.
+func TestReleaseHoldsNoHostPaths(t *testing.T) {
+	requireImageTools(t)
+	repo := newXbpsRepo(t, busyboxPackages(t, false))
+	repo.URL = repo.Dir // a local folder, as a user's own repository often is
+	cfg := rootfsConfig(t, recipeDir(t, repo, "", nil), nil)
+	if _, err := Rootfs(context.Background(), cfg, "", testLog(t)); err != nil {
+		t.Fatal(err)
+	}
+	fakeKernelDist(t, cfg.Paths.Dist)
+	res, err := Dist(context.Background(), cfg, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostDir := filepath.Dir(t.TempDir()) // every folder of this test is below it
+	for _, name := range res.Assets {
+		data, err := os.ReadFile(filepath.Join(res.Dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasSuffix(name, ".zst") {
+			zr, err := zstd.NewReader(bytes.NewReader(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, err = io.ReadAll(zr)
+			zr.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if bytes.Contains(data, []byte(hostDir)) {
+			i := bytes.Index(data, []byte(hostDir))
+			t.Errorf("%s holds the host path %s: %q", name, hostDir, data[max(0, i-60):min(len(data), i+len(hostDir)+20)])
+		}
+	}
+	if n := len(res.Assets); n < 5 {
+		t.Fatalf("only %d assets were checked", n)
+	}
 }

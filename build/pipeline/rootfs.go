@@ -122,7 +122,7 @@ func Rootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (R
 		return RootfsResult{}, err
 	}
 	for _, r := range repos {
-		rec.Repositories = append(rec.Repositories, RepoRecord{URL: r.URL, Fingerprint: r.Fingerprint, RepodataSHA256: r.RepodataSHA256})
+		rec.Repositories = append(rec.Repositories, RepoRecord{URL: rootfs.PublicRepo(r.URL), Fingerprint: r.Fingerprint, RepodataSHA256: r.RepodataSHA256})
 	}
 	var chosen []string
 	for _, p := range pkgs {
@@ -149,7 +149,7 @@ func Rootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (R
 	}
 	for _, f := range fetched {
 		rec.Packages = append(rec.Packages, PackageRecord{
-			Pkgver: f.Pkgver, Name: f.Name, Version: f.Version, Arch: f.Arch, Repository: f.Repo.URL, SHA256: f.SHA256,
+			Pkgver: f.Pkgver, Name: f.Name, Version: f.Version, Arch: f.Arch, Repository: rootfs.PublicRepo(f.Repo.URL), SHA256: f.SHA256,
 			Size: f.Size, InstalledSize: f.InstalledSize, License: f.License, Homepage: f.Homepage, Automatic: f.Automatic, Verified: f.Verified,
 		})
 	}

@@ -18,6 +18,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/simple-uml/simple-uml/build/fetch"
+
 	"github.com/simple-uml/simple-uml/build/xbps"
 )
 
@@ -30,6 +32,15 @@ type Repository struct {
 	AllowLegacySig bool `toml:"allow_legacy_sig"`
 	// AllowUnsigned accepts a repository without a key (only size and sha256 are checked then).
 	AllowUnsigned bool `toml:"allow_unsigned"`
+}
+
+// PublicRepo is a repository as images and release assets name it: its URL, or "local:<folder name>"
+// for a folder on this machine, whose path (a home folder, a user name) must not leave the host.
+func PublicRepo(url string) string {
+	if fetch.IsURL(url) {
+		return url
+	}
+	return "local:" + filepath.Base(url)
 }
 
 // Recipe is a rootfs-recipes/<name>.toml file.
@@ -166,9 +177,12 @@ func (r *Recipe) validate() error {
 		}
 	}
 	if r.Overlay != "" {
-		if fi, err := os.Stat(r.Overlay); err != nil || !fi.IsDir() {
+		// A link to the folder is the folder: walking the link itself would copy (and hash) nothing.
+		real, err := filepath.EvalSymlinks(r.Overlay)
+		if fi, serr := os.Stat(real); err != nil || serr != nil || !fi.IsDir() {
 			return fmt.Errorf("overlay %s is not a folder", r.Overlay)
 		}
+		r.Overlay = real
 	}
 	return nil
 }

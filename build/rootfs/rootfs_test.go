@@ -272,3 +272,31 @@ func openRoot(t testing.TB, dir string) *os.Root {
 	t.Cleanup(func() { r.Close() })
 	return r
 }
+
+// TestOverlayThroughALink: an overlay that is a symlink to a folder passed validation and then copied
+// (and hashed) nothing, because walking a link does not enter it.
+func TestOverlayThroughALink(t *testing.T) {
+	dir := writeRecipe(t, "overlay = \"ov\"\n"+validRecipe)
+	real := t.TempDir()
+	os.MkdirAll(filepath.Join(real, "etc"), 0o755)
+	os.WriteFile(filepath.Join(real, "etc", "motd"), []byte("hello\n"), 0o644)
+	if err := os.Symlink(real, filepath.Join(dir, "ov")); err != nil {
+		t.Fatal(err)
+	}
+	r, err := LoadRecipe(dir, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := r.Digest()
+	os.WriteFile(filepath.Join(real, "etc", "motd"), []byte("changed\n"), 0o644)
+	if after, _ := r.Digest(); after == before {
+		t.Error("a change in the linked overlay does not change the recipe's digest")
+	}
+	tree := t.TempDir()
+	if err := copyOverlay(r.Overlay, openRoot(t, tree)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(tree, "etc", "motd")); string(got) != "changed\n" {
+		t.Errorf("overlay copied %q", got)
+	}
+}

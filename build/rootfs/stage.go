@@ -88,7 +88,7 @@ func Stage(ctx context.Context, tree string, r *Recipe, repos []*Repo, pkgs []*F
 		delete(entry, "version")
 		entry["state"] = "installed"
 		entry["automatic-install"] = p.Automatic
-		entry["repository"] = p.Repo.URL
+		entry["repository"] = PublicRepo(p.Repo.URL)
 		filesPlist := c.FilesPlist
 		if len(filesPlist) == 0 {
 			filesPlist = []byte(emptyPlist)

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
 )
 
 // Options describes one boot.
@@ -61,6 +62,13 @@ func (o Options) args(umlDir string) ([]string, error) {
 	mem := o.Mem
 	if mem == "" {
 		mem = "128M"
+	}
+	// UML joins its arguments into the kernel command line, where a space starts a new parameter and
+	// a comma separates ubd's files: a path holding one would add parameters nobody wrote.
+	for _, p := range []struct{ what, path string }{{"image", o.Image}, {"COW file", o.COW}, {"hostfs folder", o.Hostfs}, {"uml_dir", umlDir}} {
+		if strings.ContainsFunc(p.path, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) || r == ',' }) {
+			return nil, fmt.Errorf("%s %q: a path on the kernel command line may not hold white space, control characters or commas; use another path", p.what, p.path)
+		}
 	}
 	disk := o.Image
 	if o.COW != "" {

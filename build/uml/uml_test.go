@@ -106,6 +106,17 @@ func TestArgs(t *testing.T) {
 			}
 		})
 	}
+	// A path with a space or a comma would add kernel parameters or ubd files nobody wrote.
+	for _, o := range []Options{
+		{Image: "/img", COW: "/tmp/a.cow hostfs=/"},
+		{Image: "/img", Hostfs: "/srv/share init=/bin/sh"},
+		{Image: "/img", COW: "/tmp/a.cow,/etc/shadow"},
+		{Image: "/img\nquiet"},
+	} {
+		if _, err := o.args(dir); err == nil || !strings.Contains(err.Error(), "kernel command line") {
+			t.Errorf("%+v: %v", o, err)
+		}
+	}
 	if _, err := (Options{Image: "/img", Net: &Net{Transport: "tuntap,,,tap0", Forwards: []Forward{{Host: 1, Guest: 2}}}}).args(dir); err == nil {
 		t.Error("forwards over tap accepted")
 	}
