@@ -1,14 +1,12 @@
 package rootfs
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,8 +15,8 @@ import (
 // A guest-written image is hostile: the guest is root on its own block device and can put any bytes
 // in it, names with newlines or slashes, two entries with one name, a directory linked into itself,
 // a symlink to a host file. So nothing read from it is handed to debugfs as a name or resolved as a
-// host path: debugfs is only asked for raw blocks and raw inodes by inode number, into files whose
-// names this package chooses, and the directories and inodes are decoded here.
+// host path: debugfs only dumps blocks by inode number into files whose names this package chooses,
+// inodes are read from the image's inode tables, and both are decoded here.
 
 // imageEntry is one directory entry of an image.
 type imageEntry struct {
@@ -81,13 +79,19 @@ func readGuestImage(ctx context.Context, img, parent, prefix string) (*guestImag
 	return g, nil
 }
 
-// walk lists the tree level by level: the directories of one level are dumped as raw blocks and
-// decoded, then their children's inodes are read; the directories among them make the next level.
+// walk lists the tree level by level: the directories of one level are dumped as raw blocks by
+// debugfs and decoded, then their children's inodes are read from the image's inode tables; the
+// directories among them make the next level.
 func (g *guestImage) walk(ctx context.Context, img string) error {
 	type dirRef struct {
 		ino  uint64
 		path string
 	}
+	inodes, err := openInodeTable(img)
+	if err != nil {
+		return err
+	}
+	defer inodes.Close()
 	level := []dirRef{{2, "/"}}
 	seenDir := map[uint64]bool{2: true}
 	for len(level) > 0 {
@@ -116,13 +120,12 @@ func (g *guestImage) walk(ctx context.Context, img string) error {
 		if len(g.Entries)+len(children) > maxImageEntries {
 			return fmt.Errorf("more than %d entries", maxImageEntries)
 		}
-		inodes, err := readInodes(ctx, img, children)
-		if err != nil {
-			return err
-		}
 		level = level[:0]
 		for _, c := range children {
-			raw := inodes[c.Ino]
+			raw, err := inodes.raw(c.Ino)
+			if err != nil {
+				return fmt.Errorf("%s: %w", c.Path, err)
+			}
 			c.decode(raw)
 			if c.flags&(inodeEncrypted|inodeInlineData) != 0 {
 				return fmt.Errorf("%s is encrypted or has inline data (inode flags %#x), which the reader does not take", c.Path, c.flags)
@@ -273,107 +276,115 @@ func parseDirBlocks(data []byte) ([]dirent, error) {
 	return out, nil
 }
 
-// readInodes reads the raw inodes of entries with debugfs's inode_dump, in one session.
-func readInodes(ctx context.Context, img string, entries []imageEntry) (map[uint64][]byte, error) {
-	var cmds strings.Builder
-	want := map[uint64]bool{}
-	for _, e := range entries {
-		if !want[e.Ino] {
-			want[e.Ino] = true
-			fmt.Fprintf(&cmds, "inode_dump <%d>\n", e.Ino)
-		}
-	}
-	if len(want) == 0 {
-		return nil, nil
-	}
-	out, err := debugfsScript(ctx, img, cmds.String(), false, nil)
-	if err != nil {
-		return nil, err
-	}
-	inodes, err := parseInodeDumps(out)
-	if err != nil {
-		return nil, err
-	}
-	for ino := range want {
-		if len(inodes[ino]) < 128 {
-			return nil, fmt.Errorf("inode %d could not be read (an entry names an inode that does not exist)", ino)
-		}
-	}
-	return inodes, nil
+// inodeTable reads raw inodes straight from an image file: the superblock and group descriptors
+// locate each group's inode table. Only numbers from the image are used, to compute offsets that
+// are checked against the file's size.
+type inodeTable struct {
+	f              *os.File
+	size           int64
+	blockSize      int64
+	inodesCount    uint64
+	inodesPerGroup uint64
+	inodeSize      int64
+	descSize       int64
+	descStart      int64
+	groups         uint64
 }
 
-var (
-	inodeDumpCmd  = regexp.MustCompile(`^debugfs: inode_dump <([0-9]+)>$`)
-	inodeDumpLine = regexp.MustCompile(`^([0-7]{4,})  ((?:[0-9a-f]{4} ){7}[0-9a-f]{4})  `)
+// ext4 superblock fields and features the reader depends on.
+const (
+	superblockOffset = 1024
+	ext4Magic        = 0xef53
+	incompatMetaBG   = 0x10
+	incompat64Bit    = 0x80
 )
 
-// parseInodeDumps decodes debugfs's inode_dump output (octal offsets, 16 bytes a line, "*" for lines
-// repeating the one before) into raw inodes by number. Only the hex columns are read: the text column
-// and anything else are ignored, so no byte of the image can pose as output.
-func parseInodeDumps(out string) (map[uint64][]byte, error) {
-	inodes := map[uint64][]byte{}
-	var cur []byte
-	curIno := uint64(0)
-	var last []byte
-	repeat := false
-	flush := func() {
-		if curIno != 0 {
-			for repeat && len(cur) < 256 {
-				cur = append(cur, last...)
-			}
-			inodes[curIno] = cur
-		}
-		cur, last, repeat = nil, nil, false
-	}
-	sc := bufio.NewScanner(strings.NewReader(out))
-	sc.Buffer(make([]byte, 1<<16), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if m := inodeDumpCmd.FindStringSubmatch(line); m != nil {
-			flush()
-			n, err := strconv.ParseUint(m[1], 10, 64)
-			if err != nil {
-				return nil, err
-			}
-			curIno = n
-			continue
-		}
-		if curIno == 0 {
-			continue
-		}
-		if line == "*" {
-			repeat = last != nil
-			continue
-		}
-		m := inodeDumpLine.FindStringSubmatch(line)
-		if m == nil {
-			continue
-		}
-		off, err := strconv.ParseUint(m[1], 8, 32)
-		if err != nil || off > 1<<16 {
-			return nil, fmt.Errorf("inode_dump offset %q", m[1])
-		}
-		for repeat && uint64(len(cur)) < off {
-			cur = append(cur, last...)
-		}
-		repeat = false
-		if uint64(len(cur)) != off {
-			return nil, fmt.Errorf("inode_dump of inode %d: offset %s out of order", curIno, m[1])
-		}
-		var row []byte
-		for _, group := range strings.Fields(m[2]) {
-			v, _ := strconv.ParseUint(group, 16, 16)
-			row = append(row, byte(v>>8), byte(v))
-		}
-		cur = append(cur, row...)
-		last = row
-	}
-	flush()
-	if err := sc.Err(); err != nil {
+func openInodeTable(img string) (*inodeTable, error) {
+	f, err := os.Open(img)
+	if err != nil {
 		return nil, err
 	}
-	if len(inodes) == 0 {
-		return nil, errors.New("debugfs printed no inode")
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
 	}
-	return inodes, nil
+	sb := make([]byte, 1024)
+	if _, err := f.ReadAt(sb, superblockOffset); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("superblock: %w", err)
+	}
+	t, err := parseSuperblock(sb, fi.Size())
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	t.f = f
+	return t, nil
 }
+
+// parseSuperblock reads what locating inodes needs, refusing values no ext4 file system of this size
+// could have.
+func parseSuperblock(sb []byte, size int64) (*inodeTable, error) {
+	le16 := func(o int) int64 { return int64(binary.LittleEndian.Uint16(sb[o:])) }
+	le32 := func(o int) int64 { return int64(binary.LittleEndian.Uint32(sb[o:])) }
+	if len(sb) < 1024 || le16(0x38) != ext4Magic {
+		return nil, errors.New("not an ext2/3/4 file system (no superblock magic)")
+	}
+	logBlock := le32(0x18)
+	if logBlock > 6 {
+		return nil, fmt.Errorf("block size 2^%d KiB is not one ext4 uses", logBlock)
+	}
+	t := &inodeTable{size: size, blockSize: 1024 << logBlock, inodesCount: uint64(le32(0x00)), inodesPerGroup: uint64(le32(0x28)), inodeSize: 128, descSize: 32}
+	if le32(0x4c) >= 1 {
+		t.inodeSize = le16(0x58)
+	}
+	incompat := le32(0x60)
+	if incompat&incompatMetaBG != 0 {
+		return nil, errors.New("the meta_bg feature is not supported (mke2fs does not set it for images of this size)")
+	}
+	if incompat&incompat64Bit != 0 {
+		t.descSize = le16(0xfe)
+	}
+	switch {
+	case t.inodeSize < 128 || t.inodeSize > t.blockSize || t.inodeSize&(t.inodeSize-1) != 0:
+		return nil, fmt.Errorf("inode size %d", t.inodeSize)
+	case t.descSize < 32 || t.descSize > 1024 || t.descSize&(t.descSize-1) != 0:
+		return nil, fmt.Errorf("group descriptor size %d", t.descSize)
+	case t.inodesPerGroup == 0 || t.inodesCount == 0:
+		return nil, errors.New("no inodes")
+	}
+	t.groups = (t.inodesCount + t.inodesPerGroup - 1) / t.inodesPerGroup
+	t.descStart = (le32(0x14) + 1) * t.blockSize
+	if t.groups > uint64(size/t.descSize) || t.descStart+int64(t.groups)*t.descSize > size {
+		return nil, fmt.Errorf("%d block groups do not fit in the image", t.groups)
+	}
+	return t, nil
+}
+
+// raw returns inode ino's first 128 bytes (the fields the reader decodes).
+func (t *inodeTable) raw(ino uint64) ([]byte, error) {
+	if ino == 0 || ino > t.inodesCount {
+		return nil, fmt.Errorf("inode %d does not exist (the file system has %d)", ino, t.inodesCount)
+	}
+	group, index := (ino-1)/t.inodesPerGroup, (ino-1)%t.inodesPerGroup
+	desc := make([]byte, t.descSize)
+	if _, err := t.f.ReadAt(desc, t.descStart+int64(group)*t.descSize); err != nil {
+		return nil, fmt.Errorf("group descriptor %d: %w", group, err)
+	}
+	table := int64(binary.LittleEndian.Uint32(desc[8:]))
+	if t.descSize >= 64 {
+		table |= int64(binary.LittleEndian.Uint32(desc[0x28:])) << 32
+	}
+	off := table*t.blockSize + int64(index)*t.inodeSize
+	if table <= 0 || table > t.size/t.blockSize || off < 0 || off+128 > t.size {
+		return nil, fmt.Errorf("inode %d lies outside the image", ino)
+	}
+	b := make([]byte, 128)
+	if _, err := t.f.ReadAt(b, off); err != nil {
+		return nil, fmt.Errorf("inode %d: %w", ino, err)
+	}
+	return b, nil
+}
+
+func (t *inodeTable) Close() error { return t.f.Close() }

@@ -3,6 +3,8 @@ package source
 import (
 	"archive/tar"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -168,4 +170,34 @@ func TestAttackTrailingData(t *testing.T) {
 			})
 		}
 	}
+}
+
+// FuzzReadSeries: whatever the series file says, no patch is read from outside the patches folder,
+// through a name or through a link in it.
+func FuzzReadSeries(f *testing.F) {
+	f.Add("a.patch\n")
+	f.Add("out.patch -p1\n")
+	f.Add("../canary\n")
+	f.Add("sub/../../canary # comment\n")
+	f.Add("/etc/passwd\n")
+	f.Fuzz(func(t *testing.T, series string) {
+		dir := t.TempDir()
+		canary := attacktest.NewCanary(t, dir, "canary")
+		pdir := filepath.Join(dir, "patches")
+		os.MkdirAll(filepath.Join(pdir, "sub"), 0o755)
+		os.WriteFile(filepath.Join(pdir, "a.patch"), []byte("--- a/x\n+++ b/x\n"), 0o644)
+		os.Symlink("../canary", filepath.Join(pdir, "out.patch"))
+		os.Symlink("../../canary", filepath.Join(pdir, "sub", "deep.patch"))
+		os.WriteFile(filepath.Join(pdir, "series"), []byte(series), 0o644)
+		patches, err := ReadSeries(pdir)
+		if err != nil {
+			return
+		}
+		sum := sha256.Sum256(canary.Data)
+		for _, p := range patches {
+			if p.SHA256 == hex.EncodeToString(sum[:]) {
+				t.Fatalf("series %q read the canary through %s", series, p.File)
+			}
+		}
+	})
 }

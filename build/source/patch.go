@@ -26,9 +26,18 @@ type Patch struct {
 }
 
 // ReadSeries reads dir/series (quilt's format: one patch file name per line, optionally followed by -pN;
-// # starts a comment). A missing series file or an empty one is an empty series.
+// # starts a comment). A missing series file or an empty one is an empty series. Patches are read
+// through an os.Root of dir: a name, or a link in dir, that leads outside it is refused.
 func ReadSeries(dir string) ([]Patch, error) {
-	data, err := os.ReadFile(filepath.Join(dir, "series"))
+	root, err := os.OpenRoot(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	data, err := root.ReadFile("series")
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -55,7 +64,7 @@ func ReadSeries(dir string) ([]Patch, error) {
 			}
 			p.Strip = strip
 		}
-		content, err := os.ReadFile(p.File)
+		content, err := root.ReadFile(fields[0])
 		if err != nil {
 			return nil, fmt.Errorf("%s/series line %d: %w", dir, n, err)
 		}
@@ -64,6 +73,18 @@ func ReadSeries(dir string) ([]Patch, error) {
 		out = append(out, p)
 	}
 	return out, sc.Err()
+}
+
+// readPatch reads a patch of the series and checks it is what ReadSeries read (through its root).
+func readPatch(p Patch) ([]byte, error) {
+	data, err := os.ReadFile(p.File)
+	if err != nil {
+		return nil, err
+	}
+	if sum := sha256.Sum256(data); p.SHA256 != "" && hex.EncodeToString(sum[:]) != p.SHA256 {
+		return nil, fmt.Errorf("patch %s changed since the series was read; run again", p.File)
+	}
+	return data, nil
 }
 
 // PatchError names the patch, file and hunk that did not apply.
@@ -107,7 +128,7 @@ func Apply(tree string, series []Patch) error {
 }
 
 func applyOne(root *os.Root, p Patch) error {
-	data, err := os.ReadFile(p.File)
+	data, err := readPatch(p)
 	if err != nil {
 		return err
 	}
@@ -325,7 +346,7 @@ func Touched(tree string, series []Patch) ([]string, error) {
 	defer root.Close()
 	seen := map[string]bool{}
 	for _, p := range series {
-		data, err := os.ReadFile(p.File)
+		data, err := readPatch(p)
 		if err != nil {
 			return nil, err
 		}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/simple-uml/simple-uml/build/ident"
 	"github.com/simple-uml/simple-uml/build/xbps"
 	"github.com/simple-uml/simple-uml/build/xbps/xbpstest"
 )
@@ -123,9 +124,24 @@ func FuzzUnpack(f *testing.F) {
 		parent := t.TempDir()
 		root := filepath.Join(parent, "root")
 		os.Mkdir(root, 0o755)
-		xbps.Unpack(context.Background(), bytes.NewReader(data), openRoot(t, root))
+		c, err := xbps.Unpack(context.Background(), bytes.NewReader(data), openRoot(t, root))
 		if entries, _ := os.ReadDir(parent); len(entries) != 1 {
 			t.Fatalf("wrote outside the root: %v", entries)
+		}
+		if err != nil {
+			return
+		}
+		// An accepted package leaves no setuid file on the host and no name outside the root.
+		filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if fi, err := os.Lstat(p); err == nil && fi.Mode()&(os.ModeSetuid|os.ModeSetgid) != 0 {
+				t.Fatalf("%s is %v on the host", p, fi.Mode())
+			}
+			return nil
+		})
+		for _, p := range c.Paths {
+			if !strings.HasPrefix(p, "/") || strings.Contains(p, "/../") || strings.HasSuffix(p, "/..") {
+				t.Fatalf("path %q", p)
+			}
 		}
 	})
 }
@@ -141,9 +157,13 @@ func FuzzReadRepodata(f *testing.F) {
 		if err != nil {
 			return
 		}
+		// What an accepted index names can be used as a file name and a cache path.
 		for name, p := range rd.Index {
 			if p.Name != name {
 				t.Fatalf("entry %q holds %q", name, p.Pkgver)
+			}
+			if ident.SHA256(p.FilenameSHA256) != nil || ident.Name("pkgver", p.Pkgver) != nil || ident.Name("arch", p.Arch) != nil {
+				t.Fatalf("entry %q: unsafe identifiers %q %q %q", name, p.FilenameSHA256, p.Pkgver, p.Arch)
 			}
 		}
 	})
