@@ -60,21 +60,24 @@ func (c *Cache) File(ctx context.Context, url, want string) (string, error) {
 	if err := ident.SHA256(want); err != nil {
 		return "", fmt.Errorf("fetch %s: %w; nothing was read or written", url, err)
 	}
-	final := c.Path(want)
-	if got, err := FileSHA256(final); err == nil {
+	for _, d := range []string{"sha256", "partial"} {
+		if err := os.MkdirAll(filepath.Join(c.Dir, d), 0o755); err != nil {
+			return "", err
+		}
+	}
+	root, err := os.OpenRoot(c.Dir)
+	if err != nil {
+		return "", err
+	}
+	defer root.Close()
+	final, partial := "sha256/"+want, "partial/"+want+".part"
+	if got, err := rootSHA256(root, final); err == nil {
 		if got == want {
-			return final, nil
+			return c.Path(want), nil
 		}
 		// Bit rot or tampering in the cache: drop it and download again.
-		fmt.Fprintf(c.log(), "cached %s has sha256 %s, expected %s; downloading again\n", final, got, want)
-		_ = os.Remove(final)
-	}
-	partial := filepath.Join(c.Dir, "partial", want+".part")
-	if err := os.MkdirAll(filepath.Dir(partial), 0o755); err != nil {
-		return "", err
-	}
-	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
-		return "", err
+		fmt.Fprintf(c.log(), "cached %s has sha256 %s, expected %s; downloading again\n", c.Path(want), got, want)
+		_ = root.Remove(final)
 	}
 	// Runs with different caches may share this download folder: one downloads, the others wait and
 	// then find the verified file.
@@ -83,25 +86,49 @@ func (c *Cache) File(ctx context.Context, url, want string) (string, error) {
 		return "", err
 	}
 	defer l.Release()
-	if got, err := FileSHA256(final); err == nil && got == want {
-		return final, nil
+	if got, err := rootSHA256(root, final); err == nil && got == want {
+		return c.Path(want), nil
 	}
-	err = c.retry(ctx, url, func() error { return c.grab(ctx, url, partial) })
+	// grab writes by path (made of the checked digest, under folders made above): whatever is there
+	// that is not a partial download of ours goes first, so that no link is written through.
+	if fi, err := root.Lstat(partial); err == nil && !fi.Mode().IsRegular() {
+		if err := root.Remove(partial); err != nil {
+			return "", err
+		}
+	}
+	err = c.retry(ctx, url, func() error { return c.grab(ctx, url, filepath.Join(c.Dir, partial)) })
 	if err != nil {
 		return "", err
 	}
-	got, err := FileSHA256(partial)
+	got, err := rootSHA256(root, partial)
 	if err != nil {
 		return "", err
 	}
 	if got != want {
-		_ = os.Remove(partial)
+		_ = root.Remove(partial)
 		return "", &MismatchError{URL: url, Want: want, Got: got}
 	}
-	if err := os.Rename(partial, final); err != nil {
+	if err := root.Rename(partial, final); err != nil {
 		return "", fmt.Errorf("fetch %s: %w", url, err)
 	}
-	return final, nil
+	return c.Path(want), nil
+}
+
+// rootSHA256 hashes a regular file of the cache (never what a link there points to).
+func rootSHA256(root *os.Root, name string) (string, error) {
+	fi, err := root.Lstat(name)
+	if err != nil {
+		return "", err
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("%s in the cache is not a regular file", name)
+	}
+	f, err := root.Open(name)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	return ReaderSHA256(f)
 }
 
 func (c *Cache) grab(ctx context.Context, url, dst string) error {

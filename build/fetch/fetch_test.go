@@ -189,3 +189,42 @@ func TestFileCancelled(t *testing.T) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 }
+
+// TestAttackCacheLinks: a link planted in the cache, in place of a verified file (pointing at a file
+// with the right bytes, which a cache must not trust) or of the partial download, is neither used nor
+// written through.
+func TestAttackCacheLinks(t *testing.T) {
+	data, sum := payload()
+	for _, planted := range []string{"sha256/" + sum, "partial/" + sum + ".part"} {
+		t.Run(planted, func(t *testing.T) {
+			outside := t.TempDir()
+			victim := outside + "/victim"
+			os.WriteFile(victim, data[:len(data)/2], 0o644) // a partial download would be resumed into it
+			if planted == "sha256/"+sum {
+				os.WriteFile(victim, data, 0o644) // the right bytes: still not to be trusted
+			}
+			old := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
+			os.Chtimes(victim, old, old)
+			srv := &server{data: data}
+			ts := httptest.NewServer(srv)
+			defer ts.Close()
+			c := &Cache{Dir: t.TempDir(), Log: io.Discard}
+			os.MkdirAll(c.Dir+"/sha256", 0o755)
+			os.MkdirAll(c.Dir+"/partial", 0o755)
+			if err := os.Symlink(victim, c.Dir+"/"+planted); err != nil {
+				t.Fatal(err)
+			}
+			path, err := c.File(context.Background(), ts.URL+"/f", sum)
+			if err != nil || srv.gets != 1 {
+				t.Fatalf("err %v, %d GETs: the planted link was used", err, srv.gets)
+			}
+			if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
+				t.Errorf("%s is still a link", path)
+			}
+			fi, _ := os.Stat(victim)
+			if !fi.ModTime().Equal(old) {
+				t.Error("the file behind the link was written")
+			}
+		})
+	}
+}
