@@ -7,7 +7,6 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -20,6 +19,9 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
+
+	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/ident"
 )
 
 // Entry is one file of an archive: its name in the archive and where its bytes are on the host.
@@ -136,18 +138,31 @@ const SumsName = "SHA256SUMS"
 
 // Hash adds the sha256 of dir/name for each name.
 func (s Sums) Hash(dir string, names ...string) error {
+	// Through a root, and regular files only: a link in a release folder must not make another file
+	// (of the host) be hashed, listed or published as an asset.
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
 	for _, n := range names {
-		f, err := os.Open(filepath.Join(dir, n))
+		fi, err := root.Lstat(n)
 		if err != nil {
 			return err
 		}
-		h := sha256.New()
-		_, err = io.Copy(h, f)
+		if !fi.Mode().IsRegular() {
+			return fmt.Errorf("%s is not a regular file", n)
+		}
+		f, err := root.Open(n)
+		if err != nil {
+			return err
+		}
+		sum, err := fetch.ReaderSHA256(f)
 		f.Close()
 		if err != nil {
 			return err
 		}
-		s[n] = hex.EncodeToString(h.Sum(nil))
+		s[n] = sum
 	}
 	return nil
 }
@@ -181,8 +196,8 @@ func ParseSums(data []byte) (Sums, error) {
 			return nil, fmt.Errorf("%s line %d: %q is not hex", SumsName, i+1, sum)
 		}
 		name = name[1:]
-		if name == "" || strings.Contains(name, "/") || name == "." || name == ".." {
-			return nil, fmt.Errorf("%s line %d: %q is not a file name of the release", SumsName, i+1, name)
+		if err := ident.Name("file name", name); err != nil {
+			return nil, fmt.Errorf("%s line %d: %w: not a file name of a release", SumsName, i+1, err)
 		}
 		if _, dup := s[name]; dup {
 			return nil, fmt.Errorf("%s line %d: %s listed twice", SumsName, i+1, name)
