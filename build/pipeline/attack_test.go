@@ -79,10 +79,10 @@ func TestAttackManifestOutputNames(t *testing.T) {
 	canary.Check(t)
 }
 
-// TestReleaseHoldsNoHostPaths: a local repository's folder (a home folder, a user name) was written
+// TestAttackHostPathsInRelease: a local repository's folder (a home folder, a user name) was written
 // into the manifest, the SBOM and the image's package database. No release asset, decompressed,
 // holds the folder the test's files live in.
-func TestReleaseHoldsNoHostPaths(t *testing.T) {
+func TestAttackHostPathsInRelease(t *testing.T) {
 	requireImageTools(t)
 	repo := newXbpsRepo(t, busyboxPackages(t, false))
 	repo.URL = repo.Dir // a local folder, as a user's own repository often is
