@@ -1,5 +1,5 @@
 // Package attacktest holds what the attack tests share: canary files outside the folder under test,
-// whose bytes and times must survive every hostile input.
+// whose bytes and times must survive every hostile input, and roots to hand confined code.
 package attacktest
 
 import (
@@ -69,4 +69,15 @@ func (c *Canary) NotIn(t testing.TB, dir string) {
 		}
 		return nil
 	})
+}
+
+// OpenRoot opens dir as an os.Root closed when the test ends.
+func OpenRoot(t testing.TB, dir string) *os.Root {
+	t.Helper()
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
 }

@@ -2,17 +2,17 @@ package pipeline
 
 import (
 	"bytes"
-	"io"
-
 	"context"
 	"encoding/json"
-	"github.com/klauspost/compress/zstd"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/simple-uml/simple-uml/build/attacktest"
 )

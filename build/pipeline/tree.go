@@ -176,44 +176,52 @@ func pristineTree(ctx context.Context, tarball, dir string, in kernelInputs, w i
 	return t, nil
 }
 
-// linkTree makes dst a copy of src whose files are hard links (copies where linking fails), under a
-// staging name renamed when complete. Nothing writes to a linked file in place: patches replace files.
+// linkTree makes dst, a sibling of src, a copy of src whose files are hard links (copies where
+// linking fails), under a staging name renamed when complete. Nothing writes to a linked file in
+// place: patches replace files. Both trees are reached only through a root of their folder.
 func linkTree(src, dst string) error {
-	staging := dst + ".staging"
-	_ = os.RemoveAll(dst)
-	_ = os.RemoveAll(staging)
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+	if filepath.Dir(src) != filepath.Dir(dst) {
+		return fmt.Errorf("link tree: %s and %s are not in one folder", src, dst)
+	}
+	root, err := os.OpenRoot(filepath.Dir(dst))
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	from, to, staging := filepath.Base(src), filepath.Base(dst), filepath.Base(dst)+".staging"
+	_ = root.RemoveAll(to)
+	_ = root.RemoveAll(staging)
+	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		rel, _ := filepath.Rel(src, p)
-		to := filepath.Join(staging, rel)
 		switch {
 		case d.IsDir():
 			fi, err := d.Info()
 			if err != nil {
 				return err
 			}
-			return os.Mkdir(to, fi.Mode().Perm()|0o700)
+			return root.Mkdir(filepath.Join(staging, rel), fi.Mode().Perm()|0o700)
 		case d.Type()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
+			target, err := root.Readlink(filepath.Join(from, rel))
 			if err != nil {
 				return err
 			}
-			return os.Symlink(target, to)
+			return root.Symlink(target, filepath.Join(staging, rel))
 		case d.Type().IsRegular():
-			if os.Link(p, to) == nil {
+			if root.Link(filepath.Join(from, rel), filepath.Join(staging, rel)) == nil {
 				return nil
 			}
-			return copyFileKeepTime(p, to)
+			return copyKeepTime(root, filepath.Join(from, rel), root, filepath.Join(staging, rel))
 		}
 		return nil
 	})
 	if err == nil {
-		err = os.Rename(staging, dst)
+		err = root.Rename(staging, to)
 	}
 	if err != nil {
-		_ = os.RemoveAll(staging)
+		_ = root.RemoveAll(staging)
 	}
 	return err
 }
@@ -244,28 +252,12 @@ func restoreFile(pristine, work *os.Root, path string) error {
 	if err := work.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	in, err := pristine.Open(path)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := work.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fi.Mode().Perm())
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Close(); err != nil {
-		return err
-	}
-	return work.Chtimes(path, fi.ModTime(), fi.ModTime())
+	return copyKeepTime(pristine, path, work, path)
 }
 
-// copyFileKeepTime copies a file of our own making (hard links failed), keeping its time.
-func copyFileKeepTime(from, to string) error {
-	in, err := os.Open(from)
+// copyKeepTime copies the regular file from in src to a new file to in dst, with its mode and time.
+func copyKeepTime(src *os.Root, from string, dst *os.Root, to string) error {
+	in, err := src.Open(from)
 	if err != nil {
 		return err
 	}
@@ -274,7 +266,10 @@ func copyFileKeepTime(from, to string) error {
 	if err != nil {
 		return err
 	}
-	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fi.Mode().Perm())
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", from)
+	}
+	out, err := dst.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fi.Mode().Perm())
 	if err != nil {
 		return err
 	}
@@ -285,7 +280,7 @@ func copyFileKeepTime(from, to string) error {
 	if err := out.Close(); err != nil {
 		return err
 	}
-	return os.Chtimes(to, fi.ModTime(), fi.ModTime())
+	return dst.Chtimes(to, fi.ModTime(), fi.ModTime())
 }
 
 type fileState struct {

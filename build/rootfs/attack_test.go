@@ -3,23 +3,23 @@ package rootfs
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
-	"os/exec"
-	"time"
-
-	"context"
-	"github.com/simple-uml/simple-uml/build/xbps"
-	"howett.net/plist"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"howett.net/plist"
 
 	"github.com/simple-uml/simple-uml/build/attacktest"
 	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/xbps"
 	"github.com/simple-uml/simple-uml/build/xbps/xbpstest"
 )
 

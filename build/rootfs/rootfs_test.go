@@ -11,6 +11,7 @@ import (
 	"github.com/GehirnInc/crypt/sha512_crypt"
 	"howett.net/plist"
 
+	"github.com/simple-uml/simple-uml/build/attacktest"
 	"github.com/simple-uml/simple-uml/build/fetch"
 	"github.com/simple-uml/simple-uml/build/xbps/xbpstest"
 )
@@ -222,7 +223,7 @@ func TestGuestExists(t *testing.T) {
 	os.Symlink("loop", filepath.Join(tree, "loop"))
 	cases := map[string]bool{"/bin/sh": true, "/usr/bin/sh": true, "/bin/dash": true, "/usr/bin/hostlink": false, "/loop": false, "/bin/../bin/sh": true, "/nope": false}
 	for p, want := range cases {
-		if got := guestExists(openRoot(t, tree), p); got != want {
+		if got := guestExists(attacktest.OpenRoot(t, tree), p); got != want {
 			t.Errorf("guestExists(%s) = %v, want %v", p, got, want)
 		}
 	}
@@ -238,7 +239,7 @@ func TestRootPassword(t *testing.T) {
 	tree := t.TempDir()
 	os.MkdirAll(filepath.Join(tree, "etc"), 0o755)
 	os.WriteFile(filepath.Join(tree, "etc/passwd"), []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:99:99::/:/bin/false\n"), 0o644)
-	if err := setRootPassword(openRoot(t, tree), r, time.Unix(86400*20000, 0)); err != nil {
+	if err := setRootPassword(attacktest.OpenRoot(t, tree), r, time.Unix(86400*20000, 0)); err != nil {
 		t.Fatal(err)
 	}
 	shadow, _ := os.ReadFile(filepath.Join(tree, "etc/shadow"))
@@ -257,20 +258,10 @@ func TestRootPassword(t *testing.T) {
 	again := t.TempDir()
 	os.MkdirAll(filepath.Join(again, "etc"), 0o755)
 	os.WriteFile(filepath.Join(again, "etc/shadow"), []byte("root:!:1::::::\n"), 0o600)
-	setRootPassword(openRoot(t, again), r, time.Unix(0, 0))
+	setRootPassword(attacktest.OpenRoot(t, again), r, time.Unix(0, 0))
 	if s, _ := os.ReadFile(filepath.Join(again, "etc/shadow")); !strings.Contains(string(s), hash) {
 		t.Errorf("second hash differs: %s", s)
 	}
-}
-
-func openRoot(t testing.TB, dir string) *os.Root {
-	t.Helper()
-	r, err := os.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	return r
 }
 
 // TestOverlayThroughALink: an overlay that is a symlink to a folder passed validation and then copied
@@ -293,7 +284,7 @@ func TestOverlayThroughALink(t *testing.T) {
 		t.Error("a change in the linked overlay does not change the recipe's digest")
 	}
 	tree := t.TempDir()
-	if err := copyOverlay(r.Overlay, openRoot(t, tree)); err != nil {
+	if err := copyOverlay(r.Overlay, attacktest.OpenRoot(t, tree)); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := os.ReadFile(filepath.Join(tree, "etc", "motd")); string(got) != "changed\n" {

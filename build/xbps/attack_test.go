@@ -12,6 +12,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"howett.net/plist"
 
+	"github.com/simple-uml/simple-uml/build/attacktest"
 	"github.com/simple-uml/simple-uml/build/untar"
 	"github.com/simple-uml/simple-uml/build/xbps"
 	"github.com/simple-uml/simple-uml/build/xbps/xbpstest"
@@ -54,7 +55,7 @@ func TestAttackTrailingData(t *testing.T) {
 	}
 	for name, data := range cases {
 		t.Run(name, func(t *testing.T) {
-			_, err := xbps.Unpack(context.Background(), bytes.NewReader(data), openRoot(t, t.TempDir()))
+			_, err := xbps.Unpack(context.Background(), bytes.NewReader(data), attacktest.OpenRoot(t, t.TempDir()))
 			if err == nil || !strings.Contains(err.Error(), "reading package") {
 				t.Fatalf("got %v", err)
 			}
@@ -94,7 +95,7 @@ func TestAttackEntryCount(t *testing.T) {
 		tw.Close()
 		pw.Close()
 	}()
-	_, err := xbps.Unpack(context.Background(), pr, openRoot(t, t.TempDir()))
+	_, err := xbps.Unpack(context.Background(), pr, attacktest.OpenRoot(t, t.TempDir()))
 	pr.Close()
 	if err == nil || !strings.Contains(err.Error(), "more than") {
 		t.Fatalf("got %v", err)

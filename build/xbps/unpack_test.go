@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/simple-uml/simple-uml/build/attacktest"
 	"github.com/simple-uml/simple-uml/build/ident"
 	"github.com/simple-uml/simple-uml/build/xbps"
 	"github.com/simple-uml/simple-uml/build/xbps/xbpstest"
@@ -33,7 +34,7 @@ func TestUnpackModesLinksParents(t *testing.T) {
 	root := t.TempDir()
 	os.MkdirAll(filepath.Join(root, "usr/bin"), 0o755)
 	os.WriteFile(filepath.Join(root, "usr/bin/demo"), []byte("old"), 0o444) // replaced, like xbps's UNLINK
-	c, err := xbps.Unpack(context.Background(), bytes.NewReader(data), openRoot(t, root))
+	c, err := xbps.Unpack(context.Background(), bytes.NewReader(data), attacktest.OpenRoot(t, root))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +90,7 @@ func TestUnpackRefusesEscapes(t *testing.T) {
 			parent := t.TempDir()
 			root := filepath.Join(parent, "root")
 			os.Mkdir(root, 0o755)
-			_, err = xbps.Unpack(context.Background(), bytes.NewReader(data), openRoot(t, root))
+			_, err = xbps.Unpack(context.Background(), bytes.NewReader(data), attacktest.OpenRoot(t, root))
 			if c.want == "skip" {
 				// xbps skips names that do not start with "."; nothing may land outside root.
 				if err != nil {
@@ -111,7 +112,7 @@ func TestUnpackRefusesEscapes(t *testing.T) {
 
 func TestUnpackRejectsNonPackages(t *testing.T) {
 	for _, data := range [][]byte{nil, []byte("not a tar at all, not compressed either......"), {0x28, 0xb5, 0x2f, 0xfd, 0, 0}} {
-		if _, err := xbps.Unpack(context.Background(), bytes.NewReader(data), openRoot(t, t.TempDir())); err == nil {
+		if _, err := xbps.Unpack(context.Background(), bytes.NewReader(data), attacktest.OpenRoot(t, t.TempDir())); err == nil {
 			t.Errorf("%q accepted as a package", data)
 		}
 	}
@@ -124,7 +125,7 @@ func FuzzUnpack(f *testing.F) {
 		parent := t.TempDir()
 		root := filepath.Join(parent, "root")
 		os.Mkdir(root, 0o755)
-		c, err := xbps.Unpack(context.Background(), bytes.NewReader(data), openRoot(t, root))
+		c, err := xbps.Unpack(context.Background(), bytes.NewReader(data), attacktest.OpenRoot(t, root))
 		if entries, _ := os.ReadDir(parent); len(entries) != 1 {
 			t.Fatalf("wrote outside the root: %v", entries)
 		}
@@ -167,14 +168,4 @@ func FuzzReadRepodata(f *testing.F) {
 			}
 		}
 	})
-}
-
-func openRoot(t testing.TB, dir string) *os.Root {
-	t.Helper()
-	r, err := os.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	return r
 }
