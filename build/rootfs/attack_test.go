@@ -379,3 +379,23 @@ func TestAttackSetuidOnHost(t *testing.T) {
 		t.Errorf("modes for the image: %v", st.Modes)
 	}
 }
+
+// TestAttackModeThroughALink: a setuid mode recorded for a path that a later step made a link (to a
+// host file) was applied by chmod, which follows links, to the host file.
+func TestAttackModeThroughALink(t *testing.T) {
+	needImageTools(t)
+	canary := attacktest.NewCanary(t, t.TempDir(), "victim")
+	os.Chmod(canary.Path, 0o600)
+	tree := t.TempDir()
+	os.MkdirAll(filepath.Join(tree, "usr/bin"), 0o755)
+	os.Symlink(canary.Path, filepath.Join(tree, "usr/bin/passwd"))
+	opts := ImageOptions{Size: 8 << 20, UUID: "01234567-89ab-4def-8123-456789abcdef", Label: "t", Epoch: time.Unix(1732000000, 0), Log: io.Discard,
+		Modes: map[string]uint32{"/usr/bin/passwd": 0o4755}}
+	if err := MakeImage(context.Background(), tree, filepath.Join(t.TempDir(), "img"), opts); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(canary.Path); fi.Mode().Perm() != 0o600 || fi.Mode()&os.ModeSetuid != 0 {
+		t.Errorf("the host file's mode became %v", fi.Mode())
+	}
+	canary.Check(t)
+}

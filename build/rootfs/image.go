@@ -68,9 +68,9 @@ func MakeImage(ctx context.Context, tree, img string, o ImageOptions) error {
 			return err
 		}
 	}
-	byMode := map[string][]string{}
-	for p, mode := range o.Modes {
-		byMode[fmt.Sprintf("%04o", mode&0o7777)] = append(byMode[fmt.Sprintf("%04o", mode&0o7777)], "."+p)
+	byMode, err := modeLists(tree, o.Modes)
+	if err != nil {
+		return err
 	}
 	for _, mode := range slices.Sorted(maps.Keys(byMode)) {
 		if err := each("chmod "+mode, byMode[mode]); err != nil {
@@ -93,6 +93,25 @@ func MakeImage(ctx context.Context, tree, img string, o ImageOptions) error {
 		return fmt.Errorf("make the ext4 image: %w", err)
 	}
 	return nil
+}
+
+// modeLists groups the paths of modes by mode, leaving out symlinks: chmod follows them, and a link
+// put where a package's setuid file was (by a later step) could point anywhere.
+func modeLists(tree string, modes map[string]uint32) (map[string][]string, error) {
+	root, err := os.OpenRoot(tree)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	byMode := map[string][]string{}
+	for p, mode := range modes {
+		if fi, err := root.Lstat(strings.TrimPrefix(p, "/")); err != nil || fi.Mode()&fs.ModeSymlink != 0 {
+			continue
+		}
+		m := fmt.Sprintf("%04o", mode&0o7777)
+		byMode[m] = append(byMode[m], "."+p)
+	}
+	return byMode, nil
 }
 
 // clampTimes sets every modification time in tree that is later than epoch to epoch (the

@@ -78,7 +78,7 @@ func Stage(ctx context.Context, tree string, r *Recipe, repos []*Repo, pkgs []*F
 			st.Owners[k] = v
 		}
 		for k, v := range c.Modes {
-			st.Modes[k] = chmodBits(v)
+			st.Modes[k] = v
 		}
 		if c.Newest.After(st.Epoch) {
 			st.Epoch = c.Newest
@@ -286,21 +286,6 @@ func replaceable(root *os.Root, guestPath, rel string) error {
 		return fmt.Errorf("%s is a directory", guestPath)
 	}
 	return root.Remove(rel)
-}
-
-// chmodBits turns a mode into the bits chmod takes.
-func chmodBits(m fs.FileMode) uint32 {
-	bits := uint32(m.Perm())
-	if m&fs.ModeSetuid != 0 {
-		bits |= 0o4000
-	}
-	if m&fs.ModeSetgid != 0 {
-		bits |= 0o2000
-	}
-	if m&fs.ModeSticky != 0 {
-		bits |= 0o1000
-	}
-	return bits
 }
 
 func copyDict(d map[string]any) map[string]any {

@@ -25,9 +25,9 @@ type Contents struct {
 	Paths []string
 	// Owners maps the guest paths of entries not owned by root to "uid:gid", as the package gives them.
 	Owners map[string]string
-	// Modes maps the guest paths of entries with setuid or setgid bits to their whole permission bits,
-	// which the tree on the host does not carry.
-	Modes map[string]fs.FileMode
+	// Modes maps the guest paths of entries with setuid or setgid bits to their permission bits as
+	// chmod takes them (0o4755), which the tree on the host does not carry.
+	Modes map[string]uint32
 	// Newest is the latest modification time of any payload entry.
 	Newest time.Time
 }
@@ -116,9 +116,9 @@ func Unpack(ctx context.Context, r io.Reader, root *os.Root) (*Contents, error) 
 		}
 		if hdr.Mode&0o6000 != 0 && hdr.Typeflag != tar.TypeSymlink {
 			if c.Modes == nil {
-				c.Modes = map[string]fs.FileMode{}
+				c.Modes = map[string]uint32{}
 			}
-			c.Modes["/"+rel] = fileMode(hdr.Mode)
+			c.Modes["/"+rel] = uint32(hdr.Mode & 0o7777)
 		}
 		c.Paths = append(c.Paths, "/"+rel)
 		if hdr.Uid != 0 || hdr.Gid != 0 {

@@ -46,7 +46,7 @@ func TestUnpackModesLinksParents(t *testing.T) {
 	if err != nil || fi.Mode()&os.ModeSetuid != 0 || fi.Mode().Perm() != 0o755 {
 		t.Errorf("setuid file on the host: %v %v", fi.Mode(), err)
 	}
-	if m := c.Modes["/usr/bin/demo"]; m != 0o755|os.ModeSetuid {
+	if m := c.Modes["/usr/bin/demo"]; m != 0o4755 {
 		t.Errorf("setuid file's mode for the image: %v", m)
 	}
 	if got, _ := os.ReadFile(filepath.Join(root, "usr/bin/demo")); string(got) != "#!/bin/sh\n" {
