@@ -191,7 +191,7 @@ func TestAttackGuestImage(t *testing.T) {
 		{"a directory linked into itself",
 			func(tree string) { os.MkdirAll(filepath.Join(tree, "d"), 0o755) },
 			func(t *testing.T, img string) {
-				g := &guestImage{}
+				g := &guestImage{dir: t.TempDir()}
 				if err := g.walk(ctx, img); err != nil {
 					t.Fatal(err)
 				}

@@ -86,7 +86,7 @@ func MakeImage(ctx context.Context, tree, img string, o ImageOptions) error {
 	env := []string{fmt.Sprintf("E2FSPROGS_FAKE_TIME=%d", o.Epoch.Unix()), fmt.Sprintf("SOURCE_DATE_EPOCH=%d", o.Epoch.Unix())}
 	err = run.Run(ctx, run.Cmd{Args: []string{"fakeroot", "--", "sh", "-c", script}, Dir: tree, Env: env, Log: o.Log, Echo: o.Log})
 	if err == nil {
-		err = pinInodeTimes(ctx, img, o.Epoch)
+		err = pinInodeTimes(ctx, img, tmp, o.Epoch)
 	}
 	if err != nil {
 		os.Remove(img)
@@ -137,9 +137,10 @@ func clampTimes(tree string, epoch time.Time) error {
 
 // pinInodeTimes sets the access and change time of every inode of img to epoch in one debugfs
 // session: mke2fs -d copies them from the host, where reading and chown change them.
-func pinInodeTimes(ctx context.Context, img string, epoch time.Time) error {
-	// The image was made from a tree of package contents: its names are read as a guest's are.
-	g := &guestImage{}
+func pinInodeTimes(ctx context.Context, img, work string, epoch time.Time) error {
+	// The image was made from a tree of package contents: its names are read as a guest's are, with
+	// work (a private folder) for debugfs's dumps of its directories.
+	g := &guestImage{dir: work}
 	if err := g.walk(ctx, img); err != nil {
 		return fmt.Errorf("pin inode times: image %s: %w", img, err)
 	}

@@ -143,3 +143,20 @@ func sameFile(t *testing.T, a, b string) bool {
 	}
 	return bytes.Equal(da, db)
 }
+
+// TestImageLeavesTheWorkingFolderAlone: reading an image back dumped its directories into the
+// current folder (which may be read-only, or hold names of its own).
+func TestImageLeavesTheWorkingFolderAlone(t *testing.T) {
+	needImageTools(t)
+	cwd := t.TempDir()
+	os.Mkdir(filepath.Join(cwd, "i2"), 0o755) // where the root directory's blocks went
+	t.Chdir(cwd)
+	tree, owners := imageTree(t, time.Unix(1732000000, 0))
+	opts := ImageOptions{Size: 8 << 20, UUID: "01234567-89ab-4def-8123-456789abcdef", Label: "t", Epoch: time.Unix(1732000000, 0), Owners: owners, Log: io.Discard}
+	if err := MakeImage(context.Background(), tree, filepath.Join(t.TempDir(), "img"), opts); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(cwd); len(entries) != 1 {
+		t.Errorf("the working folder holds %v", entries)
+	}
+}
