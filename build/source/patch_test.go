@@ -152,6 +152,10 @@ func TestMakefileVersion(t *testing.T) {
 		{"VERSION = 6\nPATCHLEVEL = 13\nSUBLEVEL = 0\nEXTRAVERSION =\n", "6.13"},
 		{"all:\n\techo\n", ""},
 		{"VERSION = 6\nPATCHLEVEL = 1\nEXTRAVERSION = $(shell rm -rf /)\n", ""},
+		// The version names dist's files and the release tag: only a plain suffix.
+		{"VERSION = 6\nPATCHLEVEL = 1\nEXTRAVERSION = -a;b\n", ""},
+		{"VERSION = 6\nPATCHLEVEL = 1\nEXTRAVERSION = -\x1b[2J\n", ""},
+		{"VERSION = 6\nPATCHLEVEL = 1\nEXTRAVERSION = -rc1+debian~1\n", "6.1-rc1+debian~1"},
 	}
 	for _, tt := range tests {
 		got, err := MakefileVersion(strings.NewReader(tt.makefile))

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/simple-uml/simple-uml/build/ident"
 )
 
 // MakefileVersion reads VERSION, PATCHLEVEL, SUBLEVEL and EXTRAVERSION from a kernel's top-level
@@ -42,11 +44,10 @@ func MakefileVersion(r io.Reader) (string, error) {
 		}
 		out += "." + s
 	}
-	if e := vars["EXTRAVERSION"]; e != "" {
-		if strings.ContainsAny(e, "/ \t$(){}") {
-			return "", fmt.Errorf("EXTRAVERSION %q is not a plain suffix", e)
-		}
-		out += e
+	out += vars["EXTRAVERSION"]
+	// The version names files (dist's assets, the release tag): it must be a plain name.
+	if err := ident.Name("kernel version", out); err != nil {
+		return "", fmt.Errorf("EXTRAVERSION %q is not a plain suffix: %w", vars["EXTRAVERSION"], err)
 	}
 	return out, nil
 }
