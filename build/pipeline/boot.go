@@ -133,14 +133,22 @@ func describeBoot(w io.Writer, g *guest) {
 	} else {
 		fmt.Fprintf(w, "  writes go to %s (kept)\n", g.opts.COW)
 	}
-	if n := g.opts.Net; n != nil && n.Transport == "slirp" {
-		fmt.Fprintf(w, "  network: slirp, guest %s, host's loopback reachable as %s\n", uml.GuestIP, uml.GatewayIP)
+	// What of the host the guest can reach, said every time: doors are opened only by settings.
+	switch n := g.opts.Net; {
+	case n == nil:
+		fmt.Fprintf(w, "  network: none\n")
+	case n.Transport == "slirp":
+		fmt.Fprintf(w, "  network: slirp, guest %s; OPEN: the host's loopback services are reachable as %s\n", uml.GuestIP, uml.GatewayIP)
 		for _, f := range n.Forwards {
 			fmt.Fprintf(w, "  forward: host 127.0.0.1:%d -> guest port %d\n", f.Host, f.Guest)
 		}
+	default:
+		fmt.Fprintf(w, "  network: %s\n", n.Transport)
 	}
 	if g.opts.Hostfs != "" {
-		fmt.Fprintf(w, "  hostfs: %s (in the guest: mount -t hostfs none /mnt)\n", g.opts.Hostfs)
+		fmt.Fprintf(w, "  host files: OPEN: %s is shared read-write (in the guest: mount -t hostfs none /mnt)\n", g.opts.Hostfs)
+	} else {
+		fmt.Fprintf(w, "  host files: none shared (boot.hostfs / SUML_BOOT_HOSTFS shares one folder)\n")
 	}
 	fmt.Fprintf(w, "  log in as root; `poweroff` ends the guest\n")
 }

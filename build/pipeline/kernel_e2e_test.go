@@ -6,9 +6,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -112,13 +114,37 @@ echo "SUML-READY release=$(/bin/busybox uname -r) root=$(/bin/busybox awk '$2=="
 	return img
 }
 
+// withRepoPatches copies the repository's patch series into a new folder and appends the given
+// patches (name -> text) to it.
+func withRepoPatches(t *testing.T, extra map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	series, err := os.ReadFile(filepath.Join(repoRoot(t), "patches", "series"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(series), "\n") {
+		if name, _, _ := strings.Cut(strings.TrimSpace(line), " "); name != "" && !strings.HasPrefix(name, "#") {
+			copyFile(t, filepath.Join(repoRoot(t), "patches", name), filepath.Join(dir, name), 0o644)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(extra)) {
+		os.WriteFile(filepath.Join(dir, name), []byte(extra[name]), 0o644)
+		series = append(series, name+"\n"...)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "series"), series, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 func TestKernelEndToEnd(t *testing.T) {
 	requireE2E(t)
 	m, version := debianMirror(t)
-	// A small test patch, visible in the booted kernel's release string.
-	patches := writeTree(t, map[string]string{
-		"series":                       "0001-test-extraversion.patch\n",
-		"0001-test-extraversion.patch": "Mark the kernel as built by the test.\n\n--- a/Makefile\n+++ b/Makefile\n@@ -5 +5 @@\n-EXTRAVERSION =\n+EXTRAVERSION = -suml-e2e\n",
+	// The repository's series (the other end-to-end tests boot this kernel and rely on it), plus a
+	// small test patch, visible in the booted kernel's release string.
+	patches := withRepoPatches(t, map[string]string{
+		"zz-test-extraversion.patch": "Mark the kernel as built by the test.\n\n--- a/Makefile\n+++ b/Makefile\n@@ -5 +5 @@\n-EXTRAVERSION =\n+EXTRAVERSION = -suml-e2e\n",
 	})
 	cfg := m.testConfig(t, version, map[string]string{"SUML_PATCHES": patches})
 	ctx := context.Background()

@@ -50,6 +50,18 @@ func writeTree(t testing.TB, files map[string]string) string {
 	return dir
 }
 
+// smallTreePatches gives a test of a small stand-in tree an empty patch series, unless it brings its
+// own: the repository's patches are for the real kernel.
+func smallTreePatches(t testing.TB, extra map[string]string) map[string]string {
+	if extra == nil {
+		extra = map[string]string{}
+	}
+	if _, ok := extra["SUML_PATCHES"]; !ok {
+		extra["SUML_PATCHES"] = t.TempDir()
+	}
+	return extra
+}
+
 // TestKernelRefusesBadInput runs the real pipeline against a loopback mirror serving bad input: each
 // case must fail with an error that names the problem, before anything is unpacked or put in dist/.
 func TestKernelRefusesBadInput(t *testing.T) {
@@ -116,7 +128,7 @@ func TestKernelRefusesBadInput(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			m := newMirror(t)
 			extra := tt.setup(m)
-			cfg := m.testConfig(t, version, extra)
+			cfg := m.testConfig(t, version, smallTreePatches(t, extra))
 			_, err := Kernel(context.Background(), cfg, io.Discard)
 			if err == nil {
 				t.Fatal("bad input accepted")
@@ -159,7 +171,7 @@ func TestKernelDownloadResumes(t *testing.T) {
 	m.publish(t, version, tarball, m.signer, nil)
 	path := "/pub/linux/kernel/v6.x/linux-" + version + ".tar.xz"
 	m.cut[path] = true
-	cfg := m.testConfig(t, version, nil)
+	cfg := m.testConfig(t, version, smallTreePatches(t, nil))
 	_, err := Kernel(context.Background(), cfg, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "make defconfig") {
 		t.Fatalf("err = %v, want the download to succeed and configuration to fail on this small tree", err)
@@ -184,7 +196,7 @@ func TestKernelCancelledDownload(t *testing.T) {
 	m.mu.Lock()
 	m.stall = stall
 	m.mu.Unlock()
-	cfg := m.testConfig(t, version, nil)
+	cfg := m.testConfig(t, version, smallTreePatches(t, nil))
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	start := time.Now()

@@ -198,7 +198,7 @@ func Rootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (R
 	os.RemoveAll(tree) // the image holds it now; free the space before the boot
 	phases.done("image")
 	if kernel != "" {
-		fmt.Fprintf(w, "configure boot: running %d INSTALL scripts as root of the guest (%s)\n", len(staged.Scripts), kernel)
+		fmt.Fprintf(w, "configure boot: running %d INSTALL scripts as root of the guest (%s; no network, no host files)\n", len(staged.Scripts), kernel)
 		// The console log is kept beside the work folder, which is removed at the end either way.
 		logPath := filepath.Join(cfg.Paths.Cache, "rootfs", name+"-configure.log")
 		logFile, err := os.Create(logPath)

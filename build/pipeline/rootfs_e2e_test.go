@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/simple-uml/simple-uml/build/attacktest"
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/uml"
 )
@@ -345,5 +347,32 @@ func TestRootfsScriptFails(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(cfg.Paths.Cache, "rootfs", "test-configure.log")); err != nil {
 		t.Errorf("console log: %v", err)
+	}
+}
+
+// TestRootfsScriptCannotReachHost: an INSTALL script, run as the guest's root in the configure boot,
+// tries to read and write the host's files through hostfs. Nothing is shared with that boot, so the
+// mount fails, the script with it, and the build says so; the host's file is untouched.
+func TestRootfsScriptCannotReachHost(t *testing.T) {
+	requireE2E(t)
+	requireImageTools(t)
+	kernel := e2eKernel(t)
+	canary := attacktest.NewCanary(t, t.TempDir(), "id_ed25519")
+	pkgs := busyboxPackages(t, true)
+	pkgs[3].Install = fmt.Sprintf("#!/bin/sh\n[ \"$1\" = post ] || exit 0\nmkdir -p /mnt/host\n"+
+		"mount -t hostfs none /mnt/host || exit 7\ncat /mnt/host%[1]s\necho pwned > /mnt/host%[1]s\n", canary.Path)
+	repo := newXbpsRepo(t, pkgs)
+	cfg := rootfsConfig(t, recipeDir(t, repo, "", nil), map[string]string{"SUML_ROOTFS_KERNEL": kernel})
+	_, err := Rootfs(context.Background(), cfg, "", testLog(t))
+	if err == nil || !strings.Contains(err.Error(), "INSTALL post of bb-getty-1.0_1 exited with status 7") {
+		t.Fatalf("got %v, want the script's failed mount reported", err)
+	}
+	canary.Check(t)
+	console, _ := os.ReadFile(filepath.Join(cfg.Paths.Cache, "rootfs", "test-configure.log"))
+	if bytes.Contains(console, canary.Data) {
+		t.Error("the configure boot's console holds the host's file")
+	}
+	if !bytes.Contains(console, []byte("hostfs: no host folder is shared")) {
+		t.Errorf("the kernel did not say why the mount failed:\n%s", console)
 	}
 }

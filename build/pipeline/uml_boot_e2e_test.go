@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/simple-uml/simple-uml/build/attacktest"
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/fetch"
 	"github.com/simple-uml/simple-uml/build/uml"
@@ -196,15 +197,59 @@ func TestBootEndToEnd(t *testing.T) {
 	})
 
 	t.Run("hostfs", func(t *testing.T) {
-		shared := t.TempDir()
+		// Attacks from inside the guest, as its root: the host's files are reachable through hostfs
+		// only when a folder is shared, and then only that folder (patches/0001-hostfs-*.patch).
+		home := t.TempDir()
+		canary := attacktest.NewCanary(t, filepath.Join(home, "secret"), "id_ed25519")
+		shared := filepath.Join(home, "shared")
+		os.MkdirAll(filepath.Join(shared, "sub"), 0o755)
 		os.WriteFile(filepath.Join(shared, "hello.txt"), []byte("from the host\n"), 0o644)
-		cfg := bootConfig(t, ws, map[string]string{"SUML_BOOT_NET": "none", "SUML_BOOT_HOSTFS": shared})
+		os.Symlink("/", filepath.Join(shared, "root"))       // a link to the host's /
+		os.Symlink("../secret", filepath.Join(shared, "up")) // a link climbing out of the share
 		ctx := context.Background()
-		vm := bootLoggedIn(t, cfg)
-		out, status, err := vm.Run(ctx, "mkdir -p /mnt/host && mount -t hostfs none /mnt/host && cat /mnt/host/hello.txt", 10*time.Second)
-		if err != nil || status != 0 || out != "from the host" {
-			t.Fatalf("reading the shared folder in the guest: %q, status %d, %v", out, status, err)
+		type attempt struct {
+			cmd    string
+			ok     bool   // whether the command must succeed
+			output string // what it must print when it succeeds
 		}
+		attack := func(t *testing.T, extra map[string]string, attempts []attempt) {
+			vm := bootLoggedIn(t, bootConfig(t, ws, extra))
+			for i, a := range attempts {
+				out, status, err := vm.Run(ctx, fmt.Sprintf("mkdir -p /mnt/%d && %s", i, strings.ReplaceAll(a.cmd, "$M", fmt.Sprintf("/mnt/%d", i))), 10*time.Second)
+				if err != nil {
+					t.Fatalf("%s: %v", a.cmd, err)
+				}
+				if (status == 0) != a.ok || a.ok && out != a.output {
+					t.Errorf("%s: status %d, output %q; want success %v", a.cmd, status, out, a.ok)
+				}
+				if strings.Contains(out, strings.TrimSpace(string(canary.Data))) {
+					t.Errorf("%s: the guest read the host's file: %q", a.cmd, out)
+				}
+			}
+			canary.Check(t)
+		}
+		t.Run("closed unless a folder is shared", func(t *testing.T) {
+			attack(t, map[string]string{"SUML_BOOT_NET": "none"}, []attempt{
+				{cmd: "mount -t hostfs none $M"},
+				{cmd: "mount -t hostfs none $M -o " + filepath.Dir(canary.Path)},
+				{cmd: "mount -t hostfs hostfs $M -o /"},
+			})
+		})
+		t.Run("the shared folder and nothing else", func(t *testing.T) {
+			attack(t, map[string]string{"SUML_BOOT_NET": "none", "SUML_BOOT_HOSTFS": shared}, []attempt{
+				{cmd: "mount -t hostfs none $M && cat $M/hello.txt", ok: true, output: "from the host"},
+				{cmd: "mount -t hostfs none $M -o ../../.. && ls $M"},
+				{cmd: "mount -t hostfs none $M -o sub/../../secret && ls $M"},
+				{cmd: "mount -t hostfs none $M -o /../secret && ls $M"},
+				{cmd: "mount -t hostfs none $M -o root && ls $M"},
+				{cmd: "mount -t hostfs none $M -o up && ls $M"},
+				// Links inside the share are the guest's to resolve, in its own file system.
+				{cmd: "mount -t hostfs none $M && cat $M/root" + canary.Path},
+				{cmd: "mount -t hostfs none $M && cat $M/up/id_ed25519"},
+				{cmd: "mount -t hostfs none $M && echo pwned > $M/up/id_ed25519"},
+				{cmd: "mount -t hostfs none $M && echo pwned > $M/root" + canary.Path},
+			})
+		})
 	})
 
 	t.Run("interactive boot restores the terminal after a panic", func(t *testing.T) {

@@ -63,9 +63,13 @@ func (o Options) args(umlDir string) ([]string, error) {
 	if mem == "" {
 		mem = "128M"
 	}
+	hostfs, err := sharedFolder(o.Hostfs)
+	if err != nil {
+		return nil, err
+	}
 	// UML joins its arguments into the kernel command line, where a space starts a new parameter and
 	// a comma separates ubd's files: a path holding one would add parameters nobody wrote.
-	for _, p := range []struct{ what, path string }{{"image", o.Image}, {"COW file", o.COW}, {"hostfs folder", o.Hostfs}, {"uml_dir", umlDir}} {
+	for _, p := range []struct{ what, path string }{{"image", o.Image}, {"COW file", o.COW}, {"hostfs folder", hostfs}, {"uml_dir", umlDir}} {
 		if strings.ContainsFunc(p.path, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) || r == ',' }) {
 			return nil, fmt.Errorf("%s %q: a path on the kernel command line may not hold white space, control characters or commas; use another path", p.what, p.path)
 		}
@@ -84,12 +88,8 @@ func (o Options) args(umlDir string) ([]string, error) {
 		umid = fmt.Sprintf("simple-uml-%d-%d", os.Getpid(), umidSeq.Add(1))
 	}
 	args := []string{"ubd0=" + disk, "root=/dev/ubda", "rw", "mem=" + mem, "con=null", "con0=fd:0,fd:1", "uml_dir=" + umlDir, "umid=" + umid}
-	if o.Hostfs != "" {
-		abs, err := filepath.Abs(o.Hostfs)
-		if err != nil {
-			return nil, err
-		}
-		args = append(args, "hostfs="+abs)
+	if hostfs != "" {
+		args = append(args, "hostfs="+hostfs)
 	}
 	if o.Net != nil {
 		net, err := o.Net.args(umlDir)
@@ -102,6 +102,22 @@ func (o Options) args(umlDir string) ([]string, error) {
 		args = append(args, "init="+o.Init)
 	}
 	return append(args, o.Args...), nil
+}
+
+// sharedFolder resolves the folder shared through hostfs to an absolute path without links (the
+// kernel, patches/0001-hostfs-*, refuses to mount a link); "" shares none.
+func sharedFolder(dir string) (string, error) {
+	if dir == "" {
+		return "", nil
+	}
+	real, err := filepath.EvalSymlinks(dir)
+	if err == nil {
+		real, err = filepath.Abs(real)
+	}
+	if fi, serr := os.Stat(real); err != nil || serr != nil || !fi.IsDir() {
+		return "", fmt.Errorf("hostfs folder %s is not a folder: set boot.hostfs (SUML_BOOT_HOSTFS) to an existing folder, or leave it empty to share none", dir)
+	}
+	return real, nil
 }
 
 // Boot runs the kernel until it exits (or prints Until), and fails on a panic, a timeout, or a non-zero

@@ -79,6 +79,12 @@ func TestBootLeavesNoProcess(t *testing.T) {
 func TestArgs(t *testing.T) {
 	dir := t.TempDir()
 	slirp := script(t, "exit 0")
+	share := filepath.Join(t.TempDir(), "share")
+	os.Mkdir(share, 0o755)
+	linked := filepath.Join(t.TempDir(), "link")
+	os.Symlink(share, linked)
+	spaced := filepath.Join(t.TempDir(), "share init=")
+	os.Mkdir(spaced, 0o755)
 	cases := []struct {
 		name string
 		o    Options
@@ -86,8 +92,10 @@ func TestArgs(t *testing.T) {
 	}{
 		{"plain", Options{Image: "/img"}, []string{"ubd0=/img", "root=/dev/ubda", "mem=128M", "con0=fd:0,fd:1", "uml_dir=" + dir}},
 		{"cow over the image", Options{Image: "/img", COW: "/tmp/a.cow"}, []string{"ubd0=/tmp/a.cow,/img"}},
-		{"hostfs, memory, init, extra", Options{Image: "/img", Hostfs: "/srv/share", Mem: "512M", Init: "/sbin/init", Args: []string{"quiet"}},
-			[]string{"hostfs=/srv/share", "mem=512M", "init=/sbin/init", "quiet"}},
+		{"hostfs, memory, init, extra", Options{Image: "/img", Hostfs: share, Mem: "512M", Init: "/sbin/init", Args: []string{"quiet"}},
+			[]string{"hostfs=" + share, "mem=512M", "init=/sbin/init", "quiet"}},
+		// The kernel refuses to mount a link: it gets the folder the link names.
+		{"hostfs through a link", Options{Image: "/img", Hostfs: linked}, []string{"hostfs=" + share}},
 		{"slirp", Options{Image: "/img", Net: &Net{Transport: "slirp", Slirp: slirp, Hostname: "box"}},
 			[]string{"eth0=slirp,," + filepath.Join(dir, "slirp"), "ip=10.0.2.15::10.0.2.2:255.255.255.0:box:eth0:off:10.0.2.3"}},
 		{"tap", Options{Image: "/img", Net: &Net{Transport: "tuntap,,,tap0"}}, []string{"eth0=tuntap,,,tap0"}},
@@ -109,13 +117,16 @@ func TestArgs(t *testing.T) {
 	// A path with a space or a comma would add kernel parameters or ubd files nobody wrote.
 	for _, o := range []Options{
 		{Image: "/img", COW: "/tmp/a.cow hostfs=/"},
-		{Image: "/img", Hostfs: "/srv/share init=/bin/sh"},
+		{Image: "/img", Hostfs: spaced},
 		{Image: "/img", COW: "/tmp/a.cow,/etc/shadow"},
 		{Image: "/img\nquiet"},
 	} {
 		if _, err := o.args(dir); err == nil || !strings.Contains(err.Error(), "kernel command line") {
 			t.Errorf("%+v: %v", o, err)
 		}
+	}
+	if _, err := (Options{Image: "/img", Hostfs: filepath.Join(share, "missing")}).args(dir); err == nil || !strings.Contains(err.Error(), "not a folder") {
+		t.Errorf("a missing shared folder: %v", err)
 	}
 	if _, err := (Options{Image: "/img", Net: &Net{Transport: "tuntap,,,tap0", Forwards: []Forward{{Host: 1, Guest: 2}}}}).args(dir); err == nil {
 		t.Error("forwards over tap accepted")
