@@ -49,7 +49,7 @@ type Boot struct {
 	Mem     string `toml:"mem"`     // guest memory
 	Args    string `toml:"args"`    // extra kernel arguments, space-separated
 	Hostfs  string `toml:"hostfs"`  // host folder the guest can mount with -t hostfs; empty: none
-	Net     string `toml:"net"`     // "auto" (slirp when installed), "slirp", "none", or a UML eth0 spec such as "tuntap,,,tap0"
+	Net     string `toml:"net"`     // "none", "slirp" (opens the host's loopback too), "auto" (slirp when installed), or a UML eth0 spec such as "tuntap,,,tap0"
 	Forward string `toml:"forward"` // host 127.0.0.1 ports to guest ports: "2222:22,8080:80"
 	COW     string `toml:"cow"`     // copy-on-write file to keep the guest's writes in; empty: a throwaway one
 	Ready   string `toml:"ready"`   // console text that means the guest is up (mage test)
@@ -102,7 +102,9 @@ func Defaults() Config {
 			Subarch:     "x86_64",
 		},
 		Rootfs:  Rootfs{Recipe: "void-minimal", Downloads: 4},
-		Boot:    Boot{Mem: "256M", Net: "auto", Ready: "login:", Timeout: 60},
+		// No network by default: slirp, the rootless one, also hands the guest the host's loopback
+		// services, a door the user opens by setting boot.net.
+		Boot: Boot{Mem: "256M", Net: "none", Ready: "login:", Timeout: 60},
 		Release: Release{Revision: 1},
 		Paths:   Paths{Dist: "dist", Patches: "patches", Fragments: "kconfig", Recipes: "rootfs-recipes"},
 	}

@@ -136,7 +136,7 @@ func describeBoot(w io.Writer, g *guest) {
 	// What of the host the guest can reach, said every time: doors are opened only by settings.
 	switch n := g.opts.Net; {
 	case n == nil:
-		fmt.Fprintf(w, "  network: none\n")
+		fmt.Fprintf(w, "  network: none (boot.net = \"slirp\" gives the guest one, and the host's loopback services with it)\n")
 	case n.Transport == "slirp":
 		fmt.Fprintf(w, "  network: slirp, guest %s; OPEN: the host's loopback services are reachable as %s\n", uml.GuestIP, uml.GatewayIP)
 		for _, f := range n.Forwards {
