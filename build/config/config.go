@@ -101,10 +101,10 @@ func Defaults() Config {
 			Keys:        []string{"https://git.kernel.org/pub/scm/docs/kernel/pgpkeys.git/plain/keys/632D3A06589DA6B1.asc"},
 			Subarch:     "x86_64",
 		},
-		Rootfs:  Rootfs{Recipe: "void-minimal", Downloads: 4},
+		Rootfs: Rootfs{Recipe: "void-minimal", Downloads: 4},
 		// No network by default: slirp, the rootless one, also hands the guest the host's loopback
 		// services, a door the user opens by setting boot.net.
-		Boot: Boot{Mem: "256M", Net: "none", Ready: "login:", Timeout: 60},
+		Boot:    Boot{Mem: "256M", Net: "none", Ready: "login:", Timeout: 60},
 		Release: Release{Revision: 1},
 		Paths:   Paths{Dist: "dist", Patches: "patches", Fragments: "kconfig", Recipes: "rootfs-recipes"},
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/simple-uml/simple-uml/build/attacktest"
+	"github.com/simple-uml/simple-uml/build/uml"
 )
 
 // TestAttackReleaseJSON: a release's JSON (from the API, or anyone between) names the assets to
@@ -119,5 +120,35 @@ func TestAttackHostPathsInRelease(t *testing.T) {
 	}
 	if n := len(res.Assets); n < 5 {
 		t.Fatalf("only %d assets were checked", n)
+	}
+}
+
+// TestBootSaysWhatIsOpen: the default configuration opens no door to the host, and every boot says
+// which doors a setting opened.
+func TestBootSaysWhatIsOpen(t *testing.T) {
+	cfg := loadConfig(t, map[string]string{"HOME": t.TempDir()}, nil)
+	if cfg.Boot.Net != "none" || cfg.Boot.Hostfs != "" {
+		t.Fatalf("default boot settings open doors: net %q, hostfs %q", cfg.Boot.Net, cfg.Boot.Hostfs)
+	}
+	if n, err := bootNet(cfg, "box", io.Discard); err != nil || n != nil {
+		t.Fatalf("default network: %+v, %v", n, err)
+	}
+	share := t.TempDir()
+	cases := []struct {
+		opts uml.Options
+		want []string
+	}{
+		{uml.Options{}, []string{"network: none", "host files: none shared"}},
+		{uml.Options{Hostfs: share, Net: &uml.Net{Transport: "slirp", Forwards: []uml.Forward{{Host: 2222, Guest: 22}}}},
+			[]string{"OPEN: the host's loopback services are reachable as 10.0.2.2", "forward: host 127.0.0.1:2222 -> guest port 22", "host files: OPEN: " + share + " is shared"}},
+	}
+	for _, c := range cases {
+		var out strings.Builder
+		describeBoot(&out, &guest{opts: c.opts, kernel: &KernelRecord{Version: "6.12.117"}, rootfs: &RootfsRecord{}, throwaway: "x"})
+		for _, w := range c.want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("banner lacks %q:\n%s", w, out.String())
+			}
+		}
 	}
 }
