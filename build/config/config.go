@@ -54,6 +54,7 @@ type Boot struct {
 	COW     string `toml:"cow"`     // copy-on-write file to keep the guest's writes in; empty: a throwaway one
 	Ready   string `toml:"ready"`   // console text that means the guest is up (mage test)
 	Timeout int    `toml:"timeout"` // seconds mage test waits for each step
+	Sandbox string `toml:"sandbox"` // the kernel process on the host: "auto" (Landlock where the host has it), "strict" (refuse without), "off"
 }
 
 // Release is the [release] table.
@@ -104,7 +105,7 @@ func Defaults() Config {
 		Rootfs: Rootfs{Recipe: "void-minimal", Downloads: 4},
 		// No network by default: slirp, the rootless one, also hands the guest the host's loopback
 		// services, a door the user opens by setting boot.net.
-		Boot:    Boot{Mem: "256M", Net: "none", Ready: "login:", Timeout: 60},
+		Boot:    Boot{Mem: "256M", Net: "none", Ready: "login:", Timeout: 60, Sandbox: "auto"},
 		Release: Release{Revision: 1},
 		Paths:   Paths{Dist: "dist", Patches: "patches", Fragments: "kconfig", Recipes: "rootfs-recipes"},
 	}
@@ -196,6 +197,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		"SUML_BOOT_ARGS":           &c.Boot.Args,
 		"SUML_BOOT_HOSTFS":         &c.Boot.Hostfs,
 		"SUML_BOOT_NET":            &c.Boot.Net,
+		"SUML_BOOT_SANDBOX":        &c.Boot.Sandbox,
 		"SUML_BOOT_FORWARD":        &c.Boot.Forward,
 		"SUML_BOOT_COW":            &c.Boot.COW,
 		"SUML_BOOT_READY":          &c.Boot.Ready,
@@ -297,6 +299,9 @@ func (c Config) validate() error {
 	}
 	if c.Boot.Timeout < 1 {
 		return fmt.Errorf("boot.timeout = %d: want whole seconds, 1 or more", c.Boot.Timeout)
+	}
+	if s := c.Boot.Sandbox; s != "auto" && s != "strict" && s != "off" {
+		return fmt.Errorf("boot.sandbox = %q: want \"auto\" (Landlock where the host has it), \"strict\" or \"off\"", s)
 	}
 	if c.Rootfs.Downloads < 1 {
 		return fmt.Errorf("rootfs.downloads = %d: want 1 or more parallel downloads", c.Rootfs.Downloads)

@@ -56,7 +56,8 @@ func prepareGuest(cfg config.Config, w io.Writer) (*guest, error) {
 	if g.recipe, err = rootfs.LoadRecipe(cfg.Paths.Recipes, cfg.Boot.Recipe); err != nil {
 		return nil, err
 	}
-	g.opts = uml.Options{Kernel: linux, Image: image, Mem: cfg.Boot.Mem, Args: strings.Fields(cfg.Boot.Args), Hostfs: cfg.Boot.Hostfs}
+	g.opts = uml.Options{Kernel: linux, Image: image, Mem: cfg.Boot.Mem, Args: strings.Fields(cfg.Boot.Args), Hostfs: cfg.Boot.Hostfs,
+		Sandbox: uml.Sandbox(cfg.Boot.Sandbox)}
 	if g.opts.Net, err = bootNet(cfg, g.recipe.Hostname, w); err != nil {
 		return nil, err
 	}
@@ -150,6 +151,7 @@ func describeBoot(w io.Writer, g *guest) {
 	} else {
 		fmt.Fprintf(w, "  host files: none shared (boot.hostfs / SUML_BOOT_HOSTFS shares one folder)\n")
 	}
+	fmt.Fprintf(w, "  sandbox: %s\n", uml.DescribeSandbox(g.opts))
 	fmt.Fprintf(w, "  log in as root; `poweroff` ends the guest\n")
 }
 

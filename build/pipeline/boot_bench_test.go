@@ -10,44 +10,35 @@ import (
 	"testing"
 	"time"
 
+	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/uml"
 )
 
 // BenchmarkBoot measures the end-to-end pair (busybox test image; SUML_E2E=1, and SUML_E2E_KERNEL to
 // reuse a built kernel): "ready" is kernel start to the login prompt, with a throwaway COW file and
-// no network; "idle" boots to the prompt, then samples the host CPU time and resident memory of
+// no network, with the sandbox (Landlock) and without; "idle" boots to the prompt, then samples the host CPU time and resident memory of
 // every process of the guest over 5 idle seconds (reported as cpu-% and rss-MiB).
 func BenchmarkBoot(b *testing.B) {
 	requireE2E(b)
 	requireImageTools(b)
 	ws, _, _ := e2ePair(b)
 	cfg := bootConfig(b, ws, map[string]string{"SUML_BOOT_NET": "none"})
-	start := func(b *testing.B) (*uml.Guest, func()) {
-		g, err := prepareGuest(cfg, io.Discard)
-		if err != nil {
-			b.Fatal(err)
-		}
-		vm, err := uml.Start(context.Background(), g.opts)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := vm.Expect(context.Background(), "login:", time.Minute); err != nil {
-			b.Fatal(err)
-		}
-		return vm, func() { vm.Stop(); g.cleanup() }
+	// The sandbox's cost: the same boot with Landlock (the default) and without.
+	for _, mode := range []string{"auto", "off"} {
+		cfg := bootConfig(b, ws, map[string]string{"SUML_BOOT_NET": "none", "SUML_BOOT_SANDBOX": mode})
+		b.Run("ready/sandbox="+mode, func(b *testing.B) {
+			var total time.Duration
+			for i := 0; i < b.N; i++ {
+				vm, stop := startBench(b, cfg)
+				total += vm.Elapsed()
+				stop()
+			}
+			b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms-to-ready")
+		})
 	}
-	b.Run("ready", func(b *testing.B) {
-		var total time.Duration
-		for i := 0; i < b.N; i++ {
-			vm, stop := start(b)
-			total += vm.Elapsed()
-			stop()
-		}
-		b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms-to-ready")
-	})
 	b.Run("idle", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			vm, stop := start(b)
+			vm, stop := startBench(b, cfg)
 			pgid := vm.Pid()
 			cpu0, _ := groupUsage(pgid)
 			const window = 5 * time.Second
@@ -58,6 +49,22 @@ func BenchmarkBoot(b *testing.B) {
 			b.ReportMetric(float64(rss)/(1<<20), "rss-MiB")
 		}
 	})
+}
+
+// startBench boots the pair to its login prompt; the returned function stops it.
+func startBench(b *testing.B, cfg config.Config) (*uml.Guest, func()) {
+	g, err := prepareGuest(cfg, io.Discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	vm, err := uml.Start(context.Background(), g.opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := vm.Expect(context.Background(), "login:", time.Minute); err != nil {
+		b.Fatal(err)
+	}
+	return vm, func() { vm.Stop(); g.cleanup() }
 }
 
 // groupUsage sums user+system CPU time and resident memory of the processes in a process group.

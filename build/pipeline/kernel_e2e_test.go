@@ -114,6 +114,9 @@ echo "SUML-READY release=$(/bin/busybox uname -r) root=$(/bin/busybox awk '$2=="
 	return img
 }
 
+// testExtraversionPatch marks the kernel as built by the test, visible in its release string.
+const testExtraversionPatch = "Mark the kernel as built by the test.\n\n--- a/Makefile\n+++ b/Makefile\n@@ -5 +5 @@\n-EXTRAVERSION =\n+EXTRAVERSION = -suml-e2e\n"
+
 // withRepoPatches copies the repository's patch series into a new folder and appends the given
 // patches (name -> text) to it.
 func withRepoPatches(t *testing.T, extra map[string]string) string {
@@ -144,7 +147,7 @@ func TestKernelEndToEnd(t *testing.T) {
 	// The repository's series (the other end-to-end tests boot this kernel and rely on it), plus a
 	// small test patch, visible in the booted kernel's release string.
 	patches := withRepoPatches(t, map[string]string{
-		"zz-test-extraversion.patch": "Mark the kernel as built by the test.\n\n--- a/Makefile\n+++ b/Makefile\n@@ -5 +5 @@\n-EXTRAVERSION =\n+EXTRAVERSION = -suml-e2e\n",
+		"zz-test-extraversion.patch": testExtraversionPatch,
 	})
 	cfg := m.testConfig(t, version, map[string]string{"SUML_PATCHES": patches})
 	ctx := context.Background()
@@ -184,6 +187,19 @@ func TestKernelEndToEnd(t *testing.T) {
 	}
 	t.Logf("booted %s to the marker and powered off in %s", want, boot.Duration.Round(time.Millisecond))
 	shareE2EKernel(t, filepath.Join(cfg.Paths.Dist, LinuxName))
+
+	// The same kernel without the repository's hostfs patch, built incrementally in the same cache (one
+	// object), for the boot test that shows the sandbox holds on its own (see unconfinedHostfsKernel).
+	bare := m.testConfig(t, version, map[string]string{"SUML_PATCHES": writeTree(t, map[string]string{
+		"series":                     "zz-test-extraversion.patch\n",
+		"zz-test-extraversion.patch": testExtraversionPatch,
+	}), "SUML_CACHE": cfg.Paths.Cache})
+	if _, err := Kernel(ctx, bare, testLog(t)); err != nil {
+		t.Fatal(err)
+	}
+	bareKernel := filepath.Join(t.TempDir(), "linux-without-hostfs-patch")
+	copyFile(t, filepath.Join(bare.Paths.Dist, LinuxName), bareKernel, 0o755)
+	unconfinedHostfsKernel = keepFile(t, bareKernel)
 
 	// The debug information names no cache folder, and gdb, told where the source is as `mage debug`
 	// tells it, lists start_kernel.

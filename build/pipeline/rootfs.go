@@ -20,6 +20,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/fetch"
 	"github.com/simple-uml/simple-uml/build/host"
 	"github.com/simple-uml/simple-uml/build/rootfs"
+	"github.com/simple-uml/simple-uml/build/uml"
 )
 
 // rootfsFormat changes when the way an image is assembled changes, so old outputs are rebuilt.
@@ -198,14 +199,16 @@ func Rootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (R
 	os.RemoveAll(tree) // the image holds it now; free the space before the boot
 	phases.done("image")
 	if kernel != "" {
-		fmt.Fprintf(w, "configure boot: running %d INSTALL scripts as root of the guest (%s; no network, no host files)\n", len(staged.Scripts), kernel)
+		sandbox := uml.Sandbox(cfg.Boot.Sandbox)
+		fmt.Fprintf(w, "configure boot: running %d INSTALL scripts as root of the guest (%s; no network, no host files; sandbox: %s)\n",
+			len(staged.Scripts), kernel, uml.DescribeSandbox(uml.Options{Image: tmpImage, Sandbox: sandbox}))
 		// The console log is kept beside the work folder, which is removed at the end either way.
 		logPath := filepath.Join(cfg.Paths.Cache, "rootfs", name+"-configure.log")
 		logFile, err := os.Create(logPath)
 		if err != nil {
 			return RootfsResult{}, err
 		}
-		res, err := rootfs.ConfigureBoot(ctx, kernel, tmpImage, 10*time.Minute, logFile)
+		res, err := rootfs.ConfigureBoot(ctx, kernel, tmpImage, sandbox, 10*time.Minute, logFile)
 		logFile.Close()
 		if err != nil {
 			return RootfsResult{}, fmt.Errorf("rootfs %s: %w\n  full console: %s", name, err, logPath)

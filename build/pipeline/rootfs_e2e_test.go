@@ -88,8 +88,26 @@ func bootChild() int {
 
 var (
 	sharedKernelDir string
-	e2eCleanup      []func() // run by TestMain after all tests
+	// unconfinedHostfsKernel is the end-to-end kernel built without patches/0001-hostfs-*: its hostfs
+	// mounts any host path, so only the sandbox stands between a guest and the host's files.
+	unconfinedHostfsKernel string
+	e2eCleanup             []func() // run by TestMain after all tests
 )
+
+// keepFile moves a file the kernel test made to a place that outlives that test, removed by TestMain.
+func keepFile(t testing.TB, path string) string {
+	dir, err := os.MkdirTemp("", "suml-e2e-keep-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	e2eCleanup = append(e2eCleanup, func() { os.RemoveAll(dir) })
+	kept := filepath.Join(dir, filepath.Base(path))
+	if err := os.Rename(path, kept); err != nil {
+		t.Fatal(err)
+	}
+	return kept
+}
 
 // shareE2EKernel keeps a copy of the kernel the kernel end-to-end test built (with its record and
 // unstripped twin) for later tests.

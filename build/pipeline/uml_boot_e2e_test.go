@@ -212,8 +212,8 @@ func TestBootEndToEnd(t *testing.T) {
 			ok     bool   // whether the command must succeed
 			output string // what it must print when it succeeds
 		}
-		attack := func(t *testing.T, extra map[string]string, attempts []attempt) {
-			vm := bootLoggedIn(t, bootConfig(t, ws, extra))
+		attack := func(t *testing.T, kernel string, extra map[string]string, attempts []attempt) {
+			vm := bootLoggedInWith(t, bootConfig(t, ws, extra), kernel)
 			for i, a := range attempts {
 				out, status, err := vm.Run(ctx, fmt.Sprintf("mkdir -p /mnt/%d && %s", i, strings.ReplaceAll(a.cmd, "$M", fmt.Sprintf("/mnt/%d", i))), 10*time.Second)
 				if err != nil {
@@ -229,14 +229,14 @@ func TestBootEndToEnd(t *testing.T) {
 			canary.Check(t)
 		}
 		t.Run("closed unless a folder is shared", func(t *testing.T) {
-			attack(t, map[string]string{"SUML_BOOT_NET": "none"}, []attempt{
+			attack(t, "", map[string]string{"SUML_BOOT_NET": "none"}, []attempt{
 				{cmd: "mount -t hostfs none $M"},
 				{cmd: "mount -t hostfs none $M -o " + filepath.Dir(canary.Path)},
 				{cmd: "mount -t hostfs hostfs $M -o /"},
 			})
 		})
 		t.Run("the shared folder and nothing else", func(t *testing.T) {
-			attack(t, map[string]string{"SUML_BOOT_NET": "none", "SUML_BOOT_HOSTFS": shared}, []attempt{
+			attack(t, "", map[string]string{"SUML_BOOT_NET": "none", "SUML_BOOT_HOSTFS": shared}, []attempt{
 				{cmd: "mount -t hostfs none $M && cat $M/hello.txt", ok: true, output: "from the host"},
 				{cmd: "mount -t hostfs none $M -o ../../.. && ls $M"},
 				{cmd: "mount -t hostfs none $M -o sub/../../secret && ls $M"},
@@ -248,6 +248,27 @@ func TestBootEndToEnd(t *testing.T) {
 				{cmd: "mount -t hostfs none $M && cat $M/up/id_ed25519"},
 				{cmd: "mount -t hostfs none $M && echo pwned > $M/up/id_ed25519"},
 				{cmd: "mount -t hostfs none $M && echo pwned > $M/root" + canary.Path},
+			})
+		})
+		// The second layer alone: a kernel whose hostfs mounts any host path, under the sandbox.
+		t.Run("the sandbox holds without the hostfs patch", func(t *testing.T) {
+			kernel := unconfinedHostfsKernel
+			if k := os.Getenv("SUML_E2E_KERNEL_UNPATCHED"); k != "" {
+				kernel = k
+			}
+			if kernel == "" {
+				t.Fatal("no kernel without the hostfs patch: run the whole package (the kernel end-to-end test builds one), or set SUML_E2E_KERNEL_UNPATCHED")
+			}
+			for _, share := range []string{"", shared} {
+				attack(t, kernel, map[string]string{"SUML_BOOT_NET": "none", "SUML_BOOT_HOSTFS": share, "SUML_BOOT_SANDBOX": "strict"}, []attempt{
+					{cmd: "mount -t hostfs none $M -o " + filepath.Dir(canary.Path) + " && cat $M/id_ed25519"},
+					{cmd: "mount -t hostfs none $M -o " + filepath.Dir(canary.Path) + " && echo pwned > $M/id_ed25519"},
+					{cmd: "mount -t hostfs none $M && ls $M" + filepath.Dir(filepath.Dir(canary.Path))},
+					{cmd: "mount -t hostfs none $M -o ../secret && cat $M/id_ed25519"},
+				})
+			}
+			attack(t, kernel, map[string]string{"SUML_BOOT_NET": "none", "SUML_BOOT_HOSTFS": shared, "SUML_BOOT_SANDBOX": "strict"}, []attempt{
+				{cmd: "mount -t hostfs none $M && cat $M/hello.txt", ok: true, output: "from the host"},
 			})
 		})
 	})
@@ -342,9 +363,18 @@ func TestBootEndToEnd(t *testing.T) {
 // bootLoggedIn boots the pair with cfg and logs in as root on the console; the test's end stops it.
 func bootLoggedIn(t *testing.T, cfg config.Config) *uml.Guest {
 	t.Helper()
+	return bootLoggedInWith(t, cfg, "")
+}
+
+// bootLoggedInWith is bootLoggedIn with another kernel than dist's, when kernel is not empty.
+func bootLoggedInWith(t *testing.T, cfg config.Config, kernel string) *uml.Guest {
+	t.Helper()
 	g, err := prepareGuest(cfg, io.Discard)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if kernel != "" {
+		g.opts.Kernel = kernel
 	}
 	t.Cleanup(g.cleanup)
 	ctx := context.Background()

@@ -250,9 +250,10 @@ func RemoveDump(dir string) error {
 }
 
 // ConfigureBoot boots img with kernel, its init the configure script Stage wrote, and checks that
-// every INSTALL script succeeded. The image is changed in place.
-func ConfigureBoot(ctx context.Context, kernel, img string, timeout time.Duration, log io.Writer) (uml.Result, error) {
-	res, err := uml.Boot(ctx, uml.Options{Kernel: kernel, Image: img, Init: ConfigureInit, Mem: "256M", Timeout: timeout})
+// every INSTALL script succeeded. The image is changed in place. The guest has no network and no host
+// files; sandbox confines the kernel process as a boot's.
+func ConfigureBoot(ctx context.Context, kernel, img string, sandbox uml.Sandbox, timeout time.Duration, log io.Writer) (uml.Result, error) {
+	res, err := uml.Boot(ctx, uml.Options{Kernel: kernel, Image: img, Init: ConfigureInit, Mem: "256M", Sandbox: sandbox, Timeout: timeout})
 	if log != nil {
 		io.WriteString(log, res.Console)
 	}

@@ -51,7 +51,7 @@ func Start(ctx context.Context, o Options) (*Guest, error) {
 		return nil, err
 	}
 	g.start = time.Now()
-	if err := g.cmd.Start(); err != nil {
+	if err := startConfined(g.cmd, o, rt); err != nil {
 		g.release()
 		return nil, fmt.Errorf("start %s: %w", o.Kernel, err)
 	}
@@ -213,6 +213,8 @@ type runtime struct {
 	dir    string
 	relays []*relay
 	args   []string
+	// unconfined is set when the sandbox was asked for but the host has no Landlock.
+	unconfined bool
 }
 
 // prepare makes the runtime directory, starts port relays and builds the command line.

@@ -22,7 +22,7 @@ func Interactive(ctx context.Context, o Options, stdin *os.File, stdout io.Write
 		return err
 	}
 	defer rt.release()
-	return foreground(ctx, append([]string{o.Kernel}, rt.args...), rt, stdin, stdout)
+	return foreground(ctx, append([]string{o.Kernel}, rt.args...), o, rt, stdin, stdout)
 }
 
 // Debug runs the boot under gdb: gdb's own arguments, then --args, the kernel and its command line.
@@ -33,11 +33,12 @@ func Debug(ctx context.Context, o Options, gdb []string, stdin *os.File, stdout 
 	}
 	defer rt.release()
 	argv := append(append(append([]string{}, gdb...), "--args", o.Kernel), rt.args...)
-	return foreground(ctx, argv, rt, stdin, stdout)
+	o.Sandbox = SandboxOff // gdb traces the kernel and reads the host's sources and symbols
+	return foreground(ctx, argv, o, rt, stdin, stdout)
 }
 
 // foreground runs argv on the terminal and restores the terminal's settings afterwards.
-func foreground(ctx context.Context, argv []string, rt *runtime, stdin *os.File, stdout io.Writer) error {
+func foreground(ctx context.Context, argv []string, o Options, rt *runtime, stdin *os.File, stdout io.Writer) error {
 	if fd := int(stdin.Fd()); term.IsTerminal(fd) {
 		if state, err := term.GetState(fd); err == nil {
 			defer term.Restore(fd, state)
@@ -48,7 +49,7 @@ func foreground(ctx context.Context, argv []string, rt *runtime, stdin *os.File,
 	cmd.Env = append(os.Environ(), "TMPDIR="+rt.dir)
 	// The kernel stays in our process group, the terminal's foreground group, so it may read the
 	// terminal; on cancellation it gets SIGTERM (UML then stops its helpers itself), then SIGKILL.
-	if err := cmd.Start(); err != nil {
+	if err := startConfined(cmd, o, rt); err != nil {
 		return fmt.Errorf("start %s: %w", argv[0], err)
 	}
 	done := make(chan error, 1)

@@ -28,6 +28,7 @@ type Options struct {
 	Init    string        // init= in the guest; empty leaves the kernel's default
 	Args    []string      // more kernel arguments
 	Hostfs  string        // host folder the guest can mount: mount -t hostfs none /mnt
+	Sandbox Sandbox       // how the process is confined on the host; the zero value is SandboxAuto
 	Net     *Net          // networking; nil for none
 	Umid    string        // UML's machine id; empty means a unique one
 	Timeout time.Duration // for Boot's whole run; 0 means one minute

@@ -1,0 +1,149 @@
+package uml
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+
+	"github.com/landlock-lsm/go-landlock/landlock"
+	llsyscall "github.com/landlock-lsm/go-landlock/landlock/syscall"
+	"golang.org/x/sys/unix"
+)
+
+// Sandbox says how the UML process (and the helpers it starts) is confined on the host: a Landlock
+// ruleset that lets it read its kernel, its image and the system's shared libraries, write its COW
+// file, its private runtime folder and the shared folder, and nothing else; no TCP at all unless
+// the guest has a network. A guest kernel exploit then reaches no more of the host than that.
+type Sandbox string
+
+const (
+	// SandboxAuto (also the zero value) confines the process where the host kernel has Landlock, and
+	// boots unconfined where it has not (DescribeSandbox says so).
+	SandboxAuto Sandbox = "auto"
+	// SandboxStrict refuses to boot without Landlock.
+	SandboxStrict Sandbox = "strict"
+	// SandboxOff does not confine the process (mage debug: gdb needs the host).
+	SandboxOff Sandbox = "off"
+)
+
+// ErrNoLandlock is returned in strict mode on a host without Landlock.
+var ErrNoLandlock = errors.New("this host's kernel has no Landlock (Linux 5.13 or later, with landlock in the lsm= list); set boot.sandbox = \"auto\" to boot unconfined")
+
+// landlockConfig is the access the ruleset handles: every file system right Landlock ABI 5 knows and,
+// without a network, TCP bind and connect.
+func landlockConfig(o Options) landlock.Config {
+	cfg := landlock.Config{HandledAccessFS: landlock.V5.HandledAccessFS}
+	if o.Net == nil {
+		cfg.HandledAccessNet = landlock.V5.HandledAccessNet
+	}
+	if o.Sandbox != SandboxStrict {
+		cfg = cfg.BestEffort()
+	}
+	return cfg
+}
+
+// sandboxRules lists what the UML process may use on the host.
+func sandboxRules(o Options, rt *runtime) ([]landlock.Rule, error) {
+	rules := []landlock.Rule{
+		// The dynamic loader and the C library of the kernel and its helpers.
+		landlock.RODirs("/lib", "/lib64", "/usr/lib", "/usr/lib64").IgnoreIfMissing(),
+		landlock.ROFiles("/etc/ld.so.cache").IgnoreIfMissing(),
+		landlock.ROFiles(o.Kernel),
+		landlock.RWFiles("/dev/null"),
+		landlock.ROFiles("/dev/urandom", "/dev/random").IgnoreIfMissing(),
+		landlock.RWDirs(rt.dir),
+	}
+	if o.COW == "" {
+		// Without a COW file the guest writes its image (the configure boot does).
+		rules = append(rules, landlock.RWFiles(o.Image))
+	} else {
+		rules = append(rules, landlock.ROFiles(o.Image))
+		if _, err := os.Stat(o.COW); err == nil {
+			rules = append(rules, landlock.RWFiles(o.COW))
+		} else {
+			// UML makes the COW file: it needs its folder.
+			rules = append(rules, landlock.RWDirs(filepath.Dir(o.COW)))
+		}
+	}
+	if share, err := sharedFolder(o.Hostfs); err != nil {
+		return nil, err
+	} else if share != "" {
+		rules = append(rules, landlock.RWDirs(share))
+	}
+	if o.Net != nil && o.Net.Transport == "slirp" {
+		slirp, err := o.Net.SlirpPath()
+		if err != nil {
+			return nil, err
+		}
+		rules = append(rules, landlock.ROFiles(slirp, "/bin/sh", "/usr/bin/sh").IgnoreIfMissing())
+	}
+	return rules, nil
+}
+
+// startConfined starts cmd under o's sandbox. Landlock confines the calling thread and what it
+// starts, so the ruleset is enforced on a thread of its own, locked and never unlocked (it ends with
+// its goroutine), and the process is started from it: the rest of this program stays unconfined.
+func startConfined(cmd *exec.Cmd, o Options, rt *runtime) error {
+	if o.Sandbox == SandboxOff {
+		return cmd.Start()
+	}
+	rules, err := sandboxRules(o, rt)
+	if err != nil {
+		return err
+	}
+	fd, flags, err := landlockConfig(o).NewRulesetFD(rules...)
+	if err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	if fd < 0 {
+		if o.Sandbox == SandboxStrict {
+			return ErrNoLandlock
+		}
+		rt.unconfined = true
+		return cmd.Start()
+	}
+	defer unix.Close(fd)
+	started := make(chan error, 1)
+	go func() {
+		goruntime.LockOSThread() // never unlocked: the thread carries the ruleset and ends here
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			started <- fmt.Errorf("sandbox: no_new_privs: %w", err)
+			return
+		}
+		if err := llsyscall.LandlockRestrictSelf(fd, flags); err != nil {
+			started <- fmt.Errorf("sandbox: %w", err)
+			return
+		}
+		started <- cmd.Start()
+	}()
+	return <-started
+}
+
+// DescribeSandbox says in one line how a boot with o will be confined, for the banner of a boot.
+func DescribeSandbox(o Options) string {
+	if o.Sandbox == SandboxOff {
+		return "off: the kernel process runs with all of your rights (boot.sandbox)"
+	}
+	abi, err := llsyscall.LandlockGetABIVersion()
+	if err != nil || abi < 1 {
+		if o.Sandbox == SandboxStrict {
+			return "strict, but this host's kernel has no Landlock: the boot will be refused"
+		}
+		return "NONE: this host's kernel has no Landlock, so the kernel process runs with all of your rights (boot.sandbox = \"strict\" refuses to boot then)"
+	}
+	writes := "its COW file"
+	if o.COW == "" {
+		writes = "its image"
+	}
+	what := "reads only its kernel, image and the system's libraries, writes only " + writes + ", its run folder"
+	if o.Hostfs != "" {
+		what += " and the shared folder"
+	}
+	if o.Net == nil {
+		what += ", and opens no TCP connection"
+	}
+	return fmt.Sprintf("Landlock (ABI %d): the kernel process %s", abi, what)
+}

@@ -1,0 +1,74 @@
+package uml
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/simple-uml/simple-uml/build/attacktest"
+)
+
+// TestSandbox starts a real program (bash, standing in for the kernel) confined as a guest would
+// be: it reads its image, but not a file beside it, and opens no TCP connection without a network;
+// the test's own process stays unconfined.
+func TestSandbox(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash")
+	}
+	canary := attacktest.NewCanary(t, t.TempDir(), "id_ed25519")
+	image := filepath.Join(t.TempDir(), "image")
+	os.WriteFile(image, []byte("the guest's own image\n"), 0o644)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	script := fmt.Sprintf(`read -r line < %q && echo "image: $line"
+read -r secret < %q && echo "canary: $secret" || echo "canary: denied"
+(exec 3<>/dev/tcp/127.0.0.1/%d) 2>/dev/null && echo "tcp: connected" || echo "tcp: denied"
+`, image, canary.Path, port)
+	for _, c := range []struct {
+		name    string
+		sandbox Sandbox
+		net     *Net
+		want    []string
+	}{
+		{"confined", SandboxAuto, nil, []string{"image: the guest's own image", "canary: denied", "tcp: denied"}},
+		{"off", SandboxOff, nil, []string{"image: the guest's own image", "canary: CANARY", "tcp: connected"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rt := &runtime{dir: t.TempDir()}
+			var out bytes.Buffer
+			cmd := exec.Command(bash, "-c", script)
+			cmd.Stdout, cmd.Stderr = &out, &out
+			o := Options{Kernel: bash, Image: image, Sandbox: c.sandbox, Net: c.net}
+			if err := startConfined(cmd, o, rt); err != nil {
+				t.Fatal(err)
+			}
+			cmd.Wait()
+			if rt.unconfined {
+				if os.Getenv("SUML_E2E") == "1" {
+					t.Fatal("this host has no Landlock; CI's must")
+				}
+				t.Skip("this host has no Landlock")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, out.String())
+				}
+			}
+		})
+	}
+	// The ruleset was the child's: this process still reads what it likes.
+	if _, err := os.ReadFile(canary.Path); err != nil {
+		t.Errorf("the test process itself was confined: %v", err)
+	}
+	canary.Check(t)
+}
