@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/confine"
 	"github.com/simple-uml/simple-uml/build/fetch"
 	"github.com/simple-uml/simple-uml/build/source"
 )
@@ -269,18 +270,7 @@ func copyKeepTime(src *os.Root, from string, dst *os.Root, to string) error {
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("%s is not a regular file", from)
 	}
-	out, err := dst.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fi.Mode().Perm())
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Close(); err != nil {
-		return err
-	}
-	return dst.Chtimes(to, fi.ModTime(), fi.ModTime())
+	return confine.WriteNew(dst, to, in, fi.Mode().Perm(), fi.ModTime())
 }
 
 type fileState struct {

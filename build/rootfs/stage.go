@@ -1,6 +1,7 @@
 package rootfs
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -17,6 +18,7 @@ import (
 
 	"howett.net/plist"
 
+	"github.com/simple-uml/simple-uml/build/confine"
 	"github.com/simple-uml/simple-uml/build/xbps"
 )
 
@@ -243,19 +245,7 @@ func writeGuestFile(root *os.Root, guestPath string, data []byte, mode fs.FileMo
 	if err := replaceable(root, guestPath, rel); err != nil {
 		return err
 	}
-	f, err := root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return confine.WriteNew(root, rel, bytes.NewReader(data), mode, time.Time{})
 }
 
 // guestSymlink makes a symlink at an absolute guest path, replacing what is there.

@@ -14,8 +14,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/bluekeyes/go-gitdiff/gitdiff"
+
+	"github.com/simple-uml/simple-uml/build/confine"
 )
 
 // Patch is one entry of a series file.
@@ -287,19 +290,7 @@ func writeResult(root *os.Root, rel string, data []byte, mode os.FileMode, isLin
 		}
 		return root.Rename(tmp, rel)
 	}
-	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
+	if err := confine.WriteNew(root, tmp, bytes.NewReader(data), mode, time.Time{}); err != nil {
 		return err
 	}
 	return root.Rename(tmp, rel)

@@ -27,6 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/simple-uml/simple-uml/build/confine"
 	"github.com/simple-uml/simple-uml/build/ui"
 	"github.com/simple-uml/simple-uml/build/untar"
 )
@@ -154,7 +155,7 @@ func extract(ctx context.Context, r io.Reader, d Decoder, dir string, tick func(
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				if err := writeFile(root, j.path, j.mode, j.mtime, bytes.NewReader(j.data)); err != nil {
+				if err := confine.WriteNew(root, j.path, bytes.NewReader(j.data), j.mode, j.mtime); err != nil {
 					fail(err)
 				}
 			}
@@ -241,7 +242,7 @@ func (x *extraction) run(ctx context.Context, tr *tar.Reader, jobs chan<- fileJo
 			}
 			mode := os.FileMode(hdr.Mode) & 0o777
 			if hdr.Size > maxInlineFile {
-				if err := writeFile(x.root, rel, mode, hdr.ModTime, tr); err != nil {
+				if err := confine.WriteNew(x.root, rel, tr, mode, hdr.ModTime); err != nil {
 					return err
 				}
 			} else {
@@ -422,20 +423,4 @@ func (x *extraction) checkResolves(rel string) error {
 		parts = append(strings.Split(target, "/"), parts...)
 	}
 	return nil
-}
-
-// writeFile writes a new file at rel in root (never through an existing name) and sets its time.
-func writeFile(root *os.Root, rel string, mode os.FileMode, mtime time.Time, r io.Reader) error {
-	f, err := root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return root.Chtimes(rel, mtime, mtime)
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/simple-uml/simple-uml/build/confine"
 	"github.com/simple-uml/simple-uml/build/untar"
 )
 
@@ -220,23 +221,10 @@ func writeEntry(root *os.Root, rel string, hdr *tar.Header, r io.Reader) error {
 	}
 	switch hdr.Typeflag {
 	case tar.TypeReg, tar.TypeRegA:
-		f, err := root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return err
-		}
-		if _, err := io.Copy(f, r); err != nil {
-			f.Close()
+		if err := confine.WriteNew(root, rel, r, mode, hdr.ModTime); err != nil {
 			return fmt.Errorf("writing %s: %w", rel, err)
 		}
-		// Chmod the open file after writing: a read-only mode must not stop the write itself.
-		if err := f.Chmod(mode); err != nil {
-			f.Close()
-			return err
-		}
-		if err := f.Close(); err != nil {
-			return err
-		}
-		return root.Chtimes(rel, hdr.ModTime, hdr.ModTime)
+		return nil
 	case tar.TypeSymlink:
 		if hdr.Linkname == "" {
 			return &UnsafeEntryError{hdr.Name, "empty symlink target"}
