@@ -27,7 +27,8 @@ type guest struct {
 	kernel *KernelRecord
 	rootfs *RootfsRecord
 	recipe *rootfs.Recipe
-	// throwaway is the temporary COW file to remove after the boot; empty when the user keeps one.
+	// throwaway is the folder of the temporary COW file, removed after the boot; empty when the user
+	// keeps a COW file.
 	throwaway string
 }
 
@@ -63,20 +64,23 @@ func prepareGuest(cfg config.Config, w io.Writer) (*guest, error) {
 	}
 	g.opts.COW = cfg.Boot.COW
 	if g.opts.COW == "" {
-		// A fresh copy-on-write file per boot: the image is never written, and guests can share it.
-		dir := filepath.Join(cfg.Paths.Cache, "run")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		// A fresh copy-on-write file per boot, in a folder of its own (the sandbox lets the kernel
+		// write that folder, not its neighbours'): the image is never written, and guests can share it.
+		run := filepath.Join(cfg.Paths.Cache, "run")
+		if err := os.MkdirAll(run, 0o755); err != nil {
 			return nil, err
 		}
-		g.throwaway = filepath.Join(dir, fmt.Sprintf("%s-%d-%s.cow", cfg.Boot.Recipe, os.Getpid(), randomHex(4)))
-		g.opts.COW = g.throwaway
+		if g.throwaway, err = os.MkdirTemp(run, cfg.Boot.Recipe+"-cow-"); err != nil {
+			return nil, err
+		}
+		g.opts.COW = filepath.Join(g.throwaway, "guest.cow")
 	}
 	return g, nil
 }
 
 func (g *guest) cleanup() {
 	if g.throwaway != "" {
-		os.Remove(g.throwaway)
+		os.RemoveAll(g.throwaway)
 	}
 }
 
