@@ -234,9 +234,12 @@ func TestAttackGuestImage(t *testing.T) {
 				if bytes.Contains(tarball.Bytes(), canary.Data) {
 					t.Error("the tarball holds the host file")
 				}
-				names := tarNames(t, tarball.Bytes())
-				if names["./x\ny"] != tar.TypeReg || names["./out"] != tar.TypeSymlink {
-					t.Errorf("entries: %v", names)
+				headers := tarHeaders(t, tarball.Bytes())
+				if h := headers["./x\ny"]; h == nil || h.Typeflag != tar.TypeReg {
+					t.Errorf("entry ./x\\ny: %+v", h)
+				}
+				if h := headers["./out"]; h == nil || h.Typeflag != tar.TypeSymlink || h.Linkname != canary.Path {
+					t.Errorf("entry ./out: %+v", h)
 				}
 				data, _ := os.ReadFile(out)
 				if bytes.Contains(data, canary.Data) {
@@ -266,19 +269,20 @@ func debugfs(t *testing.T, img, script string) {
 	}
 }
 
-func tarNames(t *testing.T, data []byte) map[string]byte {
+// tarHeaders reads a tar's headers by entry name.
+func tarHeaders(t *testing.T, data []byte) map[string]*tar.Header {
 	t.Helper()
-	names := map[string]byte{}
+	headers := map[string]*tar.Header{}
 	tr := tar.NewReader(bytes.NewReader(data))
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
-			return names
+			return headers
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		names[h.Name] = h.Typeflag
+		headers[h.Name] = h
 	}
 }
 

@@ -102,18 +102,7 @@ func TestImagesDependOnlyOnTheTree(t *testing.T) {
 	if err := Tarball(ctx, reimages[0], &buf, epoch); err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]*tar.Header{}
-	tr := tar.NewReader(&buf)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		got[h.Name] = h
-	}
+	got := tarHeaders(t, buf.Bytes())
 	checks := []struct {
 		name string
 		ok   func(h *tar.Header) bool
