@@ -4,6 +4,7 @@ package attacktest
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -80,4 +81,21 @@ func OpenRoot(t testing.TB, dir string) *os.Root {
 	}
 	t.Cleanup(func() { r.Close() })
 	return r
+}
+
+// HostIPv4 is a non-loopback IPv4 address of this host: a guest that reaches it reaches the host's
+// services bound to all addresses.
+func HostIPv4(t testing.TB) string {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLoopback() && !ipn.IP.IsLinkLocalUnicast() {
+			return ipn.IP.String()
+		}
+	}
+	t.Fatal("this host has no non-loopback IPv4 address to test with")
+	return ""
 }
