@@ -45,16 +45,17 @@ type Rootfs struct {
 
 // Boot is the [boot] table: how `mage boot` and `mage test` run the guest.
 type Boot struct {
-	Recipe  string `toml:"recipe"`  // whose image to boot; empty: rootfs.recipe
-	Mem     string `toml:"mem"`     // guest memory
-	Args    string `toml:"args"`    // extra kernel arguments, space-separated
-	Hostfs  string `toml:"hostfs"`  // host folder the guest can mount with -t hostfs; empty: none
-	Net     string `toml:"net"`     // "none", "slirp" (opens the host's loopback too), "auto" (slirp when installed), or a UML eth0 spec such as "tuntap,,,tap0"
-	Forward string `toml:"forward"` // host 127.0.0.1 ports to guest ports: "2222:22,8080:80"
-	COW     string `toml:"cow"`     // copy-on-write file to keep the guest's writes in; empty: a throwaway one
-	Ready   string `toml:"ready"`   // console text that means the guest is up (mage test)
-	Timeout int    `toml:"timeout"` // seconds mage test waits for each step
-	Sandbox string `toml:"sandbox"` // the kernel process on the host: "auto" (Landlock where the host has it), "strict" (refuse without), "off"
+	Recipe     string `toml:"recipe"`      // whose image to boot; empty: rootfs.recipe
+	Mem        string `toml:"mem"`         // guest memory
+	Args       string `toml:"args"`        // extra kernel arguments, space-separated
+	Hostfs     string `toml:"hostfs"`      // host folder the guest can mount with -t hostfs; empty: none
+	Net        string `toml:"net"`         // "none", "user" (the network built in), or a UML eth0 spec such as "tuntap,,,tap0"
+	HostAccess bool   `toml:"host_access"` // the user network's guest reaches the host's loopback services as 10.0.2.2
+	Forward    string `toml:"forward"`     // host 127.0.0.1 ports to guest ports: "2222:22,8080:80"
+	COW        string `toml:"cow"`         // copy-on-write file to keep the guest's writes in; empty: a throwaway one
+	Ready      string `toml:"ready"`       // console text that means the guest is up (mage test)
+	Timeout    int    `toml:"timeout"`     // seconds mage test waits for each step
+	Sandbox    string `toml:"sandbox"`     // the kernel process on the host: "auto" (Landlock where the host has it), "strict" (refuse without), "off"
 }
 
 // Release is the [release] table.
@@ -103,8 +104,8 @@ func Defaults() Config {
 			Subarch:     "x86_64",
 		},
 		Rootfs: Rootfs{Recipe: "void-minimal", Downloads: 4},
-		// No network by default: slirp, the rootless one, also hands the guest the host's loopback
-		// services, a door the user opens by setting boot.net.
+		// No network by default: a guest reaches nothing unless the user opens a door (boot.net, and
+		// boot.host_access for the host's loopback).
 		Boot:    Boot{Mem: "256M", Net: "none", Ready: "login:", Timeout: 60, Sandbox: "auto"},
 		Release: Release{Revision: 1},
 		Paths:   Paths{Dist: "dist", Patches: "patches", Fragments: "kconfig", Recipes: "rootfs-recipes"},
@@ -242,6 +243,13 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		}
 		c.Boot.Timeout = n
 	}
+	if v, ok := lookup(getenv, "SUML_BOOT_HOST_ACCESS"); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("SUML_BOOT_HOST_ACCESS=%q: want true or false", v)
+		}
+		c.Boot.HostAccess = b
+	}
 	if v, ok := lookup(getenv, "SUML_ROOTFS_DOWNLOADS"); ok {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -302,6 +310,9 @@ func (c Config) validate() error {
 	}
 	if s := c.Boot.Sandbox; s != "auto" && s != "strict" && s != "off" {
 		return fmt.Errorf("boot.sandbox = %q: want \"auto\" (Landlock where the host has it), \"strict\" or \"off\"", s)
+	}
+	if n := c.Boot.Net; n == "slirp" || n == "auto" {
+		return fmt.Errorf("boot.net = %q: slirp gave way to the network built in: set boot.net = \"user\" (and boot.host_access = true if the guest must reach the host's loopback services, as it did with slirp)", n)
 	}
 	if c.Rootfs.Downloads < 1 {
 		return fmt.Errorf("rootfs.downloads = %d: want 1 or more parallel downloads", c.Rootfs.Downloads)

@@ -96,6 +96,25 @@ func TestLoad(t *testing.T) {
 		{name: "sha256 not hex", lock: "version = \"6.1\"\nsha256 = \"" + strings.Repeat("zz", 32) + "\"\n", wantErr: "not 64 hex digits"},
 		{name: "unknown lock key", lock: "version = \"6.1\"\nsha512 = \"abc\"\n", wantErr: "unknown key(s) sha512"},
 		{name: "subarch", lock: lock, env: map[string]string{"SUML_KERNEL_SUBARCH": "arm64"}, wantErr: "kernel.subarch"},
+		{
+			name: "host access from the file and the environment",
+			toml: "[boot]\nnet = \"user\"\nhost_access = true\n",
+			lock: lock,
+			check: func(t *testing.T, c Config) {
+				if c.Boot.Net != "user" || !c.Boot.HostAccess {
+					t.Errorf("boot = %+v", c.Boot)
+				}
+			},
+		},
+		{name: "host access off by the environment", toml: "[boot]\nhost_access = true\n", lock: lock, env: map[string]string{"SUML_BOOT_HOST_ACCESS": "false"},
+			check: func(t *testing.T, c Config) {
+				if c.Boot.HostAccess {
+					t.Error("SUML_BOOT_HOST_ACCESS=false left the door open")
+				}
+			}},
+		{name: "host access not a boolean", lock: lock, env: map[string]string{"SUML_BOOT_HOST_ACCESS": "yes please"}, wantErr: "SUML_BOOT_HOST_ACCESS"},
+		{name: "slirp is gone", lock: lock, env: map[string]string{"SUML_BOOT_NET": "slirp"}, wantErr: `set boot.net = "user"`},
+		{name: "auto is gone", toml: "[boot]\nnet = \"auto\"\n", lock: lock, wantErr: `set boot.net = "user"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/attacktest"
 	"github.com/simple-uml/simple-uml/build/uml"
+	"github.com/simple-uml/simple-uml/build/usernet"
 )
 
 // TestAttackReleaseJSON: a release's JSON (from the API, or anyone between) names the assets to
@@ -130,8 +131,18 @@ func TestBootSaysWhatIsOpen(t *testing.T) {
 	if cfg.Boot.Net != "none" || cfg.Boot.Hostfs != "" {
 		t.Fatalf("default boot settings open doors: net %q, hostfs %q", cfg.Boot.Net, cfg.Boot.Hostfs)
 	}
-	if n, err := bootNet(cfg, "box", io.Discard); err != nil || n != nil {
+	if n, err := bootNet(cfg, "box"); err != nil || n != nil {
 		t.Fatalf("default network: %+v, %v", n, err)
+	}
+	if cfg.Boot.HostAccess {
+		t.Fatal("host access is open by default")
+	}
+	// Doors that need a network are refused without one, not silently dropped.
+	for _, extra := range []map[string]string{{"SUML_BOOT_HOST_ACCESS": "true"}, {"SUML_BOOT_FORWARD": "2222:22"}} {
+		cfg := loadConfig(t, map[string]string{"HOME": t.TempDir()}, extra)
+		if _, err := bootNet(cfg, "box"); err == nil || !strings.Contains(err.Error(), `boot.net = "user"`) {
+			t.Errorf("%v without a network: %v", extra, err)
+		}
 	}
 	share := t.TempDir()
 	cases := []struct {
@@ -139,8 +150,10 @@ func TestBootSaysWhatIsOpen(t *testing.T) {
 		want []string
 	}{
 		{uml.Options{}, []string{"network: none", "host files: none shared"}},
-		{uml.Options{Hostfs: share, Net: &uml.Net{Transport: "slirp", Forwards: []uml.Forward{{Host: 2222, Guest: 22}}}},
+		{uml.Options{Net: &uml.Net{Transport: uml.UserNet}}, []string{"network: user-mode", "host services: closed"}},
+		{uml.Options{Hostfs: share, Net: &uml.Net{Transport: uml.UserNet, HostAccess: true, Forwards: []usernet.Forward{{Host: 2222, Guest: 22}}}},
 			[]string{"OPEN: the host's loopback services are reachable as 10.0.2.2", "forward: host 127.0.0.1:2222 -> guest port 22", "host files: OPEN: " + share + " is shared"}},
+		{uml.Options{Net: &uml.Net{Transport: "tuntap,,,tap0"}}, []string{"network: OPEN: tuntap,,,tap0"}},
 	}
 	for _, c := range cases {
 		var out strings.Builder

@@ -19,6 +19,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/kbuild"
 	"github.com/simple-uml/simple-uml/build/rootfs"
 	"github.com/simple-uml/simple-uml/build/uml"
+	"github.com/simple-uml/simple-uml/build/usernet"
 )
 
 // guest is what a boot of dist/'s pair needs: the options and the records of what it boots.
@@ -59,7 +60,7 @@ func prepareGuest(cfg config.Config, w io.Writer) (*guest, error) {
 	}
 	g.opts = uml.Options{Kernel: linux, Image: image, Mem: cfg.Boot.Mem, Args: strings.Fields(cfg.Boot.Args), Hostfs: cfg.Boot.Hostfs,
 		Sandbox: uml.Sandbox(cfg.Boot.Sandbox)}
-	if g.opts.Net, err = bootNet(cfg, g.recipe.Hostname, w); err != nil {
+	if g.opts.Net, err = bootNet(cfg, g.recipe.Hostname); err != nil {
 		return nil, err
 	}
 	g.opts.COW = cfg.Boot.COW
@@ -84,34 +85,22 @@ func (g *guest) cleanup() {
 	}
 }
 
-// bootNet turns boot.net and boot.forward into the guest's network.
-func bootNet(cfg config.Config, hostname string, w io.Writer) (*uml.Net, error) {
-	forwards, err := uml.ParseForwards(cfg.Boot.Forward)
+// bootNet turns boot.net, boot.host_access and boot.forward into the guest's network.
+func bootNet(cfg config.Config, hostname string) (*uml.Net, error) {
+	forwards, err := usernet.ParseForwards(cfg.Boot.Forward)
 	if err != nil {
 		return nil, err
 	}
-	mode := cfg.Boot.Net
-	if mode == "auto" {
-		mode = "slirp"
-		if _, err := (&uml.Net{}).SlirpPath(); err != nil {
-			fmt.Fprintf(w, "no networking: %v\n", err)
-			mode = "none"
-		}
-	}
-	switch mode {
+	switch cfg.Boot.Net {
 	case "none", "":
-		if len(forwards) > 0 {
-			return nil, errors.New("boot.forward needs networking: set boot.net to slirp (apt-get install slirp)")
+		if len(forwards) > 0 || cfg.Boot.HostAccess {
+			return nil, fmt.Errorf("boot.forward and boot.host_access need a network: set boot.net = %q", uml.UserNet)
 		}
 		return nil, nil
-	case "slirp":
-		n := &uml.Net{Transport: "slirp", Forwards: forwards, Hostname: hostname}
-		if _, err := n.SlirpPath(); err != nil {
-			return nil, err
-		}
-		return n, nil
+	case uml.UserNet:
+		return &uml.Net{Transport: uml.UserNet, HostAccess: cfg.Boot.HostAccess, Forwards: forwards, Hostname: hostname}, nil
 	}
-	return &uml.Net{Transport: mode, Forwards: forwards}, nil
+	return &uml.Net{Transport: cfg.Boot.Net, HostAccess: cfg.Boot.HostAccess, Forwards: forwards}, nil
 }
 
 func randomHex(n int) string {
@@ -141,14 +130,19 @@ func describeBoot(w io.Writer, g *guest) {
 	// What of the host the guest can reach, said every time: doors are opened only by settings.
 	switch n := g.opts.Net; {
 	case n == nil:
-		fmt.Fprintf(w, "  network: none (boot.net = \"slirp\" gives the guest one, and the host's loopback services with it)\n")
-	case n.Transport == "slirp":
-		fmt.Fprintf(w, "  network: slirp, guest %s; OPEN: the host's loopback services are reachable as %s\n", uml.GuestIP, uml.GatewayIP)
+		fmt.Fprintf(w, "  network: none (boot.net = %q gives the guest one)\n", uml.UserNet)
+	case n.Transport == uml.UserNet:
+		fmt.Fprintf(w, "  network: user-mode, guest %s, gateway and DNS %s\n", usernet.GuestIP, usernet.GatewayIP)
+		if n.HostAccess {
+			fmt.Fprintf(w, "  host services: OPEN: the host's loopback services are reachable as %s (boot.host_access)\n", usernet.GatewayIP)
+		} else {
+			fmt.Fprintf(w, "  host services: closed: the guest reaches neither the host's loopback nor its addresses (boot.host_access opens them)\n")
+		}
 		for _, f := range n.Forwards {
 			fmt.Fprintf(w, "  forward: host 127.0.0.1:%d -> guest port %d\n", f.Host, f.Guest)
 		}
 	default:
-		fmt.Fprintf(w, "  network: %s\n", n.Transport)
+		fmt.Fprintf(w, "  network: OPEN: %s, a device of this host (the guest is on its network)\n", n.Transport)
 	}
 	if g.opts.Hostfs != "" {
 		fmt.Fprintf(w, "  host files: OPEN: %s is shared read-write (in the guest: mount -t hostfs none /mnt)\n", g.opts.Hostfs)
@@ -198,7 +192,7 @@ func Test(ctx context.Context, cfg config.Config, w io.Writer) (TestReport, erro
 	timeout := time.Duration(cfg.Boot.Timeout) * time.Second
 
 	var service *hostService
-	if g.opts.Net != nil && g.opts.Net.Transport == "slirp" {
+	if g.opts.Net != nil && g.opts.Net.Transport == uml.UserNet {
 		if service, err = startHostService(); err != nil {
 			return report, err
 		}
@@ -310,20 +304,40 @@ func guestChecks(g *guest, service *hostService) []guestCheck {
 			strings.Join(pkgvers, " "), "pkgdb-0.38.plist", len(pkgvers)), equals(fmt.Sprintf("%d packages", len(pkgvers)))},
 	}
 	if service != nil {
-		// busybox and OpenBSD nc, or bash's /dev/tcp: whichever the guest has.
-		cmd := fmt.Sprintf(`if command -v nc >/dev/null; then nc %[1]s %[2]d </dev/null; elif command -v bash >/dev/null; then bash -c 'cat </dev/tcp/%[1]s/%[2]d'; else echo no-client; fi`,
-			uml.GatewayIP, service.port)
-		checks = append(checks, guestCheck{"network to the host's loopback (slirp)", cmd, func(out string, status int) (bool, string) {
-			if strings.Contains(out, service.token) {
-				return true, fmt.Sprintf("read the host service's token from %s:%d", uml.GatewayIP, service.port)
-			}
-			if out == "no-client" {
-				return false, "the guest has neither nc nor bash to connect with"
-			}
-			return false, fmt.Sprintf("got %q (status %d) instead of the token", out, status)
-		}})
+		checks = append(checks, hostServiceCheck(service, g.opts.Net.HostAccess))
 	}
 	return checks
+}
+
+// hostServiceCheck connects from the guest to a service on the host's loopback: with host access it
+// must read the service's token, without it the user network must refuse the connection (an answer,
+// so the network is up, and a refusal, so the door is closed).
+func hostServiceCheck(service *hostService, hostAccess bool) guestCheck {
+	// busybox and OpenBSD nc, or bash's /dev/tcp: whichever the guest has.
+	cmd := fmt.Sprintf(`if command -v nc >/dev/null; then nc %[1]s %[2]d </dev/null 2>&1; elif command -v bash >/dev/null; then bash -c 'cat </dev/tcp/%[1]s/%[2]d' 2>&1; else echo no-client; fi`,
+		usernet.GatewayIP, service.port)
+	if !hostAccess {
+		return guestCheck{"the host's loopback is closed to the guest", cmd, func(out string, status int) (bool, string) {
+			switch {
+			case strings.Contains(out, service.token):
+				return false, fmt.Sprintf("the guest read the host service's token from %s:%d with host access off", usernet.GatewayIP, service.port)
+			case strings.Contains(strings.ToLower(out), "refused"):
+				return true, fmt.Sprintf("%s:%d refused", usernet.GatewayIP, service.port)
+			case out == "no-client":
+				return false, "the guest has neither nc nor bash to connect with"
+			}
+			return false, fmt.Sprintf("got %q (status %d), want the connection refused", out, status)
+		}}
+	}
+	return guestCheck{"the host's loopback, opened by boot.host_access", cmd, func(out string, status int) (bool, string) {
+		if strings.Contains(out, service.token) {
+			return true, fmt.Sprintf("read the host service's token from %s:%d", usernet.GatewayIP, service.port)
+		}
+		if out == "no-client" {
+			return false, "the guest has neither nc nor bash to connect with"
+		}
+		return false, fmt.Sprintf("got %q (status %d) instead of the token", out, status)
+	}}
 }
 
 // hostService answers every connection on the host's loopback with a token, for the network check.

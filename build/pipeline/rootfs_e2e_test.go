@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"fmt"
@@ -203,7 +204,9 @@ func e2ePair(t testing.TB) (ws string, out []byte, owner int) {
 		"SUML_ROOTFS_KERNEL=" + filepath.Join(ws, "dist", LinuxName),
 		"SUML_DIST=" + filepath.Join(ws, "dist"),
 		"SUML_CACHE=" + filepath.Join(ws, "cache"),
-		"SUML_BOOT_NET=slirp", // mage test then checks the door it opens: the host's loopback
+		// mage test then checks the door these open: the host's loopback (TestBootEndToEnd checks it
+		// closed).
+		"SUML_BOOT_NET=user", "SUML_BOOT_HOST_ACCESS=true",
 		"HOME=" + ws,
 		"PATH=" + os.Getenv("PATH"),
 	}
@@ -249,7 +252,7 @@ func TestRootfsEndToEnd(t *testing.T) {
 			t.Errorf("%s belongs to uid %d: the build did not run as %d", p, uid, wantOwner)
 		}
 	}
-	for _, want := range []string{"configure boot done", "test passed: 5 checks", "ok   network to the host's loopback (slirp)", "ok   xbps database: 5 packages"} {
+	for _, want := range []string{"configure boot done", "test passed: 5 checks", "ok   the host's loopback, opened by boot.host_access", "ok   xbps database: 5 packages"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("the unprivileged run did not report %q", want)
 		}
@@ -393,5 +396,42 @@ func TestRootfsScriptCannotReachHost(t *testing.T) {
 	}
 	if !bytes.Contains(console, []byte("hostfs: no host folder is shared")) {
 		t.Errorf("the kernel did not say why the mount failed:\n%s", console)
+	}
+}
+
+// TestRootfsScriptPlantsLinks: an INSTALL script, as the guest's root in the configure boot, plants
+// links to a host file and to the host's / in the image and prints the host path on the console. The
+// pipeline reads the image back and packs it without following any of them: the build succeeds,
+// the host's file is untouched, and the links arrive in the tarball as links.
+func TestRootfsScriptPlantsLinks(t *testing.T) {
+	requireE2E(t)
+	requireImageTools(t)
+	kernel := e2eKernel(t)
+	canary := attacktest.NewCanary(t, t.TempDir(), "id_ed25519")
+	pkgs := busyboxPackages(t, true)
+	pkgs[3].Install = fmt.Sprintf("#!/bin/sh\n[ \"$1\" = post ] || exit 0\necho 'reading %[1]s'\n"+
+		"ln -sfn %[1]s /planted-file\nln -sfn / /planted-root\nmkdir -p /planted-dir && ln -sfn %[1]s /planted-dir/again\n", canary.Path)
+	repo := newXbpsRepo(t, pkgs)
+	cfg := rootfsConfig(t, recipeDir(t, repo, "", nil), map[string]string{"SUML_ROOTFS_KERNEL": kernel})
+	if _, err := Rootfs(context.Background(), cfg, "", testLog(t)); err != nil {
+		t.Fatal(err)
+	}
+	canary.Check(t)
+	_, tarball, _ := RootfsOutputs(cfg.Paths.Dist, "test")
+	_, entries := readRootfsTarball(t, tarball)
+	for name, target := range map[string]string{"./planted-file": canary.Path, "./planted-root": "/", "./planted-dir/again": canary.Path} {
+		e, ok := entries[name]
+		if !ok || e.hdr.Typeflag != tar.TypeSymlink || e.hdr.Linkname != target {
+			t.Errorf("%s in the tarball: %+v, want a link to %s", name, e.hdr, target)
+		}
+	}
+	for name, e := range entries {
+		if bytes.Contains(e.data, canary.Data) {
+			t.Errorf("%s in the tarball holds the host's file", name)
+		}
+	}
+	console, _ := os.ReadFile(filepath.Join(cfg.Paths.Cache, "rootfs", "test-configure.log"))
+	if !bytes.Contains(console, []byte("reading "+canary.Path)) || bytes.Contains(console, canary.Data) {
+		t.Errorf("the configure boot's console: want the script's line and not the host's file:\n%s", console)
 	}
 }

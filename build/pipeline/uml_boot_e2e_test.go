@@ -18,6 +18,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/fetch"
 	"github.com/simple-uml/simple-uml/build/uml"
+	"github.com/simple-uml/simple-uml/build/usernet"
 )
 
 // bootConfig is a user's configuration for the end-to-end pair's dist/ (see e2ePair), with extra
@@ -170,7 +171,7 @@ func TestBootEndToEnd(t *testing.T) {
 
 	t.Run("forwarded port", func(t *testing.T) {
 		port := freeLocalPort(t)
-		cfg := bootConfig(t, ws, map[string]string{"SUML_BOOT_NET": "slirp", "SUML_BOOT_FORWARD": fmt.Sprintf("%d:8080", port)})
+		cfg := bootConfig(t, ws, map[string]string{"SUML_BOOT_NET": "user", "SUML_BOOT_FORWARD": fmt.Sprintf("%d:8080", port)})
 		ctx := context.Background()
 		vm := bootLoggedIn(t, cfg)
 		// A server in the guest, the "network service in a sandbox".
@@ -193,6 +194,63 @@ func TestBootEndToEnd(t *testing.T) {
 		}
 		if !strings.Contains(string(got), "SUML-FORWARD-OK\nsuml-test") {
 			t.Fatalf("host 127.0.0.1:%d -> guest :8080 answered %q", port, got)
+		}
+	})
+
+	t.Run("host services", func(t *testing.T) {
+		// Attacks from inside the guest, as its root, on services of the host: TCP and UDP on its
+		// loopback (as the gateway address) and on all its addresses (through its own address). With
+		// boot.host_access off each must fail; with it on the loopback's answer.
+		own := attacktest.HostIPv4(t)
+		loopTCP := tokenService(t, "tcp", "127.0.0.1:0")
+		allTCP := tokenService(t, "tcp", "0.0.0.0:0")
+		loopUDP := tokenService(t, "udp", "127.0.0.1:0")
+		allUDP := tokenService(t, "udp", "0.0.0.0:0")
+		gw := usernet.GatewayIP
+		tcpCmd := func(host string, s *tokenListener) string {
+			return fmt.Sprintf("nc -w 3 %s %d </dev/null 2>&1; true", host, s.port)
+		}
+		udpCmd := func(host string, s *tokenListener) string {
+			// busybox's nc has no UDP; its tftp client sends a read request as a datagram.
+			return fmt.Sprintf("busybox timeout 3 busybox tftp -g -r x -l /tmp/tftp.out %s %d 2>&1; true", host, s.port)
+		}
+		ctx := context.Background()
+		for _, open := range []bool{false, true} {
+			t.Run(fmt.Sprintf("host_access=%v", open), func(t *testing.T) {
+				vm := bootLoggedIn(t, bootConfig(t, ws, map[string]string{"SUML_BOOT_NET": "user", "SUML_BOOT_HOST_ACCESS": fmt.Sprint(open)}))
+				attempts := []struct {
+					cmd       string
+					s         *tokenListener
+					reachable bool // with host access on
+				}{
+					{tcpCmd(gw, loopTCP), loopTCP, true},
+					{tcpCmd(own, allTCP), allTCP, true},
+					{udpCmd(gw, loopUDP), loopUDP, true},
+					{udpCmd(own, allUDP), allUDP, true},
+					// The guest's own view of 0.0.0.0 and 127.0.0.1 is itself; through the network,
+					// only the gateway's address stands for the host.
+					{tcpCmd("10.0.2.3", loopTCP), loopTCP, false},
+				}
+				for _, a := range attempts {
+					a.s.reset()
+					out, _, err := vm.Run(ctx, a.cmd, 20*time.Second)
+					if err != nil {
+						t.Fatalf("%s: %v", a.cmd, err)
+					}
+					reached := strings.Contains(out, a.s.token) || a.s.heard()
+					if want := open && a.reachable; reached != want {
+						t.Errorf("%s: reached the host service %v, want %v (output %q)", a.cmd, reached, want, out)
+					}
+				}
+			})
+		}
+		// mage test checks the door too: closed here, open in the end-to-end pair's own run.
+		var out strings.Builder
+		if _, err := Test(ctx, bootConfig(t, ws, map[string]string{"SUML_BOOT_NET": "user"}), &out); err != nil {
+			t.Fatalf("mage test with the user network: %v\n%s", err, out.String())
+		}
+		if !strings.Contains(out.String(), "ok   the host's loopback is closed to the guest") {
+			t.Errorf("mage test did not check the closed door:\n%s", out.String())
 		}
 	})
 
@@ -361,13 +419,13 @@ func TestBootEndToEnd(t *testing.T) {
 }
 
 // bootLoggedIn boots the pair with cfg and logs in as root on the console; the test's end stops it.
-func bootLoggedIn(t *testing.T, cfg config.Config) *uml.Guest {
+func bootLoggedIn(t testing.TB, cfg config.Config) *uml.Guest {
 	t.Helper()
 	return bootLoggedInWith(t, cfg, "")
 }
 
 // bootLoggedInWith is bootLoggedIn with another kernel than dist's, when kernel is not empty.
-func bootLoggedInWith(t *testing.T, cfg config.Config, kernel string) *uml.Guest {
+func bootLoggedInWith(t testing.TB, cfg config.Config, kernel string) *uml.Guest {
 	t.Helper()
 	g, err := prepareGuest(cfg, io.Discard)
 	if err != nil {
@@ -392,7 +450,7 @@ func bootLoggedInWith(t *testing.T, cfg config.Config, kernel string) *uml.Guest
 	return vm
 }
 
-func freeLocalPort(t *testing.T) int {
+func freeLocalPort(t testing.TB) int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -407,4 +465,70 @@ func firstLines(s string, n int) string {
 		lines = lines[:n]
 	}
 	return strings.Join(lines, " | ")
+}
+
+// tokenListener is a host service an attack tries to reach: over TCP it answers with its token, over
+// UDP it notes any datagram.
+type tokenListener struct {
+	port  int
+	token string
+	mu    sync.Mutex
+	got   bool
+}
+
+func (l *tokenListener) heard() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.got
+}
+
+func (l *tokenListener) reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.got = false
+}
+
+func tokenService(t testing.TB, network, addr string) *tokenListener {
+	l := &tokenListener{token: "SUML-HOST-SERVICE-" + randomHex(8)}
+	note := func() {
+		l.mu.Lock()
+		l.got = true
+		l.mu.Unlock()
+	}
+	if network == "udp" {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pc.Close() })
+		l.port = pc.LocalAddr().(*net.UDPAddr).Port
+		go func() {
+			buf := make([]byte, 1500)
+			for {
+				if _, _, err := pc.ReadFrom(buf); err != nil {
+					return
+				}
+				note()
+			}
+		}()
+		return l
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	l.port = ln.Addr().(*net.TCPAddr).Port
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			note()
+			fmt.Fprintln(c, l.token)
+			c.Close()
+		}
+	}()
+	return l
 }

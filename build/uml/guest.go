@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/simple-uml/simple-uml/build/usernet"
 )
 
 // Guest is a running UML kernel whose console the caller reads and writes: expect a marker, send a
@@ -208,33 +210,27 @@ func (g *Guest) release() {
 	}
 }
 
-// runtime is what one boot needs outside the kernel: its private directory and port relays.
+// runtime is what one boot needs outside the kernel: its private directory and its network.
 type runtime struct {
-	dir    string
-	relays []*relay
-	args   []string
+	dir     string
+	network *usernet.Network
+	args    []string
 	// unconfined is set when the sandbox was asked for but the host has no Landlock.
 	unconfined bool
 }
 
-// prepare makes the runtime directory, starts port relays and builds the command line.
+// prepare makes the runtime directory, builds the command line and starts the guest's network.
 func prepare(o Options) (*runtime, error) {
 	dir, err := os.MkdirTemp("", "simple-uml-run-")
 	if err != nil {
 		return nil, err
 	}
 	rt := &runtime{dir: dir}
-	if o.Net != nil && len(o.Net.Forwards) > 0 {
-		// A copy: the relays record slirp's ports in the forwards, not in the caller's options.
-		n := *o.Net
-		n.Forwards = append([]Forward(nil), n.Forwards...)
-		o.Net = &n
-		if rt.relays, err = startRelays(n.Forwards); err != nil {
-			rt.release()
-			return nil, err
-		}
-	}
 	if rt.args, err = o.args(dir); err != nil {
+		rt.release()
+		return nil, err
+	}
+	if rt.network, err = o.Net.start(dir); err != nil {
 		rt.release()
 		return nil, err
 	}
@@ -242,8 +238,8 @@ func prepare(o Options) (*runtime, error) {
 }
 
 func (rt *runtime) release() {
-	for _, r := range rt.relays {
-		r.close()
+	if rt.network != nil {
+		rt.network.Close()
 	}
 	os.RemoveAll(rt.dir)
 }
@@ -299,3 +295,6 @@ func (c *consoleBuffer) String() string {
 
 // Pid is the kernel's process id, which is also its process group's.
 func (g *Guest) Pid() int { return g.cmd.Process.Pid }
+
+// shellQuote quotes s as one word for a POSIX shell.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

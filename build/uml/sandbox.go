@@ -15,8 +15,9 @@ import (
 
 // Sandbox says how the UML process (and the helpers it starts) is confined on the host: a Landlock
 // ruleset that lets it read its kernel, its image and the system's shared libraries, write its COW
-// file, its private runtime folder and the shared folder, and nothing else; no TCP at all unless
-// the guest has a network. A guest kernel exploit then reaches no more of the host than that.
+// file, its private runtime folder and the shared folder, and nothing else; no TCP at all (the
+// guest's network runs in this program, see usernet). A guest kernel exploit then reaches no more
+// of the host than that.
 type Sandbox string
 
 const (
@@ -32,13 +33,12 @@ const (
 // ErrNoLandlock is returned in strict mode on a host without Landlock.
 var ErrNoLandlock = errors.New("this host's kernel has no Landlock (Linux 5.13 or later, with landlock in the lsm= list); set boot.sandbox = \"auto\" to boot unconfined")
 
-// landlockConfig is the access the ruleset handles: every file system right Landlock ABI 5 knows and,
-// without a network, TCP bind and connect.
+// landlockConfig is what the ruleset handles: every file system and network right (TCP bind and
+// connect) of Landlock ABI 6, and its scopes: signals and abstract unix sockets reach no process
+// outside the sandbox. No rule grants a network right: the kernel process meets the guest's network
+// on a unix socket, and tap devices are files.
 func landlockConfig(o Options) landlock.Config {
-	cfg := landlock.Config{HandledAccessFS: landlock.V5.HandledAccessFS}
-	if o.Net == nil {
-		cfg.HandledAccessNet = landlock.V5.HandledAccessNet
-	}
+	cfg := landlock.V6
 	if o.Sandbox != SandboxStrict {
 		cfg = cfg.BestEffort()
 	}
@@ -73,12 +73,9 @@ func sandboxRules(o Options, rt *runtime) ([]landlock.Rule, error) {
 	} else if share != "" {
 		rules = append(rules, landlock.RWDirs(share))
 	}
-	if o.Net != nil && o.Net.Transport == "slirp" {
-		slirp, err := o.Net.SlirpPath()
-		if err != nil {
-			return nil, err
-		}
-		rules = append(rules, landlock.ROFiles(slirp, "/bin/sh", "/usr/bin/sh").IgnoreIfMissing())
+	if o.Net != nil && o.Net.Transport != UserNet {
+		// A raw transport: tap devices.
+		rules = append(rules, landlock.RWFiles("/dev/net/tun").IgnoreIfMissing())
 	}
 	return rules, nil
 }
@@ -95,6 +92,9 @@ func startConfined(cmd *exec.Cmd, o Options, rt *runtime) error {
 		return err
 	}
 	fd, flags, err := landlockConfig(o).NewRulesetFD(rules...)
+	if err != nil && o.Sandbox == SandboxStrict {
+		return fmt.Errorf("sandbox: boot.sandbox = \"strict\" needs all of Landlock ABI 6 (Linux 6.12 or later); \"auto\" uses what this host has: %w", err)
+	}
 	if err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
@@ -142,8 +142,6 @@ func DescribeSandbox(o Options) string {
 	if o.Hostfs != "" {
 		what += " and the shared folder"
 	}
-	if o.Net == nil {
-		what += ", and opens no TCP connection"
-	}
+	what += ", and opens no TCP connection"
 	return fmt.Sprintf("Landlock (ABI %d): the kernel process %s", abi, what)
 }

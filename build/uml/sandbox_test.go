@@ -14,8 +14,9 @@ import (
 )
 
 // TestSandbox starts a real program (bash, standing in for the kernel) confined as a guest would
-// be: it reads its image, but not a file beside it, and opens no TCP connection without a network;
-// the test's own process stays unconfined.
+// be: it reads its image, but not a file beside it, opens no TCP connection (with the user network
+// too: that runs in this process) and signals no process outside the sandbox; the test's own
+// process stays unconfined.
 func TestSandbox(t *testing.T) {
 	bash, err := exec.LookPath("bash")
 	if err != nil {
@@ -30,18 +31,25 @@ func TestSandbox(t *testing.T) {
 	}
 	defer ln.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
+	outside := exec.Command("sleep", "60")
+	if err := outside.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { outside.Process.Kill(); outside.Wait() }()
 	script := fmt.Sprintf(`read -r line < %q && echo "image: $line"
 read -r secret < %q && echo "canary: $secret" || echo "canary: denied"
 (exec 3<>/dev/tcp/127.0.0.1/%d) 2>/dev/null && echo "tcp: connected" || echo "tcp: denied"
-`, image, canary.Path, port)
+kill -0 %d 2>/dev/null && echo "signal: sent" || echo "signal: denied"
+`, image, canary.Path, port, outside.Process.Pid)
 	for _, c := range []struct {
 		name    string
 		sandbox Sandbox
 		net     *Net
 		want    []string
 	}{
-		{"confined", SandboxAuto, nil, []string{"image: the guest's own image", "canary: denied", "tcp: denied"}},
-		{"off", SandboxOff, nil, []string{"image: the guest's own image", "canary: CANARY", "tcp: connected"}},
+		{"confined", SandboxAuto, nil, []string{"image: the guest's own image", "canary: denied", "tcp: denied", "signal: denied"}},
+		{"confined, user network", SandboxAuto, &Net{Transport: UserNet}, []string{"image: the guest's own image", "canary: denied", "tcp: denied", "signal: denied"}},
+		{"off", SandboxOff, nil, []string{"image: the guest's own image", "canary: CANARY", "tcp: connected", "signal: sent"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			rt := &runtime{dir: t.TempDir()}

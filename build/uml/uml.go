@@ -1,5 +1,5 @@
 // Package uml runs a User-Mode Linux kernel as an ordinary process: it builds the command line (root
-// image or copy-on-write file over it, memory, hostfs, slirp networking with forwarded ports), puts
+// image or copy-on-write file over it, memory, hostfs, the user network with forwarded ports), puts
 // the console on a pipe the caller can expect on and type into (or on the terminal, for people),
 // keeps UML's runtime files in a private directory, and stops the whole process group on timeout or
 // cancellation.

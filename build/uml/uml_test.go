@@ -3,15 +3,14 @@ package uml
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/simple-uml/simple-uml/build/usernet"
 )
 
 // script writes an executable that stands in for the kernel binary, to exercise the runner's process
@@ -83,7 +82,6 @@ const fakeKernel = SandboxOff
 
 func TestArgs(t *testing.T) {
 	dir := t.TempDir()
-	slirp := script(t, "exit 0")
 	share := filepath.Join(t.TempDir(), "share")
 	os.Mkdir(share, 0o755)
 	linked := filepath.Join(t.TempDir(), "link")
@@ -101,8 +99,9 @@ func TestArgs(t *testing.T) {
 			[]string{"hostfs=" + share, "mem=512M", "init=/sbin/init", "quiet"}},
 		// The kernel refuses to mount a link: it gets the folder the link names.
 		{"hostfs through a link", Options{Image: "/img", Hostfs: linked}, []string{"hostfs=" + share}},
-		{"slirp", Options{Image: "/img", Net: &Net{Transport: "slirp", Slirp: slirp, Hostname: "box"}},
-			[]string{"eth0=slirp,," + filepath.Join(dir, "slirp"), "ip=10.0.2.15::10.0.2.2:255.255.255.0:box:eth0:off:10.0.2.3"}},
+		{"user network", Options{Image: "/img", Net: &Net{Transport: UserNet, Hostname: "box"}},
+			[]string{"vec0:transport=bess,dst=" + filepath.Join(dir, "net.sock") + ",depth=128,mtu=65520,mac=52:54:00:12:34:56",
+				"ip=10.0.2.15::10.0.2.2:255.255.255.0:box:vec0:off:10.0.2.2"}},
 		{"tap", Options{Image: "/img", Net: &Net{Transport: "tuntap,,,tap0"}}, []string{"eth0=tuntap,,,tap0"}},
 	}
 	for _, c := range cases {
@@ -133,23 +132,14 @@ func TestArgs(t *testing.T) {
 	if _, err := (Options{Image: "/img", Hostfs: filepath.Join(share, "missing")}).args(dir); err == nil || !strings.Contains(err.Error(), "not a folder") {
 		t.Errorf("a missing shared folder: %v", err)
 	}
-	if _, err := (Options{Image: "/img", Net: &Net{Transport: "tuntap,,,tap0", Forwards: []Forward{{Host: 1, Guest: 2}}}}).args(dir); err == nil {
-		t.Error("forwards over tap accepted")
-	}
-	if _, err := (Options{Image: "/img", Net: &Net{Transport: "slirp", Slirp: slirp, Forwards: []Forward{{Host: 1, Guest: 2}}}}).args(dir); err == nil {
-		t.Error("forwards without relays accepted")
-	}
-}
-
-func TestParseForwards(t *testing.T) {
-	got, err := ParseForwards(" 2222:22, 8080:80 ,")
-	if err != nil || len(got) != 2 || got[0].Host != 2222 || got[0].Guest != 22 || got[1].Host != 8080 || got[1].Guest != 80 {
-		t.Fatalf("%+v %v", got, err)
-	}
-	for _, bad := range []string{"22", "a:b", "0:22", "2222:70000", "2222-22"} {
-		if _, err := ParseForwards(bad); err == nil {
-			t.Errorf("%q accepted", bad)
+	for _, n := range []*Net{{Transport: "tuntap,,,tap0", Forwards: []usernet.Forward{{Host: 1, Guest: 2}}}, {Transport: "tuntap,,,tap0", HostAccess: true}} {
+		if _, err := (Options{Image: "/img", Net: n}).args(dir); err == nil {
+			t.Errorf("%+v accepted: forwards and host access are the user network's", n)
 		}
+	}
+	long := filepath.Join(dir, strings.Repeat("d", 100))
+	if _, err := (Options{Image: "/img", Net: &Net{Transport: UserNet}}).args(long); err == nil || !strings.Contains(err.Error(), "TMPDIR") {
+		t.Errorf("a socket path too long for sun_path: %v", err)
 	}
 }
 
@@ -192,56 +182,5 @@ func TestGuestConsole(t *testing.T) {
 	}
 	if out, _ := exec.Command("pgrep", "-f", "^sleep 30$").Output(); len(out) > 0 {
 		t.Errorf("a background process of the guest survived Stop: %s", out)
-	}
-}
-
-// TestRelay forwards a host port through the relay to a listener standing in for slirp's.
-func TestRelay(t *testing.T) {
-	if _, err := hostAddress(); err != nil {
-		t.Skipf("no non-loopback IPv4 address here: %v", err)
-	}
-	forwards := []Forward{{Host: 0, Guest: 22}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	forwards[0].Host = ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	relays, err := startRelays(forwards)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		for _, r := range relays {
-			r.close()
-		}
-	}()
-	// What slirp would do: listen on the port the relay connects to, and answer.
-	upstream, err := net.Listen("tcp", fmt.Sprintf("0.0.0.0:%d", forwards[0].slirpPort))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer upstream.Close()
-	go func() {
-		c, err := upstream.Accept()
-		if err != nil {
-			return
-		}
-		if host, _, _ := net.SplitHostPort(c.RemoteAddr().String()); net.ParseIP(host).IsLoopback() {
-			fmt.Fprintln(c, "from loopback: the guest would drop this")
-		} else {
-			fmt.Fprintln(c, "hello through the relay")
-		}
-		c.Close()
-	}()
-	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", forwards[0].Host))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	got, _ := io.ReadAll(c)
-	if string(got) != "hello through the relay\n" {
-		t.Fatalf("got %q", got)
 	}
 }
