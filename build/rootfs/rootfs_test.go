@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/GehirnInc/crypt/sha512_crypt"
-	"howett.net/plist"
 
 	"github.com/simple-uml/simple-uml/build/attacktest"
 	"github.com/simple-uml/simple-uml/build/fetch"
@@ -190,21 +189,11 @@ func stageFixture(t *testing.T, r *Recipe) error {
 	if err != nil {
 		return err
 	}
-	data, err := os.ReadFile(filepath.Join(tree, "var/db/xbps", pkgdbName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var db map[string]any
-	if _, err := plist.Unmarshal(data, &db); err != nil {
-		t.Fatal(err)
-	}
+	db := xbpstest.CheckDB(t, tree)
 	for _, p := range fetched {
 		e, _ := db[p.Name].(map[string]any)
 		if e == nil || e["pkgver"] != p.Pkgver || e["state"] != "installed" {
 			t.Errorf("pkgdb entry for %s: %v", p.Pkgver, e)
-		}
-		if _, err := os.Stat(filepath.Join(tree, "var/db/xbps", "."+p.Name+"-files.plist")); err != nil {
-			t.Error(err)
 		}
 	}
 	if st.Epoch.IsZero() || st.Epoch.After(time.Now()) {

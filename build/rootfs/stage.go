@@ -16,10 +16,9 @@ import (
 	"strings"
 	"time"
 
-	"howett.net/plist"
-
 	"github.com/simple-uml/simple-uml/build/confine"
 	"github.com/simple-uml/simple-uml/build/xbps"
+	"github.com/simple-uml/simple-uml/build/xbps/proplib"
 )
 
 // Staged is a root filesystem tree as xbps-install would leave it, before the packages' INSTALL
@@ -49,6 +48,7 @@ const (
 	ConfigureInit = scriptDir + "/configure"
 	xbpsDB        = "/var/db/xbps"
 	pkgdbName     = "pkgdb-0.38.plist"
+	xbpsCache     = "var/cache/xbps"
 )
 
 // Stage unpacks the verified packages into tree in install order and writes xbps's database (pkgdb,
@@ -85,22 +85,10 @@ func Stage(ctx context.Context, tree string, r *Recipe, repos []*Repo, pkgs []*F
 		if c.Newest.After(st.Epoch) {
 			st.Epoch = c.Newest
 		}
-		entry := copyDict(p.Props)
-		delete(entry, "pkgname")
-		delete(entry, "version")
-		entry["state"] = "installed"
-		entry["automatic-install"] = p.Automatic
-		entry["repository"] = PublicRepo(p.Repo.URL)
-		filesPlist := c.FilesPlist
-		if len(filesPlist) == 0 {
-			filesPlist = []byte(emptyPlist)
-		}
-		fp := "/" + path.Join(xbpsDB[1:], "."+p.Name+"-files.plist")
-		if err := writeGuestFile(root, fp, filesPlist, 0o644); err != nil {
+		entry, err := pkgdbEntry(root, p, c)
+		if err != nil {
 			return nil, err
 		}
-		sum := sha256.Sum256(filesPlist)
-		entry["metafile-sha256"] = hex.EncodeToString(sum[:])
 		if len(c.Install) > 0 {
 			entry["install-script"] = c.Install
 			s := Script{Pkgname: p.Name, Version: p.Version, Arch: p.Arch, Path: scriptDir + "/" + p.Name + ".INSTALL"}
@@ -121,14 +109,17 @@ func Stage(ctx context.Context, tree string, r *Recipe, repos []*Repo, pkgs []*F
 	for _, e := range db {
 		e.(map[string]any)["install-date"] = date
 	}
-	if len(alternatives) > 0 {
-		db["_XBPS_ALTERNATIVES_"] = alternatives
-	}
-	data, err := plist.MarshalIndent(db, plist.XMLFormat, "\t")
+	// xbps keeps the key even when no package has alternatives; xbps-alternatives fails without it.
+	db["_XBPS_ALTERNATIVES_"] = alternatives
+	data, err := proplib.Marshal(db)
 	if err != nil {
 		return nil, fmt.Errorf("pkgdb: %w", err)
 	}
 	if err := writeGuestFile(root, xbpsDB+"/"+pkgdbName, data, 0o644); err != nil {
+		return nil, err
+	}
+	// xbps-install leaves its package cache folder behind; the image's xbps expects it.
+	if err := root.MkdirAll(xbpsCache, 0o755); err != nil {
 		return nil, err
 	}
 	if err := writeKeys(root, repos); err != nil {
@@ -145,12 +136,38 @@ func Stage(ctx context.Context, tree string, r *Recipe, repos []*Repo, pkgs []*F
 	return st, nil
 }
 
-const emptyPlist = `<?xml version="1.0" encoding="UTF-8"?>
-<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
-<plist version="1.0">
-<dict/>
-</plist>
-`
+// pkgdbEntry is a package's record in pkgdb as xbps 0.60 leaves it: the repository index's entry,
+// with the files list's digest, the state and, for dependencies, automatic-install; its files list
+// is written beside pkgdb as xbps writes it, or not at all when the package has no files.
+func pkgdbEntry(root *os.Root, p *Fetched, c *xbps.Contents) (map[string]any, error) {
+	entry := copyDict(p.Props)
+	delete(entry, "version")
+	entry["pkgname"] = p.Name
+	entry["state"] = "installed"
+	if p.Automatic {
+		entry["automatic-install"] = true
+	}
+	entry["repository"] = PublicRepo(p.Repo.URL)
+	files, err := proplib.Unmarshal(c.FilesPlist)
+	if err != nil {
+		return nil, &xbps.PackageError{Pkgver: p.Pkgver, Err: fmt.Errorf("files.plist: %w (xbps refuses such a package)", err)}
+	}
+	if d, ok := files.(map[string]any); !ok {
+		return nil, &xbps.PackageError{Pkgver: p.Pkgver, Err: errors.New("files.plist is not a dictionary")}
+	} else if len(d) == 0 {
+		return entry, nil
+	}
+	data, err := proplib.Marshal(files)
+	if err != nil {
+		return nil, &xbps.PackageError{Pkgver: p.Pkgver, Err: fmt.Errorf("files.plist: %w", err)}
+	}
+	if err := writeGuestFile(root, "/"+path.Join(xbpsDB[1:], "."+p.Name+"-files.plist"), data, 0o644); err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(data)
+	entry["metafile-sha256"] = hex.EncodeToString(sum[:])
+	return entry, nil
+}
 
 // unpackVerified unpacks a fetched package while hashing it once more, so a cache file changed
 // since it was verified fails the build (the staging tree is then thrown away).
@@ -286,16 +303,17 @@ func copyDict(d map[string]any) map[string]any {
 	return out
 }
 
-// writeKeys stores each signed repository's key where xbps looks for trusted keys.
+// writeKeys stores each signed repository's key where xbps looks for trusted keys, from the index's
+// meta data as xbps-install does when it imports a key.
 func writeKeys(root *os.Root, repos []*Repo) error {
 	for _, r := range repos {
 		if r.Key == nil {
 			continue
 		}
 		m := r.Index.Data.Meta
-		data, err := plist.MarshalIndent(map[string]any{
-			"public-key": m.PublicKeyPEM, "public-key-size": uint64(r.Key.N.BitLen()), "signature-by": m.SignatureBy,
-		}, plist.XMLFormat, "\t")
+		data, err := proplib.Marshal(map[string]any{
+			"public-key": m.PublicKeyPEM, "public-key-size": m.PublicKeySize, "signature-by": m.SignatureBy,
+		})
 		if err != nil {
 			return err
 		}

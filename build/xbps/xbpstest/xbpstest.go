@@ -21,9 +21,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
-	"howett.net/plist"
-
 	"github.com/simple-uml/simple-uml/build/xbps"
+	"github.com/simple-uml/simple-uml/build/xbps/proplib"
 )
 
 // File is one payload entry. Exactly one of Data (regular file), Link (symlink) or Hardlink is used.
@@ -116,11 +115,11 @@ func Build(p Package) ([]byte, map[string]any, error) {
 			fp[k] = v
 		}
 	}
-	propsXML, err := plist.MarshalIndent(props, plist.XMLFormat, "\t")
+	propsXML, err := proplib.Marshal(props)
 	if err != nil {
 		return nil, nil, err
 	}
-	filesXML, err := plist.MarshalIndent(fp, plist.XMLFormat, "\t")
+	filesXML, err := proplib.Marshal(fp)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -193,6 +192,15 @@ type Repo struct {
 	Key  *rsa.PrivateKey
 	// Unsigned lists pkgnames whose .sig2 is left out.
 	Unsigned map[string]bool
+	// SignedBy is the signer the index names; empty means a plain test name.
+	SignedBy string
+}
+
+func (r Repo) signer() string {
+	if r.SignedBy != "" {
+		return r.SignedBy
+	}
+	return "simple-uml test <test@localhost>"
 }
 
 // Write builds the packages into r.Dir with .sig2 files and an <arch>-repodata (zstd, index.plist,
@@ -243,7 +251,7 @@ func (r Repo) Write(pkgs []Package) error {
 
 // WriteRepodata writes <arch>-repodata for an index dictionary.
 func (r Repo) WriteRepodata(index map[string]any) error {
-	idx, err := plist.MarshalIndent(index, plist.XMLFormat, "\t")
+	idx, err := proplib.Marshal(index)
 	if err != nil {
 		return err
 	}
@@ -251,10 +259,10 @@ func (r Repo) WriteRepodata(index map[string]any) error {
 	if r.Key != nil {
 		der, _ := x509.MarshalPKIXPublicKey(&r.Key.PublicKey)
 		pemText := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
-		meta, err = plist.MarshalIndent(map[string]any{
+		meta, err = proplib.Marshal(map[string]any{
 			"public-key": pemText, "public-key-size": uint64(r.Key.N.BitLen()),
-			"signature-by": "simple-uml test <test@localhost>", "signature-type": "rsa",
-		}, plist.XMLFormat, "\t")
+			"signature-by": r.signer(), "signature-type": "rsa",
+		})
 		if err != nil {
 			return err
 		}
