@@ -300,13 +300,30 @@ func guestChecks(g *guest, service *hostService) []guestCheck {
 		{"kernel release", "uname -r", equals(g.kernel.Version)},
 		{"root file system", `awk '$2=="/"{print $3}' /proc/mounts | tail -n 1`, equals("ext4")},
 		{"root writable", "touch /.suml-test && rm /.suml-test && echo writable", equals("writable")},
-		{"xbps database", fmt.Sprintf(`n=0; for p in %s; do grep -q "<string>$p</string>" /var/db/xbps/%s || { echo "missing $p"; n=1; }; done; [ $n = 0 ] && echo "%d packages"`,
-			strings.Join(pkgvers, " "), "pkgdb-0.38.plist", len(pkgvers)), equals(fmt.Sprintf("%d packages", len(pkgvers)))},
+		xbpsDatabaseCheck(pkgvers),
 	}
 	if service != nil {
 		checks = append(checks, hostServiceCheck(service, g.opts.Net.HostAccess))
 	}
 	return checks
+}
+
+// xbpsDatabaseCheck checks the package database the way a user meets it: with the image's own xbps
+// when it has one (xbps-query lists every package of the manifest, xbps-pkgdb -a finds nothing
+// wrong), and by reading the file where it has none.
+func xbpsDatabaseCheck(pkgvers []string) guestCheck {
+	want := fmt.Sprintf("%d packages", len(pkgvers))
+	cmd := fmt.Sprintf(`if command -v xbps-query >/dev/null; then how=xbps-query; l=$(xbps-query -l 2>&1) || echo "xbps-query -l failed: $l"; `+
+		`c=$(xbps-pkgdb -a 2>&1) || echo "xbps-pkgdb -a failed: $c"; suml_has() { echo "$l" | grep -q "^ii $1 "; }; `+
+		`else how=grep; suml_has() { grep -q "<string>$1</string>" /var/db/xbps/pkgdb-0.38.plist; }; fi; `+
+		`n=0; for p in %s; do suml_has "$p" || { echo "missing $p"; n=1; }; done; [ $n = 0 ] && echo "%s ($how)"`,
+		strings.Join(pkgvers, " "), want)
+	return guestCheck{"xbps database", cmd, func(out string, status int) (bool, string) {
+		if status == 0 && (out == want+" (xbps-query)" || out == want+" (grep)") {
+			return true, out
+		}
+		return false, fmt.Sprintf("got %q (status %d), want %q", out, status, want)
+	}}
 }
 
 // hostServiceCheck connects from the guest to a service on the host's loopback: with host access it

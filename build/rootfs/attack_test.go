@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"howett.net/plist"
 
 	"github.com/simple-uml/simple-uml/build/attacktest"
@@ -402,4 +405,55 @@ func TestAttackModeThroughALink(t *testing.T) {
 		t.Errorf("the host file's mode became %v", fi.Mode())
 	}
 	canary.Check(t)
+}
+
+// TestAttackIndexCutShort: a signed repository's index cut right after its package list (no
+// index-meta.plist, no stage.plist) reads as unsigned. The recipe pins the key, so it is refused,
+// and the message says what is missing instead of suggesting allow_unsigned.
+func TestAttackIndexCutShort(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := xbpstest.Repo{Dir: t.TempDir(), Arch: "x86_64", Key: key}
+	if err := repo.Write([]xbpstest.Package{{Pkgver: "base-sh-1.0_1", Files: map[string]xbpstest.File{"./usr/bin/sh": {Data: []byte("#!\n"), Mode: 0o755}}}}); err != nil {
+		t.Fatal(err)
+	}
+	repodata := filepath.Join(repo.Dir, "x86_64-repodata")
+	f, err := os.Open(repodata)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dr, _, closer, err := xbps.Decompress(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cut bytes.Buffer
+	zw, _ := zstd.NewWriter(&cut)
+	tw := tar.NewWriter(zw)
+	tr := tar.NewReader(dr)
+	hdr, err := tr.Next()
+	if err != nil || hdr.Name != "index.plist" {
+		t.Fatalf("first member %v, %v", hdr, err)
+	}
+	data, _ := io.ReadAll(tr)
+	tw.WriteHeader(hdr)
+	tw.Write(data)
+	tw.Close()
+	zw.Close()
+	closer()
+	f.Close()
+	if err := os.WriteFile(repodata, cut.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := &Recipe{Name: "cut", Path: "cut.toml", Arch: "x86_64", Packages: []string{"base-sh"}, ImageSize: "64M",
+		Repositories: []Repository{{URL: repo.Dir, Keys: []string{repo.Fingerprint()}}}}
+	if err := r.validate(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = LoadRepositories(context.Background(), &fetch.Cache{Dir: t.TempDir(), Quiet: true}, r)
+	if err == nil || !strings.Contains(err.Error(), "carries no signature data (its repodata holds index.plist;") ||
+		!strings.Contains(err.Error(), repo.Fingerprint()) || strings.Contains(err.Error(), "allow_unsigned") {
+		t.Fatalf("got %v", err)
+	}
 }

@@ -60,8 +60,11 @@ func LoadRepositories(ctx context.Context, cache *fetch.Cache, r *Recipe) ([]*Re
 					"if you trust it, add it to that repository's keys in %s", rr.URL, repo.Fingerprint, rd.Meta.SignatureBy, r.Path)
 			}
 		} else if !rr.AllowUnsigned {
-			return nil, fmt.Errorf("repository %s is not signed: its packages cannot be verified beyond their sha256; "+
-				"set allow_unsigned = true for it in %s if that is enough", rr.URL, r.Path)
+			// The recipe pins a key (validate requires it without allow_unsigned): the index is not
+			// what was pinned, so "allow unsigned" is not the fix to suggest.
+			return nil, fmt.Errorf("repository %s carries no signature data (its repodata holds %s; xbps-rindex writes index.plist, "+
+				"index-meta.plist and stage.plist), yet %s trusts it only signed by %s: the index was cut short or replaced by an "+
+				"unsigned one; fetch it again, or ask its owner", rr.URL, strings.Join(rd.Members, ", "), r.Path, strings.Join(rr.Keys, ", "))
 		}
 		out = append(out, repo)
 	}

@@ -126,7 +126,7 @@ func TestLocalFixtureRepositories(t *testing.T) {
 		{"signed repository, unsigned package", Repository{URL: filepath.Join(fixtures, "Zoomers-in-Void-bins"), Keys: []string{"33:68:15:81:00:d5:c3:18:b6:8a:b7:4f:e4:ce:39:bf"}},
 			"x86_64", []string{"hello-world"}, "hello-world-2_1: no signature"},
 		{"unsigned repository refused", Repository{URL: filepath.Join(fixtures, "Gigahawk-xbps_libselinux"), Keys: []string{"33:68:15:81:00:d5:c3:18:b6:8a:b7:4f:e4:ce:39:bf"}},
-			"x86_64", []string{"libsepol"}, "not signed"},
+			"x86_64", []string{"libsepol"}, "carries no signature data"},
 		{"unsigned repository allowed", Repository{URL: filepath.Join(fixtures, "Gigahawk-xbps_libselinux"), AllowUnsigned: true},
 			"x86_64", []string{"libsepol-devel"}, ""},
 		{"external dependencies named", Repository{URL: filepath.Join(fixtures, "Gigahawk-xbps_libselinux"), AllowUnsigned: true},

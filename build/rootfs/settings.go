@@ -201,6 +201,7 @@ func writeConfigure(root *os.Root, scripts []Script, epoch time.Time) error {
 PATH=/usr/bin:/usr/sbin:/bin:/sbin
 SOURCE_DATE_EPOCH=` + strconv.FormatInt(epoch.Unix(), 10) + `
 export PATH SOURCE_DATE_EPOCH
+umask 022
 cd /
 mount -t proc proc /proc 2>/dev/null
 off() {

@@ -36,7 +36,8 @@ type Staged struct {
 	Epoch time.Time
 }
 
-// Script is one package's INSTALL script, as xbps runs it: script ACTION PKGNAME VERSION UPDATE CONF_FILE ARCH.
+// Script is one package's INSTALL script, as xbps runs it: script ACTION PKGNAME VERSION UPDATE CONF_FILE ARCH,
+// with ARCH the system's architecture.
 type Script struct {
 	Pkgname, Version, Arch string
 	Path                   string // guest path of the saved script
@@ -91,7 +92,8 @@ func Stage(ctx context.Context, tree string, r *Recipe, repos []*Repo, pkgs []*F
 		}
 		if len(c.Install) > 0 {
 			entry["install-script"] = c.Install
-			s := Script{Pkgname: p.Name, Version: p.Version, Arch: p.Arch, Path: scriptDir + "/" + p.Name + ".INSTALL"}
+			// xbps passes its own (native) architecture, not the package's, which may be noarch.
+			s := Script{Pkgname: p.Name, Version: p.Version, Arch: r.Arch, Path: scriptDir + "/" + p.Name + ".INSTALL"}
 			if err := writeGuestFile(root, s.Path, c.Install, 0o750); err != nil {
 				return nil, err
 			}

@@ -67,6 +67,9 @@ type Repodata struct {
 	// Stage is stage.plist; remote clients ignore it unless staging is asked for.
 	Stage       map[string]*Package
 	Compression string
+	// Members are the archive's member names in order: xbps-rindex writes index.plist,
+	// index-meta.plist and stage.plist.
+	Members []string
 }
 
 // Signed reports whether the repository carries a public key.
@@ -139,6 +142,7 @@ func ReadRepodata(r io.Reader) (*Repodata, error) {
 		if err != nil {
 			return nil, fmt.Errorf("repodata: %s: %w", hdr.Name, err)
 		}
+		rd.Members = append(rd.Members, hdr.Name)
 		switch strings.TrimPrefix(hdr.Name, "./") {
 		case "index.plist":
 			if rd.Index, err = parseIndex(data); err != nil {

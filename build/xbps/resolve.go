@@ -49,11 +49,20 @@ func (e *UnresolvedError) Error() string {
 	return b.String()
 }
 
-// ConflictError reports two packages of the transaction that cannot be installed together.
-type ConflictError struct{ Pkg, Conflicts, Pattern string }
+// Conflict is two packages of the transaction that cannot be installed together: Pkg's conflicts
+// list has Pattern, which With matches.
+type Conflict struct{ Pkg, With, Pattern string }
+
+// ConflictError lists every conflict of the transaction, in xbps's words.
+type ConflictError struct{ Conflicts []Conflict }
 
 func (e *ConflictError) Error() string {
-	return fmt.Sprintf("%s conflicts with %s (its conflicts list has %q); remove one of them from the recipe", e.Pkg, e.Conflicts, e.Pattern)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d conflict(s) in the packages to install; remove one package of each pair from the recipe:", len(e.Conflicts))
+	for _, c := range e.Conflicts {
+		fmt.Fprintf(&b, "\n  CONFLICT: %s with %s in transaction (matched by %s)", c.Pkg, c.With, c.Pattern)
+	}
+	return b.String()
 }
 
 // Resolve chooses packages for the requested patterns and all their run_depends, like xbps: a
@@ -198,7 +207,10 @@ func (r *resolver) dropReplaced() []*Resolved {
 	return out
 }
 
+// checkConflicts finds, as xbps does, for each pattern of each package's conflicts list the first
+// other package of the transaction it matches, and reports them all.
 func checkConflicts(pkgs []*Resolved) error {
+	var found []Conflict
 	for _, a := range pkgs {
 		for _, c := range a.Conflicts {
 			cp, err := ParsePattern(c)
@@ -206,11 +218,15 @@ func checkConflicts(pkgs []*Resolved) error {
 				continue
 			}
 			for _, b := range pkgs {
-				if b != a && (cp.Match(b.Pkgver) || providesMatch(b.Package, cp)) {
-					return &ConflictError{Pkg: a.Pkgver, Conflicts: b.Pkgver, Pattern: c}
+				if b.Name != a.Name && (cp.Match(b.Pkgver) || providesMatch(b.Package, cp)) {
+					found = append(found, Conflict{Pkg: a.Pkgver, With: b.Pkgver, Pattern: c})
+					break
 				}
 			}
 		}
+	}
+	if len(found) > 0 {
+		return &ConflictError{Conflicts: found}
 	}
 	return nil
 }

@@ -102,9 +102,6 @@ func Unpack(ctx context.Context, r io.Reader, root *os.Root) (*Contents, error) 
 		if c.Package == nil {
 			return nil, fmt.Errorf("entry %q comes before props.plist: not an xbps package", hdr.Name)
 		}
-		if !strings.HasPrefix(hdr.Name, ".") {
-			continue // xbps skips names that do not start with "."
-		}
 		rel, err := relPath(hdr.Name)
 		if err != nil {
 			return nil, err
@@ -141,11 +138,15 @@ func Unpack(ctx context.Context, r io.Reader, root *os.Root) (*Contents, error) 
 	return c, nil
 }
 
-// relPath turns "./usr/bin/foo" into "usr/bin/foo", refusing absolute names and "..".
+// relPath turns "./usr/bin/foo" into "usr/bin/foo", refusing names that do not start with "./"
+// (absolute ones among them: xbps-create writes every entry so, and xbps refuses the package) and "..".
 func relPath(name string) (string, error) {
-	n := strings.TrimPrefix(name, "./")
-	if n == "." || n == "" {
+	if name == "." || name == "./" {
 		return "", nil
+	}
+	n, ok := strings.CutPrefix(name, "./")
+	if !ok {
+		return "", &UnsafeEntryError{name, "the name does not start with ./ (an absolute or bare path); xbps refuses such a package"}
 	}
 	if strings.HasPrefix(n, "/") {
 		return "", &UnsafeEntryError{name, "absolute path"}

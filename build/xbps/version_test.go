@@ -231,10 +231,19 @@ func TestResolveVirtualReplacesConflicts(t *testing.T) {
 	if err != nil || strings.Join(pkgvers(got), " ") != "new-1_1" {
 		t.Errorf("replaces: %v %v", pkgvers(got), err)
 	}
-	con := repo("c", pkg("a-1_1", nil, nil, nil, []string{"b>=0"}), pkg("b-1_1", nil, nil, nil, nil))
+	// Every conflict is reported, in xbps's words, not only the first.
+	con := repo("c", pkg("a-1_1", nil, nil, nil, []string{"b>=0", "c<2", "d>=0"}), pkg("b-1_1", nil, nil, nil, nil),
+		pkg("c-1_1", nil, nil, nil, []string{"a>=0"}), pkg("d-2_1", nil, nil, nil, nil))
 	var ce *ConflictError
-	if _, err := Resolve([]*Repo{con}, []string{"a", "b"}); !errors.As(err, &ce) || !strings.Contains(err.Error(), "a-1_1 conflicts with b-1_1") {
-		t.Errorf("conflicts: %v", err)
+	_, err = Resolve([]*Repo{con}, []string{"a", "b", "c", "d"})
+	if !errors.As(err, &ce) || len(ce.Conflicts) != 4 {
+		t.Fatalf("conflicts: %v", err)
+	}
+	for _, want := range []string{"4 conflict(s)", "CONFLICT: a-1_1 with b-1_1 in transaction (matched by b>=0)", "CONFLICT: a-1_1 with c-1_1 in transaction (matched by c<2)",
+		"CONFLICT: a-1_1 with d-2_1 in transaction (matched by d>=0)", "CONFLICT: c-1_1 with a-1_1 in transaction (matched by a>=0)"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("conflicts: %q lacks %q", err, want)
+		}
 	}
 }
 
