@@ -27,7 +27,6 @@ require (
 	golang.org/x/sys v0.50.0
 	golang.org/x/term v0.48.0
 	gvisor.dev/gvisor v0.0.0-20240916094835-a174eb65023f
-	howett.net/plist v1.0.1
 )
 
 require (

@@ -18,11 +18,11 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
-	"howett.net/plist"
 
 	"github.com/simple-uml/simple-uml/build/attacktest"
 	"github.com/simple-uml/simple-uml/build/fetch"
 	"github.com/simple-uml/simple-uml/build/xbps"
+	"github.com/simple-uml/simple-uml/build/xbps/proplib"
 	"github.com/simple-uml/simple-uml/build/xbps/xbpstest"
 )
 
@@ -126,11 +126,11 @@ func readIndexDict(t *testing.T, repodata string) map[string]any {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var d map[string]any
-			if _, err := plist.Unmarshal(data, &d); err != nil {
+			v, err := proplib.Unmarshal(data)
+			if err != nil {
 				t.Fatal(err)
 			}
-			return d
+			return v.(map[string]any)
 		}
 	}
 }

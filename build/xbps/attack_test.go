@@ -10,11 +10,11 @@ import (
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
-	"howett.net/plist"
 
 	"github.com/simple-uml/simple-uml/build/attacktest"
 	"github.com/simple-uml/simple-uml/build/untar"
 	"github.com/simple-uml/simple-uml/build/xbps"
+	"github.com/simple-uml/simple-uml/build/xbps/proplib"
 	"github.com/simple-uml/simple-uml/build/xbps/xbpstest"
 )
 
@@ -84,7 +84,7 @@ func TestAttackEntryCount(t *testing.T) {
 	pr, pw := io.Pipe()
 	go func() {
 		tw := tar.NewWriter(pw)
-		props, _ := plist.Marshal(map[string]any{"pkgver": "a-1_1", "architecture": "x86_64"}, plist.XMLFormat)
+		props, _ := proplib.Marshal(map[string]any{"pkgver": "a-1_1", "architecture": "x86_64"})
 		tw.WriteHeader(&tar.Header{Name: "./props.plist", Mode: 0o644, Size: int64(len(props)), Typeflag: tar.TypeReg})
 		tw.Write(props)
 		for range untar.MaxEntries + 1 {

@@ -20,10 +20,10 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
-	"howett.net/plist"
 
 	"github.com/simple-uml/simple-uml/build/ident"
 	"github.com/simple-uml/simple-uml/build/untar"
+	"github.com/simple-uml/simple-uml/build/xbps/proplib"
 )
 
 // Package is one index entry (or a package's props.plist): typed fields for what the build uses,
@@ -168,10 +168,11 @@ func ReadRepodata(r io.Reader) (*Repodata, error) {
 	return rd, nil
 }
 
-// decodeDict reads a plist whose top level is a dictionary.
+// decodeDict reads a plist whose top level is a dictionary, as strictly as xbps reads it: what xbps
+// would refuse (a numeric entity, an unknown element) is refused here too.
 func decodeDict(data []byte) (map[string]any, error) {
-	var v any
-	if _, err := plist.Unmarshal(data, &v); err != nil {
+	v, err := proplib.Unmarshal(data)
+	if err != nil {
 		return nil, err
 	}
 	d, ok := v.(map[string]any)
