@@ -17,6 +17,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/attacktest"
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/uml"
+	"github.com/simple-uml/simple-uml/build/xbps/xbpstest"
 )
 
 // The rootfs end-to-end test assembles the bootable busybox repository as an unprivileged user (the
@@ -259,6 +260,8 @@ func TestRootfsEndToEnd(t *testing.T) {
 	}
 
 	_, entries := readRootfsTarball(t, tarball)
+	// After the configure boot, the database in the image still reads as xbps reads it.
+	xbpstest.CheckDB(t, xbpsDBOf(t, entries))
 	mark := string(entries["./var/lib/bb-files/INSTALL.mark"].data)
 	wantMark := "pre bb-files 1.0_1 no no x86_64 uid=0\npost bb-files 1.0_1 no no x86_64 uid=0\npost bb-files 1.0_1 no no x86_64 uid=0\n"
 	if mark != wantMark {

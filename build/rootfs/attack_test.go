@@ -318,6 +318,9 @@ func stageLocal(t *testing.T, pkgs []xbpstest.Package, names []string) (string, 
 	}
 	tree := t.TempDir()
 	st, err := Stage(ctx, tree, r, repos, fetched)
+	if err == nil {
+		xbpstest.CheckDB(t, tree)
+	}
 	return tree, st, err
 }
 
