@@ -352,12 +352,7 @@ func chownTree(root string, id int) error {
 func TestRootfsScriptFails(t *testing.T) {
 	requireE2E(t)
 	requireImageTools(t)
-	kernel := e2eKernel(t)
-	pkgs := busyboxPackages(t, true)
-	pkgs[3].Install = "#!/bin/sh\n[ \"$1\" = post ] && exit 3\nexit 0\n"
-	repo := newXbpsRepo(t, pkgs)
-	cfg := rootfsConfig(t, recipeDir(t, repo, "", nil), map[string]string{"SUML_ROOTFS_KERNEL": kernel})
-	_, err := Rootfs(context.Background(), cfg, "", testLog(t))
+	cfg, err := rootfsWithPostScript(t, "exit 3\n")
 	if err == nil {
 		t.Fatal("a failing INSTALL script was accepted")
 	}
@@ -375,20 +370,29 @@ func TestRootfsScriptFails(t *testing.T) {
 	}
 }
 
+// rootfsWithPostScript builds the busybox test system with the configure boot's kernel, its
+// bb-getty package's INSTALL script running body as its post action, and returns the configuration
+// and what Rootfs returned.
+func rootfsWithPostScript(t *testing.T, body string) (config.Config, error) {
+	t.Helper()
+	kernel := e2eKernel(t)
+	pkgs := busyboxPackages(t, true)
+	pkgs[3].Install = "#!/bin/sh\n[ \"$1\" = post ] || exit 0\n" + body
+	repo := newXbpsRepo(t, pkgs)
+	cfg := rootfsConfig(t, recipeDir(t, repo, "", nil), map[string]string{"SUML_ROOTFS_KERNEL": kernel})
+	_, err := Rootfs(context.Background(), cfg, "", testLog(t))
+	return cfg, err
+}
+
 // TestRootfsScriptCannotReachHost: an INSTALL script, run as the guest's root in the configure boot,
 // tries to read and write the host's files through hostfs. Nothing is shared with that boot, so the
 // mount fails, the script with it, and the build says so; the host's file is untouched.
 func TestRootfsScriptCannotReachHost(t *testing.T) {
 	requireE2E(t)
 	requireImageTools(t)
-	kernel := e2eKernel(t)
 	canary := attacktest.NewCanary(t, t.TempDir(), "id_ed25519")
-	pkgs := busyboxPackages(t, true)
-	pkgs[3].Install = fmt.Sprintf("#!/bin/sh\n[ \"$1\" = post ] || exit 0\nmkdir -p /mnt/host\n"+
-		"mount -t hostfs none /mnt/host || exit 7\ncat /mnt/host%[1]s\necho pwned > /mnt/host%[1]s\n", canary.Path)
-	repo := newXbpsRepo(t, pkgs)
-	cfg := rootfsConfig(t, recipeDir(t, repo, "", nil), map[string]string{"SUML_ROOTFS_KERNEL": kernel})
-	_, err := Rootfs(context.Background(), cfg, "", testLog(t))
+	cfg, err := rootfsWithPostScript(t, fmt.Sprintf("mkdir -p /mnt/host\n"+
+		"mount -t hostfs none /mnt/host || exit 7\ncat /mnt/host%[1]s\necho pwned > /mnt/host%[1]s\n", canary.Path))
 	if err == nil || !strings.Contains(err.Error(), "INSTALL post of bb-getty-1.0_1 exited with status 7") {
 		t.Fatalf("got %v, want the script's failed mount reported", err)
 	}
@@ -409,14 +413,10 @@ func TestRootfsScriptCannotReachHost(t *testing.T) {
 func TestRootfsScriptPlantsLinks(t *testing.T) {
 	requireE2E(t)
 	requireImageTools(t)
-	kernel := e2eKernel(t)
 	canary := attacktest.NewCanary(t, t.TempDir(), "id_ed25519")
-	pkgs := busyboxPackages(t, true)
-	pkgs[3].Install = fmt.Sprintf("#!/bin/sh\n[ \"$1\" = post ] || exit 0\necho 'reading %[1]s'\n"+
-		"ln -sfn %[1]s /planted-file\nln -sfn / /planted-root\nmkdir -p /planted-dir && ln -sfn %[1]s /planted-dir/again\n", canary.Path)
-	repo := newXbpsRepo(t, pkgs)
-	cfg := rootfsConfig(t, recipeDir(t, repo, "", nil), map[string]string{"SUML_ROOTFS_KERNEL": kernel})
-	if _, err := Rootfs(context.Background(), cfg, "", testLog(t)); err != nil {
+	cfg, err := rootfsWithPostScript(t, fmt.Sprintf("echo 'reading %[1]s'\n"+
+		"ln -sfn %[1]s /planted-file\nln -sfn / /planted-root\nmkdir -p /planted-dir && ln -sfn %[1]s /planted-dir/again\n", canary.Path))
+	if err != nil {
 		t.Fatal(err)
 	}
 	canary.Check(t)

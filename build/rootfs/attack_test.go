@@ -299,28 +299,7 @@ func stageLocal(t *testing.T, pkgs []xbpstest.Package, names []string) (string, 
 	}
 	r := &Recipe{Name: "attack", Path: "attack.toml", Arch: "x86_64", Packages: names, ImageSize: "64M", RootPasswdHash: "$6$x$y",
 		Repositories: []Repository{{URL: dir, AllowUnsigned: true}}}
-	if err := r.validate(); err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	cache := &fetch.Cache{Dir: t.TempDir(), Quiet: true}
-	repos, err := LoadRepositories(ctx, cache, r)
-	if err != nil {
-		return "", nil, err
-	}
-	resolved, err := Resolve(repos, r)
-	if err != nil {
-		return "", nil, err
-	}
-	fetched, err := Fetch(ctx, cache, repos, resolved, 2)
-	if err != nil {
-		return "", nil, err
-	}
-	tree := t.TempDir()
-	st, err := Stage(ctx, tree, r, repos, fetched)
-	if err == nil {
-		xbpstest.CheckDB(t, tree)
-	}
+	tree, st, _, err := stageRecipe(t, r)
 	return tree, st, err
 }
 

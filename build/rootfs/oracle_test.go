@@ -3,7 +3,6 @@ package rootfs
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -17,7 +16,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/simple-uml/simple-uml/build/fetch"
 	"github.com/simple-uml/simple-uml/build/xbps/proplib"
 	"github.com/simple-uml/simple-uml/build/xbps/xbpstest"
 )
@@ -42,25 +40,7 @@ func TestOracleInstall(t *testing.T) {
 			{URL: filepath.Join(fixtures, "Encoded14-void-user-repository/x86_64"), Keys: []string{"1d:c2:cf:d4:08:97:4c:47:5d:88:4c:fd:e9:a5:d0:9a"}},
 			{URL: filepath.Join(oracleDir, "stub-repo"), AllowUnsigned: true},
 		}}
-	if err := r.validate(); err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	cache := &fetch.Cache{Dir: t.TempDir(), Quiet: true}
-	repos, err := LoadRepositories(ctx, cache, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pkgs, err := Resolve(repos, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fetched, err := Fetch(ctx, cache, repos, pkgs, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tree := t.TempDir()
-	st, err := Stage(ctx, tree, r, repos, fetched)
+	tree, st, _, err := stageRecipe(t, r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,25 +244,8 @@ func TestStageWritesWhatXbpsReads(t *testing.T) {
 	}
 	r := &Recipe{Name: "odd", Path: "odd.toml", Arch: "x86_64", Packages: names, ImageSize: "64M",
 		Repositories: []Repository{{URL: repo.Dir, Keys: []string{repo.Fingerprint()}}}}
-	if err := r.validate(); err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	cache := &fetch.Cache{Dir: t.TempDir(), Quiet: true}
-	repos, err := LoadRepositories(ctx, cache, r)
+	tree, _, _, err := stageRecipe(t, r)
 	if err != nil {
-		t.Fatal(err)
-	}
-	resolved, err := Resolve(repos, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fetched, err := Fetch(ctx, cache, repos, resolved, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tree := t.TempDir()
-	if _, err := Stage(ctx, tree, r, repos, fetched); err != nil {
 		t.Fatal(err)
 	}
 	db := xbpstest.CheckDB(t, tree)

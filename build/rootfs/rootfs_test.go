@@ -169,23 +169,36 @@ func baseStandIn(t *testing.T, arch string) string {
 	return dir
 }
 
-func stageFixture(t *testing.T, r *Recipe) error {
+// stageRecipe validates r, loads its repositories, resolves, fetches and stages its packages into a
+// new tree, as the pipeline does, and reads the tree's xbps database as xbps would when it succeeds.
+func stageRecipe(t *testing.T, r *Recipe) (tree string, st *Staged, fetched []*Fetched, err error) {
+	t.Helper()
+	if err := r.validate(); err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	cache := &fetch.Cache{Dir: t.TempDir(), Quiet: true}
 	repos, err := LoadRepositories(ctx, cache, r)
 	if err != nil {
-		return err
+		return "", nil, nil, err
 	}
 	pkgs, err := Resolve(repos, r)
 	if err != nil {
-		return err
+		return "", nil, nil, err
 	}
-	fetched, err := Fetch(ctx, cache, repos, pkgs, 2)
-	if err != nil {
-		return err
+	if fetched, err = Fetch(ctx, cache, repos, pkgs, 2); err != nil {
+		return "", nil, nil, err
 	}
-	tree := t.TempDir()
-	st, err := Stage(ctx, tree, r, repos, fetched)
+	tree = t.TempDir()
+	if st, err = Stage(ctx, tree, r, repos, fetched); err != nil {
+		return "", nil, nil, err
+	}
+	xbpstest.CheckDB(t, tree)
+	return tree, st, fetched, nil
+}
+
+func stageFixture(t *testing.T, r *Recipe) error {
+	tree, st, fetched, err := stageRecipe(t, r)
 	if err != nil {
 		return err
 	}
