@@ -13,6 +13,7 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/release"
+	"github.com/simple-uml/simple-uml/build/run"
 )
 
 // PublishOptions are the switches of `mage release`.
@@ -51,7 +52,45 @@ func Publish(ctx context.Context, cfg config.Config, getenv func(string) string,
 		return nil, err
 	}
 	p := &release.Publisher{Client: client, Owner: owner, Repo: repo, Log: w, DryRun: opts.DryRun, Replace: opts.Replace}
-	return p.Publish(ctx, m.Tag, "simple-uml "+m.Tag, string(notes), assets)
+	if p.Commit, err = builtCommit(ctx, cfg, getenv); err != nil {
+		return nil, err
+	}
+	if p.Latest, err = latestRelease(ctx, cfg, p, m.Tag); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(w, "release %s: tag at commit %s; latest: %v\n", m.Tag, p.Commit, p.Latest)
+	plan, err := p.Publish(ctx, m.Tag, "simple-uml "+m.Tag, string(notes), assets)
+	if errors.Is(err, release.ErrReplaceRefused) {
+		err = fmt.Errorf("%w\n  set SUML_RELEASE_REPLACE=1 to replace them", err)
+	}
+	return plan, err
+}
+
+// builtCommit is the commit the release was built from, for its tag: GitHub Actions' GITHUB_SHA,
+// or the repository's HEAD.
+func builtCommit(ctx context.Context, cfg config.Config, getenv func(string) string) (string, error) {
+	sha := getenv("GITHUB_SHA")
+	if sha == "" {
+		var err error
+		if sha, err = run.Output(ctx, run.Cmd{Args: []string{"git", "rev-parse", "HEAD"}, Dir: cfg.Root}); err != nil {
+			return "", fmt.Errorf("the commit to tag: not a git checkout, and GITHUB_SHA is not set: %w", err)
+		}
+	}
+	if len(sha) != 40 || strings.Trim(sha, "0123456789abcdef") != "" {
+		return "", fmt.Errorf("the commit to tag %q is not a full commit id (GITHUB_SHA)", sha)
+	}
+	return sha, nil
+}
+
+// latestRelease says whether tag becomes the repository's "latest" release, which `mage fetch`
+// installs by default: only when it is of the configured kernel series (kernel.series) and newer
+// than every published release of that series.
+func latestRelease(ctx context.Context, cfg config.Config, p *release.Publisher, tag string) (bool, error) {
+	series := cfg.Kernel.Series
+	if series != "stable" && series != "mainline" && !strings.HasPrefix(tag, "v"+series+".") && !strings.HasPrefix(tag, "v"+series+"-") {
+		return false, nil
+	}
+	return p.NewestOfSeries(ctx, tag)
 }
 
 // githubRepository makes a client for GITHUB_REPOSITORY ("owner/name") with GITHUB_TOKEN at

@@ -33,6 +33,12 @@ type fakeGitHub struct {
 	faults map[string][]fault
 	repo   *fakeRepo
 	srv    *httptest.Server
+	// storage stands in for GitHub's storage host: asset downloads through the API are redirected
+	// there, and, like its pre-signed URLs, it refuses a request that carries a token.
+	storage     *httptest.Server
+	storageAuth []string // the Authorization headers the storage host was sent
+	// endless makes the release listing's Link header always point to a next page.
+	endless bool
 }
 
 type fault struct {
@@ -43,12 +49,14 @@ type fault struct {
 }
 
 type fakeRelease struct {
-	ID     int64
-	Tag    string
-	Name   string
-	Body   string
-	Draft  bool
-	Assets map[string]*fakeAsset
+	ID         int64
+	Tag        string
+	Name       string
+	Body       string
+	Draft      bool
+	Commitish  string // target_commitish as created
+	MakeLatest string // make_latest as last sent
+	Assets     map[string]*fakeAsset
 }
 
 type fakeAsset struct {
@@ -62,7 +70,30 @@ func newFakeGitHub(t testing.TB) *fakeGitHub {
 	f := &fakeGitHub{nextID: 100, releases: map[int64]*fakeRelease{}, faults: map[string][]fault{}, repo: newFakeRepo()}
 	f.srv = httptest.NewServer(f)
 	t.Cleanup(f.srv.Close)
+	f.storage = httptest.NewServer(http.HandlerFunc(f.serveStorage))
+	t.Cleanup(f.storage.Close)
 	return f
+}
+
+func (f *fakeGitHub) serveStorage(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if auth := r.Header.Get("Authorization"); auth != "" {
+		f.storageAuth = append(f.storageAuth, auth)
+		http.Error(w, "<Error><Code>InvalidArgument</Code><Message>Only one auth mechanism allowed</Message></Error>", http.StatusBadRequest)
+		return
+	}
+	id, _ := strconv.ParseInt(strings.TrimPrefix(r.URL.Path, "/asset/"), 10, 64)
+	for _, rel := range f.releases {
+		for _, a := range rel.Assets {
+			if a.ID == id {
+				w.Header().Set("Content-Type", "application/octet-stream")
+				w.Write(a.Data)
+				return
+			}
+		}
+	}
+	http.NotFound(w, r)
 }
 
 var (
@@ -121,13 +152,19 @@ func (f *fakeGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		for _, rel := range f.sorted() {
 			out = append(out, f.releaseJSON(rel))
 		}
+		if f.endless {
+			page, _ := strconv.Atoi(r.URL.Query().Get("page"))
+			w.Header().Set("Link", fmt.Sprintf(`<%s%s?per_page=100&page=%d>; rel="next"`, f.srv.URL, r.URL.Path, max(page, 1)+1))
+			out = []any{}
+		}
 		f.json(w, 200, out)
 	case r.Method == http.MethodPost && reReleases.MatchString(r.URL.Path):
 		var req struct {
-			Tag   string `json:"tag_name"`
-			Name  string `json:"name"`
-			Body  string `json:"body"`
-			Draft bool   `json:"draft"`
+			Tag       string `json:"tag_name"`
+			Name      string `json:"name"`
+			Body      string `json:"body"`
+			Draft     bool   `json:"draft"`
+			Commitish string `json:"target_commitish"`
 		}
 		json.NewDecoder(r.Body).Decode(&req)
 		for _, rel := range f.releases {
@@ -137,7 +174,7 @@ func (f *fakeGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		f.nextID++
-		rel := &fakeRelease{ID: f.nextID, Tag: req.Tag, Name: req.Name, Body: req.Body, Draft: req.Draft, Assets: map[string]*fakeAsset{}}
+		rel := &fakeRelease{ID: f.nextID, Tag: req.Tag, Name: req.Name, Body: req.Body, Draft: req.Draft, Commitish: req.Commitish, Assets: map[string]*fakeAsset{}}
 		f.releases[rel.ID] = rel
 		f.json(w, 201, f.releaseJSON(rel))
 	case r.Method == http.MethodPatch && reRelease.MatchString(r.URL.Path):
@@ -152,6 +189,9 @@ func (f *fakeGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if v, ok := req["body"].(string); ok {
 			rel.Body = v
+		}
+		if v, ok := req["make_latest"].(string); ok {
+			rel.MakeLatest = v
 		}
 		f.json(w, 200, f.releaseJSON(rel))
 	case r.Method == http.MethodGet && reAssets.MatchString(r.URL.Path):
@@ -190,8 +230,8 @@ func (f *fakeGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		for _, rel := range f.releases {
 			for _, a := range rel.Assets {
 				if a.ID == id {
-					w.Header().Set("Content-Type", "application/octet-stream")
-					w.Write(a.Data)
+					// As GitHub does: the binary is on the storage host, behind a redirect.
+					http.Redirect(w, r, f.storage.URL+"/asset/"+strconv.FormatInt(id, 10), http.StatusFound)
 					return
 				}
 			}

@@ -3,6 +3,8 @@ package release
 import (
 	"bytes"
 	"context"
+	"errors"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -130,7 +132,7 @@ func TestPublishDraftsPublishedAndDryRun(t *testing.T) {
 		}
 	}
 	_, writes := f.counts()
-	if _, err := p.Publish(ctx, "v6.12.117-1", "t", "b", other); err == nil || !strings.Contains(err.Error(), "refusing to change a published release") {
+	if _, err := p.Publish(ctx, "v6.12.117-1", "t", "b", other); !errors.Is(err, ErrReplaceRefused) || !strings.Contains(err.Error(), "simple-uml-linux-6.12.117-1.tar.xz: replace") {
 		t.Fatalf("changed published release: %v", err)
 	}
 	if _, w := f.counts(); w != writes {
@@ -157,5 +159,141 @@ func TestNewClientEnterprise(t *testing.T) {
 	c, _ = NewClient("", "", nil)
 	if c.BaseURL.String() != "https://api.github.com/" {
 		t.Errorf("default: %v", c.BaseURL)
+	}
+}
+
+// TestPublishAgainstGitHubsBehaviour: what GitHub does and the fake did not, each case once.
+func TestPublishAgainstGitHubsBehaviour(t *testing.T) {
+	ctx := context.Background()
+	const tag = "v6.12.117-1"
+	uploadedDraft := func(f *fakeGitHub, assets []Asset, extra ...string) {
+		rel := &fakeRelease{ID: 10, Tag: tag, Draft: true, Assets: map[string]*fakeAsset{}}
+		for i, a := range assets {
+			if a.Name == "SHA256SUMS" {
+				continue // a run that stopped before its last upload
+			}
+			data, _ := os.ReadFile(a.Path)
+			rel.Assets[a.Name] = &fakeAsset{ID: int64(50 + i), Name: a.Name, State: "uploaded", Data: data}
+		}
+		for i, n := range extra {
+			rel.Assets[n] = &fakeAsset{ID: int64(90 + i), Name: n, State: "uploaded", Data: []byte("stale")}
+		}
+		f.releases[10] = rel
+	}
+
+	t.Run("the token stays on GitHub's API host", func(t *testing.T) {
+		f := newFakeGitHub(t)
+		assets := releaseAssets(t, "6.12.117-1")
+		uploadedDraft(f, assets)
+		p := f.publisher(t, nil)
+		plan, err := p.Publish(ctx, tag, "t", "b", assets)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Without SHA256SUMS on the draft, each uploaded asset is downloaded to compare.
+		if plan.Actions["manifest.json"] != Skip {
+			t.Errorf("plan %v", plan.Actions)
+		}
+		if len(f.storageAuth) > 0 {
+			t.Errorf("the storage host was sent %q", f.storageAuth)
+		}
+	})
+
+	t.Run("a retried upload after 502 removes what the failed one left", func(t *testing.T) {
+		f := newFakeGitHub(t)
+		assets := releaseAssets(t, "6.12.117-1")
+		f.faults["POST upload manifest.json"] = []fault{{status: 502, partial: true}}
+		if _, err := f.publisher(t, nil).Publish(ctx, tag, "t", "b", assets); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.state(t); !strings.Contains(got, "manifest.json(uploaded)") || strings.Contains(got, "starter") {
+			t.Errorf("release: %s", got)
+		}
+	})
+
+	t.Run("429 waits as long as Retry-After says", func(t *testing.T) {
+		f := newFakeGitHub(t)
+		f.faults["GET /api/v3/repos/o/r/releases/tags/"+tag] = []fault{{status: 429, header: map[string]string{"Retry-After": "30"}, body: `{"message":"rate limited"}`}}
+		p := f.publisher(t, nil)
+		var waits []time.Duration
+		p.sleep = func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil }
+		if _, err := p.Publish(ctx, tag, "t", "b", releaseAssets(t, "6.12.117-1")); err != nil {
+			t.Fatal(err)
+		}
+		if len(waits) != 1 || waits[0] != 30*time.Second {
+			t.Errorf("waits %v, want 30s", waits)
+		}
+	})
+
+	t.Run("assets dist lacks are removed from a draft, and the plan says so", func(t *testing.T) {
+		f := newFakeGitHub(t)
+		assets := releaseAssets(t, "6.12.117-1")
+		uploadedDraft(f, assets, "notes-old.md")
+		var log bytes.Buffer
+		plan, err := f.publisher(t, &log).Publish(ctx, tag, "t", "b", assets)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plan.Actions["notes-old.md"] != Delete || !strings.Contains(log.String(), "notes-old.md") {
+			t.Errorf("plan %v\n%s", plan.Actions, log.String())
+		}
+		if got := f.state(t); strings.Contains(got, "notes-old.md") {
+			t.Errorf("the stale asset was published: %s", got)
+		}
+	})
+
+	t.Run("the dry run refuses what the real run refuses", func(t *testing.T) {
+		f := newFakeGitHub(t)
+		assets := releaseAssets(t, "6.12.117-1")
+		uploadedDraft(f, assets)
+		f.releases[10].Assets["manifest.json"].Data = []byte(`{"tag":"v6.12.117-2"}`) // same size, other bytes
+		p := f.publisher(t, nil)
+		_, writes := f.counts()
+		for _, dry := range []bool{true, false} {
+			p.DryRun = dry
+			if _, err := p.Publish(ctx, tag, "t", "b", assets); !errors.Is(err, ErrReplaceRefused) {
+				t.Errorf("dry run %v: %v", dry, err)
+			}
+		}
+		if _, w := f.counts(); w != writes {
+			t.Errorf("%d writes for refused publishes", w-writes)
+		}
+	})
+
+	t.Run("a listing whose Link header never ends", func(t *testing.T) {
+		f := newFakeGitHub(t)
+		f.endless = true
+		_, err := f.publisher(t, nil).Publish(ctx, tag, "t", "b", releaseAssets(t, "6.12.117-1"))
+		if err == nil || !strings.Contains(err.Error(), "Link header does not end") {
+			t.Fatalf("got %v", err)
+		}
+		if calls, _ := f.counts(); calls > maxPages+5 {
+			t.Errorf("%d calls", calls)
+		}
+	})
+}
+
+// TestPublishTagsTheBuiltCommitAndLatest: the release is created at the commit that was built and
+// marked latest only when it is the newest of its series.
+func TestPublishTagsTheBuiltCommitAndLatest(t *testing.T) {
+	f := newFakeGitHub(t)
+	ctx := context.Background()
+	p := f.publisher(t, nil)
+	p.Commit, p.Latest = "0123456789abcdef0123456789abcdef01234567", false
+	if _, err := p.Publish(ctx, "v6.12.117-1", "t", "b", releaseAssets(t, "6.12.117-1")); err != nil {
+		t.Fatal(err)
+	}
+	rel := f.releases[101]
+	if rel.Commitish != p.Commit || rel.MakeLatest != "false" {
+		t.Errorf("created at %q, make_latest %q", rel.Commitish, rel.MakeLatest)
+	}
+	f.releases[200] = &fakeRelease{ID: 200, Tag: "v6.12.300-1", Draft: true, Assets: map[string]*fakeAsset{}} // drafts do not count
+	for tag, want := range map[string]bool{"v6.12.116-1": false, "v6.12.117-1": true, "v6.12.117-2": true, "v6.12.118-1": true, "v6.6.50-1": true, "v6.13-1": true} {
+		if got, err := p.NewestOfSeries(ctx, tag); err != nil || got != want {
+			t.Errorf("NewestOfSeries(%s) = %v, %v; want %v", tag, got, err, want)
+		}
+	}
+	if _, err := p.NewestOfSeries(ctx, "latest"); err == nil {
+		t.Error("a tag that is no version was accepted")
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,8 +41,21 @@ type Publisher struct {
 	Attempts    int           // per call; 0 means 5
 	Backoff     time.Duration // first retry wait, doubled each time; 0 means 2s
 	MaxWait     time.Duration // longest rate-limit wait accepted; 0 means one hour
-	sleep       func(context.Context, time.Duration) error
+	// Commit is the commit the release's tag is made at when Publish creates the release
+	// (target_commitish): the one that was built. Empty leaves GitHub's default, its default branch.
+	Commit string
+	// Latest says whether the release becomes the repository's "latest" when published
+	// (make_latest), which `mage fetch` installs by default.
+	Latest bool
+	// Storage follows GitHub's redirect from an asset to its storage host. It must not carry the
+	// token: the storage host is another party, and its pre-signed URLs refuse one. nil means a
+	// plain http.Client.
+	Storage *http.Client
+	sleep   func(context.Context, time.Duration) error
 }
+
+// maxPages bounds a listing: a server whose Link header always points on must not keep us going.
+const maxPages = 100
 
 // NewClient makes a go-github client for GitHub or GitHub Enterprise: apiURL is GITHUB_API_URL
 // (https://api.github.com, or https://HOST/api/v3), the upload host is derived from it.
@@ -80,7 +94,12 @@ const (
 	Upload  Action = "upload"
 	Skip    Action = "skip (already uploaded, same size and digest)"
 	Replace Action = "replace"
+	Delete  Action = "delete (the release has it, dist's release folder has not)"
 )
+
+// ErrReplaceRefused is why Publish stops short of changing what is already there: a published
+// release, or an uploaded asset that differs. Publisher.Replace allows it.
+var ErrReplaceRefused = errors.New("refusing to replace")
 
 // Plan is what Publish found and did.
 type Plan struct {
@@ -138,21 +157,24 @@ func (p *Publisher) Publish(ctx context.Context, tag, title, body string, assets
 			}
 		}
 	}
-	p.printPlan(plan, assets)
-	changes := 0
-	for _, a := range assets {
-		if plan.Actions[a.Name] != Skip {
-			changes++
+	for name := range remote {
+		if _, ok := plan.Actions[name]; !ok {
+			plan.Actions[name] = Delete
 		}
 	}
-	if plan.Existing == "published" && changes > 0 && !p.Replace {
-		return plan, fmt.Errorf("release %s is published and %d of its assets differ from dist's: refusing to change a published release (ask for replacing to overwrite)", tag, changes)
+	p.printPlan(plan)
+	// One planner for both runs: what the real run would refuse, the dry run refuses too.
+	if err := p.refusal(plan, remote); err != nil {
+		return plan, err
 	}
 	if p.DryRun {
 		return plan, nil
 	}
 	if rel == nil {
 		r := &github.RepositoryRelease{TagName: github.String(tag), Name: github.String(title), Body: github.String(body), Draft: github.Bool(true)}
+		if p.Commit != "" {
+			r.TargetCommitish = github.String(p.Commit)
+		}
 		err := p.call(ctx, &plan.APICalls, true, "create the draft release", func() (*github.Response, error) {
 			var resp *github.Response
 			var err error
@@ -164,18 +186,20 @@ func (p *Publisher) Publish(ctx context.Context, tag, title, body string, assets
 		}
 		plan.ReleaseID = rel.GetID()
 	}
+	for _, name := range sortedNames(plan.Actions) {
+		if plan.Actions[name] != Delete {
+			continue
+		}
+		if err := p.deleteAsset(ctx, plan, remote[name]); err != nil {
+			return plan, err
+		}
+	}
 	for _, a := range assets {
 		switch plan.Actions[a.Name] {
 		case Skip:
 			continue
 		case Replace:
-			r := remote[a.Name]
-			if r.GetState() != "starter" && !p.Replace {
-				return plan, fmt.Errorf("asset %s of release %s differs from dist's (size %d, state %s): refusing to replace it (ask for replacing)", a.Name, tag, r.GetSize(), r.GetState())
-			}
-			if err := p.call(ctx, &plan.APICalls, true, "delete the old "+a.Name, func() (*github.Response, error) {
-				return p.Client.Repositories.DeleteReleaseAsset(ctx, p.Owner, p.Repo, r.GetID())
-			}); err != nil {
+			if err := p.deleteAsset(ctx, plan, remote[a.Name]); err != nil {
 				return plan, err
 			}
 		}
@@ -184,7 +208,8 @@ func (p *Publisher) Publish(ctx context.Context, tag, title, body string, assets
 		}
 	}
 	if rel.GetDraft() || rel.GetName() != title || rel.GetBody() != body {
-		edit := &github.RepositoryRelease{Name: github.String(title), Body: github.String(body), Draft: github.Bool(false)}
+		edit := &github.RepositoryRelease{Name: github.String(title), Body: github.String(body), Draft: github.Bool(false),
+			MakeLatest: github.String(strconv.FormatBool(p.Latest))}
 		if err := p.call(ctx, &plan.APICalls, true, "publish the release", func() (*github.Response, error) {
 			_, resp, err := p.Client.Repositories.EditRelease(ctx, p.Owner, p.Repo, rel.GetID(), edit)
 			return resp, err
@@ -194,6 +219,116 @@ func (p *Publisher) Publish(ctx context.Context, tag, title, body string, assets
 	}
 	fmt.Fprintf(p.log(), "release %s published: %d API calls, %d of them writes\n", tag, plan.Calls, plan.Writes)
 	return plan, nil
+}
+
+// refusal says why the plan may not run without Replace: it changes a published release, or
+// replaces an uploaded asset of a draft (one in state "starter", left by a failed upload, is not a
+// real asset).
+func (p *Publisher) refusal(plan *Plan, remote map[string]*github.ReleaseAsset) error {
+	if p.Replace {
+		return nil
+	}
+	var changed []string
+	for _, name := range sortedNames(plan.Actions) {
+		a := plan.Actions[name]
+		if a == Skip || (a == Upload || a == Delete) && plan.Existing != "published" {
+			continue // a draft is ours to complete: what it lacks is added, what dist lacks removed
+		}
+		if r := remote[name]; plan.Existing == "published" || r != nil && r.GetState() != "starter" {
+			changed = append(changed, name+": "+string(a))
+		}
+	}
+	if len(changed) == 0 {
+		return nil
+	}
+	return fmt.Errorf("release %s (%s) would change: %s: %w", plan.Tag, plan.Existing, strings.Join(changed, "; "), ErrReplaceRefused)
+}
+
+func (p *Publisher) deleteAsset(ctx context.Context, plan *Plan, r *github.ReleaseAsset) error {
+	return p.call(ctx, &plan.APICalls, true, "delete the release's "+r.GetName(), func() (*github.Response, error) {
+		return p.Client.Repositories.DeleteReleaseAsset(ctx, p.Owner, p.Repo, r.GetID())
+	})
+}
+
+func sortedNames(actions map[string]Action) []string {
+	names := make([]string, 0, len(actions))
+	for n := range actions {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// NewestOfSeries reports whether tag (v<version>-<revision>) is newer than every published release
+// of its kernel series (the version's first two numbers): then it is the one to mark "latest".
+func (p *Publisher) NewestOfSeries(ctx context.Context, tag string) (bool, error) {
+	mine, ok := parseTag(tag)
+	if !ok {
+		return false, fmt.Errorf("release tag %q is not v<version>-<revision>", tag)
+	}
+	opts := &github.ListOptions{PerPage: 100}
+	var n APICalls
+	for {
+		var page []*github.RepositoryRelease
+		var resp *github.Response
+		if err := p.call(ctx, &n, false, "list releases", func() (*github.Response, error) {
+			var err error
+			page, resp, err = p.Client.Repositories.ListReleases(ctx, p.Owner, p.Repo, opts)
+			return resp, err
+		}); err != nil {
+			return false, err
+		}
+		for _, r := range page {
+			other, ok := parseTag(r.GetTagName())
+			if ok && !r.GetDraft() && other[0] == mine[0] && other[1] == mine[1] && !lessTag(other, mine) && r.GetTagName() != tag {
+				return false, nil
+			}
+		}
+		if resp == nil || resp.NextPage == 0 {
+			return true, nil
+		}
+		if opts.Page = resp.NextPage; opts.Page > maxPages {
+			return false, fmt.Errorf("list releases: more than %d pages of %d; the server's Link header does not end", maxPages, opts.PerPage)
+		}
+	}
+}
+
+// parseTag reads v6.12.117-1 as [6 12 117 1] (a version without a patch level as patch 0).
+func parseTag(tag string) ([4]int, bool) {
+	var out [4]int
+	v, rev, ok := strings.Cut(strings.TrimPrefix(tag, "v"), "-")
+	if !ok || !strings.HasPrefix(tag, "v") {
+		return out, false
+	}
+	parts := strings.Split(v, ".")
+	if len(parts) < 2 || len(parts) > 3 {
+		return out, false
+	}
+	for i, s := range append(parts, make([]string, 3-len(parts))...) {
+		if s == "" && i == 2 {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return out, false
+		}
+		out[i] = n
+	}
+	r, err := strconv.Atoi(rev)
+	if err != nil || r < 0 {
+		return out, false
+	}
+	out[3] = r
+	return out, true
+}
+
+func lessTag(a, b [4]int) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] < b[i]
+		}
+	}
+	return false
 }
 
 // uploadOrder puts SHA256SUMS last: its presence on a release means every other asset was uploaded.
@@ -247,7 +382,9 @@ func (p *Publisher) findRelease(ctx context.Context, plan *Plan, tag string) (*g
 		if resp == nil || resp.NextPage == 0 {
 			break
 		}
-		opts.Page = resp.NextPage
+		if opts.Page = resp.NextPage; opts.Page > maxPages {
+			return nil, fmt.Errorf("list releases: more than %d pages of %d; the server's Link header does not end", maxPages, opts.PerPage)
+		}
 	}
 	if len(drafts) == 0 {
 		return nil, nil
@@ -280,7 +417,9 @@ func (p *Publisher) listAssets(ctx context.Context, plan *Plan, id int64) (map[s
 		if resp == nil || resp.NextPage == 0 {
 			return out, nil
 		}
-		opts.Page = resp.NextPage
+		if opts.Page = resp.NextPage; opts.Page > maxPages {
+			return nil, fmt.Errorf("list release assets: more than %d pages of %d; the server's Link header does not end", maxPages, opts.PerPage)
+		}
 	}
 }
 
@@ -305,7 +444,7 @@ func (p *Publisher) sumsMatch(ctx context.Context, plan *Plan, remote map[string
 	}
 	var got []byte
 	err := p.call(ctx, &plan.APICalls, false, "download SHA256SUMS", func() (*github.Response, error) {
-		rc, _, err := p.Client.Repositories.DownloadReleaseAsset(ctx, p.Owner, p.Repo, r.GetID(), p.Client.Client())
+		rc, err := p.download(ctx, r.GetID())
 		if err != nil {
 			return nil, err
 		}
@@ -327,7 +466,7 @@ func (p *Publisher) sameDigest(ctx context.Context, plan *Plan, r *github.Releas
 	}
 	var remote string
 	err = p.call(ctx, &plan.APICalls, false, "download "+a.Name+" to compare", func() (*github.Response, error) {
-		rc, _, err := p.Client.Repositories.DownloadReleaseAsset(ctx, p.Owner, p.Repo, r.GetID(), p.Client.Client())
+		rc, err := p.download(ctx, r.GetID())
 		if err != nil {
 			return nil, err
 		}
@@ -342,8 +481,28 @@ func (p *Publisher) sameDigest(ctx context.Context, plan *Plan, r *github.Releas
 	return remote == local, err
 }
 
+// download opens an asset through the API (the token goes to the API host only) and follows its
+// redirect to the storage host with the Storage client, which carries none.
+func (p *Publisher) download(ctx context.Context, id int64) (io.ReadCloser, error) {
+	storage := p.Storage
+	if storage == nil {
+		storage = &http.Client{}
+	}
+	rc, _, err := p.Client.Repositories.DownloadReleaseAsset(ctx, p.Owner, p.Repo, id, storage)
+	return rc, err
+}
+
+// upload uploads an asset. A failed upload can leave an asset of that name behind (state
+// "starter", GitHub documents), which makes the next attempt fail with 422 already_exists: before
+// each retry, what is left of the name is removed.
 func (p *Publisher) upload(ctx context.Context, plan *Plan, id int64, a Asset) error {
+	attempt := 0
 	return p.call(ctx, &plan.APICalls, true, "upload "+a.Name, func() (*github.Response, error) {
+		if attempt++; attempt > 1 {
+			if resp, err := p.removeLeftover(ctx, plan, id, a.Name); err != nil {
+				return resp, err
+			}
+		}
 		// An *os.File body cannot be replayed: a new one for every attempt.
 		f, err := os.Open(a.Path)
 		if err != nil {
@@ -354,6 +513,22 @@ func (p *Publisher) upload(ctx context.Context, plan *Plan, id int64, a Asset) e
 			&github.UploadOptions{Name: a.Name, MediaType: mediaType(a.Name)}, f)
 		return resp, err
 	})
+}
+
+// removeLeftover deletes the asset called name from release id, if a failed upload left one.
+func (p *Publisher) removeLeftover(ctx context.Context, plan *Plan, id int64, name string) (*github.Response, error) {
+	remote, err := p.listAssets(ctx, plan, id)
+	if err != nil {
+		return nil, err
+	}
+	left, ok := remote[name]
+	if !ok {
+		return nil, nil
+	}
+	fmt.Fprintf(p.log(), "removing what the failed upload left of %s (state %s)\n", name, left.GetState())
+	plan.Calls++
+	plan.Writes++
+	return p.Client.Repositories.DeleteReleaseAsset(ctx, p.Owner, p.Repo, left.GetID())
 }
 
 func mediaType(name string) string {
@@ -415,7 +590,14 @@ func (p *Publisher) call(ctx context.Context, n *APICalls, write bool, what stri
 				delay = time.Minute
 			}
 			fmt.Fprintf(p.log(), "GitHub secondary rate limit; waiting %s\n", delay.Round(time.Second))
-		case resp != nil && (resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests):
+		case resp != nil && resp.StatusCode == http.StatusTooManyRequests:
+			// go-github reads only 403 as a rate limit; GitHub also answers 429 with Retry-After.
+			retry = true
+			if after := retryAfter(resp.Header.Get("Retry-After")); after > 0 {
+				delay = after
+				fmt.Fprintf(p.log(), "GitHub rate limit (429); waiting %s as it asks\n", delay.Round(time.Second))
+			}
+		case resp != nil && resp.StatusCode >= 500:
 			retry = true
 		case resp == nil && isNetwork(err):
 			retry = true
@@ -429,6 +611,20 @@ func (p *Publisher) call(ctx context.Context, n *APICalls, write bool, what stri
 		}
 		wait *= 2
 	}
+}
+
+// retryAfter reads a Retry-After header: seconds, or an HTTP date.
+func retryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return time.Until(t)
+	}
+	return 0
 }
 
 func (p *Publisher) wait(ctx context.Context, d time.Duration) error {
@@ -462,15 +658,15 @@ func redact(err error) error {
 	return err
 }
 
-func (p *Publisher) printPlan(plan *Plan, assets []Asset) {
+func (p *Publisher) printPlan(plan *Plan) {
 	w := p.log()
 	verb := "plan"
 	if p.DryRun {
 		verb = "dry run, nothing is written"
 	}
 	fmt.Fprintf(w, "release %s of %s/%s (%s; existing release: %s)\n", plan.Tag, p.Owner, p.Repo, verb, plan.Existing)
-	for _, a := range assets {
-		fmt.Fprintf(w, "  %-60s %10d bytes  %s\n", a.Name, a.Size, plan.Actions[a.Name])
+	for _, name := range sortedNames(plan.Actions) {
+		fmt.Fprintf(w, "  %-60s %s\n", name, plan.Actions[name])
 	}
 }
 
