@@ -213,8 +213,9 @@ func ParseSums(data []byte) (Sums, error) {
 // ErrMismatch is a file whose content differs from its listed sha256.
 var ErrMismatch = errors.New("sha256 differs from SHA256SUMS")
 
-// VerifyDir checks every file SHA256SUMS in dir lists. It returns the sums and one problem per bad or
-// missing file.
+// VerifyDir checks every file SHA256SUMS in dir lists, and that dir holds no other file (a stray
+// file would be published with the release). It returns the sums and one problem per bad, missing
+// or stray file.
 func VerifyDir(dir string) (Sums, []string, error) {
 	data, err := os.ReadFile(filepath.Join(dir, SumsName))
 	if err != nil {
@@ -238,6 +239,15 @@ func VerifyDir(dir string) (Sums, []string, error) {
 		}
 		if got[n] != want[n] {
 			problems = append(problems, fmt.Sprintf("%s: %v (sha256 %s, listed %s)", n, ErrMismatch, got[n], want[n]))
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, e := range entries {
+		if _, listed := want[e.Name()]; !listed && e.Name() != SumsName && !strings.HasPrefix(e.Name(), ".") {
+			problems = append(problems, fmt.Sprintf("%s: not listed in %s: a stray file; remove it, or make the release again (`go tool mage dist`)", e.Name(), SumsName))
 		}
 	}
 	return want, problems, nil

@@ -190,3 +190,19 @@ func FuzzParseSums(f *testing.F) {
 		}
 	})
 }
+
+// TestVerifyDirNamesStrayFiles: a file SHA256SUMS does not list would be published with the release.
+func TestVerifyDirNamesStrayFiles(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "a.txt"), []byte("a"), 0o644)
+	sums := Sums{}
+	if err := sums.Hash(dir, "a.txt"); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, SumsName), sums.Bytes(), 0o644)
+	os.WriteFile(filepath.Join(dir, "notes copy.txt"), []byte("b"), 0o644)
+	_, problems, err := VerifyDir(dir)
+	if err != nil || len(problems) != 1 || !strings.Contains(problems[0], "notes copy.txt: not listed in SHA256SUMS") {
+		t.Fatalf("problems %q, %v", problems, err)
+	}
+}

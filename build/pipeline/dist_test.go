@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/go-github/v60/github"
 
 	"github.com/simple-uml/simple-uml/build/artifact"
 	"github.com/simple-uml/simple-uml/build/config"
@@ -215,9 +218,22 @@ func TestPublishSettings(t *testing.T) {
 	if _, err := Publish(ctx, cfg, getenv, PublishOptions{DryRun: true}, io.Discard); err != nil {
 		t.Errorf("matching tag: %v", err)
 	}
-	env["GITHUB_REPOSITORY"] = "just-a-name"
-	if _, err := Publish(ctx, cfg, getenv, PublishOptions{DryRun: true}, io.Discard); err == nil || !strings.Contains(err.Error(), "owner/name") {
-		t.Errorf("bad repository: %v", err)
+	for _, bad := range []string{"just-a-name", "o r/x y", "o/r.git", "o/..", "-o/r", "o/r/extra"} {
+		env["GITHUB_REPOSITORY"] = bad
+		if _, err := Publish(ctx, cfg, getenv, PublishOptions{DryRun: true}, io.Discard); err == nil || !strings.Contains(err.Error(), "owner/name") {
+			t.Errorf("repository %q: %v", bad, err)
+		}
+	}
+}
+
+// TestGitHubErrorsNameTheFix: a refused token, an unknown repository and a missing permission say
+// which setting to change.
+func TestGitHubErrorsNameTheFix(t *testing.T) {
+	for status, want := range map[int]string{401: "GitHub refused GITHUB_TOKEN", 404: "check GITHUB_REPOSITORY", 403: "contents:write on o/r"} {
+		err := &github.ErrorResponse{Response: &http.Response{StatusCode: status, Request: &http.Request{Method: "GET", URL: &url.URL{Path: "/x"}}}, Message: "m"}
+		if got := explainGitHub(fmt.Errorf("list releases: %w", err), "o", "r"); !strings.Contains(got.Error(), want) {
+			t.Errorf("%d: %v", status, got)
+		}
 	}
 }
 

@@ -235,7 +235,7 @@ func openRelease(ctx context.Context, cfg config.Config, getenv func(string) str
 		rel, _, err = client.Repositories.GetReleaseByTag(ctx, owner, repo, tag)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("release %q of %s/%s: %w", tag, owner, repo, err)
+		return nil, explainGitHub(fmt.Errorf("release %q of %s/%s: %w", tag, owner, repo, err), owner, repo)
 	}
 	rr := &remoteRelease{urls: map[string]string{}, cache: &fetch.Cache{Dir: cfg.Paths.Downloads, Log: w}}
 	for _, a := range rel.Assets {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -260,6 +261,16 @@ func TestPublishAgainstGitHubsBehaviour(t *testing.T) {
 		}
 	})
 
+	t.Run("a plan without a token says drafts are hidden from it", func(t *testing.T) {
+		f := newFakeGitHub(t)
+		p := f.publisher(t, nil)
+		p.DryRun, p.Anonymous = true, true
+		plan, err := p.Publish(ctx, tag, "t", "b", releaseAssets(t, "6.12.117-1"))
+		if err != nil || !strings.Contains(plan.Existing, "GitHub hides draft releases") {
+			t.Errorf("existing %q, %v", plan.Existing, err)
+		}
+	})
+
 	t.Run("a listing whose Link header never ends", func(t *testing.T) {
 		f := newFakeGitHub(t)
 		f.endless = true
@@ -295,5 +306,18 @@ func TestPublishTagsTheBuiltCommitAndLatest(t *testing.T) {
 	}
 	if _, err := p.NewestOfSeries(ctx, "latest"); err == nil {
 		t.Error("a tag that is no version was accepted")
+	}
+}
+
+// TestDirAssetsRefusesNamesGitHubRenames: a name GitHub would sanitize never converges (every
+// rerun uploads it again, and fails), so it is refused before anything is sent.
+func TestDirAssetsRefusesNamesGitHubRenames(t *testing.T) {
+	for _, name := range []string{"notes copy.txt", "a+b.tar.xz", "x~1", "trailing.", "ü.txt"} {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "SHA256SUMS"), []byte("x"), 0o644)
+		os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o644)
+		if _, err := DirAssets(dir); err == nil || !strings.Contains(err.Error(), "GitHub renames") {
+			t.Errorf("%q: %v", name, err)
+		}
 	}
 }

@@ -44,6 +44,9 @@ type Publisher struct {
 	// Commit is the commit the release's tag is made at when Publish creates the release
 	// (target_commitish): the one that was built. Empty leaves GitHub's default, its default branch.
 	Commit string
+	// Anonymous says the client has no token: GitHub then hides draft releases, so a plan cannot
+	// see one and says so.
+	Anonymous bool
 	// Latest says whether the release becomes the repository's "latest" when published
 	// (make_latest), which `mage fetch` installs by default.
 	Latest bool
@@ -387,6 +390,9 @@ func (p *Publisher) findRelease(ctx context.Context, plan *Plan, tag string) (*g
 		}
 	}
 	if len(drafts) == 0 {
+		if p.Anonymous {
+			plan.Existing = "none visible: without a token GitHub hides draft releases, so a draft may exist"
+		}
 		return nil, nil
 	}
 	sort.Slice(drafts, func(i, j int) bool { return drafts[i].GetID() < drafts[j].GetID() })
@@ -677,6 +683,20 @@ func (p *Publisher) log() io.Writer {
 	return p.Log
 }
 
+// githubKeepsName reports whether GitHub keeps an asset's name as uploaded: it renames names with
+// special or non-alphanumeric characters, and leading or trailing periods.
+func githubKeepsName(name string) bool {
+	if name == "" || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".") {
+		return false
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 // DirAssets lists the files of a release folder as assets, sorted by name.
 func DirAssets(dir string) ([]Asset, error) {
 	entries, err := os.ReadDir(dir)
@@ -687,6 +707,10 @@ func DirAssets(dir string) ([]Asset, error) {
 	for _, e := range entries {
 		if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".") {
 			continue
+		}
+		if !githubKeepsName(e.Name()) {
+			return nil, fmt.Errorf("%s: GitHub renames asset names with characters other than letters, digits, '.', '-' and '_' "+
+				"(or a leading or trailing '.'), so the release would never match it: rename it, or make the release again (`go tool mage dist`)", e.Name())
 		}
 		fi, err := e.Info()
 		if err != nil {
