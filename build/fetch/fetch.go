@@ -38,6 +38,38 @@ type Cache struct {
 	Log      io.Writer     // where retries are reported; nil means os.Stderr
 	HTTP     *http.Client  // nil means http.DefaultClient
 	Quiet    bool          // no per-file progress line (callers downloading in parallel show their own)
+	// Header is sent with every request (the GitHub API's Accept and Authorization for a release's
+	// assets). Authorization goes to the first host only: a redirect to another host or port
+	// (GitHub's storage host) is followed without it.
+	Header http.Header
+}
+
+// client is the HTTP client for one request: c.HTTP, with redirects that drop Authorization when
+// they leave the first host.
+func (c *Cache) client() *http.Client {
+	base := c.HTTP
+	if base == nil {
+		base = http.DefaultClient
+	}
+	hc := *base
+	hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		if req.URL.Host != via[0].URL.Host {
+			req.Header.Del("Authorization")
+		}
+		return nil
+	}
+	return &hc
+}
+
+// setHeader adds the cache's headers to a request.
+func (c *Cache) setHeader(h http.Header) {
+	for k, vs := range c.Header {
+		h[k] = append([]string(nil), vs...)
+	}
+	h.Set("User-Agent", "simple-uml")
 }
 
 // MismatchError is a download whose sha256 differs from the one it was expected to have.
@@ -138,10 +170,9 @@ func (c *Cache) grab(ctx context.Context, url, dst string) error {
 	}
 	req = req.WithContext(ctx)
 	req.IgnoreRemoteTime = true
+	c.setHeader(req.HTTPRequest.Header)
 	client := grab.NewClient()
-	if c.HTTP != nil {
-		client.HTTPClient = c.HTTP
-	}
+	client.HTTPClient = c.client()
 	client.UserAgent = "simple-uml"
 	resp := client.Do(req)
 	progress := &ui.Progress{}
@@ -189,12 +220,8 @@ func (c *Cache) Bytes(ctx context.Context, src string, max int64) ([]byte, error
 		if err != nil {
 			return permanent(err)
 		}
-		req.Header.Set("User-Agent", "simple-uml")
-		client := c.HTTP
-		if client == nil {
-			client = http.DefaultClient
-		}
-		resp, err := client.Do(req)
+		c.setHeader(req.Header)
+		resp, err := c.client().Do(req)
 		if err != nil {
 			return err
 		}

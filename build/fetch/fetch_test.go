@@ -228,3 +228,36 @@ func TestAttackCacheLinks(t *testing.T) {
 		})
 	}
 }
+
+// TestHeaderStaysOnTheFirstHost: the cache's Authorization goes to the host asked, not to the host a
+// redirect leads to, even on the same address with another port (GitHub's API and storage hosts).
+func TestHeaderStaysOnTheFirstHost(t *testing.T) {
+	var storageAuth, apiAuth []string
+	storage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		storageAuth = append(storageAuth, r.Header.Get("Authorization"))
+		io.WriteString(w, "payload")
+	}))
+	defer storage.Close()
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		apiAuth = append(apiAuth, r.Header.Get("Authorization"))
+		http.Redirect(w, r, storage.URL+"/blob", http.StatusFound)
+	}))
+	defer api.Close()
+	c := &Cache{Dir: t.TempDir(), Quiet: true, Header: http.Header{"Authorization": {"Bearer secret"}}}
+	data, err := c.Bytes(context.Background(), api.URL+"/asset", 1024)
+	if err != nil || string(data) != "payload" {
+		t.Fatalf("%q %v", data, err)
+	}
+	sum := sha256.Sum256([]byte("payload"))
+	if _, err := c.File(context.Background(), api.URL+"/asset", hex.EncodeToString(sum[:])); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range storageAuth {
+		if a != "" {
+			t.Errorf("the storage host was sent %q", a)
+		}
+	}
+	if len(apiAuth) < 2 || apiAuth[0] != "Bearer secret" {
+		t.Errorf("the API host was sent %q", apiAuth)
+	}
+}

@@ -20,8 +20,9 @@ import (
 )
 
 // TestAttackReleaseJSON: a release's JSON (from the API, or anyone between) names the assets to
-// download. A local path as browser_download_url was read from disk and quoted in the error; another
-// host or a name with a path was taken as it was. Each is refused before anything is fetched.
+// download. A local path as an asset's URL was read from disk and quoted in the error; another host
+// (where the token would go) or a name with a path was taken as it was. Each is refused before
+// anything is fetched.
 func TestAttackReleaseJSON(t *testing.T) {
 	canary := attacktest.NewCanary(t, t.TempDir(), "hostname")
 	cases := []struct {
@@ -45,10 +46,10 @@ func TestAttackReleaseJSON(t *testing.T) {
 				}
 				u := c.url
 				if u == "" {
-					u = srv.URL + "/download/x"
+					u = srv.URL + "/api/v3/repos/o/r/releases/assets/1"
 				}
 				json.NewEncoder(w).Encode(map[string]any{"id": 1, "tag_name": "v1", "assets": []map[string]any{
-					{"name": c.asset, "state": "uploaded", "browser_download_url": u}}})
+					{"id": 1, "name": c.asset, "state": "uploaded", "url": u, "browser_download_url": u}}})
 			}))
 			defer srv.Close()
 			env := map[string]string{"GITHUB_REPOSITORY": "o/r", "GITHUB_API_URL": srv.URL + "/api/v3"}

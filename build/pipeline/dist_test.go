@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -237,21 +238,49 @@ func TestGitHubErrorsNameTheFix(t *testing.T) {
 	}
 }
 
-// releaseServer is a GitHub with one published release: the assets of a dist/release folder.
+// releaseServer is a GitHub with one published release: the assets of a dist/release folder. As
+// GitHub does, the API's asset URL answers application/octet-stream requests with a redirect to the
+// storage host (here the same server reached as "localhost", another host to an HTTP client), whose
+// pre-signed URLs refuse a request that carries a token; a private repository (token set) answers
+// 404 to requests without it.
 func releaseServer(t *testing.T, dir, tag string, tamper map[string]bool) *httptest.Server {
+	return githubReleaseServer(t, dir, tag, tamper, "")
+}
+
+func githubReleaseServer(t *testing.T, dir, tag string, tamper map[string]bool, privateToken string) *httptest.Server {
 	var srv *httptest.Server
+	storage := func() string { return strings.Replace(srv.URL, "127.0.0.1", "localhost", 1) }
 	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		api := strings.HasPrefix(r.URL.Path, "/api/")
+		if api && privateToken != "" && r.Header.Get("Authorization") != "Bearer "+privateToken {
+			http.Error(w, `{"message":"Not Found"}`, http.StatusNotFound)
+			return
+		}
+		entries, _ := os.ReadDir(dir)
 		switch {
 		case r.URL.Path == "/api/v3/repos/o/r/releases/latest" || r.URL.Path == "/api/v3/repos/o/r/releases/tags/"+tag:
-			entries, _ := os.ReadDir(dir)
 			var assets []map[string]any
-			for _, e := range entries {
-				assets = append(assets, map[string]any{"name": e.Name(), "state": "uploaded", "browser_download_url": srv.URL + "/download/" + e.Name()})
+			for i, e := range entries {
+				assets = append(assets, map[string]any{"id": i + 1, "name": e.Name(), "state": "uploaded",
+					"url":                  fmt.Sprintf("%s/api/v3/repos/o/r/releases/assets/%d", srv.URL, i+1),
+					"browser_download_url": srv.URL + "/o/r/releases/download/" + tag + "/" + e.Name()})
 			}
 			w.Header().Set("Content-Type", "application/json")
 			json.NewEncoder(w).Encode(map[string]any{"id": 1, "tag_name": tag, "assets": assets})
-		case strings.HasPrefix(r.URL.Path, "/download/"):
-			name := strings.TrimPrefix(r.URL.Path, "/download/")
+		case strings.HasPrefix(r.URL.Path, "/api/v3/repos/o/r/releases/assets/"):
+			n, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/api/v3/repos/o/r/releases/assets/"))
+			if err != nil || n < 1 || n > len(entries) || r.Header.Get("Accept") != "application/octet-stream" {
+				http.Error(w, `{"message":"Not Found"}`, http.StatusNotFound)
+				return
+			}
+			http.Redirect(w, r, storage()+"/storage/"+entries[n-1].Name(), http.StatusFound)
+		case strings.HasPrefix(r.URL.Path, "/storage/"):
+			if r.Header.Get("Authorization") != "" {
+				t.Errorf("the storage host was sent a token for %s", r.URL.Path)
+				http.Error(w, "Only one auth mechanism allowed", http.StatusBadRequest)
+				return
+			}
+			name := strings.TrimPrefix(r.URL.Path, "/storage/")
 			data, err := os.ReadFile(filepath.Join(dir, name))
 			if err != nil {
 				http.NotFound(w, r)
@@ -318,6 +347,18 @@ func TestFetchRelease(t *testing.T) {
 		if _, err := prepareGuest(fresh, io.Discard); err != nil {
 			t.Fatalf("boot preparation on the fetched pair: %v", err)
 		}
+	}
+	// A private repository: its API and assets answer only with the token, which never reaches the
+	// storage host.
+	srv := githubReleaseServer(t, res.Dir, res.Tag, nil, "private-token")
+	fresh := rootfsConfig(t, recipes, nil)
+	env := map[string]string{"GITHUB_REPOSITORY": "o/r", "GITHUB_API_URL": srv.URL + "/api/v3"}
+	if _, err := FetchRelease(ctx, fresh, func(k string) string { return env[k] }, "", testLog(t)); err == nil || !strings.Contains(err.Error(), "check GITHUB_REPOSITORY") {
+		t.Errorf("a private repository without a token: %v", err)
+	}
+	env["GITHUB_TOKEN"] = "private-token"
+	if _, err := FetchRelease(ctx, fresh, func(k string) string { return env[k] }, "", testLog(t)); err != nil {
+		t.Errorf("a private repository with its token: %v", err)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -237,16 +238,22 @@ func openRelease(ctx context.Context, cfg config.Config, getenv func(string) str
 	if err != nil {
 		return nil, explainGitHub(fmt.Errorf("release %q of %s/%s: %w", tag, owner, repo, err), owner, repo)
 	}
-	rr := &remoteRelease{urls: map[string]string{}, cache: &fetch.Cache{Dir: cfg.Paths.Downloads, Log: w}}
+	// Assets come through the API (the token, when set, reaches a private repository's assets), which
+	// redirects to GitHub's storage host; the cache follows that redirect without the token.
+	header := http.Header{"Accept": {"application/octet-stream"}}
+	if token := getenv("GITHUB_TOKEN"); token != "" {
+		header.Set("Authorization", "Bearer "+token)
+	}
+	rr := &remoteRelease{urls: map[string]string{}, cache: &fetch.Cache{Dir: cfg.Paths.Downloads, Log: w, Header: header}}
 	for _, a := range rel.Assets {
 		// The API's JSON names files and URLs: both are checked before either is used.
 		if err := ident.Name("asset name", a.GetName()); err != nil {
 			return nil, fmt.Errorf("release %s: %w", rel.GetTagName(), err)
 		}
-		if err := release.CheckDownloadURL(client, a.GetName(), a.GetBrowserDownloadURL()); err != nil {
+		if err := release.CheckDownloadURL(client, a.GetName(), a.GetURL()); err != nil {
 			return nil, fmt.Errorf("release %s: %w", rel.GetTagName(), err)
 		}
-		rr.urls[a.GetName()] = a.GetBrowserDownloadURL()
+		rr.urls[a.GetName()] = a.GetURL()
 	}
 	small := func(name string) ([]byte, error) {
 		u, ok := rr.urls[name]
