@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -55,7 +56,7 @@ func prepareGuest(cfg config.Config, w io.Writer) (*guest, error) {
 	if err := json.Unmarshal(data, g.rootfs); err != nil {
 		return nil, fmt.Errorf("%s: %w", recordPath, err)
 	}
-	if g.recipe, err = rootfs.LoadRecipe(cfg.Paths.Recipes, cfg.Boot.Recipe); err != nil {
+	if g.recipe, err = bootRecipe(cfg, g.rootfs); err != nil {
 		return nil, err
 	}
 	g.opts = uml.Options{Kernel: linux, Image: image, Mem: cfg.Boot.Mem, Args: strings.Fields(cfg.Boot.Args), Hostfs: cfg.Boot.Hostfs,
@@ -77,6 +78,17 @@ func prepareGuest(cfg config.Config, w io.Writer) (*guest, error) {
 		g.opts.COW = filepath.Join(g.throwaway, "guest.cow")
 	}
 	return g, nil
+}
+
+// bootRecipe is the recipe of the image to boot: its file when there is one, else what the image's
+// record carries (a fetched release whose recipe this checkout does not have).
+func bootRecipe(cfg config.Config, rec *RootfsRecord) (*rootfs.Recipe, error) {
+	r, err := rootfs.LoadRecipe(cfg.Paths.Recipes, cfg.Boot.Recipe)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) || rec.Boot == nil {
+		return r, err
+	}
+	return &rootfs.Recipe{Name: rec.Recipe, Path: "the record of " + rec.Recipe + " (its recipe file is not here)",
+		Arch: rec.Arch, Hostname: rec.Boot.Hostname, RootPassword: rec.Boot.RootPassword}, nil
 }
 
 func (g *guest) cleanup() {

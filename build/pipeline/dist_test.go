@@ -349,16 +349,27 @@ func TestFetchRelease(t *testing.T) {
 		}
 	}
 	// A private repository: its API and assets answer only with the token, which never reaches the
-	// storage host.
+	// storage host. The checkout fetching it has none of its recipes: the release boots anyway.
 	srv := githubReleaseServer(t, res.Dir, res.Tag, nil, "private-token")
-	fresh := rootfsConfig(t, recipes, nil)
+	fresh := rootfsConfig(t, t.TempDir(), nil)
 	env := map[string]string{"GITHUB_REPOSITORY": "o/r", "GITHUB_API_URL": srv.URL + "/api/v3"}
 	if _, err := FetchRelease(ctx, fresh, func(k string) string { return env[k] }, "", testLog(t)); err == nil || !strings.Contains(err.Error(), "check GITHUB_REPOSITORY") {
 		t.Errorf("a private repository without a token: %v", err)
 	}
 	env["GITHUB_TOKEN"] = "private-token"
 	if _, err := FetchRelease(ctx, fresh, func(k string) string { return env[k] }, "", testLog(t)); err != nil {
-		t.Errorf("a private repository with its token: %v", err)
+		t.Fatalf("a private repository with its token: %v", err)
+	}
+	g, err := prepareGuest(fresh, io.Discard)
+	if err != nil {
+		t.Fatalf("boot preparation without the recipe file: %v", err)
+	}
+	if g.recipe.Hostname != "suml-test" || g.recipe.RootPassword == "" {
+		t.Errorf("recipe from the release's record: %+v", g.recipe)
+	}
+	fresh.Boot.Recipe = "other"
+	if _, err := FetchRelease(ctx, fresh, func(k string) string { return env[k] }, "", testLog(t)); err == nil || !strings.Contains(err.Error(), "it has: test") {
+		t.Errorf("a recipe the release lacks: %v", err)
 	}
 }
 

@@ -48,7 +48,11 @@ func FetchRelease(ctx context.Context, cfg config.Config, getenv func(string) st
 		}
 	}
 	if root == nil {
-		return nil, fmt.Errorf("release %s has no root filesystem %q (set SUML_BOOT_RECIPE to one it has)", m.Tag, cfg.Boot.Recipe)
+		var have []string
+		for _, r := range m.Rootfs {
+			have = append(have, r.Recipe)
+		}
+		return nil, fmt.Errorf("release %s has no root filesystem %q; it has: %s (set SUML_BOOT_RECIPE to one of them)", m.Tag, cfg.Boot.Recipe, strings.Join(have, ", "))
 	}
 	version := strings.TrimPrefix(m.Tag, "v")
 	kernelTar := fmt.Sprintf("simple-uml-linux-%s-um-%s.tar.xz", version, m.Kernel.Subarch)

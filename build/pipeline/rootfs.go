@@ -38,6 +38,16 @@ type RootfsRecord struct {
 	Tools        map[string]string `json:"tools"` // versions of the host tools that made the image
 	InputKey     string            `json:"input_key"`
 	Outputs      map[string]Output `json:"outputs"`
+	// Boot is what booting the image needs from its recipe, so that a fetched release boots where
+	// the recipe file is not.
+	Boot *BootRecord `json:"boot,omitempty"`
+}
+
+// BootRecord is the part of a recipe that `mage boot` and `mage test` use. The root password is the
+// recipe's: public wherever the recipe is, and in the image as a hash anyway.
+type BootRecord struct {
+	Hostname     string `json:"hostname,omitempty"`
+	RootPassword string `json:"root_password,omitempty"`
 }
 
 // RepoRecord is one repository as it was when the image was made.
@@ -118,7 +128,7 @@ func Rootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (R
 	if err != nil {
 		return RootfsResult{}, fmt.Errorf("recipe %s: %w", recipe.Path, err)
 	}
-	rec := RootfsRecord{Recipe: name, Arch: recipe.Arch}
+	rec := RootfsRecord{Recipe: name, Arch: recipe.Arch, Boot: &BootRecord{Hostname: recipe.Hostname, RootPassword: recipe.RootPassword}}
 	if rec.RecipeSHA256, err = recipe.Digest(); err != nil {
 		return RootfsResult{}, err
 	}

@@ -84,7 +84,7 @@ func LoadRecipe(dir, name string) (*Recipe, error) {
 	r := &Recipe{Name: name, Path: path}
 	md, err := toml.DecodeFile(path, r)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("recipe %q: no %s (recipes here: %s)", name, path, strings.Join(ListRecipes(dir), ", "))
+		return nil, fmt.Errorf("recipe %q: no %s (recipes here: %s): %w", name, path, strings.Join(ListRecipes(dir), ", "), fs.ErrNotExist)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("recipe %s: %w", path, err)
