@@ -367,6 +367,17 @@ func TestFetchRelease(t *testing.T) {
 	if g.recipe.Hostname != "suml-test" || g.recipe.RootPassword == "" {
 		t.Errorf("recipe from the release's record: %+v", g.recipe)
 	}
+	// An asset the release's SHA256SUMS does not list is noticed.
+	stray := t.TempDir()
+	if err := os.CopyFS(stray, os.DirFS(res.Dir)); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(stray, "extra.txt"), []byte("not from mage dist"), 0o644)
+	straySrv := releaseServer(t, stray, res.Tag, nil)
+	strayEnv := map[string]string{"GITHUB_REPOSITORY": "o/r", "GITHUB_API_URL": straySrv.URL + "/api/v3"}
+	if _, err := VerifyRelease(ctx, fresh, func(k string) string { return strayEnv[k] }, res.Tag, testLog(t)); err == nil || !strings.Contains(err.Error(), "extra.txt is not listed") {
+		t.Errorf("a stray asset on the release: %v", err)
+	}
 	fresh.Boot.Recipe = "other"
 	if _, err := FetchRelease(ctx, fresh, func(k string) string { return env[k] }, "", testLog(t)); err == nil || !strings.Contains(err.Error(), "it has: test") {
 		t.Errorf("a recipe the release lacks: %v", err)

@@ -297,6 +297,13 @@ func VerifyRelease(ctx context.Context, cfg config.Config, getenv func(string) s
 	if err != nil {
 		return nil, err
 	}
+	// The release holds exactly what SHA256SUMS lists, and SHA256SUMS.
+	for name := range rr.urls {
+		if _, listed := rr.sums[name]; !listed && name != artifact.SumsName {
+			return nil, fmt.Errorf("release %s: asset %s is not listed in %s: it was not made by this release's `mage dist`; delete it from the release (or republish with `go tool mage release`, which removes it)",
+				rr.manifest.Tag, name, artifact.SumsName)
+		}
+	}
 	for name, sum := range rr.sums {
 		if name == ManifestName {
 			continue

@@ -321,3 +321,42 @@ func TestDirAssetsRefusesNamesGitHubRenames(t *testing.T) {
 		}
 	}
 }
+
+// TestPublishKilledAtEveryStep stops a publish at each step (after the draft is created, in the
+// middle of an upload that leaves a starter asset, before the publish) and reruns it: the rerun
+// converges to the complete release with the fewest writes that step leaves to do.
+func TestPublishKilledAtEveryStep(t *testing.T) {
+	const tag = "v6.12.117-1"
+	cases := []struct {
+		step       string
+		fault      string
+		partial    bool
+		rerunWrite int // writes of the rerun
+	}{
+		{"after the draft is created", "POST upload manifest.json", false, 4 + 1},                         // 4 uploads, publish
+		{"in the middle of an upload", "POST upload simple-uml-linux-6.12.117-1.tar.xz", true, 1 + 3 + 1}, // delete the starter, 3 uploads, publish
+		{"before the publish", "PATCH /api/v3/repos/o/r/releases/101", false, 1},                          // publish
+	}
+	for _, c := range cases {
+		t.Run(c.step, func(t *testing.T) {
+			f := newFakeGitHub(t)
+			p := f.publisher(t, nil)
+			p.Attempts = 1
+			f.faults[c.fault] = []fault{{status: 400, partial: c.partial, body: `{"message":"killed"}`}}
+			assets := releaseAssets(t, "6.12.117-1")
+			if _, err := p.Publish(context.Background(), tag, "t", "b", assets); err == nil {
+				t.Fatal("the killed run succeeded")
+			}
+			plan, err := p.Publish(context.Background(), tag, "t", "b", assets)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := f.state(t); got != wantComplete {
+				t.Errorf("after the rerun:\n%s", got)
+			}
+			if plan.Writes != c.rerunWrite {
+				t.Errorf("the rerun wrote %d times, want %d (%v)", plan.Writes, c.rerunWrite, plan.Actions)
+			}
+		})
+	}
+}
