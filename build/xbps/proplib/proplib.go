@@ -247,11 +247,18 @@ func (t tag) String() string {
 }
 
 // tag reads the next tag after white space; comments may stand before a start tag.
-func (p *parser) tag() (tag, error) {
+func (p *parser) tag() (tag, error) { return p.nextTag(true) }
+
+// nextTag reads the next tag; proplib skips comments where a start tag may come, not before an end
+// tag.
+func (p *parser) nextTag(comments bool) (tag, error) {
 	for {
 		p.skipSpace()
 		if p.pos >= len(p.s) || p.s[p.pos] != '<' {
 			return tag{}, errors.New("want a tag")
+		}
+		if !comments && strings.HasPrefix(p.s[p.pos:], "<!--") {
+			return tag{}, errors.New("a comment where an end tag must come (proplib refuses it)")
 		}
 		if strings.HasPrefix(p.s[p.pos:], "<!--") {
 			if err := p.comment(); err != nil {
@@ -308,7 +315,7 @@ func (p *parser) tag() (tag, error) {
 }
 
 func (p *parser) endTag(name string) error {
-	t, err := p.tag()
+	t, err := p.nextTag(false)
 	if err != nil {
 		return err
 	}

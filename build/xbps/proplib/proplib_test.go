@@ -135,6 +135,7 @@ func TestStrict(t *testing.T) {
 		{"bad base64", wrap("<data>!!</data>"), "<data>"},
 		{"too deep", wrap(strings.Repeat("<array>", 100) + strings.Repeat("</array>", 100)), "too deep"},
 		{"key outside dict", wrap("<array><key>a</key></array>"), "unknown element <key>"},
+		{"comment before an end tag", wrap("<string>a<!-- c --></string>"), "a comment where an end tag must come"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
