@@ -87,13 +87,15 @@ func ReleaseNotes(m Manifest, prev *Manifest) string {
 			line("`%s`: removed %s", r.Recipe, n)
 		}
 	}
-	for n := range prevRoots {
+	// In the previous release's order: the notes are a release asset and must come out the same
+	// bytes on every run (a map walk did not).
+	for _, old := range prev.Rootfs {
 		found := false
 		for _, r := range m.Rootfs {
-			found = found || r.Recipe == n
+			found = found || r.Recipe == old.Recipe
 		}
 		if !found {
-			line("root filesystem `%s` dropped", n)
+			line("root filesystem `%s` dropped", old.Recipe)
 		}
 	}
 	if changes == 0 {

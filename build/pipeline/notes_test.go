@@ -49,6 +49,20 @@ func TestReleaseNotes(t *testing.T) {
 			}
 		})
 	}
+	// Two dropped root filesystems: the same bytes every time (the notes are a release asset).
+	prev := base()
+	for _, r := range []string{"void-musl", "alpha", "zeta", "beta"} {
+		prev.Rootfs = append(prev.Rootfs, RootfsRecord{Recipe: r})
+	}
+	first := ReleaseNotes(base(), &prev)
+	for i := 0; i < 20; i++ {
+		if again := ReleaseNotes(base(), &prev); again != first {
+			t.Fatalf("the notes differ between runs:\n%s\n---\n%s", first, again)
+		}
+	}
+	if !strings.Contains(first, "`void-musl` dropped\n- root filesystem `alpha` dropped") {
+		t.Errorf("dropped root filesystems out of the previous release's order:\n%s", first)
+	}
 	if first := ReleaseNotes(base(), nil); !strings.Contains(first, "First release.") {
 		t.Errorf("first release:\n%s", first)
 	}
