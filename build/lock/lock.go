@@ -46,11 +46,14 @@ func Acquire(ctx context.Context, path, what string, w io.Writer) (*Lock, error)
 		return nil, err
 	}
 	mu.Lock()
-	defer mu.Unlock()
 	if h, ok := held[path]; ok {
 		h.count++
+		mu.Unlock()
 		return &Lock{path: path}, nil
 	}
+	// The wait below holds no mutex: a Release of another lock must go on meanwhile, or two
+	// processes each holding one lock and waiting for the other's would never go on.
+	mu.Unlock()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
 	}
@@ -87,6 +90,10 @@ func Acquire(ctx context.Context, path, what string, w io.Writer) (*Lock, error)
 	// Say who holds it, for the next one to wait.
 	f.Truncate(0)
 	f.WriteAt([]byte(fmt.Sprintf("pid %d: %s\n", os.Getpid(), oneLine(what))), 0)
+	mu.Lock()
+	defer mu.Unlock()
+	// flock serialises this process's own descriptors too, so no other goroutine of it holds the
+	// lock now.
 	held[path] = &holder{f: f, count: 1}
 	return &Lock{path: path}, nil
 }

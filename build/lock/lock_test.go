@@ -13,7 +13,8 @@ import (
 	"time"
 )
 
-// The child side: hold the lock named by SUML_LOCK_CHILD until stdin closes, or until killed.
+// The child side: hold the lock named by SUML_LOCK_CHILD until stdin closes, or until killed; with
+// SUML_LOCK_CHILD_THEN, take that lock too (waiting for it) and then release both.
 func TestMain(m *testing.M) {
 	if path := os.Getenv("SUML_LOCK_CHILD"); path != "" {
 		l, err := Acquire(context.Background(), path, "test holder", os.Stderr)
@@ -21,6 +22,15 @@ func TestMain(m *testing.M) {
 			os.Exit(2)
 		}
 		os.Stdout.WriteString("locked\n")
+		if then := os.Getenv("SUML_LOCK_CHILD_THEN"); then != "" {
+			l2, err := Acquire(context.Background(), then, "test holder, second lock", os.Stderr)
+			if err != nil {
+				os.Exit(3)
+			}
+			l2.Release()
+			l.Release()
+			os.Exit(0)
+		}
 		io.Copy(io.Discard, os.Stdin)
 		l.Release()
 		os.Exit(0)
@@ -29,10 +39,10 @@ func TestMain(m *testing.M) {
 }
 
 // holdInChild starts a process that holds the lock; it returns once the lock is held.
-func holdInChild(t *testing.T, path string) (*exec.Cmd, io.WriteCloser) {
+func holdInChild(t *testing.T, path string, env ...string) (*exec.Cmd, io.WriteCloser) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "SUML_LOCK_CHILD="+path)
+	cmd.Env = append(append(os.Environ(), "SUML_LOCK_CHILD="+path), env...)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
@@ -121,4 +131,42 @@ func TestLockReentrant(t *testing.T) {
 	// Another process can take it now.
 	_, stdin := holdInChild(t, path)
 	stdin.Close()
+}
+
+// TestLockNoDeadlockAcrossProcesses: this process holds lock a and waits for b; another holds b and
+// waits for a. Releasing a must not wait for the Acquire of b (it did: both held the package mutex),
+// or neither process ever goes on.
+func TestLockNoDeadlockAcrossProcesses(t *testing.T) {
+	PollInterval = 10 * time.Millisecond
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.lock"), filepath.Join(dir, "b.lock")
+	la, err := Acquire(context.Background(), a, "test", io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd, _ := holdInChild(t, b, "SUML_LOCK_CHILD_THEN="+a)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	got := make(chan error, 1)
+	go func() {
+		lb, err := Acquire(ctx, b, "test", io.Discard)
+		if err == nil {
+			lb.Release()
+		}
+		got <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // the Acquire of b is waiting now
+	released := make(chan struct{})
+	go func() { la.Release(); close(released) }()
+	select {
+	case <-released:
+	case <-time.After(5 * time.Second):
+		t.Fatal("releasing a waited for the Acquire of b: the two processes deadlock")
+	}
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("the other process: %v", err)
+	}
 }
