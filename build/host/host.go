@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 )
 
@@ -42,6 +43,69 @@ var Image = []Tool{
 	{"mke2fs", "makes ext4 images without root", "e2fsprogs", "e2fsprogs", "e2fsprogs"},
 	{"debugfs", "reads the configured image back into the rootfs tarball", "e2fsprogs", "e2fsprogs", "e2fsprogs"},
 	{"fakeroot", "gives files in the image root ownership without root rights", "fakeroot", "fakeroot", "fakeroot"},
+}
+
+// Debug is what `mage debug` needs; the other targets do without it.
+var Debug = []Tool{
+	{"gdb", "runs `mage debug`", "gdb", "gdb", "gdb"},
+}
+
+// sbin are the folders where e2fsprogs's tools live, which Debian leaves out of an ordinary user's
+// PATH.
+var sbin = []string{"/usr/sbin", "/sbin"}
+
+// LookPath finds a program in PATH, then in /usr/sbin and /sbin.
+func LookPath(name string) (string, error) {
+	p, err := exec.LookPath(name)
+	if err == nil || strings.Contains(name, "/") {
+		return p, err
+	}
+	for _, d := range sbin {
+		c := filepath.Join(d, name)
+		if fi, serr := os.Stat(c); serr == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
+			return c, nil
+		}
+	}
+	return "", err
+}
+
+// Where says where each tool of the sets is: its path (with a note when PATH does not lead there),
+// or "missing".
+func Where(sets ...[]Tool) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, set := range sets {
+		for _, t := range set {
+			if seen[t.Name] {
+				continue
+			}
+			seen[t.Name] = true
+			switch {
+			case strings.HasPrefix(t.Name, "/"):
+				if present(t.Name) {
+					out = append(out, fmt.Sprintf("%s: present (%s)", t.Name, t.Why))
+				} else {
+					out = append(out, fmt.Sprintf("%s: missing (%s; Debian/Ubuntu: sudo apt-get install %s)", t.Name, t.Why, t.Debian))
+				}
+			default:
+				p, err := LookPath(t.Name)
+				switch {
+				case err != nil:
+					out = append(out, fmt.Sprintf("%s: missing (%s; Debian/Ubuntu: sudo apt-get install %s)", t.Name, t.Why, t.Debian))
+				case !onPath(t.Name):
+					out = append(out, fmt.Sprintf("%s: %s (not on your PATH; simple-uml uses it from there)", t.Name, p))
+				default:
+					out = append(out, fmt.Sprintf("%s: %s", t.Name, p))
+				}
+			}
+		}
+	}
+	return out
+}
+
+func onPath(name string) bool {
+	_, err := exec.LookPath(name)
+	return err == nil
 }
 
 // MissingError lists missing tools with install commands.
@@ -92,6 +156,6 @@ func present(name string) bool {
 		_, err := os.Stat(name)
 		return err == nil
 	}
-	_, err := exec.LookPath(name)
+	_, err := LookPath(name)
 	return err == nil
 }

@@ -1,6 +1,8 @@
 package host
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -34,5 +36,39 @@ func TestCheck(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSbinToolsForOrdinaryUsers: Debian gives an ordinary user a PATH without /usr/sbin, where
+// e2fsprogs's mke2fs and debugfs live. They are found there, and the doctor says where.
+func TestSbinToolsForOrdinaryUsers(t *testing.T) {
+	var tool string
+	for _, name := range []string{"mke2fs", "debugfs"} {
+		for _, d := range sbin {
+			if _, err := os.Stat(filepath.Join(d, name)); err == nil {
+				tool = name
+			}
+		}
+	}
+	if tool == "" {
+		if os.Getenv("SUML_E2E") == "1" {
+			t.Fatal("e2fsprogs is not installed here; CI's machine must have it (apt-get install e2fsprogs)")
+		}
+		t.Skip("e2fsprogs is not installed in /usr/sbin or /sbin here")
+	}
+	t.Setenv("PATH", "/usr/bin:/bin")
+	p, err := LookPath(tool)
+	if err != nil || !strings.HasSuffix(p, "/sbin/"+tool) {
+		t.Fatalf("LookPath(%s) = %q, %v", tool, p, err)
+	}
+	if err := Check(Image); err != nil && strings.Contains(err.Error(), tool) {
+		t.Errorf("Check says %s is missing: %v", tool, err)
+	}
+	where := strings.Join(Where(Image), "\n")
+	if !strings.Contains(where, tool+": "+p+" (not on your PATH") {
+		t.Errorf("Where:\n%s", where)
+	}
+	if _, err := LookPath("surely-not-installed-tool"); err == nil {
+		t.Error("a missing tool was found")
 	}
 }

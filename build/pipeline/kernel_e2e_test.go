@@ -17,6 +17,7 @@ import (
 
 	"github.com/ulikunitz/xz"
 
+	"github.com/simple-uml/simple-uml/build/host"
 	"github.com/simple-uml/simple-uml/build/kconf"
 	"github.com/simple-uml/simple-uml/build/source"
 	"github.com/simple-uml/simple-uml/build/uml"
@@ -39,7 +40,7 @@ func requireE2E(t testing.TB) {
 			t.Fatalf("%s: %v (apt-get install linux-source-6.12 busybox-static)", need, err)
 		}
 	}
-	if _, err := exec.LookPath("mke2fs"); err != nil {
+	if _, err := host.LookPath("mke2fs"); err != nil {
 		t.Fatal("mke2fs missing: apt-get install e2fsprogs")
 	}
 }

@@ -367,7 +367,12 @@ func (p *phaseTimer) String() string { return strings.Join(p.parts, ", ") }
 func toolVersions(ctx context.Context, cmds [][]string) map[string]string {
 	out := map[string]string{}
 	for _, c := range cmds {
-		data, err := exec.CommandContext(ctx, c[0], c[1:]...).CombinedOutput()
+		prog, err := host.LookPath(c[0])
+		if err != nil {
+			out[c[0]] = "unknown: " + err.Error()
+			continue
+		}
+		data, err := exec.CommandContext(ctx, prog, c[1:]...).CombinedOutput()
 		line, _, _ := strings.Cut(strings.TrimSpace(string(data)), "\n")
 		if err != nil && line == "" {
 			line = "unknown: " + err.Error()

@@ -7,13 +7,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/host"
 	"github.com/simple-uml/simple-uml/build/xbps/xbpstest"
 )
 
@@ -197,7 +197,7 @@ func rootfsConfig(t testing.TB, recipes string, extra map[string]string) config.
 func requireImageTools(t testing.TB) {
 	t.Helper()
 	for _, tool := range []string{"fakeroot", "mke2fs", "debugfs"} {
-		if _, err := exec.LookPath(tool); err != nil {
+		if _, err := host.LookPath(tool); err != nil {
 			if os.Getenv(e2eSwitch) == "1" {
 				t.Fatalf("%s missing: apt-get install fakeroot e2fsprogs", tool)
 			}

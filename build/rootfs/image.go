@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/simple-uml/simple-uml/build/host"
 	"github.com/simple-uml/simple-uml/build/run"
 	"github.com/simple-uml/simple-uml/build/uml"
 )
@@ -81,8 +82,12 @@ func MakeImage(ctx context.Context, tree, img string, o ImageOptions) error {
 	if len(label) > 16 {
 		label = label[:16]
 	}
-	script += fmt.Sprintf("exec mke2fs -q -F -t ext4 -d . -L %s -U %s -E hash_seed=%s,root_owner=0:0 -I 256 -m 1 %s %dk\n",
-		shQuote(label), o.UUID, o.UUID, shQuote(img), o.Size/1024)
+	mke2fs, err := host.LookPath("mke2fs")
+	if err != nil {
+		return fmt.Errorf("mke2fs: %w (Debian/Ubuntu: apt-get install e2fsprogs)", err)
+	}
+	script += fmt.Sprintf("exec %s -q -F -t ext4 -d . -L %s -U %s -E hash_seed=%s,root_owner=0:0 -I 256 -m 1 %s %dk\n",
+		shQuote(mke2fs), shQuote(label), o.UUID, o.UUID, shQuote(img), o.Size/1024)
 	env := []string{fmt.Sprintf("E2FSPROGS_FAKE_TIME=%d", o.Epoch.Unix()), fmt.Sprintf("SOURCE_DATE_EPOCH=%d", o.Epoch.Unix())}
 	err = run.Run(ctx, run.Cmd{Args: []string{"fakeroot", "--", "sh", "-c", script}, Dir: tree, Env: env, Log: o.Log, Echo: o.Log})
 	if err == nil {
@@ -343,7 +348,11 @@ func debugfsScript(ctx context.Context, img, commands string, write bool, env []
 	if err := f.Close(); err != nil {
 		return "", err
 	}
-	args := []string{"debugfs"}
+	debugfs, err := host.LookPath("debugfs")
+	if err != nil {
+		return "", fmt.Errorf("debugfs: %w (Debian/Ubuntu: apt-get install e2fsprogs)", err)
+	}
+	args := []string{debugfs}
 	if write {
 		args = append(args, "-w")
 	}
