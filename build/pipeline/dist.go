@@ -276,7 +276,14 @@ func distRootfs(dist string) ([]RootfsRecord, error) {
 			return nil, err
 		}
 		var r RootfsRecord
-		if json.Unmarshal(data, &r) != nil || r.Recipe == "" || len(r.Packages) == 0 {
+		err = json.Unmarshal(data, &r)
+		if err != nil || r.Recipe == "" || len(r.Packages) == 0 {
+			// A JSON file beside an image of its name is that image's record: a broken one must not
+			// make the release leave the root filesystem out without a word.
+			name := strings.TrimSuffix(filepath.Base(p), ".json")
+			if image, _, _ := RootfsOutputs(dist, name); exists(image) {
+				return nil, fmt.Errorf("%s, the record of %s, is not a readable root filesystem record (%v): rebuild it with `go tool mage rootfsRecipe %s`", p, image, err, name)
+			}
 			continue
 		}
 		image, tarball, _ := RootfsOutputs(dist, r.Recipe)

@@ -507,3 +507,17 @@ func TestRootfsDistReproducible(t *testing.T) {
 		t.Fatalf("the releases differ: %v %v", d, err)
 	}
 }
+
+// TestDistRefusesCorruptRootfsRecord: a root filesystem's record that does not parse stops mage dist
+// (it released without that root filesystem, silently); a JSON file with no image of its name is
+// not a record and stays ignored.
+func TestDistRefusesCorruptRootfsRecord(t *testing.T) {
+	cfg := distReady(t)
+	os.WriteFile(filepath.Join(cfg.Paths.Dist, "notes.json"), []byte(`{"unrelated": true}`), 0o644)
+	_, _, record := RootfsOutputs(cfg.Paths.Dist, "test")
+	os.WriteFile(record, []byte(`{"recipe": "test", "packages": [`), 0o644)
+	_, err := Dist(context.Background(), cfg, testLog(t))
+	if err == nil || !strings.Contains(err.Error(), "not a readable root filesystem record") || !strings.Contains(err.Error(), "rootfsRecipe test") {
+		t.Fatalf("got %v", err)
+	}
+}
