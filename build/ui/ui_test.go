@@ -2,12 +2,21 @@ package ui
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 )
 
 func TestProgressSilentWhenNotATerminal(t *testing.T) {
-	// Tests run with stderr redirected, as CI logs are: nothing may be printed.
+	// Standard error is a file, as in CI logs: nothing may be printed to it.
+	log, err := os.CreateTemp(t.TempDir(), "stderr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	saved := os.Stderr
+	os.Stderr = log
+	defer func() { os.Stderr = saved }()
 	p := NewProgress("download")
 	p.Update(1, 2)
 	p.Text("x")
@@ -15,6 +24,11 @@ func TestProgressSilentWhenNotATerminal(t *testing.T) {
 	s := NewLineStatus("make")
 	if n, err := s.Write([]byte("CC a.o\n")); n != 7 || err != nil {
 		t.Fatalf("Write = %d, %v", n, err)
+	}
+	s.p.Done()
+	os.Stderr = saved
+	if data, _ := os.ReadFile(log.Name()); len(data) > 0 {
+		t.Errorf("printed to a non-terminal standard error: %q", data)
 	}
 }
 

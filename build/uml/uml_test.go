@@ -70,7 +70,7 @@ func TestBootLeavesNoProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond)
-	if out, _ := exec.Command("pgrep", "-f", "^sleep 31$").Output(); len(out) > 0 {
+	if out := processesMatching(t, "^sleep 31$"); out != "" {
 		t.Errorf("a guest process survived: %s", out)
 	}
 }
@@ -180,7 +180,19 @@ func TestGuestConsole(t *testing.T) {
 	if err := g.Wait(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if out, _ := exec.Command("pgrep", "-f", "^sleep 30$").Output(); len(out) > 0 {
+	if out := processesMatching(t, "^sleep 30$"); out != "" {
 		t.Errorf("a background process of the guest survived Stop: %s", out)
 	}
+}
+
+// processesMatching lists the processes whose command line matches pattern (pgrep -f); pgrep's
+// "none" (status 1) is an answer, any other failure (pgrep missing) fails the test.
+func processesMatching(t *testing.T, pattern string) string {
+	t.Helper()
+	out, err := exec.Command("pgrep", "-f", pattern).Output()
+	var exit *exec.ExitError
+	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 1) {
+		t.Fatalf("pgrep (apt-get install procps): %v", err)
+	}
+	return strings.TrimSpace(string(out))
 }
