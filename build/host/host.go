@@ -73,30 +73,23 @@ func LookPath(name string) (string, error) {
 // or "missing".
 func Where(sets ...[]Tool) []string {
 	var out []string
-	seen := map[string]bool{}
-	for _, set := range sets {
-		for _, t := range set {
-			if seen[t.Name] {
-				continue
+	for _, t := range unique(sets) {
+		switch {
+		case strings.HasPrefix(t.Name, "/"):
+			if present(t.Name) {
+				out = append(out, fmt.Sprintf("%s: present (%s)", t.Name, t.Why))
+			} else {
+				out = append(out, fmt.Sprintf("%s: missing (%s; Debian/Ubuntu: sudo apt-get install %s)", t.Name, t.Why, t.Debian))
 			}
-			seen[t.Name] = true
+		default:
+			p, err := LookPath(t.Name)
 			switch {
-			case strings.HasPrefix(t.Name, "/"):
-				if present(t.Name) {
-					out = append(out, fmt.Sprintf("%s: present (%s)", t.Name, t.Why))
-				} else {
-					out = append(out, fmt.Sprintf("%s: missing (%s; Debian/Ubuntu: sudo apt-get install %s)", t.Name, t.Why, t.Debian))
-				}
+			case err != nil:
+				out = append(out, fmt.Sprintf("%s: missing (%s; Debian/Ubuntu: sudo apt-get install %s)", t.Name, t.Why, t.Debian))
+			case !onPath(t.Name):
+				out = append(out, fmt.Sprintf("%s: %s (not on your PATH; simple-uml uses it from there)", t.Name, p))
 			default:
-				p, err := LookPath(t.Name)
-				switch {
-				case err != nil:
-					out = append(out, fmt.Sprintf("%s: missing (%s; Debian/Ubuntu: sudo apt-get install %s)", t.Name, t.Why, t.Debian))
-				case !onPath(t.Name):
-					out = append(out, fmt.Sprintf("%s: %s (not on your PATH; simple-uml uses it from there)", t.Name, p))
-				default:
-					out = append(out, fmt.Sprintf("%s: %s", t.Name, p))
-				}
+				out = append(out, fmt.Sprintf("%s: %s", t.Name, p))
 			}
 		}
 	}
@@ -133,22 +126,30 @@ func addUnique(list []string, s string) []string {
 // Check returns a *MissingError naming every tool of the given sets that is not installed.
 func Check(sets ...[]Tool) error {
 	var missing []Tool
-	seen := map[string]bool{}
-	for _, set := range sets {
-		for _, t := range set {
-			if seen[t.Name] {
-				continue
-			}
-			seen[t.Name] = true
-			if !present(t.Name) {
-				missing = append(missing, t)
-			}
+	for _, t := range unique(sets) {
+		if !present(t.Name) {
+			missing = append(missing, t)
 		}
 	}
 	if len(missing) > 0 {
 		return &MissingError{Missing: missing}
 	}
 	return nil
+}
+
+// unique lists the tools of the sets once each, in order.
+func unique(sets [][]Tool) []Tool {
+	var out []Tool
+	seen := map[string]bool{}
+	for _, set := range sets {
+		for _, t := range set {
+			if !seen[t.Name] {
+				seen[t.Name] = true
+				out = append(out, t)
+			}
+		}
+	}
+	return out
 }
 
 func present(name string) bool {
