@@ -106,7 +106,7 @@ func Dist(ctx context.Context, cfg config.Config, w io.Writer) (DistResult, erro
 	fmt.Fprintf(w, "dist: release %s (SOURCE_DATE_EPOCH=%d)\n", m.Tag, epoch.Unix())
 
 	version := strings.TrimPrefix(m.Tag, "v")
-	kernelTar := fmt.Sprintf("simple-uml-linux-%s-um-%s.tar.xz", version, kernel.Subarch)
+	kernelTar := kernelAssetName(version, kernel.Subarch)
 	entries := []artifact.Entry{
 		{Name: "linux", Source: filepath.Join(cfg.Paths.Dist, LinuxName), Mode: 0o755},
 		{Name: ".config", Source: filepath.Join(cfg.Paths.Dist, ConfigName), Mode: 0o644},
@@ -124,7 +124,7 @@ func Dist(ctx context.Context, cfg config.Config, w io.Writer) (DistResult, erro
 			return DistResult{}, err
 		}
 		image, tarball, _ := RootfsOutputs(cfg.Paths.Dist, r.Recipe)
-		base := fmt.Sprintf("simple-uml-rootfs-%s-%s-%s", r.Recipe, r.Arch, version)
+		base := rootfsAssetBase(r.Recipe, r.Arch, version)
 		if err := artifact.WriteFile(filepath.Join(stage, base+".ext4.zst"), artifact.Zstd, func(out io.Writer) error {
 			return copyFrom(out, image)
 		}); err != nil {
@@ -261,6 +261,18 @@ func (m *Manifest) disagreements(sums artifact.Sums) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// The release's asset names, one place for mage dist, which writes them, and mage fetch, which
+// looks for them.
+func kernelAssetName(version, subarch string) string {
+	return fmt.Sprintf("simple-uml-linux-%s-um-%s.tar.xz", version, subarch)
+}
+
+// rootfsAssetBase is the name of a root filesystem's assets without the suffix: .ext4.zst for the
+// image, .tar.zst for the tarball.
+func rootfsAssetBase(recipe, arch, version string) string {
+	return fmt.Sprintf("simple-uml-rootfs-%s-%s-%s", recipe, arch, version)
 }
 
 // distRootfs reads every root filesystem record in dist/, sorted by recipe.

@@ -55,8 +55,8 @@ func FetchRelease(ctx context.Context, cfg config.Config, getenv func(string) st
 		return nil, fmt.Errorf("release %s has no root filesystem %q; it has: %s (set SUML_BOOT_RECIPE to one of them)", m.Tag, cfg.Boot.Recipe, strings.Join(have, ", "))
 	}
 	version := strings.TrimPrefix(m.Tag, "v")
-	kernelTar := fmt.Sprintf("simple-uml-linux-%s-um-%s.tar.xz", version, m.Kernel.Subarch)
-	imageZst := fmt.Sprintf("simple-uml-rootfs-%s-%s-%s.ext4.zst", root.Recipe, root.Arch, version)
+	kernelTar := kernelAssetName(version, m.Kernel.Subarch)
+	imageZst := rootfsAssetBase(root.Recipe, root.Arch, version) + ".ext4.zst"
 	paths := map[string]string{}
 	for _, name := range []string{kernelTar, imageZst} {
 		if urls[name] == "" || m.Assets[name] == "" {

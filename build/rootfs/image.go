@@ -57,7 +57,7 @@ func MakeImage(ctx context.Context, tree, img string, o ImageOptions) error {
 		if err := os.WriteFile(list, []byte(strings.Join(paths, "\x00")+"\x00"), 0o644); err != nil {
 			return err
 		}
-		script += fmt.Sprintf("xargs -0 -r %s < %s || exit 1\n", cmd, shQuote(list))
+		script += fmt.Sprintf("xargs -0 -r %s < %s || exit 1\n", cmd, run.Quote(list))
 		return nil
 	}
 	byOwner := map[string][]string{}
@@ -87,7 +87,7 @@ func MakeImage(ctx context.Context, tree, img string, o ImageOptions) error {
 		return fmt.Errorf("mke2fs: %w (Debian/Ubuntu: apt-get install e2fsprogs)", err)
 	}
 	script += fmt.Sprintf("exec %s -q -F -t ext4 -d . -L %s -U %s -E hash_seed=%s,root_owner=0:0 -I 256 -m 1 %s %dk\n",
-		shQuote(mke2fs), shQuote(label), o.UUID, o.UUID, shQuote(img), o.Size/1024)
+		run.Quote(mke2fs), run.Quote(label), o.UUID, o.UUID, run.Quote(img), o.Size/1024)
 	env := []string{fmt.Sprintf("E2FSPROGS_FAKE_TIME=%d", o.Epoch.Unix()), fmt.Sprintf("SOURCE_DATE_EPOCH=%d", o.Epoch.Unix())}
 	err = run.Run(ctx, run.Cmd{Args: []string{"fakeroot", "--", "sh", "-c", script}, Dir: tree, Env: env, Log: o.Log, Echo: o.Log})
 	if err == nil {

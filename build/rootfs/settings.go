@@ -13,6 +13,7 @@ import (
 	"github.com/GehirnInc/crypt/sha512_crypt"
 
 	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/run"
 	"github.com/simple-uml/simple-uml/build/xbps"
 )
 
@@ -226,7 +227,7 @@ step() {
 	} {
 		fmt.Fprintf(&b, "# %s\n", ph.comment)
 		for _, s := range scripts {
-			fmt.Fprintf(&b, "step %s %s %s %s %s\n", shQuote(s.Path), ph.action, shQuote(s.Pkgname), shQuote(s.Version), shQuote(s.Arch))
+			fmt.Fprintf(&b, "step %s %s %s %s %s\n", run.Quote(s.Path), ph.action, run.Quote(s.Pkgname), run.Quote(s.Version), run.Quote(s.Arch))
 		}
 	}
 	b.WriteString(`rm -rf ` + scriptDir + `
@@ -234,10 +235,6 @@ echo ` + ConfigureOK + `
 off
 `)
 	return writeGuestFile(root, ConfigureInit, []byte(b.String()), 0o700)
-}
-
-func shQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // guestExists reports whether a guest path exists, following symlinks as the guest would: an

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/simple-uml/simple-uml/build/run"
 	"github.com/simple-uml/simple-uml/build/usernet"
 )
 
@@ -142,7 +143,7 @@ func (g *Guest) Run(ctx context.Context, command string, timeout time.Duration) 
 	begin, end := fmt.Sprintf("SUML-BEGIN-%d:", n), fmt.Sprintf("SUML-END-%d:", n)
 	// One line, so the echo of the typed line comes before the begin marker's output; eval lets any
 	// command stand in it, including one that ends in "&".
-	line := fmt.Sprintf("echo SUML-BEGIN\"\"-%d:; eval %s; echo SUML-END\"\"-%d:$?:\n", n, shellQuote(command), n)
+	line := fmt.Sprintf("echo SUML-BEGIN\"\"-%d:; eval %s; echo SUML-END\"\"-%d:$?:\n", n, run.Quote(command), n)
 	if err := g.Send(line); err != nil {
 		return "", -1, err
 	}
@@ -295,6 +296,3 @@ func (c *consoleBuffer) String() string {
 
 // Pid is the kernel's process id, which is also its process group's.
 func (g *Guest) Pid() int { return g.cmd.Process.Pid }
-
-// shellQuote quotes s as one word for a POSIX shell.
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
