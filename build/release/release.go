@@ -269,29 +269,41 @@ func (p *Publisher) NewestOfSeries(ctx context.Context, tag string) (bool, error
 	if !ok {
 		return false, fmt.Errorf("release tag %q is not v<version>-<revision>", tag)
 	}
-	opts := &github.ListOptions{PerPage: 100}
+	newest := true
 	var n APICalls
+	err := p.eachRelease(ctx, &n, func(r *github.RepositoryRelease) bool {
+		other, ok := parseTag(r.GetTagName())
+		if ok && !r.GetDraft() && other[0] == mine[0] && other[1] == mine[1] && !lessTag(other, mine) && r.GetTagName() != tag {
+			newest = false
+		}
+		return newest
+	})
+	return newest && err == nil, err
+}
+
+// eachRelease hands the repository's releases, page by page, to visit until it returns false.
+func (p *Publisher) eachRelease(ctx context.Context, n *APICalls, visit func(*github.RepositoryRelease) bool) error {
+	opts := &github.ListOptions{PerPage: 100}
 	for {
 		var page []*github.RepositoryRelease
 		var resp *github.Response
-		if err := p.call(ctx, &n, false, "list releases", func() (*github.Response, error) {
+		if err := p.call(ctx, n, false, "list releases", func() (*github.Response, error) {
 			var err error
 			page, resp, err = p.Client.Repositories.ListReleases(ctx, p.Owner, p.Repo, opts)
 			return resp, err
 		}); err != nil {
-			return false, err
+			return err
 		}
 		for _, r := range page {
-			other, ok := parseTag(r.GetTagName())
-			if ok && !r.GetDraft() && other[0] == mine[0] && other[1] == mine[1] && !lessTag(other, mine) && r.GetTagName() != tag {
-				return false, nil
+			if !visit(r) {
+				return nil
 			}
 		}
 		if resp == nil || resp.NextPage == 0 {
-			return true, nil
+			return nil
 		}
 		if opts.Page = resp.NextPage; opts.Page > maxPages {
-			return false, fmt.Errorf("list releases: more than %d pages of %d; the server's Link header does not end", maxPages, opts.PerPage)
+			return fmt.Errorf("list releases: more than %d pages of %d; the server's Link header does not end", maxPages, opts.PerPage)
 		}
 	}
 }
@@ -365,29 +377,13 @@ func (p *Publisher) findRelease(ctx context.Context, plan *Plan, tag string) (*g
 	}
 	// A draft is invisible to the tag lookup: list the releases.
 	var drafts []*github.RepositoryRelease
-	opts := &github.ListOptions{PerPage: 100}
-	for {
-		var page []*github.RepositoryRelease
-		var resp *github.Response
-		err := p.call(ctx, &plan.APICalls, false, "list releases", func() (*github.Response, error) {
-			var err error
-			page, resp, err = p.Client.Repositories.ListReleases(ctx, p.Owner, p.Repo, opts)
-			return resp, err
-		})
-		if err != nil {
-			return nil, err
+	if err := p.eachRelease(ctx, &plan.APICalls, func(r *github.RepositoryRelease) bool {
+		if r.GetDraft() && r.GetTagName() == tag {
+			drafts = append(drafts, r)
 		}
-		for _, r := range page {
-			if r.GetDraft() && r.GetTagName() == tag {
-				drafts = append(drafts, r)
-			}
-		}
-		if resp == nil || resp.NextPage == 0 {
-			break
-		}
-		if opts.Page = resp.NextPage; opts.Page > maxPages {
-			return nil, fmt.Errorf("list releases: more than %d pages of %d; the server's Link header does not end", maxPages, opts.PerPage)
-		}
+		return true
+	}); err != nil {
+		return nil, err
 	}
 	if len(drafts) == 0 {
 		if p.Anonymous {
@@ -505,8 +501,8 @@ func (p *Publisher) upload(ctx context.Context, plan *Plan, id int64, a Asset) e
 	attempt := 0
 	return p.call(ctx, &plan.APICalls, true, "upload "+a.Name, func() (*github.Response, error) {
 		if attempt++; attempt > 1 {
-			if resp, err := p.removeLeftover(ctx, plan, id, a.Name); err != nil {
-				return resp, err
+			if err := p.removeLeftover(ctx, plan, id, a.Name); err != nil {
+				return nil, permanent{err} // removeLeftover made its own retries
 			}
 		}
 		// An *os.File body cannot be replayed: a new one for every attempt.
@@ -522,19 +518,17 @@ func (p *Publisher) upload(ctx context.Context, plan *Plan, id int64, a Asset) e
 }
 
 // removeLeftover deletes the asset called name from release id, if a failed upload left one.
-func (p *Publisher) removeLeftover(ctx context.Context, plan *Plan, id int64, name string) (*github.Response, error) {
+func (p *Publisher) removeLeftover(ctx context.Context, plan *Plan, id int64, name string) error {
 	remote, err := p.listAssets(ctx, plan, id)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	left, ok := remote[name]
 	if !ok {
-		return nil, nil
+		return nil
 	}
 	fmt.Fprintf(p.log(), "removing what the failed upload left of %s (state %s)\n", name, left.GetState())
-	plan.Calls++
-	plan.Writes++
-	return p.Client.Repositories.DeleteReleaseAsset(ctx, p.Owner, p.Repo, left.GetID())
+	return p.deleteAsset(ctx, plan, left)
 }
 
 func mediaType(name string) string {
