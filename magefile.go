@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/pipeline"
 )
 
@@ -92,10 +93,10 @@ func Dist(ctx context.Context) error {
 
 // Verify checks a release folder (dist/release) or a published release tag against its SHA256SUMS and manifest.
 func Verify(ctx context.Context, dirOrTag string) error {
-	var m *pipeline.Manifest
+	var m *manifest.Manifest
 	var err error
 	if fi, statErr := os.Stat(dirOrTag); statErr == nil && fi.IsDir() {
-		m, err = pipeline.Verify(dirOrTag)
+		m, err = manifest.Verify(dirOrTag)
 	} else {
 		cfg, cfgErr := config.Load(".", nil)
 		if cfgErr != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/kbuild"
+	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/rootfs"
 	"github.com/simple-uml/simple-uml/build/uml"
 	"github.com/simple-uml/simple-uml/build/usernet"
@@ -26,8 +27,8 @@ import (
 // guest is what a boot of dist/'s pair needs: the options and the records of what it boots.
 type guest struct {
 	opts   uml.Options
-	kernel *KernelRecord
-	rootfs *RootfsRecord
+	kernel *manifest.KernelRecord
+	rootfs *manifest.RootfsRecord
 	recipe *rootfs.Recipe
 	// throwaway is the folder of the temporary COW file, removed after the boot; empty when the user
 	// keeps a COW file.
@@ -45,14 +46,14 @@ func prepareGuest(cfg config.Config, w io.Writer) (*guest, error) {
 	}
 	g := &guest{}
 	var err error
-	if g.kernel, err = readRecord(filepath.Join(cfg.Paths.Dist, RecordName)); err != nil {
+	if g.kernel, err = manifest.ReadKernelRecord(cfg.Paths.Dist); err != nil {
 		return nil, fmt.Errorf("kernel record: %w", err)
 	}
 	data, err := os.ReadFile(recordPath)
 	if err != nil {
 		return nil, fmt.Errorf("root filesystem record: %w", err)
 	}
-	g.rootfs = &RootfsRecord{}
+	g.rootfs = &manifest.RootfsRecord{}
 	if err := json.Unmarshal(data, g.rootfs); err != nil {
 		return nil, fmt.Errorf("%s: %w", recordPath, err)
 	}
@@ -82,7 +83,7 @@ func prepareGuest(cfg config.Config, w io.Writer) (*guest, error) {
 
 // bootRecipe is the recipe of the image to boot: its file when there is one, else what the image's
 // record carries (a fetched release whose recipe this checkout does not have).
-func bootRecipe(cfg config.Config, rec *RootfsRecord) (*rootfs.Recipe, error) {
+func bootRecipe(cfg config.Config, rec *manifest.RootfsRecord) (*rootfs.Recipe, error) {
 	r, err := rootfs.LoadRecipe(cfg.Paths.Recipes, cfg.Boot.Recipe)
 	if err == nil || !errors.Is(err, fs.ErrNotExist) || rec.Boot == nil {
 		return r, err

@@ -1,16 +1,13 @@
 package pipeline
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,26 +16,11 @@ import (
 	"github.com/simple-uml/simple-uml/build/artifact"
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/fetch"
-	"github.com/simple-uml/simple-uml/build/ident"
+	"github.com/simple-uml/simple-uml/build/manifest"
 )
 
-// Release file names besides the archives.
-const (
-	ManifestName = "manifest.json"
-	NotesName    = "RELEASE-NOTES.md"
-	ReleaseDir   = "release"
-)
-
-// Manifest is manifest.json: what a release was made from and what it holds. It has no host paths
-// and no times but the release's SOURCE_DATE_EPOCH, so equal inputs give an equal manifest.
-type Manifest struct {
-	Tag             string            `json:"tag"`
-	Revision        int               `json:"revision"`
-	SourceDateEpoch int64             `json:"source_date_epoch"`
-	Kernel          KernelRecord      `json:"kernel"`
-	Rootfs          []RootfsRecord    `json:"rootfs"`
-	Assets          map[string]string `json:"assets"` // file name -> sha256, every asset but this file and SHA256SUMS
-}
+// ReleaseDir is the folder in dist/ that mage dist writes the release to.
+const ReleaseDir = "release"
 
 // DistResult says what Dist wrote.
 type DistResult struct {
@@ -47,9 +29,6 @@ type DistResult struct {
 	Assets   []string
 	UpToDate bool // dist/release already held this release: nothing was written
 }
-
-// Tag is the release tag of a kernel version and packaging revision: v6.12.117-1.
-func Tag(version string, revision int) string { return fmt.Sprintf("v%s-%d", version, revision) }
 
 // Dist turns dist/'s kernel and root filesystems into release assets in dist/release/: the kernel
 // tarball, each recipe's compressed image and tarball, manifest.json and SHA256SUMS. The folder is
@@ -61,11 +40,11 @@ func Dist(ctx context.Context, cfg config.Config, w io.Writer) (DistResult, erro
 		return DistResult{}, err
 	}
 	defer unlock()
-	kernel, err := readRecord(filepath.Join(cfg.Paths.Dist, RecordName))
+	kernel, err := manifest.ReadKernelRecord(cfg.Paths.Dist)
 	if err != nil {
 		return DistResult{}, fmt.Errorf("no kernel in %s (run `go tool mage kernel`): %w", cfg.Paths.Dist, err)
 	}
-	if err := checkOutputs(cfg.Paths.Dist, kernel.Outputs); err != nil {
+	if err := kernel.CheckOutputs(cfg.Paths.Dist); err != nil {
 		return DistResult{}, fmt.Errorf("dist/ does not hold the kernel its record describes (rerun `go tool mage kernel`): %w", err)
 	}
 	roots, err := distRootfs(cfg.Paths.Dist)
@@ -79,11 +58,11 @@ func Dist(ctx context.Context, cfg config.Config, w io.Writer) (DistResult, erro
 	if err != nil {
 		return DistResult{}, err
 	}
-	m := Manifest{Tag: Tag(kernel.Version, cfg.Release.Revision), Revision: cfg.Release.Revision, SourceDateEpoch: epoch.Unix(),
+	m := manifest.Manifest{Tag: manifest.Tag(kernel.Version, cfg.Release.Revision), Revision: cfg.Release.Revision, SourceDateEpoch: epoch.Unix(),
 		Kernel: *kernel, Assets: map[string]string{}}
 	for _, r := range roots {
 		// The manifest describes outputs by content; when dist's copy was written is not part of it.
-		outputs := map[string]Output{}
+		outputs := map[string]manifest.Output{}
 		for name, o := range r.Outputs {
 			o.MtimeNS = 0
 			outputs[name] = o
@@ -92,7 +71,7 @@ func Dist(ctx context.Context, cfg config.Config, w io.Writer) (DistResult, erro
 		m.Rootfs = append(m.Rootfs, r)
 	}
 	dir := filepath.Join(cfg.Paths.Dist, ReleaseDir)
-	if assets, ok := releaseCurrent(dir, m); ok && cfg.Release.Previous == "" {
+	if assets, ok := manifest.Current(dir, m); ok && cfg.Release.Previous == "" {
 		fmt.Fprintf(w, "release %s is up to date in %s (same kernel, root filesystems and revision); nothing to do (%s)\n",
 			m.Tag, dir, time.Since(start).Round(time.Millisecond))
 		return DistResult{Dir: dir, Tag: m.Tag, Assets: assets, UpToDate: true}, nil
@@ -106,7 +85,7 @@ func Dist(ctx context.Context, cfg config.Config, w io.Writer) (DistResult, erro
 	fmt.Fprintf(w, "dist: release %s (SOURCE_DATE_EPOCH=%d)\n", m.Tag, epoch.Unix())
 
 	version := strings.TrimPrefix(m.Tag, "v")
-	kernelTar := kernelAssetName(version, kernel.Subarch)
+	kernelTar := manifest.KernelAsset(version, kernel.Subarch)
 	entries := []artifact.Entry{
 		{Name: "linux", Source: filepath.Join(cfg.Paths.Dist, LinuxName), Mode: 0o755},
 		{Name: ".config", Source: filepath.Join(cfg.Paths.Dist, ConfigName), Mode: 0o644},
@@ -124,7 +103,7 @@ func Dist(ctx context.Context, cfg config.Config, w io.Writer) (DistResult, erro
 			return DistResult{}, err
 		}
 		image, tarball, _ := RootfsOutputs(cfg.Paths.Dist, r.Recipe)
-		base := rootfsAssetBase(r.Recipe, r.Arch, version)
+		base := manifest.RootfsAssetBase(r.Recipe, r.Arch, version)
 		if err := artifact.WriteFile(filepath.Join(stage, base+".ext4.zst"), artifact.Zstd, func(out io.Writer) error {
 			return copyFrom(out, image)
 		}); err != nil {
@@ -136,7 +115,7 @@ func Dist(ctx context.Context, cfg config.Config, w io.Writer) (DistResult, erro
 		}
 		assets = append(assets, base+".ext4.zst", base+".tar.zst")
 	}
-	sbomName := fmt.Sprintf("simple-uml-%s.cdx.json", version)
+	sbomName := manifest.SBOMAsset(version)
 	if err := writeSBOM(filepath.Join(stage, sbomName), m, version, epoch); err != nil {
 		return DistResult{}, err
 	}
@@ -145,19 +124,19 @@ func Dist(ctx context.Context, cfg config.Config, w io.Writer) (DistResult, erro
 	// before when it was another tag.
 	prevPath := cfg.Release.Previous
 	if prevPath == "" {
-		prevPath = filepath.Join(cfg.Paths.Dist, ReleaseDir, ManifestName)
+		prevPath = filepath.Join(cfg.Paths.Dist, ReleaseDir, manifest.ManifestName)
 	}
-	prev, err := readManifest(prevPath)
+	prev, err := manifest.Read(prevPath)
 	if err != nil {
 		return DistResult{}, fmt.Errorf("previous release: %w", err)
 	}
 	if prev != nil && prev.Tag == m.Tag && cfg.Release.Previous == "" {
 		prev = nil
 	}
-	if err := os.WriteFile(filepath.Join(stage, NotesName), []byte(ReleaseNotes(m, prev)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(stage, manifest.NotesName), []byte(manifest.Notes(m, prev)), 0o644); err != nil {
 		return DistResult{}, err
 	}
-	assets = append(assets, NotesName)
+	assets = append(assets, manifest.NotesName)
 	sums := artifact.Sums{}
 	if err := sums.Hash(stage, assets...); err != nil {
 		return DistResult{}, err
@@ -169,10 +148,10 @@ func Dist(ctx context.Context, cfg config.Config, w io.Writer) (DistResult, erro
 	if err != nil {
 		return DistResult{}, err
 	}
-	if err := os.WriteFile(filepath.Join(stage, ManifestName), append(data, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(stage, manifest.ManifestName), append(data, '\n'), 0o644); err != nil {
 		return DistResult{}, err
 	}
-	if err := sums.Hash(stage, ManifestName); err != nil {
+	if err := sums.Hash(stage, manifest.ManifestName); err != nil {
 		return DistResult{}, err
 	}
 	if err := os.WriteFile(filepath.Join(stage, artifact.SumsName), sums.Bytes(), 0o644); err != nil {
@@ -181,7 +160,7 @@ func Dist(ctx context.Context, cfg config.Config, w io.Writer) (DistResult, erro
 	if err := replaceDir(stage, dir); err != nil {
 		return DistResult{}, err
 	}
-	all := append(assets, ManifestName, artifact.SumsName)
+	all := append(assets, manifest.ManifestName, artifact.SumsName)
 	sort.Strings(all)
 	for _, a := range all {
 		fi, _ := os.Stat(filepath.Join(dir, a))
@@ -193,7 +172,7 @@ func Dist(ctx context.Context, cfg config.Config, w io.Writer) (DistResult, erro
 
 // writeSBOM lists the kernel and every package of every root filesystem, with licence and checksum,
 // as a CycloneDX BOM.
-func writeSBOM(path string, m Manifest, version string, epoch time.Time) error {
+func writeSBOM(path string, m manifest.Manifest, version string, epoch time.Time) error {
 	k := m.Kernel
 	kernel := artifact.Component{Name: "linux", Version: k.Version, License: "GPL-2.0-only WITH Linux-syscall-note",
 		SHA256: k.TarballSHA256, Homepage: "https://www.kernel.org/", OS: true}
@@ -220,74 +199,19 @@ func writeSBOM(path string, m Manifest, version string, epoch time.Time) error {
 	return f.Close()
 }
 
-// Verify checks a release folder: every file against SHA256SUMS, and the manifest against both.
-func Verify(dir string) (*Manifest, error) {
-	sums, problems, err := artifact.VerifyDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", dir, err)
-	}
-	data, err := os.ReadFile(filepath.Join(dir, ManifestName))
-	if err != nil {
-		return nil, err
-	}
-	var m Manifest
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, fmt.Errorf("%s: %w", ManifestName, err)
-	}
-	problems = append(problems, m.disagreements(sums)...)
-	if len(problems) > 0 {
-		sort.Strings(problems)
-		return &m, fmt.Errorf("release %s in %s does not verify:\n  %s", m.Tag, dir, strings.Join(problems, "\n  "))
-	}
-	return &m, nil
-}
-
-// disagreements lists where the manifest's asset digests and SHA256SUMS differ: an asset missing from
-// either, a different digest, or the manifest itself not listed.
-func (m *Manifest) disagreements(sums artifact.Sums) []string {
-	var out []string
-	if _, ok := sums[ManifestName]; !ok {
-		out = append(out, ManifestName+": not listed in "+artifact.SumsName)
-	}
-	for name, want := range m.Assets {
-		if got, ok := sums[name]; !ok || got != want {
-			out = append(out, fmt.Sprintf("%s: the manifest says sha256 %s, %s says %q", name, want, artifact.SumsName, got))
-		}
-	}
-	for name := range sums {
-		if _, ok := m.Assets[name]; !ok && name != ManifestName {
-			out = append(out, name+": in "+artifact.SumsName+" but not in the manifest")
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-// The release's asset names, one place for mage dist, which writes them, and mage fetch, which
-// looks for them.
-func kernelAssetName(version, subarch string) string {
-	return fmt.Sprintf("simple-uml-linux-%s-um-%s.tar.xz", version, subarch)
-}
-
-// rootfsAssetBase is the name of a root filesystem's assets without the suffix: .ext4.zst for the
-// image, .tar.zst for the tarball.
-func rootfsAssetBase(recipe, arch, version string) string {
-	return fmt.Sprintf("simple-uml-rootfs-%s-%s-%s", recipe, arch, version)
-}
-
 // distRootfs reads every root filesystem record in dist/, sorted by recipe.
-func distRootfs(dist string) ([]RootfsRecord, error) {
+func distRootfs(dist string) ([]manifest.RootfsRecord, error) {
 	matches, _ := filepath.Glob(filepath.Join(dist, "*.json"))
-	var out []RootfsRecord
+	var out []manifest.RootfsRecord
 	for _, p := range matches {
-		if filepath.Base(p) == RecordName {
+		if filepath.Base(p) == manifest.KernelRecordName {
 			continue
 		}
 		data, err := os.ReadFile(p)
 		if err != nil {
 			return nil, err
 		}
-		var r RootfsRecord
+		var r manifest.RootfsRecord
 		err = json.Unmarshal(data, &r)
 		if err != nil || r.Recipe == "" || len(r.Packages) == 0 {
 			// A JSON file beside an image of its name is that image's record: a broken one must not
@@ -300,7 +224,7 @@ func distRootfs(dist string) ([]RootfsRecord, error) {
 		}
 		image, tarball, _ := RootfsOutputs(dist, r.Recipe)
 		for _, f := range []string{image, tarball} {
-			if want, ok := r.Outputs[filepath.Base(f)]; !ok || !want.unchanged(f) {
+			if want, ok := r.Outputs[filepath.Base(f)]; !ok || !want.Unchanged(f) {
 				return nil, fmt.Errorf("%s does not match its record %s: rebuild with `go tool mage rootfs`", f, p)
 			}
 		}
@@ -311,7 +235,7 @@ func distRootfs(dist string) ([]RootfsRecord, error) {
 }
 
 // releaseEpoch is SOURCE_DATE_EPOCH when set, else the kernel's build timestamp (its release time).
-func releaseEpoch(k *KernelRecord) (time.Time, error) {
+func releaseEpoch(k *manifest.KernelRecord) (time.Time, error) {
 	if v := os.Getenv("SOURCE_DATE_EPOCH"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
@@ -329,25 +253,6 @@ func releaseEpoch(k *KernelRecord) (time.Time, error) {
 		}
 	}
 	return time.Time{}, errors.New("kernel record has no KBUILD_BUILD_TIMESTAMP; set SOURCE_DATE_EPOCH")
-}
-
-// checkOutputs checks that dir holds the recorded outputs. Their names come from a record or a
-// fetched manifest, so each must be a plain file name before it is opened.
-func checkOutputs(dir string, outputs map[string]string) error {
-	for _, name := range slices.Sorted(maps.Keys(outputs)) {
-		want := outputs[name]
-		if err := ident.Name("output name", name); err != nil {
-			return fmt.Errorf("kernel record: %w", err)
-		}
-		got, err := fetch.FileSHA256(filepath.Join(dir, name))
-		if err != nil {
-			return err
-		}
-		if got != want {
-			return fmt.Errorf("%s: sha256 %s, recorded %s", name, got, want)
-		}
-	}
-	return nil
 }
 
 func copyFrom(w io.Writer, path string) error {
@@ -387,36 +292,4 @@ func humanSize(fi os.FileInfo) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
-}
-
-// releaseCurrent reports whether dir holds the release m describes (the same tag, kernel record and
-// root filesystem records; Dist writes the folder only as a whole), and lists its files. It reads the
-// manifest and SHA256SUMS, not the assets: `mage verify` checks their bytes.
-func releaseCurrent(dir string, m Manifest) ([]string, bool) {
-	old, err := readManifest(filepath.Join(dir, ManifestName))
-	if err != nil || old == nil {
-		return nil, false
-	}
-	want, _ := json.Marshal(Manifest{Tag: m.Tag, Revision: m.Revision, SourceDateEpoch: m.SourceDateEpoch, Kernel: m.Kernel, Rootfs: m.Rootfs})
-	got, _ := json.Marshal(Manifest{Tag: old.Tag, Revision: old.Revision, SourceDateEpoch: old.SourceDateEpoch, Kernel: old.Kernel, Rootfs: old.Rootfs})
-	if !bytes.Equal(want, got) {
-		return nil, false
-	}
-	data, err := os.ReadFile(filepath.Join(dir, artifact.SumsName))
-	if err != nil {
-		return nil, false
-	}
-	sums, err := artifact.ParseSums(data)
-	if err != nil {
-		return nil, false
-	}
-	names := []string{artifact.SumsName}
-	for name := range sums {
-		if fi, err := os.Stat(filepath.Join(dir, name)); err != nil || !fi.Mode().IsRegular() {
-			return nil, false
-		}
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	return names, true
 }

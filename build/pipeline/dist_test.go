@@ -24,6 +24,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/artifact"
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/manifest"
 )
 
 // fakeKernelDist writes what `mage kernel` leaves in dist/, with small stand-in files and a record
@@ -32,14 +33,14 @@ func fakeKernelDist(t testing.TB, dist string) {
 	t.Helper()
 	os.MkdirAll(dist, 0o755)
 	files := map[string]string{LinuxName: "ELF stand-in\n", ConfigName: "CONFIG_UML=y\n", SystemMapName: "0000 T start_kernel\n", LicenseName: "GPL-2.0 stand-in\n"}
-	rec := KernelRecord{Version: "6.12.117", Subarch: "x86_64", Compiler: "gcc 12",
+	rec := manifest.KernelRecord{Version: "6.12.117", Subarch: "x86_64", Compiler: "gcc 12",
 		BuildEnv: []string{"KBUILD_BUILD_TIMESTAMP=Sat, 14 Nov 2026 12:56:01 +0000"}, Outputs: map[string]string{}}
 	for name, body := range files {
 		p := filepath.Join(dist, name)
 		os.WriteFile(p, []byte(body), 0o644)
 		rec.Outputs[name], _ = fetch.FileSHA256(p)
 	}
-	if err := writeJSON(filepath.Join(dist, RecordName), rec); err != nil {
+	if err := writeJSON(filepath.Join(dist, manifest.KernelRecordName), rec); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -83,7 +84,7 @@ func TestDist(t *testing.T) {
 		t.Errorf("run log %q: %+v %v", lines, last, err)
 	}
 	host, _ := os.Hostname()
-	if manifest := mustRead(t, filepath.Join(first.Dir, ManifestName)); bytes.Contains(manifest, []byte(host)) || bytes.Contains(manifest, []byte(cfg.Paths.Cache)) {
+	if data := mustRead(t, filepath.Join(first.Dir, manifest.ManifestName)); bytes.Contains(data, []byte(host)) || bytes.Contains(data, []byte(cfg.Paths.Cache)) {
 		t.Error("manifest.json names the host or the cache folder")
 	}
 	snapshot := map[string][]byte{}
@@ -117,7 +118,7 @@ func TestDist(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("sha256sum -c: %v\n%s", err, out)
 	}
-	m, err := Verify(first.Dir)
+	m, err := manifest.Verify(first.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +141,7 @@ func TestDist(t *testing.T) {
 	data := snapshot["simple-uml-linux-6.12.117-1-um-x86_64.tar.xz"]
 	data[len(data)/2] ^= 1
 	os.WriteFile(flip, data, 0o644)
-	if _, err := Verify(first.Dir); err == nil || !strings.Contains(err.Error(), "simple-uml-linux-6.12.117-1-um-x86_64.tar.xz: sha256 differs") {
+	if _, err := manifest.Verify(first.Dir); err == nil || !strings.Contains(err.Error(), "simple-uml-linux-6.12.117-1-um-x86_64.tar.xz: sha256 differs") {
 		t.Fatalf("flipped byte: %v", err)
 	}
 	// A manifest that disagrees with SHA256SUMS is caught too (a consistent swap of both is what the
@@ -148,7 +149,7 @@ func TestDist(t *testing.T) {
 	os.WriteFile(flip, snapshot["simple-uml-linux-6.12.117-1-um-x86_64.tar.xz"], 0o644)
 	man := bytes.Replace(snapshot["manifest.json"], []byte(`"simple-uml-linux-6.12.117-1-um-x86_64.tar.xz": "`), []byte(`"simple-uml-linux-6.12.117-1-um-x86_64.tar.xz": "0`), 1)
 	os.WriteFile(filepath.Join(first.Dir, "manifest.json"), man, 0o644)
-	if _, err := Verify(first.Dir); err == nil || !strings.Contains(err.Error(), "manifest.json") {
+	if _, err := manifest.Verify(first.Dir); err == nil || !strings.Contains(err.Error(), "manifest.json") {
 		t.Fatalf("changed manifest: %v", err)
 	}
 
@@ -158,7 +159,7 @@ func TestDist(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	notes, _ := os.ReadFile(filepath.Join(next.Dir, NotesName))
+	notes, _ := os.ReadFile(filepath.Join(next.Dir, manifest.NotesName))
 	if next.Tag != "v6.12.117-2" || !strings.Contains(string(notes), "## Changes since v6.12.117-1") || !strings.Contains(string(notes), "No changes in inputs") {
 		t.Errorf("notes of %s:\n%s", next.Tag, notes)
 	}
@@ -333,7 +334,7 @@ func TestFetchRelease(t *testing.T) {
 		if m.Tag != res.Tag {
 			t.Errorf("tag %s", m.Tag)
 		}
-		for _, name := range []string{LinuxName, ConfigName, SystemMapName, LicenseName, RecordName, "test.ext4", "test.json"} {
+		for _, name := range []string{LinuxName, ConfigName, SystemMapName, LicenseName, manifest.KernelRecordName, "test.ext4", "test.json"} {
 			if _, err := os.Stat(filepath.Join(fresh.Paths.Dist, name)); err != nil {
 				t.Error(err)
 			}

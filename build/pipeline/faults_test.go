@@ -16,6 +16,7 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/artifact"
 	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/manifest"
 )
 
 // rootfsDistChild is `mage rootfs dist` in a process of its own, for a test to kill.
@@ -182,7 +183,7 @@ func TestDiskFull(t *testing.T) {
 		t.Fatalf("err = %v, want the disk-full error", err)
 	}
 	releaseIntact(t, small, "disk full")
-	m, err := Verify(filepath.Join(small, ReleaseDir))
+	m, err := manifest.Verify(filepath.Join(small, ReleaseDir))
 	if err != nil || m.Tag != "v6.12.117-1" {
 		t.Fatalf("the previous release is not intact: %v %v", m, err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/fetch"
 	"github.com/simple-uml/simple-uml/build/ident"
+	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/release"
 )
 
@@ -30,7 +31,7 @@ import (
 // other; and installs them into dist/ as `mage kernel` and `mage rootfs` would, so `mage boot` boots
 // them. Downloads go through the content-addressed cache (resumable); a token is only needed for
 // private repositories. Nothing is installed unless everything verifies.
-func FetchRelease(ctx context.Context, cfg config.Config, getenv func(string) string, tag string, w io.Writer) (*Manifest, error) {
+func FetchRelease(ctx context.Context, cfg config.Config, getenv func(string) string, tag string, w io.Writer) (*manifest.Manifest, error) {
 	unlock, err := startRun(ctx, cfg, "mage fetch", w)
 	if err != nil {
 		return nil, err
@@ -41,7 +42,7 @@ func FetchRelease(ctx context.Context, cfg config.Config, getenv func(string) st
 		return nil, err
 	}
 	m, urls, cache := rr.manifest, rr.urls, rr.cache
-	var root *RootfsRecord
+	var root *manifest.RootfsRecord
 	for i := range m.Rootfs {
 		if m.Rootfs[i].Recipe == cfg.Boot.Recipe {
 			root = &m.Rootfs[i]
@@ -55,8 +56,8 @@ func FetchRelease(ctx context.Context, cfg config.Config, getenv func(string) st
 		return nil, fmt.Errorf("release %s has no root filesystem %q; it has: %s (set SUML_BOOT_RECIPE to one of them)", m.Tag, cfg.Boot.Recipe, strings.Join(have, ", "))
 	}
 	version := strings.TrimPrefix(m.Tag, "v")
-	kernelTar := kernelAssetName(version, m.Kernel.Subarch)
-	imageZst := rootfsAssetBase(root.Recipe, root.Arch, version) + ".ext4.zst"
+	kernelTar := manifest.KernelAsset(version, m.Kernel.Subarch)
+	imageZst := manifest.RootfsAssetBase(root.Recipe, root.Arch, version) + ".ext4.zst"
 	paths := map[string]string{}
 	for _, name := range []string{kernelTar, imageZst} {
 		if urls[name] == "" || m.Assets[name] == "" {
@@ -77,7 +78,7 @@ func FetchRelease(ctx context.Context, cfg config.Config, getenv func(string) st
 
 // installFetched unpacks the kernel tarball and the image into dist/ under temporary names, then
 // renames everything into place, records last.
-func installFetched(ctx context.Context, dist string, m *Manifest, root *RootfsRecord, kernelTar, imageZst string) error {
+func installFetched(ctx context.Context, dist string, m *manifest.Manifest, root *manifest.RootfsRecord, kernelTar, imageZst string) error {
 	if err := os.MkdirAll(dist, 0o755); err != nil {
 		return err
 	}
@@ -113,7 +114,7 @@ func installFetched(ctx context.Context, dist string, m *Manifest, root *RootfsR
 			return err
 		}
 	}
-	if err := checkOutputs(stage, m.Kernel.Outputs); err != nil {
+	if err := m.Kernel.CheckOutputs(stage); err != nil {
 		return fmt.Errorf("kernel tarball does not match the manifest: %w", err)
 	}
 	image, _, record := RootfsOutputs(dist, root.Recipe)
@@ -132,7 +133,7 @@ func installFetched(ctx context.Context, dist string, m *Manifest, root *RootfsR
 		return fmt.Errorf("image: %w", err)
 	}
 	rec := *root
-	out, err := describeOutput(stagedImage)
+	out, err := manifest.Describe(stagedImage)
 	if err != nil {
 		return err
 	}
@@ -140,7 +141,7 @@ func installFetched(ctx context.Context, dist string, m *Manifest, root *RootfsR
 		return fmt.Errorf("image %s does not match the manifest (sha256 %s, want %s)", filepath.Base(image), out.SHA256, want.SHA256)
 	}
 	// The tarball stays on the release; the record lists what dist/ holds.
-	rec.Outputs = map[string]Output{filepath.Base(image): out}
+	rec.Outputs = map[string]manifest.Output{filepath.Base(image): out}
 	for _, name := range []string{LinuxName, ConfigName, SystemMapName, LicenseName} {
 		if err := os.Rename(filepath.Join(stage, name), filepath.Join(dist, name)); err != nil {
 			return err
@@ -152,7 +153,7 @@ func installFetched(ctx context.Context, dist string, m *Manifest, root *RootfsR
 	fi, _ := os.Stat(image)
 	out.MtimeNS = fi.ModTime().UnixNano()
 	rec.Outputs[filepath.Base(image)] = out
-	if err := writeJSON(filepath.Join(dist, RecordName), m.Kernel); err != nil {
+	if err := writeJSON(filepath.Join(dist, manifest.KernelRecordName), m.Kernel); err != nil {
 		return err
 	}
 	return writeJSON(record, rec)
@@ -220,7 +221,7 @@ func sha256Hex(data []byte) string {
 
 // remoteRelease is a published release whose SHA256SUMS and manifest agree.
 type remoteRelease struct {
-	manifest *Manifest
+	manifest *manifest.Manifest
 	sums     artifact.Sums
 	urls     map[string]string // asset name -> download URL
 	cache    *fetch.Cache
@@ -273,18 +274,18 @@ func openRelease(ctx context.Context, cfg config.Config, getenv func(string) str
 	if rr.sums, err = artifact.ParseSums(sumsData); err != nil {
 		return nil, err
 	}
-	manData, err := small(ManifestName)
+	manData, err := small(manifest.ManifestName)
 	if err != nil {
 		return nil, err
 	}
-	if got := sha256Hex(manData); got != rr.sums[ManifestName] {
-		return nil, fmt.Errorf("release %s: %s has sha256 %s, %s lists %s", rel.GetTagName(), ManifestName, got, artifact.SumsName, rr.sums[ManifestName])
+	if got := sha256Hex(manData); got != rr.sums[manifest.ManifestName] {
+		return nil, fmt.Errorf("release %s: %s has sha256 %s, %s lists %s", rel.GetTagName(), manifest.ManifestName, got, artifact.SumsName, rr.sums[manifest.ManifestName])
 	}
-	rr.manifest = &Manifest{}
+	rr.manifest = &manifest.Manifest{}
 	if err := json.Unmarshal(manData, rr.manifest); err != nil {
-		return nil, fmt.Errorf("%s: %w", ManifestName, err)
+		return nil, fmt.Errorf("%s: %w", manifest.ManifestName, err)
 	}
-	if d := rr.manifest.disagreements(rr.sums); len(d) > 0 {
+	if d := rr.manifest.Disagreements(rr.sums); len(d) > 0 {
 		return nil, fmt.Errorf("release %s: the manifest and %s disagree:\n  %s", rr.manifest.Tag, artifact.SumsName, strings.Join(d, "\n  "))
 	}
 	return rr, nil
@@ -292,7 +293,7 @@ func openRelease(ctx context.Context, cfg config.Config, getenv func(string) str
 
 // VerifyRelease downloads every asset of a published release (through the cache) and checks each
 // against SHA256SUMS and the manifest.
-func VerifyRelease(ctx context.Context, cfg config.Config, getenv func(string) string, tag string, w io.Writer) (*Manifest, error) {
+func VerifyRelease(ctx context.Context, cfg config.Config, getenv func(string) string, tag string, w io.Writer) (*manifest.Manifest, error) {
 	rr, err := openRelease(ctx, cfg, getenv, tag, w)
 	if err != nil {
 		return nil, err
@@ -305,7 +306,7 @@ func VerifyRelease(ctx context.Context, cfg config.Config, getenv func(string) s
 		}
 	}
 	for name, sum := range rr.sums {
-		if name == ManifestName {
+		if name == manifest.ManifestName {
 			continue
 		}
 		u, ok := rr.urls[name]

@@ -5,9 +5,6 @@ package pipeline
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +18,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/host"
 	"github.com/simple-uml/simple-uml/build/kbuild"
 	"github.com/simple-uml/simple-uml/build/kconf"
+	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/run"
 	"github.com/simple-uml/simple-uml/build/source"
 	"github.com/simple-uml/simple-uml/build/ui"
@@ -31,7 +29,6 @@ const (
 	LinuxName     = "linux"
 	ConfigName    = "linux.config"
 	SystemMapName = "System.map"
-	RecordName    = "linux.json"
 	// LicenseName is the kernel's licence (COPYING and the licence texts it points to), for the
 	// release tarball.
 	LicenseName = "linux.COPYING"
@@ -41,7 +38,7 @@ const (
 
 // KernelResult says what Kernel did.
 type KernelResult struct {
-	Record   KernelRecord
+	Record   manifest.KernelRecord
 	UpToDate bool   // nothing was done: dist/ already held these outputs
 	BuildDir string // the O= directory, holding the unstripped linux and the build log
 }
@@ -62,7 +59,7 @@ func Kernel(ctx context.Context, cfg config.Config, w io.Writer) (KernelResult, 
 		return KernelResult{}, err
 	}
 	rec := inputs.record
-	if r, ok := upToDate(cfg.Paths.Dist, rec.InputKey); ok {
+	if r, ok := manifest.ReadCurrent[manifest.KernelRecord](filepath.Join(cfg.Paths.Dist, manifest.KernelRecordName), rec.InputKey); ok {
 		fmt.Fprintf(w, "kernel %s is up to date in %s (inputs %s); nothing to do (%s)\n",
 			r.Version, cfg.Paths.Dist, rec.InputKey[:12], time.Since(start).Round(time.Millisecond))
 		return KernelResult{Record: *r, UpToDate: true, BuildDir: inputs.buildDir(cfg)}, nil
@@ -82,7 +79,7 @@ func Kernel(ctx context.Context, cfg config.Config, w io.Writer) (KernelResult, 
 	rec.BuildEnv = opts.Env()
 	// After a version change (a bump), list the Kconfig options that are new or changed against the
 	// previous build's resolved config, so a reviewer sees what the new kernel brought.
-	if prev, err := readRecord(filepath.Join(cfg.Paths.Dist, RecordName)); err == nil && prev.Version != rec.Version {
+	if prev, err := manifest.ReadKernelRecord(cfg.Paths.Dist); err == nil && prev.Version != rec.Version {
 		changes, err := configChanges(filepath.Join(cfg.Paths.Dist, ConfigName), filepath.Join(opts.Out, ".config"))
 		if err == nil {
 			rec.ConfigBase, rec.ConfigChanges = prev.Version, changes
@@ -93,7 +90,7 @@ func Kernel(ctx context.Context, cfg config.Config, w io.Writer) (KernelResult, 
 	if err != nil {
 		return KernelResult{}, err
 	}
-	if err := writeJSON(filepath.Join(cfg.Paths.Dist, RecordName), rec); err != nil {
+	if err := writeJSON(filepath.Join(cfg.Paths.Dist, manifest.KernelRecordName), rec); err != nil {
 		return KernelResult{}, err
 	}
 	fmt.Fprintf(w, "kernel %s built: %s (%s)\n", rec.Version, filepath.Join(cfg.Paths.Dist, LinuxName), time.Since(start).Round(time.Second))
@@ -146,7 +143,7 @@ type kernelInputs struct {
 	src       kernelSource
 	series    []source.Patch
 	requested kconf.Requested
-	record    KernelRecord
+	record    manifest.KernelRecord
 }
 
 // buildDir is the O= folder. It stays the same when patches or fragments change (the source tree's
@@ -182,7 +179,7 @@ func gatherInputs(ctx context.Context, cfg config.Config, src kernelSource) (ker
 	for _, f := range frags {
 		fragFiles = append(fragFiles, f.File)
 	}
-	rec := KernelRecord{
+	rec := manifest.KernelRecord{
 		Version:       src.version,
 		Source:        src.display,
 		TarballSHA256: src.sha256,
@@ -199,14 +196,8 @@ func gatherInputs(ctx context.Context, cfg config.Config, src kernelSource) (ker
 	}
 	// The timestamp comes from the tarball (covered by its digest); the rest of the environment is fixed.
 	rec.BuildEnv = kbuild.Options{}.Env()[1:]
-	rec.InputKey = rec.inputKey()
+	rec.InputKey = rec.ComputeInputKey()
 	return kernelInputs{src: src, series: series, requested: req, record: rec}, nil
-}
-
-func hashJSON(v any) string {
-	data, _ := json.Marshal(v)
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
 }
 
 func buildOptions(cfg config.Config, tree Tree, out string, w io.Writer) (kbuild.Options, func(), error) {
@@ -233,7 +224,7 @@ func installKernel(ctx context.Context, dist, linux, buildDir, srcDir string) (m
 	if err := os.MkdirAll(dist, 0o755); err != nil {
 		return nil, err
 	}
-	if err := os.Remove(filepath.Join(dist, RecordName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := os.Remove(filepath.Join(dist, manifest.KernelRecordName)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
 	tmp := filepath.Join(dist, "."+LinuxName+".tmp")
@@ -334,7 +325,7 @@ func configChanges(before, after string) ([]string, error) {
 }
 
 func reportConfigChanges(w io.Writer, base string, changes []string) {
-	fmt.Fprintf(w, "%d Kconfig options new or changed since %s (recorded in %s):\n", len(changes), base, RecordName)
+	fmt.Fprintf(w, "%d Kconfig options new or changed since %s (recorded in %s):\n", len(changes), base, manifest.KernelRecordName)
 	for i, c := range changes {
 		if i == 30 {
 			fmt.Fprintf(w, "  ... and %d more\n", len(changes)-30)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/host"
 	"github.com/simple-uml/simple-uml/build/kconf"
+	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/source"
 	"github.com/simple-uml/simple-uml/build/uml"
 )
@@ -161,7 +162,7 @@ func TestKernelEndToEnd(t *testing.T) {
 	if res.UpToDate || res.Record.Version != want {
 		t.Fatalf("record: version %q (up to date %v), want %q built", res.Record.Version, res.UpToDate, want)
 	}
-	for _, name := range []string{LinuxName, ConfigName, SystemMapName, RecordName, DebugName} {
+	for _, name := range []string{LinuxName, ConfigName, SystemMapName, manifest.KernelRecordName, DebugName} {
 		if _, err := os.Stat(filepath.Join(cfg.Paths.Dist, name)); err != nil {
 			t.Errorf("dist/%s: %v", name, err)
 		}

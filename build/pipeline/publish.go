@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-github/v60/github"
 
 	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/release"
 	"github.com/simple-uml/simple-uml/build/run"
 )
@@ -29,7 +30,7 @@ type PublishOptions struct {
 // the variables a GitHub Actions job has. The token is never printed.
 func Publish(ctx context.Context, cfg config.Config, getenv func(string) string, opts PublishOptions, w io.Writer) (*release.Plan, error) {
 	dir := filepath.Join(cfg.Paths.Dist, ReleaseDir)
-	m, err := Verify(dir)
+	m, err := manifest.Verify(dir)
 	if err != nil {
 		return nil, fmt.Errorf("%w\n(run `go tool mage dist` first)", err)
 	}
@@ -49,7 +50,7 @@ func Publish(ctx context.Context, cfg config.Config, getenv func(string) string,
 	if err != nil {
 		return nil, err
 	}
-	notes, err := os.ReadFile(filepath.Join(dir, NotesName))
+	notes, err := os.ReadFile(filepath.Join(dir, manifest.NotesName))
 	if err != nil {
 		return nil, err
 	}

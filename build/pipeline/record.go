@@ -14,78 +14,9 @@ import (
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/fetch"
 	"github.com/simple-uml/simple-uml/build/lock"
+	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/rootfs"
 )
-
-// Digest is a file and its sha256.
-type Digest struct {
-	File   string `json:"file"`
-	SHA256 string `json:"sha256"`
-}
-
-// KernelRecord is dist/linux.json: what went into the kernel and what came out. It holds no times or
-// host facts that change between identical builds.
-type KernelRecord struct {
-	Version       string   `json:"version"`
-	Source        string   `json:"source"` // download URL, or "local:<file name>"
-	TarballSHA256 string   `json:"tarball_sha256"`
-	Patches       []Digest `json:"patches"`
-	Fragments     []Digest `json:"fragments"`
-	Subarch       string   `json:"subarch"`
-	Compiler      string   `json:"compiler"`
-	CCWrapper     string   `json:"cc_wrapper,omitempty"`
-	BuildEnv      []string `json:"build_env"`
-	MakeTargets   string   `json:"make"`
-	// ConfigChanges lists the Kconfig options new or changed against the build of ConfigBase, the
-	// previous version dist/ held (after a bump); not an input.
-	ConfigBase    string            `json:"config_base,omitempty"`
-	ConfigChanges []string          `json:"config_changes,omitempty"`
-	InputKey      string            `json:"input_key"` // sha256 over every field above but ConfigBase/ConfigChanges
-	Outputs       map[string]string `json:"outputs"`   // dist file name -> sha256
-}
-
-// inputKey hashes every input of the build, so that any change (tarball, patch, fragment, compiler,
-// settings) makes a different key. The version is implied by the tarball's digest, and the build
-// timestamp is read from the tarball, so neither needs to be known before unpacking.
-func (r *KernelRecord) inputKey() string {
-	return hashJSON(struct {
-		Tarball            string
-		Patches, Fragments []Digest
-		Subarch, Compiler  string
-		CCWrapper, Make    string
-		Env                []string
-	}{r.TarballSHA256, r.Patches, r.Fragments, r.Subarch, r.Compiler, r.CCWrapper, r.MakeTargets, r.BuildEnv})
-}
-
-func readRecord(path string) (*KernelRecord, error) {
-	var r KernelRecord
-	if err := readJSON(path, &r); err != nil {
-		return nil, err
-	}
-	return &r, nil
-}
-
-// readJSON reads the JSON file at path into v, the counterpart of writeJSON.
-func readJSON(path string, v any) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
-}
-
-// upToDate returns dist's record when dist already holds the intact outputs of a build with this
-// input key.
-func upToDate(dist, key string) (*KernelRecord, bool) {
-	r, err := readRecord(filepath.Join(dist, RecordName))
-	if err != nil || r.InputKey != key || len(r.Outputs) == 0 || checkOutputs(dist, r.Outputs) != nil {
-		return nil, false
-	}
-	return r, true
-}
 
 func writeJSON(path string, v any) error {
 	data, err := json.MarshalIndent(v, "", "  ")
@@ -117,8 +48,8 @@ func writeAtomic(path string, data []byte, mode os.FileMode) error {
 }
 
 // digests hashes files in the order given (a patch series' order matters), naming them relative to root.
-func digests(files []string, root string) ([]Digest, error) {
-	out := []Digest{}
+func digests(files []string, root string) ([]manifest.Digest, error) {
+	out := []manifest.Digest{}
 	for _, f := range files {
 		sum, err := fetch.FileSHA256(f)
 		if err != nil {
@@ -128,7 +59,7 @@ func digests(files []string, root string) ([]Digest, error) {
 		if err != nil {
 			rel = f
 		}
-		out = append(out, Digest{File: filepath.ToSlash(rel), SHA256: sum})
+		out = append(out, manifest.Digest{File: filepath.ToSlash(rel), SHA256: sum})
 	}
 	return out, nil
 }

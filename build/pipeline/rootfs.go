@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +18,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/fetch"
 	"github.com/simple-uml/simple-uml/build/host"
+	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/rootfs"
 	"github.com/simple-uml/simple-uml/build/uml"
 )
@@ -26,70 +26,9 @@ import (
 // rootfsFormat changes when the way an image is assembled changes, so old outputs are rebuilt.
 const rootfsFormat = "simple-uml rootfs 1"
 
-// RootfsRecord is dist/<recipe>.json: the manifest of a root filesystem, the inputs that made it
-// and the digests of what came out. Later stages (dist, release notes, SBOM) read it.
-type RootfsRecord struct {
-	Recipe       string            `json:"recipe"`
-	RecipeSHA256 string            `json:"recipe_sha256"` // recipe file and overlay
-	Arch         string            `json:"arch"`
-	Repositories []RepoRecord      `json:"repositories"`
-	Packages     []PackageRecord   `json:"packages"`
-	Configure    *ConfigureRecord  `json:"configure,omitempty"`
-	Tools        map[string]string `json:"tools"` // versions of the host tools that made the image
-	InputKey     string            `json:"input_key"`
-	Outputs      map[string]Output `json:"outputs"`
-	// Boot is what booting the image needs from its recipe, so that a fetched release boots where
-	// the recipe file is not.
-	Boot *BootRecord `json:"boot,omitempty"`
-}
-
-// BootRecord is the part of a recipe that `mage boot` and `mage test` use. The root password is the
-// recipe's: public wherever the recipe is, and in the image as a hash anyway.
-type BootRecord struct {
-	Hostname     string `json:"hostname,omitempty"`
-	RootPassword string `json:"root_password,omitempty"`
-}
-
-// RepoRecord is one repository as it was when the image was made.
-type RepoRecord struct {
-	URL            string `json:"url"`
-	Fingerprint    string `json:"fingerprint,omitempty"`
-	RepodataSHA256 string `json:"repodata_sha256"`
-}
-
-// PackageRecord is one installed package.
-type PackageRecord struct {
-	Pkgver        string `json:"pkgver"`
-	Name          string `json:"name"`
-	Version       string `json:"version"`
-	Arch          string `json:"arch"`
-	Repository    string `json:"repository"`
-	SHA256        string `json:"sha256"`
-	Size          int64  `json:"size"`
-	InstalledSize uint64 `json:"installed_size"`
-	License       string `json:"license,omitempty"`
-	Homepage      string `json:"homepage,omitempty"`
-	Automatic     bool   `json:"automatic"`
-	Verified      string `json:"verified"` // sig2, sig or sha256
-}
-
-// ConfigureRecord says which kernel ran the packages' INSTALL scripts.
-type ConfigureRecord struct {
-	Scripts      int    `json:"scripts"`
-	KernelSHA256 string `json:"kernel_sha256"`
-}
-
-// Output is a file in dist/ with its digest; size and mtime let a rerun see it is untouched without
-// hashing a gigabyte image.
-type Output struct {
-	SHA256  string `json:"sha256"`
-	Size    int64  `json:"size"`
-	MtimeNS int64  `json:"mtime_ns,omitempty"` // in dist's record only: when this run wrote it
-}
-
 // RootfsResult says what Rootfs did.
 type RootfsResult struct {
-	Record   RootfsRecord
+	Record   manifest.RootfsRecord
 	UpToDate bool
 	Image    string
 	Tarball  string
@@ -128,24 +67,24 @@ func Rootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (R
 	if err != nil {
 		return RootfsResult{}, fmt.Errorf("recipe %s: %w", recipe.Path, err)
 	}
-	rec := RootfsRecord{Recipe: name, Arch: recipe.Arch, Boot: &BootRecord{Hostname: recipe.Hostname, RootPassword: recipe.RootPassword}}
+	rec := manifest.RootfsRecord{Recipe: name, Arch: recipe.Arch, Boot: &manifest.BootRecord{Hostname: recipe.Hostname, RootPassword: recipe.RootPassword}}
 	if rec.RecipeSHA256, err = recipe.Digest(); err != nil {
 		return RootfsResult{}, err
 	}
 	for _, r := range repos {
-		rec.Repositories = append(rec.Repositories, RepoRecord{URL: rootfs.PublicRepo(r.URL), Fingerprint: r.Fingerprint, RepodataSHA256: r.RepodataSHA256})
+		rec.Repositories = append(rec.Repositories, manifest.RepoRecord{URL: rootfs.PublicRepo(r.URL), Fingerprint: r.Fingerprint, RepodataSHA256: r.RepodataSHA256})
 	}
 	var chosen []string
 	for _, p := range pkgs {
 		chosen = append(chosen, p.Pkgver+" "+p.FilenameSHA256)
 	}
-	rec.InputKey = hashJSON(struct {
+	rec.InputKey = manifest.HashJSON(struct {
 		Format, Recipe, Arch string
-		Repos                []RepoRecord
+		Repos                []manifest.RepoRecord
 		Packages             []string
 	}{rootfsFormat, rec.RecipeSHA256, rec.Arch, rec.Repositories, chosen})
 	image, tarball, recordPath := RootfsOutputs(cfg.Paths.Dist, name)
-	if old, ok := rootfsUpToDate(recordPath, rec.InputKey); ok {
+	if old, ok := manifest.ReadCurrent[manifest.RootfsRecord](recordPath, rec.InputKey); ok {
 		fmt.Fprintf(w, "rootfs %s is up to date in %s (%d packages, inputs %s); nothing to do (%s)\n",
 			name, cfg.Paths.Dist, len(old.Packages), rec.InputKey[:12], time.Since(start).Round(time.Millisecond))
 		return RootfsResult{Record: *old, UpToDate: true, Image: image, Tarball: tarball}, nil
@@ -159,7 +98,7 @@ func Rootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (R
 		return RootfsResult{}, err
 	}
 	for _, f := range fetched {
-		rec.Packages = append(rec.Packages, PackageRecord{
+		rec.Packages = append(rec.Packages, manifest.PackageRecord{
 			Pkgver: f.Pkgver, Name: f.Name, Version: f.Version, Arch: f.Arch, Repository: rootfs.PublicRepo(f.Repo.URL), SHA256: f.SHA256,
 			Size: f.Size, InstalledSize: f.InstalledSize, License: f.License, Homepage: f.Homepage, Automatic: f.Automatic, Verified: f.Verified,
 		})
@@ -189,7 +128,7 @@ func Rootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (R
 		if err != nil {
 			return RootfsResult{}, err
 		}
-		rec.Configure = &ConfigureRecord{Scripts: len(staged.Scripts), KernelSHA256: sum}
+		rec.Configure = &manifest.ConfigureRecord{Scripts: len(staged.Scripts), KernelSHA256: sum}
 	}
 
 	if err := os.MkdirAll(cfg.Paths.Dist, 0o755); err != nil {
@@ -247,12 +186,12 @@ func Rootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (R
 	if err := os.Remove(recordPath); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return RootfsResult{}, err
 	}
-	rec.Outputs = map[string]Output{}
+	rec.Outputs = map[string]manifest.Output{}
 	for tmp, final := range map[string]string{tmpImage: image, tmpTarball: tarball} {
 		if err := os.Rename(tmp, final); err != nil {
 			return RootfsResult{}, err
 		}
-		out, err := describeOutput(final)
+		out, err := manifest.Describe(final)
 		if err != nil {
 			return RootfsResult{}, err
 		}
@@ -301,42 +240,6 @@ func writeTarball(ctx context.Context, image, dst string, epoch time.Time) error
 		return err
 	}
 	return f.Close()
-}
-
-func describeOutput(path string) (Output, error) {
-	sum, err := fetch.FileSHA256(path)
-	if err != nil {
-		return Output{}, err
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return Output{}, err
-	}
-	return Output{SHA256: sum, Size: fi.Size(), MtimeNS: fi.ModTime().UnixNano()}, nil
-}
-
-func rootfsUpToDate(recordPath, key string) (*RootfsRecord, bool) {
-	data, err := os.ReadFile(recordPath)
-	if err != nil {
-		return nil, false
-	}
-	var r RootfsRecord
-	if json.Unmarshal(data, &r) != nil || r.InputKey != key || len(r.Outputs) == 0 {
-		return nil, false
-	}
-	for name, want := range r.Outputs {
-		if !want.unchanged(filepath.Join(filepath.Dir(recordPath), name)) {
-			return nil, false
-		}
-	}
-	return &r, true
-}
-
-// unchanged reports whether the file at path is still the one o describes, by size and mtime:
-// hashing a gigabyte image on every check would cost seconds.
-func (o Output) unchanged(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.Size() == o.Size && fi.ModTime().UnixNano() == o.MtimeNS
 }
 
 // uuidFrom makes a version-4-shaped UUID from a hex digest, so the image's identity follows its inputs.

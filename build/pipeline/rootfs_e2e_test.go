@@ -16,6 +16,7 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/attacktest"
 	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/uml"
 	"github.com/simple-uml/simple-uml/build/xbps/xbpstest"
 )
@@ -125,7 +126,7 @@ func shareE2EKernel(t testing.TB, linux string) {
 // copyKernel copies what `mage kernel` leaves in dist/ from one folder to another.
 func copyKernel(t testing.TB, from, to string) {
 	t.Helper()
-	for _, name := range []string{LinuxName, RecordName, DebugName, DebugName + ".source", ConfigName, SystemMapName, LicenseName} {
+	for _, name := range []string{LinuxName, manifest.KernelRecordName, DebugName, DebugName + ".source", ConfigName, SystemMapName, LicenseName} {
 		copyFile(t, filepath.Join(from, name), filepath.Join(to, name), 0o755)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/fetch"
 	"github.com/simple-uml/simple-uml/build/kernelorg"
+	"github.com/simple-uml/simple-uml/build/manifest"
 )
 
 // kernelSource is where the kernel tarball comes from and the digest it must have.
@@ -135,7 +136,7 @@ func localSHA256(path, dir string) (string, error) {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		stamp.Inode = st.Ino
 	}
-	memo := filepath.Join(dir, "local-"+hashJSON(path)[:16]+".json")
+	memo := filepath.Join(dir, "local-"+manifest.HashJSON(path)[:16]+".json")
 	var known fileStamp
 	if data, err := os.ReadFile(memo); err == nil && json.Unmarshal(data, &known) == nil {
 		if sum := known.SHA256; len(sum) == 64 {

@@ -15,6 +15,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/confine"
 	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/source"
 )
 
@@ -50,7 +51,7 @@ func preparedTree(ctx context.Context, cfg config.Config, tarball string, in ker
 		want[i] = fmt.Sprintf("%s -p%d", p.SHA256, p.Strip)
 	}
 	var st workState
-	haveWork := readJSON(statePath, &st) == nil && exists(filepath.Join(work, "Makefile"))
+	haveWork := manifest.ReadJSON(statePath, &st) == nil && exists(filepath.Join(work, "Makefile"))
 	if haveWork && slices.Equal(st.Patches, want) {
 		fmt.Fprintf(w, "using the cached source tree %s\n", work)
 		return Tree{Dir: work, Version: st.Version, Timestamp: pristine.Timestamp}, nil
@@ -140,7 +141,7 @@ func preparedTree(ctx context.Context, cfg config.Config, tarball string, in ker
 // checks its version.
 func pristineTree(ctx context.Context, tarball, dir string, in kernelInputs, w io.Writer) (Tree, error) {
 	var t Tree
-	if readJSON(dir+".json", &t) == nil && exists(filepath.Join(dir, "Makefile")) {
+	if manifest.ReadJSON(dir+".json", &t) == nil && exists(filepath.Join(dir, "Makefile")) {
 		t.Dir = dir
 		return t, nil
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/attacktest"
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/uml"
 	"github.com/simple-uml/simple-uml/build/usernet"
 )
@@ -80,7 +81,7 @@ func TestBootEndToEnd(t *testing.T) {
 			{name: "kernel panic", extra: map[string]string{"SUML_BOOT_ARGS": "root=/dev/ubdz"}, want: []string{"kernel panic"}},
 			{name: "never ready", extra: map[string]string{"SUML_BOOT_READY": "NEVER-PRINTED", "SUML_BOOT_TIMEOUT": "3"}, want: []string{"timed out after 3s", "NEVER-PRINTED"}},
 			{name: "failed check", record: func(t *testing.T) {
-				p := filepath.Join(dist, RecordName)
+				p := filepath.Join(dist, manifest.KernelRecordName)
 				data, _ := os.ReadFile(p)
 				os.WriteFile(p, bytes.Replace(data, []byte(`"version": "`), []byte(`"version": "9.9.9-not-`), 1), 0o644)
 				t.Cleanup(func() { os.WriteFile(p, data, 0o644) })
@@ -365,7 +366,7 @@ func TestBootEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := Verify(res.Dir)
+		m, err := manifest.Verify(res.Dir)
 		if err != nil {
 			t.Fatal(err)
 		}

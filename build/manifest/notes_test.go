@@ -1,12 +1,11 @@
-package pipeline
+package manifest
 
 import (
-	"os"
 	"strings"
 	"testing"
 )
 
-func TestReleaseNotes(t *testing.T) {
+func TestNotes(t *testing.T) {
 	base := func() Manifest {
 		return Manifest{Tag: "v6.12.117-1", Kernel: KernelRecord{Version: "6.12.117", Subarch: "x86_64", Compiler: "gcc 12",
 			Fragments: []Digest{{File: "kconfig/10-boot.config", SHA256: "a"}}},
@@ -41,7 +40,7 @@ func TestReleaseNotes(t *testing.T) {
 			prev, now := base(), base()
 			now.Tag = "v6.12.117-2"
 			c.edit(&now)
-			notes := ReleaseNotes(now, &prev)
+			notes := Notes(now, &prev)
 			for _, w := range append(c.want, "# simple-uml v6.12.117-2", "## Changes since v6.12.117-1") {
 				if !strings.Contains(notes, w) {
 					t.Errorf("notes lack %q:\n%s", w, notes)
@@ -54,37 +53,16 @@ func TestReleaseNotes(t *testing.T) {
 	for _, r := range []string{"void-musl", "alpha", "zeta", "beta"} {
 		prev.Rootfs = append(prev.Rootfs, RootfsRecord{Recipe: r})
 	}
-	first := ReleaseNotes(base(), &prev)
+	first := Notes(base(), &prev)
 	for i := 0; i < 20; i++ {
-		if again := ReleaseNotes(base(), &prev); again != first {
+		if again := Notes(base(), &prev); again != first {
 			t.Fatalf("the notes differ between runs:\n%s\n---\n%s", first, again)
 		}
 	}
 	if !strings.Contains(first, "`void-musl` dropped\n- root filesystem `alpha` dropped") {
 		t.Errorf("dropped root filesystems out of the previous release's order:\n%s", first)
 	}
-	if first := ReleaseNotes(base(), nil); !strings.Contains(first, "First release.") {
+	if first := Notes(base(), nil); !strings.Contains(first, "First release.") {
 		t.Errorf("first release:\n%s", first)
-	}
-}
-
-func TestConfigChanges(t *testing.T) {
-	dir := t.TempDir()
-	before := dir + "/before"
-	after := dir + "/after"
-	writeFile := func(p, body string) {
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	writeFile(before, "CONFIG_A=y\nCONFIG_B=m\n# CONFIG_C is not set\nCONFIG_GONE=y\n")
-	writeFile(after, "CONFIG_A=y\nCONFIG_B=y\nCONFIG_C=y\nCONFIG_NEW=\"x\"\n")
-	got, err := configChanges(before, after)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := "CONFIG_B=y (was m)|CONFIG_C=y (was n)|CONFIG_GONE=n (was y)|CONFIG_NEW=\"x\" (was n)"
-	if strings.Join(got, "|") != want {
-		t.Errorf("got  %s\nwant %s", strings.Join(got, "|"), want)
 	}
 }

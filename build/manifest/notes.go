@@ -1,16 +1,14 @@
-package pipeline
+package manifest
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 )
 
-// ReleaseNotes is the markdown body of a release: what it holds, and what changed since prev (nil
+// Notes is the markdown body of a release: what it holds, and what changed since prev (nil
 // for a first release): kernel version, patches and config fragments, and packages per recipe.
-func ReleaseNotes(m Manifest, prev *Manifest) string {
+func Notes(m Manifest, prev *Manifest) string {
 	var b strings.Builder
 	k := m.Kernel
 	fmt.Fprintf(&b, "# simple-uml %s\n\nUser-Mode Linux %s (%s, %s) with", m.Tag, k.Version, k.Subarch, k.Compiler)
@@ -124,20 +122,4 @@ func diffDigests(old, now []Digest, what string, line func(string, ...any)) {
 			line("%s removed: `%s`", what, d.File)
 		}
 	}
-}
-
-// readManifest reads a manifest.json; a missing file is (nil, nil).
-func readManifest(path string) (*Manifest, error) {
-	data, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var m Manifest
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return &m, nil
 }

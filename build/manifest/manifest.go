@@ -1,0 +1,141 @@
+// Package manifest holds the records simple-uml writes and reads back: the kernel's and each root
+// filesystem's record in dist/, and a release's manifest.json, its asset names, its checks against
+// SHA256SUMS and its notes. What comes from a fetched release is checked before anything trusts it.
+package manifest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/simple-uml/simple-uml/build/artifact"
+)
+
+// Release file names besides the archives.
+const (
+	ManifestName = "manifest.json"
+	NotesName    = "RELEASE-NOTES.md"
+)
+
+// Manifest is manifest.json: what a release was made from and what it holds. It has no host paths
+// and no times but the release's SOURCE_DATE_EPOCH, so equal inputs give an equal manifest.
+type Manifest struct {
+	Tag             string            `json:"tag"`
+	Revision        int               `json:"revision"`
+	SourceDateEpoch int64             `json:"source_date_epoch"`
+	Kernel          KernelRecord      `json:"kernel"`
+	Rootfs          []RootfsRecord    `json:"rootfs"`
+	Assets          map[string]string `json:"assets"` // file name -> sha256, every asset but this file and SHA256SUMS
+}
+
+// Tag is the release tag of a kernel version and packaging revision: v6.12.117-1.
+func Tag(version string, revision int) string { return fmt.Sprintf("v%s-%d", version, revision) }
+
+// The release's asset names, one place for mage dist, which writes them, and mage fetch, which
+// looks for them. version is the tag without its v.
+
+// KernelAsset is the kernel tarball's name.
+func KernelAsset(version, subarch string) string {
+	return fmt.Sprintf("simple-uml-linux-%s-um-%s.tar.xz", version, subarch)
+}
+
+// RootfsAssetBase is the name of a root filesystem's assets without the suffix: .ext4.zst for the
+// image, .tar.zst for the tarball.
+func RootfsAssetBase(recipe, arch, version string) string {
+	return fmt.Sprintf("simple-uml-rootfs-%s-%s-%s", recipe, arch, version)
+}
+
+// SBOMAsset is the CycloneDX SBOM's name.
+func SBOMAsset(version string) string { return fmt.Sprintf("simple-uml-%s.cdx.json", version) }
+
+// Read reads a manifest.json; a missing file is (nil, nil).
+func Read(path string) (*Manifest, error) {
+	var m Manifest
+	err := ReadJSON(path, &m)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// Verify checks a release folder: every file against SHA256SUMS, and the manifest against both.
+func Verify(dir string) (*Manifest, error) {
+	sums, problems, err := artifact.VerifyDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, ManifestName))
+	if err != nil {
+		return nil, err
+	}
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w", ManifestName, err)
+	}
+	problems = append(problems, m.Disagreements(sums)...)
+	if len(problems) > 0 {
+		sort.Strings(problems)
+		return &m, fmt.Errorf("release %s in %s does not verify:\n  %s", m.Tag, dir, strings.Join(problems, "\n  "))
+	}
+	return &m, nil
+}
+
+// Disagreements lists where the manifest's asset digests and SHA256SUMS differ: an asset missing from
+// either, a different digest, or the manifest itself not listed.
+func (m *Manifest) Disagreements(sums artifact.Sums) []string {
+	var out []string
+	if _, ok := sums[ManifestName]; !ok {
+		out = append(out, ManifestName+": not listed in "+artifact.SumsName)
+	}
+	for name, want := range m.Assets {
+		if got, ok := sums[name]; !ok || got != want {
+			out = append(out, fmt.Sprintf("%s: the manifest says sha256 %s, %s says %q", name, want, artifact.SumsName, got))
+		}
+	}
+	for name := range sums {
+		if _, ok := m.Assets[name]; !ok && name != ManifestName {
+			out = append(out, name+": in "+artifact.SumsName+" but not in the manifest")
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Current reports whether dir holds the release m describes (the same tag, kernel record and root
+// filesystem records; a release folder is written only as a whole), and lists its files. It reads the
+// manifest and SHA256SUMS, not the assets: Verify checks their bytes.
+func Current(dir string, m Manifest) ([]string, bool) {
+	old, err := Read(filepath.Join(dir, ManifestName))
+	if err != nil || old == nil {
+		return nil, false
+	}
+	want, _ := json.Marshal(Manifest{Tag: m.Tag, Revision: m.Revision, SourceDateEpoch: m.SourceDateEpoch, Kernel: m.Kernel, Rootfs: m.Rootfs})
+	got, _ := json.Marshal(Manifest{Tag: old.Tag, Revision: old.Revision, SourceDateEpoch: old.SourceDateEpoch, Kernel: old.Kernel, Rootfs: old.Rootfs})
+	if !bytes.Equal(want, got) {
+		return nil, false
+	}
+	data, err := os.ReadFile(filepath.Join(dir, artifact.SumsName))
+	if err != nil {
+		return nil, false
+	}
+	sums, err := artifact.ParseSums(data)
+	if err != nil {
+		return nil, false
+	}
+	names := []string{artifact.SumsName}
+	for name := range sums {
+		if fi, err := os.Stat(filepath.Join(dir, name)); err != nil || !fi.Mode().IsRegular() {
+			return nil, false
+		}
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names, true
+}
