@@ -5,7 +5,6 @@ package artifact
 
 import (
 	"archive/tar"
-	"bufio"
 	"bytes"
 	"encoding/hex"
 	"errors"
@@ -21,6 +20,7 @@ import (
 	"github.com/ulikunitz/xz"
 
 	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/ident"
 )
 
@@ -97,37 +97,17 @@ func compressor(w io.Writer, c Compression) (io.WriteCloser, error) {
 // WriteFile writes path atomically (a temporary name renamed at the end) from fill's output,
 // compressed with c.
 func WriteFile(path string, c Compression, fill func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	cw, err := compressor(bw, c)
-	if err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := fill(cw); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := cw.Close(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return files.WriteAtomic(path, 0o644, func(w io.Writer) error {
+		cw, err := compressor(w, c)
+		if err != nil {
+			return err
+		}
+		if err := fill(cw); err != nil {
+			cw.Close()
+			return err
+		}
+		return cw.Close()
+	})
 }
 
 // Sums maps file names to their sha256.

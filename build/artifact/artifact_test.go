@@ -15,7 +15,7 @@ import (
 	"github.com/ulikunitz/xz"
 )
 
-func files(t *testing.T, dir string, contents map[string]string) []Entry {
+func entriesOf(t *testing.T, dir string, contents map[string]string) []Entry {
 	t.Helper()
 	var out []Entry
 	for name, body := range contents {
@@ -37,7 +37,7 @@ func TestArchivesAreReproducible(t *testing.T) {
 		var outs [][]byte
 		for round := 0; round < 2; round++ {
 			dir := t.TempDir()
-			entries := files(t, dir, contents)
+			entries := entriesOf(t, dir, contents)
 			if round == 1 {
 				for i, j := 0, len(entries)-1; i < j; i, j = i+1, j-1 {
 					entries[i], entries[j] = entries[j], entries[i]
@@ -104,7 +104,7 @@ func readTar(t *testing.T, data []byte, c Compression) []*tar.Header {
 
 func TestWriteTarRefuses(t *testing.T) {
 	dir := t.TempDir()
-	e := files(t, dir, map[string]string{"a": "1"})
+	e := entriesOf(t, dir, map[string]string{"a": "1"})
 	if err := WriteTar(io.Discard, append(e, e...), time.Unix(0, 0)); err == nil || !strings.Contains(err.Error(), "twice") {
 		t.Errorf("duplicate entry: %v", err)
 	}

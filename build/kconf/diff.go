@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/simple-uml/simple-uml/build/files"
 )
 
 // Diff returns the options whose value in after differs from before (n for options that disappeared).
@@ -93,11 +95,7 @@ func rewriteFragment(file string, set Config) error {
 	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 		return err
 	}
-	tmp := file + ".tmp"
-	if err := os.WriteFile(tmp, out.Bytes(), 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, file); err != nil {
+	if err := files.WriteBytes(file, out.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", file, err)
 	}
 	return nil

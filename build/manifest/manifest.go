@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/simple-uml/simple-uml/build/artifact"
+	"github.com/simple-uml/simple-uml/build/files"
 )
 
 // Release file names besides the archives.
@@ -55,7 +56,7 @@ func SBOMAsset(version string) string { return fmt.Sprintf("simple-uml-%s.cdx.js
 // Read reads a manifest.json; a missing file is (nil, nil).
 func Read(path string) (*Manifest, error) {
 	var m Manifest
-	err := ReadJSON(path, &m)
+	err := files.ReadJSON(path, &m)
 	if os.IsNotExist(err) {
 		return nil, nil
 	}

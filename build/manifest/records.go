@@ -11,6 +11,7 @@ import (
 	"slices"
 
 	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/ident"
 )
 
@@ -193,7 +194,7 @@ func ReadCurrent[R any, P interface {
 	record
 }](path, key string) (*R, bool) {
 	r := new(R)
-	if ReadJSON(path, r) != nil || P(r).recordedKey() != key || P(r).CheckOutputs(filepath.Dir(path)) != nil {
+	if files.ReadJSON(path, r) != nil || P(r).recordedKey() != key || P(r).CheckOutputs(filepath.Dir(path)) != nil {
 		return nil, false
 	}
 	return r, true
@@ -202,22 +203,10 @@ func ReadCurrent[R any, P interface {
 // ReadKernelRecord reads dist's kernel record.
 func ReadKernelRecord(dist string) (*KernelRecord, error) {
 	var r KernelRecord
-	if err := ReadJSON(filepath.Join(dist, KernelRecordName), &r); err != nil {
+	if err := files.ReadJSON(filepath.Join(dist, KernelRecordName), &r); err != nil {
 		return nil, err
 	}
 	return &r, nil
-}
-
-// ReadJSON reads the JSON file at path into v.
-func ReadJSON(path string, v any) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
 }
 
 // HashJSON is the sha256 of v's JSON encoding: the key of a set of inputs.

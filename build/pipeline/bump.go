@@ -12,6 +12,7 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/kernelorg"
 )
 
@@ -107,7 +108,7 @@ func Bump(ctx context.Context, cfg config.Config, opts BumpOptions, w io.Writer)
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", lockPath, err)
 	}
-	if err := writeAtomic(lockPath, updated, 0o644); err != nil {
+	if err := files.WriteBytes(lockPath, updated, 0o644); err != nil {
 		return res, err
 	}
 	fmt.Fprintf(w, "%s rewritten\n", lockPath)

@@ -16,6 +16,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/artifact"
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/manifest"
 )
 
@@ -110,7 +111,7 @@ func Dist(ctx context.Context, cfg config.Config, w io.Writer) (DistResult, erro
 			return DistResult{}, fmt.Errorf("rootfs %s image: %w", r.Recipe, err)
 		}
 		// The tarball is already a reproducible .tar.zst: it is shipped as it is.
-		if err := linkOrCopy(tarball, filepath.Join(stage, base+".tar.zst")); err != nil {
+		if err := files.LinkOrCopy(tarball, filepath.Join(stage, base+".tar.zst")); err != nil {
 			return DistResult{}, err
 		}
 		assets = append(assets, base+".ext4.zst", base+".tar.zst")
@@ -157,7 +158,7 @@ func Dist(ctx context.Context, cfg config.Config, w io.Writer) (DistResult, erro
 	if err := os.WriteFile(filepath.Join(stage, artifact.SumsName), sums.Bytes(), 0o644); err != nil {
 		return DistResult{}, err
 	}
-	if err := replaceDir(stage, dir); err != nil {
+	if err := files.ReplaceDir(stage, dir); err != nil {
 		return DistResult{}, err
 	}
 	all := append(assets, manifest.ManifestName, artifact.SumsName)
@@ -217,7 +218,7 @@ func distRootfs(dist string) ([]manifest.RootfsRecord, error) {
 			// A JSON file beside an image of its name is that image's record: a broken one must not
 			// make the release leave the root filesystem out without a word.
 			name := strings.TrimSuffix(filepath.Base(p), ".json")
-			if image, _, _ := RootfsOutputs(dist, name); exists(image) {
+			if image, _, _ := RootfsOutputs(dist, name); files.Exists(image) {
 				return nil, fmt.Errorf("%s, the record of %s, is not a readable root filesystem record (%v): rebuild it with `go tool mage rootfsRecipe %s`", p, image, err, name)
 			}
 			continue
@@ -263,21 +264,6 @@ func copyFrom(w io.Writer, path string) error {
 	defer f.Close()
 	_, err = io.Copy(w, f)
 	return err
-}
-
-// replaceDir puts the folder staged at from in the place of to, keeping the old one until the new
-// one is in place.
-func replaceDir(from, to string) error {
-	old := to + ".old"
-	os.RemoveAll(old)
-	if err := os.Rename(to, old); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	if err := os.Rename(from, to); err != nil {
-		os.Rename(old, to)
-		return err
-	}
-	return os.RemoveAll(old)
 }
 
 func humanSize(fi os.FileInfo) string {

@@ -24,6 +24,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/artifact"
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/manifest"
 )
 
@@ -32,15 +33,15 @@ import (
 func fakeKernelDist(t testing.TB, dist string) {
 	t.Helper()
 	os.MkdirAll(dist, 0o755)
-	files := map[string]string{LinuxName: "ELF stand-in\n", ConfigName: "CONFIG_UML=y\n", SystemMapName: "0000 T start_kernel\n", LicenseName: "GPL-2.0 stand-in\n"}
+	outputs := map[string]string{LinuxName: "ELF stand-in\n", ConfigName: "CONFIG_UML=y\n", SystemMapName: "0000 T start_kernel\n", LicenseName: "GPL-2.0 stand-in\n"}
 	rec := manifest.KernelRecord{Version: "6.12.117", Subarch: "x86_64", Compiler: "gcc 12",
 		BuildEnv: []string{"KBUILD_BUILD_TIMESTAMP=Sat, 14 Nov 2026 12:56:01 +0000"}, Outputs: map[string]string{}}
-	for name, body := range files {
+	for name, body := range outputs {
 		p := filepath.Join(dist, name)
 		os.WriteFile(p, []byte(body), 0o644)
 		rec.Outputs[name], _ = fetch.FileSHA256(p)
 	}
-	if err := writeJSON(filepath.Join(dist, manifest.KernelRecordName), rec); err != nil {
+	if err := files.WriteJSON(filepath.Join(dist, manifest.KernelRecordName), rec); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/artifact"
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/ident"
 	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/release"
@@ -153,10 +154,10 @@ func installFetched(ctx context.Context, dist string, m *manifest.Manifest, root
 	fi, _ := os.Stat(image)
 	out.MtimeNS = fi.ModTime().UnixNano()
 	rec.Outputs[filepath.Base(image)] = out
-	if err := writeJSON(filepath.Join(dist, manifest.KernelRecordName), m.Kernel); err != nil {
+	if err := files.WriteJSON(filepath.Join(dist, manifest.KernelRecordName), m.Kernel); err != nil {
 		return err
 	}
-	return writeJSON(record, rec)
+	return files.WriteJSON(record, rec)
 }
 
 func writeStream(path string, r io.Reader, mode os.FileMode) error {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/host"
 	"github.com/simple-uml/simple-uml/build/kbuild"
 	"github.com/simple-uml/simple-uml/build/kconf"
@@ -90,7 +91,7 @@ func Kernel(ctx context.Context, cfg config.Config, w io.Writer) (KernelResult, 
 	if err != nil {
 		return KernelResult{}, err
 	}
-	if err := writeJSON(filepath.Join(cfg.Paths.Dist, manifest.KernelRecordName), rec); err != nil {
+	if err := files.WriteJSON(filepath.Join(cfg.Paths.Dist, manifest.KernelRecordName), rec); err != nil {
 		return KernelResult{}, err
 	}
 	fmt.Fprintf(w, "kernel %s built: %s (%s)\n", rec.Version, filepath.Join(cfg.Paths.Dist, LinuxName), time.Since(start).Round(time.Second))
@@ -235,11 +236,11 @@ func installKernel(ctx context.Context, dist, linux, buildDir, srcDir string) (m
 	if err := os.Rename(tmp, filepath.Join(dist, LinuxName)); err != nil {
 		return nil, err
 	}
-	if err := linkOrCopy(linux, filepath.Join(dist, DebugName)); err != nil {
+	if err := files.LinkOrCopy(linux, filepath.Join(dist, DebugName)); err != nil {
 		return nil, fmt.Errorf("keep the unstripped kernel: %w", err)
 	}
 	// Its debug information names kbuild.SourceRoot; gdb is told where that is on this machine.
-	if err := writeAtomic(filepath.Join(dist, DebugName+".source"), []byte(srcDir+"\n"), 0o644); err != nil {
+	if err := files.WriteBytes(filepath.Join(dist, DebugName+".source"), []byte(srcDir+"\n"), 0o644); err != nil {
 		return nil, err
 	}
 	for name, from := range map[string]string{ConfigName: ".config", SystemMapName: "System.map"} {
@@ -247,7 +248,7 @@ func installKernel(ctx context.Context, dist, linux, buildDir, srcDir string) (m
 		if err != nil {
 			return nil, err
 		}
-		if err := writeAtomic(filepath.Join(dist, name), data, 0o644); err != nil {
+		if err := files.WriteBytes(filepath.Join(dist, name), data, 0o644); err != nil {
 			return nil, err
 		}
 	}
@@ -255,7 +256,7 @@ func installKernel(ctx context.Context, dist, linux, buildDir, srcDir string) (m
 	if err != nil {
 		return nil, err
 	}
-	if err := writeAtomic(filepath.Join(dist, LicenseName), license, 0o644); err != nil {
+	if err := files.WriteBytes(filepath.Join(dist, LicenseName), license, 0o644); err != nil {
 		return nil, err
 	}
 	outputs := map[string]string{}
@@ -267,23 +268,6 @@ func installKernel(ctx context.Context, dist, linux, buildDir, srcDir string) (m
 		outputs[name] = sum
 	}
 	return outputs, nil
-}
-
-// linkOrCopy puts src at dst (replacing it atomically): a hard link when both are on one file system.
-func linkOrCopy(src, dst string) error {
-	tmp := dst + ".tmp"
-	os.Remove(tmp)
-	if err := os.Link(src, tmp); err != nil {
-		data, err := os.ReadFile(src)
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(tmp, data, 0o755); err != nil {
-			os.Remove(tmp)
-			return err
-		}
-	}
-	return os.Rename(tmp, dst)
 }
 
 // kernelLicense is the tree's COPYING followed by the licence texts it names for the kernel.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/host"
 	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/rootfs"
@@ -197,7 +198,7 @@ func Rootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (R
 		}
 		rec.Outputs[filepath.Base(final)] = out
 	}
-	if err := writeJSON(recordPath, rec); err != nil {
+	if err := files.WriteJSON(recordPath, rec); err != nil {
 		return RootfsResult{}, err
 	}
 	fmt.Fprintf(w, "rootfs %s built: %s, %s in %s (%s)\n", name, image, tarball, time.Since(start).Round(time.Millisecond), phases)

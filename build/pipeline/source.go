@@ -15,6 +15,7 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/kernelorg"
 	"github.com/simple-uml/simple-uml/build/manifest"
 )
@@ -70,7 +71,7 @@ func resolveSource(ctx context.Context, cfg config.Config, cache *fetch.Cache, w
 	if err := os.MkdirAll(filepath.Dir(remembered), 0o755); err != nil {
 		return kernelSource{}, err
 	}
-	if err := writeAtomic(remembered, []byte(sum+"\n"), 0o644); err != nil {
+	if err := files.WriteBytes(remembered, []byte(sum+"\n"), 0o644); err != nil {
 		return kernelSource{}, err
 	}
 	src.sha256 = sum
@@ -152,7 +153,7 @@ func localSHA256(path, dir string) (string, error) {
 	}
 	stamp.SHA256 = sum
 	if err := os.MkdirAll(dir, 0o755); err == nil {
-		_ = writeJSON(memo, stamp) // only a shortcut: failing to remember is not an error
+		_ = files.WriteJSON(memo, stamp) // only a shortcut: failing to remember is not an error
 	}
 	return sum, nil
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/confine"
 	"github.com/simple-uml/simple-uml/build/fetch"
-	"github.com/simple-uml/simple-uml/build/manifest"
+	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/source"
 )
 
@@ -51,7 +51,7 @@ func preparedTree(ctx context.Context, cfg config.Config, tarball string, in ker
 		want[i] = fmt.Sprintf("%s -p%d", p.SHA256, p.Strip)
 	}
 	var st workState
-	haveWork := manifest.ReadJSON(statePath, &st) == nil && exists(filepath.Join(work, "Makefile"))
+	haveWork := files.ReadJSON(statePath, &st) == nil && files.Exists(filepath.Join(work, "Makefile"))
 	if haveWork && slices.Equal(st.Patches, want) {
 		fmt.Fprintf(w, "using the cached source tree %s\n", work)
 		return Tree{Dir: work, Version: st.Version, Timestamp: pristine.Timestamp}, nil
@@ -131,7 +131,7 @@ func preparedTree(ctx context.Context, cfg config.Config, tarball string, in ker
 		return fail(err)
 	}
 	st = workState{Patches: want, Touched: touched, Version: version}
-	if err := writeJSON(statePath, st); err != nil {
+	if err := files.WriteJSON(statePath, st); err != nil {
 		return fail(err)
 	}
 	return Tree{Dir: work, Version: version, Timestamp: pristine.Timestamp}, nil
@@ -141,7 +141,7 @@ func preparedTree(ctx context.Context, cfg config.Config, tarball string, in ker
 // checks its version.
 func pristineTree(ctx context.Context, tarball, dir string, in kernelInputs, w io.Writer) (Tree, error) {
 	var t Tree
-	if manifest.ReadJSON(dir+".json", &t) == nil && exists(filepath.Join(dir, "Makefile")) {
+	if files.ReadJSON(dir+".json", &t) == nil && files.Exists(filepath.Join(dir, "Makefile")) {
 		t.Dir = dir
 		return t, nil
 	}
@@ -168,7 +168,7 @@ func pristineTree(ctx context.Context, tarball, dir string, in kernelInputs, w i
 	if in.src.version != "" && in.src.version != t.Version {
 		return fail(fmt.Errorf("%s holds Linux %s, but %s was expected: check kernel.lock and the tarball", tarball, t.Version, in.src.version))
 	}
-	if err := writeJSON(dir+".json", t); err != nil {
+	if err := files.WriteJSON(dir+".json", t); err != nil {
 		return fail(err)
 	}
 	if err := os.Rename(staging, dir); err != nil {
@@ -307,9 +307,4 @@ func union(a, b []string) []string {
 		seen[s] = true
 	}
 	return slices.Sorted(maps.Keys(seen))
-}
-
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }
