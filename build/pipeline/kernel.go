@@ -124,7 +124,8 @@ func configure(ctx context.Context, cfg config.Config, cache *fetch.Cache, in ke
 	if err != nil {
 		return configuredOptions{}, nil, err
 	}
-	tree, err := preparedTree(ctx, cfg, tarball, in, w)
+	tree, err := source.Prepare(ctx, source.TreeRequest{Trees: filepath.Join(cfg.Paths.Cache, "trees"), Tarball: tarball,
+		Key: in.src.sha256, Version: in.src.version, Series: in.series, BuildDir: in.buildDir(cfg)}, w)
 	if err != nil {
 		return configuredOptions{}, nil, err
 	}
@@ -148,7 +149,7 @@ type kernelInputs struct {
 }
 
 // buildDir is the O= folder. It stays the same when patches or fragments change (the source tree's
-// path does too, see preparedTree), so make rebuilds only what a change reaches.
+// path does too, see source.Prepare), so make rebuilds only what a change reaches.
 func (in kernelInputs) buildDir(cfg config.Config) string {
 	return filepath.Join(cfg.Paths.Cache, "build", in.src.sha256[:16]+"-"+cfg.Kernel.Subarch)
 }
@@ -201,7 +202,7 @@ func gatherInputs(ctx context.Context, cfg config.Config, src kernelSource) (ker
 	return kernelInputs{src: src, series: series, requested: req, record: rec}, nil
 }
 
-func buildOptions(cfg config.Config, tree Tree, out string, w io.Writer) (kbuild.Options, func(), error) {
+func buildOptions(cfg config.Config, tree source.Tree, out string, w io.Writer) (kbuild.Options, func(), error) {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return kbuild.Options{}, nil, err
 	}

@@ -1,4 +1,4 @@
-package pipeline
+package source
 
 import (
 	"archive/tar"
@@ -10,9 +10,6 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/simple-uml/simple-uml/build/config"
-	"github.com/simple-uml/simple-uml/build/source"
 )
 
 // TestTreeFollowsPatchChanges changes the patch series under one working tree and checks that it
@@ -20,19 +17,20 @@ import (
 // new modification time: what lets make recompile only what a changed patch reaches.
 func TestTreeFollowsPatchChanges(t *testing.T) {
 	const version = "6.12.999"
-	reg := func(name, body string) *tar.Header {
-		return &tar.Header{Name: "linux-" + version + "/" + name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(body)), ModTime: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	}
-	// smallTarball writes headers only: these files are empty, and the patches create content in them.
-	tarball := filepath.Join(t.TempDir(), "linux.tar.xz")
-	os.WriteFile(tarball, smallTarball(t, version, reg("a.c", ""), reg("b.c", ""), reg("c.c", "")), 0o644)
-	sum := sha256.Sum256(mustRead(t, tarball))
+	// Empty files, given content by the patches; the Makefile says the version.
+	top := "linux-" + version + "/"
+	tarball := makeArchive(t, t.TempDir(), true,
+		entry{name: top, typ: tar.TypeDir, mode: 0o755},
+		entry{name: top + "Makefile", body: "VERSION = 6\nPATCHLEVEL = 12\nSUBLEVEL = 999\nEXTRAVERSION =\n"},
+		entry{name: top + "a.c"}, entry{name: top + "b.c"}, entry{name: top + "c.c"})
+	sum := sha256.Sum256(readFile(t, tarball))
 	cache := t.TempDir()
-	cfg := config.Config{Paths: config.Paths{Cache: cache, Patches: t.TempDir()}}
+	key := hex.EncodeToString(sum[:])
+	buildDir := filepath.Join(cache, "build")
 	add := func(file, line string) string { // a patch giving an empty file one line
 		return "--- a/" + file + "\n+++ b/" + file + "\n@@ -0,0 +1 @@\n+" + line + "\n"
 	}
-	inputs := func(patches map[string]string, order ...string) kernelInputs {
+	inputs := func(patches map[string]string, order ...string) TreeRequest {
 		dir := t.TempDir()
 		series := ""
 		for _, name := range order {
@@ -40,14 +38,14 @@ func TestTreeFollowsPatchChanges(t *testing.T) {
 			series += name + "\n"
 		}
 		os.WriteFile(filepath.Join(dir, "series"), []byte(series), 0o644)
-		s, err := source.ReadSeries(dir)
+		s, err := ReadSeries(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return kernelInputs{src: kernelSource{version: version, sha256: hex.EncodeToString(sum[:])}, series: s}
+		return TreeRequest{Trees: filepath.Join(cache, "trees"), Tarball: tarball, Key: key, Version: version, Series: s, BuildDir: buildDir}
 	}
 	ctx := context.Background()
-	first, err := preparedTree(ctx, cfg, tarball, inputs(map[string]string{"1.patch": add("a.c", "one"), "2.patch": add("b.c", "two")}, "1.patch", "2.patch"), io.Discard)
+	first, err := Prepare(ctx, inputs(map[string]string{"1.patch": add("a.c", "one"), "2.patch": add("b.c", "two")}, "1.patch", "2.patch"), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +60,7 @@ func TestTreeFollowsPatchChanges(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 
 	// 2.patch changes to patch c.c instead; 1.patch stays.
-	second, err := preparedTree(ctx, cfg, tarball, inputs(map[string]string{"1.patch": add("a.c", "one"), "2.patch": add("c.c", "three")}, "1.patch", "2.patch"), io.Discard)
+	second, err := Prepare(ctx, inputs(map[string]string{"1.patch": add("a.c", "one"), "2.patch": add("c.c", "three")}, "1.patch", "2.patch"), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +68,7 @@ func TestTreeFollowsPatchChanges(t *testing.T) {
 		t.Fatalf("the tree moved: %s -> %s", first.Dir, second.Dir)
 	}
 	for name, want := range map[string]string{"a.c": "one\n", "b.c": "", "c.c": "three\n"} {
-		if got := string(mustRead(t, filepath.Join(second.Dir, name))); got != want {
+		if got := string(readFile(t, filepath.Join(second.Dir, name))); got != want {
 			t.Errorf("%s = %q, want %q", name, got, want)
 		}
 	}
@@ -90,27 +88,36 @@ func TestTreeFollowsPatchChanges(t *testing.T) {
 	}
 	// The same series again: nothing is touched.
 	before := mtime("c.c")
-	if _, err := preparedTree(ctx, cfg, tarball, inputs(map[string]string{"1.patch": add("a.c", "one"), "2.patch": add("c.c", "three")}, "1.patch", "2.patch"), io.Discard); err != nil {
+	if _, err := Prepare(ctx, inputs(map[string]string{"1.patch": add("a.c", "one"), "2.patch": add("c.c", "three")}, "1.patch", "2.patch"), io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if !mtime("c.c").Equal(before) {
 		t.Error("an unchanged series rewrote the tree")
 	}
 	// A series that does not apply leaves no tree that looks current; the next good series works.
-	if _, err := preparedTree(ctx, cfg, tarball, inputs(map[string]string{"bad.patch": "--- a/a.c\n+++ b/a.c\n@@ -1 +1 @@\n-nothing like this\n+x\n"}, "bad.patch"), io.Discard); err == nil {
+	if _, err := Prepare(ctx, inputs(map[string]string{"bad.patch": "--- a/a.c\n+++ b/a.c\n@@ -1 +1 @@\n-nothing like this\n+x\n"}, "bad.patch"), io.Discard); err == nil {
 		t.Fatal("a patch that does not apply was accepted")
 	}
-	build := inputs(nil).buildDir(cfg)
+	build := buildDir
 	os.MkdirAll(build, 0o755)
 	os.WriteFile(filepath.Join(build, "a.o"), []byte("built from a patched a.c"), 0o644)
-	if _, err := preparedTree(ctx, cfg, tarball, inputs(nil), io.Discard); err != nil {
+	if _, err := Prepare(ctx, inputs(nil), io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	// The tree was made again from the tarball: objects of the old build folder cannot be trusted.
 	if _, err := os.Stat(filepath.Join(build, "a.o")); err == nil {
 		t.Error("a working tree made anew kept the old build folder")
 	}
-	if got := string(mustRead(t, filepath.Join(second.Dir, "a.c"))); got != "" {
+	if got := string(readFile(t, filepath.Join(second.Dir, "a.c"))); got != "" {
 		t.Errorf("with no patches a.c = %q", got)
 	}
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }

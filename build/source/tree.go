@@ -1,4 +1,4 @@
-package pipeline
+package source
 
 import (
 	"context"
@@ -12,11 +12,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/confine"
 	"github.com/simple-uml/simple-uml/build/fetch"
 	"github.com/simple-uml/simple-uml/build/files"
-	"github.com/simple-uml/simple-uml/build/source"
 )
 
 // Tree is an unpacked, patched source tree in the cache.
@@ -33,21 +31,34 @@ type workState struct {
 	Version string   // the tree's version with the patches (they may set EXTRAVERSION)
 }
 
-// preparedTree returns the source tree for these inputs. A tarball is unpacked once, into
+// TreeRequest says which source tree Prepare makes.
+type TreeRequest struct {
+	Trees    string  // the cache's folder of trees
+	Tarball  string  // the verified source tarball
+	Key      string  // its sha256, which names its trees
+	Version  string  // the version the tarball must hold; empty for any
+	Series   []Patch // the patches to apply, in order
+	BuildDir string  // the O= folder built from the tree: removed when the working tree is made afresh
+}
+
+// Prepare returns the source tree for these inputs. A tarball is unpacked once, into
 // trees/<tarball>.pristine, which is never written again. The tree kernels build from,
 // trees/<tarball>.work, is a hard-link copy of it with the patch series applied; it keeps its path
 // when the series changes, and only the files the old or the new series touch are put back and
 // patched again, keeping the modification time of any file that comes out the same. So the build
 // folder stays valid and make recompiles only what a changed patch reaches.
-func preparedTree(ctx context.Context, cfg config.Config, tarball string, in kernelInputs, w io.Writer) (Tree, error) {
-	base := filepath.Join(cfg.Paths.Cache, "trees", in.src.sha256[:16])
-	pristine, err := pristineTree(ctx, tarball, base+".pristine", in, w)
+func Prepare(ctx context.Context, req TreeRequest, w io.Writer) (Tree, error) {
+	if len(req.Key) < 16 {
+		return Tree{}, fmt.Errorf("source tree of %s: key %q is not a sha256", req.Tarball, req.Key)
+	}
+	base := filepath.Join(req.Trees, req.Key[:16])
+	pristine, err := pristineTree(ctx, req.Tarball, base+".pristine", req.Version, w)
 	if err != nil {
 		return Tree{}, err
 	}
 	work, statePath := base+".work", base+".work.json"
-	want := make([]string, len(in.series))
-	for i, p := range in.series {
+	want := make([]string, len(req.Series))
+	for i, p := range req.Series {
 		want[i] = fmt.Sprintf("%s -p%d", p.SHA256, p.Strip)
 	}
 	var st workState
@@ -64,14 +75,14 @@ func preparedTree(ctx context.Context, cfg config.Config, tarball string, in ker
 		st = workState{}
 		// Which files an earlier series touched is unknown now, and the new tree gives them the
 		// tarball's old times: objects built from patched copies would look current. Build afresh.
-		if err := os.RemoveAll(in.buildDir(cfg)); err != nil {
+		if err := os.RemoveAll(req.BuildDir); err != nil {
 			return Tree{}, err
 		}
 		if err := linkTree(pristine.Dir, work); err != nil {
 			return Tree{}, fmt.Errorf("make the working source tree: %w", err)
 		}
 	}
-	touched, err := source.Touched(work, in.series)
+	touched, err := Touched(work, req.Series)
 	if err != nil {
 		return Tree{}, err
 	}
@@ -97,14 +108,14 @@ func preparedTree(ctx context.Context, cfg config.Config, tarball string, in ker
 			return Tree{}, err
 		}
 	}
-	if len(in.series) > 0 {
-		fmt.Fprintf(w, "applying %d patch(es) from %s (%d files touched)\n", len(in.series), cfg.Paths.Patches, len(paths))
+	if len(req.Series) > 0 {
+		fmt.Fprintf(w, "applying %d patch(es) (%d files touched)\n", len(req.Series), len(paths))
 	}
 	fail := func(err error) (Tree, error) {
 		os.RemoveAll(work) // some patches applied, some not: start again from the tarball next time
 		return Tree{}, err
 	}
-	if err := source.Apply(work, in.series); err != nil {
+	if err := Apply(work, req.Series); err != nil {
 		return fail(err)
 	}
 	now := time.Now()
@@ -126,7 +137,7 @@ func preparedTree(ctx context.Context, cfg config.Config, tarball string, in ker
 			return fail(err)
 		}
 	}
-	version, err := source.TreeVersion(work)
+	version, err := TreeVersion(work)
 	if err != nil {
 		return fail(err)
 	}
@@ -139,7 +150,7 @@ func preparedTree(ctx context.Context, cfg config.Config, tarball string, in ker
 
 // pristineTree unpacks tarball into dir once (under a staging name, renamed when complete) and
 // checks its version.
-func pristineTree(ctx context.Context, tarball, dir string, in kernelInputs, w io.Writer) (Tree, error) {
+func pristineTree(ctx context.Context, tarball, dir, version string, w io.Writer) (Tree, error) {
 	var t Tree
 	if files.ReadJSON(dir+".json", &t) == nil && files.Exists(filepath.Join(dir, "Makefile")) {
 		t.Dir = dir
@@ -153,7 +164,7 @@ func pristineTree(ctx context.Context, tarball, dir string, in kernelInputs, w i
 		_ = os.RemoveAll(staging)
 		return Tree{}, err
 	}
-	if _, err := source.Unpack(ctx, tarball, staging); err != nil {
+	if _, err := Unpack(ctx, tarball, staging); err != nil {
 		return fail(err)
 	}
 	fi, err := os.Stat(filepath.Join(staging, "Makefile"))
@@ -162,11 +173,11 @@ func pristineTree(ctx context.Context, tarball, dir string, in kernelInputs, w i
 	}
 	// The release time, for KBUILD_BUILD_TIMESTAMP: kernel.org's tarballs carry the tag's time.
 	t.Timestamp = fi.ModTime().UTC()
-	if t.Version, err = source.TreeVersion(staging); err != nil {
+	if t.Version, err = TreeVersion(staging); err != nil {
 		return fail(err)
 	}
-	if in.src.version != "" && in.src.version != t.Version {
-		return fail(fmt.Errorf("%s holds Linux %s, but %s was expected: check kernel.lock and the tarball", tarball, t.Version, in.src.version))
+	if version != "" && version != t.Version {
+		return fail(fmt.Errorf("%s holds Linux %s, but %s was expected: check kernel.lock and the tarball", tarball, t.Version, version))
 	}
 	if err := files.WriteJSON(dir+".json", t); err != nil {
 		return fail(err)
