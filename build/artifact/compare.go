@@ -11,9 +11,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-
-	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
 )
 
 // Difference is the first place two release folders differ, and a hint of why.
@@ -177,39 +174,13 @@ func explain(d *Difference, a, b string) {
 	}
 }
 
-// decompressed opens a file through the decompressor its name calls for.
-func decompressed(path string) (io.Reader, func(), error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	r := bufio.NewReaderSize(f, 1<<20)
-	switch {
-	case strings.HasSuffix(path, ".xz"):
-		xr, err := xz.NewReader(r)
-		if err != nil {
-			f.Close()
-			return nil, nil, err
-		}
-		return xr, func() { f.Close() }, nil
-	case strings.HasSuffix(path, ".zst"):
-		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1))
-		if err != nil {
-			f.Close()
-			return nil, nil, err
-		}
-		return zr, func() { zr.Close(); f.Close() }, nil
-	}
-	return r, func() { f.Close() }, nil
-}
-
 func explainTar(a, b string) (member, detail string) {
-	ra, ca, err := decompressed(a)
+	ra, ca, err := Decompress(a, CompressionOf(a))
 	if err != nil {
 		return "", "unreadable: " + err.Error()
 	}
 	defer ca()
-	rb, cb, err := decompressed(b)
+	rb, cb, err := Decompress(b, CompressionOf(b))
 	if err != nil {
 		return "", "unreadable: " + err.Error()
 	}
@@ -287,12 +258,12 @@ var ext4Fields = []struct {
 }
 
 func explainExt4(a, b string) string {
-	ra, ca, err := decompressed(a)
+	ra, ca, err := Decompress(a, CompressionOf(a))
 	if err != nil {
 		return err.Error()
 	}
 	defer ca()
-	rb, cb, err := decompressed(b)
+	rb, cb, err := Decompress(b, CompressionOf(b))
 	if err != nil {
 		return err.Error()
 	}
@@ -317,7 +288,7 @@ func explainExt4(a, b string) string {
 
 // ext4BlockSize reads the block size from an image's superblock (1024 << s_log_block_size).
 func ext4BlockSize(path string) int64 {
-	r, done, err := decompressed(path)
+	r, done, err := Decompress(path, CompressionOf(path))
 	if err != nil {
 		return 1024
 	}

@@ -1,8 +1,6 @@
 package pipeline
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -15,8 +13,6 @@ import (
 	"strings"
 
 	"github.com/google/go-github/v60/github"
-	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
 
 	"github.com/simple-uml/simple-uml/build/artifact"
 	"github.com/simple-uml/simple-uml/build/config"
@@ -89,48 +85,15 @@ func installFetched(ctx context.Context, dist string, m *manifest.Manifest, root
 	}
 	defer os.RemoveAll(stage)
 	names := map[string]string{"linux": LinuxName, ".config": ConfigName, "System.map": SystemMapName, "COPYING": LicenseName}
-	f, err := os.Open(kernelTar)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	xr, err := xz.NewReader(f)
-	if err != nil {
+	if err := artifact.ExtractFiles(kernelTar, artifact.Xz, stage, names); err != nil {
 		return fmt.Errorf("kernel tarball: %w", err)
-	}
-	tr := tar.NewReader(xr)
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("kernel tarball: %w", err)
-		}
-		dst, ok := names[hdr.Name]
-		if !ok || hdr.Typeflag != tar.TypeReg {
-			return fmt.Errorf("kernel tarball: unexpected entry %q", hdr.Name)
-		}
-		if err := writeStream(filepath.Join(stage, dst), tr, os.FileMode(hdr.Mode&0o755)); err != nil {
-			return err
-		}
 	}
 	if err := m.Kernel.CheckOutputs(stage); err != nil {
 		return fmt.Errorf("kernel tarball does not match the manifest: %w", err)
 	}
 	image, _, record := RootfsOutputs(dist, root.Recipe)
-	zf, err := os.Open(imageZst)
-	if err != nil {
-		return err
-	}
-	defer zf.Close()
-	zr, err := zstd.NewReader(zf)
-	if err != nil {
-		return err
-	}
-	defer zr.Close()
 	stagedImage := filepath.Join(stage, filepath.Base(image))
-	if err := writeSparse(ctx, stagedImage, zr); err != nil {
+	if err := artifact.DecompressSparse(ctx, imageZst, artifact.Zstd, stagedImage); err != nil {
 		return fmt.Errorf("image: %w", err)
 	}
 	rec := *root
@@ -158,61 +121,6 @@ func installFetched(ctx context.Context, dist string, m *manifest.Manifest, root
 		return err
 	}
 	return files.WriteJSON(record, rec)
-}
-
-func writeStream(path string, r io.Reader, mode os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode|0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-// writeSparse writes r to path, seeking over all-zero blocks so the image stays sparse.
-func writeSparse(ctx context.Context, path string, r io.Reader) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	buf := make([]byte, 64<<10)
-	zero := make([]byte, len(buf))
-	var size int64
-	for {
-		if err := ctx.Err(); err != nil {
-			f.Close()
-			return err
-		}
-		n, err := io.ReadFull(r, buf)
-		if n > 0 {
-			if bytes.Equal(buf[:n], zero[:n]) {
-				_, werr := f.Seek(int64(n), io.SeekCurrent)
-				if werr != nil {
-					f.Close()
-					return werr
-				}
-			} else if _, werr := f.Write(buf[:n]); werr != nil {
-				f.Close()
-				return werr
-			}
-			size += int64(n)
-		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			break
-		}
-		if err != nil {
-			f.Close()
-			return err
-		}
-	}
-	if err := f.Truncate(size); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 func sha256Hex(data []byte) string {
