@@ -2,14 +2,11 @@ package pipeline
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -116,12 +113,6 @@ func bootNet(cfg config.Config, hostname string) (*uml.Net, error) {
 	return &uml.Net{Transport: cfg.Boot.Net, HostAccess: cfg.Boot.HostAccess, Forwards: forwards}, nil
 }
 
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 // Boot boots dist/'s kernel and image with the console on the terminal, as an ordinary user.
 func Boot(ctx context.Context, cfg config.Config, stdin *os.File, stdout io.Writer, w io.Writer) error {
 	g, err := prepareGuest(cfg, w)
@@ -166,19 +157,12 @@ func describeBoot(w io.Writer, g *guest) {
 	fmt.Fprintf(w, "  log in as root; `poweroff` ends the guest\n")
 }
 
-// Check is one check `mage test` ran inside the guest.
-type Check struct {
-	Name   string `json:"name"`
-	OK     bool   `json:"ok"`
-	Detail string `json:"detail"`
-}
-
 // TestReport is what Test found.
 type TestReport struct {
-	Version string        `json:"version"`
-	Image   string        `json:"image"`
-	Ready   time.Duration `json:"ready_ns"` // kernel start to the ready marker
-	Checks  []Check       `json:"checks"`
+	Version string            `json:"version"`
+	Image   string            `json:"image"`
+	Ready   time.Duration     `json:"ready_ns"` // kernel start to the ready marker
+	Checks  []uml.CheckResult `json:"checks"`
 }
 
 // Failed lists the checks that did not pass.
@@ -204,12 +188,12 @@ func Test(ctx context.Context, cfg config.Config, w io.Writer) (TestReport, erro
 	report := TestReport{Version: g.kernel.Version, Image: g.opts.Image}
 	timeout := time.Duration(cfg.Boot.Timeout) * time.Second
 
-	var service *hostService
+	var service *uml.HostService
 	if g.opts.Net != nil && g.opts.Net.Transport == uml.UserNet {
-		if service, err = startHostService(); err != nil {
+		if service, err = uml.StartHostService(); err != nil {
 			return report, err
 		}
-		defer service.close()
+		defer service.Close()
 	}
 	logPath := filepath.Join(cfg.Paths.Cache, "run", cfg.Boot.Recipe+"-test-console.log")
 	logFile, err := os.Create(logPath)
@@ -232,22 +216,11 @@ func Test(ctx context.Context, cfg config.Config, w io.Writer) (TestReport, erro
 	}
 	report.Ready = vm.Elapsed()
 	fmt.Fprintf(w, "ready (%q) %s after the kernel started\n", cfg.Boot.Ready, report.Ready.Round(time.Millisecond))
-	if err := login(ctx, vm, g.recipe, timeout); err != nil {
-		return fail(err)
+	if err := vm.LoginRoot(ctx, g.recipe.RootPassword, timeout); err != nil {
+		return fail(fmt.Errorf("%w (recipe %s)", err, g.recipe.Path))
 	}
-	checks := guestChecks(g, service)
-	for _, c := range checks {
-		out, status, err := vm.Run(ctx, c.command, timeout)
-		if err != nil {
-			return fail(fmt.Errorf("check %q: %w", c.name, err))
-		}
-		ok, detail := c.judge(out, status)
-		report.Checks = append(report.Checks, Check{Name: c.name, OK: ok, Detail: detail})
-		mark := "ok  "
-		if !ok {
-			mark = "FAIL"
-		}
-		fmt.Fprintf(w, "  %s %s: %s\n", mark, c.name, detail)
+	if report.Checks, err = vm.RunChecks(ctx, guestChecks(g, service), timeout, w); err != nil {
+		return fail(err)
 	}
 	if err := vm.Send("poweroff\n"); err != nil {
 		return fail(err)
@@ -263,140 +236,23 @@ func Test(ctx context.Context, cfg config.Config, w io.Writer) (TestReport, erro
 	return report, nil
 }
 
-// login answers the console's login prompt as root with the recipe's password.
-func login(ctx context.Context, vm *uml.Guest, recipe *rootfs.Recipe, timeout time.Duration) error {
-	if err := vm.Send("root\n"); err != nil {
-		return err
-	}
-	_, which, err := vm.ExpectAny(ctx, timeout, "assword:", "# ")
-	if err != nil {
-		return fmt.Errorf("login as root: %w", err)
-	}
-	if which == 0 {
-		if recipe.RootPassword == "" {
-			return fmt.Errorf("login as root: the console asks for a password and recipe %s sets no root_password (mage test logs in on the console)", recipe.Path)
-		}
-		if err := vm.Send(recipe.RootPassword + "\n"); err != nil {
-			return err
-		}
-		if _, which, err = vm.ExpectAny(ctx, timeout, "# ", "incorrect"); err != nil {
-			return fmt.Errorf("login as root: %w", err)
-		}
-		if which == 1 {
-			return fmt.Errorf("login as root: the recipe's root_password was refused")
-		}
-	}
-	return nil
-}
-
-type guestCheck struct {
-	name, command string
-	judge         func(out string, status int) (bool, string)
-}
-
-func equals(want string) func(string, int) (bool, string) {
-	return func(out string, status int) (bool, string) {
-		if status == 0 && out == want {
-			return true, out
-		}
-		return false, fmt.Sprintf("got %q (status %d), want %q", out, status, want)
-	}
-}
-
 // guestChecks are the checks of `mage test`, as shell commands for the guest's console.
-func guestChecks(g *guest, service *hostService) []guestCheck {
+func guestChecks(g *guest, service *uml.HostService) []uml.Check {
 	var pkgvers []string
 	for _, p := range g.rootfs.Packages {
 		pkgvers = append(pkgvers, p.Pkgver)
 	}
-	checks := []guestCheck{
-		{"kernel release", "uname -r", equals(g.kernel.Version)},
-		{"root file system", `awk '$2=="/"{print $3}' /proc/mounts | tail -n 1`, equals("ext4")},
-		{"root writable", "touch /.suml-test && rm /.suml-test && echo writable", equals("writable")},
-		xbpsDatabaseCheck(pkgvers),
+	checks := []uml.Check{
+		{Name: "kernel release", Command: "uname -r", Judge: uml.Equals(g.kernel.Version)},
+		{Name: "root file system", Command: `awk '$2=="/"{print $3}' /proc/mounts | tail -n 1`, Judge: uml.Equals("ext4")},
+		{Name: "root writable", Command: "touch /.suml-test && rm /.suml-test && echo writable", Judge: uml.Equals("writable")},
+		uml.XbpsDatabaseCheck(pkgvers),
 	}
 	if service != nil {
-		checks = append(checks, hostServiceCheck(service, g.opts.Net.HostAccess))
+		checks = append(checks, service.Check(g.opts.Net.HostAccess))
 	}
 	return checks
 }
-
-// xbpsDatabaseCheck checks the package database the way a user meets it: with the image's own xbps
-// when it has one (xbps-query lists every package of the manifest, xbps-pkgdb -a finds nothing
-// wrong), and by reading the file where it has none.
-func xbpsDatabaseCheck(pkgvers []string) guestCheck {
-	want := fmt.Sprintf("%d packages", len(pkgvers))
-	cmd := fmt.Sprintf(`if command -v xbps-query >/dev/null; then how=xbps-query; l=$(xbps-query -l 2>&1) || echo "xbps-query -l failed: $l"; `+
-		`c=$(xbps-pkgdb -a 2>&1) || echo "xbps-pkgdb -a failed: $c"; suml_has() { echo "$l" | grep -q "^ii $1 "; }; `+
-		`else how=grep; suml_has() { grep -q "<string>$1</string>" /var/db/xbps/pkgdb-0.38.plist; }; fi; `+
-		`n=0; for p in %s; do suml_has "$p" || { echo "missing $p"; n=1; }; done; [ $n = 0 ] && echo "%s ($how)"`,
-		strings.Join(pkgvers, " "), want)
-	return guestCheck{"xbps database", cmd, func(out string, status int) (bool, string) {
-		if status == 0 && (out == want+" (xbps-query)" || out == want+" (grep)") {
-			return true, out
-		}
-		return false, fmt.Sprintf("got %q (status %d), want %q", out, status, want)
-	}}
-}
-
-// hostServiceCheck connects from the guest to a service on the host's loopback: with host access it
-// must read the service's token, without it the user network must refuse the connection (an answer,
-// so the network is up, and a refusal, so the door is closed).
-func hostServiceCheck(service *hostService, hostAccess bool) guestCheck {
-	// busybox and OpenBSD nc, or bash's /dev/tcp: whichever the guest has.
-	cmd := fmt.Sprintf(`if command -v nc >/dev/null; then nc %[1]s %[2]d </dev/null 2>&1; elif command -v bash >/dev/null; then bash -c 'cat </dev/tcp/%[1]s/%[2]d' 2>&1; else echo no-client; fi`,
-		usernet.GatewayIP, service.port)
-	if !hostAccess {
-		return guestCheck{"the host's loopback is closed to the guest", cmd, func(out string, status int) (bool, string) {
-			switch {
-			case strings.Contains(out, service.token):
-				return false, fmt.Sprintf("the guest read the host service's token from %s:%d with host access off", usernet.GatewayIP, service.port)
-			case strings.Contains(strings.ToLower(out), "refused"):
-				return true, fmt.Sprintf("%s:%d refused", usernet.GatewayIP, service.port)
-			case out == "no-client":
-				return false, "the guest has neither nc nor bash to connect with"
-			}
-			return false, fmt.Sprintf("got %q (status %d), want the connection refused", out, status)
-		}}
-	}
-	return guestCheck{"the host's loopback, opened by boot.host_access", cmd, func(out string, status int) (bool, string) {
-		if strings.Contains(out, service.token) {
-			return true, fmt.Sprintf("read the host service's token from %s:%d", usernet.GatewayIP, service.port)
-		}
-		if out == "no-client" {
-			return false, "the guest has neither nc nor bash to connect with"
-		}
-		return false, fmt.Sprintf("got %q (status %d) instead of the token", out, status)
-	}}
-}
-
-// hostService answers every connection on the host's loopback with a token, for the network check.
-type hostService struct {
-	ln    net.Listener
-	port  int
-	token string
-}
-
-func startHostService() (*hostService, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	s := &hostService{ln: ln, port: ln.Addr().(*net.TCPAddr).Port, token: "SUML-HOST-" + randomHex(8)}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			fmt.Fprintln(c, s.token)
-			c.Close()
-		}
-	}()
-	return s, nil
-}
-
-func (s *hostService) close() { s.ln.Close() }
 
 // Debug boots dist/'s pair under gdb with the unstripped kernel (dist/linux-debug; its debug info
 // names kbuild.SourceRoot, which gdb maps to the source tree in the cache) and the signal settings UML needs (it uses SIGSEGV and SIGUSR1 itself), stopping in start_kernel. gdbArgs

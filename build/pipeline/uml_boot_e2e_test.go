@@ -146,7 +146,7 @@ func TestBootEndToEnd(t *testing.T) {
 					errs[i] = err
 					return
 				}
-				if err := login(ctx, vm, g.recipe, 30*time.Second); err != nil {
+				if err := vm.LoginRoot(ctx, g.recipe.RootPassword, 30*time.Second); err != nil {
 					errs[i] = err
 					return
 				}
@@ -445,7 +445,7 @@ func bootLoggedInWith(t testing.TB, cfg config.Config, kernel string) *uml.Guest
 	if _, err := vm.Expect(ctx, "login:", 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if err := login(ctx, vm, g.recipe, 30*time.Second); err != nil {
+	if err := vm.LoginRoot(ctx, g.recipe.RootPassword, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	return vm
@@ -490,7 +490,7 @@ func (l *tokenListener) reset() {
 }
 
 func tokenService(t testing.TB, network, addr string) *tokenListener {
-	l := &tokenListener{token: "SUML-HOST-SERVICE-" + randomHex(8)}
+	l := &tokenListener{token: "SUML-HOST-SERVICE-" + uml.RandomHex(8)}
 	note := func() {
 		l.mu.Lock()
 		l.got = true

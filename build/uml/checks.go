@@ -1,0 +1,175 @@
+package uml
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/simple-uml/simple-uml/build/usernet"
+)
+
+// Check is a shell command for the guest's console and the judge of what it printed.
+type Check struct {
+	Name, Command string
+	Judge         func(out string, status int) (ok bool, detail string)
+}
+
+// CheckResult is what one check found.
+type CheckResult struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail"`
+}
+
+// LoginRoot answers the console's login prompt as root, with password when the console asks for one.
+func (g *Guest) LoginRoot(ctx context.Context, password string, timeout time.Duration) error {
+	if err := g.Send("root\n"); err != nil {
+		return err
+	}
+	_, which, err := g.ExpectAny(ctx, timeout, "assword:", "# ")
+	if err != nil {
+		return fmt.Errorf("login as root: %w", err)
+	}
+	if which == 0 {
+		if password == "" {
+			return fmt.Errorf("login as root: the console asks for a password and the recipe sets no root_password")
+		}
+		if err := g.Send(password + "\n"); err != nil {
+			return err
+		}
+		if _, which, err = g.ExpectAny(ctx, timeout, "# ", "incorrect"); err != nil {
+			return fmt.Errorf("login as root: %w", err)
+		}
+		if which == 1 {
+			return fmt.Errorf("login as root: the recipe's root_password was refused")
+		}
+	}
+	return nil
+}
+
+// RunChecks runs each check on the console of a logged-in guest, printing a line per check to w.
+// An error is a check that could not run (the guest died, a timeout); a check that ran and failed
+// is a result with OK false.
+func (g *Guest) RunChecks(ctx context.Context, checks []Check, timeout time.Duration, w io.Writer) ([]CheckResult, error) {
+	var results []CheckResult
+	for _, c := range checks {
+		out, status, err := g.Run(ctx, c.Command, timeout)
+		if err != nil {
+			return results, fmt.Errorf("check %q: %w", c.Name, err)
+		}
+		ok, detail := c.Judge(out, status)
+		results = append(results, CheckResult{Name: c.Name, OK: ok, Detail: detail})
+		mark := "ok  "
+		if !ok {
+			mark = "FAIL"
+		}
+		fmt.Fprintf(w, "  %s %s: %s\n", mark, c.Name, detail)
+	}
+	return results, nil
+}
+
+// Equals judges a command that must succeed and print exactly want.
+func Equals(want string) func(string, int) (bool, string) {
+	return func(out string, status int) (bool, string) {
+		if status == 0 && out == want {
+			return true, out
+		}
+		return false, fmt.Sprintf("got %q (status %d), want %q", out, status, want)
+	}
+}
+
+// XbpsDatabaseCheck checks the package database the way a user meets it: with the image's own xbps
+// when it has one (xbps-query lists every package given, xbps-pkgdb -a finds nothing wrong), and by
+// reading the file where it has none.
+func XbpsDatabaseCheck(pkgvers []string) Check {
+	want := fmt.Sprintf("%d packages", len(pkgvers))
+	cmd := fmt.Sprintf(`if command -v xbps-query >/dev/null; then how=xbps-query; l=$(xbps-query -l 2>&1) || echo "xbps-query -l failed: $l"; `+
+		`c=$(xbps-pkgdb -a 2>&1) || echo "xbps-pkgdb -a failed: $c"; suml_has() { echo "$l" | grep -q "^ii $1 "; }; `+
+		`else how=grep; suml_has() { grep -q "<string>$1</string>" /var/db/xbps/pkgdb-0.38.plist; }; fi; `+
+		`n=0; for p in %s; do suml_has "$p" || { echo "missing $p"; n=1; }; done; [ $n = 0 ] && echo "%s ($how)"`,
+		strings.Join(pkgvers, " "), want)
+	return Check{"xbps database", cmd, func(out string, status int) (bool, string) {
+		if status == 0 && (out == want+" (xbps-query)" || out == want+" (grep)") {
+			return true, out
+		}
+		return false, fmt.Sprintf("got %q (status %d), want %q", out, status, want)
+	}}
+}
+
+// HostService answers every connection on the host's loopback with a token, for the check of the
+// door between the guest's user network and the host.
+type HostService struct {
+	ln    net.Listener
+	port  int
+	token string
+}
+
+// StartHostService listens on a free port of 127.0.0.1.
+func StartHostService() (*HostService, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &HostService{ln: ln, port: ln.Addr().(*net.TCPAddr).Port, token: "SUML-HOST-" + RandomHex(8)}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			fmt.Fprintln(c, s.token)
+			c.Close()
+		}
+	}()
+	return s, nil
+}
+
+// Close stops the service.
+func (s *HostService) Close() { s.ln.Close() }
+
+// Check connects from the guest to the service: with host access it must read the service's token,
+// without it the user network must refuse the connection (an answer, so the network is up, and a
+// refusal, so the door is closed).
+func (s *HostService) Check(hostAccess bool) Check {
+	// busybox and OpenBSD nc, or bash's /dev/tcp: whichever the guest has.
+	cmd := fmt.Sprintf(`if command -v nc >/dev/null; then nc %[1]s %[2]d </dev/null 2>&1; elif command -v bash >/dev/null; then bash -c 'cat </dev/tcp/%[1]s/%[2]d' 2>&1; else echo no-client; fi`,
+		usernet.GatewayIP, s.port)
+	noClient := func(out string) (bool, string, bool) {
+		return false, "the guest has neither nc nor bash to connect with", out == "no-client"
+	}
+	if !hostAccess {
+		return Check{"the host's loopback is closed to the guest", cmd, func(out string, status int) (bool, string) {
+			switch {
+			case strings.Contains(out, s.token):
+				return false, fmt.Sprintf("the guest read the host service's token from %s:%d with host access off", usernet.GatewayIP, s.port)
+			case strings.Contains(strings.ToLower(out), "refused"):
+				return true, fmt.Sprintf("%s:%d refused", usernet.GatewayIP, s.port)
+			}
+			if ok, detail, is := noClient(out); is {
+				return ok, detail
+			}
+			return false, fmt.Sprintf("got %q (status %d), want the connection refused", out, status)
+		}}
+	}
+	return Check{"the host's loopback, opened by boot.host_access", cmd, func(out string, status int) (bool, string) {
+		if strings.Contains(out, s.token) {
+			return true, fmt.Sprintf("read the host service's token from %s:%d", usernet.GatewayIP, s.port)
+		}
+		if ok, detail, is := noClient(out); is {
+			return ok, detail
+		}
+		return false, fmt.Sprintf("got %q (status %d) instead of the token", out, status)
+	}}
+}
+
+// RandomHex is n random bytes in hex: names and tokens no one can guess.
+func RandomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

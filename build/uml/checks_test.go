@@ -1,0 +1,57 @@
+package uml
+
+import (
+	"io"
+	"net"
+	"strings"
+	"testing"
+)
+
+// TestCheckJudges: each judge of `mage test` passes what a healthy guest prints and fails the rest,
+// the door check in both directions.
+func TestCheckJudges(t *testing.T) {
+	s, err := StartHostService()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c, err := net.Dial("tcp", s.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, _ := io.ReadAll(c)
+	c.Close()
+	if strings.TrimSpace(string(token)) != s.token || !strings.HasPrefix(s.token, "SUML-HOST-") {
+		t.Fatalf("the service answered %q", token)
+	}
+	xbps := XbpsDatabaseCheck([]string{"busybox-1.36.1_1"})
+	tests := []struct {
+		name   string
+		check  Check
+		out    string
+		status int
+		want   bool
+	}{
+		{"equals", Check{Judge: Equals("ext4")}, "ext4", 0, true},
+		{"equals, other output", Check{Judge: Equals("ext4")}, "hostfs", 0, false},
+		{"equals, failed command", Check{Judge: Equals("ext4")}, "ext4", 1, false},
+		{"xbps-query", xbps, "1 packages (xbps-query)", 0, true},
+		{"xbps by grep", xbps, "1 packages (grep)", 0, true},
+		{"xbps, a package missing", xbps, "missing busybox-1.36.1_1", 1, false},
+		{"door closed, refused", s.Check(false), "nc: 10.0.2.2 (10.0.2.2:1234): Connection refused", 1, true},
+		{"door closed, token read", s.Check(false), s.token, 0, false},
+		{"door closed, timed out", s.Check(false), "nc: timed out", 1, false},
+		{"door closed, no client", s.Check(false), "no-client", 0, false},
+		{"door open, token read", s.Check(true), s.token, 0, true},
+		{"door open, refused", s.Check(true), "Connection refused", 1, false},
+		{"door open, no client", s.Check(true), "no-client", 0, false},
+	}
+	for _, tt := range tests {
+		if ok, detail := tt.check.Judge(tt.out, tt.status); ok != tt.want || detail == "" {
+			t.Errorf("%s: %q -> %v %q, want %v", tt.name, tt.out, ok, detail, tt.want)
+		}
+	}
+	if !strings.Contains(s.Check(false).Command, "10.0.2.2") {
+		t.Errorf("the door check does not go through the gateway: %s", s.Check(false).Command)
+	}
+}
