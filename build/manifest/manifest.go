@@ -4,16 +4,18 @@
 package manifest
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/simple-uml/simple-uml/build/artifact"
 	"github.com/simple-uml/simple-uml/build/files"
+	"github.com/simple-uml/simple-uml/build/ident"
 )
 
 // Release file names besides the archives.
@@ -111,32 +113,40 @@ func (m *Manifest) Disagreements(sums artifact.Sums) []string {
 
 // Current reports whether dir holds the release m describes (the same tag, kernel record and root
 // filesystem records; a release folder is written only as a whole), and lists its files. It reads the
-// manifest and SHA256SUMS, not the assets: Verify checks their bytes.
+// manifest and checks the files are there, not their bytes: Verify does that.
 func Current(dir string, m Manifest) ([]string, bool) {
-	old, err := Read(filepath.Join(dir, ManifestName))
-	if err != nil || old == nil {
+	old, ok := ReadCurrent[Manifest](filepath.Join(dir, ManifestName), m.recordedKey())
+	if !ok {
 		return nil, false
 	}
-	want, _ := json.Marshal(Manifest{Tag: m.Tag, Revision: m.Revision, SourceDateEpoch: m.SourceDateEpoch, Kernel: m.Kernel, Rootfs: m.Rootfs})
-	got, _ := json.Marshal(Manifest{Tag: old.Tag, Revision: old.Revision, SourceDateEpoch: old.SourceDateEpoch, Kernel: old.Kernel, Rootfs: old.Rootfs})
-	if !bytes.Equal(want, got) {
-		return nil, false
-	}
-	data, err := os.ReadFile(filepath.Join(dir, artifact.SumsName))
-	if err != nil {
-		return nil, false
-	}
-	sums, err := artifact.ParseSums(data)
-	if err != nil {
-		return nil, false
-	}
-	names := []string{artifact.SumsName}
-	for name := range sums {
-		if fi, err := os.Stat(filepath.Join(dir, name)); err != nil || !fi.Mode().IsRegular() {
-			return nil, false
-		}
-		names = append(names, name)
-	}
+	return old.files(), true
+}
+
+// recordedKey is the part of a manifest that says which release it is: what it was made from.
+func (m *Manifest) recordedKey() string {
+	return HashJSON(Manifest{Tag: m.Tag, Revision: m.Revision, SourceDateEpoch: m.SourceDateEpoch, Kernel: m.Kernel, Rootfs: m.Rootfs})
+}
+
+// files lists the release folder's files: the assets, the manifest and SHA256SUMS.
+func (m *Manifest) files() []string {
+	names := append(slices.Collect(maps.Keys(m.Assets)), ManifestName, artifact.SumsName)
 	sort.Strings(names)
-	return names, true
+	return names
+}
+
+// CheckOutputs checks that dir holds every file of the release as a regular file. The names come
+// from a manifest, so each must be a plain file name.
+func (m *Manifest) CheckOutputs(dir string) error {
+	if len(m.Assets) == 0 {
+		return fmt.Errorf("manifest of %s lists no assets", m.Tag)
+	}
+	for _, name := range m.files() {
+		if err := ident.Name("asset name", name); err != nil {
+			return fmt.Errorf("manifest: %w", err)
+		}
+		if fi, err := os.Lstat(filepath.Join(dir, name)); err != nil || !fi.Mode().IsRegular() {
+			return fmt.Errorf("%s: not a regular file in %s", name, dir)
+		}
+	}
+	return nil
 }
