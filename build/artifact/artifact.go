@@ -6,7 +6,6 @@ package artifact
 import (
 	"archive/tar"
 	"bytes"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -21,7 +20,6 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/fetch"
 	"github.com/simple-uml/simple-uml/build/files"
-	"github.com/simple-uml/simple-uml/build/ident"
 )
 
 // Entry is one file of an archive: its name in the archive and where its bytes are on the host.
@@ -161,33 +159,10 @@ func (s Sums) Bytes() []byte {
 	return b.Bytes()
 }
 
-// ParseSums reads a SHA256SUMS file (text or binary mode markers).
+// ParseSums reads a release's SHA256SUMS (see fetch.ParseSums).
 func ParseSums(data []byte) (Sums, error) {
-	s := Sums{}
-	for i, line := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
-		if line == "" {
-			continue
-		}
-		sum, name, ok := strings.Cut(line, " ")
-		if !ok || len(sum) != 64 || len(name) < 2 || (name[0] != ' ' && name[0] != '*') {
-			return nil, fmt.Errorf("%s line %d: not \"<sha256>  <name>\": %q", SumsName, i+1, line)
-		}
-		if _, err := hex.DecodeString(sum); err != nil {
-			return nil, fmt.Errorf("%s line %d: %q is not hex", SumsName, i+1, sum)
-		}
-		name = name[1:]
-		if err := ident.Name("file name", name); err != nil {
-			return nil, fmt.Errorf("%s line %d: %w: not a file name of a release", SumsName, i+1, err)
-		}
-		if _, dup := s[name]; dup {
-			return nil, fmt.Errorf("%s line %d: %s listed twice", SumsName, i+1, name)
-		}
-		s[name] = strings.ToLower(sum)
-	}
-	if len(s) == 0 {
-		return nil, fmt.Errorf("%s lists no files", SumsName)
-	}
-	return s, nil
+	s, err := fetch.ParseSums(SumsName, data)
+	return Sums(s), err
 }
 
 // ErrMismatch is a file whose content differs from its listed sha256.

@@ -140,38 +140,3 @@ func TestTrustedKeys(t *testing.T) {
 		})
 	}
 }
-
-func TestParseSums(t *testing.T) {
-	good := "d86ede081da690d9b928dba611c20492dfe1454246fbab73f65b906a07303a46  linux-4.0.tar.gz\n\n" +
-		"0F2F7D44979BC8F71C4FC5D3308C03499C26A824DD311FDF6EEF4DEE0D7D5991 *linux-4.0.tar.xz\n"
-	sums, err := ParseSums([]byte(good))
-	if err != nil || len(sums) != 2 || sums["linux-4.0.tar.xz"] != strings.ToLower("0F2F7D44979BC8F71C4FC5D3308C03499C26A824DD311FDF6EEF4DEE0D7D5991") {
-		t.Fatalf("ParseSums = %v, %v", sums, err)
-	}
-	for _, bad := range []string{
-		"d86e  short.tar.gz\n",
-		"zz6ede081da690d9b928dba611c20492dfe1454246fbab73f65b906a07303a46  linux.tar\n",
-		"d86ede081da690d9b928dba611c20492dfe1454246fbab73f65b906a07303a46  ../etc/passwd\n",
-		"d86ede081da690d9b928dba611c20492dfe1454246fbab73f65b906a07303a46 one-space\n",
-	} {
-		if _, err := ParseSums([]byte(bad)); err == nil {
-			t.Errorf("ParseSums(%q) accepted a malformed line", bad)
-		}
-	}
-}
-
-func FuzzParseSums(f *testing.F) {
-	f.Add([]byte("d86ede081da690d9b928dba611c20492dfe1454246fbab73f65b906a07303a46  linux-4.0.tar.gz\n"))
-	f.Add([]byte("\n\r\n  \n"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		sums, err := ParseSums(data)
-		if err != nil {
-			return
-		}
-		for name, sum := range sums {
-			if len(sum) != 64 || strings.ContainsAny(name, "/\x00") || sum != strings.ToLower(sum) {
-				t.Fatalf("accepted entry %q -> %q", name, sum)
-			}
-		}
-	})
-}
