@@ -8,6 +8,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -157,13 +158,19 @@ func Load(root string, getenv func(string) string) (Config, error) {
 	return c, c.validate()
 }
 
-// decodeStrict reads a TOML file and rejects keys this version does not know, so that a misspelt
-// setting is an error rather than silently ignored. A missing file keeps the defaults.
+// decodeStrict reads a settings file (see DecodeFile); a missing file keeps the defaults.
 func decodeStrict(path string, v any) error {
-	md, err := toml.DecodeFile(path, v)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
+	if err := DecodeFile(path, v, "README.md"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
 	}
+	return nil
+}
+
+// DecodeFile reads the TOML file at path into v and refuses keys v has no field for, so that a
+// misspelt setting is an error rather than silently ignored; the error names the keys and help, the
+// document that lists them. A missing file is an error wrapping fs.ErrNotExist.
+func DecodeFile(path string, v any, help string) error {
+	md, err := toml.DecodeFile(path, v)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
@@ -172,7 +179,7 @@ func decodeStrict(path string, v any) error {
 		for i, k := range und {
 			keys[i] = k.String()
 		}
-		return fmt.Errorf("%s: unknown key(s) %s: see README.md for the keys", path, strings.Join(keys, ", "))
+		return fmt.Errorf("%s: unknown key(s) %s: see %s for the keys", path, strings.Join(keys, ", "), help)
 	}
 	return nil
 }

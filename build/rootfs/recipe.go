@@ -16,8 +16,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/BurntSushi/toml"
-
+	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/fetch"
 
 	"github.com/simple-uml/simple-uml/build/xbps"
@@ -82,19 +81,12 @@ func LoadRecipe(dir, name string) (*Recipe, error) {
 	}
 	path := filepath.Join(dir, name+".toml")
 	r := &Recipe{Name: name, Path: path}
-	md, err := toml.DecodeFile(path, r)
+	err := config.DecodeFile(path, r, "rootfs-recipes/README.md")
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("recipe %q: no %s (recipes here: %s): %w", name, path, strings.Join(ListRecipes(dir), ", "), fs.ErrNotExist)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("recipe %s: %w", path, err)
-	}
-	if und := md.Undecoded(); len(und) > 0 {
-		keys := make([]string, len(und))
-		for i, k := range und {
-			keys[i] = k.String()
-		}
-		return nil, fmt.Errorf("recipe %s: unknown key(s) %s: see rootfs-recipes/README.md", path, strings.Join(keys, ", "))
+		return nil, fmt.Errorf("recipe %w", err)
 	}
 	if r.Overlay != "" && !filepath.IsAbs(r.Overlay) {
 		r.Overlay = filepath.Join(dir, r.Overlay)
