@@ -27,6 +27,7 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/ident"
 	"github.com/simple-uml/simple-uml/build/lock"
+	"github.com/simple-uml/simple-uml/build/retry"
 	"github.com/simple-uml/simple-uml/build/ui"
 )
 
@@ -166,7 +167,7 @@ func rootSHA256(root *os.Root, name string) (string, error) {
 func (c *Cache) grab(ctx context.Context, url, dst string) error {
 	req, err := grab.NewRequest(dst, url)
 	if err != nil {
-		return permanent(err)
+		return retry.Permanent(err)
 	}
 	req = req.WithContext(ctx)
 	req.IgnoreRemoteTime = true
@@ -190,7 +191,7 @@ func (c *Cache) grab(ctx context.Context, url, dst string) error {
 			err := resp.Err()
 			var status grab.StatusCodeError
 			if errors.As(err, &status) && int(status) < 500 && int(status) != http.StatusTooManyRequests {
-				return permanent(err)
+				return retry.Permanent(err)
 			}
 			if errors.Is(err, grab.ErrBadLength) {
 				// The partial file is longer than the remote one: it cannot be resumed.
@@ -218,7 +219,7 @@ func (c *Cache) Bytes(ctx context.Context, src string, max int64) ([]byte, error
 	err := c.retry(ctx, src, func() error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
 		if err != nil {
-			return permanent(err)
+			return retry.Permanent(err)
 		}
 		c.setHeader(req.Header)
 		resp, err := c.client().Do(req)
@@ -233,7 +234,7 @@ func (c *Cache) Bytes(ctx context.Context, src string, max int64) ([]byte, error
 				err = fmt.Errorf("HTTP %s: %w", resp.Status, fs.ErrNotExist)
 			}
 			if resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
-				return permanent(err)
+				return retry.Permanent(err)
 			}
 			return err
 		}
@@ -242,7 +243,7 @@ func (c *Cache) Bytes(ctx context.Context, src string, max int64) ([]byte, error
 			return err
 		}
 		if int64(len(data)) > max {
-			return permanent(fmt.Errorf("larger than %d bytes", max))
+			return retry.Permanent(fmt.Errorf("larger than %d bytes", max))
 		}
 		return nil
 	})
@@ -254,37 +255,18 @@ func IsURL(s string) bool {
 	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
 }
 
-type permanentError struct{ err error }
-
-func (p permanentError) Error() string { return p.err.Error() }
-func (p permanentError) Unwrap() error { return p.err }
-
-func permanent(err error) error { return permanentError{err} }
-
 // retry calls f until it succeeds, fails permanently, the context ends or the attempts run out.
 func (c *Cache) retry(ctx context.Context, url string, f func() error) error {
-	attempts := c.Attempts
-	if attempts <= 0 {
-		attempts = 4
+	policy := retry.Policy{Attempts: c.Attempts, Backoff: c.Backoff, Log: func(err error, wait time.Duration, i, n int) {
+		fmt.Fprintf(c.log(), "download %s failed (%v); retrying in %s (%d/%d)\n", url, err, wait, i, n-1)
+	}}
+	if policy.Attempts <= 0 {
+		policy.Attempts = 4
 	}
-	wait := c.Backoff
-	if wait <= 0 {
-		wait = time.Second
+	if policy.Backoff <= 0 {
+		policy.Backoff = time.Second
 	}
-	var err error
-	for i := 1; ; i++ {
-		err = f()
-		var p permanentError
-		if err == nil || errors.As(err, &p) || ctx.Err() != nil || i >= attempts {
-			break
-		}
-		fmt.Fprintf(c.log(), "download %s failed (%v); retrying in %s (%d/%d)\n", url, err, wait, i, attempts-1)
-		select {
-		case <-ctx.Done():
-		case <-time.After(wait):
-		}
-		wait *= 2
-	}
+	err := policy.Do(ctx, f)
 	if err == nil {
 		return nil
 	}

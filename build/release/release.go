@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-github/v60/github"
 
 	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/retry"
 )
 
 // Asset is a file to publish.
@@ -502,13 +503,13 @@ func (p *Publisher) upload(ctx context.Context, plan *Plan, id int64, a Asset) e
 	return p.call(ctx, &plan.APICalls, true, "upload "+a.Name, func() (*github.Response, error) {
 		if attempt++; attempt > 1 {
 			if err := p.removeLeftover(ctx, plan, id, a.Name); err != nil {
-				return nil, permanent{err} // removeLeftover made its own retries
+				return nil, retry.Permanent(err) // removeLeftover made its own retries
 			}
 		}
 		// An *os.File body cannot be replayed: a new one for every attempt.
 		f, err := os.Open(a.Path)
 		if err != nil {
-			return nil, permanent{err}
+			return nil, retry.Permanent(err)
 		}
 		defer f.Close()
 		_, resp, err := p.Client.Repositories.UploadReleaseAsset(ctx, p.Owner, p.Repo, id,
@@ -545,26 +546,23 @@ func mediaType(name string) string {
 	return "application/octet-stream"
 }
 
-type permanent struct{ error }
-
-func (e permanent) Unwrap() error { return e.error }
-
 // call runs one API call with retries: network errors, 5xx and 429 are retried with backoff; a rate
 // limit is waited out (with a message); anything else fails at once.
 func (p *Publisher) call(ctx context.Context, n *APICalls, write bool, what string, f func() (*github.Response, error)) error {
-	attempts := p.Attempts
-	if attempts <= 0 {
-		attempts = 5
+	policy := retry.Policy{Attempts: p.Attempts, Backoff: p.Backoff, MaxWait: p.MaxWait, Sleep: p.sleep,
+		Log: func(err error, wait time.Duration, i, attempts int) {
+			fmt.Fprintf(p.log(), "%s failed (%v); retrying in %s (%d/%d)\n", what, redact(err), wait.Round(time.Millisecond), i, attempts-1)
+		}}
+	if policy.Attempts <= 0 {
+		policy.Attempts = 5
 	}
-	wait := p.Backoff
-	if wait <= 0 {
-		wait = 2 * time.Second
+	if policy.Backoff <= 0 {
+		policy.Backoff = 2 * time.Second
 	}
-	maxWait := p.MaxWait
-	if maxWait <= 0 {
-		maxWait = time.Hour
+	if policy.MaxWait <= 0 {
+		policy.MaxWait = time.Hour
 	}
-	for i := 1; ; i++ {
+	err := policy.Do(ctx, func() error {
 		n.Calls++
 		if write {
 			n.Writes++
@@ -573,44 +571,45 @@ func (p *Publisher) call(ctx context.Context, n *APICalls, write bool, what stri
 		if err == nil {
 			return nil
 		}
-		var perm permanent
-		if errors.As(err, &perm) || ctx.Err() != nil {
-			return fmt.Errorf("%s: %w", what, err)
-		}
-		var rl *github.RateLimitError
-		var abuse *github.AbuseRateLimitError
-		delay, retry := wait, false
-		switch {
-		case errors.As(err, &rl):
-			delay, retry = time.Until(rl.Rate.Reset.Time)+time.Second, true
-			fmt.Fprintf(p.log(), "GitHub rate limit reached; waiting %s until it resets\n", delay.Round(time.Second))
-		case errors.As(err, &abuse):
-			delay, retry = abuse.GetRetryAfter(), true
-			if delay <= 0 {
-				delay = time.Minute
-			}
-			fmt.Fprintf(p.log(), "GitHub secondary rate limit; waiting %s\n", delay.Round(time.Second))
-		case resp != nil && resp.StatusCode == http.StatusTooManyRequests:
-			// go-github reads only 403 as a rate limit; GitHub also answers 429 with Retry-After.
-			retry = true
-			if after := retryAfter(resp.Header.Get("Retry-After")); after > 0 {
-				delay = after
-				fmt.Fprintf(p.log(), "GitHub rate limit (429); waiting %s as it asks\n", delay.Round(time.Second))
-			}
-		case resp != nil && resp.StatusCode >= 500:
-			retry = true
-		case resp == nil && isNetwork(err):
-			retry = true
-		}
-		if !retry || i >= attempts || delay > maxWait {
-			return fmt.Errorf("%s: %w", what, redact(err))
-		}
-		fmt.Fprintf(p.log(), "%s failed (%v); retrying in %s (%d/%d)\n", what, redact(err), delay.Round(time.Millisecond), i, attempts-1)
-		if err := p.wait(ctx, delay); err != nil {
-			return fmt.Errorf("%s: %w", what, err)
-		}
-		wait *= 2
+		return p.classify(err, resp)
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, redact(err))
 	}
+	return nil
+}
+
+// classify marks a failed call's error for retry.Policy: rate limits wait as GitHub asks, 5xx and
+// network errors retry with backoff, anything else is permanent.
+func (p *Publisher) classify(err error, resp *github.Response) error {
+	if retry.IsPermanent(err) {
+		return err
+	}
+	var rl *github.RateLimitError
+	var abuse *github.AbuseRateLimitError
+	switch {
+	case errors.As(err, &rl):
+		delay := time.Until(rl.Rate.Reset.Time) + time.Second
+		fmt.Fprintf(p.log(), "GitHub rate limit reached; waiting %s until it resets\n", delay.Round(time.Second))
+		return retry.After(err, delay)
+	case errors.As(err, &abuse):
+		delay := abuse.GetRetryAfter()
+		if delay <= 0 {
+			delay = time.Minute
+		}
+		fmt.Fprintf(p.log(), "GitHub secondary rate limit; waiting %s\n", delay.Round(time.Second))
+		return retry.After(err, delay)
+	case resp != nil && resp.StatusCode == http.StatusTooManyRequests:
+		// go-github reads only 403 as a rate limit; GitHub also answers 429 with Retry-After.
+		if after := retryAfter(resp.Header.Get("Retry-After")); after > 0 {
+			fmt.Fprintf(p.log(), "GitHub rate limit (429); waiting %s as it asks\n", after.Round(time.Second))
+			return retry.After(err, after)
+		}
+		return err
+	case resp != nil && resp.StatusCode >= 500, resp == nil && isNetwork(err):
+		return err
+	}
+	return retry.Permanent(err)
 }
 
 // retryAfter reads a Retry-After header: seconds, or an HTTP date.
@@ -625,20 +624,6 @@ func retryAfter(v string) time.Duration {
 		return time.Until(t)
 	}
 	return 0
-}
-
-func (p *Publisher) wait(ctx context.Context, d time.Duration) error {
-	if p.sleep != nil {
-		return p.sleep(ctx, d)
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 func isNetwork(err error) bool {
