@@ -21,8 +21,8 @@ func TestDo(t *testing.T) {
 		{"second time", []error{flaky}, 0, 2, []time.Duration{time.Second}, nil},
 		{"backoff doubles, attempts run out", []error{flaky, flaky, flaky, flaky}, 0, 3, []time.Duration{time.Second, 2 * time.Second}, flaky},
 		{"permanent", []error{Permanent(flaky)}, 0, 1, nil, flaky},
-		{"the wait asked for", []error{After(flaky, 7 * time.Second)}, 0, 2, []time.Duration{7 * time.Second}, nil},
-		{"a wait too long gives up", []error{After(flaky, 2 * time.Hour)}, time.Hour, 1, nil, flaky},
+		{"the wait asked for", []error{After(flaky, 7*time.Second)}, 0, 2, []time.Duration{7 * time.Second}, nil},
+		{"a wait too long gives up", []error{After(flaky, 2*time.Hour)}, time.Hour, 1, nil, flaky},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
