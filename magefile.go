@@ -68,7 +68,7 @@ func Test(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	_, err = pipeline.Test(ctx, cfg, os.Stdout)
+	_, err = pipeline.GuestTest(ctx, cfg, os.Stdout)
 	return err
 }
 

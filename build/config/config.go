@@ -77,8 +77,8 @@ type Paths struct {
 	Recipes   string `toml:"recipes"`   // root filesystem recipes directory
 }
 
-// Lock is kernel.lock: the kernel `mage kernel` builds. `mage bump` rewrites it.
-type Lock struct {
+// KernelPin is kernel.lock: the kernel `mage kernel` builds. `mage bump` rewrites it.
+type KernelPin struct {
 	Version  string `toml:"version"`  // e.g. 6.12.117
 	SHA256   string `toml:"sha256"`   // of linux-<version>.tar.xz; empty: taken from the signed sha256sums.asc
 	Released string `toml:"released"` // release date (YYYY-MM-DD), informational
@@ -92,7 +92,7 @@ type Config struct {
 	Boot    Boot
 	Release Release
 	Paths   Paths
-	Lock    Lock
+	Pin     KernelPin
 }
 
 // Defaults are used for keys the file leaves out.
@@ -130,7 +130,7 @@ func Load(root string, getenv func(string) string) (Config, error) {
 	if err := decodeStrict(filepath.Join(abs, FileName), &c); err != nil {
 		return Config{}, err
 	}
-	if err := decodeStrict(filepath.Join(abs, LockName), &c.Lock); err != nil {
+	if err := decodeStrict(filepath.Join(abs, LockName), &c.Pin); err != nil {
 		return Config{}, err
 	}
 	if err := c.applyEnv(getenv); err != nil {
@@ -197,7 +197,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		"SUML_DOWNLOADS":           &c.Paths.Downloads,
 		"SUML_PATCHES":             &c.Paths.Patches,
 		"SUML_KCONFIG":             &c.Paths.Fragments,
-		"SUML_KERNEL_SHA256":       &c.Lock.SHA256,
+		"SUML_KERNEL_SHA256":       &c.Pin.SHA256,
 		"SUML_RECIPES":             &c.Paths.Recipes,
 		"SUML_ROOTFS_RECIPE":       &c.Rootfs.Recipe,
 		"SUML_ROOTFS_KERNEL":       &c.Rootfs.Kernel,
@@ -223,12 +223,12 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 			*dst = splitList(v)
 		}
 	}
-	if v, ok := lookup(getenv, "SUML_KERNEL_VERSION"); ok && v != c.Lock.Version {
+	if v, ok := lookup(getenv, "SUML_KERNEL_VERSION"); ok && v != c.Pin.Version {
 		// A different version invalidates the pinned digest unless one is given with it.
-		c.Lock.Version = v
-		c.Lock.Released = ""
+		c.Pin.Version = v
+		c.Pin.Released = ""
 		if _, ok := lookup(getenv, "SUML_KERNEL_SHA256"); !ok {
-			c.Lock.SHA256 = ""
+			c.Pin.SHA256 = ""
 		}
 	}
 	if v, ok := lookup(getenv, "SUML_JOBS"); ok {
@@ -303,10 +303,10 @@ func (c Config) Jobs() int {
 }
 
 func (c Config) validate() error {
-	if c.Kernel.Tarball == "" && c.Lock.Version == "" {
+	if c.Kernel.Tarball == "" && c.Pin.Version == "" {
 		return fmt.Errorf("%s has no version: run `go tool mage bump`, or set SUML_KERNEL_TARBALL to a local source tarball", LockName)
 	}
-	if s := c.Lock.SHA256; s != "" {
+	if s := c.Pin.SHA256; s != "" {
 		if err := ident.SHA256(strings.ToLower(s)); err != nil {
 			return fmt.Errorf("%s: %w", LockName, err)
 		}

@@ -26,8 +26,8 @@ func TestLoadRepositoryConfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the repository's own %s and %s do not load: %v", FileName, LockName, err)
 	}
-	if cfg.Kernel.Series != "6.12" || cfg.Lock.Version == "" || cfg.Kernel.TrustedKeys[0] != "B8868C80BA62A1FFFAF5FDA9632D3A06589DA6B1" {
-		t.Errorf("unexpected defaults: %+v %+v", cfg.Kernel, cfg.Lock)
+	if cfg.Kernel.Series != "6.12" || cfg.Pin.Version == "" || cfg.Kernel.TrustedKeys[0] != "B8868C80BA62A1FFFAF5FDA9632D3A06589DA6B1" {
+		t.Errorf("unexpected defaults: %+v %+v", cfg.Kernel, cfg.Pin)
 	}
 	if cfg.Paths.Cache != "/home/u/.cache/simple-uml" || cfg.Paths.Downloads != "/home/u/.cache/simple-uml/downloads" {
 		t.Errorf("cache = %s, downloads = %s, want the XDG default under HOME", cfg.Paths.Cache, cfg.Paths.Downloads)
@@ -72,8 +72,8 @@ func TestLoad(t *testing.T) {
 			lock: lock,
 			env:  map[string]string{"SUML_KERNEL_VERSION": "6.12.118"},
 			check: func(t *testing.T, c Config) {
-				if c.Lock.Version != "6.12.118" || c.Lock.SHA256 != "" {
-					t.Errorf("lock = %+v", c.Lock)
+				if c.Pin.Version != "6.12.118" || c.Pin.SHA256 != "" {
+					t.Errorf("lock = %+v", c.Pin)
 				}
 			},
 		},

@@ -157,8 +157,8 @@ func describeBoot(w io.Writer, g *guest) {
 	fmt.Fprintf(w, "  log in as root; `poweroff` ends the guest\n")
 }
 
-// TestReport is what Test found.
-type TestReport struct {
+// GuestTestReport is what GuestTest found.
+type GuestTestReport struct {
 	Version string            `json:"version"`
 	Image   string            `json:"image"`
 	Ready   time.Duration     `json:"ready_ns"` // kernel start to the ready marker
@@ -166,7 +166,7 @@ type TestReport struct {
 }
 
 // Failed lists the checks that did not pass.
-func (r TestReport) Failed() []string {
+func (r GuestTestReport) Failed() []string {
 	var out []string
 	for _, c := range r.Checks {
 		if !c.OK {
@@ -176,16 +176,16 @@ func (r TestReport) Failed() []string {
 	return out
 }
 
-// Test boots dist/'s pair without a person: it waits for the ready marker, logs in on the console as
+// GuestTest boots dist/'s pair without a person: it waits for the ready marker, logs in on the console as
 // root, runs the checks, powers off, and fails with the console's tail and a reason on a timeout, a
 // panic or a failed check. The image is not changed.
-func Test(ctx context.Context, cfg config.Config, w io.Writer) (TestReport, error) {
+func GuestTest(ctx context.Context, cfg config.Config, w io.Writer) (GuestTestReport, error) {
 	g, err := prepareGuest(cfg, w)
 	if err != nil {
-		return TestReport{}, err
+		return GuestTestReport{}, err
 	}
 	defer g.cleanup()
-	report := TestReport{Version: g.kernel.Version, Image: g.opts.Image}
+	report := GuestTestReport{Version: g.kernel.Version, Image: g.opts.Image}
 	timeout := time.Duration(cfg.Boot.Timeout) * time.Second
 
 	var service *uml.HostService
@@ -208,7 +208,7 @@ func Test(ctx context.Context, cfg config.Config, w io.Writer) (TestReport, erro
 		return report, err
 	}
 	defer vm.Stop()
-	fail := func(err error) (TestReport, error) {
+	fail := func(err error) (GuestTestReport, error) {
 		return report, fmt.Errorf("mage test: %w\n  full console: %s", err, logPath)
 	}
 	if _, err := vm.Expect(ctx, cfg.Boot.Ready, timeout); err != nil {

@@ -26,7 +26,7 @@ type BumpOptions struct {
 
 // BumpResult says what Bump found.
 type BumpResult struct {
-	Old, New config.Lock
+	Old, New config.KernelPin
 	Changed  bool
 }
 
@@ -39,7 +39,7 @@ func Bump(ctx context.Context, cfg config.Config, opts BumpOptions, w io.Writer)
 	if lockPath == "" {
 		lockPath = filepath.Join(cfg.Root, config.LockName)
 	}
-	res := BumpResult{Old: cfg.Lock}
+	res := BumpResult{Old: cfg.Pin}
 	cache := &fetch.Cache{Dir: cfg.Paths.Downloads, Log: w}
 	data, err := cache.Bytes(ctx, cfg.Kernel.ReleasesURL, 16<<20)
 	if err != nil {
@@ -68,15 +68,15 @@ func Bump(ctx context.Context, cfg config.Config, opts BumpOptions, w io.Writer)
 			return res, fmt.Errorf("series %s is end of life at kernel.org (last release %s): track a maintained series in kernel.series, or allow it explicitly (SUML_BUMP_ALLOW_EOL=1)", cfg.Kernel.Series, rel.Version)
 		}
 	}
-	if cmp := kernelorg.CompareVersions(rel.Version, cfg.Lock.Version); cmp == 0 && cfg.Lock.SHA256 != "" {
-		fmt.Fprintf(w, "kernel %s is up to date (series %s)\n", cfg.Lock.Version, cfg.Kernel.Series)
-		res.New = cfg.Lock
+	if cmp := kernelorg.CompareVersions(rel.Version, cfg.Pin.Version); cmp == 0 && cfg.Pin.SHA256 != "" {
+		fmt.Fprintf(w, "kernel %s is up to date (series %s)\n", cfg.Pin.Version, cfg.Kernel.Series)
+		res.New = cfg.Pin
 		return res, nil
-	} else if cmp < 0 && kernelorg.Series(rel.Version) == kernelorg.Series(cfg.Lock.Version) {
-		return res, fmt.Errorf("%s is older than the pinned %s: refusing to downgrade (edit kernel.lock by hand if you mean it)", rel.Version, cfg.Lock.Version)
+	} else if cmp < 0 && kernelorg.Series(rel.Version) == kernelorg.Series(cfg.Pin.Version) {
+		return res, fmt.Errorf("%s is older than the pinned %s: refusing to downgrade (edit kernel.lock by hand if you mean it)", rel.Version, cfg.Pin.Version)
 	} else if cmp < 0 {
 		// Another branch, chosen in kernel.series or by an exact pin (a release job building 6.6 too).
-		fmt.Fprintf(w, "switching from the %s branch to %s\n", kernelorg.Series(cfg.Lock.Version), kernelorg.Series(rel.Version))
+		fmt.Fprintf(w, "switching from the %s branch to %s\n", kernelorg.Series(cfg.Pin.Version), kernelorg.Series(rel.Version))
 	}
 	sum, err := SignedSHA256(ctx, cfg, cache, rel.Version)
 	if errors.Is(err, kernelorg.ErrNotListed) {
@@ -85,13 +85,13 @@ func Bump(ctx context.Context, cfg config.Config, opts BumpOptions, w io.Writer)
 	if err != nil {
 		return res, err
 	}
-	res.New = config.Lock{Version: rel.Version, SHA256: sum}
+	res.New = config.KernelPin{Version: rel.Version, SHA256: sum}
 	if !rel.Released.IsZero() {
 		res.New.Released = rel.Released.UTC().Format("2006-01-02")
 	}
 	res.Changed = res.New != res.Old
 	if !res.Changed {
-		fmt.Fprintf(w, "kernel %s is up to date (series %s)\n", cfg.Lock.Version, cfg.Kernel.Series)
+		fmt.Fprintf(w, "kernel %s is up to date (series %s)\n", cfg.Pin.Version, cfg.Kernel.Series)
 		return res, nil
 	}
 	fmt.Fprintf(w, "linux %s -> %s (sha256 %s, verified against kernel.org's signed sha256sums.asc)\n", orNone(res.Old.Version), res.New.Version, sum)
@@ -125,7 +125,7 @@ func orNone(s string) string {
 var lockKey = regexp.MustCompile(`^(\s*)(version|sha256|released)(\s*=\s*)"[^"]*"(.*)$`)
 
 // rewriteLock replaces the values of version, sha256 and released and keeps every other byte.
-func rewriteLock(data []byte, lock config.Lock) ([]byte, error) {
+func rewriteLock(data []byte, lock config.KernelPin) ([]byte, error) {
 	values := map[string]string{"version": lock.Version, "sha256": lock.SHA256, "released": lock.Released}
 	seen := map[string]bool{}
 	lines := strings.SplitAfter(string(data), "\n")

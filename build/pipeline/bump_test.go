@@ -137,7 +137,7 @@ func TestBump(t *testing.T) {
 				t.Errorf("bump change: %+v", ch)
 			}
 			// Bumping again is a no-op that says so.
-			cfg.Lock = res.New
+			cfg.Pin = res.New
 			again, err := Bump(context.Background(), cfg, opts, &out)
 			if err != nil || again.Changed || !strings.Contains(out.String(), "up to date") {
 				t.Errorf("second bump: changed %v, %v", again.Changed, err)

@@ -38,7 +38,7 @@ func BumpPR(ctx context.Context, cfg config.Config, getenv func(string) string, 
 	if base == "" {
 		base = "main"
 	}
-	p := &release.Publisher{Client: client, Owner: owner, Repo: repo, Log: w}
+	p := &release.GitHub{Client: client, Owner: owner, Repo: repo, Log: w}
 	lockPath := filepath.Join(cfg.Root, config.LockName)
 	res, err := Bump(ctx, cfg, BumpOptions{AllowEOL: opts.AllowEOL, LockPath: lockPath}, w)
 	if err != nil {

@@ -177,7 +177,7 @@ func TestKernelEndToEnd(t *testing.T) {
 		}
 	}
 
-	boot, err := uml.Boot(ctx, uml.Options{
+	boot, err := uml.RunUntilExit(ctx, uml.Options{
 		Kernel: filepath.Join(cfg.Paths.Dist, LinuxName), Image: bootImage(t), Init: "/init",
 		Timeout: 60 * time.Second,
 	})

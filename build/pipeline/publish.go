@@ -54,7 +54,7 @@ func Publish(ctx context.Context, cfg config.Config, getenv func(string) string,
 	if err != nil {
 		return nil, err
 	}
-	p := &release.Publisher{Client: client, Owner: owner, Repo: repo, Log: w, DryRun: opts.DryRun, Replace: opts.Replace,
+	p := &release.GitHub{Client: client, Owner: owner, Repo: repo, Log: w, DryRun: opts.DryRun, Replace: opts.Replace,
 		Anonymous: getenv("GITHUB_TOKEN") == ""}
 	if p.Commit, err = builtCommit(ctx, cfg, getenv); err != nil {
 		return nil, err
@@ -90,7 +90,7 @@ func builtCommit(ctx context.Context, cfg config.Config, getenv func(string) str
 // latestRelease says whether tag becomes the repository's "latest" release, which `mage fetch`
 // installs by default: only when it is of the configured kernel series (kernel.series) and newer
 // than every published release of that series.
-func latestRelease(ctx context.Context, cfg config.Config, p *release.Publisher, tag string) (bool, error) {
+func latestRelease(ctx context.Context, cfg config.Config, p *release.GitHub, tag string) (bool, error) {
 	series := cfg.Kernel.Series
 	if series != "stable" && series != "mainline" && !strings.HasPrefix(tag, "v"+series+".") && !strings.HasPrefix(tag, "v"+series+"-") {
 		return false, nil

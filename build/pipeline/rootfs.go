@@ -122,7 +122,7 @@ func Rootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (R
 	phases.done("unpack")
 	var kernel string
 	if len(staged.Scripts) > 0 {
-		if kernel, err = configureKernel(ctx, cfg, w); err != nil {
+		if kernel, err = kernelForConfigureBoot(ctx, cfg, w); err != nil {
 			return RootfsResult{}, err
 		}
 		sum, err := fetch.FileSHA256(kernel)
@@ -206,9 +206,9 @@ func Rootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (R
 	return RootfsResult{Record: rec, Image: image, Tarball: tarball}, nil
 }
 
-// configureKernel is the kernel for the configure boot: the configured one, or dist's, built or
+// kernelForConfigureBoot is the kernel for the configure boot: the configured one, or dist's, built or
 // brought up to date first.
-func configureKernel(ctx context.Context, cfg config.Config, w io.Writer) (string, error) {
+func kernelForConfigureBoot(ctx context.Context, cfg config.Config, w io.Writer) (string, error) {
 	if cfg.Rootfs.Kernel != "" {
 		if _, err := os.Stat(cfg.Rootfs.Kernel); err != nil {
 			return "", fmt.Errorf("rootfs.kernel: %w", err)

@@ -67,7 +67,7 @@ func rootfsChild() int {
 		}
 	}
 	if err == nil {
-		_, err = Test(context.Background(), cfg, os.Stdout)
+		_, err = GuestTest(context.Background(), cfg, os.Stdout)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rootfs and test as uid", os.Getuid(), "failed:", err)
@@ -277,7 +277,7 @@ func TestRootfsEndToEnd(t *testing.T) {
 
 	// Boot the image: first the test's check script as init, then the packages' own init to a login prompt.
 	// Boots write to copy-on-write files: the image stays as the record describes it for later tests.
-	boot, err := uml.Boot(context.Background(), uml.Options{Kernel: kernel, Image: image, COW: filepath.Join(t.TempDir(), "check.cow"),
+	boot, err := uml.RunUntilExit(context.Background(), uml.Options{Kernel: kernel, Image: image, COW: filepath.Join(t.TempDir(), "check.cow"),
 		Init: "/usr/libexec/suml-check", Timeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
@@ -308,7 +308,7 @@ func TestRootfsEndToEnd(t *testing.T) {
 	if t.Failed() {
 		t.Logf("console:\n%s", boot.Console)
 	}
-	login, err := uml.Boot(context.Background(), uml.Options{Kernel: kernel, Image: image, COW: filepath.Join(t.TempDir(), "login.cow"),
+	login, err := uml.RunUntilExit(context.Background(), uml.Options{Kernel: kernel, Image: image, COW: filepath.Join(t.TempDir(), "login.cow"),
 		Until: "login:", Timeout: time.Minute})
 	if err != nil {
 		t.Fatalf("booting the packages' own init to a login prompt: %v", err)

@@ -47,14 +47,14 @@ func resolveSource(ctx context.Context, cfg config.Config, cache *fetch.Cache, w
 		}
 		return kernelSource{sha256: sum, local: cfg.Kernel.Tarball, display: "local:" + filepath.Base(cfg.Kernel.Tarball)}, nil
 	}
-	version := cfg.Lock.Version
+	version := cfg.Pin.Version
 	if _, _, err := kernelorg.ParseVersion(version); err != nil {
 		return kernelSource{}, fmt.Errorf("%s: %w", config.LockName, err)
 	}
 	src := kernelSource{version: version, url: kernelorg.TarballURL(cfg.Kernel.Mirror, version)}
 	src.display = src.url
-	if cfg.Lock.SHA256 != "" {
-		src.sha256 = strings.ToLower(cfg.Lock.SHA256)
+	if cfg.Pin.SHA256 != "" {
+		src.sha256 = strings.ToLower(cfg.Pin.SHA256)
 		return src, nil
 	}
 	name := kernelorg.TarballName(version)

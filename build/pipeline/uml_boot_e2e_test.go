@@ -100,7 +100,7 @@ func TestBootEndToEnd(t *testing.T) {
 					defer cancel()
 				}
 				start := time.Now()
-				_, err := Test(ctx, bootConfig(t, ws, c.extra), testLog(t))
+				_, err := GuestTest(ctx, bootConfig(t, ws, c.extra), testLog(t))
 				if err == nil {
 					t.Fatal("mage test passed")
 				}
@@ -247,7 +247,7 @@ func TestBootEndToEnd(t *testing.T) {
 		}
 		// mage test checks the door too: closed here, open in the end-to-end pair's own run.
 		var out strings.Builder
-		if _, err := Test(ctx, bootConfig(t, ws, map[string]string{"SUML_BOOT_NET": "user"}), &out); err != nil {
+		if _, err := GuestTest(ctx, bootConfig(t, ws, map[string]string{"SUML_BOOT_NET": "user"}), &out); err != nil {
 			t.Fatalf("mage test with the user network: %v\n%s", err, out.String())
 		}
 		if !strings.Contains(out.String(), "ok   the host's loopback is closed to the guest") {
@@ -393,7 +393,7 @@ func TestBootEndToEnd(t *testing.T) {
 		if _, err := FetchRelease(context.Background(), fresh, func(k string) string { return env[k] }, "", testLog(t)); err != nil {
 			t.Fatal(err)
 		}
-		report, err := Test(context.Background(), fresh, testLog(t))
+		report, err := GuestTest(context.Background(), fresh, testLog(t))
 		if err != nil {
 			t.Fatal(err)
 		}

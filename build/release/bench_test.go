@@ -34,7 +34,7 @@ func BenchmarkPublish(b *testing.B) {
 		var calls int
 		for i := 0; i < b.N; i++ {
 			f := newFakeGitHub(b)
-			plan, err := f.publisher(b, nil).Publish(context.Background(), fmt.Sprintf("v%d", i), "t", "b", assets)
+			plan, err := f.client(b, nil).Publish(context.Background(), fmt.Sprintf("v%d", i), "t", "b", assets)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -45,7 +45,7 @@ func BenchmarkPublish(b *testing.B) {
 	})
 	b.Run("rerun", func(b *testing.B) {
 		f := newFakeGitHub(b)
-		p := f.publisher(b, nil)
+		p := f.client(b, nil)
 		if _, err := p.Publish(context.Background(), "v1", "t", "b", assets); err != nil {
 			b.Fatal(err)
 		}

@@ -291,12 +291,12 @@ func (f *fakeGitHub) counts() (calls, writes int) {
 	return f.calls, f.writes
 }
 
-func (f *fakeGitHub) publisher(t testing.TB, log io.Writer) *Publisher {
+func (f *fakeGitHub) client(t testing.TB, log io.Writer) *GitHub {
 	c, err := NewClient(f.srv.URL+"/api/v3", "secret-token", f.srv.Client())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Publisher{Client: c, Owner: "o", Repo: "r", Log: log, Attempts: 3, Backoff: time.Millisecond,
+	return &GitHub{Client: c, Owner: "o", Repo: "r", Log: log, Attempts: 3, Backoff: time.Millisecond,
 		sleep: func(ctx context.Context, d time.Duration) error { return nil }}
 }
 

@@ -44,7 +44,7 @@ type Proposal struct {
 // request, and closes the other open pull requests from Prefix branches of this repository with a
 // comment naming the new one. A rerun with the same change writes nothing. A pull request from Branch
 // that a person closed without merging is respected: nothing is proposed.
-func (p *Publisher) Propose(ctx context.Context, c Change) (*Proposal, error) {
+func (p *GitHub) Propose(ctx context.Context, c Change) (*Proposal, error) {
 	res := &Proposal{}
 	if c.Base == "" || c.Branch == "" || !strings.HasPrefix(c.Branch, c.Prefix) || len(c.Files) == 0 {
 		return res, fmt.Errorf("propose: need a base, a branch starting with the prefix %q and files (got base %q, branch %q, %d files)", c.Prefix, c.Base, c.Branch, len(c.Files))
@@ -118,7 +118,7 @@ func (p *Publisher) Propose(ctx context.Context, c Change) (*Proposal, error) {
 
 // Supersede closes the open pull requests of this repository whose head branch starts with prefix
 // (all but keep), each with the comment, and deletes their branches. It returns their numbers.
-func (p *Publisher) Supersede(ctx context.Context, n *APICalls, prefix, keep, comment string) ([]int, error) {
+func (p *GitHub) Supersede(ctx context.Context, n *APICalls, prefix, keep, comment string) ([]int, error) {
 	if prefix == "" {
 		return nil, fmt.Errorf("supersede: an empty branch prefix would match every pull request")
 	}
@@ -161,7 +161,7 @@ func (p *Publisher) Supersede(ctx context.Context, n *APICalls, prefix, keep, co
 	return closed, nil
 }
 
-func (p *Publisher) pullRequests(ctx context.Context, n *APICalls, opts *github.PullRequestListOptions) ([]*github.PullRequest, error) {
+func (p *GitHub) pullRequests(ctx context.Context, n *APICalls, opts *github.PullRequestListOptions) ([]*github.PullRequest, error) {
 	opts.PerPage = 100
 	var out []*github.PullRequest
 	for {
@@ -186,7 +186,7 @@ func (p *Publisher) pullRequests(ctx context.Context, n *APICalls, opts *github.
 
 // pushChange makes Branch one commit on top of Base holding the change, and returns its head. A branch
 // already so is left alone; a branch whose head another hand made is refused rather than overwritten.
-func (p *Publisher) pushChange(ctx context.Context, res *Proposal, c Change) (string, error) {
+func (p *GitHub) pushChange(ctx context.Context, res *Proposal, c Change) (string, error) {
 	base, err := p.ref(ctx, &res.APICalls, c.Base)
 	if err != nil {
 		return "", err
@@ -273,7 +273,7 @@ func (p *Publisher) pushChange(ctx context.Context, res *Proposal, c Change) (st
 }
 
 // ref returns the commit a branch points at, or "" when there is no such branch.
-func (p *Publisher) ref(ctx context.Context, n *APICalls, branch string) (string, error) {
+func (p *GitHub) ref(ctx context.Context, n *APICalls, branch string) (string, error) {
 	var sha string
 	err := p.call(ctx, n, false, "look up branch "+branch, func() (*github.Response, error) {
 		r, resp, err := p.Client.Git.GetRef(ctx, p.Owner, p.Repo, "heads/"+branch)
@@ -286,7 +286,7 @@ func (p *Publisher) ref(ctx context.Context, n *APICalls, branch string) (string
 	return sha, err
 }
 
-func (p *Publisher) commit(ctx context.Context, n *APICalls, sha string) (*github.Commit, error) {
+func (p *GitHub) commit(ctx context.Context, n *APICalls, sha string) (*github.Commit, error) {
 	var c *github.Commit
 	err := p.call(ctx, n, false, "read commit "+short(sha), func() (*github.Response, error) {
 		var resp *github.Response
@@ -298,7 +298,7 @@ func (p *Publisher) commit(ctx context.Context, n *APICalls, sha string) (*githu
 }
 
 // tree returns a commit tree's blobs by path.
-func (p *Publisher) tree(ctx context.Context, n *APICalls, sha string) (map[string]*github.TreeEntry, error) {
+func (p *GitHub) tree(ctx context.Context, n *APICalls, sha string) (map[string]*github.TreeEntry, error) {
 	var t *github.Tree
 	err := p.call(ctx, n, false, "read tree "+short(sha), func() (*github.Response, error) {
 		var resp *github.Response
@@ -338,7 +338,7 @@ func BlobID(data []byte) string {
 }
 
 // dispatchOnce dispatches the workflow on the branch unless a run of it for the head commit exists.
-func (p *Publisher) dispatchOnce(ctx context.Context, n *APICalls, workflow, branch, head string) (bool, error) {
+func (p *GitHub) dispatchOnce(ctx context.Context, n *APICalls, workflow, branch, head string) (bool, error) {
 	var runs *github.WorkflowRuns
 	if err := p.call(ctx, n, false, "list "+workflow+" runs", func() (*github.Response, error) {
 		var resp *github.Response

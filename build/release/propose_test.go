@@ -108,7 +108,7 @@ func TestPropose(t *testing.T) {
 				tt.setup(r)
 			}
 			mainBefore := r.refs["main"]
-			p := f.publisher(t, io.Discard)
+			p := f.client(t, io.Discard)
 			res, err := p.Propose(context.Background(), tt.change)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
@@ -177,7 +177,7 @@ func TestProposeResumesAfterFailure(t *testing.T) {
 	r := f.repo
 	r.refs["main"] = r.commitFiles("", "initial", map[string]string{"kernel.lock": oldLock})
 	f.faults["POST /api/v3/repos/o/r/pulls"] = []fault{{status: 502}, {status: 502}, {status: 502}}
-	p := f.publisher(t, io.Discard)
+	p := f.client(t, io.Discard)
 	c := bumpChange("6.12.121")
 	if _, err := p.Propose(context.Background(), c); err == nil || !strings.Contains(err.Error(), "open the pull request") {
 		t.Fatalf("err = %v, want the pull request step to fail", err)
@@ -198,7 +198,7 @@ func TestSupersedeAll(t *testing.T) {
 	r.refs["bump/linux-6.12.118"] = r.refs["main"]
 	r.addPull("bump/linux-6.12.118", "o/r", "main", "old", "open")
 	r.addPull("docs", "o/r", "main", "docs", "open")
-	p := f.publisher(t, io.Discard)
+	p := f.client(t, io.Discard)
 	var n APICalls
 	closed, err := p.Supersede(context.Background(), &n, "bump/linux-", "", "main already pins 6.12.118")
 	if err != nil || !slices.Equal(closed, []int{1}) || !slices.Equal(r.open(), []string{"#2 docs"}) {

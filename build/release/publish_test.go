@@ -17,7 +17,7 @@ const wantComplete = "v6.12.117-1 draft=false: SHA256SUMS(uploaded) manifest.jso
 func TestPublishFresh(t *testing.T) {
 	f := newFakeGitHub(t)
 	var log bytes.Buffer
-	p := f.publisher(t, &log)
+	p := f.client(t, &log)
 	plan, err := p.Publish(context.Background(), "v6.12.117-1", "simple-uml v6.12.117-1", "notes", releaseAssets(t, "6.12.117-1"))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
@@ -53,7 +53,7 @@ func TestPublishFresh(t *testing.T) {
 // run gives up; the rerun converges to one release with every asset once.
 func TestPublishInterrupted(t *testing.T) {
 	f := newFakeGitHub(t)
-	p := f.publisher(t, nil)
+	p := f.client(t, nil)
 	p.Attempts = 1
 	f.faults["POST upload simple-uml-rootfs-6.12.117-1.tar.zst"] = []fault{{status: 502, partial: true, body: "Bad Gateway"}}
 	assets := releaseAssets(t, "6.12.117-1")
@@ -80,7 +80,7 @@ func TestPublishInterrupted(t *testing.T) {
 func TestPublishRetriesAndRateLimits(t *testing.T) {
 	f := newFakeGitHub(t)
 	var log bytes.Buffer
-	p := f.publisher(t, &log)
+	p := f.client(t, &log)
 	var waits []time.Duration
 	p.sleep = func(ctx context.Context, d time.Duration) error {
 		waits = append(waits, d)
@@ -115,7 +115,7 @@ func TestPublishRetriesAndRateLimits(t *testing.T) {
 
 func TestPublishDraftsPublishedAndDryRun(t *testing.T) {
 	f := newFakeGitHub(t)
-	p := f.publisher(t, nil)
+	p := f.client(t, nil)
 	ctx := context.Background()
 	// Two drafts for one tag (GitHub allows it): the oldest is completed, no third one is made.
 	for i := 0; i < 2; i++ {
@@ -186,7 +186,7 @@ func TestPublishAgainstGitHubsBehaviour(t *testing.T) {
 		f := newFakeGitHub(t)
 		assets := releaseAssets(t, "6.12.117-1")
 		uploadedDraft(f, assets)
-		p := f.publisher(t, nil)
+		p := f.client(t, nil)
 		plan, err := p.Publish(ctx, tag, "t", "b", assets)
 		if err != nil {
 			t.Fatal(err)
@@ -204,7 +204,7 @@ func TestPublishAgainstGitHubsBehaviour(t *testing.T) {
 		f := newFakeGitHub(t)
 		assets := releaseAssets(t, "6.12.117-1")
 		f.faults["POST upload manifest.json"] = []fault{{status: 502, partial: true}}
-		if _, err := f.publisher(t, nil).Publish(ctx, tag, "t", "b", assets); err != nil {
+		if _, err := f.client(t, nil).Publish(ctx, tag, "t", "b", assets); err != nil {
 			t.Fatal(err)
 		}
 		if got := f.state(t); !strings.Contains(got, "manifest.json(uploaded)") || strings.Contains(got, "starter") {
@@ -215,7 +215,7 @@ func TestPublishAgainstGitHubsBehaviour(t *testing.T) {
 	t.Run("429 waits as long as Retry-After says", func(t *testing.T) {
 		f := newFakeGitHub(t)
 		f.faults["GET /api/v3/repos/o/r/releases/tags/"+tag] = []fault{{status: 429, header: map[string]string{"Retry-After": "30"}, body: `{"message":"rate limited"}`}}
-		p := f.publisher(t, nil)
+		p := f.client(t, nil)
 		var waits []time.Duration
 		p.sleep = func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil }
 		if _, err := p.Publish(ctx, tag, "t", "b", releaseAssets(t, "6.12.117-1")); err != nil {
@@ -231,7 +231,7 @@ func TestPublishAgainstGitHubsBehaviour(t *testing.T) {
 		assets := releaseAssets(t, "6.12.117-1")
 		uploadedDraft(f, assets, "notes-old.md")
 		var log bytes.Buffer
-		plan, err := f.publisher(t, &log).Publish(ctx, tag, "t", "b", assets)
+		plan, err := f.client(t, &log).Publish(ctx, tag, "t", "b", assets)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -248,7 +248,7 @@ func TestPublishAgainstGitHubsBehaviour(t *testing.T) {
 		assets := releaseAssets(t, "6.12.117-1")
 		uploadedDraft(f, assets)
 		f.releases[10].Assets["manifest.json"].Data = []byte(`{"tag":"v6.12.117-2"}`) // same size, other bytes
-		p := f.publisher(t, nil)
+		p := f.client(t, nil)
 		_, writes := f.counts()
 		for _, dry := range []bool{true, false} {
 			p.DryRun = dry
@@ -263,7 +263,7 @@ func TestPublishAgainstGitHubsBehaviour(t *testing.T) {
 
 	t.Run("a plan without a token says drafts are hidden from it", func(t *testing.T) {
 		f := newFakeGitHub(t)
-		p := f.publisher(t, nil)
+		p := f.client(t, nil)
 		p.DryRun, p.Anonymous = true, true
 		plan, err := p.Publish(ctx, tag, "t", "b", releaseAssets(t, "6.12.117-1"))
 		if err != nil || !strings.Contains(plan.Existing, "GitHub hides draft releases") {
@@ -274,7 +274,7 @@ func TestPublishAgainstGitHubsBehaviour(t *testing.T) {
 	t.Run("a listing whose Link header never ends", func(t *testing.T) {
 		f := newFakeGitHub(t)
 		f.endless = true
-		_, err := f.publisher(t, nil).Publish(ctx, tag, "t", "b", releaseAssets(t, "6.12.117-1"))
+		_, err := f.client(t, nil).Publish(ctx, tag, "t", "b", releaseAssets(t, "6.12.117-1"))
 		if err == nil || !strings.Contains(err.Error(), "Link header does not end") {
 			t.Fatalf("got %v", err)
 		}
@@ -289,7 +289,7 @@ func TestPublishAgainstGitHubsBehaviour(t *testing.T) {
 func TestPublishTagsTheBuiltCommitAndLatest(t *testing.T) {
 	f := newFakeGitHub(t)
 	ctx := context.Background()
-	p := f.publisher(t, nil)
+	p := f.client(t, nil)
 	p.Commit, p.Latest = "0123456789abcdef0123456789abcdef01234567", false
 	if _, err := p.Publish(ctx, "v6.12.117-1", "t", "b", releaseAssets(t, "6.12.117-1")); err != nil {
 		t.Fatal(err)
@@ -340,7 +340,7 @@ func TestPublishKilledAtEveryStep(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.step, func(t *testing.T) {
 			f := newFakeGitHub(t)
-			p := f.publisher(t, nil)
+			p := f.client(t, nil)
 			p.Attempts = 1
 			f.faults[c.fault] = []fault{{status: 400, partial: c.partial, body: `{"message":"killed"}`}}
 			assets := releaseAssets(t, "6.12.117-1")

@@ -32,8 +32,8 @@ type Asset struct {
 	Size int64
 }
 
-// Publisher publishes to one repository.
-type Publisher struct {
+// GitHub publishes releases to one repository and opens and closes its bump pull requests.
+type GitHub struct {
 	Client      *github.Client
 	Owner, Repo string
 	Log         io.Writer
@@ -102,7 +102,7 @@ const (
 )
 
 // ErrReplaceRefused is why Publish stops short of changing what is already there: a published
-// release, or an uploaded asset that differs. Publisher.Replace allows it.
+// release, or an uploaded asset that differs. GitHub.Replace allows it.
 var ErrReplaceRefused = errors.New("refusing to replace")
 
 // Plan is what Publish found and did.
@@ -121,7 +121,7 @@ type APICalls struct {
 }
 
 // Publish makes tag's release hold exactly assets (SHA256SUMS among them) and publishes it.
-func (p *Publisher) Publish(ctx context.Context, tag, title, body string, assets []Asset) (*Plan, error) {
+func (p *GitHub) Publish(ctx context.Context, tag, title, body string, assets []Asset) (*Plan, error) {
 	plan := &Plan{Tag: tag, Existing: "none", Actions: map[string]Action{}}
 	sort.Slice(assets, func(i, j int) bool { return uploadOrder(assets[i].Name) < uploadOrder(assets[j].Name) })
 	rel, err := p.findRelease(ctx, plan, tag)
@@ -228,7 +228,7 @@ func (p *Publisher) Publish(ctx context.Context, tag, title, body string, assets
 // refusal says why the plan may not run without Replace: it changes a published release, or
 // replaces an uploaded asset of a draft (one in state "starter", left by a failed upload, is not a
 // real asset).
-func (p *Publisher) refusal(plan *Plan, remote map[string]*github.ReleaseAsset) error {
+func (p *GitHub) refusal(plan *Plan, remote map[string]*github.ReleaseAsset) error {
 	if p.Replace {
 		return nil
 	}
@@ -248,7 +248,7 @@ func (p *Publisher) refusal(plan *Plan, remote map[string]*github.ReleaseAsset) 
 	return fmt.Errorf("release %s (%s) would change: %s: %w", plan.Tag, plan.Existing, strings.Join(changed, "; "), ErrReplaceRefused)
 }
 
-func (p *Publisher) deleteAsset(ctx context.Context, plan *Plan, r *github.ReleaseAsset) error {
+func (p *GitHub) deleteAsset(ctx context.Context, plan *Plan, r *github.ReleaseAsset) error {
 	return p.call(ctx, &plan.APICalls, true, "delete the release's "+r.GetName(), func() (*github.Response, error) {
 		return p.Client.Repositories.DeleteReleaseAsset(ctx, p.Owner, p.Repo, r.GetID())
 	})
@@ -265,7 +265,7 @@ func sortedNames(actions map[string]Action) []string {
 
 // NewestOfSeries reports whether tag (v<version>-<revision>) is newer than every published release
 // of its kernel series (the version's first two numbers): then it is the one to mark "latest".
-func (p *Publisher) NewestOfSeries(ctx context.Context, tag string) (bool, error) {
+func (p *GitHub) NewestOfSeries(ctx context.Context, tag string) (bool, error) {
 	mine, ok := parseTag(tag)
 	if !ok {
 		return false, fmt.Errorf("release tag %q is not v<version>-<revision>", tag)
@@ -283,7 +283,7 @@ func (p *Publisher) NewestOfSeries(ctx context.Context, tag string) (bool, error
 }
 
 // eachRelease hands the repository's releases, page by page, to visit until it returns false.
-func (p *Publisher) eachRelease(ctx context.Context, n *APICalls, visit func(*github.RepositoryRelease) bool) error {
+func (p *GitHub) eachRelease(ctx context.Context, n *APICalls, visit func(*github.RepositoryRelease) bool) error {
 	opts := &github.ListOptions{PerPage: 100}
 	for {
 		var page []*github.RepositoryRelease
@@ -357,7 +357,7 @@ func uploadOrder(name string) string {
 
 // findRelease returns the published release of the tag, or its one draft (the oldest when there
 // are several), or nil.
-func (p *Publisher) findRelease(ctx context.Context, plan *Plan, tag string) (*github.RepositoryRelease, error) {
+func (p *GitHub) findRelease(ctx context.Context, plan *Plan, tag string) (*github.RepositoryRelease, error) {
 	var rel *github.RepositoryRelease
 	err := p.call(ctx, &plan.APICalls, false, "look up release "+tag, func() (*github.Response, error) {
 		var resp *github.Response
@@ -400,7 +400,7 @@ func (p *Publisher) findRelease(ctx context.Context, plan *Plan, tag string) (*g
 	return drafts[0], nil
 }
 
-func (p *Publisher) listAssets(ctx context.Context, plan *Plan, id int64) (map[string]*github.ReleaseAsset, error) {
+func (p *GitHub) listAssets(ctx context.Context, plan *Plan, id int64) (map[string]*github.ReleaseAsset, error) {
 	out := map[string]*github.ReleaseAsset{}
 	opts := &github.ListOptions{PerPage: 100}
 	for {
@@ -428,7 +428,7 @@ func (p *Publisher) listAssets(ctx context.Context, plan *Plan, id int64) (map[s
 
 // sumsMatch reports whether the release's uploaded SHA256SUMS is the one being published: then an
 // uploaded asset of the same name and size has the same digest.
-func (p *Publisher) sumsMatch(ctx context.Context, plan *Plan, remote map[string]*github.ReleaseAsset, assets []Asset) (bool, error) {
+func (p *GitHub) sumsMatch(ctx context.Context, plan *Plan, remote map[string]*github.ReleaseAsset, assets []Asset) (bool, error) {
 	r, ok := remote["SHA256SUMS"]
 	if !ok || r.GetState() != "uploaded" {
 		return false, nil
@@ -462,7 +462,7 @@ func (p *Publisher) sumsMatch(ctx context.Context, plan *Plan, remote map[string
 }
 
 // sameDigest downloads an uploaded asset and compares its sha256 with the local file's.
-func (p *Publisher) sameDigest(ctx context.Context, plan *Plan, r *github.ReleaseAsset, a Asset) (bool, error) {
+func (p *GitHub) sameDigest(ctx context.Context, plan *Plan, r *github.ReleaseAsset, a Asset) (bool, error) {
 	local, err := fetch.FileSHA256(a.Path)
 	if err != nil {
 		return false, err
@@ -486,7 +486,7 @@ func (p *Publisher) sameDigest(ctx context.Context, plan *Plan, r *github.Releas
 
 // download opens an asset through the API (the token goes to the API host only) and follows its
 // redirect to the storage host with the Storage client, which carries none.
-func (p *Publisher) download(ctx context.Context, id int64) (io.ReadCloser, error) {
+func (p *GitHub) download(ctx context.Context, id int64) (io.ReadCloser, error) {
 	storage := p.Storage
 	if storage == nil {
 		storage = &http.Client{}
@@ -498,7 +498,7 @@ func (p *Publisher) download(ctx context.Context, id int64) (io.ReadCloser, erro
 // upload uploads an asset. A failed upload can leave an asset of that name behind (state
 // "starter", GitHub documents), which makes the next attempt fail with 422 already_exists: before
 // each retry, what is left of the name is removed.
-func (p *Publisher) upload(ctx context.Context, plan *Plan, id int64, a Asset) error {
+func (p *GitHub) upload(ctx context.Context, plan *Plan, id int64, a Asset) error {
 	attempt := 0
 	return p.call(ctx, &plan.APICalls, true, "upload "+a.Name, func() (*github.Response, error) {
 		if attempt++; attempt > 1 {
@@ -519,7 +519,7 @@ func (p *Publisher) upload(ctx context.Context, plan *Plan, id int64, a Asset) e
 }
 
 // removeLeftover deletes the asset called name from release id, if a failed upload left one.
-func (p *Publisher) removeLeftover(ctx context.Context, plan *Plan, id int64, name string) error {
+func (p *GitHub) removeLeftover(ctx context.Context, plan *Plan, id int64, name string) error {
 	remote, err := p.listAssets(ctx, plan, id)
 	if err != nil {
 		return err
@@ -548,7 +548,7 @@ func mediaType(name string) string {
 
 // call runs one API call with retries: network errors, 5xx and 429 are retried with backoff; a rate
 // limit is waited out (with a message); anything else fails at once.
-func (p *Publisher) call(ctx context.Context, n *APICalls, write bool, what string, f func() (*github.Response, error)) error {
+func (p *GitHub) call(ctx context.Context, n *APICalls, write bool, what string, f func() (*github.Response, error)) error {
 	policy := retry.Policy{Attempts: p.Attempts, Backoff: p.Backoff, MaxWait: p.MaxWait, Sleep: p.sleep,
 		Log: func(err error, wait time.Duration, i, attempts int) {
 			fmt.Fprintf(p.log(), "%s failed (%v); retrying in %s (%d/%d)\n", what, redact(err), wait.Round(time.Millisecond), i, attempts-1)
@@ -581,7 +581,7 @@ func (p *Publisher) call(ctx context.Context, n *APICalls, write bool, what stri
 
 // classify marks a failed call's error for retry.Policy: rate limits wait as GitHub asks, 5xx and
 // network errors retry with backoff, anything else is permanent.
-func (p *Publisher) classify(err error, resp *github.Response) error {
+func (p *GitHub) classify(err error, resp *github.Response) error {
 	if retry.IsPermanent(err) {
 		return err
 	}
@@ -643,7 +643,7 @@ func redact(err error) error {
 	return err
 }
 
-func (p *Publisher) printPlan(plan *Plan) {
+func (p *GitHub) printPlan(plan *Plan) {
 	w := p.log()
 	verb := "plan"
 	if p.DryRun {
@@ -655,7 +655,7 @@ func (p *Publisher) printPlan(plan *Plan) {
 	}
 }
 
-func (p *Publisher) log() io.Writer {
+func (p *GitHub) log() io.Writer {
 	if p.Log == nil {
 		return io.Discard
 	}

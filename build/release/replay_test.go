@@ -102,19 +102,19 @@ func (r *replayer) unused() []string {
 	return out
 }
 
-func replayPublisher(t *testing.T, srv *httptest.Server, repo string) *Publisher {
+func replayGitHub(t *testing.T, srv *httptest.Server, repo string) *GitHub {
 	c, err := NewClient(srv.URL+"/api/v3", "0000000000000000000000000000000000000001", srv.Client())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Publisher{Client: c, Owner: "octokit-fixture-org", Repo: repo, Attempts: 1}
+	return &GitHub{Client: c, Owner: "octokit-fixture-org", Repo: repo, Attempts: 1}
 }
 
 // TestReplayConflict replays GitHub's answers to an upload of a name that exists: 422
 // already_exists, the asset list, the delete, and the second upload.
 func TestReplayConflict(t *testing.T) {
 	r, srv := newReplayer(t, "release-assets-conflict")
-	p := replayPublisher(t, srv, "release-assets-conflict")
+	p := replayGitHub(t, srv, "release-assets-conflict")
 	ctx := context.Background()
 	plan := &Plan{}
 	rel, err := p.findRelease(ctx, plan, "v1.0.0")
@@ -162,7 +162,7 @@ func TestReplayConflict(t *testing.T) {
 // TestReplayAssets replays the upload, list and delete of the release-assets scenario.
 func TestReplayAssets(t *testing.T) {
 	r, srv := newReplayer(t, "release-assets")
-	p := replayPublisher(t, srv, "release-assets")
+	p := replayGitHub(t, srv, "release-assets")
 	ctx := context.Background()
 	plan := &Plan{}
 	rel, err := p.findRelease(ctx, plan, "v1.0.0")

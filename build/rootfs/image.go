@@ -258,7 +258,7 @@ func RemoveDump(dir string) error {
 // every INSTALL script succeeded. The image is changed in place. The guest has no network and no host
 // files; sandbox confines the kernel process as a boot's.
 func ConfigureBoot(ctx context.Context, kernel, img string, sandbox uml.Sandbox, timeout time.Duration, log io.Writer) (uml.Result, error) {
-	res, err := uml.Boot(ctx, uml.Options{Kernel: kernel, Image: img, Init: ConfigureInit, Mem: "256M", Sandbox: sandbox, Timeout: timeout})
+	res, err := uml.RunUntilExit(ctx, uml.Options{Kernel: kernel, Image: img, Init: ConfigureInit, Mem: "256M", Sandbox: sandbox, Timeout: timeout})
 	if log != nil {
 		io.WriteString(log, res.Console)
 	}

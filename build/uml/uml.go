@@ -121,9 +121,9 @@ func sharedFolder(dir string) (string, error) {
 	return real, nil
 }
 
-// Boot runs the kernel until it exits (or prints Until), and fails on a panic, a timeout, or a non-zero
+// RunUntilExit runs the kernel until it exits (or prints Until), and fails on a panic, a timeout, or a non-zero
 // exit. No process of the guest outlives the call.
-func Boot(ctx context.Context, o Options) (Result, error) {
+func RunUntilExit(ctx context.Context, o Options) (Result, error) {
 	timeout := o.Timeout
 	if timeout == 0 {
 		timeout = time.Minute

@@ -43,7 +43,7 @@ func TestBoot(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			start := time.Now()
-			res, err := Boot(context.Background(), Options{Kernel: script(t, tt.body), Image: "/img", Until: tt.until, Timeout: tt.timeout, Init: "/init", Sandbox: fakeKernel})
+			res, err := RunUntilExit(context.Background(), Options{Kernel: script(t, tt.body), Image: "/img", Until: tt.until, Timeout: tt.timeout, Init: "/init", Sandbox: fakeKernel})
 			if tt.want != "" {
 				var be *Error
 				if !errors.As(err, &be) || !strings.Contains(err.Error(), tt.want) {
@@ -66,7 +66,7 @@ func TestBoot(t *testing.T) {
 
 func TestBootLeavesNoProcess(t *testing.T) {
 	kernel := script(t, `sleep 31 & echo READY; wait`)
-	if _, err := Boot(context.Background(), Options{Kernel: kernel, Image: "/img", Until: "READY", Sandbox: fakeKernel}); err != nil {
+	if _, err := RunUntilExit(context.Background(), Options{Kernel: kernel, Image: "/img", Until: "READY", Sandbox: fakeKernel}); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond)
