@@ -2,21 +2,26 @@
 
 // simple-uml builds User-Mode Linux: a kernel from kernel.org sources, run as an ordinary process.
 // Settings: simple-uml.toml, kernel.lock and rootfs-recipes/, each key overridable by a SUML_* variable (see README.md).
+// Flags follow the target: go tool mage rootfs -recipe=void-musl; go tool mage -h <target> lists them.
 package main
 
 import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/pipeline"
 )
 
-// Kernel downloads, verifies, patches, configures and builds the pinned kernel into dist/ (SUML_* overrides).
+// loadConfig reads the settings once for all the targets of one mage run.
+var loadConfig = sync.OnceValues(func() (config.Config, error) { return config.Load(".", nil) })
+
+// Kernel downloads, verifies, patches, configures and builds the pinned kernel into dist/.
 func Kernel(ctx context.Context) error {
-	cfg, err := config.Load(".", nil)
+	cfg, err := loadConfig()
 	if err != nil {
 		return err
 	}
@@ -26,7 +31,7 @@ func Kernel(ctx context.Context) error {
 
 // Menuconfig opens the kernel's menuconfig and writes what you changed back into kconfig/ fragments.
 func Menuconfig(ctx context.Context) error {
-	cfg, err := config.Load(".", nil)
+	cfg, err := loadConfig()
 	if err != nil {
 		return err
 	}
@@ -34,28 +39,21 @@ func Menuconfig(ctx context.Context) error {
 	return err
 }
 
-// Rootfs assembles the default root filesystem recipe (SUML_ROOTFS_RECIPE) into dist/ without root rights.
-func Rootfs(ctx context.Context) error {
-	return rootfs(ctx, "")
-}
-
-// RootfsRecipe assembles the named recipe from rootfs-recipes/ into dist/ (`rootfsRecipe void-musl`).
-func RootfsRecipe(ctx context.Context, recipe string) error {
-	return rootfs(ctx, recipe)
-}
-
-func rootfs(ctx context.Context, recipe string) error {
-	cfg, err := config.Load(".", nil)
+// Rootfs assembles a root filesystem recipe from rootfs-recipes/ into dist/ without root rights.
+func Rootfs(ctx context.Context,
+	recipe *string, // the recipe to build (default: rootfs.recipe, SUML_ROOTFS_RECIPE)
+) error {
+	cfg, err := loadConfig()
 	if err != nil {
 		return err
 	}
-	_, err = pipeline.Rootfs(ctx, cfg, recipe, os.Stdout)
+	_, err = pipeline.Rootfs(ctx, cfg, value(recipe, ""), os.Stdout)
 	return err
 }
 
 // Boot boots dist/'s kernel and root filesystem with the console on this terminal (SUML_BOOT_* options).
 func Boot(ctx context.Context) error {
-	cfg, err := config.Load(".", nil)
+	cfg, err := loadConfig()
 	if err != nil {
 		return err
 	}
@@ -64,7 +62,7 @@ func Boot(ctx context.Context) error {
 
 // Test boots dist/'s pair without a person, runs checks inside the guest and fails if any does not pass.
 func Test(ctx context.Context) error {
-	cfg, err := config.Load(".", nil)
+	cfg, err := loadConfig()
 	if err != nil {
 		return err
 	}
@@ -74,7 +72,7 @@ func Test(ctx context.Context) error {
 
 // Debug boots dist/'s pair under gdb with the unstripped kernel, stopped at start_kernel.
 func Debug(ctx context.Context) error {
-	cfg, err := config.Load(".", nil)
+	cfg, err := loadConfig()
 	if err != nil {
 		return err
 	}
@@ -83,7 +81,7 @@ func Debug(ctx context.Context) error {
 
 // Dist writes the release assets (kernel tarball, root filesystems, manifest.json, SHA256SUMS) to dist/release/.
 func Dist(ctx context.Context) error {
-	cfg, err := config.Load(".", nil)
+	cfg, err := loadConfig()
 	if err != nil {
 		return err
 	}
@@ -98,7 +96,7 @@ func Verify(ctx context.Context, dirOrTag string) error {
 	if fi, statErr := os.Stat(dirOrTag); statErr == nil && fi.IsDir() {
 		m, err = manifest.Verify(dirOrTag)
 	} else {
-		cfg, cfgErr := config.Load(".", nil)
+		cfg, cfgErr := loadConfig()
 		if cfgErr != nil {
 			return cfgErr
 		}
@@ -111,74 +109,64 @@ func Verify(ctx context.Context, dirOrTag string) error {
 	return nil
 }
 
-// Release publishes dist/release as a GitHub release (GITHUB_REPOSITORY, GITHUB_TOKEN; SUML_RELEASE_DRY_RUN=1, SUML_RELEASE_REPLACE=1).
-func Release(ctx context.Context) error {
-	cfg, err := config.Load(".", nil)
+// Release publishes dist/release as a GitHub release of GITHUB_REPOSITORY with GITHUB_TOKEN.
+func Release(ctx context.Context,
+	dryRun *bool, // print the plan, change nothing
+	replace *bool, // replace assets that differ, also on a published release
+) error {
+	cfg, err := loadConfig()
 	if err != nil {
 		return err
 	}
-	opts := pipeline.PublishOptions{DryRun: os.Getenv("SUML_RELEASE_DRY_RUN") == "1", Replace: os.Getenv("SUML_RELEASE_REPLACE") == "1"}
+	opts := pipeline.PublishOptions{DryRun: value(dryRun, false), Replace: value(replace, false)}
 	_, err = pipeline.Publish(ctx, cfg, os.Getenv, opts, os.Stdout)
 	return err
 }
 
-// Fetch downloads, verifies and installs into dist/ the latest published release of GITHUB_REPOSITORY (or SUML_FETCH_TAG).
-func Fetch(ctx context.Context) error {
-	return fetchRelease(ctx, os.Getenv("SUML_FETCH_TAG"))
-}
-
-// FetchTag downloads, verifies and installs into dist/ the named release (`fetchTag v6.12.117-1`).
-func FetchTag(ctx context.Context, tag string) error {
-	return fetchRelease(ctx, tag)
-}
-
-func fetchRelease(ctx context.Context, tag string) error {
-	cfg, err := config.Load(".", nil)
+// Fetch downloads, verifies and installs into dist/ a published release of GITHUB_REPOSITORY.
+func Fetch(ctx context.Context,
+	tag *string, // the release, e.g. v6.12.117-1 (default: the latest)
+) error {
+	cfg, err := loadConfig()
 	if err != nil {
 		return err
 	}
-	_, err = pipeline.FetchRelease(ctx, cfg, os.Getenv, tag, os.Stdout)
+	_, err = pipeline.FetchRelease(ctx, cfg, os.Getenv, value(tag, ""), os.Stdout)
 	return err
 }
 
-// Bump pins the newest kernel.org release of kernel.series in kernel.lock, verified (SUML_BUMP_DRY_RUN=1, SUML_BUMP_ALLOW_EOL=1).
-func Bump(ctx context.Context) error {
-	return bump(ctx, "")
-}
-
-// BumpTo pins an exact kernel version in kernel.lock, verified against kernel.org's signed checksums (`bumpTo 6.12.120`).
-func BumpTo(ctx context.Context, version string) error {
-	return bump(ctx, version)
-}
-
-func bump(ctx context.Context, version string) error {
-	cfg, err := config.Load(".", nil)
+// Bump pins a kernel.org release in kernel.lock, verified against kernel.org's signed checksums.
+func Bump(ctx context.Context,
+	to *string, // an exact version, e.g. 6.12.120 (default: the newest of kernel.series)
+	dryRun *bool, // say what would change, change nothing
+	allowEOL *bool, // accept a series kernel.org marks end of life
+) error {
+	cfg, err := loadConfig()
 	if err != nil {
 		return err
 	}
-	opts := pipeline.BumpOptions{Version: version, DryRun: os.Getenv("SUML_BUMP_DRY_RUN") == "1", AllowEOL: os.Getenv("SUML_BUMP_ALLOW_EOL") == "1"}
+	opts := pipeline.BumpOptions{Version: value(to, ""), DryRun: value(dryRun, false), AllowEOL: value(allowEOL, false)}
 	_, err = pipeline.Bump(ctx, cfg, opts, os.Stdout)
 	return err
 }
 
-// BumpPR runs bump and proposes a changed kernel.lock as the one open bump pull request (GITHUB_REPOSITORY, GITHUB_TOKEN; SUML_BUMP_WORKFLOW, default ci.yml).
-func BumpPR(ctx context.Context) error {
-	cfg, err := config.Load(".", nil)
+// BumpPR runs bump and proposes a changed kernel.lock as the one open bump pull request (GITHUB_REPOSITORY, GITHUB_TOKEN).
+func BumpPR(ctx context.Context,
+	workflow *string, // the CI workflow to start on the bump branch (default: ci.yml; empty: none)
+	allowEOL *bool, // accept a series kernel.org marks end of life
+) error {
+	cfg, err := loadConfig()
 	if err != nil {
 		return err
 	}
-	workflow, ok := os.LookupEnv("SUML_BUMP_WORKFLOW")
-	if !ok {
-		workflow = "ci.yml"
-	}
-	opts := pipeline.BumpPROptions{Workflow: workflow, AllowEOL: os.Getenv("SUML_BUMP_ALLOW_EOL") == "1"}
+	opts := pipeline.BumpPROptions{Workflow: value(workflow, "ci.yml"), AllowEOL: value(allowEOL, false)}
 	_, err = pipeline.BumpPR(ctx, cfg, os.Getenv, opts, os.Stdout)
 	return err
 }
 
 // Repro builds kernel, rootfs and dist twice in separate folders and fails unless the two releases are the same bytes.
 func Repro(ctx context.Context) error {
-	cfg, err := config.Load(".", nil)
+	cfg, err := loadConfig()
 	if err != nil {
 		return err
 	}
@@ -192,4 +180,12 @@ func Repro(ctx context.Context) error {
 // Doctor checks that the host has every tool the targets need and says how to install what is missing.
 func Doctor() error {
 	return pipeline.Doctor(os.Stdout)
+}
+
+// value is a flag's value, or def when it was not given.
+func value[T any](flag *T, def T) T {
+	if flag == nil {
+		return def
+	}
+	return *flag
 }

@@ -1,8 +1,8 @@
 // Package config is the one place settings come from: simple-uml.toml at the top of the repository,
 // kernel.lock beside it for the pinned kernel, and SUML_* environment variables that override any key.
 // Settings come from here; the exceptions that read the environment themselves are standard
-// variables, not settings: SOURCE_DATE_EPOCH (mage dist), GITHUB_* (publishing and fetching), and the
-// magefile's per-run switches (SUML_RELEASE_DRY_RUN, SUML_RELEASE_REPLACE, SUML_FETCH_TAG and the like).
+// variables, not settings: SOURCE_DATE_EPOCH (mage dist) and GITHUB_* (publishing and fetching). What
+// changes one run only (a recipe, a tag, a dry run) is a flag of its mage target, not a setting.
 package config
 
 import (

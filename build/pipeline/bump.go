@@ -65,7 +65,7 @@ func Bump(ctx context.Context, cfg config.Config, opts BumpOptions, w io.Writer)
 			return res, err
 		}
 		if rel.EOL && !opts.AllowEOL {
-			return res, fmt.Errorf("series %s is end of life at kernel.org (last release %s): track a maintained series in kernel.series, or allow it explicitly (SUML_BUMP_ALLOW_EOL=1)", cfg.Kernel.Series, rel.Version)
+			return res, fmt.Errorf("series %s is end of life at kernel.org (last release %s): track a maintained series in kernel.series, or allow it explicitly (go tool mage bump -allowEOL)", cfg.Kernel.Series, rel.Version)
 		}
 	}
 	if cmp := kernelorg.CompareVersions(rel.Version, cfg.Pin.Version); cmp == 0 && cfg.Pin.SHA256 != "" {

@@ -219,7 +219,7 @@ func distRootfs(dist string) ([]manifest.RootfsRecord, error) {
 			// make the release leave the root filesystem out without a word.
 			name := strings.TrimSuffix(filepath.Base(p), ".json")
 			if image, _, _ := RootfsOutputs(dist, name); files.Exists(image) {
-				return nil, fmt.Errorf("%s, the record of %s, is not a readable root filesystem record (%v): rebuild it with `go tool mage rootfsRecipe %s`", p, image, err, name)
+				return nil, fmt.Errorf("%s, the record of %s, is not a readable root filesystem record (%v): rebuild it with `go tool mage rootfs -recipe=%s`", p, image, err, name)
 			}
 			continue
 		}

@@ -519,7 +519,7 @@ func TestDistRefusesCorruptRootfsRecord(t *testing.T) {
 	_, _, record := RootfsOutputs(cfg.Paths.Dist, "test")
 	os.WriteFile(record, []byte(`{"recipe": "test", "packages": [`), 0o644)
 	_, err := Dist(context.Background(), cfg, testLog(t))
-	if err == nil || !strings.Contains(err.Error(), "not a readable root filesystem record") || !strings.Contains(err.Error(), "rootfsRecipe test") {
+	if err == nil || !strings.Contains(err.Error(), "not a readable root filesystem record") || !strings.Contains(err.Error(), "rootfs -recipe=test") {
 		t.Fatalf("got %v", err)
 	}
 }

@@ -66,7 +66,7 @@ func Publish(ctx context.Context, cfg config.Config, getenv func(string) string,
 	plan, err := p.Publish(ctx, m.Tag, "simple-uml "+m.Tag, string(notes), assets)
 	err = explainGitHub(err, owner, repo)
 	if errors.Is(err, release.ErrReplaceRefused) {
-		err = fmt.Errorf("%w\n  set SUML_RELEASE_REPLACE=1 to replace them", err)
+		err = fmt.Errorf("%w\n  run `go tool mage release -replace` to replace them", err)
 	}
 	return plan, err
 }
