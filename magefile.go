@@ -16,8 +16,14 @@ import (
 	"github.com/simple-uml/simple-uml/build/pipeline"
 )
 
-// loadConfig reads the settings once for all the targets of one mage run.
-var loadConfig = sync.OnceValues(func() (config.Config, error) { return config.Load(".", nil) })
+// loadConfig reads the settings once for all the targets of one mage run, and says what to know of them.
+var loadConfig = sync.OnceValues(func() (config.Config, error) {
+	cfg, err := config.Load(".", nil)
+	for _, note := range cfg.Notes {
+		fmt.Fprintln(os.Stderr, "note:", note)
+	}
+	return cfg, err
+})
 
 // Kernel downloads, verifies, patches, configures and builds the pinned kernel into dist/.
 func Kernel(ctx context.Context) error {

@@ -37,7 +37,7 @@ t=$(secs kernel); echo "one patch added (one C file), mage kernel: $t s ($(grep 
 : >"$work/patches/series"
 t=$(secs kernel); echo "that patch removed again, mage kernel: $t s ($(grep -c ' CC ' "$work/cache/build/"*/simple-uml-build.log) objects compiled)"
 
-export SUML_CC_WRAPPER=ccache CCACHE_DIR=$work/ccache CCACHE_MAXSIZE=5G
+export SUML_KERNEL_CC_WRAPPER=ccache CCACHE_DIR=$work/ccache CCACHE_MAXSIZE=5G
 ccache -z >/dev/null
 rm -rf "$work/cache/build" "$work/dist/linux.json"
 t=$(secs kernel); echo "cold mage kernel with ccache, empty cache: $t s"

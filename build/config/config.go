@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -26,55 +25,58 @@ const (
 	LockName = "kernel.lock"
 )
 
+// The tables of simple-uml.toml. Settings says what each key means, its default and its environment
+// variable.
+
 // Kernel is the [kernel] table.
 type Kernel struct {
-	Series      string   `toml:"series"`       // branch ("6.12"), "stable" or "mainline"; what `mage bump` tracks
-	Mirror      string   `toml:"mirror"`       // base URL of kernel.org's pub/linux/kernel tree
-	ReleasesURL string   `toml:"releases_url"` // kernel.org's releases.json
-	Tarball     string   `toml:"tarball"`      // local source tarball used instead of a download; empty: download
-	TrustedKeys []string `toml:"trusted_keys"` // full OpenPGP fingerprints allowed to sign sha256sums.asc
-	Keys        []string `toml:"keys"`         // URLs or files holding those keys; others in them are ignored
-	Subarch     string   `toml:"subarch"`      // SUBARCH for ARCH=um; only x86_64 is tested
-	Jobs        int      `toml:"jobs"`         // make -j; 0 means one per core
-	CCWrapper   string   `toml:"cc_wrapper"`   // e.g. "ccache"; prepended to the compiler; empty: none
+	Series      string   `toml:"series"`
+	Mirror      string   `toml:"mirror"`
+	ReleasesURL string   `toml:"releases_url"`
+	Tarball     string   `toml:"tarball"`
+	TrustedKeys []string `toml:"trusted_keys"`
+	Keys        []string `toml:"keys"`
+	Subarch     string   `toml:"subarch"`
+	Jobs        int      `toml:"jobs"`
+	CCWrapper   string   `toml:"cc_wrapper"`
 }
 
 // Rootfs is the [rootfs] table.
 type Rootfs struct {
-	Recipe    string `toml:"recipe"`    // default recipe name (a file in paths.recipes without .toml)
-	Kernel    string `toml:"kernel"`    // kernel for the configure boot; empty: the one `mage kernel` builds
-	Downloads int    `toml:"downloads"` // parallel package downloads
+	Recipe    string `toml:"recipe"`
+	Kernel    string `toml:"kernel"`
+	Downloads int    `toml:"downloads"`
 }
 
 // Boot is the [boot] table: how `mage boot` and `mage test` run the guest.
 type Boot struct {
-	Recipe     string `toml:"recipe"`      // whose image to boot; empty: rootfs.recipe
-	Mem        string `toml:"mem"`         // guest memory
-	Args       string `toml:"args"`        // extra kernel arguments, space-separated
-	Hostfs     string `toml:"hostfs"`      // host folder the guest can mount with -t hostfs; empty: none
-	Net        string `toml:"net"`         // "none", "user" (the network built in), or a UML eth0 spec such as "tuntap,,,tap0"
-	HostAccess bool   `toml:"host_access"` // the user network's guest reaches the host's loopback services as 10.0.2.2
-	Forward    string `toml:"forward"`     // host 127.0.0.1 ports to guest ports: "2222:22,8080:80"
-	COW        string `toml:"cow"`         // copy-on-write file to keep the guest's writes in; empty: a throwaway one
-	Ready      string `toml:"ready"`       // console text that means the guest is up (mage test)
-	Timeout    int    `toml:"timeout"`     // seconds mage test waits for each step
-	Sandbox    string `toml:"sandbox"`     // the kernel process on the host: "auto" (Landlock where the host has it), "strict" (refuse without), "off"
+	Recipe     string `toml:"recipe"`
+	Mem        string `toml:"mem"`
+	Args       string `toml:"args"`
+	Hostfs     string `toml:"hostfs"`
+	Net        string `toml:"net"`
+	HostAccess bool   `toml:"host_access"`
+	Forward    string `toml:"forward"`
+	COW        string `toml:"cow"`
+	Ready      string `toml:"ready"`
+	Timeout    int    `toml:"timeout"`
+	Sandbox    string `toml:"sandbox"`
 }
 
 // Release is the [release] table.
 type Release struct {
-	Revision int    `toml:"revision"` // packaging revision of a kernel version: tag v<version>-<revision>
-	Previous string `toml:"previous"` // the previous release's manifest.json, for the release notes
+	Revision int    `toml:"revision"`
+	Previous string `toml:"previous"`
 }
 
 // Paths is the [paths] table. Relative paths are relative to the repository root.
 type Paths struct {
-	Dist      string `toml:"dist"`      // finished outputs
-	Cache     string `toml:"cache"`     // build trees and work folders; empty means $XDG_CACHE_HOME/simple-uml
-	Downloads string `toml:"downloads"` // verified downloads by sha256; empty means <cache>/downloads
-	Patches   string `toml:"patches"`   // patch series directory
-	Fragments string `toml:"kconfig"`   // kernel config fragments directory
-	Recipes   string `toml:"recipes"`   // root filesystem recipes directory
+	Dist      string `toml:"dist"`
+	Cache     string `toml:"cache"`
+	Downloads string `toml:"downloads"`
+	Patches   string `toml:"patches"`
+	Fragments string `toml:"kconfig"`
+	Recipes   string `toml:"recipes"`
 }
 
 // KernelPin is kernel.lock: the kernel `mage kernel` builds. `mage bump` rewrites it.
@@ -93,26 +95,16 @@ type Config struct {
 	Release Release
 	Paths   Paths
 	Pin     KernelPin
+	Notes   []string // what a person should know about the settings read, such as an old variable name
 }
 
-// Defaults are used for keys the file leaves out.
+// Defaults are used for keys the file leaves out: each Setting's default.
 func Defaults() Config {
-	return Config{
-		Kernel: Kernel{
-			Series:      "6.12",
-			Mirror:      "https://cdn.kernel.org/pub/linux/kernel",
-			ReleasesURL: "https://www.kernel.org/releases.json",
-			TrustedKeys: []string{"B8868C80BA62A1FFFAF5FDA9632D3A06589DA6B1"},
-			Keys:        []string{"https://git.kernel.org/pub/scm/docs/kernel/pgpkeys.git/plain/keys/632D3A06589DA6B1.asc"},
-			Subarch:     "x86_64",
-		},
-		Rootfs: Rootfs{Recipe: "void-minimal", Downloads: 4},
-		// No network by default: a guest reaches nothing unless the user opens a door (boot.net, and
-		// boot.host_access for the host's loopback).
-		Boot:    Boot{Mem: "256M", Net: "none", Ready: "login:", Timeout: 60, Sandbox: "auto"},
-		Release: Release{Revision: 1},
-		Paths:   Paths{Dist: "dist", Patches: "patches", Fragments: "kconfig", Recipes: "rootfs-recipes"},
+	var c Config
+	for _, s := range Settings {
+		s.setDefault(&c)
 	}
+	return c
 }
 
 // Load reads root/simple-uml.toml and root/kernel.lock, applies getenv overrides (os.Getenv when nil)
@@ -184,104 +176,29 @@ func DecodeFile(path string, v any, help string) error {
 	return nil
 }
 
+// applyEnv sets each key whose environment variable is set. An older name gets a note.
 func (c *Config) applyEnv(getenv func(string) string) error {
-	str := map[string]*string{
-		"SUML_KERNEL_SERIES":       &c.Kernel.Series,
-		"SUML_KERNEL_MIRROR":       &c.Kernel.Mirror,
-		"SUML_KERNEL_RELEASES_URL": &c.Kernel.ReleasesURL,
-		"SUML_KERNEL_TARBALL":      &c.Kernel.Tarball,
-		"SUML_KERNEL_SUBARCH":      &c.Kernel.Subarch,
-		"SUML_CC_WRAPPER":          &c.Kernel.CCWrapper,
-		"SUML_DIST":                &c.Paths.Dist,
-		"SUML_CACHE":               &c.Paths.Cache,
-		"SUML_DOWNLOADS":           &c.Paths.Downloads,
-		"SUML_PATCHES":             &c.Paths.Patches,
-		"SUML_KCONFIG":             &c.Paths.Fragments,
-		"SUML_KERNEL_SHA256":       &c.Pin.SHA256,
-		"SUML_RECIPES":             &c.Paths.Recipes,
-		"SUML_ROOTFS_RECIPE":       &c.Rootfs.Recipe,
-		"SUML_ROOTFS_KERNEL":       &c.Rootfs.Kernel,
-		"SUML_PREVIOUS_MANIFEST":   &c.Release.Previous,
-		"SUML_BOOT_RECIPE":         &c.Boot.Recipe,
-		"SUML_BOOT_MEM":            &c.Boot.Mem,
-		"SUML_BOOT_ARGS":           &c.Boot.Args,
-		"SUML_BOOT_HOSTFS":         &c.Boot.Hostfs,
-		"SUML_BOOT_NET":            &c.Boot.Net,
-		"SUML_BOOT_SANDBOX":        &c.Boot.Sandbox,
-		"SUML_BOOT_FORWARD":        &c.Boot.Forward,
-		"SUML_BOOT_COW":            &c.Boot.COW,
-		"SUML_BOOT_READY":          &c.Boot.Ready,
-	}
-	for name, dst := range str {
-		if v, ok := lookup(getenv, name); ok {
-			*dst = v
+	pinned := c.Pin.Version
+	for _, s := range Settings {
+		name, v, ok := lookupSetting(getenv, s)
+		if !ok {
+			continue
+		}
+		if name != s.Env {
+			c.Notes = append(c.Notes, fmt.Sprintf("%s is an old name: set %s (%s) instead; the old one goes in the next release", name, s.Env, s.Name()))
+		}
+		if err := s.set(c, name, v); err != nil {
+			return err
 		}
 	}
-	lists := map[string]*[]string{"SUML_KERNEL_TRUSTED_KEYS": &c.Kernel.TrustedKeys, "SUML_KERNEL_KEYS": &c.Kernel.Keys}
-	for name, dst := range lists {
-		if v, ok := lookup(getenv, name); ok {
-			*dst = splitList(v)
-		}
-	}
-	if v, ok := lookup(getenv, "SUML_KERNEL_VERSION"); ok && v != c.Pin.Version {
+	if c.Pin.Version != pinned {
 		// A different version invalidates the pinned digest unless one is given with it.
-		c.Pin.Version = v
 		c.Pin.Released = ""
 		if _, ok := lookup(getenv, "SUML_KERNEL_SHA256"); !ok {
 			c.Pin.SHA256 = ""
 		}
 	}
-	if v, ok := lookup(getenv, "SUML_JOBS"); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return fmt.Errorf("SUML_JOBS=%q: want a whole number (0 means one job per core)", v)
-		}
-		c.Kernel.Jobs = n
-	}
-	if v, ok := lookup(getenv, "SUML_RELEASE_REVISION"); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return fmt.Errorf("SUML_RELEASE_REVISION=%q: want a whole number, 1 or more", v)
-		}
-		c.Release.Revision = n
-	}
-	if v, ok := lookup(getenv, "SUML_BOOT_TIMEOUT"); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return fmt.Errorf("SUML_BOOT_TIMEOUT=%q: want whole seconds, 1 or more", v)
-		}
-		c.Boot.Timeout = n
-	}
-	if v, ok := lookup(getenv, "SUML_BOOT_HOST_ACCESS"); ok {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return fmt.Errorf("SUML_BOOT_HOST_ACCESS=%q: want true or false", v)
-		}
-		c.Boot.HostAccess = b
-	}
-	if v, ok := lookup(getenv, "SUML_ROOTFS_DOWNLOADS"); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return fmt.Errorf("SUML_ROOTFS_DOWNLOADS=%q: want a whole number, 1 or more", v)
-		}
-		c.Rootfs.Downloads = n
-	}
 	return nil
-}
-
-func lookup(getenv func(string) string, name string) (string, bool) {
-	v := getenv(name)
-	return strings.TrimSpace(v), v != ""
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 func defaultCache(getenv func(string) string) string {
@@ -311,20 +228,16 @@ func (c Config) validate() error {
 			return fmt.Errorf("%s: %w", LockName, err)
 		}
 	}
-	if c.Release.Revision < 1 {
-		return fmt.Errorf("release.revision = %d: want 1 or more", c.Release.Revision)
-	}
-	if c.Boot.Timeout < 1 {
-		return fmt.Errorf("boot.timeout = %d: want whole seconds, 1 or more", c.Boot.Timeout)
+	for _, s := range Settings {
+		if err := s.check(&c); err != nil {
+			return err
+		}
 	}
 	if s := c.Boot.Sandbox; s != "auto" && s != "strict" && s != "off" {
 		return fmt.Errorf("boot.sandbox = %q: want \"auto\" (Landlock where the host has it), \"strict\" or \"off\"", s)
 	}
 	if n := c.Boot.Net; n == "slirp" || n == "auto" {
 		return fmt.Errorf("boot.net = %q: slirp gave way to the network built in: set boot.net = \"user\" (and boot.host_access = true if the guest must reach the host's loopback services, as it did with slirp)", n)
-	}
-	if c.Rootfs.Downloads < 1 {
-		return fmt.Errorf("rootfs.downloads = %d: want 1 or more parallel downloads", c.Rootfs.Downloads)
 	}
 	if c.Kernel.Subarch != "x86_64" && c.Kernel.Subarch != "i386" {
 		return fmt.Errorf("kernel.subarch %q: User-Mode Linux here supports x86_64 (and i386)", c.Kernel.Subarch)

@@ -52,7 +52,7 @@ func TestLoad(t *testing.T) {
 			toml: "[kernel]\nmirror = \"https://mirror.example/pub/linux/kernel\"\njobs = 3\n",
 			lock: lock,
 			env: map[string]string{
-				"SUML_KERNEL_MIRROR": "http://127.0.0.1:8080/k", "SUML_JOBS": "7", "SUML_CACHE": "/c",
+				"SUML_KERNEL_MIRROR": "http://127.0.0.1:8080/k", "SUML_KERNEL_JOBS": "7", "SUML_CACHE": "/c",
 				"SUML_KERNEL_KEYS": "a.asc, https://k/b.asc", "XDG_CACHE_HOME": "/x", "SUML_DIST": "out",
 			},
 			check: func(t *testing.T, c Config) {
@@ -89,7 +89,24 @@ func TestLoad(t *testing.T) {
 		},
 		{name: "misspelt key", toml: "[kernel]\nmirorr = \"x\"\n", lock: lock, wantErr: "unknown key(s) kernel.mirorr"},
 		{name: "bad toml", toml: "[kernel\n", lock: lock, wantErr: FileName},
-		{name: "bad jobs", lock: lock, env: map[string]string{"SUML_JOBS": "many"}, wantErr: "SUML_JOBS"},
+		{name: "bad jobs", lock: lock, env: map[string]string{"SUML_KERNEL_JOBS": "many"}, wantErr: "SUML_KERNEL_JOBS"},
+		{name: "bad jobs by the old name", lock: lock, env: map[string]string{"SUML_JOBS": "-1"}, wantErr: "SUML_JOBS=\"-1\": want a whole number, 0 or more"},
+		{name: "an old name is read, with a note", lock: lock, env: map[string]string{"SUML_JOBS": "3", "SUML_PREVIOUS_MANIFEST": "/m.json"},
+			check: func(t *testing.T, c Config) {
+				if c.Kernel.Jobs != 3 || c.Release.Previous != "/m.json" {
+					t.Errorf("old names not read: jobs %d, previous %q", c.Kernel.Jobs, c.Release.Previous)
+				}
+				if notes := strings.Join(c.Notes, "\n"); !strings.Contains(notes, "set SUML_KERNEL_JOBS") || !strings.Contains(notes, "set SUML_RELEASE_PREVIOUS") {
+					t.Errorf("notes: %q", c.Notes)
+				}
+			}},
+		{name: "the new name wins over the old", lock: lock, env: map[string]string{"SUML_JOBS": "3", "SUML_KERNEL_JOBS": "5"},
+			check: func(t *testing.T, c Config) {
+				if c.Kernel.Jobs != 5 || len(c.Notes) != 0 {
+					t.Errorf("jobs %d, notes %q", c.Kernel.Jobs, c.Notes)
+				}
+			}},
+		{name: "a whole number in the file below its least", toml: "[release]\nrevision = 0\n", lock: lock, wantErr: "release.revision = 0: want 1 or more"},
 		{name: "no version", wantErr: "has no version"},
 		{name: "local tarball needs no version", env: map[string]string{"SUML_KERNEL_TARBALL": "/usr/src/linux.tar.xz"}},
 		{name: "short sha256", lock: "version = \"6.1\"\nsha256 = \"abc\"\n", wantErr: "not 64 hex digits"},

@@ -121,7 +121,7 @@ func Dist(ctx context.Context, cfg config.Config, w io.Writer) (DistResult, erro
 		return DistResult{}, err
 	}
 	assets = append(assets, sbomName)
-	// The notes compare with the previous release: SUML_PREVIOUS_MANIFEST, or the release dist/ held
+	// The notes compare with the previous release: SUML_RELEASE_PREVIOUS, or the release dist/ held
 	// before when it was another tag.
 	prevPath := cfg.Release.Previous
 	if prevPath == "" {

@@ -42,6 +42,9 @@ var (
 	usesComment = regexp.MustCompile(`uses:\s*\S+@[0-9a-f]{40}\s+#\s*v\d`)
 )
 
+// workflowFlag is bumpPR's -workflow= flag in a run: step.
+var workflowFlag = regexp.MustCompile(`mage bumpPR\b[^\n]*-workflow=([\w.-]+)`)
+
 func TestWorkflowsPolicy(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(workflowDir, "*.yml"))
 	if len(files) < 3 {
@@ -103,9 +106,9 @@ func TestWorkflowsPolicy(t *testing.T) {
 				if ex, ok := st.Exec.(*actionlint.ExecAction); ok && !strings.HasPrefix(ex.Uses.Value, "./") && !pinned.MatchString(ex.Uses.Value) {
 					t.Errorf("%s: uses %s: not pinned to a full commit SHA", key, ex.Uses.Value)
 				}
-				if run, ok := st.Exec.(*actionlint.ExecRun); ok && run.Run != nil && strings.Contains(run.Run.Value, "mage bumpPR") && st.Env != nil {
-					if v, ok := st.Env.Vars["suml_bump_workflow"]; ok {
-						bumpTarget = v.Value.Value
+				if run, ok := st.Exec.(*actionlint.ExecRun); ok && run.Run != nil && strings.Contains(run.Run.Value, "mage bumpPR") {
+					if m := workflowFlag.FindStringSubmatch(run.Run.Value); m != nil {
+						bumpTarget = m[1]
 					}
 				}
 			}
