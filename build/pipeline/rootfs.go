@@ -22,6 +22,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/rootfs"
 	"github.com/simple-uml/simple-uml/build/uml"
+	"github.com/simple-uml/simple-uml/build/xbps"
 )
 
 // rootfsFormat changes when the way an image is assembled changes, so old outputs are rebuilt.
@@ -55,155 +56,222 @@ func Rootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (R
 		return RootfsResult{}, err
 	}
 	defer unlock()
-	recipe, err := rootfs.LoadRecipe(cfg.Paths.Recipes, name)
+	b, err := planRootfs(ctx, cfg, name, w)
 	if err != nil {
 		return RootfsResult{}, err
 	}
-	cache := &fetch.Cache{Dir: cfg.Paths.Downloads, Log: w, Quiet: true}
-	repos, err := rootfs.LoadRepositories(ctx, cache, recipe)
-	if err != nil {
+	if old, ok := manifest.ReadCurrent[manifest.RootfsRecord](b.recordPath, b.rec.InputKey); ok {
+		fmt.Fprintf(w, "rootfs %s is up to date in %s (%d packages, inputs %s); nothing to do (%s)\n",
+			name, cfg.Paths.Dist, len(old.Packages), b.rec.InputKey[:12], time.Since(start).Round(time.Millisecond))
+		return RootfsResult{Record: *old, UpToDate: true, Image: b.image, Tarball: b.tarball}, nil
+	}
+	fmt.Fprintf(w, "rootfs %s: %d packages for %s from %d repositories; fetching and verifying (%d at a time)\n",
+		name, len(b.pkgs), b.recipe.Arch, len(b.repos), cfg.Rootfs.Downloads)
+	defer b.cleanup()
+	timer := newStepTimer()
+	if err := runSteps(ctx, timer,
+		step{name: "fetch+verify", run: b.fetch},
+		step{name: "unpack", run: b.stage},
+		step{name: "image", run: b.makeImage},
+		step{name: "configure boot", run: b.configureBoot, skip: b.noScripts},
+		step{name: "reimage", run: b.reimage, skip: b.noScripts},
+		step{name: "tarball", run: b.writeTarball},
+	); err != nil {
 		return RootfsResult{}, err
 	}
-	pkgs, err := rootfs.Resolve(repos, recipe)
-	if err != nil {
-		return RootfsResult{}, fmt.Errorf("recipe %s: %w", recipe.Path, err)
-	}
-	rec := manifest.RootfsRecord{Recipe: name, Arch: recipe.Arch, Boot: &manifest.BootRecord{Hostname: recipe.Hostname, RootPassword: recipe.RootPassword}}
-	if rec.RecipeSHA256, err = recipe.Digest(); err != nil {
+	if err := b.install(); err != nil {
 		return RootfsResult{}, err
 	}
-	for _, r := range repos {
-		rec.Repositories = append(rec.Repositories, manifest.RepoRecord{URL: rootfs.PublicRepo(r.URL), Fingerprint: r.Fingerprint, RepodataSHA256: r.RepodataSHA256})
+	fmt.Fprintf(w, "rootfs %s built: %s, %s in %s (%s)\n", name, b.image, b.tarball, time.Since(start).Round(time.Millisecond), timer)
+	logRun(cfg.Paths.Dist, "rootfs", name, start, timer.String())
+	return RootfsResult{Record: b.rec, Image: b.image, Tarball: b.tarball}, nil
+}
+
+// rootfsBuild is one assembly of a recipe, what each of its steps reads and leaves.
+type rootfsBuild struct {
+	cfg    config.Config
+	w      io.Writer
+	name   string
+	recipe *rootfs.Recipe
+	cache  *fetch.Cache
+	repos  []*rootfs.Repo
+	pkgs   []*xbps.Resolved
+	rec    manifest.RootfsRecord // filled in as the steps go
+
+	image, tarball, recordPath string // the outputs in dist/
+	tmpImage, tmpTarball       string // the same, under temporary names until install
+	work, tree                 string // the work folder and the staged tree in it
+
+	fetched []*rootfs.Fetched
+	staged  *rootfs.Staged
+	kernel  string // of the configure boot; empty when no package has an INSTALL script
+	opts    rootfs.ImageOptions
+}
+
+// planRootfs reads the recipe and its repositories and resolves its packages: everything the input
+// key covers, known before any package is downloaded.
+func planRootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (*rootfsBuild, error) {
+	b := &rootfsBuild{cfg: cfg, w: w, name: name, cache: &fetch.Cache{Dir: cfg.Paths.Downloads, Log: w, Quiet: true}}
+	var err error
+	if b.recipe, err = rootfs.LoadRecipe(cfg.Paths.Recipes, name); err != nil {
+		return nil, err
+	}
+	if b.repos, err = rootfs.LoadRepositories(ctx, b.cache, b.recipe); err != nil {
+		return nil, err
+	}
+	if b.pkgs, err = rootfs.Resolve(b.repos, b.recipe); err != nil {
+		return nil, fmt.Errorf("recipe %s: %w", b.recipe.Path, err)
+	}
+	b.rec = manifest.RootfsRecord{Recipe: name, Arch: b.recipe.Arch, Boot: &manifest.BootRecord{Hostname: b.recipe.Hostname, RootPassword: b.recipe.RootPassword}}
+	if b.rec.RecipeSHA256, err = b.recipe.Digest(); err != nil {
+		return nil, err
+	}
+	for _, r := range b.repos {
+		b.rec.Repositories = append(b.rec.Repositories, manifest.RepoRecord{URL: rootfs.PublicRepo(r.URL), Fingerprint: r.Fingerprint, RepodataSHA256: r.RepodataSHA256})
 	}
 	var chosen []string
-	for _, p := range pkgs {
+	for _, p := range b.pkgs {
 		chosen = append(chosen, p.Pkgver+" "+p.FilenameSHA256)
 	}
-	rec.InputKey = manifest.HashJSON(struct {
+	b.rec.InputKey = manifest.HashJSON(struct {
 		Format, Recipe, Arch string
 		Repos                []manifest.RepoRecord
 		Packages             []string
-	}{rootfsFormat, rec.RecipeSHA256, rec.Arch, rec.Repositories, chosen})
-	image, tarball, recordPath := RootfsOutputs(cfg.Paths.Dist, name)
-	if old, ok := manifest.ReadCurrent[manifest.RootfsRecord](recordPath, rec.InputKey); ok {
-		fmt.Fprintf(w, "rootfs %s is up to date in %s (%d packages, inputs %s); nothing to do (%s)\n",
-			name, cfg.Paths.Dist, len(old.Packages), rec.InputKey[:12], time.Since(start).Round(time.Millisecond))
-		return RootfsResult{Record: *old, UpToDate: true, Image: image, Tarball: tarball}, nil
-	}
+	}{rootfsFormat, b.rec.RecipeSHA256, b.rec.Arch, b.rec.Repositories, chosen})
+	b.image, b.tarball, b.recordPath = RootfsOutputs(cfg.Paths.Dist, name)
+	b.tmpImage = filepath.Join(cfg.Paths.Dist, "."+filepath.Base(b.image)+".tmp")
+	b.tmpTarball = filepath.Join(cfg.Paths.Dist, "."+filepath.Base(b.tarball)+".tmp")
+	b.work = filepath.Join(cfg.Paths.Cache, "rootfs", b.rec.InputKey[:16])
+	b.tree = filepath.Join(b.work, "tree")
+	return b, nil
+}
 
-	fmt.Fprintf(w, "rootfs %s: %d packages for %s from %d repositories; fetching and verifying (%d at a time)\n",
-		name, len(pkgs), recipe.Arch, len(repos), cfg.Rootfs.Downloads)
-	phases := &phaseTimer{last: time.Now()}
-	fetched, err := rootfs.Fetch(ctx, cache, repos, pkgs, cfg.Rootfs.Downloads)
-	if err != nil {
-		return RootfsResult{}, err
+// cleanup removes the work folder and whatever temporary output install did not rename.
+func (b *rootfsBuild) cleanup() {
+	os.RemoveAll(b.work)
+	for _, p := range []string{b.tmpImage, b.tmpTarball, b.tmpImage + ".configured"} {
+		os.Remove(p)
 	}
-	for _, f := range fetched {
-		rec.Packages = append(rec.Packages, manifest.PackageRecord{
+}
+
+func (b *rootfsBuild) noScripts() bool { return b.kernel == "" }
+
+// fetch downloads and verifies the packages into the download cache.
+func (b *rootfsBuild) fetch(ctx context.Context) error {
+	var err error
+	if b.fetched, err = rootfs.Fetch(ctx, b.cache, b.repos, b.pkgs, b.cfg.Rootfs.Downloads); err != nil {
+		return err
+	}
+	for _, f := range b.fetched {
+		b.rec.Packages = append(b.rec.Packages, manifest.PackageRecord{
 			Pkgver: f.Pkgver, Name: f.Name, Version: f.Version, Arch: f.Arch, Repository: rootfs.PublicRepo(f.Repo.URL), SHA256: f.SHA256,
 			Size: f.Size, InstalledSize: f.InstalledSize, License: f.License, Homepage: f.Homepage, Automatic: f.Automatic, Verified: f.Verified,
 		})
 	}
+	if err := os.RemoveAll(b.work); err != nil {
+		return err
+	}
+	return os.MkdirAll(b.tree, 0o755)
+}
 
-	work := filepath.Join(cfg.Paths.Cache, "rootfs", rec.InputKey[:16])
-	if err := os.RemoveAll(work); err != nil {
-		return RootfsResult{}, err
+// stage unpacks the packages into the tree and, when some have INSTALL scripts, finds the kernel
+// that will run them (building it if need be).
+func (b *rootfsBuild) stage(ctx context.Context) error {
+	var err error
+	if b.staged, err = rootfs.Stage(ctx, b.tree, b.recipe, b.repos, b.fetched); err != nil {
+		return fmt.Errorf("rootfs %s: %w", b.name, err)
 	}
-	defer os.RemoveAll(work)
-	tree := filepath.Join(work, "tree")
-	if err := os.MkdirAll(tree, 0o755); err != nil {
-		return RootfsResult{}, err
+	if len(b.staged.Scripts) == 0 {
+		return nil
 	}
-	phases.done("fetch+verify")
-	staged, err := rootfs.Stage(ctx, tree, recipe, repos, fetched)
+	if b.kernel, err = kernelForConfigureBoot(ctx, b.cfg, b.w); err != nil {
+		return err
+	}
+	sum, err := fetch.FileSHA256(b.kernel)
 	if err != nil {
-		return RootfsResult{}, fmt.Errorf("rootfs %s: %w", name, err)
+		return err
 	}
-	phases.done("unpack")
-	var kernel string
-	if len(staged.Scripts) > 0 {
-		if kernel, err = kernelForConfigureBoot(ctx, cfg, w); err != nil {
-			return RootfsResult{}, err
-		}
-		sum, err := fetch.FileSHA256(kernel)
-		if err != nil {
-			return RootfsResult{}, err
-		}
-		rec.Configure = &manifest.ConfigureRecord{Scripts: len(staged.Scripts), KernelSHA256: sum}
-	}
+	b.rec.Configure = &manifest.ConfigureRecord{Scripts: len(b.staged.Scripts), KernelSHA256: sum}
+	return nil
+}
 
-	if err := os.MkdirAll(cfg.Paths.Dist, 0o755); err != nil {
-		return RootfsResult{}, err
+// makeImage makes the ext4 image of the tree, rootless, and frees the tree.
+func (b *rootfsBuild) makeImage(ctx context.Context) error {
+	if err := os.MkdirAll(b.cfg.Paths.Dist, 0o755); err != nil {
+		return err
 	}
-	rec.Tools = toolVersions(ctx, [][]string{{"mke2fs", "-V"}, {"debugfs", "-V"}, {"fakeroot", "-v"}})
-	size, _ := recipe.ImageBytes()
-	tmpImage := filepath.Join(cfg.Paths.Dist, "."+filepath.Base(image)+".tmp")
-	tmpTarball := filepath.Join(cfg.Paths.Dist, "."+filepath.Base(tarball)+".tmp")
-	defer os.Remove(tmpImage)
-	defer os.Remove(tmpTarball)
-	os.Remove(tmpImage)
-	opts := rootfs.ImageOptions{Size: size, UUID: uuidFrom(rec.InputKey), Label: name, Epoch: staged.Epoch, Owners: staged.Owners, Modes: staged.Modes, Log: w}
-	if err := rootfs.MakeImage(ctx, tree, tmpImage, opts); err != nil {
-		return RootfsResult{}, err
+	b.rec.Tools = toolVersions(ctx, [][]string{{"mke2fs", "-V"}, {"debugfs", "-V"}, {"fakeroot", "-v"}})
+	size, _ := b.recipe.ImageBytes()
+	os.Remove(b.tmpImage)
+	b.opts = rootfs.ImageOptions{Size: size, UUID: uuidFrom(b.rec.InputKey), Label: b.name, Epoch: b.staged.Epoch,
+		Owners: b.staged.Owners, Modes: b.staged.Modes, Log: b.w}
+	if err := rootfs.MakeImage(ctx, b.tree, b.tmpImage, b.opts); err != nil {
+		return err
 	}
-	os.RemoveAll(tree) // the image holds it now; free the space before the boot
-	phases.done("image")
-	if kernel != "" {
-		sandbox := uml.Sandbox(cfg.Boot.Sandbox)
-		fmt.Fprintf(w, "configure boot: running %d INSTALL scripts as root of the guest (%s; no network, no host files; sandbox: %s)\n",
-			len(staged.Scripts), kernel, uml.DescribeSandbox(uml.Options{Image: tmpImage, Sandbox: sandbox}))
-		// The console log is kept beside the work folder, which is removed at the end either way.
-		logPath := filepath.Join(cfg.Paths.Cache, "rootfs", name+"-configure.log")
-		logFile, err := os.Create(logPath)
-		if err != nil {
-			return RootfsResult{}, err
-		}
-		res, err := rootfs.ConfigureBoot(ctx, kernel, tmpImage, sandbox, 10*time.Minute, logFile)
-		logFile.Close()
-		if err != nil {
-			return RootfsResult{}, fmt.Errorf("rootfs %s: %w\n  full console: %s", name, err, logPath)
-		}
-		fmt.Fprintf(w, "configure boot done in %s\n", res.Duration.Round(time.Millisecond))
-		phases.done("configure boot")
-		// The boot left the guest's clock in the image: make it again from what was configured.
-		configured := tmpImage + ".configured"
-		if err := os.Rename(tmpImage, configured); err != nil {
-			return RootfsResult{}, err
-		}
-		defer os.Remove(configured)
-		opts.Owners = nil
-		if err := rootfs.Reimage(ctx, configured, tmpImage, opts); err != nil {
-			return RootfsResult{}, fmt.Errorf("rootfs %s: %w", name, err)
-		}
-		os.Remove(configured)
-		phases.done("reimage")
-	}
-	if err := writeTarball(ctx, tmpImage, tmpTarball, staged.Epoch); err != nil {
-		return RootfsResult{}, fmt.Errorf("rootfs %s: tarball: %w", name, err)
-	}
-	phases.done("tarball")
+	return os.RemoveAll(b.tree) // the image holds it now; free the space before the boot
+}
 
-	// Replace the outputs: the old record goes first, so a half-replaced dist never looks complete.
-	if err := os.Remove(recordPath); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return RootfsResult{}, err
+// configureBoot runs the packages' INSTALL scripts in a boot of the image, sandboxed, with no
+// network and no host files.
+func (b *rootfsBuild) configureBoot(ctx context.Context) error {
+	sandbox := uml.Sandbox(b.cfg.Boot.Sandbox)
+	fmt.Fprintf(b.w, "configure boot: running %d INSTALL scripts as root of the guest (%s; no network, no host files; sandbox: %s)\n",
+		len(b.staged.Scripts), b.kernel, uml.DescribeSandbox(uml.Options{Image: b.tmpImage, Sandbox: sandbox}))
+	// The console log is kept beside the work folder, which is removed at the end either way.
+	logPath := filepath.Join(b.cfg.Paths.Cache, "rootfs", b.name+"-configure.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return err
 	}
-	rec.Outputs = map[string]manifest.Output{}
-	for tmp, final := range map[string]string{tmpImage: image, tmpTarball: tarball} {
+	res, err := rootfs.ConfigureBoot(ctx, b.kernel, b.tmpImage, sandbox, 10*time.Minute, logFile)
+	logFile.Close()
+	if err != nil {
+		return fmt.Errorf("rootfs %s: %w\n  full console: %s", b.name, err, logPath)
+	}
+	fmt.Fprintf(b.w, "configure boot done in %s\n", res.Duration.Round(time.Millisecond))
+	return nil
+}
+
+// reimage makes the image again from what the configure boot left, without the guest's clock.
+func (b *rootfsBuild) reimage(ctx context.Context) error {
+	configured := b.tmpImage + ".configured"
+	if err := os.Rename(b.tmpImage, configured); err != nil {
+		return err
+	}
+	defer os.Remove(configured)
+	b.opts.Owners = nil
+	if err := rootfs.Reimage(ctx, configured, b.tmpImage, b.opts); err != nil {
+		return fmt.Errorf("rootfs %s: %w", b.name, err)
+	}
+	return nil
+}
+
+// writeTarball packs the image's tree as a reproducible .tar.zst.
+func (b *rootfsBuild) writeTarball(ctx context.Context) error {
+	if err := writeTarball(ctx, b.tmpImage, b.tmpTarball, b.staged.Epoch); err != nil {
+		return fmt.Errorf("rootfs %s: tarball: %w", b.name, err)
+	}
+	return nil
+}
+
+// install renames the outputs into place and writes the record last: the old record goes first, so
+// a half-replaced dist never looks complete.
+func (b *rootfsBuild) install() error {
+	if err := os.Remove(b.recordPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	b.rec.Outputs = map[string]manifest.Output{}
+	for tmp, final := range map[string]string{b.tmpImage: b.image, b.tmpTarball: b.tarball} {
 		if err := os.Rename(tmp, final); err != nil {
-			return RootfsResult{}, err
+			return err
 		}
 		out, err := manifest.Describe(final)
 		if err != nil {
-			return RootfsResult{}, err
+			return err
 		}
-		rec.Outputs[filepath.Base(final)] = out
+		b.rec.Outputs[filepath.Base(final)] = out
 	}
-	if err := files.WriteJSON(recordPath, rec); err != nil {
-		return RootfsResult{}, err
-	}
-	fmt.Fprintf(w, "rootfs %s built: %s, %s in %s (%s)\n", name, image, tarball, time.Since(start).Round(time.Millisecond), phases)
-	logRun(cfg.Paths.Dist, "rootfs", name, start, phases.String())
-	return RootfsResult{Record: rec, Image: image, Tarball: tarball}, nil
+	return files.WriteJSON(b.recordPath, b.rec)
 }
 
 // kernelForConfigureBoot is the kernel for the configure boot: the configured one, or dist's, built or
@@ -252,20 +320,6 @@ func uuidFrom(key string) string {
 	h := hex.EncodeToString(b)
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
-
-// phaseTimer records how long each step took, for the closing message.
-type phaseTimer struct {
-	last  time.Time
-	parts []string
-}
-
-func (p *phaseTimer) done(name string) {
-	now := time.Now()
-	p.parts = append(p.parts, fmt.Sprintf("%s %s", name, now.Sub(p.last).Round(time.Millisecond)))
-	p.last = now
-}
-
-func (p *phaseTimer) String() string { return strings.Join(p.parts, ", ") }
 
 // toolVersions records the first line each tool prints about its version.
 func toolVersions(ctx context.Context, cmds [][]string) map[string]string {
