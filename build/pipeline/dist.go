@@ -41,23 +41,75 @@ func Dist(ctx context.Context, cfg config.Config, w io.Writer) (DistResult, erro
 		return DistResult{}, err
 	}
 	defer unlock()
+	r, err := planRelease(cfg)
+	if err != nil {
+		return DistResult{}, err
+	}
+	if assets, ok := manifest.Current(r.dir, r.m); ok && cfg.Release.Previous == "" {
+		fmt.Fprintf(w, "release %s is up to date in %s (same kernel, root filesystems and revision); nothing to do (%s)\n",
+			r.m.Tag, r.dir, time.Since(start).Round(time.Millisecond))
+		return DistResult{Dir: r.dir, Tag: r.m.Tag, Assets: assets, UpToDate: true}, nil
+	}
+	if r.stage, err = os.MkdirTemp(cfg.Paths.Dist, ".release.tmp-"); err != nil {
+		return DistResult{}, err
+	}
+	defer os.RemoveAll(r.stage)
+	os.Chmod(r.stage, 0o755)
+	fmt.Fprintf(w, "dist: release %s (SOURCE_DATE_EPOCH=%d)\n", r.m.Tag, r.epoch.Unix())
+	timer := newStepTimer()
+	if err := runSteps(ctx, timer,
+		step{name: "kernel tarball", run: r.kernelTarball},
+		step{name: "root filesystems", run: r.rootfsAssets},
+		step{name: "SBOM", run: r.sbom},
+		step{name: "notes", run: r.notes},
+		step{name: "manifest and sums", run: r.manifestAndSums},
+	); err != nil {
+		return DistResult{}, err
+	}
+	if err := files.ReplaceDir(r.stage, r.dir); err != nil {
+		return DistResult{}, err
+	}
+	all := append(r.assets, manifest.ManifestName, artifact.SumsName)
+	sort.Strings(all)
+	for _, a := range all {
+		fi, _ := os.Stat(filepath.Join(r.dir, a))
+		fmt.Fprintf(w, "  %-60s %s\n", a, humanSize(fi))
+	}
+	logRun(cfg.Paths.Dist, "dist", r.m.Tag, start, timer.String())
+	return DistResult{Dir: r.dir, Tag: r.m.Tag, Assets: all}, nil
+}
+
+// releaseBuild is one run of mage dist: the manifest it writes and the folder it stages it in.
+type releaseBuild struct {
+	cfg     config.Config
+	m       manifest.Manifest
+	epoch   time.Time
+	version string   // the tag without its v
+	dir     string   // dist/release
+	stage   string   // the folder the release is written in before it replaces dir
+	assets  []string // written so far, in order
+}
+
+// planRelease reads dist/'s kernel and root filesystem records, checked against their files, into
+// the manifest of the release they make.
+func planRelease(cfg config.Config) (*releaseBuild, error) {
 	kernel, err := manifest.ReadKernelRecord(cfg.Paths.Dist)
 	if err != nil {
-		return DistResult{}, fmt.Errorf("no kernel in %s (run `go tool mage kernel`): %w", cfg.Paths.Dist, err)
+		return nil, fmt.Errorf("no kernel in %s (run `go tool mage kernel`): %w", cfg.Paths.Dist, err)
 	}
 	if err := kernel.CheckOutputs(cfg.Paths.Dist); err != nil {
-		return DistResult{}, fmt.Errorf("dist/ does not hold the kernel its record describes (rerun `go tool mage kernel`): %w", err)
+		return nil, fmt.Errorf("dist/ does not hold the kernel its record describes (rerun `go tool mage kernel`): %w", err)
 	}
 	roots, err := distRootfs(cfg.Paths.Dist)
 	if err != nil {
-		return DistResult{}, err
+		return nil, err
 	}
 	if len(roots) == 0 {
-		return DistResult{}, fmt.Errorf("no root filesystem in %s: run `go tool mage rootfs` first", cfg.Paths.Dist)
+		return nil, fmt.Errorf("no root filesystem in %s: run `go tool mage rootfs` first", cfg.Paths.Dist)
 	}
 	epoch, err := releaseEpoch(kernel)
 	if err != nil {
-		return DistResult{}, err
+		return nil, err
 	}
 	m := manifest.Manifest{Tag: manifest.Tag(kernel.Version, cfg.Release.Revision), Revision: cfg.Release.Revision, SourceDateEpoch: epoch.Unix(),
 		Kernel: *kernel, Assets: map[string]string{}}
@@ -71,104 +123,100 @@ func Dist(ctx context.Context, cfg config.Config, w io.Writer) (DistResult, erro
 		r.Outputs = outputs
 		m.Rootfs = append(m.Rootfs, r)
 	}
-	dir := filepath.Join(cfg.Paths.Dist, ReleaseDir)
-	if assets, ok := manifest.Current(dir, m); ok && cfg.Release.Previous == "" {
-		fmt.Fprintf(w, "release %s is up to date in %s (same kernel, root filesystems and revision); nothing to do (%s)\n",
-			m.Tag, dir, time.Since(start).Round(time.Millisecond))
-		return DistResult{Dir: dir, Tag: m.Tag, Assets: assets, UpToDate: true}, nil
-	}
-	stage, err := os.MkdirTemp(cfg.Paths.Dist, ".release.tmp-")
-	if err != nil {
-		return DistResult{}, err
-	}
-	defer os.RemoveAll(stage)
-	os.Chmod(stage, 0o755)
-	fmt.Fprintf(w, "dist: release %s (SOURCE_DATE_EPOCH=%d)\n", m.Tag, epoch.Unix())
+	return &releaseBuild{cfg: cfg, m: m, epoch: epoch, version: strings.TrimPrefix(m.Tag, "v"), dir: filepath.Join(cfg.Paths.Dist, ReleaseDir)}, nil
+}
 
-	version := strings.TrimPrefix(m.Tag, "v")
-	kernelTar := manifest.KernelAsset(version, kernel.Subarch)
+// kernelTarball packs the kernel, its config, System.map and licence as a reproducible tar.xz.
+func (r *releaseBuild) kernelTarball(context.Context) error {
+	dist := r.cfg.Paths.Dist
+	name := manifest.KernelAsset(r.version, r.m.Kernel.Subarch)
 	entries := []artifact.Entry{
-		{Name: "linux", Source: filepath.Join(cfg.Paths.Dist, LinuxName), Mode: 0o755},
-		{Name: ".config", Source: filepath.Join(cfg.Paths.Dist, ConfigName), Mode: 0o644},
-		{Name: "System.map", Source: filepath.Join(cfg.Paths.Dist, SystemMapName), Mode: 0o644},
-		{Name: "COPYING", Source: filepath.Join(cfg.Paths.Dist, LicenseName), Mode: 0o644},
+		{Name: "linux", Source: filepath.Join(dist, LinuxName), Mode: 0o755},
+		{Name: ".config", Source: filepath.Join(dist, ConfigName), Mode: 0o644},
+		{Name: "System.map", Source: filepath.Join(dist, SystemMapName), Mode: 0o644},
+		{Name: "COPYING", Source: filepath.Join(dist, LicenseName), Mode: 0o644},
 	}
-	if err := artifact.WriteFile(filepath.Join(stage, kernelTar), artifact.Xz, func(out io.Writer) error {
-		return artifact.WriteTar(out, entries, epoch)
+	if err := artifact.WriteFile(filepath.Join(r.stage, name), artifact.Xz, func(out io.Writer) error {
+		return artifact.WriteTar(out, entries, r.epoch)
 	}); err != nil {
-		return DistResult{}, fmt.Errorf("kernel tarball: %w", err)
+		return fmt.Errorf("kernel tarball: %w", err)
 	}
-	assets := []string{kernelTar}
-	for _, r := range roots {
+	r.assets = append(r.assets, name)
+	return nil
+}
+
+// rootfsAssets compresses each image and ships each tarball as it is (already a reproducible
+// .tar.zst).
+func (r *releaseBuild) rootfsAssets(ctx context.Context) error {
+	for _, root := range r.m.Rootfs {
 		if err := ctx.Err(); err != nil {
-			return DistResult{}, err
+			return err
 		}
-		image, tarball, _ := RootfsOutputs(cfg.Paths.Dist, r.Recipe)
-		base := manifest.RootfsAssetBase(r.Recipe, r.Arch, version)
-		if err := artifact.WriteFile(filepath.Join(stage, base+".ext4.zst"), artifact.Zstd, func(out io.Writer) error {
+		image, tarball, _ := RootfsOutputs(r.cfg.Paths.Dist, root.Recipe)
+		base := manifest.RootfsAssetBase(root.Recipe, root.Arch, r.version)
+		if err := artifact.WriteFile(filepath.Join(r.stage, base+".ext4.zst"), artifact.Zstd, func(out io.Writer) error {
 			return copyFrom(out, image)
 		}); err != nil {
-			return DistResult{}, fmt.Errorf("rootfs %s image: %w", r.Recipe, err)
+			return fmt.Errorf("rootfs %s image: %w", root.Recipe, err)
 		}
-		// The tarball is already a reproducible .tar.zst: it is shipped as it is.
-		if err := files.LinkOrCopy(tarball, filepath.Join(stage, base+".tar.zst")); err != nil {
-			return DistResult{}, err
+		if err := files.LinkOrCopy(tarball, filepath.Join(r.stage, base+".tar.zst")); err != nil {
+			return err
 		}
-		assets = append(assets, base+".ext4.zst", base+".tar.zst")
+		r.assets = append(r.assets, base+".ext4.zst", base+".tar.zst")
 	}
-	sbomName := manifest.SBOMAsset(version)
-	if err := writeSBOM(filepath.Join(stage, sbomName), m, version, epoch); err != nil {
-		return DistResult{}, err
+	return nil
+}
+
+func (r *releaseBuild) sbom(context.Context) error {
+	name := manifest.SBOMAsset(r.version)
+	if err := writeSBOM(filepath.Join(r.stage, name), r.m, r.version, r.epoch); err != nil {
+		return err
 	}
-	assets = append(assets, sbomName)
-	// The notes compare with the previous release: SUML_RELEASE_PREVIOUS, or the release dist/ held
-	// before when it was another tag.
-	prevPath := cfg.Release.Previous
+	r.assets = append(r.assets, name)
+	return nil
+}
+
+// notes writes the release notes, compared with the previous release: release.previous, or the
+// release dist/ held before when it was another tag.
+func (r *releaseBuild) notes(context.Context) error {
+	prevPath := r.cfg.Release.Previous
 	if prevPath == "" {
-		prevPath = filepath.Join(cfg.Paths.Dist, ReleaseDir, manifest.ManifestName)
+		prevPath = filepath.Join(r.dir, manifest.ManifestName)
 	}
 	prev, err := manifest.Read(prevPath)
 	if err != nil {
-		return DistResult{}, fmt.Errorf("previous release: %w", err)
+		return fmt.Errorf("previous release: %w", err)
 	}
-	if prev != nil && prev.Tag == m.Tag && cfg.Release.Previous == "" {
+	if prev != nil && prev.Tag == r.m.Tag && r.cfg.Release.Previous == "" {
 		prev = nil
 	}
-	if err := os.WriteFile(filepath.Join(stage, manifest.NotesName), []byte(manifest.Notes(m, prev)), 0o644); err != nil {
-		return DistResult{}, err
+	if err := os.WriteFile(filepath.Join(r.stage, manifest.NotesName), []byte(manifest.Notes(r.m, prev)), 0o644); err != nil {
+		return err
 	}
-	assets = append(assets, manifest.NotesName)
+	r.assets = append(r.assets, manifest.NotesName)
+	return nil
+}
+
+// manifestAndSums hashes the assets into the manifest, writes it, and writes SHA256SUMS of all.
+func (r *releaseBuild) manifestAndSums(context.Context) error {
 	sums := artifact.Sums{}
-	if err := sums.Hash(stage, assets...); err != nil {
-		return DistResult{}, err
+	if err := sums.Hash(r.stage, r.assets...); err != nil {
+		return err
 	}
 	for n, s := range sums {
-		m.Assets[n] = s
+		r.m.Assets[n] = s
 	}
-	data, err := json.MarshalIndent(m, "", "  ")
+	data, err := json.MarshalIndent(r.m, "", "  ")
 	if err != nil {
-		return DistResult{}, err
+		return err
 	}
-	if err := os.WriteFile(filepath.Join(stage, manifest.ManifestName), append(data, '\n'), 0o644); err != nil {
-		return DistResult{}, err
+	if err := os.WriteFile(filepath.Join(r.stage, manifest.ManifestName), append(data, '\n'), 0o644); err != nil {
+		return err
 	}
-	if err := sums.Hash(stage, manifest.ManifestName); err != nil {
-		return DistResult{}, err
+	if err := sums.Hash(r.stage, manifest.ManifestName); err != nil {
+		return err
 	}
-	if err := os.WriteFile(filepath.Join(stage, artifact.SumsName), sums.Bytes(), 0o644); err != nil {
-		return DistResult{}, err
-	}
-	if err := files.ReplaceDir(stage, dir); err != nil {
-		return DistResult{}, err
-	}
-	all := append(assets, manifest.ManifestName, artifact.SumsName)
-	sort.Strings(all)
-	for _, a := range all {
-		fi, _ := os.Stat(filepath.Join(dir, a))
-		fmt.Fprintf(w, "  %-60s %s\n", a, humanSize(fi))
-	}
-	logRun(cfg.Paths.Dist, "dist", m.Tag, start, "")
-	return DistResult{Dir: dir, Tag: m.Tag, Assets: all}, nil
+	return os.WriteFile(filepath.Join(r.stage, artifact.SumsName), sums.Bytes(), 0o644)
 }
 
 // writeSBOM lists the kernel and every package of every root filesystem, with licence and checksum,
