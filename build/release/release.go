@@ -124,19 +124,49 @@ type APICalls struct {
 func (p *GitHub) Publish(ctx context.Context, tag, title, body string, assets []Asset) (*Plan, error) {
 	plan := &Plan{Tag: tag, Existing: "none", Actions: map[string]Action{}}
 	sort.Slice(assets, func(i, j int) bool { return uploadOrder(assets[i].Name) < uploadOrder(assets[j].Name) })
-	rel, err := p.findRelease(ctx, plan, tag)
+	rel, remote, err := p.plan(ctx, plan, tag, assets)
 	if err != nil {
 		return plan, err
+	}
+	p.printPlan(plan)
+	// One planner for both runs: what the real run would refuse, the dry run refuses too.
+	if err := p.refusal(plan, remote); err != nil {
+		return plan, err
+	}
+	if p.DryRun {
+		return plan, nil
+	}
+	if rel == nil {
+		if rel, err = p.createDraft(ctx, plan, tag, title, body); err != nil {
+			return plan, err
+		}
+	}
+	if err := p.apply(ctx, plan, rel.GetID(), remote, assets); err != nil {
+		return plan, err
+	}
+	if err := p.publishDraft(ctx, plan, rel, title, body); err != nil {
+		return plan, err
+	}
+	fmt.Fprintf(p.log(), "release %s published: %d API calls, %d of them writes\n", tag, plan.Calls, plan.Writes)
+	return plan, nil
+}
+
+// plan finds the release of tag and its assets, and decides an action for each asset: upload what
+// is missing, skip what is there with the same bytes, replace what differs, delete what dist has not.
+func (p *GitHub) plan(ctx context.Context, plan *Plan, tag string, assets []Asset) (*github.RepositoryRelease, map[string]*github.ReleaseAsset, error) {
+	rel, err := p.findRelease(ctx, plan, tag)
+	if err != nil {
+		return nil, nil, err
 	}
 	var remote map[string]*github.ReleaseAsset
 	sumsMatch := false
 	if rel != nil {
 		plan.ReleaseID = rel.GetID()
 		if remote, err = p.listAssets(ctx, plan, rel.GetID()); err != nil {
-			return plan, err
+			return nil, nil, err
 		}
 		if sumsMatch, err = p.sumsMatch(ctx, plan, remote, assets); err != nil {
-			return plan, err
+			return nil, nil, err
 		}
 	}
 	for _, a := range assets {
@@ -153,7 +183,7 @@ func (p *GitHub) Publish(ctx context.Context, tag, title, body string, assets []
 			// this asset's digest by downloading it.
 			same, err := p.sameDigest(ctx, plan, r, a)
 			if err != nil {
-				return plan, err
+				return nil, nil, err
 			}
 			plan.Actions[a.Name] = Replace
 			if same {
@@ -166,36 +196,37 @@ func (p *GitHub) Publish(ctx context.Context, tag, title, body string, assets []
 			plan.Actions[name] = Delete
 		}
 	}
-	p.printPlan(plan)
-	// One planner for both runs: what the real run would refuse, the dry run refuses too.
-	if err := p.refusal(plan, remote); err != nil {
-		return plan, err
+	return rel, remote, nil
+}
+
+// createDraft creates the release as a draft at the commit that was built.
+func (p *GitHub) createDraft(ctx context.Context, plan *Plan, tag, title, body string) (*github.RepositoryRelease, error) {
+	r := &github.RepositoryRelease{TagName: github.String(tag), Name: github.String(title), Body: github.String(body), Draft: github.Bool(true)}
+	if p.Commit != "" {
+		r.TargetCommitish = github.String(p.Commit)
 	}
-	if p.DryRun {
-		return plan, nil
+	var rel *github.RepositoryRelease
+	err := p.call(ctx, &plan.APICalls, true, "create the draft release", func() (*github.Response, error) {
+		var resp *github.Response
+		var err error
+		rel, resp, err = p.Client.Repositories.CreateRelease(ctx, p.Owner, p.Repo, r)
+		return resp, err
+	})
+	if err != nil {
+		return nil, err
 	}
-	if rel == nil {
-		r := &github.RepositoryRelease{TagName: github.String(tag), Name: github.String(title), Body: github.String(body), Draft: github.Bool(true)}
-		if p.Commit != "" {
-			r.TargetCommitish = github.String(p.Commit)
-		}
-		err := p.call(ctx, &plan.APICalls, true, "create the draft release", func() (*github.Response, error) {
-			var resp *github.Response
-			var err error
-			rel, resp, err = p.Client.Repositories.CreateRelease(ctx, p.Owner, p.Repo, r)
-			return resp, err
-		})
-		if err != nil {
-			return plan, err
-		}
-		plan.ReleaseID = rel.GetID()
-	}
+	plan.ReleaseID = rel.GetID()
+	return rel, nil
+}
+
+// apply carries out the plan's deletions, then its replacements and uploads, in upload order.
+func (p *GitHub) apply(ctx context.Context, plan *Plan, id int64, remote map[string]*github.ReleaseAsset, assets []Asset) error {
 	for _, name := range sortedNames(plan.Actions) {
 		if plan.Actions[name] != Delete {
 			continue
 		}
 		if err := p.deleteAsset(ctx, plan, remote[name]); err != nil {
-			return plan, err
+			return err
 		}
 	}
 	for _, a := range assets {
@@ -204,25 +235,28 @@ func (p *GitHub) Publish(ctx context.Context, tag, title, body string, assets []
 			continue
 		case Replace:
 			if err := p.deleteAsset(ctx, plan, remote[a.Name]); err != nil {
-				return plan, err
+				return err
 			}
 		}
-		if err := p.upload(ctx, plan, rel.GetID(), a); err != nil {
-			return plan, err
+		if err := p.upload(ctx, plan, id, a); err != nil {
+			return err
 		}
 	}
-	if rel.GetDraft() || rel.GetName() != title || rel.GetBody() != body {
-		edit := &github.RepositoryRelease{Name: github.String(title), Body: github.String(body), Draft: github.Bool(false),
-			MakeLatest: github.String(strconv.FormatBool(p.Latest))}
-		if err := p.call(ctx, &plan.APICalls, true, "publish the release", func() (*github.Response, error) {
-			_, resp, err := p.Client.Repositories.EditRelease(ctx, p.Owner, p.Repo, rel.GetID(), edit)
-			return resp, err
-		}); err != nil {
-			return plan, err
-		}
+	return nil
+}
+
+// publishDraft publishes the release last, with its title, notes and "latest" mark, unless it is
+// published with them already.
+func (p *GitHub) publishDraft(ctx context.Context, plan *Plan, rel *github.RepositoryRelease, title, body string) error {
+	if !rel.GetDraft() && rel.GetName() == title && rel.GetBody() == body {
+		return nil
 	}
-	fmt.Fprintf(p.log(), "release %s published: %d API calls, %d of them writes\n", tag, plan.Calls, plan.Writes)
-	return plan, nil
+	edit := &github.RepositoryRelease{Name: github.String(title), Body: github.String(body), Draft: github.Bool(false),
+		MakeLatest: github.String(strconv.FormatBool(p.Latest))}
+	return p.call(ctx, &plan.APICalls, true, "publish the release", func() (*github.Response, error) {
+		_, resp, err := p.Client.Repositories.EditRelease(ctx, p.Owner, p.Repo, rel.GetID(), edit)
+		return resp, err
+	})
 }
 
 // refusal says why the plan may not run without Replace: it changes a published release, or
