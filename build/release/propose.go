@@ -199,29 +199,54 @@ func (p *GitHub) pushChange(ctx context.Context, res *Proposal, c Change) (strin
 		return "", err
 	}
 	if head != "" {
-		hc, err := p.commit(ctx, &res.APICalls, head)
+		current, err := p.branchHolds(ctx, &res.APICalls, c, base, head)
 		if err != nil {
 			return "", err
 		}
-		if strings.TrimSpace(hc.GetMessage()) != strings.TrimSpace(c.CommitMessage) {
-			return "", fmt.Errorf("branch %s has a commit this tool did not make (%s: %q): leaving it alone; merge or close its pull request, or delete the branch", c.Branch, short(head), firstLine(hc.GetMessage()))
-		}
-		if len(hc.Parents) == 1 && hc.Parents[0].GetSHA() == base {
-			tree, err := p.tree(ctx, &res.APICalls, hc.GetTree().GetSHA())
-			if err != nil {
-				return "", err
-			}
-			if holds(tree, c.Files) {
-				return head, nil
-			}
+		if current {
+			return head, nil
 		}
 	}
-	// The base's tree gives the modes of the files the change replaces.
-	baseCommit, err := p.commit(ctx, &res.APICalls, base)
+	commit, err := p.commitChange(ctx, &res.APICalls, c, base)
 	if err != nil {
 		return "", err
 	}
-	baseTree, err := p.tree(ctx, &res.APICalls, baseCommit.GetTree().GetSHA())
+	if err := p.pointBranch(ctx, &res.APICalls, c.Branch, head, commit); err != nil {
+		return "", err
+	}
+	res.Pushed = true
+	fmt.Fprintf(p.log(), "branch %s -> %s (on %s %s)\n", c.Branch, short(commit), c.Base, short(base))
+	return commit, nil
+}
+
+// branchHolds reports whether the branch's head is already the change's one commit on base. A head
+// commit this tool did not make is an error: the branch is a person's now.
+func (p *GitHub) branchHolds(ctx context.Context, n *APICalls, c Change, base, head string) (bool, error) {
+	hc, err := p.commit(ctx, n, head)
+	if err != nil {
+		return false, err
+	}
+	if strings.TrimSpace(hc.GetMessage()) != strings.TrimSpace(c.CommitMessage) {
+		return false, fmt.Errorf("branch %s has a commit this tool did not make (%s: %q): leaving it alone; merge or close its pull request, or delete the branch", c.Branch, short(head), firstLine(hc.GetMessage()))
+	}
+	if len(hc.Parents) != 1 || hc.Parents[0].GetSHA() != base {
+		return false, nil
+	}
+	tree, err := p.tree(ctx, n, hc.GetTree().GetSHA())
+	if err != nil {
+		return false, err
+	}
+	return holds(tree, c.Files), nil
+}
+
+// commitChange writes the change's files as a tree over base's, and a commit of it on base.
+func (p *GitHub) commitChange(ctx context.Context, n *APICalls, c Change, base string) (string, error) {
+	// The base's tree gives the modes of the files the change replaces.
+	baseCommit, err := p.commit(ctx, n, base)
+	if err != nil {
+		return "", err
+	}
+	baseTree, err := p.tree(ctx, n, baseCommit.GetTree().GetSHA())
 	if err != nil {
 		return "", err
 	}
@@ -234,7 +259,7 @@ func (p *GitHub) pushChange(ctx context.Context, res *Proposal, c Change) (strin
 		entries = append(entries, &github.TreeEntry{Path: github.String(path), Mode: github.String(mode), Type: github.String("blob"), Content: github.String(string(c.Files[path]))})
 	}
 	var tree *github.Tree
-	if err := p.call(ctx, &res.APICalls, true, "write the tree", func() (*github.Response, error) {
+	if err := p.call(ctx, n, true, "write the tree", func() (*github.Response, error) {
 		var resp *github.Response
 		var err error
 		tree, resp, err = p.Client.Git.CreateTree(ctx, p.Owner, p.Repo, baseCommit.GetTree().GetSHA(), entries)
@@ -243,7 +268,7 @@ func (p *GitHub) pushChange(ctx context.Context, res *Proposal, c Change) (strin
 		return "", err
 	}
 	var commit *github.Commit
-	if err := p.call(ctx, &res.APICalls, true, "write the commit", func() (*github.Response, error) {
+	if err := p.call(ctx, n, true, "write the commit", func() (*github.Response, error) {
 		var resp *github.Response
 		var err error
 		commit, resp, err = p.Client.Git.CreateCommit(ctx, p.Owner, p.Repo, &github.Commit{
@@ -252,24 +277,24 @@ func (p *GitHub) pushChange(ctx context.Context, res *Proposal, c Change) (strin
 	}); err != nil {
 		return "", err
 	}
-	ref := &github.Reference{Ref: github.String("refs/heads/" + c.Branch), Object: &github.GitObject{SHA: commit.SHA}}
-	what := "create branch " + c.Branch
+	return commit.GetSHA(), nil
+}
+
+// pointBranch creates the branch at commit, or moves it there from head.
+func (p *GitHub) pointBranch(ctx context.Context, n *APICalls, branch, head, commit string) error {
+	ref := &github.Reference{Ref: github.String("refs/heads/" + branch), Object: &github.GitObject{SHA: github.String(commit)}}
+	what := "create branch " + branch
 	if head != "" {
-		what = "move branch " + c.Branch
+		what = "move branch " + branch
 	}
-	if err := p.call(ctx, &res.APICalls, true, what, func() (*github.Response, error) {
+	return p.call(ctx, n, true, what, func() (*github.Response, error) {
 		if head == "" {
 			_, resp, err := p.Client.Git.CreateRef(ctx, p.Owner, p.Repo, ref)
 			return resp, err
 		}
 		_, resp, err := p.Client.Git.UpdateRef(ctx, p.Owner, p.Repo, ref, true)
 		return resp, err
-	}); err != nil {
-		return "", err
-	}
-	res.Pushed = true
-	fmt.Fprintf(p.log(), "branch %s -> %s (on %s %s)\n", c.Branch, short(commit.GetSHA()), c.Base, short(base))
-	return commit.GetSHA(), nil
+	})
 }
 
 // ref returns the commit a branch points at, or "" when there is no such branch.
