@@ -86,66 +86,77 @@ func Prepare(ctx context.Context, req TreeRequest, w io.Writer) (Tree, error) {
 	if err != nil {
 		return Tree{}, err
 	}
-	// Paths come from patches and the trees from a tarball: both are opened only through os.Root.
-	workRoot, err := os.OpenRoot(work)
-	if err != nil {
-		return Tree{}, err
-	}
-	defer workRoot.Close()
-	pristineRoot, err := os.OpenRoot(pristine.Dir)
-	if err != nil {
-		return Tree{}, err
-	}
-	defer pristineRoot.Close()
 	paths := union(st.Touched, touched)
-	before := map[string]fileState{}
-	for _, p := range paths {
-		if before[p], err = stateOf(workRoot, p); err != nil {
-			return Tree{}, err
-		}
-		// Back to the tarball's content, as a copy of its own: times are set on it below.
-		if err := restoreFile(pristineRoot, workRoot, p); err != nil {
-			return Tree{}, err
-		}
-	}
 	if len(req.Series) > 0 {
 		fmt.Fprintf(w, "applying %d patch(es) (%d files touched)\n", len(req.Series), len(paths))
 	}
-	fail := func(err error) (Tree, error) {
+	version, err := repatch(pristine.Dir, work, paths, req.Series)
+	if err != nil {
 		os.RemoveAll(work) // some patches applied, some not: start again from the tarball next time
 		return Tree{}, err
 	}
-	if err := Apply(work, req.Series); err != nil {
-		return fail(err)
+	if err := files.WriteJSON(statePath, workState{Patches: want, Touched: touched, Version: version}); err != nil {
+		os.RemoveAll(work)
+		return Tree{}, err
 	}
-	now := time.Now()
+	return Tree{Dir: work, Version: version, Timestamp: pristine.Timestamp}, nil
+}
+
+// repatch puts paths of the work tree back as the pristine tree has them, applies the series, and
+// gives each path the time make should see: its old time when its content came out the same, the
+// present when it changed. It returns the tree's version with the patches. Paths come from patches
+// and the trees from a tarball: both are opened only through os.Root.
+func repatch(pristineDir, work string, paths []string, series []Patch) (string, error) {
+	workRoot, err := os.OpenRoot(work)
+	if err != nil {
+		return "", err
+	}
+	defer workRoot.Close()
+	pristineRoot, err := os.OpenRoot(pristineDir)
+	if err != nil {
+		return "", err
+	}
+	defer pristineRoot.Close()
+	before := map[string]fileState{}
 	for _, p := range paths {
-		after, err := stateOf(workRoot, p)
+		if before[p], err = stateOf(workRoot, p); err != nil {
+			return "", err
+		}
+		// Back to the tarball's content, as a copy of its own: times are set on it below.
+		if err := restoreFile(pristineRoot, workRoot, p); err != nil {
+			return "", err
+		}
+	}
+	if err := Apply(work, series); err != nil {
+		return "", err
+	}
+	if err := retime(workRoot, paths, before, time.Now()); err != nil {
+		return "", err
+	}
+	return TreeVersion(work)
+}
+
+// retime sets the time of each regular file of paths: unchanged content keeps its time, so make
+// leaves what depends on it alone; changed content (also a file back to the tarball's, which carries
+// the tarball's old time) gets now.
+func retime(root *os.Root, paths []string, before map[string]fileState, now time.Time) error {
+	for _, p := range paths {
+		after, err := stateOf(root, p)
 		if err != nil {
-			return fail(err)
+			return err
 		}
 		if !after.regular {
 			continue // gone, or a symbolic link: make reads no link's time
 		}
-		// Unchanged content keeps its time, so make leaves what depends on it alone; changed content
-		// (also a file back to the tarball's, which carries the tarball's old time) gets the present.
 		t := now
 		if b := before[p]; b.regular && b.sum == after.sum {
 			t = b.mtime
 		}
-		if err := workRoot.Chtimes(p, t, t); err != nil {
-			return fail(err)
+		if err := root.Chtimes(p, t, t); err != nil {
+			return err
 		}
 	}
-	version, err := TreeVersion(work)
-	if err != nil {
-		return fail(err)
-	}
-	st = workState{Patches: want, Touched: touched, Version: version}
-	if err := files.WriteJSON(statePath, st); err != nil {
-		return fail(err)
-	}
-	return Tree{Dir: work, Version: version, Timestamp: pristine.Timestamp}, nil
+	return nil
 }
 
 // pristineTree unpacks tarball into dir once (under a staging name, renamed when complete) and
