@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -28,7 +29,17 @@ func Notes(m Manifest, prev *Manifest) string {
 		fmt.Fprintf(&b, "- "+format+"\n", a...)
 		changes++
 	}
-	pk := prev.Kernel
+	kernelChanges(&b, prev.Kernel, k, line)
+	rootfsChanges(prev.Rootfs, m.Rootfs, line)
+	if changes == 0 {
+		b.WriteString("No changes in inputs: a rebuild.\n")
+	}
+	return b.String()
+}
+
+// kernelChanges lists what changed in the kernel: version, compiler, Kconfig options, patches and
+// config fragments.
+func kernelChanges(b *strings.Builder, pk, k KernelRecord, line func(string, ...any)) {
 	if pk.Version != k.Version {
 		line("Linux %s -> %s ([changelog](https://cdn.kernel.org/pub/linux/kernel/v%s.x/ChangeLog-%s))", pk.Version, k.Version, strings.SplitN(k.Version, ".", 2)[0], k.Version)
 	}
@@ -39,19 +50,25 @@ func Notes(m Manifest, prev *Manifest) string {
 		line("%d Kconfig options new or changed since %s:", len(k.ConfigChanges), pk.Version)
 		for i, c := range k.ConfigChanges {
 			if i == 50 {
-				fmt.Fprintf(&b, "  - ... and %d more (manifest.json lists them all)\n", len(k.ConfigChanges)-50)
+				fmt.Fprintf(b, "  - ... and %d more (manifest.json lists them all)\n", len(k.ConfigChanges)-50)
 				break
 			}
-			fmt.Fprintf(&b, "  - `%s`\n", c)
+			fmt.Fprintf(b, "  - `%s`\n", c)
 		}
 	}
 	diffDigests(pk.Patches, k.Patches, "patch", line)
 	diffDigests(pk.Fragments, k.Fragments, "config fragment", line)
+}
+
+// rootfsChanges lists root filesystems new, changed (recipe, packages added, upgraded, removed) and
+// dropped, in a fixed order: the notes are a release asset and must come out the same bytes on every
+// run.
+func rootfsChanges(prev, now []RootfsRecord, line func(string, ...any)) {
 	prevRoots := map[string]RootfsRecord{}
-	for _, r := range prev.Rootfs {
+	for _, r := range prev {
 		prevRoots[r.Recipe] = r
 	}
-	for _, r := range m.Rootfs {
+	for _, r := range now {
 		old, ok := prevRoots[r.Recipe]
 		if !ok {
 			line("new root filesystem `%s`", r.Recipe)
@@ -60,46 +77,42 @@ func Notes(m Manifest, prev *Manifest) string {
 		if old.RecipeSHA256 != r.RecipeSHA256 {
 			line("`%s`: recipe changed", r.Recipe)
 		}
-		was := map[string]string{}
-		for _, p := range old.Packages {
-			was[p.Name] = p.Version
-		}
-		now := map[string]bool{}
-		for _, p := range r.Packages {
-			now[p.Name] = true
-			switch v, ok := was[p.Name]; {
-			case !ok:
-				line("`%s`: added %s", r.Recipe, p.Pkgver)
-			case v != p.Version:
-				line("`%s`: %s %s -> %s", r.Recipe, p.Name, v, p.Version)
-			}
-		}
-		var gone []string
-		for n := range was {
-			if !now[n] {
-				gone = append(gone, n)
-			}
-		}
-		sort.Strings(gone)
-		for _, n := range gone {
-			line("`%s`: removed %s", r.Recipe, n)
-		}
+		packageChanges(r.Recipe, old.Packages, r.Packages, line)
 	}
-	// In the previous release's order: the notes are a release asset and must come out the same
-	// bytes on every run (a map walk did not).
-	for _, old := range prev.Rootfs {
-		found := false
-		for _, r := range m.Rootfs {
-			found = found || r.Recipe == old.Recipe
-		}
-		if !found {
+	// In the previous release's order (a map walk was not the same on every run).
+	for _, old := range prev {
+		if !slices.ContainsFunc(now, func(r RootfsRecord) bool { return r.Recipe == old.Recipe }) {
 			line("root filesystem `%s` dropped", old.Recipe)
 		}
 	}
-	if changes == 0 {
-		b.WriteString("No changes in inputs: a rebuild.\n")
+}
+
+// packageChanges lists the packages of one recipe added, upgraded and removed.
+func packageChanges(recipe string, old, now []PackageRecord, line func(string, ...any)) {
+	was := map[string]string{}
+	for _, p := range old {
+		was[p.Name] = p.Version
 	}
-	return b.String()
+	present := map[string]bool{}
+	for _, p := range now {
+		present[p.Name] = true
+		switch v, ok := was[p.Name]; {
+		case !ok:
+			line("`%s`: added %s", recipe, p.Pkgver)
+		case v != p.Version:
+			line("`%s`: %s %s -> %s", recipe, p.Name, v, p.Version)
+		}
+	}
+	var gone []string
+	for n := range was {
+		if !present[n] {
+			gone = append(gone, n)
+		}
+	}
+	sort.Strings(gone)
+	for _, n := range gone {
+		line("`%s`: removed %s", recipe, n)
+	}
 }
 
 func diffDigests(old, now []Digest, what string, line func(string, ...any)) {
