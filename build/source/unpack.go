@@ -229,55 +229,65 @@ func (x *extraction) run(ctx context.Context, tr *tar.Reader, jobs chan<- fileJo
 		if err := x.checkParents(hdr.Name, rel); err != nil {
 			return err
 		}
-		switch hdr.Typeflag {
-		case tar.TypeDir:
-			if err := x.root.MkdirAll(rel, 0o755); err != nil {
-				return err
-			}
-			x.dirs[rel] = true
-			x.dirTimes = append(x.dirTimes, fileJob{path: rel, mtime: hdr.ModTime})
-		case tar.TypeReg, tar.TypeRegA:
-			if err := x.mkParent(rel); err != nil {
-				return err
-			}
-			mode := os.FileMode(hdr.Mode) & 0o777
-			if hdr.Size > maxInlineFile {
-				if err := confine.WriteNew(x.root, rel, tr, mode, hdr.ModTime); err != nil {
-					return err
-				}
-			} else {
-				data := make([]byte, hdr.Size)
-				if _, err := io.ReadFull(tr, data); err != nil {
-					return fmt.Errorf("read %s: %w", hdr.Name, err)
-				}
-				jobs <- fileJob{path: rel, mode: mode, mtime: hdr.ModTime, data: data}
-			}
-			x.stats.Files++
-			x.stats.Bytes += hdr.Size
-		case tar.TypeSymlink:
-			if err := x.checkLinkTarget(hdr.Name, path.Dir(rel), hdr.Linkname); err != nil {
-				return err
-			}
-			if err := x.mkParent(rel); err != nil {
-				return err
-			}
-			if err := x.root.Symlink(hdr.Linkname, rel); err != nil {
-				return err
-			}
-			x.links[rel] = hdr.Linkname
-		case tar.TypeLink:
-			target, err := x.relName(hdr.Linkname)
-			if err != nil {
-				return err
-			}
-			if err := x.mkParent(rel); err != nil {
-				return err
-			}
-			x.hardlinks = append(x.hardlinks, hardlink{name: rel, target: target})
-		default:
-			return &UnsafeEntryError{hdr.Name, fmt.Sprintf("entry type %q is not allowed in a source tree", hdr.Typeflag)}
+		if err := x.entry(hdr, rel, tr, jobs); err != nil {
+			return err
 		}
 	}
+}
+
+// entry makes one checked entry of the archive at rel, through the tree's root: a folder, a file
+// (small ones go to the writers as jobs), a symbolic link whose target stays in the tree, or a hard
+// link, made once every file is there. Any other type is refused.
+func (x *extraction) entry(hdr *tar.Header, rel string, tr *tar.Reader, jobs chan<- fileJob) error {
+	switch hdr.Typeflag {
+	case tar.TypeDir:
+		if err := x.root.MkdirAll(rel, 0o755); err != nil {
+			return err
+		}
+		x.dirs[rel] = true
+		x.dirTimes = append(x.dirTimes, fileJob{path: rel, mtime: hdr.ModTime})
+	case tar.TypeReg, tar.TypeRegA:
+		if err := x.mkParent(rel); err != nil {
+			return err
+		}
+		mode := os.FileMode(hdr.Mode) & 0o777
+		if hdr.Size > maxInlineFile {
+			if err := confine.WriteNew(x.root, rel, tr, mode, hdr.ModTime); err != nil {
+				return err
+			}
+		} else {
+			data := make([]byte, hdr.Size)
+			if _, err := io.ReadFull(tr, data); err != nil {
+				return fmt.Errorf("read %s: %w", hdr.Name, err)
+			}
+			jobs <- fileJob{path: rel, mode: mode, mtime: hdr.ModTime, data: data}
+		}
+		x.stats.Files++
+		x.stats.Bytes += hdr.Size
+	case tar.TypeSymlink:
+		if err := x.checkLinkTarget(hdr.Name, path.Dir(rel), hdr.Linkname); err != nil {
+			return err
+		}
+		if err := x.mkParent(rel); err != nil {
+			return err
+		}
+		if err := x.root.Symlink(hdr.Linkname, rel); err != nil {
+			return err
+		}
+		x.links[rel] = hdr.Linkname
+	case tar.TypeLink:
+		target, err := x.relName(hdr.Linkname)
+		if err != nil {
+			return err
+		}
+		if err := x.mkParent(rel); err != nil {
+			return err
+		}
+		x.hardlinks = append(x.hardlinks, hardlink{name: rel, target: target})
+	default:
+		return &UnsafeEntryError{hdr.Name, fmt.Sprintf("entry type %q is not allowed in a source tree", hdr.Typeflag)}
+	}
+	return nil
 }
 
 // checkSize refuses sparse entries (their holes cost no input, so a small archive could expand without
