@@ -283,6 +283,12 @@ func (c *Cache) log() io.Writer {
 	return c.Log
 }
 
+// BytesSHA256 returns the lowercase hex sha256 of data.
+func BytesSHA256(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
 // FileSHA256 returns the lowercase hex sha256 of a file's content.
 func FileSHA256(path string) (string, error) {
 	f, err := os.Open(path)

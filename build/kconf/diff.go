@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 
 	"github.com/simple-uml/simple-uml/build/files"
@@ -27,6 +28,25 @@ func Diff(before, after Config) Config {
 		}
 	}
 	return d
+}
+
+// Changes lists the options whose value differs between two resolved .config files, sorted:
+// "CONFIG_FOO=y (was n)".
+func Changes(before, after string) ([]string, error) {
+	old, err := ParseFile(before)
+	if err != nil {
+		return nil, err
+	}
+	now, err := ParseFile(after)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for name, v := range Diff(old, now) {
+		out = append(out, fmt.Sprintf("%s=%s (was %s)", name, v, old.Get(name)))
+	}
+	sort.Strings(out)
+	return out, nil
 }
 
 // WriteBack records changed options in the fragments: an option a fragment already sets is rewritten in

@@ -1,8 +1,6 @@
 package manifest
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -212,6 +210,5 @@ func ReadKernelRecord(dist string) (*KernelRecord, error) {
 // HashJSON is the sha256 of v's JSON encoding: the key of a set of inputs.
 func HashJSON(v any) string {
 	data, _ := json.Marshal(v)
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
+	return fetch.BytesSHA256(data)
 }

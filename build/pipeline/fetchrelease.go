@@ -2,8 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -123,11 +121,6 @@ func installFetched(ctx context.Context, dist string, m *manifest.Manifest, root
 	return files.WriteJSON(record, rec)
 }
 
-func sha256Hex(data []byte) string {
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
-}
-
 // remoteRelease is a published release whose SHA256SUMS and manifest agree.
 type remoteRelease struct {
 	manifest *manifest.Manifest
@@ -187,7 +180,7 @@ func openRelease(ctx context.Context, cfg config.Config, getenv func(string) str
 	if err != nil {
 		return nil, err
 	}
-	if got := sha256Hex(manData); got != rr.sums[manifest.ManifestName] {
+	if got := fetch.BytesSHA256(manData); got != rr.sums[manifest.ManifestName] {
 		return nil, fmt.Errorf("release %s: %s has sha256 %s, %s lists %s", rel.GetTagName(), manifest.ManifestName, got, artifact.SumsName, rr.sums[manifest.ManifestName])
 	}
 	rr.manifest = &manifest.Manifest{}

@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"time"
 
 	"github.com/simple-uml/simple-uml/build/config"
@@ -81,7 +80,7 @@ func Kernel(ctx context.Context, cfg config.Config, w io.Writer) (KernelResult, 
 	// After a version change (a bump), list the Kconfig options that are new or changed against the
 	// previous build's resolved config, so a reviewer sees what the new kernel brought.
 	if prev, err := manifest.ReadKernelRecord(cfg.Paths.Dist); err == nil && prev.Version != rec.Version {
-		changes, err := configChanges(filepath.Join(cfg.Paths.Dist, ConfigName), filepath.Join(opts.Out, ".config"))
+		changes, err := kconf.Changes(filepath.Join(cfg.Paths.Dist, ConfigName), filepath.Join(opts.Out, ".config"))
 		if err == nil {
 			rec.ConfigBase, rec.ConfigChanges = prev.Version, changes
 			reportConfigChanges(w, prev.Version, changes)
@@ -287,25 +286,6 @@ func kernelLicense(src string) ([]byte, error) {
 		}
 		out = append(out, data...)
 	}
-	return out, nil
-}
-
-// configChanges lists the options whose value differs between two resolved .config files, sorted:
-// "CONFIG_FOO=y (was n)".
-func configChanges(before, after string) ([]string, error) {
-	old, err := kconf.ParseFile(before)
-	if err != nil {
-		return nil, err
-	}
-	now, err := kconf.ParseFile(after)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for name, v := range kconf.Diff(old, now) {
-		out = append(out, fmt.Sprintf("%s=%s (was %s)", name, v, old.Get(name)))
-	}
-	sort.Strings(out)
 	return out, nil
 }
 

@@ -47,8 +47,7 @@ func LoadRepositories(ctx context.Context, cache *fetch.Cache, r *Recipe) ([]*Re
 		if err != nil {
 			return nil, fmt.Errorf("repository %s: %w", src, err)
 		}
-		sum := sha256.Sum256(data)
-		repo := &Repo{Repository: rr, Index: &xbps.Repo{URL: rr.URL, Data: rd}, RepodataSHA256: hex.EncodeToString(sum[:])}
+		repo := &Repo{Repository: rr, Index: &xbps.Repo{URL: rr.URL, Data: rd}, RepodataSHA256: fetch.BytesSHA256(data)}
 		if rd.Signed() {
 			key, err := xbps.ParsePublicKey(rd.Meta.PublicKeyPEM)
 			if err != nil {

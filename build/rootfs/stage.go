@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/simple-uml/simple-uml/build/confine"
+	"github.com/simple-uml/simple-uml/build/fetch"
 	"github.com/simple-uml/simple-uml/build/xbps"
 	"github.com/simple-uml/simple-uml/build/xbps/proplib"
 )
@@ -166,8 +167,7 @@ func pkgdbEntry(root *os.Root, p *Fetched, c *xbps.Contents) (map[string]any, er
 	if err := writeGuestFile(root, "/"+path.Join(xbpsDB[1:], "."+p.Name+"-files.plist"), data, 0o644); err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(data)
-	entry["metafile-sha256"] = hex.EncodeToString(sum[:])
+	entry["metafile-sha256"] = fetch.BytesSHA256(data)
 	return entry, nil
 }
 

@@ -3,8 +3,6 @@ package source
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -19,6 +17,7 @@ import (
 	"github.com/bluekeyes/go-gitdiff/gitdiff"
 
 	"github.com/simple-uml/simple-uml/build/confine"
+	"github.com/simple-uml/simple-uml/build/fetch"
 )
 
 // Patch is one entry of a series file.
@@ -71,8 +70,7 @@ func ReadSeries(dir string) ([]Patch, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s/series line %d: %w", dir, n, err)
 		}
-		sum := sha256.Sum256(content)
-		p.SHA256 = hex.EncodeToString(sum[:])
+		p.SHA256 = fetch.BytesSHA256(content)
 		out = append(out, p)
 	}
 	return out, sc.Err()
@@ -84,7 +82,7 @@ func readPatch(p Patch) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if sum := sha256.Sum256(data); p.SHA256 != "" && hex.EncodeToString(sum[:]) != p.SHA256 {
+	if p.SHA256 != "" && fetch.BytesSHA256(data) != p.SHA256 {
 		return nil, fmt.Errorf("patch %s changed since the series was read; run again", p.File)
 	}
 	return data, nil

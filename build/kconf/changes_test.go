@@ -1,4 +1,4 @@
-package pipeline
+package kconf
 
 import (
 	"os"
@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-func TestConfigChanges(t *testing.T) {
+func TestChanges(t *testing.T) {
 	dir := t.TempDir()
 	before := dir + "/before"
 	after := dir + "/after"
@@ -17,7 +17,7 @@ func TestConfigChanges(t *testing.T) {
 	}
 	writeFile(before, "CONFIG_A=y\nCONFIG_B=m\n# CONFIG_C is not set\nCONFIG_GONE=y\n")
 	writeFile(after, "CONFIG_A=y\nCONFIG_B=y\nCONFIG_C=y\nCONFIG_NEW=\"x\"\n")
-	got, err := configChanges(before, after)
+	got, err := Changes(before, after)
 	if err != nil {
 		t.Fatal(err)
 	}
