@@ -11,10 +11,12 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
 
+	"github.com/simple-uml/simple-uml/build/confine"
 	"github.com/simple-uml/simple-uml/build/untar"
 )
 
@@ -66,6 +68,11 @@ func ExtractFiles(path string, c Compression, dir string, names map[string]strin
 		return err
 	}
 	defer closeArchive()
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
 	tr := tar.NewReader(r)
 	var count untar.Counter
 	for {
@@ -83,7 +90,7 @@ func ExtractFiles(path string, c Compression, dir string, names map[string]strin
 		if !ok || hdr.Typeflag != tar.TypeReg {
 			return fmt.Errorf("%s: unexpected entry %q", what, hdr.Name)
 		}
-		if err := writeNew(filepath.Join(dir, dst), tr, os.FileMode(hdr.Mode&0o755)); err != nil {
+		if err := confine.WriteNew(root, dst, tr, os.FileMode(hdr.Mode&0o755), time.Time{}); err != nil {
 			return err
 		}
 	}
@@ -91,18 +98,6 @@ func ExtractFiles(path string, c Compression, dir string, names map[string]strin
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
-}
-
-func writeNew(path string, r io.Reader, mode os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, mode|0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // DecompressSparse writes the content of path, decompressed from c, to a new file dst, seeking over all-zero
