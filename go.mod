@@ -17,6 +17,7 @@ require (
 	github.com/containers/gvisor-tap-vsock v0.8.9
 	github.com/github/go-spdx/v2 v2.8.0
 	github.com/google/go-github/v60 v60.0.0
+	github.com/google/gopacket v1.1.19
 	github.com/inetaf/tcpproxy v0.0.0-20250222171855-c4b9df066048
 	github.com/klauspost/compress v1.20.4
 	github.com/landlock-lsm/go-landlock v0.11.2
@@ -38,7 +39,6 @@ require (
 	github.com/fatih/color v1.19.0 // indirect
 	github.com/google/btree v1.1.2 // indirect
 	github.com/google/go-querystring v1.1.0 // indirect
-	github.com/google/gopacket v1.1.19 // indirect
 	github.com/insomniacslk/dhcp v0.0.0-20240710054256-ddd8a41251c9 // indirect
 	github.com/magefile/mage v1.17.2 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect

@@ -2,7 +2,9 @@ package uml
 
 import (
 	"fmt"
+	"net"
 	"path/filepath"
+	"strings"
 
 	"github.com/simple-uml/simple-uml/build/usernet"
 )
@@ -53,4 +55,24 @@ func (n *Net) start(umlDir string) (*usernet.Network, error) {
 		return nil, nil
 	}
 	return usernet.Start(usernet.Config{Socket: n.socket(umlDir), HostAccess: n.HostAccess, Forwards: n.Forwards})
+}
+
+// LANPort is one of the guest's interfaces on a lab LAN: a switch in this process (build/lan) the
+// kernel's vector driver joins over a unixpacket socket, like the user network's.
+type LANPort struct {
+	Socket string // the LAN's socket
+	MAC    string // the interface's address, unique on the LAN
+}
+
+// LANDevice is the guest's name for its n-th LAN interface (from 1; vec0 is the user network's).
+func LANDevice(n int) string { return fmt.Sprintf("vec%d", n) }
+
+func (p LANPort) arg(n int) (string, error) {
+	if len(p.Socket) > maxSocketPath {
+		return "", fmt.Errorf("the LAN socket %s is longer than a unix socket address allows (%d bytes): set TMPDIR or the cache to a shorter folder", p.Socket, maxSocketPath)
+	}
+	if _, err := net.ParseMAC(p.MAC); err != nil || strings.ContainsAny(p.MAC, ",= ") {
+		return "", fmt.Errorf("LAN interface %s: MAC address %q: %v", LANDevice(n), p.MAC, err)
+	}
+	return fmt.Sprintf("%s:transport=bess,dst=%s,depth=128,mac=%s", LANDevice(n), p.Socket, p.MAC), nil
 }

@@ -30,6 +30,7 @@ type Options struct {
 	Hostfs  string        // host folder the guest can mount: mount -t hostfs none /mnt
 	Sandbox Sandbox       // how the process is confined on the host; the zero value is SandboxAuto
 	Net     *Net          // networking; nil for none
+	LANs    []LANPort     // interfaces on lab LANs (build/lan), vec1, vec2, ... in order
 	Umid    string        // UML's machine id; empty means a unique one
 	Timeout time.Duration // for Boot's whole run; 0 means one minute
 	Until   string        // Boot stops successfully as soon as the console prints this
@@ -70,7 +71,11 @@ func (o Options) args(umlDir string) ([]string, error) {
 	}
 	// UML joins its arguments into the kernel command line, where a space starts a new parameter and
 	// a comma separates ubd's files: a path holding one would add parameters nobody wrote.
-	for _, p := range []struct{ what, path string }{{"image", o.Image}, {"COW file", o.COW}, {"hostfs folder", hostfs}, {"uml_dir", umlDir}} {
+	paths := []struct{ what, path string }{{"image", o.Image}, {"COW file", o.COW}, {"hostfs folder", hostfs}, {"uml_dir", umlDir}}
+	for _, p := range o.LANs {
+		paths = append(paths, struct{ what, path string }{"LAN socket", p.Socket})
+	}
+	for _, p := range paths {
 		if strings.ContainsFunc(p.path, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) || r == ',' }) {
 			return nil, fmt.Errorf("%s %q: a path on the kernel command line may not hold white space, control characters or commas; use another path", p.what, p.path)
 		}
@@ -98,6 +103,13 @@ func (o Options) args(umlDir string) ([]string, error) {
 			return nil, err
 		}
 		args = append(args, net...)
+	}
+	for i, p := range o.LANs {
+		dev, err := p.arg(i + 1)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, dev)
 	}
 	if o.Init != "" {
 		args = append(args, "init="+o.Init)

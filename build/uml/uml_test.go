@@ -103,6 +103,9 @@ func TestArgs(t *testing.T) {
 			[]string{"vec0:transport=bess,dst=" + filepath.Join(dir, "net.sock") + ",depth=128,mtu=65520,mac=52:54:00:12:34:56",
 				"ip=10.0.2.15::10.0.2.2:255.255.255.0:box:vec0:off:10.0.2.2"}},
 		{"tap", Options{Image: "/img", Net: &Net{Transport: "tuntap,,,tap0"}}, []string{"eth0=tuntap,,,tap0"}},
+		{"lab LANs after the user network", Options{Image: "/img", Net: &Net{Transport: UserNet},
+			LANs: []LANPort{{Socket: "/run/lab/lan1.sock", MAC: "52:54:01:01:01:00"}, {Socket: "/run/lab/lan2.sock", MAC: "52:54:01:01:02:00"}}},
+			[]string{"vec1:transport=bess,dst=/run/lab/lan1.sock,depth=128,mac=52:54:01:01:01:00", "vec2:transport=bess,dst=/run/lab/lan2.sock,depth=128,mac=52:54:01:01:02:00"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -124,6 +127,8 @@ func TestArgs(t *testing.T) {
 		{Image: "/img", Hostfs: spaced},
 		{Image: "/img", COW: "/tmp/a.cow,/etc/shadow"},
 		{Image: "/img\nquiet"},
+		{Image: "/img", LANs: []LANPort{{Socket: "/run/lan.sock,dst=/tmp/x", MAC: "52:54:01:01:01:00"}}},
+		{Image: "/img", LANs: []LANPort{{Socket: "/run/lan.sock init=/bin/sh", MAC: "52:54:01:01:01:00"}}},
 	} {
 		if _, err := o.args(dir); err == nil || !strings.Contains(err.Error(), "kernel command line") {
 			t.Errorf("%+v: %v", o, err)
@@ -136,6 +141,12 @@ func TestArgs(t *testing.T) {
 		if _, err := (Options{Image: "/img", Net: n}).args(dir); err == nil {
 			t.Errorf("%+v accepted: forwards and host access are the user network's", n)
 		}
+	}
+	if _, err := (Options{Image: "/img", LANs: []LANPort{{Socket: "/run/lan.sock", MAC: "52:54:01:01:01:00,x=1"}}}).args(dir); err == nil {
+		t.Error("a MAC address that adds vector options was accepted")
+	}
+	if _, err := (Options{Image: "/img", LANs: []LANPort{{Socket: "/" + strings.Repeat("s", 120), MAC: "52:54:01:01:01:00"}}}).args(dir); err == nil || !strings.Contains(err.Error(), "shorter folder") {
+		t.Errorf("a LAN socket path too long for sun_path: %v", err)
 	}
 	long := filepath.Join(dir, strings.Repeat("d", 100))
 	if _, err := (Options{Image: "/img", Net: &Net{Transport: UserNet}}).args(long); err == nil || !strings.Contains(err.Error(), "TMPDIR") {

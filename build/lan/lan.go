@@ -1,0 +1,169 @@
+// Package lan is a lab's local network: an Ethernet switch in this process that UML guests join over
+// unixpacket sockets (the vector driver's BESS transport), as usernet's guest joins its gateway. It
+// is containers/gvisor-tap-vsock's switch, the one usernet uses, with no gateway on it: frames go
+// between the guests and nowhere else, so a LAN reaches neither the host nor any other network. A
+// capture records every frame a guest puts on the LAN, as a pcap file.
+package lan
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/containers/gvisor-tap-vsock/pkg/tap"
+	"github.com/containers/gvisor-tap-vsock/pkg/types"
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
+	"github.com/sirupsen/logrus"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+)
+
+// MaxFrame is the largest frame a LAN carries and a capture records: a 1500-byte MTU and its
+// Ethernet header, with room for a VLAN tag.
+const MaxFrame = 1522
+
+var quiet sync.Once
+
+// LAN is a running switch. Close stops it.
+type LAN struct {
+	Name   string
+	Socket string // where guests connect
+
+	ln     *net.UnixListener
+	sw     *tap.Switch
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	conns   map[net.Conn]bool
+	closed  bool
+	capture *pcapgo.Writer
+}
+
+// Start listens on socket (which must not exist) and switches frames between the guests that join.
+// When capture is not nil, every frame a guest sends is written to it as a pcap record.
+func Start(name, socket string, capture io.Writer) (*LAN, error) {
+	// The switch logs for gvproxy's own log; what matters to a user is said by the caller.
+	quiet.Do(func() { logrus.SetOutput(io.Discard) })
+	l := &LAN{Name: name, Socket: socket, sw: tap.NewSwitch(false), conns: map[net.Conn]bool{}}
+	l.ctx, l.cancel = context.WithCancel(context.Background())
+	// The switch hands frames for its gateway, and broadcasts, to this device; a LAN has none.
+	l.sw.Connect(nobody{})
+	if capture != nil {
+		w := pcapgo.NewWriter(capture)
+		if err := w.WriteFileHeader(MaxFrame, layers.LinkTypeEthernet); err != nil {
+			return nil, fmt.Errorf("LAN %s capture: %w", name, err)
+		}
+		l.capture = w
+	}
+	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: socket, Net: "unixpacket"})
+	if err != nil {
+		return nil, fmt.Errorf("LAN %s: %w", name, err)
+	}
+	l.ln = ln
+	l.wg.Add(1)
+	go l.accept()
+	return l, nil
+}
+
+func (l *LAN) accept() {
+	defer l.wg.Done()
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			return
+		}
+		if !l.track(c) {
+			return
+		}
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			defer l.untrack(c)
+			l.sw.Accept(l.ctx, &port{Conn: c, lan: l}, types.BessProtocol)
+		}()
+	}
+}
+
+func (l *LAN) track(c net.Conn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		c.Close()
+		return false
+	}
+	l.conns[c] = true
+	return true
+}
+
+func (l *LAN) untrack(c net.Conn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.conns, c)
+	c.Close()
+}
+
+// record writes one frame to the capture.
+func (l *LAN) record(frame []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.capture == nil || l.closed {
+		return
+	}
+	n := min(len(frame), MaxFrame)
+	l.capture.WritePacket(gopacket.CaptureInfo{Timestamp: time.Now(), CaptureLength: n, Length: len(frame)}, frame[:n])
+}
+
+// Close stops the switch and ends every guest's connection; the socket file goes with the listener.
+func (l *LAN) Close() error {
+	l.cancel()
+	l.mu.Lock()
+	l.closed = true
+	conns := make([]net.Conn, 0, len(l.conns))
+	for c := range l.conns {
+		conns = append(conns, c)
+	}
+	l.mu.Unlock()
+	var err error
+	if l.ln != nil {
+		err = l.ln.Close()
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	l.wg.Wait()
+	return err
+}
+
+// port is a guest's connection as the switch reads it: each read is one frame (the socket keeps
+// frames apart), which the capture records on its way in.
+type port struct {
+	net.Conn
+	lan *LAN
+}
+
+func (p *port) Read(b []byte) (int, error) {
+	n, err := p.Conn.Read(b)
+	if n > 0 {
+		p.lan.record(b[:n])
+	}
+	return n, err
+}
+
+// nobody is the switch's gateway on a LAN: an address no guest uses, taking whatever is sent to it
+// (broadcasts among them) and passing it nowhere.
+type nobody struct{}
+
+func (nobody) DeliverNetworkPacket(tcpip.NetworkProtocolNumber, *stack.PacketBuffer) {}
+func (nobody) LinkAddress() tcpip.LinkAddress                                      { return nobodyMAC }
+func (nobody) IP() string                                                          { return "" }
+
+// nobodyMAC is locally administered and unicast, so no guest's frames are for it unless addressed
+// to it by hand.
+var nobodyMAC = tcpip.LinkAddress("\x02\x00\x00\x00\x00\x00")

@@ -1,0 +1,120 @@
+package lan
+
+import (
+	"bytes"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
+)
+
+// guest joins the LAN as a kernel's vector driver does: a unixpacket connection, one frame a packet.
+func guest(t *testing.T, socket string) *net.UnixConn {
+	t.Helper()
+	c, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: socket, Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func frame(dst, src net.HardwareAddr, payload string) []byte {
+	f := append(append(append([]byte{}, dst...), src...), 0x08, 0x00)
+	return append(f, []byte(payload)...)
+}
+
+// receive reads one frame, or nil when none comes within a short while.
+func receive(t *testing.T, c *net.UnixConn) []byte {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	buf := make([]byte, 2048)
+	n, err := c.Read(buf)
+	if err != nil {
+		return nil
+	}
+	return buf[:n]
+}
+
+// TestLAN: a broadcast reaches every other guest, a unicast only its addressee once the switch has
+// learnt where it is, the capture holds every frame sent, and Close ends every guest's connection
+// and removes the socket.
+func TestLAN(t *testing.T) {
+	dir := t.TempDir()
+	socket := filepath.Join(dir, "lan1.sock")
+	var capture bytes.Buffer
+	l, err := Start("lan1", socket, &capture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b, c := guest(t, socket), guest(t, socket), guest(t, socket)
+	macA, _ := net.ParseMAC("52:54:01:00:01:01")
+	macB, _ := net.ParseMAC("52:54:01:00:02:01")
+	broadcast, _ := net.ParseMAC("ff:ff:ff:ff:ff:ff")
+	time.Sleep(100 * time.Millisecond) // the switch takes the connections
+	hello := frame(broadcast, macA, "who has B")
+	a.Write(hello)
+	if got := receive(t, b); !bytes.Equal(got, hello) {
+		t.Fatalf("B got %q, want the broadcast", got)
+	}
+	if got := receive(t, c); !bytes.Equal(got, hello) {
+		t.Fatalf("C got %q, want the broadcast", got)
+	}
+	if got := receive(t, a); got != nil {
+		t.Errorf("the sender got its own broadcast back: %q", got)
+	}
+	reply := frame(macA, macB, "B is here")
+	b.Write(reply)
+	if got := receive(t, a); !bytes.Equal(got, reply) {
+		t.Fatalf("A got %q, want B's reply", got)
+	}
+	if got := receive(t, c); got != nil {
+		t.Errorf("C got a frame for A: %q", got)
+	}
+
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := receive(t, a); got != nil {
+		t.Errorf("a frame after Close: %q", got)
+	}
+	if _, err := a.Write(hello); err == nil {
+		if _, err := a.Write(hello); err == nil {
+			t.Error("a guest's connection outlived Close")
+		}
+	}
+	if _, err := os.Stat(socket); !os.IsNotExist(err) {
+		t.Errorf("the socket is left: %v", err)
+	}
+
+	r, err := pcapgo.NewReader(&capture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.LinkType() != layers.LinkTypeEthernet {
+		t.Errorf("capture link type %v", r.LinkType())
+	}
+	var frames [][]byte
+	for {
+		data, _, err := r.ReadPacketData()
+		if err != nil {
+			break
+		}
+		frames = append(frames, data)
+	}
+	if len(frames) != 2 || !bytes.Equal(frames[0], hello) || !bytes.Equal(frames[1], reply) {
+		t.Errorf("capture holds %q, want the broadcast and the reply", frames)
+	}
+}
+
+func TestStartRefusesATakenSocket(t *testing.T) {
+	socket := filepath.Join(t.TempDir(), "lan.sock")
+	os.WriteFile(socket, nil, 0o600)
+	if _, err := Start("lan1", socket, nil); err == nil {
+		t.Error("a LAN took over a path that exists")
+	}
+}
