@@ -161,8 +161,8 @@ func (p *port) Read(b []byte) (int, error) {
 type nobody struct{}
 
 func (nobody) DeliverNetworkPacket(tcpip.NetworkProtocolNumber, *stack.PacketBuffer) {}
-func (nobody) LinkAddress() tcpip.LinkAddress                                      { return nobodyMAC }
-func (nobody) IP() string                                                          { return "" }
+func (nobody) LinkAddress() tcpip.LinkAddress                                        { return nobodyMAC }
+func (nobody) IP() string                                                            { return "" }
 
 // nobodyMAC is locally administered and unicast, so no guest's frames are for it unless addressed
 // to it by hand.
