@@ -76,6 +76,25 @@ func Test(ctx context.Context) error {
 	return err
 }
 
+// Lab starts labs/<name>.toml, a network of guests from dist/'s kernel and images, and keeps it up until Ctrl-C.
+func Lab(ctx context.Context, name string) error {
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	return pipeline.Lab(ctx, cfg, name, os.Stdout)
+}
+
+// LabTest starts labs/<name>.toml, runs its checks inside the guests, stops it, and fails if any does not pass.
+func LabTest(ctx context.Context, name string) error {
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	_, err = pipeline.LabTest(ctx, cfg, name, os.Stdout)
+	return err
+}
+
 // Debug boots dist/'s pair under gdb with the unstripped kernel, stopped at start_kernel.
 func Debug(ctx context.Context) error {
 	cfg, err := loadConfig()

@@ -77,6 +77,7 @@ type Paths struct {
 	Patches   string `toml:"patches"`
 	Fragments string `toml:"kconfig"`
 	Recipes   string `toml:"recipes"`
+	Labs      string `toml:"labs"`
 }
 
 // KernelPin is kernel.lock: the kernel `mage kernel` builds. `mage bump` rewrites it.
@@ -137,7 +138,7 @@ func Load(root string, getenv func(string) string) (Config, error) {
 	if c.Boot.Recipe == "" {
 		c.Boot.Recipe = c.Rootfs.Recipe
 	}
-	for _, p := range []*string{&c.Paths.Dist, &c.Paths.Cache, &c.Paths.Downloads, &c.Paths.Patches, &c.Paths.Fragments, &c.Paths.Recipes} {
+	for _, p := range []*string{&c.Paths.Dist, &c.Paths.Cache, &c.Paths.Downloads, &c.Paths.Patches, &c.Paths.Fragments, &c.Paths.Recipes, &c.Paths.Labs} {
 		if !filepath.IsAbs(*p) {
 			*p = filepath.Join(abs, *p)
 		}

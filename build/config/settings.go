@@ -55,6 +55,8 @@ var Settings = []Setting{
 		"the config fragments", func(c *Config) any { return &c.Paths.Fragments }},
 	{FileName, "paths.recipes", "SUML_RECIPES", nil, "rootfs-recipes", "`rootfs-recipes`", 0,
 		"root filesystem recipes", func(c *Config) any { return &c.Paths.Recipes }},
+	{FileName, "paths.labs", "SUML_LABS", nil, "labs", "`labs`", 0,
+		"lab files: networks of guests for `mage lab`", func(c *Config) any { return &c.Paths.Labs }},
 	{FileName, "rootfs.recipe", "SUML_ROOTFS_RECIPE", nil, "void-minimal", "`void-minimal`", 0,
 		"the recipe `mage rootfs` builds", func(c *Config) any { return &c.Rootfs.Recipe }},
 	{FileName, "rootfs.kernel", "SUML_ROOTFS_KERNEL", nil, "", "empty (`dist/linux`, built when needed)", 0,

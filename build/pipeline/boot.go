@@ -54,7 +54,7 @@ func prepareGuest(cfg config.Config, w io.Writer) (*guest, error) {
 	if err := json.Unmarshal(data, g.rootfs); err != nil {
 		return nil, fmt.Errorf("%s: %w", recordPath, err)
 	}
-	if g.recipe, err = bootRecipe(cfg, g.rootfs); err != nil {
+	if g.recipe, err = bootRecipe(cfg, cfg.Boot.Recipe, g.rootfs); err != nil {
 		return nil, err
 	}
 	g.opts = uml.Options{Kernel: linux, Image: image, Mem: cfg.Boot.Mem, Args: strings.Fields(cfg.Boot.Args), Hostfs: cfg.Boot.Hostfs,
@@ -80,8 +80,8 @@ func prepareGuest(cfg config.Config, w io.Writer) (*guest, error) {
 
 // bootRecipe is the recipe of the image to boot: its file when there is one, else what the image's
 // record carries (a fetched release whose recipe this checkout does not have).
-func bootRecipe(cfg config.Config, rec *manifest.RootfsRecord) (*rootfs.Recipe, error) {
-	r, err := rootfs.LoadRecipe(cfg.Paths.Recipes, cfg.Boot.Recipe)
+func bootRecipe(cfg config.Config, name string, rec *manifest.RootfsRecord) (*rootfs.Recipe, error) {
+	r, err := rootfs.LoadRecipe(cfg.Paths.Recipes, name)
 	if err == nil || !errors.Is(err, fs.ErrNotExist) || rec.Boot == nil {
 		return r, err
 	}

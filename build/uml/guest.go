@@ -72,6 +72,9 @@ func Start(ctx context.Context, o Options) (*Guest, error) {
 	return g, nil
 }
 
+// Done is closed when the kernel has exited, by itself or stopped.
+func (g *Guest) Done() <-chan struct{} { return g.done }
+
 // Elapsed is the time since the kernel started.
 func (g *Guest) Elapsed() time.Duration { return time.Since(g.start) }
 

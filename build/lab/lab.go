@@ -1,0 +1,195 @@
+// Package lab is a network of UML guests declared in a lab file: guests over shared root filesystem
+// images (each with a copy-on-write file of its own), LANs between them (build/lan), an uplink through
+// the user network where a guest has one, and checks run inside the guests. Every guest keeps the
+// properties of a single sequestered boot: its Landlock sandbox, no host files, and the host closed
+// unless the lab opens it for that guest.
+package lab
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/usernet"
+)
+
+// Lab is a lab file, labs/<name>.toml.
+type Lab struct {
+	Name   string  `toml:"-"`
+	Path   string  `toml:"-"`
+	Guests []Guest `toml:"guest"`
+	LANs   []LAN   `toml:"lan"`
+	Checks []Check `toml:"check"`
+}
+
+// Guest is one UML kernel of the lab.
+type Guest struct {
+	Name   string `toml:"name"`
+	Recipe string `toml:"recipe"` // whose image in dist/ it boots; empty: boot.recipe
+	Mem    string `toml:"mem"`    // empty: 128M
+	Args   string `toml:"args"`   // more kernel arguments, space-separated
+	// Uplink gives the guest the user network as vec0: outbound TCP and UDP made by this process, the
+	// host closed unless HostAccess.
+	Uplink     bool        `toml:"uplink"`
+	HostAccess bool        `toml:"host_access"`
+	Forward    string      `toml:"forward"`    // host 127.0.0.1 ports to the guest's: "8080:80" (needs uplink)
+	Forwarding bool        `toml:"forwarding"` // the guest routes between its interfaces
+	Interfaces []Interface `toml:"interface"`
+	Routes     []string    `toml:"routes"` // "10.2.0.0/24 via 10.1.0.254"
+	Run        []string    `toml:"run"`    // shell commands run as root once its network is up
+}
+
+// Interface is a guest's place on a LAN: vec1 for its first, vec2 for its second, ...
+type Interface struct {
+	LAN     string `toml:"lan"`
+	Address string `toml:"address"` // IPv4 with prefix, e.g. 10.1.0.1/24
+}
+
+// LAN is a local network of the lab.
+type LAN struct {
+	Name    string `toml:"name"`
+	Capture bool   `toml:"capture"` // write every frame to <lab run folder>/<name>.pcap
+}
+
+// Check is a shell command run as root in a guest once the lab is up, and what it must give.
+type Check struct {
+	Name  string `toml:"name"`
+	Guest string `toml:"guest"`
+	Run   string `toml:"run"`
+	Want  string `toml:"want"` // its output, exactly; empty: any output
+	Fail  bool   `toml:"fail"` // it must fail (exit status not 0), as a connection that may not be made
+}
+
+// route is a parsed Routes entry.
+type route struct {
+	dst netip.Prefix
+	via netip.Addr
+}
+
+var nameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,15}$`)
+
+// Load reads and checks dir/<name>.toml. Unknown keys are errors, as in every settings file.
+func Load(dir, name string) (*Lab, error) {
+	if !nameRE.MatchString(name) {
+		return nil, fmt.Errorf("lab name %q: use a lower-case letter, then letters, digits and '-' (16 at most)", name)
+	}
+	l := &Lab{Name: name, Path: filepath.Join(dir, name+".toml")}
+	if err := config.DecodeFile(l.Path, l, "labs/README.md"); err != nil {
+		return nil, fmt.Errorf("lab %w", err)
+	}
+	if err := l.validate(); err != nil {
+		return nil, fmt.Errorf("lab %s: %w", l.Path, err)
+	}
+	return l, nil
+}
+
+// validate checks what the file declares against itself: names, references, addresses, routes.
+func (l *Lab) validate() error {
+	var errs []error
+	if len(l.Guests) == 0 {
+		errs = append(errs, errors.New("no [[guest]]"))
+	}
+	lans := map[string]bool{}
+	for _, n := range l.LANs {
+		if !nameRE.MatchString(n.Name) {
+			errs = append(errs, fmt.Errorf("LAN name %q: use a lower-case letter, then letters, digits and '-' (16 at most)", n.Name))
+		}
+		if lans[n.Name] {
+			errs = append(errs, fmt.Errorf("LAN %s declared twice", n.Name))
+		}
+		lans[n.Name] = true
+	}
+	guests := map[string]bool{}
+	used := map[netip.Addr]string{}
+	for _, g := range l.Guests {
+		if !nameRE.MatchString(g.Name) {
+			errs = append(errs, fmt.Errorf("guest name %q: use a lower-case letter, then letters, digits and '-' (16 at most)", g.Name))
+		}
+		if guests[g.Name] {
+			errs = append(errs, fmt.Errorf("guest %s declared twice", g.Name))
+		}
+		guests[g.Name] = true
+		errs = append(errs, g.validate(lans, used)...)
+	}
+	for _, c := range l.Checks {
+		if !guests[c.Guest] {
+			errs = append(errs, fmt.Errorf("check %q: no guest %q", c.Name, c.Guest))
+		}
+		if strings.TrimSpace(c.Run) == "" {
+			errs = append(errs, fmt.Errorf("check %q: run is empty", c.Name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (g Guest) validate(lans map[string]bool, used map[netip.Addr]string) []error {
+	var errs []error
+	fail := func(format string, a ...any) {
+		errs = append(errs, fmt.Errorf("guest %s: "+format, append([]any{g.Name}, a...)...))
+	}
+	if g.Forward != "" || g.HostAccess {
+		if !g.Uplink {
+			fail("forward and host_access go through the uplink: set uplink = true")
+		}
+		if _, err := usernet.ParseForwards(g.Forward); err != nil {
+			fail("%v", err)
+		}
+	}
+	if len(g.Interfaces) > 8 {
+		fail("%d interfaces; 8 at the most", len(g.Interfaces))
+	}
+	onLAN := map[string]bool{}
+	for _, i := range g.Interfaces {
+		if !lans[i.LAN] {
+			fail("interface on LAN %q, which no [[lan]] declares", i.LAN)
+		}
+		if onLAN[i.LAN] {
+			fail("two interfaces on LAN %s", i.LAN)
+		}
+		onLAN[i.LAN] = true
+		p, err := netip.ParsePrefix(i.Address)
+		if err != nil || !p.Addr().Is4() || p.Bits() < 8 || p.Bits() > 30 || p.Addr() == p.Masked().Addr() {
+			fail("address %q on %s: want an IPv4 host address with its prefix, e.g. 10.1.0.1/24", i.Address, i.LAN)
+			continue
+		}
+		if usernet.Subnet == p.Masked().String() {
+			fail("address %s on %s is in the uplink's network %s", i.Address, i.LAN, usernet.Subnet)
+		}
+		if other, dup := used[p.Addr()]; dup {
+			fail("address %s is %s's too", p.Addr(), other)
+		}
+		used[p.Addr()] = g.Name
+	}
+	for _, r := range g.Routes {
+		if _, err := parseRoute(r); err != nil {
+			fail("route %q: %v", r, err)
+		}
+	}
+	for _, a := range strings.Fields(g.Args) {
+		if strings.HasPrefix(a, "ubd") || strings.HasPrefix(a, "hostfs") || strings.HasPrefix(a, "vec") || strings.HasPrefix(a, "eth") || strings.HasPrefix(a, "con") {
+			fail("args %q: disks, host files, network devices and consoles are the lab's to set", a)
+		}
+	}
+	return errs
+}
+
+// parseRoute reads "10.2.0.0/24 via 10.1.0.254".
+func parseRoute(s string) (route, error) {
+	f := strings.Fields(s)
+	if len(f) != 3 || f[1] != "via" {
+		return route{}, errors.New(`want "<network>/<prefix> via <address>"`)
+	}
+	dst, err := netip.ParsePrefix(f[0])
+	if err != nil || !dst.Addr().Is4() || dst != dst.Masked() {
+		return route{}, fmt.Errorf("%q is not an IPv4 network", f[0])
+	}
+	via, err := netip.ParseAddr(f[2])
+	if err != nil || !via.Is4() {
+		return route{}, fmt.Errorf("%q is not an IPv4 address", f[2])
+	}
+	return route{dst: dst, via: via}, nil
+}

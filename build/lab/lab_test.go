@@ -1,0 +1,126 @@
+package lab
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const twoLANs = `
+[[lan]]
+name = "lan1"
+capture = true
+
+[[lan]]
+name = "lan2"
+
+[[guest]]
+name = "a"
+interface = [{ lan = "lan1", address = "10.1.0.1/24" }]
+routes = ["10.2.0.0/24 via 10.1.0.254"]
+
+[[guest]]
+name = "router"
+forwarding = true
+interface = [{ lan = "lan1", address = "10.1.0.254/24" }, { lan = "lan2", address = "10.2.0.254/24" }]
+
+[[guest]]
+name = "c"
+uplink = true
+forward = "8080:80"
+interface = [{ lan = "lan2", address = "10.2.0.3/24" }]
+routes = ["10.1.0.0/24 via 10.2.0.254"]
+run = ["busybox httpd -p 80 -h /srv"]
+
+[[check]]
+name = "a reaches c through the router"
+guest = "a"
+run = "wget -q -O - http://10.2.0.3/"
+want = "hello"
+`
+
+func writeLab(t *testing.T, body string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "net.toml"), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestLoad(t *testing.T) {
+	l, err := Load(writeLab(t, twoLANs), "net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Guests) != 3 || len(l.LANs) != 2 || !l.LANs[0].Capture || l.Guests[1].Interfaces[1].Address != "10.2.0.254/24" {
+		t.Errorf("read %+v", l)
+	}
+	got := strings.Join(configureCommands(l.Guests[1]), "\n")
+	for _, want := range []string{"hostname router", "ip link set vec1 up && ip addr add 10.1.0.254/24 dev vec1",
+		"ip link set vec2 up && ip addr add 10.2.0.254/24 dev vec2", "echo 1 > /proc/sys/net/ipv4/ip_forward"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("router's configuration lacks %q:\n%s", want, got)
+		}
+	}
+	if got := strings.Join(configureCommands(l.Guests[2]), "\n"); !strings.Contains(got, "echo 0 > /proc/sys/net/ipv4/ip_forward") ||
+		!strings.HasSuffix(got, "ip route add 10.1.0.0/24 via 10.2.0.254\nbusybox httpd -p 80 -h /srv") {
+		t.Errorf("c's configuration:\n%s", got)
+	}
+}
+
+// TestLoadRefuses: what a lab file may not say, each with an error that names it.
+func TestLoadRefuses(t *testing.T) {
+	tests := []struct{ name, body, want string }{
+		{"no guest", `[[lan]]` + "\nname = \"lan1\"\n", "no [[guest]]"},
+		{"unknown key", "[[guest]]\nname = \"a\"\ncolour = \"red\"\n", "unknown key(s) guest.colour"},
+		{"bad guest name", "[[guest]]\nname = \"../a\"\n", `guest name "../a"`},
+		{"same name twice", "[[guest]]\nname = \"a\"\n[[guest]]\nname = \"a\"\n", "guest a declared twice"},
+		{"unknown LAN", "[[guest]]\nname = \"a\"\ninterface = [{ lan = \"nowhere\", address = \"10.1.0.1/24\" }]\n", `LAN "nowhere"`},
+		{"network address", "[[lan]]\nname = \"l\"\n[[guest]]\nname = \"a\"\ninterface = [{ lan = \"l\", address = \"10.1.0.0/24\" }]\n", "IPv4 host address"},
+		{"address twice", "[[lan]]\nname = \"l\"\n[[guest]]\nname = \"a\"\ninterface = [{ lan = \"l\", address = \"10.1.0.1/24\" }]\n[[guest]]\nname = \"b\"\ninterface = [{ lan = \"l\", address = \"10.1.0.1/24\" }]\n", "is a's too"},
+		{"uplink's network", "[[lan]]\nname = \"l\"\n[[guest]]\nname = \"a\"\ninterface = [{ lan = \"l\", address = \"10.0.2.9/24\" }]\n", "uplink's network"},
+		{"forward without uplink", "[[guest]]\nname = \"a\"\nforward = \"8080:80\"\n", "set uplink = true"},
+		{"host access without uplink", "[[guest]]\nname = \"a\"\nhost_access = true\n", "set uplink = true"},
+		{"bad forward", "[[guest]]\nname = \"a\"\nuplink = true\nforward = \"80\"\n", "HOSTPORT:GUESTPORT"},
+		{"bad route", "[[guest]]\nname = \"a\"\nroutes = [\"10.2.0.0/24 through 10.1.0.254\"]\n", "route"},
+		{"a disk in args", "[[guest]]\nname = \"a\"\nargs = \"ubd1=/etc/shadow\"\n", "the lab's to set"},
+		{"a host folder in args", "[[guest]]\nname = \"a\"\nargs = \"hostfs=/\"\n", "the lab's to set"},
+		{"check of no guest", "[[guest]]\nname = \"a\"\n[[check]]\nname = \"x\"\nguest = \"b\"\nrun = \"true\"\n", `no guest "b"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(writeLab(t, tt.body), "net")
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+	if _, err := Load(t.TempDir(), "../etc"); err == nil || !strings.Contains(err.Error(), "lab name") {
+		t.Errorf("a lab name with a path: %v", err)
+	}
+}
+
+func TestCheckJudge(t *testing.T) {
+	tests := []struct {
+		c      Check
+		out    string
+		status int
+		want   bool
+	}{
+		{Check{Want: "hello"}, "hello", 0, true},
+		{Check{Want: "hello"}, "bye", 0, false},
+		{Check{}, "anything", 0, true},
+		{Check{}, "", 1, false},
+		{Check{Fail: true}, "timed out", 1, true},
+		{Check{Fail: true}, "hello", 0, false},
+		{Check{Fail: true, Want: "Network is unreachable"}, "Network is unreachable", 1, true},
+		{Check{Fail: true, Want: "Network is unreachable"}, "Segmentation fault", 139, false},
+	}
+	for _, tt := range tests {
+		if ok, _ := tt.c.judge(tt.out, tt.status); ok != tt.want {
+			t.Errorf("%+v on %q (status %d): %v", tt.c, tt.out, tt.status, ok)
+		}
+	}
+}

@@ -1,0 +1,279 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/simple-uml/simple-uml/build/lan"
+	"github.com/simple-uml/simple-uml/build/run"
+	"github.com/simple-uml/simple-uml/build/uml"
+	"github.com/simple-uml/simple-uml/build/usernet"
+)
+
+// Image is what a guest boots: a root filesystem image and the root password its console asks for.
+type Image struct {
+	Path         string
+	RootPassword string
+}
+
+// Options says what a lab boots and where it runs.
+type Options struct {
+	Kernel  string
+	Image   func(recipe string) (Image, error) // a guest's image by recipe ("" for the default)
+	Dir     string                             // a new folder for this run: sockets, COW files, consoles, captures
+	Sandbox uml.Sandbox
+	Ready   string        // console text that means a guest is up
+	Timeout time.Duration // for each step of each guest
+	Log     io.Writer
+}
+
+// Running is a started lab. Stop ends it.
+type Running struct {
+	Lab    *Lab
+	Dir    string
+	opts   Options
+	lans   []*lan.LAN
+	files  []*os.File // the captures
+	guests []*guestRun
+}
+
+type guestRun struct {
+	spec    Guest
+	image   Image
+	console string   // its console log
+	log     *os.File // open on console
+	vm      *uml.Guest
+}
+
+// Start brings the lab up: its LANs, then every guest at once, each logged in on its console and
+// configured (addresses, forwarding, routes, its run commands). Anything that fails stops what was
+// started and names the guest.
+func Start(ctx context.Context, l *Lab, o Options) (*Running, error) {
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+		return nil, err
+	}
+	r := &Running{Lab: l, Dir: o.Dir, opts: o}
+	if err := r.startLANs(); err != nil {
+		r.Stop()
+		return nil, err
+	}
+	if err := r.eachGuest(func(g *guestRun) error { return r.boot(ctx, g) }); err != nil {
+		r.Stop()
+		return nil, err
+	}
+	return r, nil
+}
+
+// startLANs starts a switch per LAN, with its capture file when asked.
+func (r *Running) startLANs() error {
+	for _, n := range r.Lab.LANs {
+		var capture io.Writer
+		if n.Capture {
+			f, err := os.OpenFile(r.CapturePath(n.Name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if err != nil {
+				return err
+			}
+			r.files = append(r.files, f)
+			capture = f
+		}
+		sw, err := lan.Start(n.Name, r.socket(n.Name), capture)
+		if err != nil {
+			return err
+		}
+		r.lans = append(r.lans, sw)
+	}
+	return nil
+}
+
+// CapturePath is where a LAN's capture is written.
+func (r *Running) CapturePath(lanName string) string { return filepath.Join(r.Dir, lanName+".pcap") }
+
+// ConsolePath is where a guest's console is logged.
+func (r *Running) ConsolePath(guest string) string { return filepath.Join(r.Dir, guest+".console.log") }
+
+func (r *Running) socket(lanName string) string { return filepath.Join(r.Dir, lanName+".sock") }
+
+// eachGuest runs f for every guest at once and returns their errors, each naming its guest.
+func (r *Running) eachGuest(f func(*guestRun) error) error {
+	if r.guests == nil {
+		for _, g := range r.Lab.Guests {
+			r.guests = append(r.guests, &guestRun{spec: g, console: r.ConsolePath(g.Name)})
+		}
+	}
+	errs := make([]error, len(r.guests))
+	var wg sync.WaitGroup
+	for i, g := range r.guests {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(g); err != nil {
+				errs[i] = fmt.Errorf("guest %s: %w (console: %s)", g.spec.Name, err, g.console)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// boot starts one guest, waits until it is up, logs in and configures it.
+func (r *Running) boot(ctx context.Context, g *guestRun) error {
+	var err error
+	if g.image, err = r.opts.Image(g.spec.Recipe); err != nil {
+		return err
+	}
+	if g.log, err = os.OpenFile(g.console, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err != nil {
+		return err
+	}
+	// Each guest's COW file in a folder of its own: its sandbox may write there, and nowhere another
+	// guest's disk, console or capture is.
+	own := filepath.Join(r.Dir, g.spec.Name)
+	if err := os.Mkdir(own, 0o700); err != nil {
+		return err
+	}
+	o := uml.Options{Kernel: r.opts.Kernel, Image: g.image.Path, COW: filepath.Join(own, "guest.cow"),
+		Mem: g.spec.Mem, Args: strings.Fields(g.spec.Args), Sandbox: r.opts.Sandbox, Console: g.log}
+	if g.spec.Uplink {
+		forwards, _ := usernet.ParseForwards(g.spec.Forward) // checked by Load
+		o.Net = &uml.Net{Transport: uml.UserNet, HostAccess: g.spec.HostAccess, Forwards: forwards, Hostname: g.spec.Name}
+	}
+	for j, i := range g.spec.Interfaces {
+		o.LANs = append(o.LANs, uml.LANPort{Socket: r.socket(i.LAN), MAC: mac(r.guestIndex(g), j)})
+	}
+	if g.vm, err = uml.Start(ctx, o); err != nil {
+		return err
+	}
+	if _, err := g.vm.Expect(ctx, r.opts.Ready, r.opts.Timeout); err != nil {
+		return err
+	}
+	if err := g.vm.LoginRoot(ctx, g.image.RootPassword, r.opts.Timeout); err != nil {
+		return err
+	}
+	for _, cmd := range configureCommands(g.spec) {
+		out, status, err := g.vm.Run(ctx, cmd, r.opts.Timeout)
+		if err != nil {
+			return fmt.Errorf("configure: %s: %w", cmd, err)
+		}
+		if status != 0 {
+			return fmt.Errorf("configure: %s: exit status %d: %s", cmd, status, out)
+		}
+	}
+	return nil
+}
+
+func (r *Running) guestIndex(g *guestRun) int {
+	for i, o := range r.guests {
+		if o == g {
+			return i
+		}
+	}
+	return -1
+}
+
+// mac is a guest's address on its n-th LAN interface: locally administered, unique in the lab.
+func mac(guest, n int) string { return fmt.Sprintf("52:54:01:%02x:%02x:01", guest+1, n+1) }
+
+// configureCommands are the shell commands that give a guest its name, addresses, forwarding and
+// routes, then start what it runs: plain ip(8) commands, which busybox and iproute2 both have, so
+// any image works without configuration of its own.
+func configureCommands(g Guest) []string {
+	cmds := []string{"hostname " + run.Quote(g.Name)}
+	for j, i := range g.Interfaces {
+		dev := uml.LANDevice(j + 1)
+		cmds = append(cmds, fmt.Sprintf("ip link set %s up && ip addr add %s dev %s", dev, i.Address, dev))
+	}
+	forwarding := "0"
+	if g.Forwarding {
+		forwarding = "1"
+	}
+	cmds = append(cmds, "echo "+forwarding+" > /proc/sys/net/ipv4/ip_forward")
+	for _, s := range g.Routes {
+		rt, _ := parseRoute(s) // checked by Load
+		cmds = append(cmds, fmt.Sprintf("ip route add %s via %s", rt.dst, rt.via))
+	}
+	return append(cmds, g.Run...)
+}
+
+// Check runs the lab's checks, each in its guest, and returns what each found. An error is a check
+// that could not run at all.
+func (r *Running) Check(ctx context.Context) ([]uml.CheckResult, error) {
+	var results []uml.CheckResult
+	for _, c := range r.Lab.Checks {
+		g := r.guest(c.Guest)
+		res, err := g.vm.RunChecks(ctx, []uml.Check{{Name: c.Name, Command: c.Run, Judge: c.judge}}, r.opts.Timeout, r.opts.Log)
+		results = append(results, res...)
+		if err != nil {
+			return results, fmt.Errorf("guest %s: %w (console: %s)", c.Guest, err, g.console)
+		}
+	}
+	return results, nil
+}
+
+func (c Check) judge(out string, status int) (bool, string) {
+	switch {
+	case c.Fail && status == 0:
+		return false, fmt.Sprintf("succeeded, and must not: %q", out)
+	case c.Fail && c.Want != "" && out != c.Want:
+		return false, fmt.Sprintf("failed (status %d) with %q, want %q", status, out, c.Want)
+	case c.Fail:
+		return true, fmt.Sprintf("failed, as it must (status %d): %q", status, out)
+	case status != 0:
+		return false, fmt.Sprintf("exit status %d: %q", status, out)
+	case c.Want != "" && out != c.Want:
+		return false, fmt.Sprintf("got %q, want %q", out, c.Want)
+	}
+	return true, out
+}
+
+func (r *Running) guest(name string) *guestRun {
+	for _, g := range r.guests {
+		if g.spec.Name == name {
+			return g
+		}
+	}
+	return nil
+}
+
+// Exited lists the guests whose kernel has stopped on its own (a panic, a power-off), with the end
+// of its console.
+func (r *Running) Exited() []string {
+	var out []string
+	for _, g := range r.guests {
+		if g.vm == nil {
+			continue
+		}
+		select {
+		case <-g.vm.Done():
+			out = append(out, fmt.Sprintf("%s stopped (console: %s)", g.spec.Name, g.console))
+		default:
+		}
+	}
+	return out
+}
+
+// Stop ends every guest, every LAN and their files. The run folder keeps the consoles and captures.
+func (r *Running) Stop() {
+	for _, g := range r.guests {
+		if g.vm != nil {
+			g.vm.Stop()
+		}
+		if g.log != nil {
+			g.log.Close()
+		}
+	}
+	for _, l := range r.lans {
+		l.Close()
+	}
+	for _, f := range r.files {
+		f.Close()
+	}
+	for _, g := range r.guests {
+		os.RemoveAll(filepath.Join(r.Dir, g.spec.Name))
+	}
+}

@@ -1,0 +1,149 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/files"
+	"github.com/simple-uml/simple-uml/build/lab"
+	"github.com/simple-uml/simple-uml/build/manifest"
+	"github.com/simple-uml/simple-uml/build/uml"
+)
+
+// LabReport is what LabTest found.
+type LabReport struct {
+	Lab    string
+	Ready  time.Duration // from the start to every guest up and configured
+	Checks []uml.CheckResult
+	Dir    string // the run folder: consoles and captures
+}
+
+// LabTest brings the lab up from dist/'s kernel and images, runs its checks inside the guests, stops
+// everything and fails if a check failed or a guest stopped on its own.
+func LabTest(ctx context.Context, cfg config.Config, name string, w io.Writer) (LabReport, error) {
+	start := time.Now()
+	r, err := startLab(ctx, cfg, name, w)
+	if err != nil {
+		return LabReport{Lab: name}, err
+	}
+	defer r.Stop()
+	report := LabReport{Lab: name, Ready: time.Since(start), Dir: r.Dir}
+	fmt.Fprintf(w, "lab %s: %d guests up in %s; checks:\n", name, len(r.Lab.Guests), report.Ready.Round(time.Millisecond))
+	if report.Checks, err = r.Check(ctx); err != nil {
+		return report, err
+	}
+	var failed []string
+	for _, c := range report.Checks {
+		if !c.OK {
+			failed = append(failed, c.Name+": "+c.Detail)
+		}
+	}
+	failed = append(failed, r.Exited()...)
+	if len(failed) > 0 {
+		return report, fmt.Errorf("lab %s: %d problem(s):\n    %s\n  consoles and captures: %s", name, len(failed), strings.Join(failed, "\n    "), r.Dir)
+	}
+	fmt.Fprintf(w, "lab %s passed: %d checks (consoles and captures: %s)\n", name, len(report.Checks), r.Dir)
+	return report, nil
+}
+
+// Lab brings the lab up and keeps it up until ctx ends (Ctrl-C), saying what runs where and when a
+// guest stops on its own.
+func Lab(ctx context.Context, cfg config.Config, name string, w io.Writer) error {
+	r, err := startLab(ctx, cfg, name, w)
+	if err != nil {
+		return err
+	}
+	defer r.Stop()
+	describeLab(w, r)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	reported := map[string]bool{}
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Fprintf(w, "lab %s: stopping\n", name)
+			return nil
+		case <-tick.C:
+			for _, e := range r.Exited() {
+				if !reported[e] {
+					fmt.Fprintf(w, "lab %s: guest %s\n", name, e)
+					reported[e] = true
+				}
+			}
+		}
+	}
+}
+
+// startLab loads the lab file and starts the lab in a new run folder under the cache.
+func startLab(ctx context.Context, cfg config.Config, name string, w io.Writer) (*lab.Running, error) {
+	l, err := lab.Load(cfg.Paths.Labs, name)
+	if err != nil {
+		return nil, err
+	}
+	linux := filepath.Join(cfg.Paths.Dist, LinuxName)
+	if _, err := os.Stat(linux); err != nil {
+		return nil, fmt.Errorf("%s is missing: build it with `go tool mage kernel`, or fetch a release with `go tool mage fetch`: %w", linux, err)
+	}
+	runs := filepath.Join(cfg.Paths.Cache, "run")
+	if err := os.MkdirAll(runs, 0o755); err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp(runs, "lab-"+name+"-")
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(w, "lab %s: starting %d guests on %d LANs (run folder %s)\n", name, len(l.Guests), len(l.LANs), dir)
+	return lab.Start(ctx, l, lab.Options{Kernel: linux, Image: func(recipe string) (lab.Image, error) { return labImage(cfg, recipe) },
+		Dir: dir, Sandbox: uml.Sandbox(cfg.Boot.Sandbox), Ready: cfg.Boot.Ready, Timeout: time.Duration(cfg.Boot.Timeout) * time.Second, Log: w})
+}
+
+// labImage is a guest's image in dist/ and the root password from its recipe or its record.
+func labImage(cfg config.Config, recipe string) (lab.Image, error) {
+	if recipe == "" {
+		recipe = cfg.Boot.Recipe
+	}
+	image, _, recordPath := RootfsOutputs(cfg.Paths.Dist, recipe)
+	var rec manifest.RootfsRecord
+	if err := files.ReadJSON(recordPath, &rec); err != nil {
+		return lab.Image{}, fmt.Errorf("no root filesystem %q in %s (build it with `go tool mage rootfs -recipe=%s`): %w", recipe, cfg.Paths.Dist, recipe, err)
+	}
+	r, err := bootRecipe(cfg, recipe, &rec)
+	if err != nil {
+		return lab.Image{}, err
+	}
+	return lab.Image{Path: image, RootPassword: r.RootPassword}, nil
+}
+
+// describeLab says what runs: each guest's addresses, uplink and forwards, the LANs' captures, and
+// where the consoles are logged.
+func describeLab(w io.Writer, r *lab.Running) {
+	fmt.Fprintf(w, "lab %s is up (Ctrl-C stops it):\n", r.Lab.Name)
+	for _, g := range r.Lab.Guests {
+		var addrs []string
+		for j, i := range g.Interfaces {
+			addrs = append(addrs, fmt.Sprintf("%s %s on %s", uml.LANDevice(j+1), i.Address, i.LAN))
+		}
+		if g.Uplink {
+			door := "host closed"
+			if g.HostAccess {
+				door = "host loopback OPEN as 10.0.2.2"
+			}
+			addrs = append(addrs, "uplink vec0 ("+door+")")
+		}
+		if g.Forward != "" {
+			addrs = append(addrs, "forwards 127.0.0.1 "+g.Forward)
+		}
+		fmt.Fprintf(w, "  %-12s %s\n    console: %s\n", g.Name, strings.Join(addrs, "; "), r.ConsolePath(g.Name))
+	}
+	for _, n := range r.Lab.LANs {
+		if n.Capture {
+			fmt.Fprintf(w, "  LAN %s captured to %s\n", n.Name, r.CapturePath(n.Name))
+		}
+	}
+}

@@ -1,0 +1,182 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
+)
+
+// threeGuests is the end-to-end lab: a and b on lan1, c on lan2, a router between them, and c's web
+// server forwarded to the host's 127.0.0.1 through its uplink. The checks run in order: the router
+// forwards at first, then stops forwarding, and a must lose c.
+const threeGuests = `
+[[lan]]
+name = "lan1"
+capture = true
+
+[[lan]]
+name = "lan2"
+
+[[guest]]
+name = "a"
+interface = [{ lan = "lan1", address = "10.1.0.1/24" }]
+routes = ["10.2.0.0/24 via 10.1.0.254"]
+
+[[guest]]
+name = "b"
+interface = [{ lan = "lan1", address = "10.1.0.2/24" }]
+run = ["mkdir -p /srv && echo served-by-b > /srv/index.html && httpd -p 80 -h /srv"]
+
+[[guest]]
+name = "router"
+forwarding = true
+interface = [{ lan = "lan1", address = "10.1.0.254/24" }, { lan = "lan2", address = "10.2.0.254/24" }]
+
+[[guest]]
+name = "c"
+uplink = true
+forward = "%d:80"
+interface = [{ lan = "lan2", address = "10.2.0.3/24" }]
+routes = ["10.1.0.0/24 via 10.2.0.254"]
+run = ["mkdir -p /srv && echo served-by-c > /srv/index.html && httpd -p 80 -h /srv"]
+
+[[check]]
+name = "a reaches b's web server on lan1"
+guest = "a"
+run = "wget -q -O - http://10.1.0.2/"
+want = "served-by-b"
+
+[[check]]
+name = "a reaches c on lan2 through the router"
+guest = "a"
+run = "wget -q -O - http://10.2.0.3/"
+want = "served-by-c"
+
+[[check]]
+name = "the router stops forwarding"
+guest = "router"
+run = "echo 0 > /proc/sys/net/ipv4/ip_forward"
+
+[[check]]
+name = "a no longer reaches c: its request goes unanswered until timeout ends it (SIGTERM)"
+guest = "a"
+run = "timeout 3 wget -q -O - http://10.2.0.3/ 2>/dev/null; echo $?"
+want = "143"
+
+[[check]]
+name = "b, on lan1 only, has no way to lan2"
+guest = "b"
+run = "wget -q -O - http://10.2.0.3/ 2>&1"
+want = "wget: can't connect to remote host (10.2.0.3): Network is unreachable"
+fail = true
+`
+
+// TestLabEndToEnd brings up the three-guest lab from the end-to-end pair's kernel and image, runs
+// its checks, reaches c's forwarded port from the host while it runs, and reads lan1's capture.
+func TestLabEndToEnd(t *testing.T) {
+	requireE2E(t)
+	requireImageTools(t)
+	ws, _, _ := e2ePair(t)
+	labs := t.TempDir()
+	port := freeLocalPort(t)
+	if err := os.WriteFile(filepath.Join(labs, "three.toml"), []byte(fmt.Sprintf(threeGuests, port)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := bootConfig(t, ws, map[string]string{"SUML_LABS": labs})
+	ctx := context.Background()
+
+	r, err := startLab(ctx, cfg, "three", testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			r.Stop()
+		}
+	}()
+	// The host reaches c's web server through its forward while the lab runs.
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+	if err != nil {
+		t.Fatalf("the forwarded port: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.TrimSpace(string(body)) != "served-by-c" {
+		t.Errorf("the forwarded port answered %q", body)
+	}
+	results, err := r.Check(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 5 {
+		t.Fatalf("%d check results, want 5: %+v", len(results), results)
+	}
+	for _, c := range results {
+		if !c.OK {
+			t.Errorf("check %q: %s", c.Name, c.Detail)
+		}
+	}
+	if exited := r.Exited(); len(exited) > 0 {
+		t.Errorf("guests stopped on their own: %v", exited)
+	}
+	dir := r.Dir
+	r.Stop()
+	stopped = true
+
+	// Everything is gone: no kernel of the lab runs, no socket is left.
+	if procs := umlProcesses(dir); len(procs) > 0 {
+		t.Errorf("processes left after Stop: %v", procs)
+	}
+	if socks, _ := filepath.Glob(filepath.Join(dir, "*.sock")); len(socks) > 0 {
+		t.Errorf("sockets left after Stop: %v", socks)
+	}
+	checkCapture(t, filepath.Join(dir, "lan1.pcap"))
+}
+
+// checkCapture reads lan1's capture: ARP between its guests, and a's HTTP request to b's port 80
+// with b's answer, all on 10.1.0.0/24.
+func checkCapture(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := pcapgo.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var arp, request, answer int
+	src := gopacket.NewPacketSource(r, layers.LayerTypeEthernet)
+	for p := range src.Packets() {
+		if p.Layer(layers.LayerTypeARP) != nil {
+			arp++
+		}
+		ip, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+		tcp, _ := p.Layer(layers.LayerTypeTCP).(*layers.TCP)
+		if ip == nil || tcp == nil {
+			continue
+		}
+		switch {
+		case ip.SrcIP.Equal(net.IPv4(10, 1, 0, 1)) && ip.DstIP.Equal(net.IPv4(10, 1, 0, 2)) && tcp.DstPort == 80 && strings.HasPrefix(string(tcp.Payload), "GET / HTTP"):
+			request++
+		case ip.SrcIP.Equal(net.IPv4(10, 1, 0, 2)) && tcp.SrcPort == 80 && strings.Contains(string(tcp.Payload), "served-by-b"):
+			answer++
+		}
+	}
+	if arp == 0 || request != 1 || answer != 1 {
+		t.Errorf("lan1's capture: %d ARP frames, %d requests to b, %d answers from b; want ARP, one of each", arp, request, answer)
+	}
+}
