@@ -36,12 +36,13 @@ type Options struct {
 
 // Running is a started lab. Stop ends it.
 type Running struct {
-	Lab    *Lab
-	Dir    string
-	opts   Options
-	lans   []*lan.LAN
-	files  []*os.File // the captures
-	guests []*guestRun
+	Lab     *Lab
+	Dir     string
+	sockets string // a short private folder for the LANs' sockets (a socket's path has 107 bytes)
+	opts    Options
+	lans    []*lan.LAN
+	files   []*os.File // the captures
+	guests  []*guestRun
 }
 
 type guestRun struct {
@@ -60,12 +61,19 @@ func Start(ctx context.Context, l *Lab, o Options) (*Running, error) {
 		return nil, err
 	}
 	r := &Running{Lab: l, Dir: o.Dir, opts: o}
+	var err error
+	if r.sockets, err = os.MkdirTemp("", "suml-lab-"); err != nil {
+		return nil, err
+	}
 	if err := r.startLANs(); err != nil {
 		r.Stop()
 		return nil, err
 	}
 	if err := r.eachGuest(func(g *guestRun) error { return r.boot(ctx, g) }); err != nil {
 		r.Stop()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("lab %s: %w; every guest is stopped", l.Name, ctx.Err())
+		}
 		return nil, err
 	}
 	return r, nil
@@ -98,7 +106,7 @@ func (r *Running) CapturePath(lanName string) string { return filepath.Join(r.Di
 // ConsolePath is where a guest's console is logged.
 func (r *Running) ConsolePath(guest string) string { return filepath.Join(r.Dir, guest+".console.log") }
 
-func (r *Running) socket(lanName string) string { return filepath.Join(r.Dir, lanName+".sock") }
+func (r *Running) socket(lanName string) string { return filepath.Join(r.sockets, lanName+".sock") }
 
 // eachGuest runs f for every guest at once and returns their errors, each naming its guest.
 func (r *Running) eachGuest(f func(*guestRun) error) error {
@@ -231,6 +239,15 @@ func (c Check) judge(out string, status int) (bool, string) {
 	return true, out
 }
 
+// Run runs a shell command as root on a guest's console and returns its output and exit status.
+func (r *Running) Run(ctx context.Context, guest, command string) (string, int, error) {
+	g := r.guest(guest)
+	if g == nil || g.vm == nil {
+		return "", -1, fmt.Errorf("lab %s has no guest %q up", r.Lab.Name, guest)
+	}
+	return g.vm.Run(ctx, command, r.opts.Timeout)
+}
+
 func (r *Running) guest(name string) *guestRun {
 	for _, g := range r.guests {
 		if g.spec.Name == name {
@@ -240,9 +257,9 @@ func (r *Running) guest(name string) *guestRun {
 	return nil
 }
 
-// Exited lists the guests whose kernel has stopped on its own (a panic, a power-off), with the end
-// of its console.
-func (r *Running) Exited() []string {
+// Down lists the guests that are no longer up: a kernel that stopped on its own (a power-off) or
+// panicked, with where its console is.
+func (r *Running) Down() []string {
 	var out []string
 	for _, g := range r.guests {
 		if g.vm == nil {
@@ -251,7 +268,11 @@ func (r *Running) Exited() []string {
 		select {
 		case <-g.vm.Done():
 			out = append(out, fmt.Sprintf("%s stopped (console: %s)", g.spec.Name, g.console))
+			continue
 		default:
+		}
+		if strings.Contains(g.vm.Console(), "Kernel panic") {
+			out = append(out, fmt.Sprintf("%s panicked (console: %s)", g.spec.Name, g.console))
 		}
 	}
 	return out
@@ -276,4 +297,10 @@ func (r *Running) Stop() {
 	for _, g := range r.guests {
 		os.RemoveAll(filepath.Join(r.Dir, g.spec.Name))
 	}
+	if r.sockets != "" {
+		os.RemoveAll(r.sockets)
+	}
 }
+
+// Sockets is the folder of the LANs' sockets while the lab runs.
+func (r *Running) Sockets() string { return r.sockets }

@@ -27,6 +27,9 @@ import (
 // Ethernet header, with room for a VLAN tag.
 const MaxFrame = 1522
 
+// maxSocketPath is what fits in a unix socket address (sun_path, with its terminating NUL).
+const maxSocketPath = 107
+
 var quiet sync.Once
 
 // LAN is a running switch. Close stops it.
@@ -61,6 +64,9 @@ func Start(name, socket string, capture io.Writer) (*LAN, error) {
 			return nil, fmt.Errorf("LAN %s capture: %w", name, err)
 		}
 		l.capture = w
+	}
+	if len(socket) > maxSocketPath {
+		return nil, fmt.Errorf("LAN %s: socket %s is longer than a unix socket address allows (%d bytes): use a shorter folder (TMPDIR)", name, socket, maxSocketPath)
 	}
 	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: socket, Net: "unixpacket"})
 	if err != nil {

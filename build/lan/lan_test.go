@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,6 +109,13 @@ func TestLAN(t *testing.T) {
 	}
 	if len(frames) != 2 || !bytes.Equal(frames[0], hello) || !bytes.Equal(frames[1], reply) {
 		t.Errorf("capture holds %q, want the broadcast and the reply", frames)
+	}
+}
+
+func TestStartRefusesALongSocketPath(t *testing.T) {
+	socket := filepath.Join(t.TempDir(), strings.Repeat("d", 110), "lan.sock")
+	if _, err := Start("lan1", socket, nil); err == nil || !strings.Contains(err.Error(), "shorter folder") {
+		t.Errorf("err = %v", err)
 	}
 }
 

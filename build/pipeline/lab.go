@@ -25,7 +25,7 @@ type LabReport struct {
 }
 
 // LabTest brings the lab up from dist/'s kernel and images, runs its checks inside the guests, stops
-// everything and fails if a check failed or a guest stopped on its own.
+// everything and fails if a check failed or a guest went down.
 func LabTest(ctx context.Context, cfg config.Config, name string, w io.Writer) (LabReport, error) {
 	start := time.Now()
 	r, err := startLab(ctx, cfg, name, w)
@@ -44,7 +44,7 @@ func LabTest(ctx context.Context, cfg config.Config, name string, w io.Writer) (
 			failed = append(failed, c.Name+": "+c.Detail)
 		}
 	}
-	failed = append(failed, r.Exited()...)
+	failed = append(failed, r.Down()...)
 	if len(failed) > 0 {
 		return report, fmt.Errorf("lab %s: %d problem(s):\n    %s\n  consoles and captures: %s", name, len(failed), strings.Join(failed, "\n    "), r.Dir)
 	}
@@ -53,7 +53,7 @@ func LabTest(ctx context.Context, cfg config.Config, name string, w io.Writer) (
 }
 
 // Lab brings the lab up and keeps it up until ctx ends (Ctrl-C), saying what runs where and when a
-// guest stops on its own.
+// guest goes down (stops or panics).
 func Lab(ctx context.Context, cfg config.Config, name string, w io.Writer) error {
 	r, err := startLab(ctx, cfg, name, w)
 	if err != nil {
@@ -70,7 +70,7 @@ func Lab(ctx context.Context, cfg config.Config, name string, w io.Writer) error
 			fmt.Fprintf(w, "lab %s: stopping\n", name)
 			return nil
 		case <-tick.C:
-			for _, e := range r.Exited() {
+			for _, e := range r.Down() {
 				if !reported[e] {
 					fmt.Fprintf(w, "lab %s: guest %s\n", name, e)
 					reported[e] = true

@@ -1,0 +1,180 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/lab"
+)
+
+// pairLab is two guests on one LAN; b serves its name over HTTP.
+const pairLab = `
+[[lan]]
+name = "lan"
+
+[[guest]]
+name = "a"
+interface = [{ lan = "lan", address = "10.9.0.1/24" }]
+
+[[guest]]
+name = "b"
+args = "%s"
+interface = [{ lan = "lan", address = "10.9.0.2/24" }]
+run = ["mkdir -p /srv && echo %s > /srv/index.html && httpd -p 80 -h /srv"]
+`
+
+// labConfig writes the named labs (name -> body) and returns the end-to-end pair's configuration
+// with them, and extra settings.
+func labConfig(t *testing.T, labs map[string]string, extra map[string]string) config.Config {
+	t.Helper()
+	ws, _, _ := e2ePair(t)
+	dir := t.TempDir()
+	for name, body := range labs {
+		if err := os.WriteFile(filepath.Join(dir, name+".toml"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := map[string]string{"SUML_LABS": dir}
+	for k, v := range extra {
+		env[k] = v
+	}
+	return bootConfig(t, ws, env)
+}
+
+// labLeftovers lists what only a running lab may leave: kernels of its run folders, and socket
+// folders. sockets are the socket folders there were before.
+func labLeftovers(cfg config.Config, sockets []string) []string {
+	dirs, _ := filepath.Glob(filepath.Join(cfg.Paths.Cache, "run", "lab-*"))
+	var out []string
+	for _, d := range dirs {
+		out = append(out, umlProcesses(d)...)
+	}
+	for _, s := range socketFolders() {
+		if !slices.Contains(sockets, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func socketFolders() []string {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "suml-lab-*"))
+	return dirs
+}
+
+// TestLabFaults breaks labs in the ways a lab must survive or report: a guest that panics while
+// booting, a guest never ready, a guest that panics mid-lab, Ctrl-C while starting, and two labs at
+// once on the same addresses.
+func TestLabFaults(t *testing.T) {
+	requireE2E(t)
+	requireImageTools(t)
+	ctx := context.Background()
+
+	t.Run("a guest that panics while booting is named and nothing is left", func(t *testing.T) {
+		cfg := labConfig(t, map[string]string{"pair": fmt.Sprintf(pairLab, "init=/nonexistent", "b")}, nil)
+		before := socketFolders()
+		_, err := startLab(ctx, cfg, "pair", testLog(t))
+		if err == nil || !strings.Contains(err.Error(), "guest b:") || !strings.Contains(err.Error(), "panic") {
+			t.Fatalf("err = %v, want guest b's panic", err)
+		}
+		if strings.Contains(err.Error(), "guest a:") {
+			t.Errorf("guest a, which came up, is blamed: %v", err)
+		}
+		if left := labLeftovers(cfg, before); len(left) > 0 {
+			t.Errorf("left after a failed start: %v", left)
+		}
+	})
+
+	t.Run("never ready: the timeout names each guest", func(t *testing.T) {
+		cfg := labConfig(t, map[string]string{"pair": fmt.Sprintf(pairLab, "", "b")},
+			map[string]string{"SUML_BOOT_READY": "a marker no console prints", "SUML_BOOT_TIMEOUT": "3"})
+		before := socketFolders()
+		_, err := startLab(ctx, cfg, "pair", testLog(t))
+		if err == nil || !strings.Contains(err.Error(), "guest a:") || !strings.Contains(err.Error(), "guest b:") {
+			t.Fatalf("err = %v, want both guests named", err)
+		}
+		if left := labLeftovers(cfg, before); len(left) > 0 {
+			t.Errorf("left after a failed start: %v", left)
+		}
+	})
+
+	t.Run("a guest that panics mid-lab: the others keep running and the lab reports it", func(t *testing.T) {
+		cfg := labConfig(t, map[string]string{"pair": fmt.Sprintf(pairLab, "", "b")}, nil)
+		r, err := startLab(ctx, cfg, "pair", testLog(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Stop()
+		// The command cannot finish: the guest is gone. What counts is what the lab says next.
+		shortCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		r.Run(shortCtx, "b", "echo c > /proc/sysrq-trigger")
+		cancel()
+		deadline := time.Now().Add(10 * time.Second)
+		for len(r.Down()) == 0 && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if down := r.Down(); len(down) != 1 || !strings.HasPrefix(down[0], "b ") {
+			t.Fatalf("down: %v, want b alone", down)
+		}
+		if out, status, err := r.Run(ctx, "a", "echo still up"); err != nil || status != 0 || out != "still up" {
+			t.Errorf("a after b's panic: %q %d %v", out, status, err)
+		}
+	})
+
+	t.Run("Ctrl-C while starting stops everything", func(t *testing.T) {
+		cfg := labConfig(t, map[string]string{"pair": fmt.Sprintf(pairLab, "", "b")}, nil)
+		cctx, cancel := context.WithCancel(ctx)
+		time.AfterFunc(300*time.Millisecond, cancel)
+		before := socketFolders()
+		_, err := startLab(cctx, cfg, "pair", testLog(t))
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want the start cancelled", err)
+		}
+		if left := labLeftovers(cfg, before); len(left) > 0 {
+			t.Errorf("left after Ctrl-C: %v", left)
+		}
+	})
+
+	t.Run("two labs at once on the same addresses: each has LANs of its own", func(t *testing.T) {
+		cfg := labConfig(t, map[string]string{
+			"one": fmt.Sprintf(pairLab, "", "served-in-one"),
+			"two": fmt.Sprintf(pairLab, "", "served-in-two"),
+		}, nil)
+		labs := map[string]*lab.Running{}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for _, name := range []string{"one", "two"} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r, err := startLab(ctx, cfg, name, testLog(t))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				labs[name] = r
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		for _, r := range labs {
+			defer r.Stop()
+		}
+		for name, r := range labs {
+			out, status, err := r.Run(ctx, "a", "wget -q -O - http://10.9.0.2/")
+			if err != nil || status != 0 || out != "served-in-"+name {
+				t.Errorf("lab %s: a got %q (status %d, %v), want its own b's page", name, out, status, err)
+			}
+		}
+	})
+}
