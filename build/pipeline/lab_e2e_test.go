@@ -2,6 +2,9 @@ package pipeline
 
 import (
 	"context"
+	"os/exec"
+	"syscall"
+
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/simple-uml/simple-uml/build/config"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
@@ -143,6 +148,54 @@ func TestLabEndToEnd(t *testing.T) {
 		t.Errorf("the sockets' folder %s is left after Stop: %v", sockets, err)
 	}
 	checkCapture(t, filepath.Join(dir, "lan1.pcap"))
+}
+
+// labTestChild is `mage labTest three` as a user runs it: the lab, its checks, everything stopped.
+func labTestChild() int {
+	cfg, err := config.Load(os.Getenv("SUML_TEST_ROOT"), nil)
+	if err == nil {
+		_, err = LabTest(context.Background(), cfg, "three", os.Stdout)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "labTest as uid", os.Getuid(), "failed:", err)
+		return 1
+	}
+	return 0
+}
+
+// TestLabTestUnprivileged runs `mage labTest` on the three-guest lab as an ordinary user (uid 65534
+// when the tests run as root), in the end-to-end pair's folder, which that user owns.
+func TestLabTestUnprivileged(t *testing.T) {
+	requireE2E(t)
+	requireImageTools(t)
+	ws, _, owner := e2ePair(t)
+	labs := filepath.Join(ws, "labs")
+	os.MkdirAll(labs, 0o755)
+	if err := os.WriteFile(filepath.Join(labs, "three.toml"), []byte(fmt.Sprintf(threeGuests, freeLocalPort(t))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := chownTree(labs, owner); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(ws, "pipeline.test"))
+	cmd.Dir = ws
+	cmd.Env = []string{childSwitch + "=labtest", "SUML_TEST_ROOT=" + filepath.Join(ws, "root"),
+		"SUML_RECIPES=" + filepath.Join(ws, "recipes"), "SUML_ROOTFS_RECIPE=test", "SUML_DIST=" + filepath.Join(ws, "dist"),
+		"SUML_CACHE=" + filepath.Join(ws, "cache"), "SUML_LABS=" + labs, "SUML_BOOT_TIMEOUT=30", "HOME=" + ws, "PATH=" + os.Getenv("PATH")}
+	if os.Geteuid() == 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: unprivileged, Gid: unprivileged}}
+	}
+	out, err := cmd.CombinedOutput()
+	t.Logf("labTest as uid %d:\n%s", owner, out)
+	if err != nil {
+		t.Fatalf("labTest as an ordinary user: %v", err)
+	}
+	if !strings.Contains(string(out), "lab three passed: 5 checks") {
+		t.Errorf("labTest did not report its checks passed")
+	}
+	if procs := umlProcesses(filepath.Join(ws, "cache", "run")); len(procs) > 0 {
+		t.Errorf("processes left after labTest: %v", procs)
+	}
 }
 
 // checkCapture reads lan1's capture: ARP between its guests, and a's HTTP request to b's port 80

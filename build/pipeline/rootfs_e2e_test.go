@@ -41,6 +41,8 @@ func TestMain(m *testing.M) {
 		os.Exit(distChild())
 	case "rootfs+dist":
 		os.Exit(rootfsDistChild())
+	case "labtest":
+		os.Exit(labTestChild())
 	}
 	code := m.Run()
 	if sharedKernelDir != "" {
