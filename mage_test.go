@@ -18,7 +18,7 @@ func TestMageTargets(t *testing.T) {
 		return string(out)
 	}
 	list := mage("-l")
-	for _, target := range []string{"kernel", "menuconfig", "rootfs", "boot", "test", "debug", "dist", "verify", "release", "fetch", "bump", "bumpPR", "repro", "doctor", "lab", "labTest"} {
+	for _, target := range []string{"kernel", "menuconfig", "rootfs", "boot", "test", "debug", "dist", "verify", "release", "fetch", "bump", "bumpPR", "repro", "doctor", "lab", "labTest", "labConsole"} {
 		if !strings.Contains(list, "\n  "+target+" ") {
 			t.Errorf("go tool mage -l does not list %s:\n%s", target, list)
 		}

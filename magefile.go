@@ -85,6 +85,15 @@ func Lab(ctx context.Context, name string) error {
 	return pipeline.Lab(ctx, cfg, name, os.Stdout)
 }
 
+// LabConsole attaches this terminal to a guest's console in a running lab, until Ctrl-].
+func LabConsole(ctx context.Context, name, guest string) error {
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	return pipeline.LabConsole(ctx, cfg, name, guest, os.Stdin, os.Stdout)
+}
+
 // LabTest starts labs/<name>.toml, runs its checks inside the guests, stops it, and fails if any does not pass.
 func LabTest(ctx context.Context, name string) error {
 	cfg, err := loadConfig()

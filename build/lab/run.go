@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,11 +47,13 @@ type Running struct {
 }
 
 type guestRun struct {
-	spec    Guest
-	image   Image
-	console string   // its console log
-	log     *os.File // open on console
-	vm      *uml.Guest
+	spec            Guest
+	image           Image
+	console         string   // its console log
+	log             *os.File // open on console
+	hub             *consoleHub
+	consoleListener net.Listener
+	vm              *uml.Guest
 }
 
 // Start brings the lab up: its LANs, then every guest at once, each logged in on its console and
@@ -112,7 +115,7 @@ func (r *Running) socket(lanName string) string { return filepath.Join(r.sockets
 func (r *Running) eachGuest(f func(*guestRun) error) error {
 	if r.guests == nil {
 		for _, g := range r.Lab.Guests {
-			r.guests = append(r.guests, &guestRun{spec: g, console: r.ConsolePath(g.Name)})
+			r.guests = append(r.guests, &guestRun{spec: g, console: r.ConsolePath(g.Name), hub: newConsoleHub()})
 		}
 	}
 	errs := make([]error, len(r.guests))
@@ -146,7 +149,7 @@ func (r *Running) boot(ctx context.Context, g *guestRun) error {
 		return err
 	}
 	o := uml.Options{Kernel: r.opts.Kernel, Image: g.image.Path, COW: filepath.Join(own, "guest.cow"),
-		Mem: g.spec.Mem, Args: strings.Fields(g.spec.Args), Sandbox: r.opts.Sandbox, Console: g.log}
+		Mem: g.spec.Mem, Args: strings.Fields(g.spec.Args), Sandbox: r.opts.Sandbox, Console: io.MultiWriter(g.log, g.hub)}
 	if g.spec.Uplink {
 		forwards, _ := usernet.ParseForwards(g.spec.Forward) // checked by Load
 		o.Net = &uml.Net{Transport: uml.UserNet, HostAccess: g.spec.HostAccess, Forwards: forwards, Hostname: g.spec.Name}
@@ -155,6 +158,9 @@ func (r *Running) boot(ctx context.Context, g *guestRun) error {
 		o.LANs = append(o.LANs, uml.LANPort{Socket: r.socket(i.LAN), MAC: mac(r.guestIndex(g), j)})
 	}
 	if g.vm, err = uml.Start(ctx, o); err != nil {
+		return err
+	}
+	if err := r.serveConsole(g); err != nil {
 		return err
 	}
 	if _, err := g.vm.Expect(ctx, r.opts.Ready, r.opts.Timeout); err != nil {
@@ -248,6 +254,14 @@ func (r *Running) Run(ctx context.Context, guest, command string) (string, int, 
 	return g.vm.Run(ctx, command, r.opts.Timeout)
 }
 
+// Pid is the process (and process group) of a guest's kernel on the host; 0 when it is not up.
+func (r *Running) Pid(guest string) int {
+	if g := r.guest(guest); g != nil && g.vm != nil {
+		return g.vm.Pid()
+	}
+	return 0
+}
+
 func (r *Running) guest(name string) *guestRun {
 	for _, g := range r.guests {
 		if g.spec.Name == name {
@@ -281,9 +295,13 @@ func (r *Running) Down() []string {
 // Stop ends every guest, every LAN and their files. The run folder keeps the consoles and captures.
 func (r *Running) Stop() {
 	for _, g := range r.guests {
+		if g.consoleListener != nil {
+			g.consoleListener.Close()
+		}
 		if g.vm != nil {
 			g.vm.Stop()
 		}
+		g.hub.closeAll()
 		if g.log != nil {
 			g.log.Close()
 		}

@@ -2,10 +2,13 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,6 +16,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/lab"
 	"github.com/simple-uml/simple-uml/build/manifest"
+	"github.com/simple-uml/simple-uml/build/run"
 	"github.com/simple-uml/simple-uml/build/uml"
 )
 
@@ -60,7 +64,18 @@ func Lab(ctx context.Context, cfg config.Config, name string, w io.Writer) error
 		return err
 	}
 	defer r.Stop()
+	current := currentLabFile(cfg, name)
+	if err := files.WriteBytes(current, []byte(r.Sockets()+"\n"), 0o600); err != nil {
+		return err
+	}
+	defer os.Remove(current)
 	describeLab(w, r)
+	if session, err := openTmux(ctx, cfg, r); err != nil {
+		fmt.Fprintf(w, "no tmux session (%v); attach to a console with `go tool mage labConsole %s <guest>`\n", err, name)
+	} else {
+		defer closeTmux(session)
+		fmt.Fprintf(w, "consoles: `tmux attach -t %s` (a window per guest), or `go tool mage labConsole %s <guest>`\n", session, name)
+	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	reported := map[string]bool{}
@@ -78,6 +93,57 @@ func Lab(ctx context.Context, cfg config.Config, name string, w io.Writer) error
 			}
 		}
 	}
+}
+
+// LabConsole attaches this terminal to a guest's console in the running lab name, until Ctrl-].
+func LabConsole(ctx context.Context, cfg config.Config, name, guest string, stdin *os.File, stdout io.Writer) error {
+	data, err := os.ReadFile(currentLabFile(cfg, name))
+	if err != nil {
+		return fmt.Errorf("lab %s is not running here (start it with `go tool mage lab %s`): %w", name, name, err)
+	}
+	l, err := lab.Load(cfg.Paths.Labs, name)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(l.Guests, func(g lab.Guest) bool { return g.Name == guest }) {
+		return fmt.Errorf("lab %s has no guest %q", name, guest)
+	}
+	socket := filepath.Join(strings.TrimSpace(string(data)), guest+".console")
+	return lab.Attach(ctx, socket, stdin, stdout)
+}
+
+// currentLabFile names the socket folder of the running lab name, for labConsole.
+func currentLabFile(cfg config.Config, name string) string {
+	return filepath.Join(cfg.Paths.Cache, "run", "lab-"+name+".sockets")
+}
+
+// openTmux opens a detached tmux session with a window per guest, each attached to its console;
+// an error when there is no tmux.
+func openTmux(ctx context.Context, cfg config.Config, r *lab.Running) (string, error) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		return "", errors.New("tmux is not installed")
+	}
+	session := "suml-lab-" + r.Lab.Name
+	// A window's command gets the tmux server's environment, not this one's: it is told where the
+	// running lab is.
+	env := []string{"-e", "SUML_CACHE=" + cfg.Paths.Cache, "-e", "SUML_LABS=" + cfg.Paths.Labs}
+	for i, g := range r.Lab.Guests {
+		attach := "go tool mage labConsole " + r.Lab.Name + " " + g.Name
+		args := append([]string{"tmux", "new-window", "-d", "-t", session, "-n", g.Name, "-c", cfg.Root}, env...)
+		if i == 0 {
+			args = append([]string{"tmux", "new-session", "-d", "-s", session, "-n", g.Name, "-c", cfg.Root}, env...)
+		}
+		args = append(args, attach)
+		if err := run.Run(ctx, run.Cmd{Args: args, Echo: io.Discard}); err != nil {
+			closeTmux(session)
+			return "", err
+		}
+	}
+	return session, nil
+}
+
+func closeTmux(session string) {
+	run.Run(context.Background(), run.Cmd{Args: []string{"tmux", "kill-session", "-t", session}, Echo: io.Discard})
 }
 
 // startLab loads the lab file and starts the lab in a new run folder under the cache.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -34,7 +35,7 @@ run = ["mkdir -p /srv && echo %s > /srv/index.html && httpd -p 80 -h /srv"]
 
 // labConfig writes the named labs (name -> body) and returns the end-to-end pair's configuration
 // with them, and extra settings.
-func labConfig(t *testing.T, labs map[string]string, extra map[string]string) config.Config {
+func labConfig(t testing.TB, labs map[string]string, extra map[string]string) config.Config {
 	t.Helper()
 	ws, _, _ := e2ePair(t)
 	dir := t.TempDir()
@@ -177,4 +178,94 @@ func TestLabFaults(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestLabConsoles: mage lab serves each guest's console to its user while the lab runs (a socket in a
+// folder only that user may enter, and a tmux window per guest where tmux is installed); a person
+// attached types into the guest and reads its answers; Ctrl-C ends the lab and everything of it.
+func TestLabConsoles(t *testing.T) {
+	requireE2E(t)
+	requireImageTools(t)
+	cfg := labConfig(t, map[string]string{"pair": fmt.Sprintf(pairLab, "", "b")}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var log syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- Lab(ctx, cfg, "pair", &log) }()
+	current := currentLabFile(cfg, "pair")
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(log.String(), "lab pair is up") && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	data, err := os.ReadFile(current)
+	if err != nil {
+		t.Fatalf("no record of the running lab: %v\n%s", err, log.String())
+	}
+	sockets := strings.TrimSpace(string(data))
+	if fi, err := os.Stat(sockets); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("the socket folder %s: %v %v, want mode 0700", sockets, fi, err)
+	}
+
+	// A person attached to a's console (through a pipe, as tmux's window would through a terminal).
+	in, typing, _ := os.Pipe()
+	var screen syncBuffer
+	attached := make(chan error, 1)
+	go func() { attached <- LabConsole(ctx, cfg, "pair", "a", in, &screen) }()
+	time.Sleep(300 * time.Millisecond)
+	typing.WriteString("\necho typed-by-$((6*7))\n")
+	deadline = time.Now().Add(10 * time.Second)
+	for !strings.Contains(screen.String(), "typed-by-42") && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(screen.String(), "typed-by-42") {
+		t.Errorf("the guest's answer did not reach the attached console:\n%s", screen.String())
+	}
+	typing.Write([]byte{0x1d}) // Ctrl-]
+	select {
+	case err := <-attached:
+		if err != nil {
+			t.Errorf("leaving the console: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("Ctrl-] did not leave the console")
+	}
+	if err := LabConsole(ctx, cfg, "pair", "nobody", in, &screen); err == nil || !strings.Contains(err.Error(), `no guest "nobody"`) {
+		t.Errorf("a guest the lab does not have: %v", err)
+	}
+	if _, err := exec.LookPath("tmux"); err == nil {
+		if out, err := exec.Command("tmux", "list-windows", "-t", "suml-lab-pair", "-F", "#W").CombinedOutput(); err != nil || strings.Join(strings.Fields(string(out)), " ") != "a b" {
+			t.Errorf("tmux windows: %q %v", out, err)
+		}
+		// b's window runs `go tool mage labConsole pair b` (which compiles the magefile first).
+		var pane []byte
+		deadline = time.Now().Add(2 * time.Minute)
+		for !strings.Contains(string(pane), "Ctrl-] leaves the console") && time.Now().Before(deadline) {
+			time.Sleep(time.Second)
+			pane, _ = exec.Command("tmux", "capture-pane", "-p", "-t", "suml-lab-pair:b").CombinedOutput()
+		}
+		if !strings.Contains(string(pane), "Ctrl-] leaves the console") {
+			t.Errorf("b's tmux window is not attached to its console:\n%s", pane)
+		}
+	} else if os.Getenv("CI") != "" {
+		t.Error("tmux is not installed: CI installs it for this test (.ci/run)")
+	}
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("mage lab after Ctrl-C: %v", err)
+	}
+	if _, err := os.Stat(current); !os.IsNotExist(err) {
+		t.Errorf("the running lab's record is left: %v", err)
+	}
+	if _, err := os.Stat(sockets); !os.IsNotExist(err) {
+		t.Errorf("the socket folder is left: %v", err)
+	}
+	if left := labLeftovers(cfg, nil); len(left) > 0 {
+		t.Errorf("left after Ctrl-C: %v", left)
+	}
+	if _, err := exec.LookPath("tmux"); err == nil {
+		if err := exec.Command("tmux", "has-session", "-t", "suml-lab-pair").Run(); err == nil {
+			t.Error("the tmux session outlived the lab")
+		}
+	}
 }
