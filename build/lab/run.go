@@ -28,7 +28,7 @@ type Image struct {
 type Options struct {
 	Kernel  string
 	Image   func(recipe string) (Image, error) // a guest's image by recipe ("" for the default)
-	Dir     string                             // a new folder for this run: sockets, COW files, consoles, captures
+	Dir     string                             // a new folder for this run: COW files, console logs, captures
 	Sandbox uml.Sandbox
 	Ready   string        // console text that means a guest is up
 	Timeout time.Duration // for each step of each guest
