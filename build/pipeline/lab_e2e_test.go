@@ -136,6 +136,25 @@ func TestLabEndToEnd(t *testing.T) {
 	if down := r.Down(); len(down) > 0 {
 		t.Errorf("guests went down: %v", down)
 	}
+	// The lab's guests, as root, go for a service on the host's loopback and on all its addresses:
+	// c through its uplink, whose door to the host is closed; the others have no way off their LANs.
+	loopback := tokenService(t, "tcp", "127.0.0.1:0")
+	everywhere := tokenService(t, "tcp", ":0")
+	for _, g := range []string{"a", "b", "router", "c"} {
+		for _, target := range []string{fmt.Sprintf("10.0.2.2:%d", loopback.port), fmt.Sprintf("10.0.2.2:%d", everywhere.port)} {
+			out, status, err := r.Run(ctx, g, "nc -w 3 "+strings.Replace(target, ":", " ", 1)+" </dev/null 2>&1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s -> host %s: %q (status %d)", g, target, out, status)
+			if strings.Contains(out, loopback.token) || strings.Contains(out, everywhere.token) || status == 0 {
+				t.Errorf("%s reached the host's %s: %q (status %d)", g, target, out, status)
+			}
+		}
+	}
+	if loopback.heard() || everywhere.heard() {
+		t.Error("a host service heard from the lab")
+	}
 	dir, sockets := r.Dir, r.Sockets()
 	r.Stop()
 	stopped = true
