@@ -70,6 +70,10 @@ type route struct {
 	via netip.Addr
 }
 
+// MaxGuests bounds a lab: each guest's interfaces get addresses numbered by guest (see mac), and a
+// host runs a few hundred UML guests at the most anyway.
+const MaxGuests = 250
+
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,15}$`)
 
 // Load reads and checks dir/<name>.toml. Unknown keys are errors, as in every settings file.
@@ -92,6 +96,9 @@ func (l *Lab) validate() error {
 	var errs []error
 	if len(l.Guests) == 0 {
 		errs = append(errs, errors.New("no [[guest]]"))
+	}
+	if len(l.Guests) > MaxGuests {
+		errs = append(errs, fmt.Errorf("%d guests; a lab has %d at the most", len(l.Guests), MaxGuests))
 	}
 	lans := map[string]bool{}
 	for _, n := range l.LANs {

@@ -97,6 +97,10 @@ func TestLoadRefuses(t *testing.T) {
 			}
 		})
 	}
+	many := strings.Repeat("[[guest]]\nname = \"g\"\n", MaxGuests+1)
+	if _, err := Load(writeLab(t, many), "net"); err == nil || !strings.Contains(err.Error(), "at the most") {
+		t.Errorf("%d guests: %v", MaxGuests+1, err)
+	}
 	if _, err := Load(t.TempDir(), "../etc"); err == nil || !strings.Contains(err.Error(), "lab name") {
 		t.Errorf("a lab name with a path: %v", err)
 	}
