@@ -34,6 +34,7 @@ func TestMageTargets(t *testing.T) {
 		"fetch":   {"-tag=<string>"},
 		"bump":    {"-to=<string>", "-dryRun=<bool>", "-allowEOL=<bool>"},
 		"bumpPR":  {"-workflow=<string>", "-allowEOL=<bool>"},
+		"test":    {"-script=<string>"},
 	}
 	for target, want := range flags {
 		help := mage("-h", target)

@@ -66,11 +66,16 @@ func Boot(ctx context.Context) error {
 	return pipeline.Boot(ctx, cfg, os.Stdin, os.Stdout, os.Stderr)
 }
 
-// Test boots dist/'s pair without a person, runs checks inside the guest and fails if any does not pass.
-func Test(ctx context.Context) error {
+// Test boots dist/'s pair without a person, runs checks and your scripts inside the guest and fails if any does not pass.
+func Test(ctx context.Context,
+	script *string, // a script to run in the guest too, printing KTAP or TAP (besides test.scripts)
+) error {
 	cfg, err := loadConfig()
 	if err != nil {
 		return err
+	}
+	if script != nil {
+		cfg.Test.Scripts = append(cfg.Test.Scripts, *script)
 	}
 	_, err = pipeline.GuestTest(ctx, cfg, os.Stdout)
 	return err

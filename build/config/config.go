@@ -63,6 +63,11 @@ type Boot struct {
 	Sandbox    string `toml:"sandbox"`
 }
 
+// Test is the [test] table: what `mage test` runs in the guest besides its own checks.
+type Test struct {
+	Scripts []string `toml:"scripts"`
+}
+
 // Release is the [release] table.
 type Release struct {
 	Revision int    `toml:"revision"`
@@ -93,6 +98,7 @@ type Config struct {
 	Kernel  Kernel
 	Rootfs  Rootfs
 	Boot    Boot
+	Test    Test
 	Release Release
 	Paths   Paths
 	Pin     KernelPin
@@ -141,6 +147,11 @@ func Load(root string, getenv func(string) string) (Config, error) {
 	for _, p := range []*string{&c.Paths.Dist, &c.Paths.Cache, &c.Paths.Downloads, &c.Paths.Patches, &c.Paths.Fragments, &c.Paths.Recipes, &c.Paths.Labs} {
 		if !filepath.IsAbs(*p) {
 			*p = filepath.Join(abs, *p)
+		}
+	}
+	for i := range c.Test.Scripts {
+		if !filepath.IsAbs(c.Test.Scripts[i]) {
+			c.Test.Scripts[i] = filepath.Join(abs, c.Test.Scripts[i])
 		}
 	}
 	for _, p := range []*string{&c.Kernel.Tarball, &c.Rootfs.Kernel, &c.Boot.Hostfs, &c.Boot.COW, &c.Release.Previous} {

@@ -63,6 +63,8 @@ var Settings = []Setting{
 		"the kernel of the configure boot", func(c *Config) any { return &c.Rootfs.Kernel }},
 	{FileName, "rootfs.downloads", "SUML_ROOTFS_DOWNLOADS", nil, 4, "`4`", 1,
 		"parallel package downloads", func(c *Config) any { return &c.Rootfs.Downloads }},
+	{FileName, "test.scripts", "SUML_TEST_SCRIPTS", nil, []string{}, "none", 0,
+		"your checks, run as root in the guest by `mage test` after its own, each a shell script printing KTAP or TAP (or passing by its exit status); comma-separated in the environment", func(c *Config) any { return &c.Test.Scripts }},
 	{FileName, "release.revision", "SUML_RELEASE_REVISION", nil, 1, "`1`", 1,
 		"the packaging revision of the pinned kernel: releases are tagged `v<version>-<revision>`", func(c *Config) any { return &c.Release.Revision }},
 	{FileName, "release.previous", "SUML_RELEASE_PREVIOUS", []string{"SUML_PREVIOUS_MANIFEST"}, "", "empty (the release dist/release held, when its tag differs)", 0,

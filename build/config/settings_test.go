@@ -47,7 +47,7 @@ func TestSettingsTable(t *testing.T) {
 		}
 	}
 	// Every key the files know has a setting.
-	for _, table := range []any{Kernel{}, Rootfs{}, Boot{}, Release{}, Paths{}} {
+	for _, table := range []any{Kernel{}, Rootfs{}, Boot{}, Test{}, Release{}, Paths{}} {
 		rt := reflect.TypeOf(table)
 		for i := range rt.NumField() {
 			key := strings.ToLower(rt.Name()) + "." + rt.Field(i).Tag.Get("toml")

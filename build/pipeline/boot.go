@@ -15,6 +15,7 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/kbuild"
+	"github.com/simple-uml/simple-uml/build/ktap"
 	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/rootfs"
 	"github.com/simple-uml/simple-uml/build/uml"
@@ -163,9 +164,10 @@ type GuestTestReport struct {
 	Image   string            `json:"image"`
 	Ready   time.Duration     `json:"ready_ns"` // kernel start to the ready marker
 	Checks  []uml.CheckResult `json:"checks"`
+	Scripts []*ktap.Test      `json:"scripts,omitempty"` // test.scripts' results
 }
 
-// Failed lists the checks that did not pass.
+// Failed lists the checks and scripts that did not pass.
 func (r GuestTestReport) Failed() []string {
 	var out []string
 	for _, c := range r.Checks {
@@ -173,11 +175,17 @@ func (r GuestTestReport) Failed() []string {
 			out = append(out, c.Name+": "+c.Detail)
 		}
 	}
+	for _, s := range r.Scripts {
+		if s.Status != ktap.Pass {
+			sum := ktap.Summarize(s)
+			out = append(out, fmt.Sprintf("script %s: %d of %d tests failed %s", s.Name, sum.Failed+sum.Errors, sum.Tests, s.Diagnostic))
+		}
+	}
 	return out
 }
 
 // GuestTest boots dist/'s pair without a person: it waits for the ready marker, logs in on the console as
-// root, runs the checks, powers off, and fails with the console's tail and a reason on a timeout, a
+// root, runs the checks and test.scripts, writes JSON and JUnit reports, powers off, and fails with the console's tail and a reason on a timeout, a
 // panic or a failed check. The image is not changed.
 func GuestTest(ctx context.Context, cfg config.Config, w io.Writer) (GuestTestReport, error) {
 	g, err := prepareGuest(cfg, w)
@@ -222,6 +230,14 @@ func GuestTest(ctx context.Context, cfg config.Config, w io.Writer) (GuestTestRe
 	if report.Checks, err = vm.RunChecks(ctx, guestChecks(g, service), timeout, w); err != nil {
 		return fail(err)
 	}
+	if report.Scripts, err = runScripts(ctx, vm, cfg.Test.Scripts, timeout, w); err != nil {
+		return fail(err)
+	}
+	jsonReport, junitReport, err := writeTestReports(cfg, testReport(cfg, report.Checks, report.Scripts))
+	if err != nil {
+		return fail(err)
+	}
+	fmt.Fprintf(w, "reports: %s, %s\n", jsonReport, junitReport)
 	if err := vm.Send("poweroff\n"); err != nil {
 		return fail(err)
 	}

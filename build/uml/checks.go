@@ -3,6 +3,7 @@ package uml
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/simple-uml/simple-uml/build/run"
 	"github.com/simple-uml/simple-uml/build/usernet"
 )
 
@@ -71,6 +73,31 @@ func (g *Guest) RunChecks(ctx context.Context, checks []Check, timeout time.Dura
 		fmt.Fprintf(w, "  %s %s: %s\n", mark, c.Name, detail)
 	}
 	return results, nil
+}
+
+// WriteFile puts data into the logged-in guest at path, mode 0700, over the console: base64 in lines
+// short enough for the terminal's line discipline, decoded by the guest's base64 (busybox and
+// coreutils both have it).
+func (g *Guest) WriteFile(ctx context.Context, path string, data []byte, timeout time.Duration) error {
+	encoded := base64.StdEncoding.EncodeToString(data)
+	staging := path + ".b64"
+	steps := []string{": > " + run.Quote(staging)}
+	for len(encoded) > 0 {
+		n := min(len(encoded), 512)
+		steps = append(steps, "printf %s "+encoded[:n]+" >> "+run.Quote(staging))
+		encoded = encoded[n:]
+	}
+	steps = append(steps, fmt.Sprintf("base64 -d %s > %s && rm %s && chmod 700 %s", run.Quote(staging), run.Quote(path), run.Quote(staging), run.Quote(path)))
+	for _, step := range steps {
+		out, status, err := g.Run(ctx, step, timeout)
+		if err != nil {
+			return fmt.Errorf("copy into the guest's %s: %w", path, err)
+		}
+		if status != 0 {
+			return fmt.Errorf("copy into the guest's %s: %q exited %d: %s", path, step, status, out)
+		}
+	}
+	return nil
 }
 
 // Equals judges a command that must succeed and print exactly want.

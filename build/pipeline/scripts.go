@@ -1,0 +1,125 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/files"
+	"github.com/simple-uml/simple-uml/build/ktap"
+	"github.com/simple-uml/simple-uml/build/uml"
+)
+
+// maxScript bounds a check script: it is typed into the guest's console.
+const maxScript = 64 << 10
+
+// runScripts copies each of the user's scripts into the logged-in guest, runs it there as root and
+// reads what it prints as KTAP or TAP; a script that prints neither is one test, passed by its exit
+// status. A script that exits non-zero fails even when its tests passed.
+func runScripts(ctx context.Context, vm *uml.Guest, scripts []string, timeout time.Duration, w io.Writer) ([]*ktap.Test, error) {
+	var results []*ktap.Test
+	for i, path := range scripts {
+		data, err := readScript(path)
+		if err != nil {
+			return results, err
+		}
+		inGuest := fmt.Sprintf("/tmp/suml-script-%d", i+1)
+		if err := vm.WriteFile(ctx, inGuest, data, timeout); err != nil {
+			return results, fmt.Errorf("script %s: %w", path, err)
+		}
+		out, status, err := vm.Run(ctx, inGuest+" 2>&1", timeout)
+		if err != nil {
+			return results, fmt.Errorf("script %s: %w", path, err)
+		}
+		t := scriptResult(filepath.Base(path), out, status)
+		results = append(results, t)
+		printScript(w, t)
+	}
+	return results, nil
+}
+
+func readScript(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("test script: %w (test.scripts, or -script)", err)
+	}
+	if !fi.Mode().IsRegular() || fi.Size() > maxScript {
+		return nil, fmt.Errorf("test script %s: want a regular file of %d KiB at most", path, maxScript>>10)
+	}
+	return os.ReadFile(path)
+}
+
+// scriptResult reads a script's output and exit status as a test.
+func scriptResult(name, out string, status int) *ktap.Test {
+	t, _ := ktap.Parse(strings.NewReader(out), name) // a strings.Reader does not fail
+	if len(t.Subtests) == 0 {
+		// Not KTAP or TAP: the script is one test, and its exit status the result.
+		t.Status = ktap.Pass
+		if status != 0 {
+			t.Status = ktap.Fail
+		}
+		t.Subtests = []*ktap.Test{{Name: name, Status: t.Status, Log: t.Log}}
+		t.Log = nil
+	}
+	if status != 0 && t.Status == ktap.Pass {
+		t.Status = ktap.Fail
+	}
+	if status != 0 {
+		t.Diagnostic = fmt.Sprintf("exit status %d", status)
+	}
+	return t
+}
+
+func printScript(w io.Writer, t *ktap.Test) {
+	s := ktap.Summarize(t)
+	mark := "ok  "
+	if t.Status != ktap.Pass {
+		mark = "FAIL"
+	}
+	detail := fmt.Sprintf("%d passed, %d failed, %d skipped", s.Passed, s.Failed+s.Errors, s.Skipped)
+	if t.Diagnostic != "" {
+		detail += "; " + t.Diagnostic
+	}
+	fmt.Fprintf(w, "  %s script %s: %s\n", mark, t.Name, detail)
+}
+
+// testReport is `mage test`'s results as one tree: its own checks, then each script's tests.
+func testReport(cfg config.Config, checks []uml.CheckResult, scripts []*ktap.Test) *ktap.Test {
+	own := &ktap.Test{Name: "checks", Status: ktap.Pass}
+	for _, c := range checks {
+		leaf := &ktap.Test{Name: c.Name, Status: ktap.Pass, Diagnostic: c.Detail}
+		if !c.OK {
+			leaf.Status, own.Status = ktap.Fail, ktap.Fail
+		}
+		own.Subtests = append(own.Subtests, leaf)
+	}
+	root := &ktap.Test{Name: "mage test " + cfg.Boot.Recipe, Status: own.Status, Subtests: append([]*ktap.Test{own}, scripts...)}
+	for _, s := range scripts {
+		if s.Status != ktap.Pass {
+			root.Status = ktap.Fail
+		}
+	}
+	return root
+}
+
+// writeTestReports writes the tree as JSON and JUnit XML in dist/test-reports/, for CI.
+func writeTestReports(cfg config.Config, root *ktap.Test) (jsonPath, junitPath string, err error) {
+	dir := filepath.Join(cfg.Paths.Dist, "test-reports")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", err
+	}
+	jsonPath = filepath.Join(dir, cfg.Boot.Recipe+".json")
+	junitPath = filepath.Join(dir, cfg.Boot.Recipe+".junit.xml")
+	if err := files.WriteAtomic(jsonPath, 0o644, func(w io.Writer) error { return ktap.WriteJSON(w, root) }); err != nil {
+		return "", "", err
+	}
+	if err := files.WriteAtomic(junitPath, 0o644, func(w io.Writer) error { return ktap.WriteJUnit(w, root) }); err != nil {
+		return "", "", err
+	}
+	return jsonPath, junitPath, nil
+}
