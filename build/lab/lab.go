@@ -102,24 +102,12 @@ func (l *Lab) validate() error {
 	}
 	lans := map[string]bool{}
 	for _, n := range l.LANs {
-		if !nameRE.MatchString(n.Name) {
-			errs = append(errs, fmt.Errorf("LAN name %q: use a lower-case letter, then letters, digits and '-' (16 at most)", n.Name))
-		}
-		if lans[n.Name] {
-			errs = append(errs, fmt.Errorf("LAN %s declared twice", n.Name))
-		}
-		lans[n.Name] = true
+		errs = append(errs, declare(lans, "LAN", n.Name)...)
 	}
 	guests := map[string]bool{}
 	used := map[netip.Addr]string{}
 	for _, g := range l.Guests {
-		if !nameRE.MatchString(g.Name) {
-			errs = append(errs, fmt.Errorf("guest name %q: use a lower-case letter, then letters, digits and '-' (16 at most)", g.Name))
-		}
-		if guests[g.Name] {
-			errs = append(errs, fmt.Errorf("guest %s declared twice", g.Name))
-		}
-		guests[g.Name] = true
+		errs = append(errs, declare(guests, "guest", g.Name)...)
 		errs = append(errs, g.validate(lans, used)...)
 	}
 	for _, c := range l.Checks {
@@ -181,6 +169,19 @@ func (g Guest) validate(lans map[string]bool, used map[netip.Addr]string) []erro
 			fail("args %q: disks, host files, network devices and consoles are the lab's to set", a)
 		}
 	}
+	return errs
+}
+
+// declare records name as a LAN's or guest's, refusing a name that is not one and a name twice.
+func declare(names map[string]bool, what, name string) []error {
+	var errs []error
+	if !nameRE.MatchString(name) {
+		errs = append(errs, fmt.Errorf("%s name %q: use a lower-case letter, then letters, digits and '-' (16 at most)", what, name))
+	}
+	if names[name] {
+		errs = append(errs, fmt.Errorf("%s %s declared twice", what, name))
+	}
+	names[name] = true
 	return errs
 }
 
