@@ -123,12 +123,18 @@ func openTmux(ctx context.Context, cfg config.Config, r *lab.Running) (string, e
 	if _, err := exec.LookPath("tmux"); err != nil {
 		return "", errors.New("tmux is not installed")
 	}
+	// The windows run `go tool mage` at once: the magefile is compiled (or found compiled) here first,
+	// so that they do not all compile it in the same folder together.
+	if err := run.Run(ctx, run.Cmd{Args: []string{"go", "tool", "mage", "-l"}, Dir: cfg.Root, Echo: io.Discard}); err != nil {
+		return "", err
+	}
 	session := "suml-lab-" + r.Lab.Name
 	// A window's command gets the tmux server's environment, not this one's: it is told where the
 	// running lab is.
 	env := []string{"-e", "SUML_CACHE=" + cfg.Paths.Cache, "-e", "SUML_LABS=" + cfg.Paths.Labs}
 	for i, g := range r.Lab.Guests {
-		attach := "go tool mage labConsole " + r.Lab.Name + " " + g.Name
+		// The window stays after its console closes, so that a person sees why.
+		attach := fmt.Sprintf("go tool mage labConsole %s %s; echo; echo '[console of %s closed; Enter closes this window]'; read _", r.Lab.Name, g.Name, g.Name)
 		args := append([]string{"tmux", "new-window", "-d", "-t", session, "-n", g.Name, "-c", cfg.Root}, env...)
 		if i == 0 {
 			args = append([]string{"tmux", "new-session", "-d", "-s", session, "-n", g.Name, "-c", cfg.Root}, env...)
