@@ -109,6 +109,18 @@ func LabTest(ctx context.Context, name string) error {
 	return err
 }
 
+// Kunit boots dist/'s kernel with KUnit on, reads its KTAP, writes JSON and JUnit reports, and fails unless every test passes.
+func Kunit(ctx context.Context,
+	filter *string, // suites and tests to run, a glob: 'list*', 'example.example_simple_test' (default: all)
+) error {
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	_, err = pipeline.Kunit(ctx, cfg, value(filter, ""), os.Stdout)
+	return err
+}
+
 // Debug boots dist/'s pair under gdb with the unstripped kernel, stopped at start_kernel.
 func Debug(ctx context.Context) error {
 	cfg, err := loadConfig()

@@ -233,7 +233,7 @@ func GuestTest(ctx context.Context, cfg config.Config, w io.Writer) (GuestTestRe
 	if report.Scripts, err = runScripts(ctx, vm, cfg.Test.Scripts, timeout, w); err != nil {
 		return fail(err)
 	}
-	jsonReport, junitReport, err := writeTestReports(cfg, testReport(cfg, report.Checks, report.Scripts))
+	jsonReport, junitReport, err := writeReports(cfg, cfg.Boot.Recipe, testReport(cfg, report.Checks, report.Scripts))
 	if err != nil {
 		return fail(err)
 	}

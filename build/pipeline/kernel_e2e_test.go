@@ -227,12 +227,13 @@ func TestKernelEndToEnd(t *testing.T) {
 
 	// One more fragment: the build directory is reused and only what depends on the option is built.
 	extraFrags := writeTree(t, map[string]string{"99-cramfs.config": "CONFIG_CRAMFS=y\n"})
-	for _, f := range []string{"10-boot.config", "20-net.config"} {
-		data, err := os.ReadFile(filepath.Join(repoRoot(t), "kconfig", f))
+	shipped, _ := filepath.Glob(filepath.Join(repoRoot(t), "kconfig", "*.config"))
+	for _, f := range shipped {
+		data, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		os.WriteFile(filepath.Join(extraFrags, f), data, 0o644)
+		os.WriteFile(filepath.Join(extraFrags, filepath.Base(f)), data, 0o644)
 	}
 	more := m.testConfig(t, version, map[string]string{"SUML_PATCHES": patches, "SUML_KCONFIG": extraFrags,
 		"SUML_CACHE": cfg.Paths.Cache, "SUML_DIST": cfg.Paths.Dist})

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/simple-uml/simple-uml/build/config"
-	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/ktap"
 	"github.com/simple-uml/simple-uml/build/uml"
 )
@@ -38,7 +37,7 @@ func runScripts(ctx context.Context, vm *uml.Guest, scripts []string, timeout ti
 		}
 		t := scriptResult(filepath.Base(path), out, status)
 		results = append(results, t)
-		printScript(w, t)
+		printResult(w, "script", t)
 	}
 	return results, nil
 }
@@ -75,7 +74,8 @@ func scriptResult(name, out string, status int) *ktap.Test {
 	return t
 }
 
-func printScript(w io.Writer, t *ktap.Test) {
+// printResult prints one line for a script's or a suite's tests.
+func printResult(w io.Writer, what string, t *ktap.Test) {
 	s := ktap.Summarize(t)
 	mark := "ok  "
 	if t.Status != ktap.Pass {
@@ -85,7 +85,7 @@ func printScript(w io.Writer, t *ktap.Test) {
 	if t.Diagnostic != "" {
 		detail += "; " + t.Diagnostic
 	}
-	fmt.Fprintf(w, "  %s script %s: %s\n", mark, t.Name, detail)
+	fmt.Fprintf(w, "  %s %s %s: %s\n", mark, what, t.Name, detail)
 }
 
 // testReport is `mage test`'s results as one tree: its own checks, then each script's tests.
@@ -105,21 +105,4 @@ func testReport(cfg config.Config, checks []uml.CheckResult, scripts []*ktap.Tes
 		}
 	}
 	return root
-}
-
-// writeTestReports writes the tree as JSON and JUnit XML in dist/test-reports/, for CI.
-func writeTestReports(cfg config.Config, root *ktap.Test) (jsonPath, junitPath string, err error) {
-	dir := filepath.Join(cfg.Paths.Dist, "test-reports")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", "", err
-	}
-	jsonPath = filepath.Join(dir, cfg.Boot.Recipe+".json")
-	junitPath = filepath.Join(dir, cfg.Boot.Recipe+".junit.xml")
-	if err := files.WriteAtomic(jsonPath, 0o644, func(w io.Writer) error { return ktap.WriteJSON(w, root) }); err != nil {
-		return "", "", err
-	}
-	if err := files.WriteAtomic(junitPath, 0o644, func(w io.Writer) error { return ktap.WriteJUnit(w, root) }); err != nil {
-		return "", "", err
-	}
-	return jsonPath, junitPath, nil
 }

@@ -56,10 +56,12 @@ func sandboxRules(o Options, rt *runtime) ([]landlock.Rule, error) {
 		landlock.ROFiles("/dev/urandom", "/dev/random").IgnoreIfMissing(),
 		landlock.RWDirs(rt.dir),
 	}
-	if o.COW == "" {
+	switch {
+	case o.Image == "":
+	case o.COW == "":
 		// Without a COW file the guest writes its image (the configure boot does).
 		rules = append(rules, landlock.RWFiles(o.Image))
-	} else {
+	default:
 		rules = append(rules, landlock.ROFiles(o.Image))
 		if _, err := os.Stat(o.COW); err == nil {
 			rules = append(rules, landlock.RWFiles(o.COW))

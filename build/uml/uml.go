@@ -20,7 +20,7 @@ import (
 // Options describes one boot.
 type Options struct {
 	Kernel string // the linux executable
-	Image  string // root filesystem image for ubd0
+	Image  string // root filesystem image for ubd0; empty for none (a boot that ends before init, as KUnit's)
 	// COW, when set, is a copy-on-write file over Image (created when missing): the guest writes
 	// there and Image is only read, so several guests can share it.
 	COW     string
@@ -93,7 +93,10 @@ func (o Options) args(umlDir string) ([]string, error) {
 	if umid == "" {
 		umid = fmt.Sprintf("simple-uml-%d-%d", os.Getpid(), umidSeq.Add(1))
 	}
-	args := []string{"ubd0=" + disk, "root=/dev/ubda", "rw", "mem=" + mem, "con=null", "con0=fd:0,fd:1", "uml_dir=" + umlDir, "umid=" + umid}
+	args := []string{"mem=" + mem, "con=null", "con0=fd:0,fd:1", "uml_dir=" + umlDir, "umid=" + umid}
+	if o.Image != "" {
+		args = append([]string{"ubd0=" + disk, "root=/dev/ubda", "rw"}, args...)
+	}
 	if hostfs != "" {
 		args = append(args, "hostfs="+hostfs)
 	}

@@ -103,6 +103,7 @@ func TestArgs(t *testing.T) {
 			[]string{"vec0:transport=bess,dst=" + filepath.Join(dir, "net.sock") + ",depth=128,mtu=65520,mac=52:54:00:12:34:56",
 				"ip=10.0.2.15::10.0.2.2:255.255.255.0:box:vec0:off:10.0.2.2"}},
 		{"tap", Options{Image: "/img", Net: &Net{Transport: "tuntap,,,tap0"}}, []string{"eth0=tuntap,,,tap0"}},
+		{"no image", Options{Args: []string{"kunit.enable=1"}}, []string{"mem=128M", "con0=fd:0,fd:1", "kunit.enable=1"}},
 		{"lab LANs after the user network", Options{Image: "/img", Net: &Net{Transport: UserNet},
 			LANs: []LANPort{{Socket: "/run/lab/lan1.sock", MAC: "52:54:01:01:01:00"}, {Socket: "/run/lab/lan2.sock", MAC: "52:54:01:01:02:00"}}},
 			[]string{"vec1:transport=bess,dst=/run/lab/lan1.sock,depth=128,mac=52:54:01:01:01:00", "vec2:transport=bess,dst=/run/lab/lan2.sock,depth=128,mac=52:54:01:01:02:00"}},
@@ -120,6 +121,9 @@ func TestArgs(t *testing.T) {
 				}
 			}
 		})
+	}
+	if args, err := (Options{}).args(dir); err != nil || strings.Contains(strings.Join(args, " "), "ubd0=") || strings.Contains(strings.Join(args, " "), "root=") {
+		t.Errorf("a boot without an image: %q %v", args, err)
 	}
 	// A path with a space or a comma would add kernel parameters or ubd files nobody wrote.
 	for _, o := range []Options{

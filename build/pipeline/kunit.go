@@ -1,0 +1,106 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/files"
+	"github.com/simple-uml/simple-uml/build/ktap"
+	"github.com/simple-uml/simple-uml/build/uml"
+)
+
+// kunitFilter is what a suite filter may hold: kunit's glob of suite and test names
+// ("list*", "example.example_simple_test"); nothing that could add a kernel parameter.
+var kunitFilter = regexp.MustCompile(`^[A-Za-z0-9_.*?\[\]-]{1,200}$`)
+
+// Kunit boots dist's kernel with KUnit on (its suites run before init, and kunit_shutdown=halt ends
+// the kernel after them; no root filesystem is needed), reads the KTAP it prints, prints a line per
+// suite, writes dist/test-reports/kunit.json and kunit.junit.xml, and fails unless every test passed
+// or was skipped. filter is kunit.filter_glob ("" for every suite).
+func Kunit(ctx context.Context, cfg config.Config, filter string, w io.Writer) (*ktap.Test, error) {
+	linux := filepath.Join(cfg.Paths.Dist, LinuxName)
+	if _, err := os.Stat(linux); err != nil {
+		return nil, fmt.Errorf("%s is missing: build it with `go tool mage kernel`: %w", linux, err)
+	}
+	args := []string{"kunit.enable=1", "kunit_shutdown=halt"}
+	if filter != "" {
+		if !kunitFilter.MatchString(filter) {
+			return nil, fmt.Errorf("kunit filter %q: use suite and test names with * ? [ ] globs, e.g. 'list*' or 'example.example_simple_test'", filter)
+		}
+		args = append(args, "kunit.filter_glob="+filter)
+	}
+	start := time.Now()
+	fmt.Fprintf(w, "kunit: booting %s (%s)\n", linux, strings.Join(args, " "))
+	res, err := uml.RunUntilExit(ctx, uml.Options{Kernel: linux, Args: args, Sandbox: uml.Sandbox(cfg.Boot.Sandbox),
+		Timeout: 5 * time.Duration(cfg.Boot.Timeout) * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("kunit: %w", err)
+	}
+	root, err := ktap.Parse(strings.NewReader(res.Console), "kunit")
+	if err != nil {
+		return nil, err
+	}
+	if len(root.Subtests) == 0 {
+		return root, fmt.Errorf("kunit: the kernel ran no KUnit suite (filter %q; is CONFIG_KUNIT and a suite in the kernel's fragments? kconfig/30-kunit.config)", filter)
+	}
+	for _, suite := range root.Subtests {
+		printSuite(w, suite)
+	}
+	jsonPath, junitPath, err := writeReports(cfg, "kunit", root)
+	if err != nil {
+		return root, err
+	}
+	sum := ktap.Summarize(root)
+	fmt.Fprintf(w, "kunit: %d tests, %d passed, %d failed, %d skipped in %s; reports: %s, %s\n", sum.Tests, sum.Passed,
+		sum.Failed+sum.Errors, sum.Skipped, time.Since(start).Round(time.Millisecond), jsonPath, junitPath)
+	if root.Status != ktap.Pass {
+		return root, fmt.Errorf("kunit: %d of %d tests failed (see above and %s)", sum.Failed+sum.Errors, sum.Tests, junitPath)
+	}
+	return root, nil
+}
+
+// printSuite prints a line for a suite and, for each failing test in it, its name and log.
+func printSuite(w io.Writer, suite *ktap.Test) {
+	printResult(w, "suite", suite)
+	var walk func(prefix string, t *ktap.Test)
+	walk = func(prefix string, t *ktap.Test) {
+		for _, c := range t.Subtests {
+			name := prefix + "." + c.Name
+			if len(c.Subtests) > 0 {
+				walk(name, c)
+				continue
+			}
+			if c.Status == ktap.Fail || c.Status == ktap.Error {
+				fmt.Fprintf(w, "      FAIL %s %s\n", name, c.Diagnostic)
+				for _, l := range c.Log {
+					fmt.Fprintf(w, "        %s\n", l)
+				}
+			}
+		}
+	}
+	walk(suite.Name, suite)
+}
+
+// writeReports writes a tree as JSON and JUnit XML in dist/test-reports/, named name.
+func writeReports(cfg config.Config, name string, root *ktap.Test) (jsonPath, junitPath string, err error) {
+	dir := filepath.Join(cfg.Paths.Dist, "test-reports")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", err
+	}
+	jsonPath = filepath.Join(dir, name+".json")
+	junitPath = filepath.Join(dir, name+".junit.xml")
+	if err := files.WriteAtomic(jsonPath, 0o644, func(w io.Writer) error { return ktap.WriteJSON(w, root) }); err != nil {
+		return "", "", err
+	}
+	if err := files.WriteAtomic(junitPath, 0o644, func(w io.Writer) error { return ktap.WriteJUnit(w, root) }); err != nil {
+		return "", "", err
+	}
+	return jsonPath, junitPath, nil
+}
