@@ -27,6 +27,7 @@ const (
 // Test is one test and its subtests.
 type Test struct {
 	Name       string   `json:"name"`
+	Version    string   `json:"version,omitempty"` // the root's version line: "KTAP version 1", "TAP version 13"; empty when there was none
 	Status     Status   `json:"status"`
 	Directive  string   `json:"directive,omitempty"`  // SKIP, TODO, XFAIL, TIMEOUT, ERROR
 	Diagnostic string   `json:"diagnostic,omitempty"` // after the result line's "#"
@@ -90,6 +91,9 @@ func (p *parser) line(raw string) {
 	indent := len(raw) - len(text)
 	switch {
 	case versionRE.MatchString(text):
+		if len(p.stack) == 0 {
+			p.root.Version = text
+		}
 		p.open(indent)
 		return
 	case len(p.stack) == 0:

@@ -113,8 +113,11 @@ func TestParse(t *testing.T) {
 		t.Errorf("diagnostic %q", d)
 	}
 	root, _ = Parse(strings.NewReader("[    0.1] Linux version 6.12\nKTAP version 1\nok 1 a\n"), "r")
-	if len(root.Log) != 1 || !strings.Contains(root.Log[0], "Linux version") {
-		t.Errorf("root log %q", root.Log)
+	if len(root.Log) != 1 || !strings.Contains(root.Log[0], "Linux version") || root.Version != "KTAP version 1" {
+		t.Errorf("root log %q, version %q", root.Log, root.Version)
+	}
+	if root, _ = Parse(strings.NewReader("ok 1 no version line\n"), "r"); root.Version != "" {
+		t.Errorf("version %q without a version line", root.Version)
 	}
 }
 

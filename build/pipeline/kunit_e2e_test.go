@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"encoding/xml"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,4 +72,24 @@ func keys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// BenchmarkKunit measures mage kunit on the end-to-end kernel (SUML_E2E=1, and SUML_E2E_KERNEL to
+// reuse a built kernel with kconfig/30-kunit.config): the boot, every suite, the halt, the KTAP read
+// and the reports.
+func BenchmarkKunit(b *testing.B) {
+	requireE2E(b)
+	kernel := e2eKernel(b)
+	dist := filepath.Join(b.TempDir(), "dist")
+	copyKernel(b, filepath.Dir(kernel), dist)
+	cfg := loadConfig(b, map[string]string{"SUML_DIST": dist, "SUML_CACHE": filepath.Join(b.TempDir(), "cache"), "HOME": b.TempDir()}, nil)
+	var tests int
+	for i := 0; i < b.N; i++ {
+		root, err := Kunit(context.Background(), cfg, "", io.Discard)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tests = ktap.Summarize(root).Tests
+	}
+	b.ReportMetric(float64(tests), "tests")
 }
