@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 
 	"github.com/simple-uml/simple-uml/build/config"
@@ -75,7 +76,7 @@ func Test(ctx context.Context,
 		return err
 	}
 	if script != nil {
-		cfg.Test.Scripts = append(cfg.Test.Scripts, *script)
+		cfg.Test.Scripts = append(slices.Clone(cfg.Test.Scripts), *script) // the loaded settings are shared
 	}
 	_, err = pipeline.GuestTest(ctx, cfg, os.Stdout)
 	return err
