@@ -19,7 +19,7 @@ type Summary struct {
 // Summarize counts t's leaf tests by status.
 func Summarize(t *Test) Summary {
 	var s Summary
-	t.walkLeaves("", func(_ string, leaf *Test) {
+	t.Leaves(func(_ string, leaf *Test) {
 		s.Tests++
 		switch leaf.Status {
 		case Pass:
@@ -34,6 +34,10 @@ func Summarize(t *Test) Summary {
 	})
 	return s
 }
+
+// Leaves calls f for every test under t without subtests, in order, with the names of the tests
+// between t and it joined by "." ("" for t's own subtests).
+func (t *Test) Leaves(f func(path string, leaf *Test)) { t.walkLeaves("", f) }
 
 // walkLeaves calls f for every test without subtests, with the path of names of its parents.
 func (t *Test) walkLeaves(path string, f func(path string, leaf *Test)) {
@@ -103,7 +107,7 @@ type junitMessage struct {
 func WriteJUnit(w io.Writer, t *Test) error {
 	all := junitSuites{Name: t.Name}
 	index := map[string]int{}
-	t.walkLeaves("", func(path string, leaf *Test) {
+	t.Leaves(func(path string, leaf *Test) {
 		suite := join(t.Name, path)
 		i, ok := index[suite]
 		if !ok {

@@ -69,23 +69,19 @@ func Kunit(ctx context.Context, cfg config.Config, filter string, w io.Writer) (
 // printSuite prints a line for a suite and, for each failing test in it, its name and log.
 func printSuite(w io.Writer, suite *ktap.Test) {
 	printResult(w, "suite", suite)
-	var walk func(prefix string, t *ktap.Test)
-	walk = func(prefix string, t *ktap.Test) {
-		for _, c := range t.Subtests {
-			name := prefix + "." + c.Name
-			if len(c.Subtests) > 0 {
-				walk(name, c)
-				continue
-			}
-			if c.Status == ktap.Fail || c.Status == ktap.Error {
-				fmt.Fprintf(w, "      FAIL %s %s\n", name, c.Diagnostic)
-				for _, l := range c.Log {
-					fmt.Fprintf(w, "        %s\n", l)
-				}
-			}
+	suite.Leaves(func(path string, leaf *ktap.Test) {
+		if leaf.Status != ktap.Fail && leaf.Status != ktap.Error {
+			return
 		}
-	}
-	walk(suite.Name, suite)
+		name := suite.Name + "."
+		if path != "" {
+			name += path + "."
+		}
+		fmt.Fprintf(w, "      FAIL %s%s %s\n", name, leaf.Name, leaf.Diagnostic)
+		for _, l := range leaf.Log {
+			fmt.Fprintf(w, "        %s\n", l)
+		}
+	})
 }
 
 // writeReports writes a tree as JSON and JUnit XML in dist/test-reports/, named name.

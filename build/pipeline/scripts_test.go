@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/simple-uml/simple-uml/build/ktap"
@@ -32,5 +33,17 @@ func TestScriptResult(t *testing.T) {
 				t.Error("a non-zero exit is not said")
 			}
 		})
+	}
+}
+
+// TestPrintSuite: a suite's line, then each failing test by its full name, with its log.
+func TestPrintSuite(t *testing.T) {
+	root, _ := ktap.Parse(strings.NewReader("KTAP version 1\n1..1\n    KTAP version 1\n    1..2\n    ok 1 a\n"+
+		"        KTAP version 1\n        1..1\n        # expected 3, got 4\n        not ok 1 p1\n    not ok 2 params\nnot ok 1 suite\n"), "kunit")
+	var out strings.Builder
+	printSuite(&out, root.Subtests[0])
+	want := "  FAIL suite suite: 1 passed, 1 failed, 0 skipped\n      FAIL suite.params.p1 \n        # expected 3, got 4\n"
+	if out.String() != want {
+		t.Errorf("got\n%q\nwant\n%q", out.String(), want)
 	}
 }
