@@ -30,8 +30,13 @@ type Lab struct {
 type Guest struct {
 	Name   string `toml:"name"`
 	Recipe string `toml:"recipe"` // whose image in dist/ it boots; empty: boot.recipe
-	Mem    string `toml:"mem"`    // empty: 128M
-	Args   string `toml:"args"`   // more kernel arguments, space-separated
+	// Image is a root filesystem image to boot instead of a recipe's, relative to the lab file's
+	// folder; Load makes it absolute. RootPassword is what its console login asks for.
+	Image        string `toml:"image"`
+	RootPassword string `toml:"root_password"`
+	Mem          string `toml:"mem"`  // empty: 128M
+	Nice         int    `toml:"nice"` // CPU priority of every host process of the guest: 0 to 19 (the least)
+	Args         string `toml:"args"` // more kernel arguments, space-separated
 	// Uplink gives the guest the user network as vec0: outbound TCP and UDP made by this process, the
 	// host closed unless HostAccess.
 	Uplink     bool        `toml:"uplink"`
@@ -88,6 +93,11 @@ func Load(dir, name string) (*Lab, error) {
 	if err := l.validate(); err != nil {
 		return nil, fmt.Errorf("lab %s: %w", l.Path, err)
 	}
+	for i, g := range l.Guests {
+		if g.Image != "" && !filepath.IsAbs(g.Image) {
+			l.Guests[i].Image = filepath.Join(filepath.Dir(l.Path), g.Image)
+		}
+	}
 	return l, nil
 }
 
@@ -133,6 +143,15 @@ func (g Guest) validate(lans map[string]bool, used map[netip.Addr]string) []erro
 		if _, err := usernet.ParseForwards(g.Forward); err != nil {
 			fail("%v", err)
 		}
+	}
+	if g.Image != "" && g.Recipe != "" {
+		fail("image and recipe both name what it boots: keep one")
+	}
+	if g.RootPassword != "" && g.Image == "" {
+		fail("root_password goes with image (a recipe's image has its recipe's)")
+	}
+	if g.Nice < 0 || g.Nice > 19 {
+		fail("nice %d: from 0 to 19 (a higher priority than yours needs root)", g.Nice)
 	}
 	if len(g.Interfaces) > 8 {
 		fail("%d interfaces; 8 at the most", len(g.Interfaces))

@@ -22,6 +22,9 @@ routes = ["10.2.0.0/24 via 10.1.0.254"]
 
 [[guest]]
 name = "router"
+image = "images/router.ext4"
+root_password = "r"
+nice = 10
 forwarding = true
 interface = [{ lan = "lan1", address = "10.1.0.254/24" }, { lan = "lan2", address = "10.2.0.254/24" }]
 
@@ -57,6 +60,10 @@ func TestLoad(t *testing.T) {
 	if len(l.Guests) != 3 || len(l.LANs) != 2 || !l.LANs[0].Capture || l.Guests[1].Interfaces[1].Address != "10.2.0.254/24" {
 		t.Errorf("read %+v", l)
 	}
+	// An image is the lab file's folder's, whatever the folder Load was called from.
+	if want := filepath.Join(filepath.Dir(l.Path), "images", "router.ext4"); l.Guests[1].Image != want || l.Guests[1].Nice != 10 {
+		t.Errorf("router boots %q at nice %d, want %q at 10", l.Guests[1].Image, l.Guests[1].Nice, want)
+	}
 	got := strings.Join(configureCommands(l.Guests[1]), "\n")
 	for _, want := range []string{"hostname router", "ip link set vec1 up && ip addr add 10.1.0.254/24 dev vec1",
 		"ip link set vec2 up && ip addr add 10.2.0.254/24 dev vec2", "echo 1 > /proc/sys/net/ipv4/ip_forward"} {
@@ -87,6 +94,10 @@ func TestLoadRefuses(t *testing.T) {
 		{"bad route", "[[guest]]\nname = \"a\"\nroutes = [\"10.2.0.0/24 through 10.1.0.254\"]\n", "route"},
 		{"a disk in args", "[[guest]]\nname = \"a\"\nargs = \"ubd1=/etc/shadow\"\n", "the lab's to set"},
 		{"a host folder in args", "[[guest]]\nname = \"a\"\nargs = \"hostfs=/\"\n", "the lab's to set"},
+		{"image and recipe", "[[guest]]\nname = \"a\"\nimage = \"a.ext4\"\nrecipe = \"void-minimal\"\n", "keep one"},
+		{"a password without an image", "[[guest]]\nname = \"a\"\nroot_password = \"x\"\n", "goes with image"},
+		{"nice below 0", "[[guest]]\nname = \"a\"\nnice = -5\n", "from 0 to 19"},
+		{"nice above 19", "[[guest]]\nname = \"a\"\nnice = 20\n", "from 0 to 19"},
 		{"check of no guest", "[[guest]]\nname = \"a\"\n[[check]]\nname = \"x\"\nguest = \"b\"\nrun = \"true\"\n", `no guest "b"`},
 	}
 	for _, tt := range tests {

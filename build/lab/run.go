@@ -27,8 +27,8 @@ type Image struct {
 // Options says what a lab boots and where it runs.
 type Options struct {
 	Kernel  string
-	Image   func(recipe string) (Image, error) // a guest's image by recipe ("" for the default)
-	Dir     string                             // a new folder for this run: COW files, console logs, captures
+	Image   func(Guest) (Image, error) // what a guest boots: its image, or its recipe's
+	Dir     string                     // a new folder for this run: COW files, console logs, captures
 	Sandbox uml.Sandbox
 	Ready   string        // console text that means a guest is up
 	Timeout time.Duration // for each step of each guest
@@ -136,7 +136,7 @@ func (r *Running) eachGuest(f func(*guestRun) error) error {
 // boot starts one guest, waits until it is up, logs in and configures it.
 func (r *Running) boot(ctx context.Context, g *guestRun) error {
 	var err error
-	if g.image, err = r.opts.Image(g.spec.Recipe); err != nil {
+	if g.image, err = r.opts.Image(g.spec); err != nil {
 		return err
 	}
 	if g.log, err = os.OpenFile(g.console, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err != nil {
@@ -149,7 +149,7 @@ func (r *Running) boot(ctx context.Context, g *guestRun) error {
 		return err
 	}
 	o := uml.Options{Kernel: r.opts.Kernel, Image: g.image.Path, COW: filepath.Join(own, "guest.cow"),
-		Mem: g.spec.Mem, Args: strings.Fields(g.spec.Args), Sandbox: r.opts.Sandbox, Console: io.MultiWriter(g.log, g.hub)}
+		Mem: g.spec.Mem, Nice: g.spec.Nice, Args: strings.Fields(g.spec.Args), Sandbox: r.opts.Sandbox, Console: io.MultiWriter(g.log, g.hub)}
 	if g.spec.Uplink {
 		forwards, _ := usernet.ParseForwards(g.spec.Forward) // checked by Load
 		o.Net = &uml.Net{Transport: uml.UserNet, HostAccess: g.spec.HostAccess, Forwards: forwards, Hostname: g.spec.Name}

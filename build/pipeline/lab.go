@@ -171,12 +171,24 @@ func startLab(ctx context.Context, cfg config.Config, name string, w io.Writer) 
 		return nil, err
 	}
 	fmt.Fprintf(w, "lab %s: starting %d guests on %d LANs (run folder %s)\n", name, len(l.Guests), len(l.LANs), dir)
-	return lab.Start(ctx, l, lab.Options{Kernel: linux, Image: func(recipe string) (lab.Image, error) { return labImage(cfg, recipe) },
+	return lab.Start(ctx, l, lab.Options{Kernel: linux, Image: func(g lab.Guest) (lab.Image, error) { return labImage(cfg, g) },
 		Dir: dir, Sandbox: uml.Sandbox(cfg.Boot.Sandbox), Ready: cfg.Boot.Ready, Timeout: time.Duration(cfg.Boot.Timeout) * time.Second, Log: w})
 }
 
-// labImage is a guest's image in dist/ and the root password from its recipe or its record.
-func labImage(cfg config.Config, recipe string) (lab.Image, error) {
+// labImage is what a guest boots: the image its lab file names, or its recipe's in dist/ with the
+// root password from the recipe or its record.
+func labImage(cfg config.Config, g lab.Guest) (lab.Image, error) {
+	if g.Image != "" {
+		info, err := os.Stat(g.Image)
+		if err == nil && !info.Mode().IsRegular() {
+			err = errors.New("not a regular file")
+		}
+		if err != nil {
+			return lab.Image{}, fmt.Errorf("guest %s: image %s: %w (name a root filesystem image, such as one `go tool mage rootfs` builds)", g.Name, g.Image, err)
+		}
+		return lab.Image{Path: g.Image, RootPassword: g.RootPassword}, nil
+	}
+	recipe := g.Recipe
 	if recipe == "" {
 		recipe = cfg.Boot.Recipe
 	}
@@ -210,6 +222,9 @@ func describeLab(w io.Writer, r *lab.Running) {
 		}
 		if g.Forward != "" {
 			addrs = append(addrs, "forwards 127.0.0.1 "+g.Forward)
+		}
+		if g.Nice != 0 {
+			addrs = append(addrs, fmt.Sprintf("nice %d", g.Nice))
 		}
 		fmt.Fprintf(w, "  %-12s %s\n    console: %s\n", g.Name, strings.Join(addrs, "; "), r.ConsolePath(g.Name))
 	}

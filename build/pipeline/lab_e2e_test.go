@@ -11,11 +11,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/files"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
@@ -95,7 +97,17 @@ func TestLabEndToEnd(t *testing.T) {
 	ws, _, _ := e2ePair(t)
 	labs := t.TempDir()
 	port := freeLocalPort(t)
-	if err := os.WriteFile(filepath.Join(labs, "three.toml"), []byte(fmt.Sprintf(threeGuests, port)), 0o644); err != nil {
+	// Here the router boots an image the lab file names, beside it, rather than its recipe's; and b
+	// runs at a lower CPU priority.
+	image, _, _ := RootfsOutputs(filepath.Join(ws, "dist"), "test")
+	os.Mkdir(filepath.Join(labs, "images"), 0o755)
+	if err := files.LinkOrCopy(image, filepath.Join(labs, "images", "router.ext4")); err != nil {
+		t.Fatal(err)
+	}
+	labFile := fmt.Sprintf(threeGuests, port)
+	labFile = strings.Replace(labFile, "name = \"router\"\n", "name = \"router\"\nimage = \"images/router.ext4\"\nroot_password = \"suml\"\n", 1)
+	labFile = strings.Replace(labFile, "name = \"b\"\n", "name = \"b\"\nnice = 10\n", 1)
+	if err := os.WriteFile(filepath.Join(labs, "three.toml"), []byte(labFile), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cfg := bootConfig(t, ws, map[string]string{"SUML_LABS": labs})
@@ -111,6 +123,11 @@ func TestLabEndToEnd(t *testing.T) {
 			r.Stop()
 		}
 	}()
+	for guest, want := range map[string]int{"a": 0, "b": 10} {
+		if got := processNice(t, r.Pid(guest)); got != want {
+			t.Errorf("%s's kernel runs at nice %d, want %d", guest, got, want)
+		}
+	}
 	// The host reaches c's web server through its forward while the lab runs.
 	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
 	if err != nil {
@@ -251,4 +268,20 @@ func checkCapture(t *testing.T, path string) {
 	if arp == 0 || request != 1 || answer != 1 {
 		t.Errorf("lan1's capture: %d ARP frames, %d requests to b, %d answers from b; want ARP, one of each", arp, request, answer)
 	}
+}
+
+// processNice reads a process's nice value, the 19th field of /proc/<pid>/stat.
+func processNice(t *testing.T, pid int) int {
+	t.Helper()
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The command name, field 2, is in parentheses and may hold spaces: count after its end.
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	nice, err := strconv.Atoi(fields[16])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nice
 }

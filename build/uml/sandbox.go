@@ -82,46 +82,73 @@ func sandboxRules(o Options, rt *runtime) ([]landlock.Rule, error) {
 	return rules, nil
 }
 
-// startConfined starts cmd under o's sandbox. Landlock confines the calling thread and what it
-// starts, so the ruleset is enforced on a thread of its own, locked and never unlocked (it ends with
-// its goroutine), and the process is started from it: the rest of this program stays unconfined.
+// startConfined starts cmd under o's sandbox and at o's priority. Landlock and the nice value are
+// a thread's, inherited by what it starts, so both are set on a thread of its own, locked and never
+// unlocked (it ends with its goroutine), and the process is started from it: the rest of this program
+// keeps its rights and priority.
 func startConfined(cmd *exec.Cmd, o Options, rt *runtime) error {
-	if o.Sandbox == SandboxOff {
-		return cmd.Start()
-	}
-	rules, err := sandboxRules(o, rt)
+	restrict, err := sandboxRestriction(o, rt)
 	if err != nil {
 		return err
 	}
-	fd, flags, err := landlockConfig(o).NewRulesetFD(rules...)
-	if err != nil && o.Sandbox == SandboxStrict {
-		return fmt.Errorf("sandbox: boot.sandbox = \"strict\" needs all of Landlock ABI 6 (Linux 6.12 or later); \"auto\" uses what this host has: %w", err)
-	}
-	if err != nil {
-		return fmt.Errorf("sandbox: %w", err)
-	}
-	if fd < 0 {
-		if o.Sandbox == SandboxStrict {
-			return ErrNoLandlock
-		}
-		rt.unconfined = true
+	if restrict == nil && o.Nice == 0 {
 		return cmd.Start()
 	}
-	defer unix.Close(fd)
 	started := make(chan error, 1)
 	go func() {
-		goruntime.LockOSThread() // never unlocked: the thread carries the ruleset and ends here
-		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-			started <- fmt.Errorf("sandbox: no_new_privs: %w", err)
-			return
+		goruntime.LockOSThread() // never unlocked: the thread carries the ruleset and priority and ends here
+		if restrict != nil {
+			if err := restrict(); err != nil {
+				started <- err
+				return
+			}
 		}
-		if err := llsyscall.LandlockRestrictSelf(fd, flags); err != nil {
-			started <- fmt.Errorf("sandbox: %w", err)
-			return
+		if o.Nice != 0 {
+			// PRIO_PROCESS with who = 0 is the calling thread on Linux.
+			if err := unix.Setpriority(unix.PRIO_PROCESS, 0, o.Nice); err != nil {
+				started <- fmt.Errorf("nice %d: %w", o.Nice, err)
+				return
+			}
 		}
 		started <- cmd.Start()
 	}()
 	return <-started
+}
+
+// sandboxRestriction returns what confines the calling thread under o's sandbox, or nil for a boot
+// that runs unconfined (sandbox off, or no Landlock in auto mode, which rt records).
+func sandboxRestriction(o Options, rt *runtime) (func() error, error) {
+	if o.Sandbox == SandboxOff {
+		return nil, nil
+	}
+	rules, err := sandboxRules(o, rt)
+	if err != nil {
+		return nil, err
+	}
+	fd, flags, err := landlockConfig(o).NewRulesetFD(rules...)
+	if err != nil && o.Sandbox == SandboxStrict {
+		return nil, fmt.Errorf("sandbox: boot.sandbox = \"strict\" needs all of Landlock ABI 6 (Linux 6.12 or later); \"auto\" uses what this host has: %w", err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	if fd < 0 {
+		if o.Sandbox == SandboxStrict {
+			return nil, ErrNoLandlock
+		}
+		rt.unconfined = true
+		return nil, nil
+	}
+	return func() error {
+		defer unix.Close(fd)
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("sandbox: no_new_privs: %w", err)
+		}
+		if err := llsyscall.LandlockRestrictSelf(fd, flags); err != nil {
+			return fmt.Errorf("sandbox: %w", err)
+		}
+		return nil
+	}, nil
 }
 
 // DescribeSandbox says in one line how a boot with o will be confined, for the banner of a boot.

@@ -7,10 +7,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/simple-uml/simple-uml/build/attacktest"
+	"golang.org/x/sys/unix"
 )
 
 // TestSandbox starts a real program (bash, standing in for the kernel) confined as a guest would
@@ -79,4 +82,75 @@ kill -0 %d 2>/dev/null && echo "signal: sent" || echo "signal: denied"
 		t.Errorf("the test process itself was confined: %v", err)
 	}
 	canary.Check(t)
+}
+
+// TestNice starts a program (bash, standing in for the kernel) at a lower priority, confined and
+// not: it and what it starts run at that nice value, and this process keeps its own.
+func TestNice(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash")
+	}
+	own, err := unix.Getpriority(unix.PRIO_PROCESS, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sandbox := range []Sandbox{SandboxAuto, SandboxOff} {
+		t.Run(string(sandbox), func(t *testing.T) {
+			cmd := exec.Command(bash, "-c", "exec 3<&0; (read -r _ <&3) & read -r _")
+			stdin, err := cmd.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			o := Options{Kernel: bash, Sandbox: sandbox, Nice: 7}
+			if err := startConfined(cmd, o, &runtime{dir: t.TempDir()}); err != nil {
+				t.Fatal(err)
+			}
+			defer func() { stdin.Close(); cmd.Wait() }()
+			if got := niceOf(t, cmd.Process.Pid); got != 7 {
+				t.Errorf("the started process runs at nice %d, want 7", got)
+			}
+			// Its child, once started: a guest's processes are the kernel's children.
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				children, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
+				if pids := strings.Fields(string(children)); len(pids) > 0 {
+					child, _ := strconv.Atoi(pids[0])
+					if got := niceOf(t, child); got != 7 {
+						t.Errorf("its child runs at nice %d, want 7", got)
+					}
+					unix.Kill(child, unix.SIGKILL)
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("no child started")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	}
+	if now, _ := unix.Getpriority(unix.PRIO_PROCESS, 0); now != own {
+		t.Errorf("this process's priority went from %d to %d", own, now)
+	}
+	for _, nice := range []int{-1, 20} {
+		if _, err := (Options{Kernel: bash, Nice: nice}).args(t.TempDir()); err == nil {
+			t.Errorf("nice %d was taken", nice)
+		}
+	}
+}
+
+// niceOf reads a process's nice value, the 19th field of /proc/<pid>/stat.
+func niceOf(t *testing.T, pid int) int {
+	t.Helper()
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The command name, field 2, is in parentheses and may hold spaces: count after its end.
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	nice, err := strconv.Atoi(fields[16])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nice
 }

@@ -24,14 +24,17 @@ type Options struct {
 	// COW, when set, is a copy-on-write file over Image (created when missing): the guest writes
 	// there and Image is only read, so several guests can share it.
 	COW     string
-	Mem     string        // guest memory, e.g. 256M; empty means 128M
-	Init    string        // init= in the guest; empty leaves the kernel's default
-	Args    []string      // more kernel arguments
-	Hostfs  string        // host folder the guest can mount: mount -t hostfs none /mnt
-	Sandbox Sandbox       // how the process is confined on the host; the zero value is SandboxAuto
-	Net     *Net          // networking; nil for none
-	LANs    []LANPort     // interfaces on lab LANs (build/lan), vec1, vec2, ... in order
-	Umid    string        // UML's machine id; empty means a unique one
+	Mem     string    // guest memory, e.g. 256M; empty means 128M
+	Init    string    // init= in the guest; empty leaves the kernel's default
+	Args    []string  // more kernel arguments
+	Hostfs  string    // host folder the guest can mount: mount -t hostfs none /mnt
+	Sandbox Sandbox   // how the process is confined on the host; the zero value is SandboxAuto
+	Net     *Net      // networking; nil for none
+	LANs    []LANPort // interfaces on lab LANs (build/lan), vec1, vec2, ... in order
+	Umid    string    // UML's machine id; empty means a unique one
+	// Nice lowers the CPU priority of the kernel process, and so of every host process of the guest
+	// (each guest address space is one), from 0 (as this program) to 19 (the least share).
+	Nice    int
 	Timeout time.Duration // for Boot's whole run; 0 means one minute
 	Until   string        // Boot stops successfully as soon as the console prints this
 	Console io.Writer     // also receives the console output (a log file)
@@ -61,6 +64,9 @@ var umidSeq atomic.Int64
 
 // args returns the kernel command line for o, with runtime files under umlDir.
 func (o Options) args(umlDir string) ([]string, error) {
+	if o.Nice < 0 || o.Nice > 19 {
+		return nil, fmt.Errorf("nice %d: from 0 to 19 (a higher priority than this program's needs root)", o.Nice)
+	}
 	mem := o.Mem
 	if mem == "" {
 		mem = "128M"
