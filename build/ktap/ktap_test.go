@@ -3,6 +3,7 @@ package ktap
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -153,4 +154,30 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("%d tests", n)
 		}
 	})
+}
+
+// TestRealKernelConsole parses what a UML kernel built by `mage kernel` (6.12.117, kconfig/ with
+// 30-kunit.config) printed on its console with kunit.enable=1: boot messages, then five suites, one
+// of them with a parameterised test. The figures were counted in the file by hand (grep): 75 tests
+// in the suites, one of them holding 4 parameter cases, so 78 leaves; 4 lines say SKIP.
+func TestRealKernelConsole(t *testing.T) {
+	f, err := os.Open(filepath.Join("testdata", "kunit-6.12.117-um.console"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	root, err := Parse(f, "kunit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var suites []string
+	for _, s := range root.Subtests {
+		suites = append(suites, s.Name+":"+string(s.Status))
+	}
+	if got, want := strings.Join(suites, " "), "example_init:pass example:pass list-kunit-test:pass hlist:pass klist:pass"; got != want {
+		t.Errorf("suites %s, want %s", got, want)
+	}
+	if sum := Summarize(root); sum.Tests != 78 || sum.Passed != 74 || sum.Skipped != 4 || sum.Failed+sum.Errors != 0 || root.Status != Pass {
+		t.Errorf("summary %+v, status %s; want 78 tests, 74 passed, 4 skipped", sum, root.Status)
+	}
 }
