@@ -77,9 +77,12 @@ func scriptResult(name, out string, status int) *ktap.Test {
 // printResult prints one line for a script's or a suite's tests.
 func printResult(w io.Writer, what string, t *ktap.Test) {
 	s := ktap.Summarize(t)
-	mark := "ok  "
-	if t.Status != ktap.Pass {
-		mark = "FAIL"
+	mark := "FAIL"
+	switch t.Status {
+	case ktap.Pass:
+		mark = "ok  "
+	case ktap.Skip:
+		mark = "skip" // a suite KUnit skipped whole, e.g. one with no tests on this architecture
 	}
 	detail := fmt.Sprintf("%d passed, %d failed, %d skipped", s.Passed, s.Failed+s.Errors, s.Skipped)
 	if t.Diagnostic != "" {
