@@ -18,7 +18,7 @@ func TestMageTargets(t *testing.T) {
 		return string(out)
 	}
 	list := mage("-l")
-	for _, target := range []string{"kernel", "menuconfig", "rootfs", "boot", "test", "debug", "dist", "verify", "release", "fetch", "bump", "bumpPR", "repro", "doctor", "lab", "labTest", "labConsole", "kunit"} {
+	for _, target := range []string{"kernel", "menuconfig", "rootfs", "boot", "test", "debug", "dist", "verify", "release", "fetch", "bump", "bumpPR", "repro", "doctor", "lab", "labTest", "labConsole", "kunit", "bisect"} {
 		if !strings.Contains(list, "\n  "+target+" ") {
 			t.Errorf("go tool mage -l does not list %s:\n%s", target, list)
 		}
@@ -35,7 +35,8 @@ func TestMageTargets(t *testing.T) {
 		"bump":    {"-to=<string>", "-dryRun=<bool>", "-allowEOL=<bool>"},
 		"bumpPR":  {"-workflow=<string>", "-allowEOL=<bool>"},
 		"test":    {"-script=<string>"},
-		"kunit":   {"-filter=<string>"},
+		"kunit":   {"-filter=<string>", "-kunitconfig=<string>"},
+		"bisect":  {"-good=<string>", "-bad=<string>", "-script=<string>", "-kunit=<string>"},
 	}
 	for target, want := range flags {
 		help := mage("-h", target)

@@ -113,12 +113,31 @@ func LabTest(ctx context.Context, name string) error {
 // Kunit boots dist/'s kernel with KUnit on, reads its KTAP, writes JSON and JUnit reports, and fails unless every test passes.
 func Kunit(ctx context.Context,
 	filter *string, // suites and tests to run, a glob: 'list*', 'example.example_simple_test' (default: all)
+	kunitconfig *string, // a .kunitconfig (or its folder, e.g. fs/ext4) whose options the kernel is built with first
 ) error {
 	cfg, err := loadConfig()
 	if err != nil {
 		return err
 	}
+	if kunitconfig != nil {
+		cfg.Kernel.KunitConfig = append(slices.Clone(cfg.Kernel.KunitConfig), *kunitconfig) // the loaded settings are shared
+	}
 	_, err = pipeline.Kunit(ctx, cfg, value(filter, ""), os.Stdout)
+	return err
+}
+
+// Bisect finds the commit of kernel.tree between -good and -bad that broke a check: a build and a boot per step.
+func Bisect(ctx context.Context,
+	good *string, // the last commit known good
+	bad *string, // the first commit known bad (default: HEAD)
+	script *string, // the check: a script run in the booted guest after mage test's own checks
+	kunit *string, // the check: a KUnit filter whose tests must pass (instead of -script)
+) error {
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	_, err = pipeline.Bisect(ctx, cfg, pipeline.BisectRequest{Good: value(good, ""), Bad: value(bad, "HEAD"), Script: value(script, ""), KUnit: value(kunit, "")}, os.Stdout)
 	return err
 }
 

@@ -34,6 +34,8 @@ type Kernel struct {
 	Mirror      string   `toml:"mirror"`
 	ReleasesURL string   `toml:"releases_url"`
 	Tarball     string   `toml:"tarball"`
+	Tree        string   `toml:"tree"`
+	KunitConfig []string `toml:"kunitconfig"` // relative to Tree when set: resolved by the build, not here
 	TrustedKeys []string `toml:"trusted_keys"`
 	Keys        []string `toml:"keys"`
 	Subarch     string   `toml:"subarch"`
@@ -154,7 +156,7 @@ func Load(root string, getenv func(string) string) (Config, error) {
 			c.Test.Scripts[i] = filepath.Join(abs, c.Test.Scripts[i])
 		}
 	}
-	for _, p := range []*string{&c.Kernel.Tarball, &c.Rootfs.Kernel, &c.Boot.Hostfs, &c.Boot.COW, &c.Release.Previous} {
+	for _, p := range []*string{&c.Kernel.Tarball, &c.Kernel.Tree, &c.Rootfs.Kernel, &c.Boot.Hostfs, &c.Boot.COW, &c.Release.Previous} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(abs, *p)
 		}
@@ -232,7 +234,10 @@ func (c Config) Jobs() int {
 }
 
 func (c Config) validate() error {
-	if c.Kernel.Tarball == "" && c.Pin.Version == "" {
+	if c.Kernel.Tarball != "" && c.Kernel.Tree != "" {
+		return errors.New("kernel.tarball and kernel.tree both name a source to build: keep one")
+	}
+	if c.Kernel.Tarball == "" && c.Kernel.Tree == "" && c.Pin.Version == "" {
 		return fmt.Errorf("%s has no version: run `go tool mage bump`, or set SUML_KERNEL_TARBALL to a local source tarball", LockName)
 	}
 	if s := c.Pin.SHA256; s != "" {
@@ -254,7 +259,7 @@ func (c Config) validate() error {
 	if c.Kernel.Subarch != "x86_64" && c.Kernel.Subarch != "i386" {
 		return fmt.Errorf("kernel.subarch %q: User-Mode Linux here supports x86_64 (and i386)", c.Kernel.Subarch)
 	}
-	if c.Kernel.Tarball == "" {
+	if c.Kernel.Tarball == "" && c.Kernel.Tree == "" {
 		if c.Kernel.Mirror == "" {
 			return errors.New("kernel.mirror is empty: set it to https://cdn.kernel.org/pub/linux/kernel or a mirror")
 		}

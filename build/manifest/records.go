@@ -26,8 +26,9 @@ type Digest struct {
 // host facts that change between identical builds.
 type KernelRecord struct {
 	Version       string   `json:"version"`
-	Source        string   `json:"source"` // download URL, or "local:<file name>"
+	Source        string   `json:"source"` // download URL, "local:<file name>", or "tree:<path>"
 	TarballSHA256 string   `json:"tarball_sha256"`
+	Tree          *Tree    `json:"tree,omitempty"` // the source tree built (kernel.tree), not a tarball
 	Patches       []Digest `json:"patches"`
 	Fragments     []Digest `json:"fragments"`
 	Subarch       string   `json:"subarch"`
@@ -41,6 +42,14 @@ type KernelRecord struct {
 	ConfigChanges []string          `json:"config_changes,omitempty"`
 	InputKey      string            `json:"input_key"` // sha256 over every field above but ConfigBase/ConfigChanges
 	Outputs       map[string]string `json:"outputs"`   // dist file name -> sha256
+}
+
+// Tree is a source tree of the user's that a kernel was built from: its git commit when it is a git
+// work tree, and whether files differed from that commit.
+type Tree struct {
+	Path   string `json:"path"`
+	Commit string `json:"commit,omitempty"`
+	Dirty  bool   `json:"dirty,omitempty"`
 }
 
 // ComputeInputKey hashes every input of the build, so that any change (tarball, patch, fragment, compiler,

@@ -54,6 +54,9 @@ func Kernel(ctx context.Context, cfg config.Config, w io.Writer) (KernelResult, 
 		return KernelResult{}, err
 	}
 	defer unlock()
+	if cfg.Kernel.Tree != "" {
+		return treeKernel(ctx, cfg, cfg.Paths.Dist, w)
+	}
 	cache, inputs, err := plan(ctx, cfg, w)
 	if err != nil {
 		return KernelResult{}, err
@@ -76,26 +79,31 @@ func Kernel(ctx context.Context, cfg config.Config, w io.Writer) (KernelResult, 
 		return KernelResult{}, err
 	}
 	rec.Version = opts.Version
-	rec.BuildEnv = opts.Env()
-	// After a version change (a bump), list the Kconfig options that are new or changed against the
-	// previous build's resolved config, so a reviewer sees what the new kernel brought.
-	if prev, err := manifest.ReadKernelRecord(cfg.Paths.Dist); err == nil && prev.Version != rec.Version {
-		changes, err := kconf.Changes(filepath.Join(cfg.Paths.Dist, ConfigName), filepath.Join(opts.Out, ".config"))
-		if err == nil {
-			rec.ConfigBase, rec.ConfigChanges = prev.Version, changes
-			reportConfigChanges(w, prev.Version, changes)
-		}
-	}
-	rec.Outputs, err = installKernel(ctx, cfg.Paths.Dist, linux, opts.Out, opts.Src)
-	if err != nil {
-		return KernelResult{}, err
-	}
-	if err := files.WriteJSON(filepath.Join(cfg.Paths.Dist, manifest.KernelRecordName), rec); err != nil {
+	if err := installBuilt(ctx, cfg.Paths.Dist, &rec, opts.Options, linux, w); err != nil {
 		return KernelResult{}, err
 	}
 	fmt.Fprintf(w, "kernel %s built: %s (%s)\n", rec.Version, filepath.Join(cfg.Paths.Dist, LinuxName), time.Since(start).Round(time.Second))
 	logRun(cfg.Paths.Dist, "kernel", rec.Version, start, "")
 	return KernelResult{Record: rec, BuildDir: opts.Out}, nil
+}
+
+// installBuilt puts a built kernel and its record into dist. After a version change (a bump, another
+// commit of a tree), the record lists the Kconfig options that are new or changed against the
+// previous build's resolved config, so a reviewer sees what the new kernel brought.
+func installBuilt(ctx context.Context, dist string, rec *manifest.KernelRecord, opts kbuild.Options, linux string, w io.Writer) error {
+	rec.BuildEnv = opts.Env()
+	if prev, err := manifest.ReadKernelRecord(dist); err == nil && prev.Version != rec.Version {
+		changes, err := kconf.Changes(filepath.Join(dist, ConfigName), filepath.Join(opts.Out, ".config"))
+		if err == nil {
+			rec.ConfigBase, rec.ConfigChanges = prev.Version, changes
+			reportConfigChanges(w, prev.Version, changes)
+		}
+	}
+	var err error
+	if rec.Outputs, err = installKernel(ctx, dist, linux, opts.Out, opts.Src); err != nil {
+		return err
+	}
+	return files.WriteJSON(filepath.Join(dist, manifest.KernelRecordName), rec)
 }
 
 // plan resolves the source and gathers the build's inputs: everything known before anything is
@@ -162,6 +170,11 @@ func gatherInputs(ctx context.Context, cfg config.Config, src kernelSource) (ker
 	if err != nil {
 		return kernelInputs{}, fmt.Errorf("read kernel config fragments: %w", err)
 	}
+	kunitFrags, err := kunitconfigFragments(cfg)
+	if err != nil {
+		return kernelInputs{}, err
+	}
+	frags = append(frags, kunitFrags...)
 	req, err := kconf.Merge(frags)
 	if err != nil {
 		return kernelInputs{}, fmt.Errorf("kernel config fragments: %w", err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/files"
+	"github.com/simple-uml/simple-uml/build/kconf"
 	"github.com/simple-uml/simple-uml/build/ktap"
 	"github.com/simple-uml/simple-uml/build/uml"
 )
@@ -23,8 +24,15 @@ var kunitFilter = regexp.MustCompile(`^[A-Za-z0-9_.*?\[\]-]{1,200}$`)
 // Kunit boots dist's kernel with KUnit on (its suites run before init, and kunit_shutdown=halt ends
 // the kernel after them; no root filesystem is needed), reads the KTAP it prints, prints a line per
 // suite, writes dist/test-reports/kunit.json and kunit.junit.xml, and fails unless every test passed
-// or was skipped. filter is kunit.filter_glob ("" for every suite).
+// or was skipped. filter is kunit.filter_glob ("" for every suite). With kernel.kunitconfig, the
+// kernel is built with those options first, as kunit.py does.
 func Kunit(ctx context.Context, cfg config.Config, filter string, w io.Writer) (*ktap.Test, error) {
+	if len(cfg.Kernel.KunitConfig) > 0 {
+		// The .kunitconfig options must be built in: the kernel is built with them (or found up to date).
+		if _, err := Kernel(ctx, cfg, w); err != nil {
+			return nil, err
+		}
+	}
 	linux := filepath.Join(cfg.Paths.Dist, LinuxName)
 	if _, err := os.Stat(linux); err != nil {
 		return nil, fmt.Errorf("%s is missing: build it with `go tool mage kernel`: %w", linux, err)
@@ -64,6 +72,31 @@ func Kunit(ctx context.Context, cfg config.Config, filter string, w io.Writer) (
 		return root, fmt.Errorf("kunit: %d of %d tests failed (see above and %s)", sum.Failed+sum.Errors, sum.Tests, junitPath)
 	}
 	return root, nil
+}
+
+// kunitconfigFragments reads kernel.kunitconfig: each a .kunitconfig file or a folder holding one
+// (as kunit.py's --kunitconfig takes), relative to kernel.tree when it is set, else to the project.
+func kunitconfigFragments(cfg config.Config) ([]kconf.Fragment, error) {
+	base := cfg.Root
+	if cfg.Kernel.Tree != "" {
+		base = cfg.Kernel.Tree
+	}
+	var frags []kconf.Fragment
+	for _, p := range cfg.Kernel.KunitConfig {
+		path := p
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(base, path)
+		}
+		if info, err := os.Stat(path); err == nil && info.IsDir() {
+			path = filepath.Join(path, ".kunitconfig")
+		}
+		options, err := kconf.ParseFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("kernel.kunitconfig %q: %w (name a .kunitconfig file or a folder holding one, e.g. fs/ext4)", p, err)
+		}
+		frags = append(frags, kconf.Fragment{File: path, Options: options})
+	}
+	return frags, nil
 }
 
 // printSuite prints a line for a suite and, for each failing test in it, its name and log.
