@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Times `mage kernel` against the same steps done by hand, on one machine, from a local tarball so
-# that the network is not measured. Prints one line per measurement; docs/benchmarks.md records them.
-#   scripts/bench-kernel.sh [tarball]     (default: Debian's /usr/src/linux-source-6.12.tar.xz)
+# that the network is not measured. The cold builds run in pairs, by hand and by the pipeline, the
+# order alternating from one pair to the next so that neither always runs on a warmer (or busier)
+# machine. Prints one line per measurement and the pipeline's overhead per pair; docs/benchmarks.md
+# records them.
+#   scripts/bench-kernel.sh [tarball] [pairs]   (defaults: Debian's linux-source-6.12, 2 pairs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tarball=${1:-/usr/src/linux-source-6.12.tar.xz}
+pairs=${2:-2}
 work=$(mktemp -d /tmp/suml-bench.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+trap 'rm -rf "$work"; rm -f kconfig/99-bench.config' EXIT
 jobs=$(nproc)
 go tool mage -l >/dev/null # compile the magefile outside the measurements
 
@@ -19,6 +23,7 @@ secs() {
 }
 
 by_hand() {
+  rm -rf "$work/hand"
   mkdir -p "$work/hand"
   tar xJf "$tarball" -C "$work/hand"
   src=$(echo "$work"/hand/*/)
@@ -33,14 +38,27 @@ pipeline() {
   SUML_KERNEL_TARBALL=$tarball SUML_CACHE="$work/cache" SUML_DIST="$work/dist" go tool mage kernel >"$work/pipeline.log" 2>&1
 }
 
+cold_pipeline() {
+  rm -rf "$work/cache" "$work/dist"
+  pipeline
+}
+
 t=$(secs sh -c "mkdir -p $work/t && tar xJf $tarball -C $work/t"); echo "unpack by hand (tar xJf): $t s"
 rm -rf "$work/t"
-t=$(secs by_hand); echo "cold kernel by hand: $t s"
+for i in $(seq 1 "$pairs"); do
+  if [ $((i % 2)) -eq 1 ]; then
+    hand=$(secs by_hand)
+    mage=$(secs cold_pipeline)
+  else
+    mage=$(secs cold_pipeline)
+    hand=$(secs by_hand)
+  fi
+  echo "pair $i ($([ $((i % 2)) -eq 1 ] && echo 'by hand first' || echo 'pipeline first')): by hand $hand s, mage kernel $mage s, overhead $(echo "scale=1; ($mage - $hand) * 100 / $hand" | bc)%"
+  echo "  mage kernel's steps: $(grep -o 'built: .*' "$work/pipeline.log")"
+done
 rm -rf "$work/hand"
-t=$(secs pipeline); echo "cold mage kernel: $t s"
 t=$(secs pipeline); echo "no-op mage kernel: $t s ($(grep -o 'nothing to do.*' "$work/pipeline.log"), inside the pipeline)"
 t=$(secs sh -c 'go tool mage -l >/dev/null'); echo "mage start-up alone (go tool mage -l): $t s"
 echo 'CONFIG_CRAMFS=y' >kconfig/99-bench.config
-trap 'rm -rf "$work"; rm -f kconfig/99-bench.config' EXIT
 t=$(secs pipeline); echo "one fragment changed (CONFIG_CRAMFS=y), mage kernel: $t s"
 rm -f kconfig/99-bench.config

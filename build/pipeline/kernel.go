@@ -57,34 +57,76 @@ func Kernel(ctx context.Context, cfg config.Config, w io.Writer) (KernelResult, 
 	if cfg.Kernel.Tree != "" {
 		return treeKernel(ctx, cfg, cfg.Paths.Dist, w)
 	}
-	cache, inputs, err := plan(ctx, cfg, w)
-	if err != nil {
+	b := &kernelBuild{cfg: cfg, w: w}
+	if b.cache, b.inputs, err = plan(ctx, cfg, w); err != nil {
 		return KernelResult{}, err
 	}
-	rec := inputs.record
-	if r, ok := manifest.ReadCurrent[manifest.KernelRecord](filepath.Join(cfg.Paths.Dist, manifest.KernelRecordName), rec.InputKey); ok {
+	b.rec = b.inputs.record
+	if r, ok := manifest.ReadCurrent[manifest.KernelRecord](filepath.Join(cfg.Paths.Dist, manifest.KernelRecordName), b.rec.InputKey); ok {
 		fmt.Fprintf(w, "kernel %s is up to date in %s (inputs %s); nothing to do (%s)\n",
-			r.Version, cfg.Paths.Dist, rec.InputKey[:12], time.Since(start).Round(time.Millisecond))
-		return KernelResult{Record: *r, UpToDate: true, BuildDir: inputs.buildDir(cfg)}, nil
+			r.Version, cfg.Paths.Dist, b.rec.InputKey[:12], time.Since(start).Round(time.Millisecond))
+		return KernelResult{Record: *r, UpToDate: true, BuildDir: b.inputs.buildDir(cfg)}, nil
 	}
+	defer b.cleanup()
+	timer := newStepTimer()
+	if err := runSteps(ctx, timer,
+		step{name: "fetch", run: b.fetch},
+		step{name: "source", run: b.source},
+		step{name: "configure", run: b.configure},
+		step{name: "build", run: b.build},
+		step{name: "install", run: b.install},
+	); err != nil {
+		return KernelResult{}, err
+	}
+	fmt.Fprintf(w, "kernel %s built: %s in %s (%s)\n", b.rec.Version, filepath.Join(cfg.Paths.Dist, LinuxName), time.Since(start).Round(time.Second), timer)
+	logRun(cfg.Paths.Dist, "kernel", b.rec.Version, start, timer.String())
+	return KernelResult{Record: b.rec, BuildDir: b.opts.Out}, nil
+}
 
-	opts, closeLog, err := configure(ctx, cfg, cache, inputs, w)
-	if err != nil {
-		return KernelResult{}, err
+// kernelBuild is one build of a release's kernel: what each of its steps reads and leaves.
+type kernelBuild struct {
+	cfg      config.Config
+	w        io.Writer
+	cache    *fetch.Cache
+	inputs   kernelInputs
+	rec      manifest.KernelRecord // filled in as the steps go
+	tarball  string
+	tree     source.Tree
+	opts     configuredOptions
+	closeLog func()
+	linux    string // the unstripped executable in the build folder
+}
+
+func (b *kernelBuild) fetch(ctx context.Context) (err error) {
+	b.tarball, err = b.inputs.src.fetch(ctx, b.cache)
+	return err
+}
+
+func (b *kernelBuild) source(ctx context.Context) (err error) {
+	b.tree, err = prepareSource(ctx, b.cfg, b.tarball, b.inputs, b.w)
+	return err
+}
+
+func (b *kernelBuild) configure(ctx context.Context) (err error) {
+	b.opts, b.closeLog, err = configureTree(ctx, b.cfg, b.tree, b.inputs.buildDir(b.cfg), b.inputs.requested, b.w)
+	return err
+}
+
+func (b *kernelBuild) build(ctx context.Context) (err error) {
+	fmt.Fprintf(b.w, "building linux %s (ARCH=um SUBARCH=%s, -j%d); log: %s\n", b.opts.Version, b.cfg.Kernel.Subarch, b.opts.Jobs, filepath.Join(b.opts.Out, kbuild.LogName))
+	b.linux, err = kbuild.Build(ctx, b.opts.Options)
+	return err
+}
+
+func (b *kernelBuild) install(ctx context.Context) error {
+	b.rec.Version = b.opts.Version
+	return installBuilt(ctx, b.cfg.Paths.Dist, &b.rec, b.opts.Options, b.linux, b.w)
+}
+
+func (b *kernelBuild) cleanup() {
+	if b.closeLog != nil {
+		b.closeLog()
 	}
-	defer closeLog()
-	fmt.Fprintf(w, "building linux %s (ARCH=um SUBARCH=%s, -j%d); log: %s\n", opts.Version, cfg.Kernel.Subarch, opts.Jobs, filepath.Join(opts.Out, kbuild.LogName))
-	linux, err := kbuild.Build(ctx, opts.Options)
-	if err != nil {
-		return KernelResult{}, err
-	}
-	rec.Version = opts.Version
-	if err := installBuilt(ctx, cfg.Paths.Dist, &rec, opts.Options, linux, w); err != nil {
-		return KernelResult{}, err
-	}
-	fmt.Fprintf(w, "kernel %s built: %s (%s)\n", rec.Version, filepath.Join(cfg.Paths.Dist, LinuxName), time.Since(start).Round(time.Second))
-	logRun(cfg.Paths.Dist, "kernel", rec.Version, start, "")
-	return KernelResult{Record: rec, BuildDir: opts.Out}, nil
 }
 
 // installBuilt puts a built kernel and its record into dist. After a version change (a bump, another
@@ -125,22 +167,33 @@ type configuredOptions struct {
 }
 
 // configure fetches, unpacks and patches the source (or takes the cached tree) and configures the
-// build directory.
+// build directory: Kernel's steps up to the build, for menuconfig.
 func configure(ctx context.Context, cfg config.Config, cache *fetch.Cache, in kernelInputs, w io.Writer) (configuredOptions, func(), error) {
 	tarball, err := in.src.fetch(ctx, cache)
 	if err != nil {
 		return configuredOptions{}, nil, err
 	}
-	tree, err := source.Prepare(ctx, source.TreeRequest{Trees: filepath.Join(cfg.Paths.Cache, "trees"), Tarball: tarball,
+	tree, err := prepareSource(ctx, cfg, tarball, in, w)
+	if err != nil {
+		return configuredOptions{}, nil, err
+	}
+	return configureTree(ctx, cfg, tree, in.buildDir(cfg), in.requested, w)
+}
+
+// prepareSource unpacks and patches the verified tarball, or takes the tree the cache holds for it.
+func prepareSource(ctx context.Context, cfg config.Config, tarball string, in kernelInputs, w io.Writer) (source.Tree, error) {
+	return source.Prepare(ctx, source.TreeRequest{Trees: filepath.Join(cfg.Paths.Cache, "trees"), Tarball: tarball,
 		Key: in.src.sha256, Version: in.src.version, Series: in.series, BuildDir: in.buildDir(cfg)}, w)
+}
+
+// configureTree makes the build folder's .config: defconfig, the requested options, olddefconfig.
+// The returned function closes the build log.
+func configureTree(ctx context.Context, cfg config.Config, tree source.Tree, out string, req kconf.Requested, w io.Writer) (configuredOptions, func(), error) {
+	opts, closeLog, err := buildOptions(cfg, tree, out, w)
 	if err != nil {
 		return configuredOptions{}, nil, err
 	}
-	opts, closeLog, err := buildOptions(cfg, tree, in.buildDir(cfg), w)
-	if err != nil {
-		return configuredOptions{}, nil, err
-	}
-	if _, err := kbuild.Configure(ctx, opts, in.requested); err != nil {
+	if _, err := kbuild.Configure(ctx, opts, req); err != nil {
 		closeLog()
 		return configuredOptions{}, nil, fmt.Errorf("configure kernel %s: %w", tree.Version, err)
 	}

@@ -23,49 +23,83 @@ import (
 // off). patches/ are not applied: a tree is built as it is.
 func treeKernel(ctx context.Context, cfg config.Config, dist string, w io.Writer) (KernelResult, error) {
 	start := time.Now()
-	tree, version, err := readTree(ctx, cfg.Kernel.Tree)
-	if err != nil {
+	b := &treeBuild{cfg: cfg, dist: dist, w: w}
+	defer b.cleanup()
+	timer := newStepTimer()
+	if err := runSteps(ctx, timer,
+		step{name: "read tree", run: b.read},
+		step{name: "configure", run: b.configure},
+		step{name: "build", run: b.build},
+		step{name: "install", run: b.install},
+	); err != nil {
 		return KernelResult{}, err
 	}
-	inputs, err := gatherInputs(ctx, cfg, kernelSource{version: version, display: "tree:" + tree.Path})
+	fmt.Fprintf(w, "kernel %s built from %s: %s in %s (%s)\n", b.rec.Version, b.tree.Path, filepath.Join(dist, LinuxName), time.Since(start).Round(time.Second), timer)
+	logRun(dist, "kernel", b.rec.Version, start, timer.String())
+	return KernelResult{Record: b.rec, BuildDir: b.opts.Out}, nil
+}
+
+// treeBuild is one build of kernel.tree: what each of its steps reads and leaves.
+type treeBuild struct {
+	cfg      config.Config
+	dist     string
+	w        io.Writer
+	tree     *manifest.Tree
+	inputs   kernelInputs
+	rec      manifest.KernelRecord
+	stamp    time.Time
+	opts     configuredOptions
+	closeLog func()
+	linux    string
+}
+
+// read asks what the tree holds and gathers the other inputs.
+func (b *treeBuild) read(ctx context.Context) error {
+	tree, version, err := readTree(ctx, b.cfg.Kernel.Tree)
 	if err != nil {
-		return KernelResult{}, err
+		return err
 	}
-	rec := inputs.record
-	rec.Tree, rec.Patches, rec.InputKey = tree, nil, "" // the tree's files are the input: make decides what to rebuild
-	if len(inputs.series) > 0 {
-		fmt.Fprintf(w, "kernel.tree: the %d patches of %s are not applied to a tree of yours (apply them there with `git am`)\n", len(inputs.series), cfg.Paths.Patches)
+	b.tree = tree
+	if b.inputs, err = gatherInputs(ctx, b.cfg, kernelSource{version: version, display: "tree:" + tree.Path}); err != nil {
+		return err
 	}
-	stamp, err := treeTimestamp(ctx, tree)
+	b.rec = b.inputs.record
+	// The tree's files are the input, and make decides what to rebuild: no input key.
+	b.rec.Tree, b.rec.Patches, b.rec.InputKey = tree, []manifest.Digest{}, ""
+	if len(b.inputs.series) > 0 {
+		fmt.Fprintf(b.w, "kernel.tree: the %d patches of %s are not applied to a tree of yours (apply them there with `git am`)\n", len(b.inputs.series), b.cfg.Paths.Patches)
+	}
+	b.stamp, err = treeTimestamp(ctx, tree)
+	return err
+}
+
+func (b *treeBuild) configure(ctx context.Context) (err error) {
+	src := source.Tree{Dir: b.tree.Path, Version: b.inputs.src.version, Timestamp: b.stamp}
+	b.opts, b.closeLog, err = configureTree(ctx, b.cfg, src, treeBuildDir(b.cfg, b.tree.Path), b.inputs.requested, b.w)
+	return err
+}
+
+func (b *treeBuild) build(ctx context.Context) (err error) {
+	fmt.Fprintf(b.w, "building %s (%s) out of tree in %s (-j%d); log: %s\n", b.tree.Path, describeTree(b.tree), b.opts.Out, b.opts.Jobs, filepath.Join(b.opts.Out, kbuild.LogName))
+	b.linux, err = kbuild.Build(ctx, b.opts.Options)
+	return err
+}
+
+// install puts the kernel into dist under the release it reports (uname -r): the tree's, with
+// CONFIG_LOCALVERSION_AUTO's -g<commit>[-dirty].
+func (b *treeBuild) install(ctx context.Context) error {
+	release, err := os.ReadFile(filepath.Join(b.opts.Out, "include", "config", "kernel.release"))
 	if err != nil {
-		return KernelResult{}, err
+		return fmt.Errorf("the build of %s wrote no kernel.release: %w", b.tree.Path, err)
 	}
-	out := treeBuildDir(cfg, tree.Path)
-	opts, closeLog, err := buildOptions(cfg, source.Tree{Dir: tree.Path, Version: version, Timestamp: stamp}, out, w)
-	if err != nil {
-		return KernelResult{}, err
+	b.rec.Version = strings.TrimSpace(string(release))
+	return installBuilt(ctx, b.dist, &b.rec, b.opts.Options, b.linux, b.w)
+}
+
+func (b *treeBuild) cleanup() {
+	if b.closeLog != nil {
+		b.closeLog()
 	}
-	defer closeLog()
-	if _, err := kbuild.Configure(ctx, opts, inputs.requested); err != nil {
-		return KernelResult{}, fmt.Errorf("configure kernel tree %s: %w", tree.Path, err)
-	}
-	fmt.Fprintf(w, "building %s (%s) out of tree in %s (-j%d); log: %s\n", tree.Path, describeTree(tree), out, opts.Jobs, filepath.Join(out, kbuild.LogName))
-	linux, err := kbuild.Build(ctx, opts)
-	if err != nil {
-		return KernelResult{}, err
-	}
-	// The release the kernel reports (uname -r), with CONFIG_LOCALVERSION_AUTO's -g<commit>[-dirty].
-	release, err := os.ReadFile(filepath.Join(out, "include", "config", "kernel.release"))
-	if err != nil {
-		return KernelResult{}, fmt.Errorf("the build of %s wrote no kernel.release: %w", tree.Path, err)
-	}
-	rec.Version = strings.TrimSpace(string(release))
-	if err := installBuilt(ctx, dist, &rec, opts, linux, w); err != nil {
-		return KernelResult{}, err
-	}
-	fmt.Fprintf(w, "kernel %s built from %s: %s (%s)\n", rec.Version, tree.Path, filepath.Join(dist, LinuxName), time.Since(start).Round(time.Second))
-	logRun(dist, "kernel", rec.Version, start, "")
-	return KernelResult{Record: rec, BuildDir: out}, nil
 }
 
 // readTree checks that path is a kernel source tree and asks git what it holds.
