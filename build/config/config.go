@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -41,6 +42,9 @@ type Kernel struct {
 	Subarch     string   `toml:"subarch"`
 	Jobs        int      `toml:"jobs"`
 	CCWrapper   string   `toml:"cc_wrapper"`
+
+	// CCacheRemote is ccache's remote storage (with CCWrapper "ccache").
+	CCacheRemote string `toml:"ccache_remote"`
 }
 
 // Rootfs is the [rootfs] table.
@@ -256,6 +260,9 @@ func (c Config) validate() error {
 	if n := c.Boot.Net; n == "slirp" || n == "auto" {
 		return fmt.Errorf("boot.net = %q: slirp gave way to the network built in: set boot.net = \"user\" (and boot.host_access = true if the guest must reach the host's loopback services, as it did with slirp)", n)
 	}
+	if err := checkCCacheRemote(c.Kernel.CCacheRemote, c.Kernel.CCWrapper); err != nil {
+		return err
+	}
 	if c.Kernel.Subarch != "x86_64" && c.Kernel.Subarch != "i386" {
 		return fmt.Errorf("kernel.subarch %q: User-Mode Linux here supports x86_64 (and i386)", c.Kernel.Subarch)
 	}
@@ -265,6 +272,29 @@ func (c Config) validate() error {
 		}
 		if len(c.Kernel.Keys) == 0 {
 			return errors.New("kernel.keys is empty: name a file or URL holding the trusted kernel.org keys")
+		}
+	}
+	return nil
+}
+
+// checkCCacheRemote accepts ccache's remote storage (a redis:// or http:// URL, with ccache's
+// |attributes) without secrets in it: the URL is printed with the make command line and kept in no
+// record, but a password belongs in ccache's own configuration file, which ccache reads as well.
+func checkCCacheRemote(remote, wrapper string) error {
+	if remote == "" {
+		return nil
+	}
+	if wrapper != "ccache" {
+		return fmt.Errorf("kernel.ccache_remote is ccache's remote storage: set kernel.cc_wrapper = \"ccache\" too")
+	}
+	for _, storage := range strings.Fields(remote) {
+		u, attrs, _ := strings.Cut(storage, "|")
+		parsed, err := url.Parse(u)
+		if err != nil || (parsed.Scheme != "redis" && parsed.Scheme != "redis+unix" && parsed.Scheme != "http" && parsed.Scheme != "file") {
+			return fmt.Errorf("kernel.ccache_remote %q: want ccache's remote storage URL, e.g. redis://cache.example:6379 or http://cache.example/ccache", storage)
+		}
+		if parsed.User != nil || strings.Contains(attrs, "token") {
+			return fmt.Errorf("kernel.ccache_remote %q holds a secret, which would be printed with the build's commands: put the remote storage with its password in ccache's own configuration (remote_storage in ccache.conf) and leave kernel.ccache_remote empty", storage)
 		}
 	}
 	return nil

@@ -113,6 +113,13 @@ func TestLoad(t *testing.T) {
 		{name: "sha256 not hex", lock: "version = \"6.1\"\nsha256 = \"" + strings.Repeat("zz", 32) + "\"\n", wantErr: "not 64 hex digits"},
 		{name: "unknown lock key", lock: "version = \"6.1\"\nsha512 = \"abc\"\n", wantErr: "unknown key(s) sha512"},
 		{name: "subarch", lock: lock, env: map[string]string{"SUML_KERNEL_SUBARCH": "arm64"}, wantErr: "kernel.subarch"},
+		{name: "a tree and a tarball", lock: lock, env: map[string]string{"SUML_KERNEL_TREE": "/src/linux", "SUML_KERNEL_TARBALL": "/src/linux.tar.xz"}, wantErr: "keep one"},
+		{name: "a tree needs no version", env: map[string]string{"SUML_KERNEL_TREE": "/src/linux"}},
+		{name: "ccache remote storage", lock: lock, env: map[string]string{"SUML_KERNEL_CC_WRAPPER": "ccache", "SUML_KERNEL_CCACHE_REMOTE": "redis://127.0.0.1:6379|connect-timeout=500"}},
+		{name: "ccache remote storage without ccache", lock: lock, env: map[string]string{"SUML_KERNEL_CCACHE_REMOTE": "redis://127.0.0.1:6379"}, wantErr: "cc_wrapper = \"ccache\""},
+		{name: "ccache remote storage with a password", lock: lock, env: map[string]string{"SUML_KERNEL_CC_WRAPPER": "ccache", "SUML_KERNEL_CCACHE_REMOTE": "redis://:secret@cache:6379"}, wantErr: "holds a secret"},
+		{name: "ccache remote storage with a token", lock: lock, env: map[string]string{"SUML_KERNEL_CC_WRAPPER": "ccache", "SUML_KERNEL_CCACHE_REMOTE": "http://cache/ccache|bearer-token=abc"}, wantErr: "holds a secret"},
+		{name: "ccache remote storage that is not a URL", lock: lock, env: map[string]string{"SUML_KERNEL_CC_WRAPPER": "ccache", "SUML_KERNEL_CCACHE_REMOTE": "cache:6379"}, wantErr: "remote storage URL"},
 		{
 			name: "host access from the file and the environment",
 			toml: "[boot]\nnet = \"user\"\nhost_access = true\n",

@@ -47,6 +47,8 @@ var Settings = []Setting{
 		"`make -j`", func(c *Config) any { return &c.Kernel.Jobs }},
 	{FileName, "kernel.cc_wrapper", "SUML_KERNEL_CC_WRAPPER", []string{"SUML_CC_WRAPPER"}, "", "empty", 0,
 		"a compiler wrapper: `ccache`, `distcc`, `icecc`, `sccache`", func(c *Config) any { return &c.Kernel.CCWrapper }},
+	{FileName, "kernel.ccache_remote", "SUML_KERNEL_CCACHE_REMOTE", nil, "", "empty", 0,
+		"with `cc_wrapper = \"ccache\"`: ccache's remote storage, shared between machines, e.g. `redis://cache.example:6379` (no password: that goes in ccache.conf)", func(c *Config) any { return &c.Kernel.CCacheRemote }},
 	{FileName, "paths.dist", "SUML_DIST", nil, "dist", "`dist`", 0,
 		"outputs", func(c *Config) any { return &c.Paths.Dist }},
 	{FileName, "paths.cache", "SUML_CACHE", nil, "", "`$XDG_CACHE_HOME/simple-uml` (`~/.cache/simple-uml`)", 0,

@@ -36,6 +36,10 @@ type Options struct {
 	Timestamp time.Time // KBUILD_BUILD_TIMESTAMP: from the release, so that rebuilds are identical
 	Log       io.Writer // receives all make output; nil discards it
 	Echo      io.Writer // where commands are printed before they run; nil means stderr
+
+	// CCacheRemote is ccache's remote storage (CCACHE_REMOTE_STORAGE): where objects are shared
+	// between machines. It changes no output, so it is not part of Env.
+	CCacheRemote string
 }
 
 // LogName is the file in Out that holds the output of the last build.
@@ -71,7 +75,11 @@ func (o Options) make(ctx context.Context, targets ...string) error {
 	if err := os.MkdirAll(o.Out, 0o755); err != nil {
 		return err
 	}
-	err := run.Run(ctx, run.Cmd{Args: o.MakeArgs(targets...), Env: o.Env(), Log: o.Log, Echo: o.Echo, TailLines: 300})
+	env := o.Env()
+	if o.CCacheRemote != "" {
+		env = append(env, "CCACHE_REMOTE_STORAGE="+o.CCacheRemote)
+	}
+	err := run.Run(ctx, run.Cmd{Args: o.MakeArgs(targets...), Env: env, Log: o.Log, Echo: o.Echo, TailLines: 300})
 	if err != nil {
 		return explain(err)
 	}
@@ -128,6 +136,23 @@ func CompilerVersion(ctx context.Context) (string, error) {
 	}
 	first, _, _ := strings.Cut(out, "\n")
 	return first, nil
+}
+
+// CCacheStats reads ccache's counters (`ccache --print-stats`): the difference of two readings is
+// what a build did.
+func CCacheStats(ctx context.Context) (map[string]int64, error) {
+	out, err := run.Output(ctx, run.Cmd{Args: []string{"ccache", "--print-stats"}})
+	if err != nil {
+		return nil, err
+	}
+	stats := map[string]int64{}
+	for _, line := range strings.Split(out, "\n") {
+		name, value, ok := strings.Cut(line, "\t")
+		if n, err := strconv.ParseInt(value, 10, 64); ok && err == nil {
+			stats[name] = n
+		}
+	}
+	return stats, nil
 }
 
 // explain keeps, of a failed make's output, the lines that say what went wrong: compiler errors and

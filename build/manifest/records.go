@@ -42,6 +42,17 @@ type KernelRecord struct {
 	ConfigChanges []string          `json:"config_changes,omitempty"`
 	InputKey      string            `json:"input_key"` // sha256 over every field above but ConfigBase/ConfigChanges
 	Outputs       map[string]string `json:"outputs"`   // dist file name -> sha256
+	// CCache is what ccache did for the build (cc_wrapper = "ccache"): how it went, not an input, and
+	// left out of releases.
+	CCache *CCacheStats `json:"ccache,omitempty"`
+}
+
+// CCacheStats counts a build's compilations that ccache answered from its cache (local or remote
+// storage) and those it had to compile.
+type CCacheStats struct {
+	Hits       int64 `json:"hits"`
+	RemoteHits int64 `json:"remote_hits"` // of Hits, those from the remote storage
+	Misses     int64 `json:"misses"`
 }
 
 // Tree is a source tree of the user's that a kernel was built from: its git commit when it is a git

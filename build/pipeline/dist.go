@@ -100,6 +100,7 @@ func planRelease(cfg config.Config) (*releaseBuild, error) {
 	if err := kernel.CheckOutputs(cfg.Paths.Dist); err != nil {
 		return nil, fmt.Errorf("dist/ does not hold the kernel its record describes (rerun `go tool mage kernel`): %w", err)
 	}
+	kernel.CCache = nil // how the build went, which differs from one machine to the next
 	if kernel.Tree != nil {
 		// A release is a kernel.org release, verified: not whatever a work tree held.
 		return nil, fmt.Errorf("%s holds a kernel built from your tree %s (kernel.tree): releases are built from kernel.org's tarballs; unset kernel.tree and run `go tool mage kernel`", cfg.Paths.Dist, kernel.Tree.Path)

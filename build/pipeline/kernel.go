@@ -114,8 +114,41 @@ func (b *kernelBuild) configure(ctx context.Context) (err error) {
 
 func (b *kernelBuild) build(ctx context.Context) (err error) {
 	fmt.Fprintf(b.w, "building linux %s (ARCH=um SUBARCH=%s, -j%d); log: %s\n", b.opts.Version, b.cfg.Kernel.Subarch, b.opts.Jobs, filepath.Join(b.opts.Out, kbuild.LogName))
-	b.linux, err = kbuild.Build(ctx, b.opts.Options)
+	b.linux, b.rec.CCache, err = buildCounted(ctx, b.opts.Options, b.w)
 	return err
+}
+
+// buildCounted builds, and with ccache as the compiler wrapper says what ccache did for the build.
+func buildCounted(ctx context.Context, opts kbuild.Options, w io.Writer) (string, *manifest.CCacheStats, error) {
+	if opts.CCWrapper != "ccache" {
+		linux, err := kbuild.Build(ctx, opts)
+		return linux, nil, err
+	}
+	if opts.CCacheRemote != "" {
+		fmt.Fprintf(w, "ccache: remote storage %s (kernel.ccache_remote)\n", opts.CCacheRemote)
+	}
+	before, err := kbuild.CCacheStats(ctx)
+	if err != nil {
+		return "", nil, fmt.Errorf("ccache (kernel.cc_wrapper): %w", err)
+	}
+	linux, err := kbuild.Build(ctx, opts)
+	if err != nil {
+		return "", nil, err
+	}
+	after, err := kbuild.CCacheStats(ctx)
+	if err != nil {
+		return "", nil, fmt.Errorf("ccache (kernel.cc_wrapper): %w", err)
+	}
+	delta := func(names ...string) (n int64) {
+		for _, name := range names {
+			n += after[name] - before[name]
+		}
+		return n
+	}
+	stats := &manifest.CCacheStats{Hits: delta("direct_cache_hit", "preprocessed_cache_hit"),
+		RemoteHits: delta("remote_storage_hit"), Misses: delta("cache_miss")}
+	fmt.Fprintf(w, "ccache: %d hits (%d from remote storage), %d misses\n", stats.Hits, stats.RemoteHits, stats.Misses)
+	return linux, stats, nil
 }
 
 func (b *kernelBuild) install(ctx context.Context) error {
@@ -279,7 +312,7 @@ func buildOptions(cfg config.Config, tree source.Tree, out string, w io.Writer) 
 	status := ui.NewLineStatus("make")
 	opts := kbuild.Options{
 		Src: tree.Dir, Out: out, Subarch: cfg.Kernel.Subarch, Jobs: cfg.Jobs(),
-		CCWrapper: cfg.Kernel.CCWrapper, Timestamp: tree.Timestamp, Log: io.MultiWriter(logFile, status), Echo: w,
+		CCWrapper: cfg.Kernel.CCWrapper, CCacheRemote: cfg.Kernel.CCacheRemote, Timestamp: tree.Timestamp, Log: io.MultiWriter(logFile, status), Echo: w,
 	}
 	return opts, func() { status.Done(); logFile.Close() }, nil
 }

@@ -81,7 +81,7 @@ func (b *treeBuild) configure(ctx context.Context) (err error) {
 
 func (b *treeBuild) build(ctx context.Context) (err error) {
 	fmt.Fprintf(b.w, "building %s (%s) out of tree in %s (-j%d); log: %s\n", b.tree.Path, describeTree(b.tree), b.opts.Out, b.opts.Jobs, filepath.Join(b.opts.Out, kbuild.LogName))
-	b.linux, err = kbuild.Build(ctx, b.opts.Options)
+	b.linux, b.rec.CCache, err = buildCounted(ctx, b.opts.Options, b.w)
 	return err
 }
 

@@ -1,0 +1,95 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/simple-uml/simple-uml/build/fetch"
+)
+
+// distccd is a distcc daemon of the test's, on a loopback port, logging to a buffer.
+type distccd struct {
+	port int
+	mu   sync.Mutex
+	log  bytes.Buffer
+}
+
+func (d *distccd) Write(p []byte) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.log.Write(p)
+}
+
+// jobs counts the compilations the daemon ran (its log says COMPILE_OK for each).
+func (d *distccd) jobs() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return strings.Count(d.log.String(), "COMPILE_OK")
+}
+
+// startDistccd starts a daemon that listens on 127.0.0.1 only and serves 127.0.0.1 only, as a user
+// would on a helper machine (with its own address and the clients' network).
+func startDistccd(t *testing.T) *distccd {
+	t.Helper()
+	if _, err := exec.LookPath("distccd"); err != nil {
+		t.Fatal("distccd is not installed (.ci/run installs Debian's distcc)")
+	}
+	d := &distccd{port: freeLocalPort(t)}
+	cmd := exec.Command("distccd", "--no-detach", "--daemon", "--listen", "127.0.0.1", "--port", fmt.Sprint(d.port),
+		"--allow", "127.0.0.1", "--jobs", "1", "--log-stderr", "--log-level=info", "--user", "nobody")
+	cmd.Stderr = d
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	// Wait until it accepts connections.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", d.port)); err == nil {
+			c.Close()
+			return d
+		}
+	}
+	t.Fatalf("distccd on port %d did not start:\n%s", d.port, d.log.String())
+	return nil
+}
+
+// TestDistccEndToEnd builds the kernel with kernel.cc_wrapper = "distcc" through two distcc daemons
+// on loopback, the helpers named by the user's own DISTCC_HOSTS, and wants a kernel byte for byte the
+// same as the local build's, with both daemons having compiled for it.
+func TestDistccEndToEnd(t *testing.T) {
+	requireE2E(t)
+	local := e2eKernel(t)
+	m, version := debianMirror(t)
+	d1, d2 := startDistccd(t), startDistccd(t)
+	t.Setenv("DISTCC_HOSTS", fmt.Sprintf("127.0.0.1:%d/1 127.0.0.1:%d/1", d1.port, d2.port))
+	t.Setenv("DISTCC_FALLBACK", "0") // a compilation the helpers fail is an error, not done here quietly
+	t.Setenv("DISTCC_DIR", t.TempDir())
+	cfg := m.testConfig(t, version, map[string]string{"SUML_KERNEL_CC_WRAPPER": "distcc"})
+	start := time.Now()
+	res, err := Kernel(context.Background(), cfg, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("distcc build through two loopback daemons: %s; jobs %d and %d", time.Since(start).Round(time.Second), d1.jobs(), d2.jobs())
+	if d1.jobs() == 0 || d2.jobs() == 0 {
+		t.Errorf("jobs compiled by the daemons: %d and %d; want both at work", d1.jobs(), d2.jobs())
+	}
+	if res.Record.CCWrapper != "distcc" {
+		t.Errorf("the record's compiler wrapper: %q", res.Record.CCWrapper)
+	}
+	want, err := fetch.FileSHA256(local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := fetch.FileSHA256(filepath.Join(cfg.Paths.Dist, LinuxName)); got != want {
+		t.Errorf("the distcc kernel's sha256 %s differs from the local build's %s", got, want)
+	}
+}
