@@ -47,7 +47,7 @@ const LogName = "simple-uml-build.log"
 
 // Env is the environment that makes builds reproducible.
 func (o Options) Env() []string {
-	return []string{
+	env := []string{
 		"KBUILD_BUILD_TIMESTAMP=" + o.Timestamp.UTC().Format(time.RFC1123Z),
 		"KBUILD_BUILD_USER=" + BuildUser,
 		"KBUILD_BUILD_HOST=" + BuildHost,
@@ -55,6 +55,14 @@ func (o Options) Env() []string {
 		"LC_ALL=C",
 		"TZ=UTC",
 	}
+	if strings.HasPrefix(o.CCWrapper, "distcc") {
+		// distcc runs gcc as x86_64-linux-gnu-gcc, the name the kernel's version banner (and .config's
+		// CONFIG_CC_VERSION_TEXT) then shows: the same compiler by its plain name keeps the kernel the
+		// bytes of a local build. (distcc(1) calls the switch DISTCC_NO_CROSS_REWRITE; distcc 3.4
+		// reads this name.)
+		env = append(env, "DISTCC_NO_REWRITE_CROSS=1")
+	}
+	return env
 }
 
 // MakeArgs is the make command line for targets.

@@ -2,6 +2,7 @@ package kbuild
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +24,10 @@ func TestMakeArgsAndEnv(t *testing.T) {
 		if !strings.Contains(env, w) {
 			t.Errorf("env lacks %s", w)
 		}
+	}
+	// distcc is told to run gcc by its plain name (the kernel's banner names it); nobody else is.
+	if strings.Contains(env, "DISTCC") || !slices.Contains((Options{CCWrapper: "distcc"}).Env(), "DISTCC_NO_REWRITE_CROSS=1") {
+		t.Errorf("DISTCC_NO_REWRITE_CROSS: with ccache %q, with distcc %q", env, (Options{CCWrapper: "distcc"}).Env())
 	}
 	if got := (Options{Jobs: 0}).MakeArgs(); got[6] != "-j1" {
 		t.Errorf("jobs 0 gave %s", got[6])

@@ -71,8 +71,8 @@ func TestCCacheRemoteEndToEnd(t *testing.T) {
 		rate := float64(stats.Hits) / float64(max(1, stats.Hits+stats.Misses))
 		t.Logf("%s machine: %s; ccache %d hits (%d remote), %d misses: %.1f%%", machine, time.Since(start).Round(time.Second),
 			stats.Hits, stats.RemoteHits, stats.Misses, 100*rate)
-		if i == 0 && stats.Misses < 1000 {
-			t.Errorf("the first build, from an empty cache, missed %d times", stats.Misses)
+		if i == 0 && (rate > 0.10 || stats.Misses < 500) {
+			t.Errorf("the first build, from empty caches: %d hits, %d misses", stats.Hits, stats.Misses)
 		}
 		if i == 1 && (rate < 0.95 || stats.RemoteHits < stats.Hits*95/100) {
 			t.Errorf("the second machine's hits: %.1f%%, %d of %d from the remote storage; want above 95%%", 100*rate, stats.RemoteHits, stats.Hits)

@@ -295,7 +295,7 @@ func gatherInputs(ctx context.Context, cfg config.Config, src kernelSource) (ker
 		return kernelInputs{}, err
 	}
 	// The timestamp comes from the tarball (covered by its digest); the rest of the environment is fixed.
-	rec.BuildEnv = kbuild.Options{}.Env()[1:]
+	rec.BuildEnv = kbuild.Options{CCWrapper: cfg.Kernel.CCWrapper}.Env()[1:]
 	rec.InputKey = rec.ComputeInputKey()
 	return kernelInputs{src: src, series: series, requested: req, record: rec}, nil
 }
