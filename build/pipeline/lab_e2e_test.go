@@ -11,11 +11,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/simple-uml/simple-uml/build/attacktest"
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/files"
 
@@ -124,7 +124,7 @@ func TestLabEndToEnd(t *testing.T) {
 		}
 	}()
 	for guest, want := range map[string]int{"a": 0, "b": 10} {
-		if got := processNice(t, r.Pid(guest)); got != want {
+		if got := attacktest.Nice(t, r.Pid(guest)); got != want {
 			t.Errorf("%s's kernel runs at nice %d, want %d", guest, got, want)
 		}
 	}
@@ -268,20 +268,4 @@ func checkCapture(t *testing.T, path string) {
 	if arp == 0 || request != 1 || answer != 1 {
 		t.Errorf("lan1's capture: %d ARP frames, %d requests to b, %d answers from b; want ARP, one of each", arp, request, answer)
 	}
-}
-
-// processNice reads a process's nice value, the 19th field of /proc/<pid>/stat.
-func processNice(t *testing.T, pid int) int {
-	t.Helper()
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The command name, field 2, is in parentheses and may hold spaces: count after its end.
-	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-	nice, err := strconv.Atoi(fields[16])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return nice
 }

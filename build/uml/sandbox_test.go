@@ -107,7 +107,7 @@ func TestNice(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer func() { stdin.Close(); cmd.Wait() }()
-			if got := niceOf(t, cmd.Process.Pid); got != 7 {
+			if got := attacktest.Nice(t, cmd.Process.Pid); got != 7 {
 				t.Errorf("the started process runs at nice %d, want 7", got)
 			}
 			// Its child, once started: a guest's processes are the kernel's children.
@@ -116,7 +116,7 @@ func TestNice(t *testing.T) {
 				children, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
 				if pids := strings.Fields(string(children)); len(pids) > 0 {
 					child, _ := strconv.Atoi(pids[0])
-					if got := niceOf(t, child); got != 7 {
+					if got := attacktest.Nice(t, child); got != 7 {
 						t.Errorf("its child runs at nice %d, want 7", got)
 					}
 					unix.Kill(child, unix.SIGKILL)
@@ -137,20 +137,4 @@ func TestNice(t *testing.T) {
 			t.Errorf("nice %d was taken", nice)
 		}
 	}
-}
-
-// niceOf reads a process's nice value, the 19th field of /proc/<pid>/stat.
-func niceOf(t *testing.T, pid int) int {
-	t.Helper()
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The command name, field 2, is in parentheses and may hold spaces: count after its end.
-	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-	nice, err := strconv.Atoi(fields[16])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return nice
 }
