@@ -18,7 +18,7 @@ func TestMageTargets(t *testing.T) {
 		return string(out)
 	}
 	list := mage("-l")
-	for _, target := range []string{"kernel", "menuconfig", "rootfs", "boot", "test", "debug", "dist", "verify", "release", "fetch", "bump", "bumpPR", "repro", "doctor", "lab", "labTest", "labConsole", "kunit", "bisect"} {
+	for _, target := range []string{"kernel", "menuconfig", "rootfs", "boot", "test", "debug", "dist", "verify", "release", "fetch", "bump", "bumpPR", "repro", "doctor", "lab", "labTest", "labConsole", "kunit", "bisect", "series"} {
 		if !strings.Contains(list, "\n  "+target+" ") {
 			t.Errorf("go tool mage -l does not list %s:\n%s", target, list)
 		}
@@ -30,11 +30,13 @@ func TestMageTargets(t *testing.T) {
 	}
 	flags := map[string][]string{
 		"rootfs":  {"-recipe=<string>"},
-		"release": {"-dryRun=<bool>", "-replace=<bool>"},
+		"release": {"-dryRun=<bool>", "-replace=<bool>", "-series=<string>"},
+		"kernel":  {"-series=<string>"},
+		"dist":    {"-series=<string>"},
 		"fetch":   {"-tag=<string>"},
-		"bump":    {"-to=<string>", "-dryRun=<bool>", "-allowEOL=<bool>"},
+		"bump":    {"-to=<string>", "-dryRun=<bool>", "-allowEOL=<bool>", "-series=<string>"},
 		"bumpPR":  {"-workflow=<string>", "-allowEOL=<bool>"},
-		"test":    {"-script=<string>"},
+		"test":    {"-script=<string>", "-series=<string>"},
 		"kunit":   {"-filter=<string>", "-kunitconfig=<string>"},
 		"bisect":  {"-good=<string>", "-bad=<string>", "-script=<string>", "-kunit=<string>"},
 	}
@@ -52,5 +54,9 @@ func TestMageTargets(t *testing.T) {
 				t.Errorf("go tool mage -h %s does not document %s:\n%s", target, f, help)
 			}
 		}
+	}
+	// The CI matrix of series: the repository's kernel.lock pins one.
+	if got := strings.TrimSpace(mage("series")); got != `["6.12"]` {
+		t.Errorf("go tool mage series = %s", got)
 	}
 }

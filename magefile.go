@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
@@ -27,13 +28,22 @@ var loadConfig = sync.OnceValues(func() (config.Config, error) {
 })
 
 // Kernel downloads, verifies, patches, configures and builds the pinned kernel into dist/.
-func Kernel(ctx context.Context) error {
+func Kernel(ctx context.Context,
+	series *string, // a series kernel.lock pins (its kernel goes to dist/<series>/), or all (default: kernel.series, into dist/)
+) error {
+	return eachSeries(series, func(cfg config.Config) error {
+		_, err := pipeline.Kernel(ctx, cfg, os.Stdout)
+		return err
+	})
+}
+
+// Series prints the kernel series kernel.lock pins, the default first, as a JSON list (a CI matrix).
+func Series() error {
 	cfg, err := loadConfig()
 	if err != nil {
 		return err
 	}
-	_, err = pipeline.Kernel(ctx, cfg, os.Stdout)
-	return err
+	return json.NewEncoder(os.Stdout).Encode(cfg.PinnedSeries())
 }
 
 // Menuconfig opens the kernel's menuconfig and writes what you changed back into kconfig/ fragments.
@@ -70,16 +80,15 @@ func Boot(ctx context.Context) error {
 // Test boots dist/'s pair without a person, runs checks and your scripts inside the guest and fails if any does not pass.
 func Test(ctx context.Context,
 	script *string, // a script to run in the guest too, printing KTAP or TAP (besides test.scripts)
+	series *string, // boot this series' kernel (dist/<series>/linux), or all (default: kernel.series)
 ) error {
-	cfg, err := loadConfig()
-	if err != nil {
+	return eachSeries(series, func(cfg config.Config) error {
+		if script != nil {
+			cfg.Test.Scripts = append(slices.Clone(cfg.Test.Scripts), *script) // the loaded settings are shared
+		}
+		_, err := pipeline.GuestTest(ctx, cfg, os.Stdout)
 		return err
-	}
-	if script != nil {
-		cfg.Test.Scripts = append(slices.Clone(cfg.Test.Scripts), *script) // the loaded settings are shared
-	}
-	_, err = pipeline.GuestTest(ctx, cfg, os.Stdout)
-	return err
+	})
 }
 
 // Lab starts labs/<name>.toml, a network of guests from dist/'s kernel and images, and keeps it up until Ctrl-C.
@@ -151,13 +160,13 @@ func Debug(ctx context.Context) error {
 }
 
 // Dist writes the release assets (kernel tarball, root filesystems, manifest.json, SHA256SUMS) to dist/release/.
-func Dist(ctx context.Context) error {
-	cfg, err := loadConfig()
-	if err != nil {
+func Dist(ctx context.Context,
+	series *string, // a pinned series (into dist/<series>/release/, with dist/'s root filesystems), or all (default: kernel.series)
+) error {
+	return eachSeries(series, func(cfg config.Config) error {
+		_, err := pipeline.Dist(ctx, cfg, os.Stdout)
 		return err
-	}
-	_, err = pipeline.Dist(ctx, cfg, os.Stdout)
-	return err
+	})
 }
 
 // Verify checks a release folder (dist/release) or a published release tag against its SHA256SUMS and manifest.
@@ -184,14 +193,13 @@ func Verify(ctx context.Context, dirOrTag string) error {
 func Release(ctx context.Context,
 	dryRun *bool, // print the plan, change nothing
 	replace *bool, // replace assets that differ, also on a published release
+	series *string, // publish dist/<series>/release, a release of its own, or all (default: kernel.series)
 ) error {
-	cfg, err := loadConfig()
-	if err != nil {
-		return err
-	}
 	opts := pipeline.PublishOptions{DryRun: value(dryRun, false), Replace: value(replace, false)}
-	_, err = pipeline.Publish(ctx, cfg, os.Getenv, opts, os.Stdout)
-	return err
+	return eachSeries(series, func(cfg config.Config) error {
+		_, err := pipeline.Publish(ctx, cfg, os.Getenv, opts, os.Stdout)
+		return err
+	})
 }
 
 // Fetch downloads, verifies and installs into dist/ a published release of GITHUB_REPOSITORY.
@@ -208,17 +216,16 @@ func Fetch(ctx context.Context,
 
 // Bump pins a kernel.org release in kernel.lock, verified against kernel.org's signed checksums.
 func Bump(ctx context.Context,
-	to *string, // an exact version, e.g. 6.12.120 (default: the newest of kernel.series)
+	to *string, // an exact version, e.g. 6.12.120 (default: the newest of the series)
 	dryRun *bool, // say what would change, change nothing
 	allowEOL *bool, // accept a series kernel.org marks end of life
+	series *string, // another series to bump, or pin beside the default (its own table in kernel.lock), or all (default: kernel.series)
 ) error {
-	cfg, err := loadConfig()
-	if err != nil {
-		return err
-	}
 	opts := pipeline.BumpOptions{Version: value(to, ""), DryRun: value(dryRun, false), AllowEOL: value(allowEOL, false)}
-	_, err = pipeline.Bump(ctx, cfg, opts, os.Stdout)
-	return err
+	return eachSeries(series, func(cfg config.Config) error {
+		_, err := pipeline.Bump(ctx, cfg, opts, os.Stdout)
+		return err
+	})
 }
 
 // BumpPR runs bump and proposes a changed kernel.lock as the one open bump pull request (GITHUB_REPOSITORY, GITHUB_TOKEN).
@@ -251,6 +258,29 @@ func Repro(ctx context.Context) error {
 // Doctor checks that the host has every tool the targets need and says how to install what is missing.
 func Doctor() error {
 	return pipeline.Doctor(os.Stdout)
+}
+
+// eachSeries runs do with the configuration of each series -series names: kernel.series (whose
+// kernel dist/ itself holds, and which boot, lab and kunit use) when it is not given, every series
+// kernel.lock pins for "all", one after another.
+func eachSeries(series *string, do func(config.Config) error) error {
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	all, err := cfg.Select(value(series, ""))
+	if err != nil {
+		return err
+	}
+	for _, c := range all {
+		if len(all) > 1 {
+			fmt.Printf("== series %s (%s)\n", c.Kernel.Series, c.Paths.Dist)
+		}
+		if err := do(c); err != nil {
+			return fmt.Errorf("series %s: %w", c.Kernel.Series, err)
+		}
+	}
+	return nil
 }
 
 // value is a flag's value, or def when it was not given.

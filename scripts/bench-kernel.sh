@@ -3,12 +3,15 @@
 # that the network is not measured. The cold builds run in pairs, by hand and by the pipeline, the
 # order alternating from one pair to the next so that neither always runs on a warmer (or busier)
 # machine. Prints one line per measurement and the pipeline's overhead per pair; docs/benchmarks.md
-# records them.
-#   scripts/bench-kernel.sh [tarball] [pairs]   (defaults: Debian's linux-source-6.12, 2 pairs)
+# records them. With "profiles" as the third argument it pairs cold `mage kernel` builds of the
+# default profile and the lean one instead (kernel.profile), with the files each compiled.
+#   scripts/bench-kernel.sh [tarball] [pairs] [hand|profiles]   (defaults: Debian's
+#   linux-source-6.12, 2 pairs, hand)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tarball=${1:-/usr/src/linux-source-6.12.tar.xz}
 pairs=${2:-2}
+mode=${3:-hand}
 work=$(mktemp -d /tmp/suml-bench.XXXXXX)
 trap 'rm -rf "$work"; rm -f kconfig/99-bench.config' EXIT
 jobs=$(nproc)
@@ -42,6 +45,25 @@ cold_pipeline() {
   rm -rf "$work/cache" "$work/dist"
   pipeline
 }
+
+# profile NAME: a cold mage kernel in that profile; compiled counts the files its make compiled.
+profile() {
+  rm -rf "$work/cache" "$work/dist"
+  SUML_KERNEL_PROFILE=$1 pipeline
+}
+compiled() { cat "$work"/cache/build/*/simple-uml-build.log | grep -c '^  CC '; }
+
+if [ "$mode" = profiles ]; then
+  for i in $(seq 1 "$pairs"); do
+    order="defconfig lean"
+    [ $((i % 2)) -eq 1 ] || order="lean defconfig"
+    for p in $order; do
+      t=$(secs profile "$p")
+      echo "pair $i: $p $t s, $(compiled) files compiled; $(grep -o 'built: .*' "$work/pipeline.log")"
+    done
+  done
+  exit 0
+fi
 
 t=$(secs sh -c "mkdir -p $work/t && tar xJf $tarball -C $work/t"); echo "unpack by hand (tar xJf): $t s"
 rm -rf "$work/t"

@@ -40,6 +40,7 @@ type Kernel struct {
 	TrustedKeys []string `toml:"trusted_keys"`
 	Keys        []string `toml:"keys"`
 	Subarch     string   `toml:"subarch"`
+	Profile     string   `toml:"profile"`
 	Jobs        int      `toml:"jobs"`
 	CCWrapper   string   `toml:"cc_wrapper"`
 
@@ -91,11 +92,31 @@ type Paths struct {
 	Labs      string `toml:"labs"`
 }
 
-// KernelPin is kernel.lock: the kernel `mage kernel` builds. `mage bump` rewrites it.
+// KernelPin is one series' pin in kernel.lock: the kernel `mage kernel` builds. `mage bump` rewrites it.
 type KernelPin struct {
 	Version  string `toml:"version"`  // e.g. 6.12.117
 	SHA256   string `toml:"sha256"`   // of linux-<version>.tar.xz; empty: taken from the signed sha256sums.asc
 	Released string `toml:"released"` // release date (YYYY-MM-DD), informational
+}
+
+// lockFile is kernel.lock: the default series' pin (kernel.series) at the top, as it always was, and a
+// [series."<series>"] table for each other series kept alive beside it.
+type lockFile struct {
+	KernelPin
+	Series map[string]KernelPin `toml:"series"`
+}
+
+// DecodeLock reads kernel.lock's content: the default series' pin and the other series' pins.
+func DecodeLock(data []byte) (KernelPin, map[string]KernelPin, error) {
+	var lock lockFile
+	md, err := toml.Decode(string(data), &lock)
+	if err != nil {
+		return KernelPin{}, nil, err
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		return KernelPin{}, nil, fmt.Errorf("unknown key %s", und[0])
+	}
+	return lock.KernelPin, lock.Series, nil
 }
 
 // Config is everything the pipeline needs, with paths made absolute.
@@ -107,8 +128,17 @@ type Config struct {
 	Test    Test
 	Release Release
 	Paths   Paths
-	Pin     KernelPin
-	Notes   []string // what a person should know about the settings read, such as an old variable name
+	Pin     KernelPin // the selected series' pin: the default series', unless ForSeries chose another
+	Notes   []string  // what a person should know about the settings read, such as an old variable name
+
+	// DefaultSeries is kernel.series: the series whose kernel and releases dist/ itself holds, and
+	// the only one whose releases become the repository's latest.
+	DefaultSeries string
+	// OtherPins are kernel.lock's other series, by series; ForSeries selects one.
+	OtherPins map[string]KernelPin
+	// Images is where the root filesystems are, shared by every series: dist/. Empty means
+	// Paths.Dist; read it with ImagesDir.
+	Images string
 }
 
 // Defaults are used for keys the file leaves out: each Setting's default.
@@ -135,12 +165,15 @@ func Load(root string, getenv func(string) string) (Config, error) {
 	if err := decodeStrict(filepath.Join(abs, FileName), &c); err != nil {
 		return Config{}, err
 	}
-	if err := decodeStrict(filepath.Join(abs, LockName), &c.Pin); err != nil {
+	var lock lockFile
+	if err := decodeStrict(filepath.Join(abs, LockName), &lock); err != nil {
 		return Config{}, err
 	}
+	c.Pin, c.OtherPins = lock.KernelPin, lock.Series
 	if err := c.applyEnv(getenv); err != nil {
 		return Config{}, err
 	}
+	c.DefaultSeries = c.Kernel.Series
 	if c.Paths.Cache == "" {
 		c.Paths.Cache = defaultCache(getenv)
 	}
@@ -241,6 +274,9 @@ func (c Config) validate() error {
 	if c.Kernel.Tarball != "" && c.Kernel.Tree != "" {
 		return errors.New("kernel.tarball and kernel.tree both name a source to build: keep one")
 	}
+	if err := checkPins(c.DefaultSeries, c.OtherPins); err != nil {
+		return err
+	}
 	if c.Kernel.Tarball == "" && c.Kernel.Tree == "" && c.Pin.Version == "" {
 		return fmt.Errorf("%s has no version: run `go tool mage bump`, or set SUML_KERNEL_TARBALL to a local source tarball", LockName)
 	}
@@ -262,6 +298,9 @@ func (c Config) validate() error {
 	}
 	if err := checkCCacheRemote(c.Kernel.CCacheRemote, c.Kernel.CCWrapper); err != nil {
 		return err
+	}
+	if p := c.Kernel.Profile; p != "defconfig" && p != "lean" {
+		return fmt.Errorf("kernel.profile = %.40q: want \"defconfig\" (ARCH=um defconfig, the release kernel) or \"lean\" (tinyconfig plus what simple-uml uses, a faster build)", p)
 	}
 	if c.Kernel.Subarch != "x86_64" && c.Kernel.Subarch != "i386" {
 		return fmt.Errorf("kernel.subarch %q: User-Mode Linux here supports x86_64 (and i386)", c.Kernel.Subarch)

@@ -43,6 +43,8 @@ var Settings = []Setting{
 		"URLs or files holding those keys (comma-separated in the environment)", func(c *Config) any { return &c.Kernel.Keys }},
 	{FileName, "kernel.subarch", "SUML_KERNEL_SUBARCH", nil, "x86_64", "`x86_64`", 0,
 		"SUBARCH of the UML build", func(c *Config) any { return &c.Kernel.Subarch }},
+	{FileName, "kernel.profile", "SUML_KERNEL_PROFILE", nil, "defconfig", "`defconfig`", 0,
+		"where the kernel configuration starts: `defconfig` (`make ARCH=um defconfig`) or `lean` (`tinyconfig` plus `kconfig/profiles/lean.config`: what simple-uml uses, no debug info, a faster build); `kconfig/` fragments go on top", func(c *Config) any { return &c.Kernel.Profile }},
 	{FileName, "kernel.jobs", "SUML_KERNEL_JOBS", []string{"SUML_JOBS"}, 0, "`0` (one per core)", 0,
 		"`make -j`", func(c *Config) any { return &c.Kernel.Jobs }},
 	{FileName, "kernel.cc_wrapper", "SUML_KERNEL_CC_WRAPPER", []string{"SUML_CC_WRAPPER"}, "", "empty", 0,

@@ -94,19 +94,23 @@ func (o Options) make(ctx context.Context, targets ...string) error {
 	return nil
 }
 
-// Configure makes .config from `make defconfig` plus the requested options, runs olddefconfig, and
-// checks that every requested option survived. It returns the final configuration.
-func Configure(ctx context.Context, o Options, req kconf.Requested) (kconf.Config, error) {
-	if err := o.make(ctx, "defconfig"); err != nil {
-		return nil, fmt.Errorf("make defconfig: %w", err)
+// Configure makes .config from the base target (`defconfig`, or `tinyconfig`) plus the requested
+// options, runs olddefconfig, and checks that every requested option survived. It returns the final
+// configuration.
+func Configure(ctx context.Context, o Options, base string, req kconf.Requested) (kconf.Config, error) {
+	if base != "defconfig" && base != "tinyconfig" {
+		return nil, fmt.Errorf("configuration base %q: want defconfig or tinyconfig", base)
+	}
+	if err := o.make(ctx, base); err != nil {
+		return nil, fmt.Errorf("make %s: %w", base, err)
 	}
 	cfgPath := filepath.Join(o.Out, ".config")
-	base, err := os.ReadFile(cfgPath)
+	based, err := os.ReadFile(cfgPath)
 	if err != nil {
 		return nil, err
 	}
-	// Later assignments win in kconfig, so appending the fragments overrides defconfig.
-	merged := append(base, kconf.Format(req.Options, "simple-uml: options from kconfig/ fragments")...)
+	// Later assignments win in kconfig, so appending the fragments overrides the base.
+	merged := append(based, kconf.Format(req.Options, "simple-uml: options from kconfig/ fragments")...)
 	if err := os.WriteFile(cfgPath, merged, 0o644); err != nil {
 		return nil, err
 	}

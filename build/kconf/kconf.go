@@ -127,6 +127,20 @@ func Merge(frags []Fragment) (Requested, error) {
 	return req, nil
 }
 
+// Beneath puts a base fragment's options under the requested ones: where both set an option the
+// fragments' value wins (they are applied after the base), and the base's other options are
+// requested too, so that olddefconfig dropping one of them is caught as for any fragment.
+func (r Requested) Beneath(base Fragment) Requested {
+	out := Requested{Options: Config{}, From: map[string]string{}}
+	for name, v := range base.Options {
+		out.Options[name], out.From[name] = v, base.File
+	}
+	for name, v := range r.Options {
+		out.Options[name], out.From[name] = v, r.From[name]
+	}
+	return out
+}
+
 // Format writes options in .config syntax, sorted by name, after a header comment.
 func Format(c Config, header string) []byte {
 	var b bytes.Buffer

@@ -174,3 +174,26 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestBeneath(t *testing.T) {
+	base := Fragment{File: "profiles/lean.config", Options: Config{"CONFIG_IPV6": "n", "CONFIG_NET": "y", "CONFIG_SWAP": "n"}}
+	req := Requested{Options: Config{"CONFIG_IPV6": "y", "CONFIG_HOSTFS": "y"}, From: map[string]string{"CONFIG_IPV6": "40-ipv6.config", "CONFIG_HOSTFS": "10-boot.config"}}
+	got := req.Beneath(base)
+	want := map[string][2]string{ // option -> value, file
+		"CONFIG_IPV6":   {"y", "40-ipv6.config"}, // the fragment wins over the profile
+		"CONFIG_HOSTFS": {"y", "10-boot.config"},
+		"CONFIG_NET":    {"y", "profiles/lean.config"},
+		"CONFIG_SWAP":   {"n", "profiles/lean.config"},
+	}
+	if len(got.Options) != len(want) {
+		t.Errorf("options %v, want %v", got.Options, want)
+	}
+	for name, w := range want {
+		if got.Options[name] != w[0] || got.From[name] != w[1] {
+			t.Errorf("%s = %s from %s, want %s from %s", name, got.Options[name], got.From[name], w[0], w[1])
+		}
+	}
+	if req.Options["CONFIG_NET"] != "" {
+		t.Error("Beneath changed the requested options it was called on")
+	}
+}

@@ -3,6 +3,8 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"os"
 	"path/filepath"
@@ -10,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"github.com/simple-uml/simple-uml/build/config"
 )
 
 // releasesJSON is the real releases.json fixture with edits: old -> new text.
@@ -167,5 +171,48 @@ func TestBumpPRNeedsRepository(t *testing.T) {
 				t.Error("kernel.org was asked before the GitHub settings were checked")
 			}
 		})
+	}
+}
+
+// TestBumpSeries bumps series kept beside the default one: each rewrites its own table of
+// kernel.lock, a series not pinned yet gets a table, and the default series' pin stays as it was.
+func TestBumpSeries(t *testing.T) {
+	m := newMirror(t)
+	m.put("/releases.json", releasesJSON(t))
+	// One signed list in v6.x/ names both tarballs.
+	sum := sha256.Sum256([]byte("tarball of 6.6.155"))
+	m.put("/pub/linux/kernel/v6.x/linux-6.6.155.tar.xz", []byte("tarball of 6.6.155"))
+	m.publish(t, "6.1.186", []byte("tarball of 6.1.186"), m.signer, map[string]string{"linux-6.6.155.tar.xz": hex.EncodeToString(sum[:])})
+	lock := filepath.Join(t.TempDir(), "kernel.lock")
+	start := "# pins\nversion = \"6.12.117\"\nsha256 = \"\"\nreleased = \"\"\n\n[series.\"6.1\"] # the old longterm\nversion = \"6.1.180\"\nsha256 = \"\"\nreleased = \"\"\n"
+	os.WriteFile(lock, []byte(start), 0o644)
+	cfg := m.testConfig(t, "6.12.117", nil)
+	cfg.OtherPins = map[string]config.KernelPin{"6.1": {Version: "6.1.180"}}
+	for _, series := range []string{"6.1", "6.6"} {
+		sc, err := cfg.ForSeries(series)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		if _, err := Bump(context.Background(), sc, BumpOptions{LockPath: lock}, &out); err != nil {
+			t.Fatalf("bump -series=%s: %v\n%s", series, err, out.String())
+		}
+	}
+	data, _ := os.ReadFile(lock)
+	top, others, err := config.DecodeLock(data)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, data)
+	}
+	if top.Version != "6.12.117" || top.SHA256 != "" || others["6.1"].Version != "6.1.186" || others["6.6"].Version != "6.6.155" || len(others["6.6"].SHA256) != 64 {
+		t.Errorf("lock after bumping 6.1 and 6.6:\n%s", data)
+	}
+	if !strings.HasPrefix(string(data), "# pins\nversion = \"6.12.117\"\nsha256 = \"\"\nreleased = \"\"\n\n[series.\"6.1\"] # the old longterm\nversion = \"6.1.186\"\n") {
+		t.Errorf("the lock's layout changed:\n%s", data)
+	}
+	// A table laid out in a way the rewrite does not follow is refused, not written wrong.
+	os.WriteFile(lock, []byte("version = \"6.12.117\"\nsha256 = \"\"\nreleased = \"\"\nseries.\"6.1\".version = \"6.1.180\"\n"), 0o644)
+	sc, _ := cfg.ForSeries("6.1")
+	if _, err := Bump(context.Background(), sc, BumpOptions{LockPath: lock}, io.Discard); err == nil || !strings.Contains(err.Error(), "edit it by hand") {
+		t.Errorf("a dotted-key pin: err = %v", err)
 	}
 }

@@ -105,12 +105,12 @@ func planRelease(cfg config.Config) (*releaseBuild, error) {
 		// A release is a kernel.org release, verified: not whatever a work tree held.
 		return nil, fmt.Errorf("%s holds a kernel built from your tree %s (kernel.tree): releases are built from kernel.org's tarballs; unset kernel.tree and run `go tool mage kernel`", cfg.Paths.Dist, kernel.Tree.Path)
 	}
-	roots, err := distRootfs(cfg.Paths.Dist)
+	roots, err := distRootfs(cfg.ImagesDir())
 	if err != nil {
 		return nil, err
 	}
 	if len(roots) == 0 {
-		return nil, fmt.Errorf("no root filesystem in %s: run `go tool mage rootfs` first", cfg.Paths.Dist)
+		return nil, fmt.Errorf("no root filesystem in %s: run `go tool mage rootfs` first", cfg.ImagesDir())
 	}
 	epoch, err := releaseEpoch(kernel)
 	if err != nil {
@@ -157,7 +157,7 @@ func (r *releaseBuild) rootfsAssets(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		image, tarball, _ := RootfsOutputs(r.cfg.Paths.Dist, root.Recipe)
+		image, tarball, _ := RootfsOutputs(r.cfg.ImagesDir(), root.Recipe)
 		base := manifest.RootfsAssetBase(root.Recipe, root.Arch, r.version)
 		if err := artifact.WriteFile(filepath.Join(r.stage, base+".ext4.zst"), artifact.Zstd, func(out io.Writer) error {
 			return copyFrom(out, image)

@@ -172,6 +172,24 @@ func TestDist(t *testing.T) {
 	}
 }
 
+// githubWithoutReleases is a GitHub API on loopback whose repository has no release yet (an empty
+// list, 404 for a tag); requests are noted in methods when it is not nil.
+func githubWithoutReleases(t *testing.T, methods *[]string) *httptest.Server {
+	gh := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if methods != nil {
+			*methods = append(*methods, r.Method+" "+r.URL.Path)
+		}
+		if strings.Contains(r.URL.Path, "/releases/tags/") {
+			w.WriteHeader(404)
+			io.WriteString(w, `{"message":"Not Found"}`)
+			return
+		}
+		io.WriteString(w, `[]`)
+	}))
+	t.Cleanup(gh.Close)
+	return gh
+}
+
 // TestPublishSettings checks `mage release`'s settings and its dry run against a GitHub that has no
 // release yet (the publishing flows themselves are tested in build/release).
 func TestPublishSettings(t *testing.T) {
@@ -181,16 +199,7 @@ func TestPublishSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	var methods []string
-	gh := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		methods = append(methods, r.Method+" "+r.URL.Path)
-		if strings.Contains(r.URL.Path, "/releases/tags/") {
-			w.WriteHeader(404)
-			io.WriteString(w, `{"message":"Not Found"}`)
-			return
-		}
-		io.WriteString(w, `[]`)
-	}))
-	defer gh.Close()
+	gh := githubWithoutReleases(t, &methods)
 	env := map[string]string{"GITHUB_REPOSITORY": "o/r", "GITHUB_API_URL": gh.URL + "/api/v3"}
 	getenv := func(k string) string { return env[k] }
 	var out bytes.Buffer

@@ -108,7 +108,7 @@ func (b *kernelBuild) source(ctx context.Context) (err error) {
 }
 
 func (b *kernelBuild) configure(ctx context.Context) (err error) {
-	b.opts, b.closeLog, err = configureTree(ctx, b.cfg, b.tree, b.inputs.buildDir(b.cfg), b.inputs.requested, b.w)
+	b.opts, b.closeLog, err = configureTree(ctx, b.cfg, b.tree, b.inputs.buildDir(b.cfg), b.inputs, b.w)
 	return err
 }
 
@@ -210,7 +210,7 @@ func configure(ctx context.Context, cfg config.Config, cache *fetch.Cache, in ke
 	if err != nil {
 		return configuredOptions{}, nil, err
 	}
-	return configureTree(ctx, cfg, tree, in.buildDir(cfg), in.requested, w)
+	return configureTree(ctx, cfg, tree, in.buildDir(cfg), in, w)
 }
 
 // prepareSource unpacks and patches the verified tarball, or takes the tree the cache holds for it.
@@ -219,14 +219,14 @@ func prepareSource(ctx context.Context, cfg config.Config, tarball string, in ke
 		Key: in.src.sha256, Version: in.src.version, Series: in.series, BuildDir: in.buildDir(cfg)}, w)
 }
 
-// configureTree makes the build folder's .config: defconfig, the requested options, olddefconfig.
-// The returned function closes the build log.
-func configureTree(ctx context.Context, cfg config.Config, tree source.Tree, out string, req kconf.Requested, w io.Writer) (configuredOptions, func(), error) {
+// configureTree makes the build folder's .config: the profile's base (defconfig), the requested
+// options, olddefconfig. The returned function closes the build log.
+func configureTree(ctx context.Context, cfg config.Config, tree source.Tree, out string, in kernelInputs, w io.Writer) (configuredOptions, func(), error) {
 	opts, closeLog, err := buildOptions(cfg, tree, out, w)
 	if err != nil {
 		return configuredOptions{}, nil, err
 	}
-	if _, err := kbuild.Configure(ctx, opts, req); err != nil {
+	if _, err := kbuild.Configure(ctx, opts, in.base, in.requested); err != nil {
 		closeLog()
 		return configuredOptions{}, nil, fmt.Errorf("configure kernel %s: %w", tree.Version, err)
 	}
@@ -237,14 +237,72 @@ func configureTree(ctx context.Context, cfg config.Config, tree source.Tree, out
 type kernelInputs struct {
 	src       kernelSource
 	series    []source.Patch
-	requested kconf.Requested
+	base      string          // the make target the configuration starts from (kernel.profile)
+	requested kconf.Requested // the profile's options beneath kconfig/'s fragments
 	record    manifest.KernelRecord
 }
 
 // buildDir is the O= folder. It stays the same when patches or fragments change (the source tree's
-// path does too, see source.Prepare), so make rebuilds only what a change reaches.
+// path does too, see source.Prepare), so make rebuilds only what a change reaches; each profile has
+// its own, so switching back and forth rebuilds nothing.
 func (in kernelInputs) buildDir(cfg config.Config) string {
-	return filepath.Join(cfg.Paths.Cache, "build", in.src.sha256[:16]+"-"+cfg.Kernel.Subarch)
+	return filepath.Join(cfg.Paths.Cache, "build", in.src.sha256[:16]+"-"+cfg.Kernel.Subarch+profileSuffix(cfg))
+}
+
+// kernelProfile is where a kernel configuration starts (kernel.profile): a make target, and a
+// fragment of the profile's own (in the kconfig/ folder) applied on top of it, beneath kconfig/'s
+// fragments so that those win.
+type kernelProfile struct {
+	target   string
+	fragment string // relative to kconfig/; empty for none
+}
+
+var kernelProfiles = map[string]kernelProfile{
+	"defconfig": {target: "defconfig"},
+	// What UML's defconfig builds and a test guest does without (debug information, reiserfs,
+	// io_uring, input devices, SysV IPC, swap...) is left out: kconfig/profiles/lean.config says
+	// what, docs/benchmarks.md what it saves.
+	"lean": {target: "tinyconfig", fragment: filepath.Join("profiles", "lean.config")},
+}
+
+// profileSuffix names a profile other than defconfig in build folder names.
+func profileSuffix(cfg config.Config) string {
+	if cfg.Kernel.Profile == "" || cfg.Kernel.Profile == "defconfig" {
+		return ""
+	}
+	return "-" + cfg.Kernel.Profile
+}
+
+// requestedOptions are the options the configuration asks for: kconfig/'s fragments (and
+// .kunitconfig files) over the profile's own, with the fragments' files.
+func requestedOptions(cfg config.Config) (kernelProfile, kconf.Requested, []kconf.Fragment, error) {
+	profile, ok := kernelProfiles[cfg.Kernel.Profile]
+	if !ok {
+		return kernelProfile{}, kconf.Requested{}, nil, fmt.Errorf("kernel.profile = %q: want defconfig or lean", cfg.Kernel.Profile)
+	}
+	frags, err := kconf.LoadFragments(cfg.Paths.Fragments)
+	if err != nil {
+		return kernelProfile{}, kconf.Requested{}, nil, fmt.Errorf("read kernel config fragments: %w", err)
+	}
+	kunitFrags, err := kunitconfigFragments(cfg)
+	if err != nil {
+		return kernelProfile{}, kconf.Requested{}, nil, err
+	}
+	frags = append(frags, kunitFrags...)
+	req, err := kconf.Merge(frags)
+	if err != nil {
+		return kernelProfile{}, kconf.Requested{}, nil, fmt.Errorf("kernel config fragments: %w", err)
+	}
+	if profile.fragment == "" {
+		return profile, req, frags, nil
+	}
+	file := filepath.Join(cfg.Paths.Fragments, profile.fragment)
+	opts, err := kconf.ParseFile(file)
+	if err != nil {
+		return kernelProfile{}, kconf.Requested{}, nil, fmt.Errorf("kernel.profile = %q reads its options from %s, in paths.kconfig (the repository's kconfig/ has it): %w", cfg.Kernel.Profile, profile.fragment, err)
+	}
+	base := kconf.Fragment{File: file, Options: opts}
+	return profile, req.Beneath(base), append([]kconf.Fragment{base}, frags...), nil
 }
 
 func gatherInputs(ctx context.Context, cfg config.Config, src kernelSource) (kernelInputs, error) {
@@ -252,18 +310,9 @@ func gatherInputs(ctx context.Context, cfg config.Config, src kernelSource) (ker
 	if err != nil {
 		return kernelInputs{}, fmt.Errorf("read patch series: %w", err)
 	}
-	frags, err := kconf.LoadFragments(cfg.Paths.Fragments)
-	if err != nil {
-		return kernelInputs{}, fmt.Errorf("read kernel config fragments: %w", err)
-	}
-	kunitFrags, err := kunitconfigFragments(cfg)
+	profile, req, frags, err := requestedOptions(cfg)
 	if err != nil {
 		return kernelInputs{}, err
-	}
-	frags = append(frags, kunitFrags...)
-	req, err := kconf.Merge(frags)
-	if err != nil {
-		return kernelInputs{}, fmt.Errorf("kernel config fragments: %w", err)
 	}
 	compiler, err := kbuild.CompilerVersion(ctx)
 	if err != nil {
@@ -286,7 +335,7 @@ func gatherInputs(ctx context.Context, cfg config.Config, src kernelSource) (ker
 		Subarch:       cfg.Kernel.Subarch,
 		Compiler:      compiler,
 		CCWrapper:     cfg.Kernel.CCWrapper,
-		MakeTargets:   "defconfig olddefconfig linux",
+		MakeTargets:   profile.target + " olddefconfig linux",
 	}
 	if rec.Patches, err = digests(patchFiles, cfg.Root); err != nil {
 		return kernelInputs{}, err
@@ -297,7 +346,7 @@ func gatherInputs(ctx context.Context, cfg config.Config, src kernelSource) (ker
 	// The timestamp comes from the tarball (covered by its digest); the rest of the environment is fixed.
 	rec.BuildEnv = kbuild.Options{CCWrapper: cfg.Kernel.CCWrapper}.Env()[1:]
 	rec.InputKey = rec.ComputeInputKey()
-	return kernelInputs{src: src, series: series, requested: req, record: rec}, nil
+	return kernelInputs{src: src, series: series, base: profile.target, requested: req, record: rec}, nil
 }
 
 func buildOptions(cfg config.Config, tree source.Tree, out string, w io.Writer) (kbuild.Options, func(), error) {

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -43,6 +42,9 @@ func requireE2E(t testing.TB) {
 	}
 	if _, err := host.LookPath("mke2fs"); err != nil {
 		t.Fatal("mke2fs missing: apt-get install e2fsprogs")
+	}
+	if _, err := host.LookPath("gdb"); err != nil {
+		t.Fatal("gdb missing: apt-get install gdb")
 	}
 }
 
@@ -89,12 +91,13 @@ func debianMirror(t testing.TB) (*mirror, string) {
 }
 
 // bootImage makes a tiny ext4 root filesystem: busybox-static and an init script that prints a marker
-// with the running kernel's release, then powers off.
+// with the running kernel's release, its root filesystem and what became of a hostfs mount without
+// hostfs= (refused by patches/'s hostfs patch, which says so, or mounted), then powers off.
 func bootImage(t *testing.T) string {
 	t.Helper()
 	root := t.TempDir()
 	tree := filepath.Join(root, "tree")
-	for _, d := range []string{"bin", "proc", "dev", "sys", "tmp"} {
+	for _, d := range []string{"bin", "proc", "dev", "sys", "tmp", "mnt"} {
 		os.MkdirAll(filepath.Join(tree, d), 0o755)
 	}
 	bb, err := os.ReadFile("/bin/busybox")
@@ -104,7 +107,10 @@ func bootImage(t *testing.T) string {
 	os.WriteFile(filepath.Join(tree, "bin", "busybox"), bb, 0o755)
 	initScript := `#!/bin/busybox sh
 /bin/busybox mount -t proc proc /proc
-echo "SUML-READY release=$(/bin/busybox uname -r) root=$(/bin/busybox awk '$2=="/"{print $3}' /proc/mounts | /bin/busybox tail -n1)"
+if /bin/busybox mount -t hostfs none /mnt 2>/dev/null; then hostfs=mounted
+elif /bin/busybox dmesg | /bin/busybox grep -q "hostfs: no host folder is shared"; then hostfs=refused-by-patch
+else hostfs=refused; fi
+echo "SUML-READY release=$(/bin/busybox uname -r) root=$(/bin/busybox awk '$2=="/"{print $3}' /proc/mounts | /bin/busybox tail -n1) hostfs=$hostfs"
 /bin/busybox poweroff -f
 `
 	os.WriteFile(filepath.Join(tree, "init"), []byte(initScript), 0o755)
@@ -116,49 +122,43 @@ echo "SUML-READY release=$(/bin/busybox uname -r) root=$(/bin/busybox awk '$2=="
 	return img
 }
 
-// testExtraversionPatch marks the kernel as built by the test, visible in its release string.
-const testExtraversionPatch = "Mark the kernel as built by the test.\n\n--- a/Makefile\n+++ b/Makefile\n@@ -5 +5 @@\n-EXTRAVERSION =\n+EXTRAVERSION = -suml-e2e\n"
+// e2eKernelSettings are the settings of the kernel the end-to-end tests share (they boot it, and the
+// distcc, shared-cache and series tests compare their builds with it or reuse it): the repository's
+// patches/ and kconfig/, in the lean profile, which those boot, KUnit and lab tests then hold to its
+// promise. (The reproducibility test builds the default profile, twice.)
+func e2eKernelSettings() map[string]string {
+	return map[string]string{"SUML_KERNEL_PROFILE": "lean"}
+}
 
-// withRepoPatches copies the repository's patch series into a new folder and appends the given
-// patches (name -> text) to it.
-func withRepoPatches(t *testing.T, extra map[string]string) string {
+// withRepoFragments is a copy of the repository's kconfig/ (its profiles too) with more fragments.
+func withRepoFragments(t testing.TB, more map[string]string) string {
 	t.Helper()
-	dir := t.TempDir()
-	series, err := os.ReadFile(filepath.Join(repoRoot(t), "patches", "series"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(series), "\n") {
-		if name, _, _ := strings.Cut(strings.TrimSpace(line), " "); name != "" && !strings.HasPrefix(name, "#") {
-			copyFile(t, filepath.Join(repoRoot(t), "patches", name), filepath.Join(dir, name), 0o644)
-		}
-	}
-	for _, name := range slices.Sorted(maps.Keys(extra)) {
-		os.WriteFile(filepath.Join(dir, name), []byte(extra[name]), 0o644)
-		series = append(series, name+"\n"...)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "series"), series, 0o644); err != nil {
+	dir := writeTree(t, more)
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join(repoRoot(t), "kconfig"))); err != nil {
 		t.Fatal(err)
 	}
 	return dir
 }
 
+// withSettings is settings with more added.
+func withSettings(settings map[string]string, more map[string]string) map[string]string {
+	out := maps.Clone(settings)
+	maps.Copy(out, more)
+	return out
+}
+
 func TestKernelEndToEnd(t *testing.T) {
 	requireE2E(t)
 	m, version := debianMirror(t)
-	// The repository's series (the other end-to-end tests boot this kernel and rely on it), plus a
-	// small test patch, visible in the booted kernel's release string.
-	patches := withRepoPatches(t, map[string]string{
-		"zz-test-extraversion.patch": testExtraversionPatch,
-	})
-	cfg := m.testConfig(t, version, map[string]string{"SUML_PATCHES": patches})
+	settings := e2eKernelSettings()
+	cfg := m.testConfig(t, version, settings)
 	ctx := context.Background()
 
 	res, err := Kernel(ctx, cfg, testLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := version + "-suml-e2e"
+	want := version
 	if res.UpToDate || res.Record.Version != want {
 		t.Fatalf("record: version %q (up to date %v), want %q built", res.Record.Version, res.UpToDate, want)
 	}
@@ -184,18 +184,17 @@ func TestKernelEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(boot.Console, "SUML-READY release="+want+" root=ext4") {
-		t.Fatalf("marker with release %s on ext4 not printed; console:\n%s", want, boot.Console)
+	if !strings.Contains(boot.Console, "SUML-READY release="+want+" root=ext4 hostfs=refused-by-patch") {
+		t.Fatalf("marker with release %s on ext4, hostfs refused by patches/'s patch, not printed; console:\n%s", want, boot.Console)
 	}
 	t.Logf("booted %s to the marker and powered off in %s", want, boot.Duration.Round(time.Millisecond))
 	shareE2EKernel(t, filepath.Join(cfg.Paths.Dist, LinuxName))
 
 	// The same kernel without the repository's hostfs patch, built incrementally in the same cache (one
 	// object), for the boot test that shows the sandbox holds on its own (see unconfinedHostfsKernel).
-	bare := m.testConfig(t, version, map[string]string{"SUML_PATCHES": writeTree(t, map[string]string{
-		"series":                     "zz-test-extraversion.patch\n",
-		"zz-test-extraversion.patch": testExtraversionPatch,
-	}), "SUML_CACHE": cfg.Paths.Cache})
+	bare := m.testConfig(t, version, withSettings(settings, map[string]string{"SUML_PATCHES": writeTree(t, map[string]string{
+		"series": "# none\n",
+	}), "SUML_CACHE": cfg.Paths.Cache}))
 	if _, err := Kernel(ctx, bare, testLog(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -203,19 +202,12 @@ func TestKernelEndToEnd(t *testing.T) {
 	copyFile(t, filepath.Join(bare.Paths.Dist, LinuxName), bareKernel, 0o755)
 	unconfinedHostfsKernel = keepFile(t, bareKernel)
 
-	// The debug information names no cache folder, and gdb, told where the source is as `mage debug`
-	// tells it, lists start_kernel.
-	debug := filepath.Join(cfg.Paths.Dist, DebugName)
-	if data, err := os.ReadFile(debug); err != nil || bytes.Contains(data, []byte(cfg.Paths.Cache)) {
-		t.Errorf("%s names the cache folder %s (or: %v)", DebugName, cfg.Paths.Cache, err)
+	// The lean profile keeps no debug information but the kernel's symbols: `mage debug`'s
+	// breakpoint on start_kernel is set. (The default profile's source lines: TestReproEndToEnd.)
+	if final.Get("CONFIG_DEBUG_INFO") == "y" || final.Get("CONFIG_IPV6") == "y" {
+		t.Errorf("lean profile: CONFIG_DEBUG_INFO=%s CONFIG_IPV6=%s, want neither", final.Get("CONFIG_DEBUG_INFO"), final.Get("CONFIG_IPV6"))
 	}
-	if _, err := exec.LookPath("gdb"); err == nil {
-		args := append([]string{"-batch", "-nx"}, gdbSourceArgs(debug)...)
-		out, _ := exec.Command("gdb", append(args, "-ex", "list start_kernel", debug)...).CombinedOutput()
-		if !strings.Contains(string(out), "start_kernel(void)") {
-			t.Errorf("gdb lists no source for start_kernel:\n%s", out)
-		}
-	}
+	checkGdb(t, filepath.Join(cfg.Paths.Dist, DebugName), cfg.Paths.Cache, "break start_kernel", "Breakpoint 1 at 0x")
 
 	// Nothing changed: the second run does no unpacking and no make.
 	start := time.Now()
@@ -226,17 +218,9 @@ func TestKernelEndToEnd(t *testing.T) {
 	t.Logf("no-op rerun took %s", time.Since(start).Round(time.Millisecond))
 
 	// One more fragment: the build directory is reused and only what depends on the option is built.
-	extraFrags := writeTree(t, map[string]string{"99-cramfs.config": "CONFIG_CRAMFS=y\n"})
-	shipped, _ := filepath.Glob(filepath.Join(repoRoot(t), "kconfig", "*.config"))
-	for _, f := range shipped {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.WriteFile(filepath.Join(extraFrags, filepath.Base(f)), data, 0o644)
-	}
-	more := m.testConfig(t, version, map[string]string{"SUML_PATCHES": patches, "SUML_KCONFIG": extraFrags,
-		"SUML_CACHE": cfg.Paths.Cache, "SUML_DIST": cfg.Paths.Dist})
+	extraFrags := withRepoFragments(t, map[string]string{"99-isofs.config": "CONFIG_ISO9660_FS=y\n"})
+	more := m.testConfig(t, version, withSettings(settings, map[string]string{"SUML_KCONFIG": extraFrags,
+		"SUML_CACHE": cfg.Paths.Cache, "SUML_DIST": cfg.Paths.Dist}))
 	incr, err := Kernel(ctx, more, testLog(t))
 	if err != nil {
 		t.Fatal(err)
@@ -251,13 +235,13 @@ func TestKernelEndToEnd(t *testing.T) {
 	if compiled := strings.Count(string(buildLog), "  CC  "); compiled == 0 || compiled > 100 {
 		t.Errorf("incremental build compiled %d files; want a handful, not a rebuild", compiled)
 	}
-	if final, _ := kconf.ParseFile(filepath.Join(cfg.Paths.Dist, ConfigName)); final.Get("CONFIG_CRAMFS") != "y" {
+	if final, _ := kconf.ParseFile(filepath.Join(cfg.Paths.Dist, ConfigName)); final.Get("CONFIG_ISO9660_FS") != "y" {
 		t.Error("dist/linux.config lacks the new fragment's option")
 	}
 
 	// A fragment asking for an option this kernel does not have stops the build and says so.
-	frags := writeTree(t, map[string]string{"99-typo.config": "CONFIG_EXT5_FS=y\n"})
-	bad := m.testConfig(t, version, map[string]string{"SUML_PATCHES": patches, "SUML_KCONFIG": frags, "SUML_CACHE": cfg.Paths.Cache})
+	frags := withRepoFragments(t, map[string]string{"99-typo.config": "CONFIG_EXT5_FS=y\n"})
+	bad := m.testConfig(t, version, withSettings(settings, map[string]string{"SUML_KCONFIG": frags, "SUML_CACHE": cfg.Paths.Cache}))
 	_, err = Kernel(ctx, bad, testLog(t))
 	var mm *kconf.MismatchError
 	if !errors.As(err, &mm) || !strings.Contains(err.Error(), "CONFIG_EXT5_FS requested y") || !strings.Contains(err.Error(), "no Kconfig file") {
@@ -265,6 +249,21 @@ func TestKernelEndToEnd(t *testing.T) {
 	}
 	if _, err := os.Stat(bad.Paths.Dist); err == nil {
 		t.Error("a failed configuration created dist/")
+	}
+}
+
+// checkGdb runs gdb on an unstripped kernel as `mage debug` does (told where the source is) and
+// wants want in what it says to command; the kernel must not name the cache folder (its debug
+// information maps the source and build folders to kbuild.SourceRoot).
+func checkGdb(t *testing.T, debug, cache, command, want string) {
+	t.Helper()
+	if data, err := os.ReadFile(debug); err != nil || bytes.Contains(data, []byte(cache)) {
+		t.Errorf("%s names the cache folder %s (or: %v)", debug, cache, err)
+	}
+	args := append([]string{"-batch", "-nx"}, gdbSourceArgs(debug)...)
+	out, err := exec.Command("gdb", append(args, "-ex", command, debug)...).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), want) {
+		t.Errorf("gdb %s: %v; want %q in:\n%s", command, err, want, out)
 	}
 }
 

@@ -88,10 +88,13 @@ func builtCommit(ctx context.Context, cfg config.Config, getenv func(string) str
 }
 
 // latestRelease says whether tag becomes the repository's "latest" release, which `mage fetch`
-// installs by default: only when it is of the configured kernel series (kernel.series) and newer
-// than every published release of that series.
+// installs by default: only when it is of the default kernel series (kernel.series, not another
+// series kernel.lock keeps) and newer than every published release of that series.
 func latestRelease(ctx context.Context, cfg config.Config, p *release.GitHub, tag string) (bool, error) {
-	series := cfg.Kernel.Series
+	series := cfg.DefaultSeries
+	if series == "" {
+		series = cfg.Kernel.Series
+	}
 	if series != "stable" && series != "mainline" && !strings.HasPrefix(tag, "v"+series+".") && !strings.HasPrefix(tag, "v"+series+"-") {
 		return false, nil
 	}

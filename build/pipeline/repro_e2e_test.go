@@ -48,4 +48,8 @@ func TestReproEndToEnd(t *testing.T) {
 	if !strings.HasPrefix(res.Releases[0], work) || res.Releases[0] == res.Releases[1] {
 		t.Errorf("releases %v", res.Releases)
 	}
+	// The default profile's kernel has debug information, which names no cache folder: gdb, told
+	// where the source is as `mage debug` tells it, lists start_kernel.
+	first := filepath.Join(work, "first")
+	checkGdb(t, filepath.Join(first, "dist", DebugName), filepath.Join(first, "cache"), "list start_kernel", "start_kernel(void)")
 }

@@ -146,7 +146,7 @@ func e2eKernel(t testing.TB) string {
 		return k
 	}
 	m, version := debianMirror(t)
-	cfg := m.testConfig(t, version, nil)
+	cfg := m.testConfig(t, version, e2eKernelSettings())
 	if _, err := Kernel(context.Background(), cfg, testLog(t)); err != nil {
 		t.Fatal(err)
 	}

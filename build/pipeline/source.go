@@ -48,6 +48,9 @@ func resolveSource(ctx context.Context, cfg config.Config, cache *fetch.Cache, w
 		return kernelSource{sha256: sum, local: cfg.Kernel.Tarball, display: "local:" + filepath.Base(cfg.Kernel.Tarball)}, nil
 	}
 	version := cfg.Pin.Version
+	if version == "" && cfg.Kernel.Series != cfg.DefaultSeries {
+		return kernelSource{}, fmt.Errorf("%s pins no %s kernel: pin one with `go tool mage bump -series=%s`", config.LockName, cfg.Kernel.Series, cfg.Kernel.Series)
+	}
 	if _, _, err := kernelorg.ParseVersion(version); err != nil {
 		return kernelSource{}, fmt.Errorf("%s: %w", config.LockName, err)
 	}

@@ -75,7 +75,7 @@ func (b *treeBuild) read(ctx context.Context) error {
 
 func (b *treeBuild) configure(ctx context.Context) (err error) {
 	src := source.Tree{Dir: b.tree.Path, Version: b.inputs.src.version, Timestamp: b.stamp}
-	b.opts, b.closeLog, err = configureTree(ctx, b.cfg, src, treeBuildDir(b.cfg, b.tree.Path), b.inputs.requested, b.w)
+	b.opts, b.closeLog, err = configureTree(ctx, b.cfg, src, treeBuildDir(b.cfg, b.tree.Path), b.inputs, b.w)
 	return err
 }
 
@@ -143,7 +143,7 @@ func treeTimestamp(ctx context.Context, tree *manifest.Tree) (time.Time, error) 
 
 // treeBuildDir is the O= folder of a tree: one per tree path, so that each build of it is incremental.
 func treeBuildDir(cfg config.Config, tree string) string {
-	return filepath.Join(cfg.Paths.Cache, "build", "tree-"+manifest.HashJSON(tree)[:16]+"-"+cfg.Kernel.Subarch)
+	return filepath.Join(cfg.Paths.Cache, "build", "tree-"+manifest.HashJSON(tree)[:16]+"-"+cfg.Kernel.Subarch+profileSuffix(cfg))
 }
 
 func describeTree(t *manifest.Tree) string {

@@ -57,8 +57,8 @@ func TestCCacheRemoteEndToEnd(t *testing.T) {
 	for i, machine := range []string{"first", "second"} {
 		t.Setenv("CCACHE_DIR", filepath.Join(work, "ccache-"+machine)) // each machine's own, empty
 		os.RemoveAll(filepath.Join(work, "cache", "build"))
-		cfg := m.testConfig(t, version, map[string]string{"SUML_KERNEL_CC_WRAPPER": "ccache", "SUML_KERNEL_CCACHE_REMOTE": remote,
-			"SUML_CACHE": filepath.Join(work, "cache"), "SUML_DIST": filepath.Join(work, "dist-"+machine)})
+		cfg := m.testConfig(t, version, withSettings(e2eKernelSettings(), map[string]string{"SUML_KERNEL_CC_WRAPPER": "ccache", "SUML_KERNEL_CCACHE_REMOTE": remote,
+			"SUML_CACHE": filepath.Join(work, "cache"), "SUML_DIST": filepath.Join(work, "dist-"+machine)}))
 		start := time.Now()
 		res, err := Kernel(context.Background(), cfg, testLog(t))
 		if err != nil {
