@@ -2,13 +2,13 @@ package config
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/ident"
 )
 
@@ -103,7 +103,7 @@ func (c Config) ForSeries(name string) (Config, error) {
 	c.Kernel.Series = name
 	c.Pin = c.OtherPins[name]
 	c.Paths.Dist = filepath.Join(c.Paths.Dist, name)
-	if own := filepath.Join(c.Paths.Patches, name); fileExists(filepath.Join(own, "series")) {
+	if own := filepath.Join(c.Paths.Patches, name); files.Exists(filepath.Join(own, "series")) {
 		c.Paths.Patches = own
 	}
 	return c, nil
@@ -125,11 +125,6 @@ func (c Config) Select(name string) ([]Config, error) {
 		out = append(out, sc)
 	}
 	return out, nil
-}
-
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }
 
 // ImagesDir is where the root filesystems are: dist/, whichever series is selected.
