@@ -10,13 +10,20 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/signal"
 	"slices"
 	"sync"
+	"syscall"
 
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/pipeline"
+	"github.com/simple-uml/simple-uml/build/run"
 )
+
+// A target's output piped to a program that Ctrl-C ends too (`| tee`) must not kill the target with
+// SIGPIPE halfway through its cleanup: a write to it fails instead.
+func init() { signal.Ignore(syscall.SIGPIPE) }
 
 // loadConfig reads the settings once for all the targets of one mage run, and says what to know of them.
 var loadConfig = sync.OnceValues(func() (config.Config, error) {
@@ -97,7 +104,12 @@ func Lab(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	return pipeline.Lab(ctx, cfg, name, os.Stdout)
+	// mage stops a target cleanly on Ctrl-C only: a closed terminal or a kill stops the lab the same way.
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGHUP, syscall.SIGTERM)
+	defer stop()
+	// Its tmux windows run this very binary's labConsole: `go tool mage` would compile the magefile
+	// again in each, all at once in the same folder.
+	return pipeline.Lab(ctx, cfg, name, []string{run.Self(), "labConsole"}, os.Stdout)
 }
 
 // LabConsole attaches this terminal to a guest's console in a running lab, until Ctrl-].

@@ -293,14 +293,25 @@ func (r *Running) Down() []string {
 }
 
 // Stop ends every guest, every LAN and their files. The run folder keeps the consoles and captures.
+// It has to finish within the 5 seconds mage gives a target after Ctrl-C before it exits anyway: the
+// guests are stopped together, not one after another.
 func (r *Running) Stop() {
+	// The sockets go first, so that nobody attaches or joins while the lab stops, and so that the
+	// folder is gone even when what follows is cut short.
+	if r.sockets != "" {
+		os.RemoveAll(r.sockets)
+	}
+	var stopping sync.WaitGroup
 	for _, g := range r.guests {
 		if g.consoleListener != nil {
 			g.consoleListener.Close()
 		}
 		if g.vm != nil {
-			g.vm.Stop()
+			stopping.Go(g.vm.Stop)
 		}
+	}
+	stopping.Wait()
+	for _, g := range r.guests {
 		g.hub.closeAll()
 		if g.log != nil {
 			g.log.Close()
@@ -314,9 +325,6 @@ func (r *Running) Stop() {
 	}
 	for _, g := range r.guests {
 		os.RemoveAll(filepath.Join(r.Dir, g.spec.Name))
-	}
-	if r.sockets != "" {
-		os.RemoveAll(r.sockets)
 	}
 }
 

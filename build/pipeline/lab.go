@@ -57,8 +57,10 @@ func LabTest(ctx context.Context, cfg config.Config, name string, w io.Writer) (
 }
 
 // Lab brings the lab up and keeps it up until ctx ends (Ctrl-C), saying what runs where and when a
-// guest goes down (stops or panics).
-func Lab(ctx context.Context, cfg config.Config, name string, w io.Writer) error {
+// guest goes down (stops or panics). console is the command that attaches a terminal to a guest's
+// console, given the lab's and the guest's names after it (`<this program> labConsole`): each tmux
+// window runs it.
+func Lab(ctx context.Context, cfg config.Config, name string, console []string, w io.Writer) error {
 	r, err := startLab(ctx, cfg, name, w)
 	if err != nil {
 		return err
@@ -70,7 +72,7 @@ func Lab(ctx context.Context, cfg config.Config, name string, w io.Writer) error
 	}
 	defer os.Remove(current)
 	describeLab(w, r)
-	if session, err := openTmux(ctx, cfg, r); err != nil {
+	if session, err := openTmux(ctx, cfg, r, console); err != nil {
 		fmt.Fprintf(w, "no tmux session (%v); attach to a console with `go tool mage labConsole %s <guest>`\n", err, name)
 	} else {
 		defer closeTmux(session)
@@ -117,16 +119,11 @@ func currentLabFile(cfg config.Config, name string) string {
 	return filepath.Join(cfg.Paths.Cache, "run", "lab-"+name+".sockets")
 }
 
-// openTmux opens a detached tmux session with a window per guest, each attached to its console;
-// an error when there is no tmux.
-func openTmux(ctx context.Context, cfg config.Config, r *lab.Running) (string, error) {
+// openTmux opens a detached tmux session with a window per guest, each running console for its
+// guest; an error when there is no tmux.
+func openTmux(ctx context.Context, cfg config.Config, r *lab.Running, console []string) (string, error) {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		return "", errors.New("tmux is not installed")
-	}
-	// The windows run `go tool mage` at once: the magefile is compiled (or found compiled) here first,
-	// so that they do not all compile it in the same folder together.
-	if err := run.Run(ctx, run.Cmd{Args: []string{"go", "tool", "mage", "-l"}, Dir: cfg.Root, Echo: io.Discard}); err != nil {
-		return "", err
 	}
 	session := "suml-lab-" + r.Lab.Name
 	// A window's command gets the tmux server's environment, not this one's: it is told where the
@@ -134,7 +131,8 @@ func openTmux(ctx context.Context, cfg config.Config, r *lab.Running) (string, e
 	env := []string{"-e", "SUML_CACHE=" + cfg.Paths.Cache, "-e", "SUML_LABS=" + cfg.Paths.Labs}
 	for i, g := range r.Lab.Guests {
 		// The window stays after its console closes, so that a person sees why.
-		attach := fmt.Sprintf("go tool mage labConsole %s %s; echo; echo '[console of %s closed; Enter closes this window]'; read _", r.Lab.Name, g.Name, g.Name)
+		attach := fmt.Sprintf("%s; echo; echo '[console of %s closed; Enter closes this window]'; read _",
+			run.Cmdline(nil, append(slices.Clone(console), r.Lab.Name, g.Name)), g.Name)
 		args := append([]string{"tmux", "new-window", "-d", "-t", session, "-n", g.Name, "-c", cfg.Root}, env...)
 		if i == 0 {
 			args = append([]string{"tmux", "new-session", "-d", "-s", session, "-n", g.Name, "-c", cfg.Root}, env...)

@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/lab"
+	"github.com/simple-uml/simple-uml/build/run"
 )
 
 // pairLab is two guests on one LAN; b serves its name over HTTP.
@@ -38,6 +40,7 @@ run = ["mkdir -p /srv && echo %s > /srv/index.html && httpd -p 80 -h /srv"]
 func labConfig(t testing.TB, labs map[string]string, extra map[string]string) config.Config {
 	t.Helper()
 	ws, _, _ := e2ePair(t)
+	privateTemp(t)
 	dir := t.TempDir()
 	for name, body := range labs {
 		if err := os.WriteFile(filepath.Join(dir, name+".toml"), []byte(body), 0o644); err != nil {
@@ -49,6 +52,27 @@ func labConfig(t testing.TB, labs map[string]string, extra map[string]string) co
 		env[k] = v
 	}
 	return bootConfig(t, ws, env)
+}
+
+// privateTemp gives what the test starts a TMPDIR and a tmux server of its own, so that it judges
+// only what it started (another user's labs leave folders in the machine's TMPDIR, and a developer's
+// own tmux sessions are not the test's), and stops that server when the test ends.
+func privateTemp(t testing.TB) {
+	t.Helper()
+	// Short, under /tmp: a unix socket's path in it has at most 107 bytes.
+	dir, err := os.MkdirTemp("", "suml-t-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	t.Setenv("TMPDIR", dir)
+	t.Setenv("TMUX_TMPDIR", dir)
+	t.Setenv("TMUX", "") // inside a tmux session, tmux would otherwise talk to that session's server
+	t.Cleanup(func() {
+		if _, err := exec.LookPath("tmux"); err == nil {
+			exec.Command("tmux", "kill-server").Run()
+		}
+	})
 }
 
 // labLeftovers lists what only a running lab may leave: kernels of its run folders, and socket
@@ -180,6 +204,73 @@ func TestLabFaults(t *testing.T) {
 	})
 }
 
+// waitForPane waits up to a minute for a tmux pane to show want, and returns what it shows.
+func waitForPane(t testing.TB, pane, want string) string {
+	t.Helper()
+	var out []byte
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		out, _ = exec.Command("tmux", "capture-pane", "-p", "-t", pane).CombinedOutput()
+		if strings.Contains(string(out), want) {
+			break
+		}
+	}
+	return string(out)
+}
+
+// TestLabWindows opens a lab's tmux windows many times in a row: every window attaches to its guest's
+// console every time (they once compiled the magefile all at once, and most failed).
+func TestLabWindows(t *testing.T) {
+	requireE2E(t)
+	requireImageTools(t)
+	if _, err := exec.LookPath("tmux"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("tmux is not installed: CI installs it for this test (.ci/run)")
+		}
+		t.Skip("tmux is not installed")
+	}
+	cfg := labConfig(t, map[string]string{"three": fmt.Sprintf(threeGuests, freeLocalPort(t))}, nil)
+	r, err := startLab(context.Background(), cfg, "three", testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Stop()
+	if err := files.WriteBytes(currentLabFile(cfg, "three"), []byte(r.Sockets()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(currentLabFile(cfg, "three"))
+	const rounds = 10
+	for round := range rounds {
+		session, err := openTmux(context.Background(), cfg, r, consoleClient())
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		for _, g := range r.Lab.Guests {
+			if pane := waitForPane(t, session+":"+g.Name, "Ctrl-] leaves the console"); !strings.Contains(pane, "Ctrl-] leaves the console") {
+				t.Errorf("round %d: %s's window is not attached to its console:\n%s", round, g.Name, pane)
+			}
+		}
+		closeTmux(session)
+	}
+}
+
+// labConsoleChild is the magefile's labConsole target, for the tmux windows Lab opens in the tests:
+// they run this test binary as `<binary> labConsole <lab> <guest>`, as they run mage's.
+func labConsoleChild(name, guest string) int {
+	cfg, err := config.Load(".", nil)
+	if err == nil {
+		err = LabConsole(context.Background(), cfg, name, guest, os.Stdin, os.Stdout)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "labConsole:", err)
+		return 1
+	}
+	return 0
+}
+
+// consoleClient is what the tests' labs run in their tmux windows: this test binary, as the
+// magefile's Lab passes the mage binary.
+func consoleClient() []string { return []string{run.Self(), "labConsole"} }
+
 // TestLabConsoles: mage lab serves each guest's console to its user while the lab runs (a socket in a
 // folder only that user may enter, and a tmux window per guest where tmux is installed); a person
 // attached types into the guest and reads its answers; Ctrl-C ends the lab and everything of it.
@@ -191,7 +282,7 @@ func TestLabConsoles(t *testing.T) {
 	defer cancel()
 	var log syncBuffer
 	done := make(chan error, 1)
-	go func() { done <- Lab(ctx, cfg, "pair", &log) }()
+	go func() { done <- Lab(ctx, cfg, "pair", consoleClient(), &log) }()
 	current := currentLabFile(cfg, "pair")
 	deadline := time.Now().Add(time.Minute)
 	for !strings.Contains(log.String(), "lab pair is up") && time.Now().Before(deadline) {
@@ -236,23 +327,24 @@ func TestLabConsoles(t *testing.T) {
 		if out, err := exec.Command("tmux", "list-windows", "-t", "suml-lab-pair", "-F", "#W").CombinedOutput(); err != nil || strings.Join(strings.Fields(string(out)), " ") != "a b" {
 			t.Errorf("tmux windows: %q %v", out, err)
 		}
-		// b's window runs `go tool mage labConsole pair b` (which compiles the magefile first).
-		var pane []byte
-		deadline = time.Now().Add(2 * time.Minute)
-		for !strings.Contains(string(pane), "Ctrl-] leaves the console") && time.Now().Before(deadline) {
-			time.Sleep(time.Second)
-			pane, _ = exec.Command("tmux", "capture-pane", "-p", "-t", "suml-lab-pair:b").CombinedOutput()
-		}
-		if !strings.Contains(string(pane), "Ctrl-] leaves the console") {
+		// b's window runs this binary's labConsole pair b, as mage lab's runs mage's.
+		if pane := waitForPane(t, "suml-lab-pair:b", "Ctrl-] leaves the console"); !strings.Contains(pane, "Ctrl-] leaves the console") {
 			t.Errorf("b's tmux window is not attached to its console:\n%s", pane)
 		}
 	} else if os.Getenv("CI") != "" {
 		t.Error("tmux is not installed: CI installs it for this test (.ci/run)")
 	}
 
+	// mage gives a target 5 seconds after Ctrl-C, then exits without running what is deferred.
 	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("mage lab after Ctrl-C: %v", err)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("mage lab after Ctrl-C: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Errorf("mage lab did not stop within the 5 s mage waits after Ctrl-C")
+		<-done
 	}
 	if _, err := os.Stat(current); !os.IsNotExist(err) {
 		t.Errorf("the running lab's record is left: %v", err)

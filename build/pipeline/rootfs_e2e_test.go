@@ -32,6 +32,9 @@ const childSwitch = "SUML_TEST_ROOTFS_CHILD"
 const unprivileged = 65534
 
 func TestMain(m *testing.M) {
+	if len(os.Args) == 4 && os.Args[1] == "labConsole" {
+		os.Exit(labConsoleChild(os.Args[2], os.Args[3]))
+	}
 	switch os.Getenv(childSwitch) {
 	case "1":
 		os.Exit(rootfsChild())

@@ -155,6 +155,11 @@ func Run(ctx context.Context, c Cmd) error {
 	return &Error{Cmdline: line, Tail: tail.lines(), Err: err}
 }
 
+// Self is this program, for a command to run again while this process lives: its /proc entry, which
+// names the file it was started from even after that path is rebuilt or removed (`go tool mage`
+// rebuilds its binary on every call, and several calls at once race to compile it).
+func Self() string { return fmt.Sprintf("/proc/%d/exe", os.Getpid()) }
+
 // Output runs c and returns its standard output, trimmed.
 func Output(ctx context.Context, c Cmd) (string, error) {
 	var buf bytes.Buffer

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -97,8 +99,22 @@ func TestRunInteractivePassesFilesThrough(t *testing.T) {
 
 // TestMain's child side: run a long command through Run, for the test to kill this process.
 func TestMain(m *testing.M) {
-	if os.Getenv("SUML_RUN_CHILD") == "1" {
+	switch os.Getenv("SUML_RUN_CHILD") {
+	case "1":
 		Run(context.Background(), Cmd{Args: []string{"sleep", "31"}, Echo: io.Discard})
+		os.Exit(0)
+	case "self":
+		// Remove the file this program was started from, then run Self again, as a rebuild would.
+		exe, _ := os.Executable()
+		os.Remove(exe)
+		err := Run(context.Background(), Cmd{Args: []string{Self(), "-test.run=^$"}, Env: []string{"SUML_RUN_CHILD=again"}, Stdout: os.Stdout, Echo: io.Discard})
+		if err != nil {
+			fmt.Println(err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	case "again":
+		fmt.Println("ran again as", os.Getenv("SUML_RUN_CHILD"))
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
@@ -130,5 +146,26 @@ func TestRunDiesWithItsParent(t *testing.T) {
 			exec.Command("pkill", "-f", "^sleep 31$").Run()
 			t.Fatalf("the command outlived the killed process: pids %s", out)
 		}
+	}
+}
+
+// Self runs this program again even when its file was removed (or rebuilt) since it started.
+func TestSelfOutlivesItsFile(t *testing.T) {
+	exe := filepath.Join(t.TempDir(), "program")
+	data, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(exe, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), "SUML_RUN_CHILD=self")
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "ran again as again" {
+		t.Fatalf("running Self after its file went: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(exe); !os.IsNotExist(err) {
+		t.Fatalf("the program's file is still there (%v): the test proves nothing", err)
 	}
 }
