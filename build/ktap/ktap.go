@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/simple-uml/simple-uml/build/ui"
 )
 
 // Status is a test's outcome.
@@ -86,6 +88,9 @@ func (p *parser) line(raw string) {
 	if len(raw) > maxLineBytes {
 		raw = raw[:maxLineBytes]
 	}
+	// Names, diagnostics and logs are printed on terminals and in reports: no control sequence of the
+	// guest's gets there.
+	raw = ui.Visible(raw)
 	raw = strings.TrimRight(raw, "\r")
 	text := strings.TrimLeft(raw, " \t")
 	indent := len(raw) - len(text)
@@ -163,8 +168,13 @@ func (p *parser) pop(inner *Test) *Test {
 	return f.test
 }
 
-// orphan records t, whose subtests ended with no result line for it, under parent as an error.
+// orphan records t, whose subtests ended with no result line for it, under parent as an error. It
+// counts against maxTests like a test with a result line.
 func (p *parser) orphan(parent, t *Test) {
+	if p.tests >= maxTests {
+		return
+	}
+	p.tests++
 	t.Status = Error
 	t.Diagnostic = "no result line"
 	parent.Subtests = append(parent.Subtests, t)

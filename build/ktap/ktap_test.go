@@ -200,3 +200,24 @@ func TestRealKernelConsole(t *testing.T) {
 		})
 	}
 }
+
+// TestHostileOutput: what a guest prints to attack the terminal or the memory of whoever reads its
+// results comes out visible and bounded.
+func TestHostileOutput(t *testing.T) {
+	in := "KTAP version 1\n1..1\n# \x1b]52;c;cm0gLXJmIH4K\x07 clipboard\nnot ok 1 \x1b]0;title\x07name # \x1b[6n query\n"
+	root, err := Parse(strings.NewReader(in), "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := root.Subtests[0]
+	for what, s := range map[string]string{"name": got.Name, "diagnostic": got.Diagnostic, "log": strings.Join(got.Log, "\n")} {
+		if strings.ContainsRune(s, 0x1b) || strings.ContainsRune(s, 0x07) || !strings.Contains(s, `\x1b`) {
+			t.Errorf("%s %q: the escape sequence is not made visible", what, s)
+		}
+	}
+	// Version lines with no result line each make a test: they count against the bound too.
+	flood := "KTAP version 1\n" + strings.Repeat("  KTAP version 1\n", maxTests+1000)
+	if root, _ = Parse(strings.NewReader(flood), "r"); len(root.Subtests) > maxTests {
+		t.Errorf("%d tests from subtests with no result line, bound %d", len(root.Subtests), maxTests)
+	}
+}

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // IsTerminal reports whether f is a character device (a terminal), which is where progress belongs.
@@ -130,3 +132,45 @@ func (s *LineStatus) Write(b []byte) (int, error) {
 
 // Done clears the status line.
 func (s *LineStatus) Done() { s.p.Done() }
+
+// Visible makes text that came from a guest (its console, its tests' output) harmless to print on
+// a terminal outside the interactive console: every control character but tab and newline, the C1
+// controls (a terminal may take U+009B as the start of a command, as it takes ESC [), the characters
+// that reorder text (bidirectional overrides) and bytes that are not UTF-8 are shown as \x.., \u....,
+// so that no title change, clipboard write, colour or query reaches the terminal, and the reader
+// sees that something was there. A carriage return before a newline is dropped (consoles end lines
+// with both).
+func Visible(s string) string {
+	if strings.IndexFunc(s, needsEscape) < 0 && utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == '\r' && strings.HasPrefix(s[i+1:], "\n"):
+		case r < 0x80 && needsEscape(r):
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case needsEscape(r):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+		i += size
+	}
+	return b.String()
+}
+
+func needsEscape(r rune) bool {
+	switch {
+	case r == '\t' || r == '\n':
+		return false
+	case r < 0x20 || r == 0x7f || r >= 0x80 && r <= 0x9f:
+		return true
+	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e || r == 0x200f, r == 0x061c:
+		return true
+	}
+	return false
+}

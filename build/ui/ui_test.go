@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestProgressSilentWhenNotATerminal(t *testing.T) {
@@ -48,4 +49,39 @@ func TestProgressDraws(t *testing.T) {
 	if !strings.HasSuffix(out.String(), "\r\033[K") {
 		t.Error("Done did not clear the line")
 	}
+}
+
+// TestVisible: what a hostile guest prints to take over a terminal comes out as plain text.
+func TestVisible(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"plain text\twith a tab\nand lines\n", "plain text\twith a tab\nand lines\n"},
+		{"héllo wörld ✓", "héllo wörld ✓"},
+		{"\x1b]0;pwned title\x07", `\x1b]0;pwned title\x07`},
+		{"\x1b]52;c;cm0gLXJmIH4K\x07", `\x1b]52;c;cm0gLXJmIH4K\x07`}, // OSC 52: a clipboard write
+		{"\x1b[31mred\x1b[0m", `\x1b[31mred\x1b[0m`},
+		{"\x1b[6n", `\x1b[6n`}, // a cursor position query: the terminal would type its answer
+		{"\u009b6n", `\u009b6n`}, // the same as a C1 control
+		{"line\r\n", "line\n"},
+		{"over\rwrite", `over\x0dwrite`},
+		{"abc\u202edcba", `abc\u202edcba`},
+		{"bad \xff\xfe bytes", `bad \xff\xfe bytes`},
+		{"\x00\x7f", `\x00\x7f`},
+	} {
+		if got := Visible(c.in); got != c.want {
+			t.Errorf("Visible(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+func FuzzVisible(f *testing.F) {
+	f.Add("\x1b]0;t\x07 \u009b \r\n \xff")
+	f.Fuzz(func(t *testing.T, in string) {
+		out := Visible(in)
+		if !utf8.ValidString(out) {
+			t.Fatalf("Visible(%q) = %q: not UTF-8", in, out)
+		}
+		if i := strings.IndexFunc(out, needsEscape); i >= 0 {
+			t.Fatalf("Visible(%q) = %q keeps %q", in, out, out[i:])
+		}
+	})
 }
