@@ -13,7 +13,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/BurntSushi/toml"
 
@@ -293,8 +295,11 @@ func (c Config) validate() error {
 	if s := c.Boot.Sandbox; s != "auto" && s != "strict" && s != "off" {
 		return fmt.Errorf("boot.sandbox = %q: want \"auto\" (Landlock where the host has it), \"strict\" or \"off\"", s)
 	}
-	if n := c.Boot.Net; n == "slirp" || n == "auto" {
-		return fmt.Errorf("boot.net = %q: slirp gave way to the network built in: set boot.net = \"user\" (and boot.host_access = true if the guest must reach the host's loopback services, as it did with slirp)", n)
+	if _, err := ident.Memory("boot.mem (SUML_BOOT_MEM)", c.Boot.Mem); err != nil {
+		return err
+	}
+	if err := checkNet(c.Boot.Net); err != nil {
+		return err
 	}
 	if err := checkCCacheRemote(c.Kernel.CCacheRemote, c.Kernel.CCWrapper); err != nil {
 		return err
@@ -312,6 +317,37 @@ func (c Config) validate() error {
 		if len(c.Kernel.Keys) == 0 {
 			return errors.New("kernel.keys is empty: name a file or URL holding the trusted kernel.org keys")
 		}
+	}
+	return nil
+}
+
+// RawNetPrefix starts a boot.net that is a UML eth0 transport of its own ("uml:tuntap,,,tap0"): a
+// word of its own, so that a typo of "user" or "none" is an error, not a transport.
+const RawNetPrefix = "uml:"
+
+// umlTransports are UML's eth0 transports (arch/um/drivers, arch/um/os-Linux/drivers).
+var umlTransports = []string{"tuntap", "ethertap", "daemon", "mcast", "pcap", "vde", "slirp"}
+
+// checkNet accepts boot.net's closed set: none, user, or uml: and one of UML's transports with its
+// options, which may hold no white space (each would start a kernel parameter of its own).
+func checkNet(n string) error {
+	const want = `want "none", "user" (the network built in) or "uml:" and a UML eth0 transport (e.g. "uml:tuntap,,,tap0")`
+	switch {
+	case n == "none" || n == "user":
+		return nil
+	case n == "slirp" || n == "auto":
+		return fmt.Errorf("boot.net = %q: slirp gave way to the network built in: set boot.net = \"user\" (and boot.host_access = true if the guest must reach the host's loopback services, as it did with slirp)", n)
+	case slices.Contains(umlTransports, strings.Split(n, ",")[0]):
+		return fmt.Errorf("boot.net = %.60q: a UML transport is spelled %.64q now, so that a typo cannot select one", n, RawNetPrefix+n)
+	case !strings.HasPrefix(n, RawNetPrefix):
+		return fmt.Errorf("boot.net = %.60q: %s", n, want)
+	}
+	spec := strings.TrimPrefix(n, RawNetPrefix)
+	if !slices.Contains(umlTransports, strings.Split(spec, ",")[0]) {
+		return fmt.Errorf("boot.net = %.60q: %q is not a UML transport (%s)", n, strings.Split(spec, ",")[0], strings.Join(umlTransports, ", "))
+	}
+	if strings.ContainsFunc(spec, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) || r > unicode.MaxASCII }) {
+		return fmt.Errorf("boot.net = %.60q: a transport holds no white space, control or non-ASCII characters (each space would start a kernel parameter)", n)
 	}
 	return nil
 }

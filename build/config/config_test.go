@@ -139,6 +139,18 @@ func TestLoad(t *testing.T) {
 		{name: "host access not a boolean", lock: lock, env: map[string]string{"SUML_BOOT_HOST_ACCESS": "yes please"}, wantErr: "SUML_BOOT_HOST_ACCESS"},
 		{name: "slirp is gone", lock: lock, env: map[string]string{"SUML_BOOT_NET": "slirp"}, wantErr: `set boot.net = "user"`},
 		{name: "auto is gone", toml: "[boot]\nnet = \"auto\"\n", lock: lock, wantErr: `set boot.net = "user"`},
+		{name: "a typo of user", lock: lock, env: map[string]string{"SUML_BOOT_NET": "usr"}, wantErr: `boot.net = "usr": want "none", "user"`},
+		{name: "a UML transport without its prefix", lock: lock, env: map[string]string{"SUML_BOOT_NET": "tuntap,,,tap0"}, wantErr: `spelled "uml:tuntap,,,tap0"`},
+		{name: "a UML transport", lock: lock, env: map[string]string{"SUML_BOOT_NET": "uml:tuntap,,,tap0"},
+			check: func(t *testing.T, c Config) {
+				if c.Boot.Net != "uml:tuntap,,,tap0" {
+					t.Errorf("boot.net = %q", c.Boot.Net)
+				}
+			}},
+		{name: "not a UML transport", lock: lock, env: map[string]string{"SUML_BOOT_NET": "uml:tap0"}, wantErr: `"tap0" is not a UML transport`},
+		{name: "a transport adding kernel parameters", lock: lock, env: map[string]string{"SUML_BOOT_NET": "uml:tuntap,,,tap0 ubd1=/etc/shadow"}, wantErr: "no white space"},
+		{name: "memory not a size", lock: lock, env: map[string]string{"SUML_BOOT_MEM": "abc"}, wantErr: `boot.mem (SUML_BOOT_MEM) "abc"`},
+		{name: "memory adding kernel parameters", toml: "[boot]\nmem = \"128M ubd1=/etc/shadow\"\n", lock: lock, wantErr: `boot.mem (SUML_BOOT_MEM) "128M ubd1=/etc/shadow"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -80,7 +80,7 @@ var Settings = []Setting{
 	{FileName, "boot.recipe", "SUML_BOOT_RECIPE", nil, "", "the rootfs recipe", 0,
 		"whose image to boot", func(c *Config) any { return &c.Boot.Recipe }},
 	{FileName, "boot.mem", "SUML_BOOT_MEM", nil, "256M", "`256M`", 0,
-		"guest memory", func(c *Config) any { return &c.Boot.Mem }},
+		"guest memory: a whole number and K, M or G, from 32M to 64G", func(c *Config) any { return &c.Boot.Mem }},
 	{FileName, "boot.args", "SUML_BOOT_ARGS", nil, "", "empty", 0,
 		"extra kernel arguments, e.g. `init=/bin/sh`", func(c *Config) any { return &c.Boot.Args }},
 	{FileName, "boot.hostfs", "SUML_BOOT_HOSTFS", nil, "", "empty", 0,
@@ -88,7 +88,7 @@ var Settings = []Setting{
 	// No network by default: a guest reaches nothing unless the user opens a door (boot.net, and
 	// boot.host_access for the host's loopback).
 	{FileName, "boot.net", "SUML_BOOT_NET", nil, "none", "`none`", 0,
-		"`user` (a network without privileges or helper programs; the host itself stays closed unless `SUML_BOOT_HOST_ACCESS` opens it), `none`, or a UML eth0 transport for hosts where you may use tap devices: `tuntap,,,tap0`, `vector,transport=tap,ifname=tap0`", func(c *Config) any { return &c.Boot.Net }},
+		"`user` (a network without privileges or helper programs; the host itself stays closed unless `SUML_BOOT_HOST_ACCESS` opens it), `none`, or `uml:` and a UML eth0 transport for hosts where you may use tap devices: `uml:tuntap,,,tap0`", func(c *Config) any { return &c.Boot.Net }},
 	{FileName, "boot.host_access", "SUML_BOOT_HOST_ACCESS", nil, false, "`false`", 0,
 		"with `user`: the guest reaches the host's loopback services as 10.0.2.2, and services on the host's own addresses", func(c *Config) any { return &c.Boot.HostAccess }},
 	{FileName, "boot.sandbox", "SUML_BOOT_SANDBOX", nil, "auto", "`auto`", 0,

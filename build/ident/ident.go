@@ -50,3 +50,38 @@ func clip(s string) string {
 	}
 	return s
 }
+
+// Memory bounds: less than MinMemory does not boot a guest's user space; more than MaxMemory is no
+// single guest's on the machines this project runs on.
+const (
+	MinMemory = 32 << 20
+	MaxMemory = 64 << 30
+)
+
+// Memory checks a guest memory size as the kernel command line's mem= gets it: a whole number and K,
+// M or G ("256M", "1G"), from MinMemory to MaxMemory. It returns the size in bytes. Nothing else
+// reaches the command line, where a space would start a parameter of its own.
+func Memory(what, s string) (int64, error) {
+	bad := func(why string) (int64, error) {
+		return 0, fmt.Errorf("%s %q: %s; want a size such as 256M or 1G (a whole number and K, M or G, from 32M to 64G)", what, clip(s), why)
+	}
+	if len(s) < 2 || len(s) > 12 {
+		return bad("not a size")
+	}
+	digits, unit := s[:len(s)-1], s[len(s)-1]
+	shift := map[byte]uint{'K': 10, 'M': 20, 'G': 30}[unit]
+	if shift == 0 {
+		return bad("no unit")
+	}
+	if digits[0] == '0' || strings.IndexFunc(digits, func(r rune) bool { return r < '0' || r > '9' }) >= 0 {
+		return bad("not a whole number")
+	}
+	var n int64
+	for _, d := range digits {
+		n = n*10 + int64(d-'0')
+	}
+	if n > MaxMemory>>shift || n<<shift < MinMemory { // compared before shifting: no overflow
+		return bad("out of range")
+	}
+	return n << shift, nil
+}

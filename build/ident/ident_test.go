@@ -66,3 +66,39 @@ func FuzzName(f *testing.F) {
 		}
 	})
 }
+
+func TestMemory(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want int64 // 0: refused
+	}{
+		{"256M", 256 << 20},
+		{"1G", 1 << 30},
+		{"32768K", 32 << 20},
+		{"64G", 64 << 30},
+		{"32M", 32 << 20},
+		{"31M", 0},
+		{"65G", 0},
+		{"128M ubd1=/etc/shadow", 0},
+		{"128M\nubd1=x", 0},
+		{"abc", 0},
+		{"256", 0},
+		{"256m", 0},
+		{"0256M", 0},
+		{"-1G", 0},
+		{"", 0},
+		{"M", 0},
+		{"99999999999G", 0},
+		{"17179869248G", 0}, // (2^34+64) << 30 wraps to 64G in 64 bits
+		{"1.5G", 0},
+		{"256MB", 0},
+	} {
+		got, err := Memory("boot.mem", c.in)
+		if got != c.want || (err == nil) != (c.want != 0) {
+			t.Errorf("Memory(%q) = %d, %v; want %d", c.in, got, err, c.want)
+		}
+		if err != nil && (!strings.Contains(err.Error(), "boot.mem") || !strings.Contains(err.Error(), "256M")) {
+			t.Errorf("Memory(%q): the error names neither the setting nor the fix: %v", c.in, err)
+		}
+	}
+}

@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/ident"
+	"github.com/simple-uml/simple-uml/build/uml"
 	"github.com/simple-uml/simple-uml/build/usernet"
 )
 
@@ -183,9 +185,14 @@ func (g Guest) validate(lans map[string]bool, used map[netip.Addr]string) []erro
 			fail("route %q: %v", r, err)
 		}
 	}
+	if g.Mem != "" {
+		if _, err := ident.Memory("mem", g.Mem); err != nil {
+			fail("%v", err)
+		}
+	}
 	for _, a := range strings.Fields(g.Args) {
-		if strings.HasPrefix(a, "ubd") || strings.HasPrefix(a, "hostfs") || strings.HasPrefix(a, "vec") || strings.HasPrefix(a, "eth") || strings.HasPrefix(a, "con") {
-			fail("args %q: disks, host files, network devices and consoles are the lab's to set", a)
+		if uml.HostParameter(a) {
+			fail("args %q: disks, host files, consoles, network devices, memory and UML's own files are the lab's to set", a)
 		}
 	}
 	return errs

@@ -14,6 +14,7 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/lan"
 	"github.com/simple-uml/simple-uml/build/run"
+	"github.com/simple-uml/simple-uml/build/ui"
 	"github.com/simple-uml/simple-uml/build/uml"
 	"github.com/simple-uml/simple-uml/build/usernet"
 )
@@ -175,7 +176,7 @@ func (r *Running) boot(ctx context.Context, g *guestRun) error {
 			return fmt.Errorf("configure: %s: %w", cmd, err)
 		}
 		if status != 0 {
-			return fmt.Errorf("configure: %s: exit status %d: %s", cmd, status, out)
+			return fmt.Errorf("configure: %s: exit status %d: %s", cmd, status, ui.Visible(out))
 		}
 	}
 	return nil

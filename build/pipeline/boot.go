@@ -111,7 +111,8 @@ func bootNet(cfg config.Config, hostname string) (*uml.Net, error) {
 	case uml.UserNet:
 		return &uml.Net{Transport: uml.UserNet, HostAccess: cfg.Boot.HostAccess, Forwards: forwards, Hostname: hostname}, nil
 	}
-	return &uml.Net{Transport: cfg.Boot.Net, HostAccess: cfg.Boot.HostAccess, Forwards: forwards}, nil
+	// A UML transport of the user's own (config checked its spelling).
+	return &uml.Net{Transport: strings.TrimPrefix(cfg.Boot.Net, config.RawNetPrefix), HostAccess: cfg.Boot.HostAccess, Forwards: forwards}, nil
 }
 
 // Boot boots dist/'s kernel and image with the console on the terminal, as an ordinary user.
@@ -263,6 +264,7 @@ func guestChecks(g *guest, service *uml.HostService) []uml.Check {
 		{Name: "root file system", Command: `awk '$2=="/"{print $3}' /proc/mounts | tail -n 1`, Judge: uml.Equals("ext4")},
 		{Name: "root writable", Command: "touch /.suml-test && rm /.suml-test && echo writable", Judge: uml.Equals("writable")},
 		uml.XbpsDatabaseCheck(pkgvers),
+		uml.NoModulesCheck(),
 	}
 	if service != nil {
 		checks = append(checks, service.Check(g.opts.Net.HostAccess))

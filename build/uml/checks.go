@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/simple-uml/simple-uml/build/run"
+	"github.com/simple-uml/simple-uml/build/ui"
 	"github.com/simple-uml/simple-uml/build/usernet"
 )
 
@@ -65,6 +66,7 @@ func (g *Guest) RunChecks(ctx context.Context, checks []Check, timeout time.Dura
 			return results, fmt.Errorf("check %q: %w", c.Name, err)
 		}
 		ok, detail := c.Judge(out, status)
+		detail = ui.Visible(detail) // it quotes the guest's output
 		results = append(results, CheckResult{Name: c.Name, OK: ok, Detail: detail})
 		mark := "ok  "
 		if !ok {
@@ -125,6 +127,22 @@ func XbpsDatabaseCheck(pkgvers []string) Check {
 			return true, out
 		}
 		return false, fmt.Sprintf("got %q (status %d), want %q", out, status, want)
+	}}
+}
+
+// NoModulesCheck checks that root in the guest loads no kernel module: a module runs in the kernel,
+// which is a process of the host user's, and UML gives modules helpers that open host files and
+// sockets. The kernel has no module support at all (no /proc/modules), and the guest's insmod, where
+// it has one, is refused by the kernel (ENOSYS), not by the module's format.
+func NoModulesCheck() Check {
+	const want = "no module support"
+	cmd := `if [ -e /proc/modules ]; then echo "/proc/modules exists"; fi; ` +
+		`if command -v insmod >/dev/null; then insmod /etc/hostname 2>&1 | tail -n 1; fi`
+	return Check{"guest root loads no kernel module", cmd, func(out string, status int) (bool, string) {
+		if !strings.Contains(out, "/proc/modules") && (out == "" || strings.Contains(out, "not implemented")) {
+			return true, want
+		}
+		return false, fmt.Sprintf("got %q, want the kernel to refuse modules (Function not implemented) and no /proc/modules", out)
 	}}
 }
 

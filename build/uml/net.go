@@ -5,6 +5,7 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"unicode"
 
 	"github.com/simple-uml/simple-uml/build/usernet"
 )
@@ -36,6 +37,9 @@ func (n *Net) args(umlDir string) ([]string, error) {
 	if n.Transport != UserNet {
 		if len(n.Forwards) > 0 || n.HostAccess {
 			return nil, fmt.Errorf("port forwards and host access need boot.net = %q; with %q, reach the guest's address directly", UserNet, n.Transport)
+		}
+		if strings.ContainsFunc(n.Transport, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+			return nil, fmt.Errorf("network transport %q: the kernel command line would take its white space as more parameters", n.Transport)
 		}
 		return []string{"eth0=" + n.Transport}, nil
 	}

@@ -11,10 +11,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"time"
 	"unicode"
+
+	"github.com/simple-uml/simple-uml/build/ident"
+	"github.com/simple-uml/simple-uml/build/ui"
 )
 
 // Options describes one boot.
@@ -57,8 +61,18 @@ func (e *Error) Error() string {
 	if len(lines) > 20 {
 		lines = lines[len(lines)-20:]
 	}
-	return fmt.Sprintf("UML boot failed: %s\n  console (last lines):\n    %s", e.Reason, strings.Join(lines, "\n    "))
+	// The console is the guest's: its control sequences are shown, not sent to your terminal.
+	return fmt.Sprintf("UML boot failed: %s\n  console (last lines):\n    %s", e.Reason, ui.Visible(strings.Join(lines, "\n    ")))
 }
+
+// hostParameter matches the kernel parameters by which UML reaches the host: disks, host folders,
+// consoles and terminals (xterm starts a host program), network devices, memory and the files that
+// back it, its run folder, machine id and control socket, host sound devices.
+var hostParameter = regexp.MustCompile(`^(ubd|udb|fake_ide|hostfs|con|ssl|xterm|eth|vec|virtio_uml|pcap|mem=|iomem|initrd|uml_dir|umid|mconsole|hostaudio|dsp|mixer)`)
+
+// HostParameter says whether a kernel argument is one simple-uml sets itself, for the places that take
+// arguments from a file someone else may have written (a lab's guests).
+func HostParameter(arg string) bool { return hostParameter.MatchString(arg) }
 
 var umidSeq atomic.Int64
 
@@ -70,6 +84,9 @@ func (o Options) args(umlDir string) ([]string, error) {
 	mem := o.Mem
 	if mem == "" {
 		mem = "128M"
+	}
+	if _, err := ident.Memory("guest memory", mem); err != nil {
+		return nil, err
 	}
 	hostfs, err := sharedFolder(o.Hostfs)
 	if err != nil {

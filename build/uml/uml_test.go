@@ -146,6 +146,16 @@ func TestArgs(t *testing.T) {
 			t.Errorf("%+v accepted: forwards and host access are the user network's", n)
 		}
 	}
+	for _, mem := range []string{"128M ubd1=/etc/shadow", "abc", "1T"} {
+		if _, err := (Options{Image: "/img", Mem: mem}).args(dir); err == nil || !strings.Contains(err.Error(), "256M") {
+			t.Errorf("guest memory %q: %v", mem, err)
+		}
+	}
+	for _, tr := range []string{"tuntap,,,tap0 ubd1=/etc/shadow", "tuntap\nquiet"} {
+		if _, err := (Options{Image: "/img", Net: &Net{Transport: tr}}).args(dir); err == nil || !strings.Contains(err.Error(), "kernel command line") {
+			t.Errorf("transport %q: %v", tr, err)
+		}
+	}
 	if _, err := (Options{Image: "/img", LANs: []LANPort{{Socket: "/run/lan.sock", MAC: "52:54:01:01:01:00,x=1"}}}).args(dir); err == nil {
 		t.Error("a MAC address that adds vector options was accepted")
 	}
