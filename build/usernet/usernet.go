@@ -319,27 +319,10 @@ func (n *Network) route(dst netip.Addr, port uint16) (string, error) {
 		// Loopback, unspecified (which reaches the host's loopback), link-local, multicast,
 		// broadcast, or the guest's own network: nothing outside is there.
 		return "", fmt.Errorf("%s is not an address outside the guest's network", dst)
-	case !n.cfg.HostAccess && hostAddress(dst):
+	case !n.cfg.HostAccess && hostRoute(dst):
 		return "", ErrHostClosed
 	}
 	return netip.AddrPortFrom(dst, port).String(), nil
-}
-
-// hostAddress reports whether a is one of this host's own addresses (services bound to them, or to
-// all addresses, are the host's).
-func hostAddress(a netip.Addr) bool {
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return true // unknown: treat as the host's
-	}
-	for _, ad := range addrs {
-		if ipn, ok := ad.(*net.IPNet); ok {
-			if h, ok := netip.AddrFromSlice(ipn.IP); ok && h.Unmap() == a {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 func addrOf(a tcpip.Address) netip.Addr {
