@@ -259,7 +259,7 @@ func TestRootfsEndToEnd(t *testing.T) {
 			t.Errorf("%s belongs to uid %d: the build did not run as %d", p, uid, wantOwner)
 		}
 	}
-	for _, want := range []string{"configure boot done", "test passed: 5 checks", "ok   the host's loopback, opened by boot.host_access", "ok   xbps database: 5 packages (grep)"} {
+	for _, want := range []string{"configure boot done", "test passed: 6 checks", "ok   the host's loopback, opened by boot.host_access", "ok   xbps database: 5 packages (grep)", "ok   guest root loads no kernel module: no module support"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("the unprivileged run did not report %q", want)
 		}

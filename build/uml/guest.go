@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/simple-uml/simple-uml/build/run"
+	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/usernet"
 )
 
@@ -233,6 +234,12 @@ func prepare(o Options) (*runtime, error) {
 	if rt.args, err = o.args(dir); err != nil {
 		rt.release()
 		return nil, err
+	}
+	if o.COW != "" && o.Image != "" && !files.Exists(o.COW) {
+		if err := createCOW(o.COW, o.Image); err != nil {
+			rt.release()
+			return nil, err
+		}
 	}
 	if rt.network, err = o.Net.start(dir); err != nil {
 		rt.release()

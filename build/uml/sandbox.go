@@ -3,9 +3,7 @@ package uml
 import (
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	goruntime "runtime"
 
 	"github.com/landlock-lsm/go-landlock/landlock"
@@ -62,13 +60,9 @@ func sandboxRules(o Options, rt *runtime) ([]landlock.Rule, error) {
 		// Without a COW file the guest writes its image (the configure boot does).
 		rules = append(rules, landlock.RWFiles(o.Image))
 	default:
-		rules = append(rules, landlock.ROFiles(o.Image))
-		if _, err := os.Stat(o.COW); err == nil {
-			rules = append(rules, landlock.RWFiles(o.COW))
-		} else {
-			// UML makes the COW file: it needs its folder.
-			rules = append(rules, landlock.RWDirs(filepath.Dir(o.COW)))
-		}
+		// The COW file exists by now (prepare makes a missing one): the guest writes that file and
+		// nothing else in its folder.
+		rules = append(rules, landlock.ROFiles(o.Image), landlock.RWFiles(o.COW))
 	}
 	if share, err := sharedFolder(o.Hostfs); err != nil {
 		return nil, err

@@ -138,3 +138,50 @@ func TestNice(t *testing.T) {
 		}
 	}
 }
+
+// TestSandboxCOWFolder: a persistent COW file that does not exist yet is made before the kernel
+// process is confined, which may then write that file and nothing else in its folder (it once got
+// the whole folder, a checkout's, to let UML create the file).
+func TestSandboxCOWFolder(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash")
+	}
+	image := filepath.Join(t.TempDir(), "image")
+	os.WriteFile(image, make([]byte, 3*cowSectorSize+1), 0o644)
+	folder := t.TempDir()
+	canary := attacktest.NewCanary(t, folder, ".bashrc")
+	cow := filepath.Join(folder, "boot.cow")
+	o := Options{Kernel: bash, Image: image, COW: cow}
+	rt, err := prepare(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.release()
+	script := fmt.Sprintf(`echo written >> %q && echo "cow: written" || echo "cow: denied"
+echo pwned >> %q && echo "canary: written" || echo "canary: denied"
+echo pwned > %q && echo "new file: written" || echo "new file: denied"
+`, cow, canary.Path, filepath.Join(folder, "magefile.go"))
+	var out bytes.Buffer
+	cmd := exec.Command(bash, "-c", script)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := startConfined(cmd, o, rt); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	if rt.unconfined {
+		if os.Getenv("SUML_E2E") == "1" {
+			t.Fatal("this host has no Landlock; CI's must")
+		}
+		t.Skip("this host has no Landlock")
+	}
+	for _, w := range []string{"cow: written", "canary: denied", "new file: denied"} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("output lacks %q:\n%s", w, out.String())
+		}
+	}
+	canary.Check(t)
+	if files, _ := filepath.Glob(filepath.Join(folder, "*")); len(files) != 2 {
+		t.Errorf("the COW file's folder holds %v, want only the COW file and the canary", files)
+	}
+}

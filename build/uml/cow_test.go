@@ -1,0 +1,72 @@
+package uml
+
+import (
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCreateCOW checks the header and size of a new COW file against UML's format: what UML reads
+// back is the end-to-end boot tests' part (they boot over COW files made here).
+func TestCreateCOW(t *testing.T) {
+	dir := t.TempDir()
+	image := filepath.Join(dir, "image.ext4")
+	if err := os.WriteFile(image, make([]byte, 100*1024*1024/64), 0o644); err != nil { // 1.6 MB
+		t.Fatal(err)
+	}
+	mtime := time.Unix(1_700_000_000, 0)
+	os.Chtimes(image, mtime, mtime)
+	cow := filepath.Join(dir, "guest.cow")
+	if err := createCOW(cow, image); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(cow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	be := binary.BigEndian
+	size := int64(100 * 1024 * 1024 / 64)
+	sectors := size / 512
+	// The bitmap at 8192 (the header rounded to the page), the data after it rounded to the page.
+	wantLen := roundUp(8192+(sectors+7)/8, 4096) + size
+	for _, c := range []struct {
+		what      string
+		got, want uint64
+	}{
+		{"magic", uint64(be.Uint32(data[0:])), 0x4f4f4f4d},
+		{"version", uint64(be.Uint32(data[4:])), 3},
+		{"mtime", uint64(be.Uint32(data[8:])), 1_700_000_000},
+		{"size", be.Uint64(data[12:]), uint64(size)},
+		{"sector size", uint64(be.Uint32(data[20:])), 512},
+		{"alignment", uint64(be.Uint32(data[24:])), 4096},
+		{"format", uint64(be.Uint32(data[28:])), 0},
+		{"file length", uint64(len(data)), uint64(wantLen)},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %d, want %d", c.what, c.got, c.want)
+		}
+	}
+	if backing := strings.TrimRight(string(data[32:32+4096]), "\x00"); backing != image {
+		t.Errorf("backing file %q, want %q", backing, image)
+	}
+	if info, _ := os.Stat(cow); info.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, want 0600 (the guest's disk is private)", info.Mode())
+	}
+	// Never over an existing file, and nothing left behind when it fails.
+	os.WriteFile(cow, []byte("keep"), 0o600)
+	if err := createCOW(cow, image); err == nil {
+		t.Error("createCOW replaced an existing file")
+	}
+	if got, _ := os.ReadFile(cow); string(got) != "keep" {
+		t.Errorf("the existing file was changed: %q", got)
+	}
+	if err := createCOW(filepath.Join(dir, "other.cow"), filepath.Join(dir, "missing.ext4")); err == nil || !strings.Contains(err.Error(), "missing.ext4") {
+		t.Errorf("a missing image: %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".*")); len(left) > 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+}
