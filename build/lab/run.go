@@ -150,7 +150,7 @@ func (r *Running) boot(ctx context.Context, g *guestRun) error {
 		return err
 	}
 	o := uml.Options{Kernel: r.opts.Kernel, Image: g.image.Path, COW: filepath.Join(own, "guest.cow"),
-		Mem: g.spec.Mem, Nice: g.spec.Nice, Args: strings.Fields(g.spec.Args), Sandbox: r.opts.Sandbox, Console: io.MultiWriter(g.log, g.hub)}
+		Mem: g.spec.Mem, Nice: g.spec.Nice, Args: strings.Fields(g.spec.Args), Sandbox: r.opts.Sandbox, Console: io.MultiWriter(uml.ConsoleLog(g.log), g.hub)}
 	if g.spec.Uplink {
 		forwards, _ := usernet.ParseForwards(g.spec.Forward) // checked by Load
 		o.Net = &uml.Net{Transport: uml.UserNet, HostAccess: g.spec.HostAccess, Forwards: forwards, Hostname: g.spec.Name}

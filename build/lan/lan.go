@@ -46,7 +46,8 @@ type LAN struct {
 	mu      sync.Mutex
 	conns   map[net.Conn]bool
 	closed  bool
-	capture *pcapgo.Writer
+	capture  *pcapgo.Writer
+	captured int // bytes written to it
 }
 
 // Start listens on socket (which must not exist) and switches frames between the guests that join.
@@ -92,7 +93,7 @@ func (l *LAN) accept() {
 		go func() {
 			defer l.wg.Done()
 			defer l.untrack(c)
-			l.sw.Accept(l.ctx, &port{Conn: c, lan: l}, types.BessProtocol)
+			l.sw.Accept(l.ctx, &port{Conn: c, lan: l, macs: map[[6]byte]bool{}}, types.BessProtocol)
 		}()
 	}
 }
@@ -119,10 +120,11 @@ func (l *LAN) untrack(c net.Conn) {
 func (l *LAN) record(frame []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.capture == nil || l.closed {
+	if l.capture == nil || l.closed || l.captured >= MaxCapture {
 		return
 	}
 	n := min(len(frame), MaxFrame)
+	l.captured += n + 16 // the record's header
 	l.capture.WritePacket(gopacket.CaptureInfo{Timestamp: time.Now(), CaptureLength: n, Length: len(frame)}, frame[:n])
 }
 
@@ -147,19 +149,55 @@ func (l *LAN) Close() error {
 	return err
 }
 
+// Bounds on what a guest can make the switch hold (SECURITY.md's limits).
+const (
+	// MinFrame is an Ethernet header: anything shorter is no frame, and gvisor-tap-vsock's switch
+	// (v0.8.9) deadlocks on a frame of 11 bytes or less, for good.
+	MinFrame = 14
+	// MaxMACs is how many source addresses one port may send from: the switch learns each and
+	// forgets them only when the port goes, so a guest sending from random addresses would grow its
+	// table without end. A guest that bridges more machines than this loses the frames of the rest.
+	MaxMACs = 64
+	// MaxCapture is how much of a LAN's traffic its capture keeps: the first MaxCapture bytes of
+	// frames, then no more (the lab says where the capture is; its size says it stopped).
+	MaxCapture = 256 << 20
+)
+
 // port is a guest's connection as the switch reads it: each read is one frame (the socket keeps
-// frames apart), which the capture records on its way in.
+// frames apart), which the capture records on its way in. Frames the switch must not see are
+// dropped here.
 type port struct {
 	net.Conn
-	lan *LAN
+	lan  *LAN
+	macs map[[6]byte]bool // source addresses this port has sent from
 }
 
 func (p *port) Read(b []byte) (int, error) {
-	n, err := p.Conn.Read(b)
-	if n > 0 {
-		p.lan.record(b[:n])
+	for {
+		n, err := p.Conn.Read(b)
+		if err != nil || p.allowed(b[:n]) {
+			if n > 0 {
+				p.lan.record(b[:n])
+			}
+			return n, err
+		}
 	}
-	return n, err
+}
+
+// allowed says whether the switch may have frame: long enough, and from one of the port's first
+// MaxMACs source addresses.
+func (p *port) allowed(frame []byte) bool {
+	if len(frame) < MinFrame {
+		return false
+	}
+	src := [6]byte(frame[6:12])
+	if !p.macs[src] {
+		if len(p.macs) >= MaxMACs {
+			return false
+		}
+		p.macs[src] = true
+	}
+	return true
 }
 
 // nobody is the switch's gateway on a LAN: an address no guest uses, taking whatever is sent to it

@@ -126,3 +126,41 @@ func TestStartRefusesATakenSocket(t *testing.T) {
 		t.Error("a LAN took over a path that exists")
 	}
 }
+
+// TestLANFloods: frames too short to be Ethernet (one of 11 bytes once deadlocked the switch for
+// good) are dropped and the LAN goes on; a guest sending from endless source addresses makes the
+// switch learn MaxMACs of them, no more; Close ends in bounded time after both.
+func TestLANFloods(t *testing.T) {
+	socket := filepath.Join(t.TempDir(), "lan1.sock")
+	l, err := Start("lan1", socket, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := guest(t, socket), guest(t, socket)
+	time.Sleep(100 * time.Millisecond)
+	for n := 1; n < MinFrame; n++ {
+		a.Write(make([]byte, n))
+	}
+	broadcast, _ := net.ParseMAC("ff:ff:ff:ff:ff:ff")
+	macA, _ := net.ParseMAC("52:54:01:00:01:01")
+	hello := frame(broadcast, macA, "still here")
+	a.Write(hello)
+	if got := receive(t, b); !bytes.Equal(got, hello) {
+		t.Fatalf("after short frames B got %q, want the broadcast", got)
+	}
+	for i := range 5000 {
+		src := net.HardwareAddr{0x52, 0x54, 0x02, byte(i >> 16), byte(i >> 8), byte(i)}
+		a.Write(frame(broadcast, src, "flood"))
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := len(l.sw.CAM()); n > MaxMACs {
+		t.Errorf("the switch learnt %d addresses from one port, bound %d", n, MaxMACs)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- l.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close hung after the floods")
+	}
+}

@@ -210,7 +210,7 @@ func GuestTest(ctx context.Context, cfg config.Config, w io.Writer) (GuestTestRe
 		return report, err
 	}
 	defer logFile.Close()
-	g.opts.Console = logFile
+	g.opts.Console = uml.ConsoleLog(logFile)
 	fmt.Fprintf(w, "test: booting linux %s with %s; console log: %s\n", g.kernel.Version, g.opts.Image, logPath)
 	vm, err := uml.Start(ctx, g.opts)
 	if err != nil {

@@ -223,7 +223,7 @@ func (b *rootfsBuild) configureBoot(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	res, err := rootfs.ConfigureBoot(ctx, b.kernel, b.tmpImage, sandbox, 10*time.Minute, logFile)
+	res, err := rootfs.ConfigureBoot(ctx, b.kernel, b.tmpImage, sandbox, 10*time.Minute, uml.ConsoleLog(logFile))
 	logFile.Close()
 	if err != nil {
 		return fmt.Errorf("rootfs %s: %w\n  full console: %s", b.name, err, logPath)

@@ -95,9 +95,10 @@ func (g *Guest) ExpectAny(ctx context.Context, timeout time.Duration, patterns .
 	defer deadline.Stop()
 	pattern := strings.Join(patterns, `" or "`)
 	for {
-		text, changed := g.console.snapshot()
+		text, dropped, changed := g.console.snapshot()
 		g.mu.Lock()
-		pos := g.pos
+		// g.pos counts all the output so far; text starts at dropped.
+		pos := max(g.pos-dropped, 0)
 		g.mu.Unlock()
 		first, which := -1, -1
 		for k, p := range patterns {
@@ -108,7 +109,7 @@ func (g *Guest) ExpectAny(ctx context.Context, timeout time.Duration, patterns .
 		if which >= 0 {
 			end := pos + first + len(patterns[which])
 			g.mu.Lock()
-			g.pos = end
+			g.pos = dropped + end
 			g.mu.Unlock()
 			return text[pos:end], which, nil
 		}
@@ -119,7 +120,7 @@ func (g *Guest) ExpectAny(ctx context.Context, timeout time.Duration, patterns .
 		case <-changed:
 		case <-g.done:
 			// Drain what was written just before the exit, then decide.
-			if text2, _ := g.console.snapshot(); text2 != text {
+			if text2, dropped2, _ := g.console.snapshot(); text2 != text || dropped2 != dropped {
 				continue
 			}
 			return "", -1, g.fail(fmt.Sprintf("the kernel exited (%v) without printing \"%s\"", g.exitStatus(), pattern))
@@ -269,10 +270,44 @@ func (g *Guest) fail(reason string) error {
 	return &Error{Reason: reason, Console: g.Console()}
 }
 
-// consoleBuffer collects console output; snapshot returns the text and a channel closed on the next write.
+// ConsoleKept is how much of a guest's latest console output is kept in memory: the guest decides
+// how much it prints, so the rest goes (the log file, when there is one, has it all, up to its own
+// bound). Enough for a KUnit run of thousands of tests.
+const ConsoleKept = 8 << 20
+
+// ConsoleLogged is how much of a guest's console its log file keeps: the first part, boot and all,
+// then a line saying that the rest was not kept. A guest that prints without end fills no disk.
+const ConsoleLogged = 64 << 20
+
+// ConsoleLog is a guest's console log on w (a file), bounded by ConsoleLogged.
+func ConsoleLog(w io.Writer) io.Writer { return &consoleLog{w: w} }
+
+type consoleLog struct {
+	w       io.Writer
+	written int
+}
+
+func (l *consoleLog) Write(p []byte) (int, error) {
+	if l.written >= ConsoleLogged {
+		return len(p), nil
+	}
+	n := len(p)
+	if room := ConsoleLogged - l.written; len(p) > room {
+		p = append(p[:room:room], fmt.Sprintf("\n[simple-uml: this log stops at %d MiB; the guest printed more]\n", ConsoleLogged>>20)...)
+	}
+	l.written += len(p)
+	if _, err := l.w.Write(p); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// consoleBuffer collects console output, the last ConsoleKept bytes of it; snapshot returns the text,
+// the offset of its first byte in all the output so far, and a channel closed on the next write.
 type consoleBuffer struct {
 	mu      sync.Mutex
-	buf     strings.Builder
+	buf     strings.Builder // its String() is no copy: snapshots are cheap, a flood or not
+	dropped int             // bytes of output no longer kept
 	changed chan struct{}
 	copy    io.Writer
 }
@@ -285,6 +320,14 @@ func (c *consoleBuffer) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.buf.Write(p)
+	if c.buf.Len() > ConsoleKept {
+		// Down to three quarters, so that a flood does not move the buffer on every write.
+		kept := c.buf.String()
+		cut := len(kept) - ConsoleKept*3/4
+		c.buf = strings.Builder{}
+		c.buf.WriteString(kept[cut:])
+		c.dropped += cut
+	}
 	if c.copy != nil {
 		c.copy.Write(p)
 	}
@@ -293,14 +336,15 @@ func (c *consoleBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (c *consoleBuffer) snapshot() (string, <-chan struct{}) {
+func (c *consoleBuffer) snapshot() (string, int, <-chan struct{}) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.buf.String(), c.changed
+	return c.buf.String(), c.dropped, c.changed
 }
 
+// String is the console output kept.
 func (c *consoleBuffer) String() string {
-	s, _ := c.snapshot()
+	s, _, _ := c.snapshot()
 	return s
 }
 

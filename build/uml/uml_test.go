@@ -221,3 +221,38 @@ func processesMatching(t *testing.T, pattern string) string {
 	}
 	return strings.TrimSpace(string(out))
 }
+
+// TestConsoleFlood: a guest that prints far more than ConsoleKept is still read (Expect finds what
+// follows the flood, commands still run) while only the last ConsoleKept bytes stay in memory.
+func TestConsoleFlood(t *testing.T) {
+	kernel := script(t, `head -c 30000000 /dev/zero | tr '\0' 'x'; echo; echo "login: "; exec sh`)
+	ctx := context.Background()
+	g, err := Start(ctx, Options{Kernel: kernel, Image: "/img", Sandbox: fakeKernel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Stop()
+	if _, err := g.Expect(ctx, "login:", 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if out, status, err := g.Run(ctx, "echo after-the-flood", 10*time.Second); err != nil || out != "after-the-flood" || status != 0 {
+		t.Errorf("a command after the flood: %q %d %v", out, status, err)
+	}
+	if n := len(g.Console()); n > ConsoleKept {
+		t.Errorf("%d bytes of console kept, bound %d", n, ConsoleKept)
+	}
+}
+
+// TestConsoleLog: a console log keeps its first ConsoleLogged bytes and says where it stopped.
+func TestConsoleLog(t *testing.T) {
+	var file strings.Builder
+	log := ConsoleLog(&file)
+	for _, n := range []int{ConsoleLogged - 10, 100, 1 << 20} {
+		if got, err := log.Write(make([]byte, n)); got != n || err != nil {
+			t.Fatalf("Write(%d bytes) = %d, %v", n, got, err)
+		}
+	}
+	if !strings.HasSuffix(file.String(), "this log stops at 64 MiB; the guest printed more]\n") || file.Len() > ConsoleLogged+100 {
+		t.Errorf("log of %d bytes ending %q", file.Len(), file.String()[file.Len()-80:])
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/containers/gvisor-tap-vsock/pkg/services/dhcp"
@@ -101,7 +102,16 @@ type Network struct {
 	mu     sync.Mutex
 	open   map[net.Conn]bool // host-side connections Close must end
 	closed bool
+	flows  atomic.Int32 // UDP flows relayed now
 }
+
+// A guest opens as many connections and UDP flows as it likes, each a socket (a descriptor) of this
+// process, which may carry every guest of a lab: beyond these, new ones are refused (TCP reset, UDP
+// dropped) until some end.
+const (
+	MaxTCP = 512
+	MaxUDP = 256
+)
 
 var (
 	subnet  = netip.MustParsePrefix(Subnet)
@@ -275,6 +285,13 @@ func (n *Network) track(c net.Conn) bool {
 	return true
 }
 
+// tracked is how many host-side connections are open.
+func (n *Network) tracked() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.open)
+}
+
 func (n *Network) untrack(c net.Conn) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -344,6 +361,11 @@ func (n *Network) forwardTCP(r *tcp.ForwarderRequest) {
 		r.Complete(true)
 		return
 	}
+	if n.tracked() >= MaxTCP {
+		outbound.Close()
+		r.Complete(true)
+		return
+	}
 	var wq waiter.Queue
 	ep, tcpErr := r.CreateEndpoint(&wq)
 	r.Complete(false)
@@ -365,9 +387,14 @@ func (n *Network) forwardUDP(r *udp.ForwarderRequest) {
 	if err != nil {
 		return // dropped
 	}
+	if n.flows.Add(1) > MaxUDP {
+		n.flows.Add(-1)
+		return // dropped
+	}
 	var wq waiter.Queue
 	ep, tcpErr := r.CreateEndpoint(&wq)
 	if tcpErr != nil {
+		n.flows.Add(-1)
 		return
 	}
 	proxy, _ := forwarder.NewUDPProxy(&idleUDP{gonet.NewUDPConn(&wq, ep)}, func() (net.Conn, error) {
@@ -375,6 +402,7 @@ func (n *Network) forwardUDP(r *udp.ForwarderRequest) {
 		return d.DialContext(n.ctx, "udp", target)
 	})
 	go func() {
+		defer n.flows.Add(-1)
 		proxy.Run()
 		ep.Close()
 	}()
