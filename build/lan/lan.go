@@ -43,9 +43,9 @@ type LAN struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu      sync.Mutex
-	conns   map[net.Conn]bool
-	closed  bool
+	mu       sync.Mutex
+	conns    map[net.Conn]bool
+	closed   bool
 	capture  *pcapgo.Writer
 	captured int // bytes written to it
 }

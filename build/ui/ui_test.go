@@ -59,7 +59,7 @@ func TestVisible(t *testing.T) {
 		{"\x1b]0;pwned title\x07", `\x1b]0;pwned title\x07`},
 		{"\x1b]52;c;cm0gLXJmIH4K\x07", `\x1b]52;c;cm0gLXJmIH4K\x07`}, // OSC 52: a clipboard write
 		{"\x1b[31mred\x1b[0m", `\x1b[31mred\x1b[0m`},
-		{"\x1b[6n", `\x1b[6n`}, // a cursor position query: the terminal would type its answer
+		{"\x1b[6n", `\x1b[6n`},   // a cursor position query: the terminal would type its answer
 		{"\u009b6n", `\u009b6n`}, // the same as a C1 control
 		{"line\r\n", "line\n"},
 		{"over\rwrite", `over\x0dwrite`},

@@ -13,8 +13,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/simple-uml/simple-uml/build/run"
 	"github.com/simple-uml/simple-uml/build/files"
+	"github.com/simple-uml/simple-uml/build/run"
 	"github.com/simple-uml/simple-uml/build/usernet"
 )
 
