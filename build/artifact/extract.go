@@ -58,6 +58,11 @@ func Decompress(path string, c Compression) (io.Reader, func(), error) {
 	return r, func() { f.Close() }, nil
 }
 
+// MaxExtractedFile bounds each file ExtractFiles writes (a kernel is tens of megabytes), as the
+// number of entries is bounded: the archive is checked against its digest, but the digest comes
+// with the release.
+const MaxExtractedFile = 1 << 30
+
 // ExtractFiles reads the tar archive at path, compressed with c, whose entries must all be regular files
 // named in names, and writes each into dir under the name it maps to, with its mode (0755 at most).
 // Any other entry, or data after the archive's end, is an error: the archive comes from outside.
@@ -90,6 +95,9 @@ func ExtractFiles(path string, c Compression, dir string, names map[string]strin
 		if !ok || hdr.Typeflag != tar.TypeReg {
 			return fmt.Errorf("%s: unexpected entry %q", what, hdr.Name)
 		}
+		if hdr.Size > MaxExtractedFile {
+			return fmt.Errorf("%s: %s is %d bytes, more than any release file (%d): not the archive it claims to be", what, hdr.Name, hdr.Size, int64(MaxExtractedFile))
+		}
 		if err := confine.WriteNew(root, dst, tr, os.FileMode(hdr.Mode&0o755), time.Time{}); err != nil {
 			return err
 		}
@@ -101,8 +109,10 @@ func ExtractFiles(path string, c Compression, dir string, names map[string]strin
 }
 
 // DecompressSparse writes the content of path, decompressed from c, to a new file dst, seeking over all-zero
-// blocks so that a file system image stays sparse.
-func DecompressSparse(ctx context.Context, path string, c Compression, dst string) error {
+// blocks so that a file system image stays sparse. More than limit bytes is an error: the file comes
+// from outside and is checked against its digest only once written, so a small file that expands
+// without end must not fill the disk (or take the night) first.
+func DecompressSparse(ctx context.Context, path string, c Compression, dst string, limit int64) error {
 	r, closeSrc, err := Decompress(path, c)
 	if err != nil {
 		return err
@@ -112,9 +122,13 @@ func DecompressSparse(ctx context.Context, path string, c Compression, dst strin
 	if err != nil {
 		return err
 	}
-	if err := copySparse(ctx, f, r); err != nil {
+	if err := copySparse(ctx, f, io.LimitReader(r, limit+1)); err != nil {
 		f.Close()
 		return fmt.Errorf("%s: %w", filepath.Base(path), err)
+	}
+	if info, err := f.Stat(); err == nil && info.Size() > limit {
+		f.Close()
+		return fmt.Errorf("%s: decompresses to more than the %d bytes expected: not the file it claims to be", filepath.Base(path), limit)
 	}
 	return f.Close()
 }

@@ -27,6 +27,10 @@ func TestExtractFiles(t *testing.T) {
 			tw.WriteHeader(&tar.Header{Name: "linux", Typeflag: tar.TypeSymlink, Linkname: "/etc/hostname"})
 		}, `unexpected entry "linux"`},
 		{"set-uid mode", func(tw *tar.Writer) { addFile(tw, "linux", "elf", 0o4755) }, ""},
+		// Only the header: its size is refused before a byte is read.
+		{"a file larger than any release's", func(tw *tar.Writer) {
+			tw.WriteHeader(&tar.Header{Name: "linux", Typeflag: tar.TypeReg, Mode: 0o755, Size: MaxExtractedFile + 1})
+		}, "more than any release file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -35,7 +39,8 @@ func TestExtractFiles(t *testing.T) {
 			if err := WriteFile(archive, Xz, func(w io.Writer) error {
 				tw := tar.NewWriter(w)
 				tt.write(tw)
-				return tw.Close()
+				tw.Close() // fails after a header without its body, which is the point there
+				return nil
 			}); err != nil {
 				t.Fatal(err)
 			}
@@ -90,7 +95,7 @@ func TestDecompressSparse(t *testing.T) {
 		t.Fatal(err)
 	}
 	dst := filepath.Join(dir, "image.ext4")
-	if err := DecompressSparse(context.Background(), src, Zstd, dst); err != nil {
+	if err := DecompressSparse(context.Background(), src, Zstd, dst, int64(len(image))); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := os.ReadFile(dst)
@@ -104,10 +109,27 @@ func TestDecompressSparse(t *testing.T) {
 	}
 	link := filepath.Join(dir, "planted")
 	os.Symlink(filepath.Join(dir, "victim"), link)
-	if err := DecompressSparse(context.Background(), src, Zstd, link); err == nil {
+	if err := DecompressSparse(context.Background(), src, Zstd, link, int64(len(image))); err == nil {
 		t.Error("wrote through a link planted at the name")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "victim")); err == nil {
 		t.Error("the link's target was created")
+	}
+}
+
+// TestDecompressSparseBound: a file that expands past the size its record gives is refused while it
+// is decompressed, whatever it holds (zeros, the cheap bomb, included).
+func TestDecompressSparseBound(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "bomb.ext4.zst")
+	if err := WriteFile(src, Zstd, func(w io.Writer) error { _, err := w.Write(make([]byte, 64<<20)); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := os.Stat(src); info.Size() > 64<<10 {
+		t.Fatalf("the test's bomb is %d bytes: not a bomb", info.Size())
+	}
+	err := DecompressSparse(context.Background(), src, Zstd, filepath.Join(dir, "image.ext4"), 1<<20)
+	if err == nil || !strings.Contains(err.Error(), "more than the 1048576 bytes expected") {
+		t.Errorf("a 64 MiB image where 1 MiB is expected: %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -259,5 +260,28 @@ func TestHeaderStaysOnTheFirstHost(t *testing.T) {
 	}
 	if len(apiAuth) < 2 || apiAuth[0] != "Bearer secret" {
 		t.Errorf("the API host was sent %q", apiAuth)
+	}
+}
+
+// TestTokenSafe: a token travels over https, or in clear only to this machine's loopback (tests).
+func TestTokenSafe(t *testing.T) {
+	for raw, want := range map[string]bool{
+		"https://api.github.com/repos/o/r":   true,
+		"https://objects.example/blob":       true,
+		"http://127.0.0.1:8080/api/v3":       true,
+		"http://[::1]:8080/":                 true,
+		"http://localhost:1/":                true,
+		"http://api.github.com/repos/o/r":    false,
+		"http://10.0.0.1/asset":              false,
+		"ftp://127.0.0.1/asset":              false,
+		"http://127.0.0.1.example.com/asset": false,
+	} {
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := TokenSafe(u); got != want {
+			t.Errorf("TokenSafe(%s) = %v, want %v", raw, got, want)
+		}
 	}
 }

@@ -32,6 +32,7 @@ func TestAttackReleaseJSON(t *testing.T) {
 		{"download URL is a local path", "SHA256SUMS", canary.Path, "not an http(s) URL"},
 		{"download URL is a file URL", "SHA256SUMS", "file://" + canary.Path, "not an http(s) URL"},
 		{"download URL on another host", "SHA256SUMS", "http://127.0.0.2:1/SHA256SUMS", "not on 127.0.0.1"},
+		{"download URL in clear, off this machine", "SHA256SUMS", "http://api.github.example/SHA256SUMS", "a token goes over https only"},
 		{"asset name with a path", "../../etc/hostname", "", "asset name"},
 		{"asset name with a newline", "SHA256SUMS\nx", "", "asset name"},
 	}

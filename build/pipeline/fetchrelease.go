@@ -91,7 +91,8 @@ func installFetched(ctx context.Context, dist string, m *manifest.Manifest, root
 	}
 	image, _, record := RootfsOutputs(dist, root.Recipe)
 	stagedImage := filepath.Join(stage, filepath.Base(image))
-	if err := artifact.DecompressSparse(ctx, imageZst, artifact.Zstd, stagedImage); err != nil {
+	// No bigger than the record says; its digest is checked next.
+	if err := artifact.DecompressSparse(ctx, imageZst, artifact.Zstd, stagedImage, root.Outputs[filepath.Base(image)].Size); err != nil {
 		return fmt.Errorf("image: %w", err)
 	}
 	rec := *root

@@ -84,6 +84,10 @@ func CheckDownloadURL(c *github.Client, asset, raw string) error {
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return fmt.Errorf("asset %s: download URL %q is not an http(s) URL", asset, raw)
 	}
+	if !fetch.TokenSafe(u) {
+		// The download carries the token to the API's host.
+		return fmt.Errorf("asset %s: download URL %q is plain http: a token goes over https only", asset, raw)
+	}
 	api := c.BaseURL.Host
 	if u.Host == api || api == "api.github.com" && u.Host == "github.com" {
 		return nil
