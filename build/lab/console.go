@@ -3,6 +3,7 @@ package lab
 import (
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"golang.org/x/term"
 )
@@ -95,9 +97,15 @@ func (r *Running) serveConsole(g *guestRun) error {
 	return nil
 }
 
-// attachViewer joins one connection to g's console until either side ends.
+// attachViewer joins one connection to g's console until either side ends, once it has sent the
+// lab's token: the socket's folder is private to the lab's user, but the guests' kernels run as that
+// user too, and Landlock does not mediate connecting to a unix socket by path; they cannot read the
+// token, which lives outside their sandbox.
 func (r *Running) attachViewer(g *guestRun, c net.Conn) {
 	defer c.Close()
+	if !r.authorized(c) {
+		return
+	}
 	out := g.hub.add(c)
 	defer g.hub.remove(c)
 	go func() {
@@ -123,17 +131,32 @@ func (r *Running) attachViewer(g *guestRun, c net.Conn) {
 	}
 }
 
+// authorized reads the token line a client sends first, giving it a few seconds.
+func (r *Running) authorized(c net.Conn) bool {
+	line := make([]byte, len(r.token)+1)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	defer c.SetReadDeadline(time.Time{})
+	if _, err := io.ReadFull(c, line); err != nil {
+		return false
+	}
+	return subtle.ConstantTimeCompare(line, []byte(r.token+"\n")) == 1
+}
+
 // escapeKey leaves an attached console (Ctrl-]), as in telnet: Ctrl-C and Ctrl-D belong to the guest.
 const escapeKey = 0x1d
 
-// Attach connects the terminal in/out to the console served at socket until the person presses
-// Ctrl-] or the lab stops. The terminal is in raw mode meanwhile and restored afterwards.
-func Attach(ctx context.Context, socket string, in *os.File, out io.Writer) error {
+// Attach connects the terminal in/out to the console served at socket, sending the lab's token first,
+// until the person presses Ctrl-] or the lab stops. The terminal is in raw mode meanwhile and
+// restored afterwards.
+func Attach(ctx context.Context, socket, token string, in *os.File, out io.Writer) error {
 	c, err := net.Dial("unix", socket)
 	if err != nil {
 		return fmt.Errorf("console %s: %w (is the lab running? `go tool mage lab <name>` starts it)", socket, err)
 	}
 	defer c.Close()
+	if _, err := io.WriteString(c, token+"\n"); err != nil {
+		return fmt.Errorf("console %s: %w", socket, err)
+	}
 	if fd := int(in.Fd()); term.IsTerminal(fd) {
 		state, err := term.MakeRaw(fd)
 		if err != nil {

@@ -2,12 +2,14 @@ package lab
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -41,10 +43,12 @@ type Running struct {
 	Lab     *Lab
 	Dir     string
 	sockets string // a short private folder for the LANs' sockets (a socket's path has 107 bytes)
+	token   string // what a console's client sends first (see serveConsole)
 	opts    Options
 	lans    []*lan.LAN
 	files   []*os.File // the captures
 	guests  []*guestRun
+	mu      sync.Mutex // guards each guest's vm while they boot (the LANs' admitters read them)
 }
 
 type guestRun struct {
@@ -64,7 +68,7 @@ func Start(ctx context.Context, l *Lab, o Options) (*Running, error) {
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return nil, err
 	}
-	r := &Running{Lab: l, Dir: o.Dir, opts: o}
+	r := &Running{Lab: l, Dir: o.Dir, opts: o, token: rand.Text()}
 	var err error
 	if r.sockets, err = os.MkdirTemp("", "suml-lab-"); err != nil {
 		return nil, err
@@ -95,13 +99,30 @@ func (r *Running) startLANs() error {
 			r.files = append(r.files, f)
 			capture = f
 		}
-		sw, err := lan.Start(n.Name, r.socket(n.Name), capture)
+		sw, err := lan.Start(n.Name, r.socket(n.Name), capture, r.admitter(n.Name))
 		if err != nil {
 			return err
 		}
 		r.lans = append(r.lans, sw)
 	}
 	return nil
+}
+
+// admitter admits to LAN lanName the kernels of the guests with an interface on it: the process
+// that connects is the kernel itself (UML's vector driver connects when the guest brings the
+// interface up).
+func (r *Running) admitter(lanName string) lan.Admit {
+	return func(pid int) bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for _, g := range r.guests {
+			if g.vm == nil || g.vm.Pid() != pid {
+				continue
+			}
+			return slices.ContainsFunc(g.spec.Interfaces, func(i Interface) bool { return i.LAN == lanName })
+		}
+		return false
+	}
 }
 
 // CapturePath is where a LAN's capture is written.
@@ -158,9 +179,13 @@ func (r *Running) boot(ctx context.Context, g *guestRun) error {
 	for j, i := range g.spec.Interfaces {
 		o.LANs = append(o.LANs, uml.LANPort{Socket: r.socket(i.LAN), MAC: mac(r.guestIndex(g), j)})
 	}
-	if g.vm, err = uml.Start(ctx, o); err != nil {
+	vm, err := uml.Start(ctx, o)
+	if err != nil {
 		return err
 	}
+	r.mu.Lock()
+	g.vm = vm
+	r.mu.Unlock()
 	if err := r.serveConsole(g); err != nil {
 		return err
 	}
@@ -328,6 +353,10 @@ func (r *Running) Stop() {
 		os.RemoveAll(filepath.Join(r.Dir, g.spec.Name))
 	}
 }
+
+// Token is what a client of the lab's consoles sends first (Attach): keep it where only the lab's
+// user reads, never where a guest's sandbox reaches.
+func (r *Running) Token() string { return r.token }
 
 // Sockets is the folder of the LANs' sockets while the lab runs.
 func (r *Running) Sockets() string { return r.sockets }

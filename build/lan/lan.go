@@ -19,6 +19,7 @@ import (
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 )
@@ -48,14 +49,22 @@ type LAN struct {
 	closed   bool
 	capture  *pcapgo.Writer
 	captured int // bytes written to it
+	admit    Admit
 }
 
-// Start listens on socket (which must not exist) and switches frames between the guests that join.
-// When capture is not nil, every frame a guest sends is written to it as a pcap record.
-func Start(name, socket string, capture io.Writer) (*LAN, error) {
+// Admit says whether the process pid may join the LAN: the lab admits the kernel of each guest with
+// an interface on it and nobody else. A unix socket's path is no secret from a guest (it is on the
+// kernel's command line) and Landlock does not mediate connecting to one, so a guest's kernel that
+// went hostile could otherwise join every LAN of the lab.
+type Admit func(pid int) bool
+
+// Start listens on socket (which must not exist) and switches frames between the guests that join,
+// each admitted by admit. When capture is not nil, every frame a guest sends is written to it as a
+// pcap record.
+func Start(name, socket string, capture io.Writer, admit Admit) (*LAN, error) {
 	// The switch logs for gvproxy's own log; what matters to a user is said by the caller.
 	quiet.Do(func() { logrus.SetOutput(io.Discard) })
-	l := &LAN{Name: name, Socket: socket, sw: tap.NewSwitch(false), conns: map[net.Conn]bool{}}
+	l := &LAN{Name: name, Socket: socket, sw: tap.NewSwitch(false), conns: map[net.Conn]bool{}, admit: admit}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	// The switch hands frames for its gateway, and broadcasts, to this device; a LAN has none.
 	l.sw.Connect(nobody{})
@@ -82,9 +91,13 @@ func Start(name, socket string, capture io.Writer) (*LAN, error) {
 func (l *LAN) accept() {
 	defer l.wg.Done()
 	for {
-		c, err := l.ln.Accept()
+		c, err := l.ln.AcceptUnix()
 		if err != nil {
 			return
+		}
+		if pid, err := peerPID(c); err != nil || !l.admit(pid) {
+			c.Close()
+			continue
 		}
 		if !l.track(c) {
 			return
@@ -211,3 +224,23 @@ func (nobody) IP() string                                                       
 // nobodyMAC is locally administered and unicast, so no guest's frames are for it unless addressed
 // to it by hand.
 var nobodyMAC = tcpip.LinkAddress("\x02\x00\x00\x00\x00\x00")
+
+// peerPID is the process that connected c (SO_PEERCRED: the kernel records it at connect, in this
+// process's pid namespace; the peer cannot choose it).
+func peerPID(c *net.UnixConn) (int, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var cred *unix.Ucred
+	var credErr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return 0, err
+	}
+	if credErr != nil {
+		return 0, credErr
+	}
+	return int(cred.Pid), nil
+}

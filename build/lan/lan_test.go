@@ -13,6 +13,9 @@ import (
 	"github.com/google/gopacket/pcapgo"
 )
 
+// ours admits this test's process, where the guests' kernels stand in.
+func ours(pid int) bool { return pid == os.Getpid() }
+
 // guest joins the LAN as a kernel's vector driver does: a unixpacket connection, one frame a packet.
 func guest(t *testing.T, socket string) *net.UnixConn {
 	t.Helper()
@@ -48,7 +51,7 @@ func TestLAN(t *testing.T) {
 	dir := t.TempDir()
 	socket := filepath.Join(dir, "lan1.sock")
 	var capture bytes.Buffer
-	l, err := Start("lan1", socket, &capture)
+	l, err := Start("lan1", socket, &capture, ours)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +117,7 @@ func TestLAN(t *testing.T) {
 
 func TestStartRefusesALongSocketPath(t *testing.T) {
 	socket := filepath.Join(t.TempDir(), strings.Repeat("d", 110), "lan.sock")
-	if _, err := Start("lan1", socket, nil); err == nil || !strings.Contains(err.Error(), "shorter folder") {
+	if _, err := Start("lan1", socket, nil, ours); err == nil || !strings.Contains(err.Error(), "shorter folder") {
 		t.Errorf("err = %v", err)
 	}
 }
@@ -122,7 +125,7 @@ func TestStartRefusesALongSocketPath(t *testing.T) {
 func TestStartRefusesATakenSocket(t *testing.T) {
 	socket := filepath.Join(t.TempDir(), "lan.sock")
 	os.WriteFile(socket, nil, 0o600)
-	if _, err := Start("lan1", socket, nil); err == nil {
+	if _, err := Start("lan1", socket, nil, ours); err == nil {
 		t.Error("a LAN took over a path that exists")
 	}
 }
@@ -132,7 +135,7 @@ func TestStartRefusesATakenSocket(t *testing.T) {
 // switch learn MaxMACs of them, no more; Close ends in bounded time after both.
 func TestLANFloods(t *testing.T) {
 	socket := filepath.Join(t.TempDir(), "lan1.sock")
-	l, err := Start("lan1", socket, nil)
+	l, err := Start("lan1", socket, nil, ours)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,5 +165,27 @@ func TestLANFloods(t *testing.T) {
 	case <-closed:
 	case <-time.After(10 * time.Second):
 		t.Fatal("Close hung after the floods")
+	}
+}
+
+// TestLANAdmits: a process the LAN does not admit (another guest's kernel) is let go at once; the
+// admitted keep their frames to themselves.
+func TestLANAdmits(t *testing.T) {
+	socket := filepath.Join(t.TempDir(), "lan1.sock")
+	asked := make(chan int, 10)
+	l, err := Start("lan1", socket, nil, func(pid int) bool { asked <- pid; return false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c := guest(t, socket)
+	if pid := <-asked; pid != os.Getpid() {
+		t.Errorf("admit was asked about pid %d, the connecting process is %d", pid, os.Getpid())
+	}
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Read(make([]byte, 64)); err == nil {
+		t.Fatal("a process not admitted read from the LAN")
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("a process not admitted was kept connected")
 	}
 }

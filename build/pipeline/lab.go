@@ -66,8 +66,8 @@ func Lab(ctx context.Context, cfg config.Config, name string, console []string, 
 		return err
 	}
 	defer r.Stop()
-	current := currentLabFile(cfg, name)
-	if err := files.WriteBytes(current, []byte(r.Sockets()+"\n"), 0o600); err != nil {
+	current, err := recordRunningLab(cfg, r)
+	if err != nil {
 		return err
 	}
 	defer os.Remove(current)
@@ -103,6 +103,7 @@ func LabConsole(ctx context.Context, cfg config.Config, name, guest string, stdi
 	if err != nil {
 		return fmt.Errorf("lab %s is not running here (start it with `go tool mage lab %s`): %w", name, name, err)
 	}
+	sockets, token, _ := strings.Cut(strings.TrimSpace(string(data)), "\n")
 	l, err := lab.Load(cfg.Paths.Labs, name)
 	if err != nil {
 		return err
@@ -110,13 +111,19 @@ func LabConsole(ctx context.Context, cfg config.Config, name, guest string, stdi
 	if !slices.ContainsFunc(l.Guests, func(g lab.Guest) bool { return g.Name == guest }) {
 		return fmt.Errorf("lab %s has no guest %q", name, guest)
 	}
-	socket := filepath.Join(strings.TrimSpace(string(data)), guest+".console")
-	return lab.Attach(ctx, socket, stdin, stdout)
+	return lab.Attach(ctx, filepath.Join(sockets, guest+".console"), token, stdin, stdout)
 }
 
-// currentLabFile names the socket folder of the running lab name, for labConsole.
+// currentLabFile records the running lab name for labConsole: its socket folder, and the token its
+// consoles want. It is in the cache (mode 0600), which no guest's sandbox reaches.
 func currentLabFile(cfg config.Config, name string) string {
 	return filepath.Join(cfg.Paths.Cache, "run", "lab-"+name+".sockets")
+}
+
+// recordRunningLab writes r's currentLabFile and returns its path.
+func recordRunningLab(cfg config.Config, r *lab.Running) (string, error) {
+	path := currentLabFile(cfg, r.Lab.Name)
+	return path, files.WriteBytes(path, []byte(r.Sockets()+"\n"+r.Token()+"\n"), 0o600)
 }
 
 // openTmux opens a detached tmux session with a window per guest, each running console for its

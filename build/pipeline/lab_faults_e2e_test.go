@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,7 +16,6 @@ import (
 	"time"
 
 	"github.com/simple-uml/simple-uml/build/config"
-	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/lab"
 	"github.com/simple-uml/simple-uml/build/run"
 )
@@ -234,10 +235,11 @@ func TestLabWindows(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Stop()
-	if err := files.WriteBytes(currentLabFile(cfg, "three"), []byte(r.Sockets()+"\n"), 0o600); err != nil {
+	current, err := recordRunningLab(cfg, r)
+	if err != nil {
 		t.Fatal(err)
 	}
-	defer os.Remove(currentLabFile(cfg, "three"))
+	defer os.Remove(current)
 	const rounds = 10
 	for round := range rounds {
 		session, err := openTmux(context.Background(), cfg, r, consoleClient())
@@ -292,9 +294,22 @@ func TestLabConsoles(t *testing.T) {
 	if err != nil {
 		t.Fatalf("no record of the running lab: %v\n%s", err, log.String())
 	}
-	sockets := strings.TrimSpace(string(data))
+	sockets, _, _ := strings.Cut(string(data), "\n")
 	if fi, err := os.Stat(sockets); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Errorf("the socket folder %s: %v %v, want mode 0700", sockets, fi, err)
+	}
+
+	// Whoever connects to a console without the lab's token (a guest's kernel gone hostile reaches
+	// the socket's path: it is the same user) types nothing into the guest and reads nothing of it.
+	if c, err := net.Dial("unix", filepath.Join(sockets, "a.console")); err != nil {
+		t.Errorf("connecting to a's console: %v", err)
+	} else {
+		c.Write([]byte("\ntouch /pwned-without-token\n" + strings.Repeat("x", 64) + "\n"))
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if got, _ := io.ReadAll(c); len(got) > 0 {
+			t.Errorf("a connection without the token read %q", got)
+		}
+		c.Close()
 	}
 
 	// A person attached to a's console (through a pipe, as tmux's window would through a terminal).
@@ -303,13 +318,19 @@ func TestLabConsoles(t *testing.T) {
 	attached := make(chan error, 1)
 	go func() { attached <- LabConsole(ctx, cfg, "pair", "a", in, &screen) }()
 	time.Sleep(300 * time.Millisecond)
-	typing.WriteString("\necho typed-by-$((6*7))\n")
+	typing.WriteString("\necho typed-by-$((6*7)); ls /pwned-without-token\n")
 	deadline = time.Now().Add(10 * time.Second)
 	for !strings.Contains(screen.String(), "typed-by-42") && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	if !strings.Contains(screen.String(), "typed-by-42") {
 		t.Errorf("the guest's answer did not reach the attached console:\n%s", screen.String())
+	}
+	for !strings.Contains(screen.String(), "pwned-without-token: No such file") && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(screen.String(), "pwned-without-token: No such file") {
+		t.Errorf("what a connection without the token typed reached the guest:\n%s", screen.String())
 	}
 	typing.Write([]byte{0x1d}) // Ctrl-]
 	select {
