@@ -18,8 +18,8 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
+	"github.com/simple-uml/simple-uml/build/peer"
 	"github.com/sirupsen/logrus"
-	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 )
@@ -95,7 +95,7 @@ func (l *LAN) accept() {
 		if err != nil {
 			return
 		}
-		if pid, err := peerPID(c); err != nil || !l.admit(pid) {
+		if pid, err := peer.PID(c); err != nil || !l.admit(pid) {
 			c.Close()
 			continue
 		}
@@ -224,23 +224,3 @@ func (nobody) IP() string                                                       
 // nobodyMAC is locally administered and unicast, so no guest's frames are for it unless addressed
 // to it by hand.
 var nobodyMAC = tcpip.LinkAddress("\x02\x00\x00\x00\x00\x00")
-
-// peerPID is the process that connected c (SO_PEERCRED: the kernel records it at connect, in this
-// process's pid namespace; the peer cannot choose it).
-func peerPID(c *net.UnixConn) (int, error) {
-	raw, err := c.SyscallConn()
-	if err != nil {
-		return 0, err
-	}
-	var cred *unix.Ucred
-	var credErr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
-		return 0, err
-	}
-	if credErr != nil {
-		return 0, credErr
-	}
-	return int(cred.Pid), nil
-}

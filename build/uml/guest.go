@@ -59,6 +59,9 @@ func Start(ctx context.Context, o Options) (*Guest, error) {
 		g.release()
 		return nil, fmt.Errorf("start %s: %w", o.Kernel, err)
 	}
+	if rt.network != nil {
+		rt.network.Admit(g.cmd.Process.Pid)
+	}
 	go func() {
 		g.waitErr = g.cmd.Wait()
 		close(g.done)

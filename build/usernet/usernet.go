@@ -26,6 +26,7 @@ import (
 	"github.com/containers/gvisor-tap-vsock/pkg/tap"
 	"github.com/containers/gvisor-tap-vsock/pkg/types"
 	"github.com/inetaf/tcpproxy"
+	"github.com/simple-uml/simple-uml/build/peer"
 	"github.com/sirupsen/logrus"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
@@ -103,6 +104,7 @@ type Network struct {
 	open   map[net.Conn]bool // host-side connections Close must end
 	closed bool
 	flows  atomic.Int32 // UDP flows relayed now
+	kernel atomic.Int32 // the pid of the guest's kernel (Admit)
 }
 
 // A guest opens as many connections and UDP flows as it likes, each a socket (a descriptor) of this
@@ -249,10 +251,30 @@ func (n *Network) forwardPort(ln net.Listener, to tcpip.FullAddress) {
 	n.serve(ln, proxy.HandleConn)
 }
 
-// acceptKernel joins each connection on the socket to the switch: the kernel connects when the
-// guest brings vec0 up, and again after it takes it down and up.
+// acceptKernel joins each connection on the socket from the guest's kernel to the switch: the
+// kernel connects when the guest brings vec0 up, and again after it takes it down and up. Any other
+// process is let go: another guest's kernel (which can find the socket's path) would otherwise get
+// this guest's network and its door to the host.
 func (n *Network) acceptKernel() {
-	n.serve(n.ln, func(c net.Conn) { n.sw.Accept(n.ctx, c, types.BessProtocol) })
+	n.serve(n.ln, func(c net.Conn) {
+		if pid, err := peer.PID(c.(*net.UnixConn)); err != nil || pid != n.kernelPID() {
+			c.Close()
+			return
+		}
+		n.sw.Accept(n.ctx, c, types.BessProtocol)
+	})
+}
+
+// Admit names the process of the guest's kernel, the one process whose connection joins the network.
+// It is called as soon as the kernel starts; the kernel connects well after.
+func (n *Network) Admit(pid int) { n.kernel.Store(int32(pid)) }
+
+// kernelPID waits a moment for Admit, for a kernel that connected at once.
+func (n *Network) kernelPID() int {
+	for deadline := time.Now().Add(2 * time.Second); n.kernel.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return int(n.kernel.Load())
 }
 
 // serve hands each connection on ln to handle, in a goroutine of its own, until ln is closed; Close

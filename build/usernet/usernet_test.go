@@ -92,6 +92,7 @@ func TestStartAndClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	n.Admit(os.Getpid()) // this test stands in for the guest's kernel
 	kernel, err := net.Dial("unixpacket", sock)
 	if err != nil {
 		t.Fatal(err)
@@ -116,5 +117,26 @@ func TestStartAndClose(t *testing.T) {
 			}
 			break
 		}
+	}
+}
+
+// TestAdmitsOnlyTheKernel: a connection from any process but the guest's kernel (another guest's
+// kernel that found the socket) is let go at once, and gets none of the network.
+func TestAdmitsOnlyTheKernel(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "net.sock")
+	n, err := Start(Config{Socket: sock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	n.Admit(os.Getppid()) // some other process
+	other, err := net.Dial("unixpacket", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	other.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := other.Read(make([]byte, 2048)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("a process that is not the kernel stayed on the network: %v", err)
 	}
 }

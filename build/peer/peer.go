@@ -1,0 +1,30 @@
+// Package peer says which process is at the other end of a unix socket connection, for the servers a
+// guest's kernel connects to (its network, a lab's LANs): a socket's path is no secret from a guest,
+// and Landlock does not mediate connecting to one, so they check who connected.
+package peer
+
+import (
+	"net"
+
+	"golang.org/x/sys/unix"
+)
+
+// PID is the process that connected c: SO_PEERCRED, which the kernel records at connect, in this
+// process's pid namespace; the peer cannot choose it.
+func PID(c *net.UnixConn) (int, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var cred *unix.Ucred
+	var credErr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return 0, err
+	}
+	if credErr != nil {
+		return 0, credErr
+	}
+	return int(cred.Pid), nil
+}

@@ -1,0 +1,61 @@
+package peer
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// TestPID: the pid of whoever connected, this process or another one.
+func TestPID(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "s")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := ln.AcceptUnix()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pid, err := PID(s); err != nil || pid != os.Getpid() {
+		t.Errorf("PID = %d, %v; want this process, %d", pid, err, os.Getpid())
+	}
+	s.Close()
+	// Another process: this test binary again, as TestMain's child.
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "SUML_PEER_SOCKET="+sock)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = ln.AcceptUnix()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if pid, err := PID(s); err != nil || pid != cmd.Process.Pid {
+		t.Errorf("PID = %d, %v; want the child, %d", pid, err, cmd.Process.Pid)
+	}
+	s.Write([]byte{0})
+	cmd.Wait()
+}
+
+// TestMain's child side connects to the socket TestPID names, and waits for a byte.
+func TestMain(m *testing.M) {
+	if sock := os.Getenv("SUML_PEER_SOCKET"); sock != "" {
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			os.Exit(1)
+		}
+		c.Read(make([]byte, 1))
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
