@@ -22,8 +22,9 @@ import (
 )
 
 // A target's output piped to a program that Ctrl-C ends too (`| tee`) must not kill the target with
-// SIGPIPE halfway through its cleanup: a write to it fails instead.
-func init() { signal.Ignore(syscall.SIGPIPE) }
+// SIGPIPE halfway through its cleanup: a write to it fails instead. Caught, not ignored: an ignored
+// signal stays ignored in every program a target starts (make, UML, tmux and its shells).
+func init() { signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE) }
 
 // loadConfig reads the settings once for all the targets of one mage run, and says what to know of them.
 var loadConfig = sync.OnceValues(func() (config.Config, error) {

@@ -106,6 +106,9 @@ func (r *Running) attachViewer(g *guestRun, c net.Conn) {
 	if !r.authorized(c) {
 		return
 	}
+	if _, err := io.WriteString(c, consoleAck); err != nil {
+		return
+	}
 	out := g.hub.add(c)
 	defer g.hub.remove(c)
 	go func() {
@@ -130,6 +133,9 @@ func (r *Running) attachViewer(g *guestRun, c net.Conn) {
 		}
 	}
 }
+
+// consoleAck is the server's answer to the right token, before the console itself.
+const consoleAck = "suml-console ok\n"
 
 // authorized reads the token line a client sends first, giving it a few seconds.
 func (r *Running) authorized(c net.Conn) bool {
@@ -157,6 +163,12 @@ func Attach(ctx context.Context, socket, token string, in *os.File, out io.Write
 	if _, err := io.WriteString(c, token+"\n"); err != nil {
 		return fmt.Errorf("console %s: %w", socket, err)
 	}
+	ack := make([]byte, len(consoleAck))
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(c, ack); err != nil || string(ack) != consoleAck {
+		return fmt.Errorf("console %s: the lab refused this client (its token is not the running lab's: was the lab restarted?)", socket)
+	}
+	c.SetReadDeadline(time.Time{})
 	if fd := int(in.Fd()); term.IsTerminal(fd) {
 		state, err := term.MakeRaw(fd)
 		if err != nil {

@@ -190,6 +190,9 @@ func (g Guest) validate(lans map[string]bool, used map[netip.Addr]string) []erro
 			fail("%v", err)
 		}
 	}
+	if strings.Contains(g.Args, `"`) {
+		fail("args %q: no quotes (the kernel would read a quoted argument with its spaces as one)", g.Args)
+	}
 	for _, a := range strings.Fields(g.Args) {
 		if uml.HostParameter(a) {
 			fail("args %q: disks, host files, consoles, network devices, memory and UML's own files are the lab's to set", a)

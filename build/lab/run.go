@@ -73,6 +73,10 @@ func Start(ctx context.Context, l *Lab, o Options) (*Running, error) {
 	if r.sockets, err = os.MkdirTemp("", "suml-lab-"); err != nil {
 		return nil, err
 	}
+	// The guests are listed before the LANs listen: a LAN's admitter reads the list.
+	for _, g := range l.Guests {
+		r.guests = append(r.guests, &guestRun{spec: g, console: r.ConsolePath(g.Name), hub: newConsoleHub()})
+	}
 	if err := r.startLANs(); err != nil {
 		r.Stop()
 		return nil, err
@@ -119,6 +123,11 @@ func (r *Running) admitter(lanName string) lan.Admit {
 			if g.vm == nil || g.vm.Pid() != pid {
 				continue
 			}
+			select {
+			case <-g.vm.Done():
+				return false // a stopped kernel's pid may be another process's now
+			default:
+			}
 			return slices.ContainsFunc(g.spec.Interfaces, func(i Interface) bool { return i.LAN == lanName })
 		}
 		return false
@@ -135,11 +144,6 @@ func (r *Running) socket(lanName string) string { return filepath.Join(r.sockets
 
 // eachGuest runs f for every guest at once and returns their errors, each naming its guest.
 func (r *Running) eachGuest(f func(*guestRun) error) error {
-	if r.guests == nil {
-		for _, g := range r.Lab.Guests {
-			r.guests = append(r.guests, &guestRun{spec: g, console: r.ConsolePath(g.Name), hub: newConsoleHub()})
-		}
-	}
 	errs := make([]error, len(r.guests))
 	var wg sync.WaitGroup
 	for i, g := range r.guests {

@@ -4,7 +4,12 @@
 package peer
 
 import (
+	"bytes"
+	"fmt"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -27,4 +32,23 @@ func PID(c *net.UnixConn) (int, error) {
 		return 0, credErr
 	}
 	return int(cred.Pid), nil
+}
+
+// Parent is pid's parent process (from /proc/<pid>/stat), for a peer that is the child of a process
+// we started (a kernel run by gdb).
+func Parent(pid int) (int, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// "pid (comm) state ppid ...": comm may hold spaces and parentheses; it ends at the last ')'.
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	fields := strings.Fields(string(data[i+1:]))
+	if len(fields) < 2 {
+		return 0, fmt.Errorf("/proc/%d/stat: too short", pid)
+	}
+	return strconv.Atoi(fields[1])
 }

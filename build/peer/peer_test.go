@@ -40,8 +40,12 @@ func TestPID(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if pid, err := PID(s); err != nil || pid != cmd.Process.Pid {
+	pid, err := PID(s)
+	if err != nil || pid != cmd.Process.Pid {
 		t.Errorf("PID = %d, %v; want the child, %d", pid, err, cmd.Process.Pid)
+	}
+	if parent, err := Parent(pid); err != nil || parent != os.Getpid() {
+		t.Errorf("Parent(%d) = %d, %v; want this process, %d", pid, parent, err, os.Getpid())
 	}
 	s.Write([]byte{0})
 	cmd.Wait()

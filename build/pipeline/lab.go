@@ -145,7 +145,14 @@ func openTmux(ctx context.Context, cfg config.Config, r *lab.Running, console []
 			args = append([]string{"tmux", "new-session", "-d", "-s", session, "-n", g.Name, "-c", cfg.Root}, env...)
 		}
 		args = append(args, attach)
-		if err := run.Run(ctx, run.Cmd{Args: args, Echo: io.Discard}); err != nil {
+		err := run.Run(ctx, run.Cmd{Args: args, Echo: io.Discard})
+		for try := 0; err != nil && i == 0 && try < 3; try++ {
+			// A tmux server whose last session just ended exits, and a client that reached it then
+			// fails ("server exited unexpectedly"); the next one starts a new server.
+			time.Sleep(100 * time.Millisecond)
+			err = run.Run(ctx, run.Cmd{Args: args, Echo: io.Discard})
+		}
+		if err != nil {
 			closeTmux(session)
 			return "", err
 		}

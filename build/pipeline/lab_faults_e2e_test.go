@@ -344,6 +344,12 @@ func TestLabConsoles(t *testing.T) {
 	if err := LabConsole(ctx, cfg, "pair", "nobody", in, &screen); err == nil || !strings.Contains(err.Error(), `no guest "nobody"`) {
 		t.Errorf("a guest the lab does not have: %v", err)
 	}
+	// A record whose token is not the running lab's (a lab restarted meanwhile) is refused, plainly.
+	os.WriteFile(current, []byte(sockets+"\nnot-the-token\n"), 0o600)
+	if err := LabConsole(ctx, cfg, "pair", "a", in, &screen); err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("a wrong token: %v", err)
+	}
+	os.WriteFile(current, data, 0o600)
 	if _, err := exec.LookPath("tmux"); err == nil {
 		if out, err := exec.Command("tmux", "list-windows", "-t", "suml-lab-pair", "-F", "#W").CombinedOutput(); err != nil || strings.Join(strings.Fields(string(out)), " ") != "a b" {
 			t.Errorf("tmux windows: %q %v", out, err)

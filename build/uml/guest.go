@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/simple-uml/simple-uml/build/files"
+	"github.com/simple-uml/simple-uml/build/peer"
 	"github.com/simple-uml/simple-uml/build/run"
 	"github.com/simple-uml/simple-uml/build/usernet"
 )
@@ -59,11 +60,10 @@ func Start(ctx context.Context, o Options) (*Guest, error) {
 		g.release()
 		return nil, fmt.Errorf("start %s: %w", o.Kernel, err)
 	}
-	if rt.network != nil {
-		rt.network.Admit(g.cmd.Process.Pid)
-	}
+	rt.admitKernel(g.cmd.Process.Pid, false)
 	go func() {
 		g.waitErr = g.cmd.Wait()
+		rt.admitKernel(0, false) // its pid may be anyone's now
 		close(g.done)
 	}()
 	go func() {
@@ -250,6 +250,22 @@ func prepare(o Options) (*runtime, error) {
 		return nil, err
 	}
 	return rt, nil
+}
+
+// admitKernel lets the kernel process pid join the guest's user network, and nobody else (pid 0:
+// nobody). underGDB: pid is gdb, and the kernel its child.
+func (rt *runtime) admitKernel(pid int, underGDB bool) {
+	if rt.network == nil {
+		return
+	}
+	switch {
+	case pid == 0:
+		rt.network.Admit(nil)
+	case underGDB:
+		rt.network.Admit(func(p int) bool { parent, err := peer.Parent(p); return err == nil && parent == pid })
+	default:
+		rt.network.Admit(func(p int) bool { return p == pid })
+	}
 }
 
 func (rt *runtime) release() {

@@ -22,7 +22,7 @@ func Interactive(ctx context.Context, o Options, stdin *os.File, stdout io.Write
 		return err
 	}
 	defer rt.release()
-	return foreground(ctx, append([]string{o.Kernel}, rt.args...), o, rt, stdin, stdout)
+	return foreground(ctx, append([]string{o.Kernel}, rt.args...), o, rt, false, stdin, stdout)
 }
 
 // Debug runs the boot under gdb: gdb's own arguments, then --args, the kernel and its command line.
@@ -34,11 +34,12 @@ func Debug(ctx context.Context, o Options, gdb []string, stdin *os.File, stdout 
 	defer rt.release()
 	argv := append(append(append([]string{}, gdb...), "--args", o.Kernel), rt.args...)
 	o.Sandbox = SandboxOff // gdb traces the kernel and reads the host's sources and symbols
-	return foreground(ctx, argv, o, rt, stdin, stdout)
+	return foreground(ctx, argv, o, rt, true, stdin, stdout)
 }
 
-// foreground runs argv on the terminal and restores the terminal's settings afterwards.
-func foreground(ctx context.Context, argv []string, o Options, rt *runtime, stdin *os.File, stdout io.Writer) error {
+// foreground runs argv on the terminal and restores the terminal's settings afterwards. underGDB:
+// argv is gdb, and the kernel its child.
+func foreground(ctx context.Context, argv []string, o Options, rt *runtime, underGDB bool, stdin *os.File, stdout io.Writer) error {
 	if fd := int(stdin.Fd()); term.IsTerminal(fd) {
 		if state, err := term.GetState(fd); err == nil {
 			defer term.Restore(fd, state)
@@ -52,6 +53,7 @@ func foreground(ctx context.Context, argv []string, o Options, rt *runtime, stdi
 	if err := startConfined(cmd, o, rt); err != nil {
 		return fmt.Errorf("start %s: %w", argv[0], err)
 	}
+	rt.admitKernel(cmd.Process.Pid, underGDB)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	var err error

@@ -67,12 +67,16 @@ func (e *Error) Error() string {
 
 // hostParameter matches the kernel parameters by which UML reaches the host: disks, host folders,
 // consoles and terminals (xterm starts a host program), network devices, memory and the files that
-// back it, its run folder, machine id and control socket, host sound devices.
-var hostParameter = regexp.MustCompile(`^(ubd|udb|fake_ide|hostfs|con|ssl|xterm|eth|vec|virtio_uml|pcap|mem=|iomem|initrd|uml_dir|umid|mconsole|hostaudio|dsp|mixer)`)
+// back it, its run folder, machine id and control socket, host sound devices, a device tree file.
+var hostParameter = regexp.MustCompile(`^(ubd|udb|fake_ide|hostfs|con|ssl|xterm|eth|vec|virtio_uml|pcap|mem=|iomem|initrd|uml_dir|umid|mconsole|hostaudio|dsp|mixer|dtb)`)
 
 // HostParameter says whether a kernel argument is one simple-uml sets itself, for the places that take
-// arguments from a file someone else may have written (a lab's guests).
-func HostParameter(arg string) bool { return hostParameter.MatchString(arg) }
+// arguments from a file someone else may have written (a lab's guests). It reads the argument as the
+// kernel does: a leading quote is dropped, and '-' and '_' in a name are the same.
+func HostParameter(arg string) bool {
+	name := strings.ReplaceAll(strings.TrimLeft(arg, `"`), "-", "_")
+	return hostParameter.MatchString(name)
+}
 
 var umidSeq atomic.Int64
 

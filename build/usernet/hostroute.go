@@ -1,64 +1,91 @@
 package usernet
 
 import (
+	"encoding/binary"
+	"errors"
 	"net/netip"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
-// hostRoute reports whether the host's routing tables deliver a to the host itself rather than
-// through an interface to another machine: a local route (its own addresses, 127/8, any prefix
-// routed to lo with `ip route add local`), a broadcast route (a subnet's broadcast address, which
-// services bound to 0.0.0.0 receive), anycast, or multicast. The kernel's answer, not a list of
-// interface addresses: those miss the broadcast and local routes. Every table and family is read;
-// an error reading them counts as the host's.
+// hostRoute reports whether the host's kernel delivers a to the host itself rather than through an
+// interface to another machine: it asks the kernel's routing decision for a, as `ip route get` does
+// (RTM_GETROUTE), and a local, broadcast, anycast or multicast route is the host's. That covers its
+// own addresses, 127/8, a subnet's broadcast address (which services bound to 0.0.0.0 receive) and
+// any prefix routed to lo with `ip route add local`, in whatever table policy routing picks: the
+// kernel's answer, not a list of interface addresses, which misses the last two. No route at all is
+// not the host's (the dial fails); any other error counts as the host's.
 func hostRoute(a netip.Addr) bool {
-	data, err := syscall.NetlinkRIB(syscall.RTM_GETROUTE, syscall.AF_UNSPEC)
+	kind, err := routeType(a)
+	if errors.Is(err, unix.ENETUNREACH) || errors.Is(err, unix.EHOSTUNREACH) {
+		return false
+	}
 	if err != nil {
 		return true
 	}
-	msgs, err := syscall.ParseNetlinkMessage(data)
-	if err != nil {
+	switch kind {
+	case unix.RTN_LOCAL, unix.RTN_BROADCAST, unix.RTN_ANYCAST, unix.RTN_MULTICAST:
 		return true
-	}
-	for _, m := range msgs {
-		if m.Header.Type != syscall.RTM_NEWROUTE || len(m.Data) < syscall.SizeofRtMsg {
-			continue
-		}
-		// struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags.
-		family, bits, kind := m.Data[0], int(m.Data[1]), m.Data[7]
-		switch kind {
-		case syscall.RTN_LOCAL, syscall.RTN_BROADCAST, syscall.RTN_ANYCAST, syscall.RTN_MULTICAST:
-		default:
-			continue
-		}
-		if p, ok := routeDst(&m, family, bits); ok && p.Contains(a) {
-			return true
-		}
 	}
 	return false
 }
 
-// routeDst is a route message's destination prefix; a route without RTA_DST is the default, 0/0.
-func routeDst(m *syscall.NetlinkMessage, family byte, bits int) (netip.Prefix, bool) {
-	attrs, err := syscall.ParseNetlinkRouteAttr(m)
+// routeType asks the kernel which route it would take to a, and returns its type (RTN_*).
+func routeType(a netip.Addr) (uint8, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
 	if err != nil {
-		return netip.Prefix{}, false
+		return 0, err
 	}
-	for _, at := range attrs {
-		if at.Attr.Type == syscall.RTA_DST {
-			addr, ok := netip.AddrFromSlice(at.Value)
-			if !ok {
-				return netip.Prefix{}, false
+	defer unix.Close(fd)
+	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 1})
+	if err := unix.Sendto(fd, routeRequest(a), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return 0, err
+	}
+	buf := make([]byte, 8192)
+	n, _, err := unix.Recvfrom(fd, buf, 0)
+	if err != nil {
+		return 0, err
+	}
+	msgs, err := syscall.ParseNetlinkMessage(buf[:n])
+	if err != nil {
+		return 0, err
+	}
+	for _, m := range msgs {
+		switch {
+		case m.Header.Type == unix.NLMSG_ERROR && len(m.Data) >= 4:
+			if errno := int32(binary.NativeEndian.Uint32(m.Data)); errno != 0 {
+				return 0, syscall.Errno(-errno)
 			}
-			p, err := addr.Unmap().Prefix(bits)
-			return p, err == nil
+		case m.Header.Type == unix.RTM_NEWROUTE && len(m.Data) >= unix.SizeofRtMsg:
+			return m.Data[7], nil // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type
 		}
 	}
-	switch family {
-	case syscall.AF_INET:
-		return netip.PrefixFrom(netip.IPv4Unspecified(), 0), true
-	case syscall.AF_INET6:
-		return netip.PrefixFrom(netip.IPv6Unspecified(), 0), true
+	return 0, errors.New("no answer from the kernel's routing")
+}
+
+// routeRequest is RTM_GETROUTE for the one destination a: a netlink header, a struct rtmsg, and the
+// address as RTA_DST.
+func routeRequest(a netip.Addr) []byte {
+	a = a.Unmap()
+	family, bits := byte(unix.AF_INET), byte(32)
+	if a.Is6() {
+		family, bits = unix.AF_INET6, 128
 	}
-	return netip.Prefix{}, false
+	dst := a.AsSlice()
+	attrLen := unix.SizeofRtAttr + len(dst)
+	total := unix.NLMSG_HDRLEN + unix.SizeofRtMsg + attrLen
+	b := make([]byte, total)
+	ne := binary.NativeEndian
+	ne.PutUint32(b[0:], uint32(total))
+	ne.PutUint16(b[4:], unix.RTM_GETROUTE)
+	ne.PutUint16(b[6:], unix.NLM_F_REQUEST)
+	ne.PutUint32(b[8:], 1) // sequence
+	rt := b[unix.NLMSG_HDRLEN:]
+	rt[0], rt[1] = family, bits
+	attr := rt[unix.SizeofRtMsg:]
+	ne.PutUint16(attr[0:], uint16(attrLen))
+	ne.PutUint16(attr[2:], unix.RTA_DST)
+	copy(attr[unix.SizeofRtAttr:], dst)
+	return b
 }

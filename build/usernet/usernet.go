@@ -103,8 +103,9 @@ type Network struct {
 	mu     sync.Mutex
 	open   map[net.Conn]bool // host-side connections Close must end
 	closed bool
-	flows  atomic.Int32 // UDP flows relayed now
-	kernel atomic.Int32 // the pid of the guest's kernel (Admit)
+	flows  atomic.Int32                       // UDP flows relayed now
+	conns  atomic.Int32                       // TCP connections relayed or being dialled now
+	admit  atomic.Pointer[func(pid int) bool] // who may join (Admit)
 }
 
 // A guest opens as many connections and UDP flows as it likes, each a socket (a descriptor) of this
@@ -257,7 +258,7 @@ func (n *Network) forwardPort(ln net.Listener, to tcpip.FullAddress) {
 // this guest's network and its door to the host.
 func (n *Network) acceptKernel() {
 	n.serve(n.ln, func(c net.Conn) {
-		if pid, err := peer.PID(c.(*net.UnixConn)); err != nil || pid != n.kernelPID() {
+		if pid, err := peer.PID(c.(*net.UnixConn)); err != nil || pid <= 0 || !n.admitted()(pid) {
 			c.Close()
 			return
 		}
@@ -265,16 +266,25 @@ func (n *Network) acceptKernel() {
 	})
 }
 
-// Admit names the process of the guest's kernel, the one process whose connection joins the network.
-// It is called as soon as the kernel starts; the kernel connects well after.
-func (n *Network) Admit(pid int) { n.kernel.Store(int32(pid)) }
+// Admit says which process may join the network, by pid: the guest's kernel, and only while it
+// runs (nil: nobody, once it has stopped). It is called as soon as the kernel starts; the kernel
+// connects well after.
+func (n *Network) Admit(admit func(pid int) bool) {
+	if admit == nil {
+		admit = func(int) bool { return false }
+	}
+	n.admit.Store(&admit)
+}
 
-// kernelPID waits a moment for Admit, for a kernel that connected at once.
-func (n *Network) kernelPID() int {
-	for deadline := time.Now().Add(2 * time.Second); n.kernel.Load() == 0 && time.Now().Before(deadline); {
+// admitted is Admit's rule, waiting a moment for it: a kernel may connect at once.
+func (n *Network) admitted() func(int) bool {
+	for deadline := time.Now().Add(2 * time.Second); n.admit.Load() == nil && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
-	return int(n.kernel.Load())
+	if a := n.admit.Load(); a != nil {
+		return *a
+	}
+	return func(int) bool { return false }
 }
 
 // serve hands each connection on ln to handle, in a goroutine of its own, until ln is closed; Close
@@ -305,13 +315,6 @@ func (n *Network) track(c net.Conn) bool {
 	}
 	n.open[c] = true
 	return true
-}
-
-// tracked is how many host-side connections are open.
-func (n *Network) tracked() int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return len(n.open)
 }
 
 func (n *Network) untrack(c net.Conn) {
@@ -371,20 +374,23 @@ func addrOf(a tcpip.Address) netip.Addr {
 
 // forwardTCP connects a guest's TCP connection to where route sends it, or resets it.
 func (n *Network) forwardTCP(r *tcp.ForwarderRequest) {
+	// A slot first, before any work on the host: past the bound, nothing is dialled.
+	if n.conns.Add(1) > MaxTCP {
+		n.conns.Add(-1)
+		r.Complete(true)
+		return
+	}
 	id := r.ID()
 	target, err := n.route(addrOf(id.LocalAddress), id.LocalPort)
 	if err != nil {
+		n.conns.Add(-1)
 		r.Complete(true)
 		return
 	}
 	d := net.Dialer{Timeout: dialTimeout}
 	outbound, err := d.DialContext(n.ctx, "tcp", target)
 	if err != nil {
-		r.Complete(true)
-		return
-	}
-	if n.tracked() >= MaxTCP {
-		outbound.Close()
+		n.conns.Add(-1)
 		r.Complete(true)
 		return
 	}
@@ -392,11 +398,13 @@ func (n *Network) forwardTCP(r *tcp.ForwarderRequest) {
 	ep, tcpErr := r.CreateEndpoint(&wq)
 	r.Complete(false)
 	if tcpErr != nil || !n.track(outbound) {
+		n.conns.Add(-1)
 		outbound.Close()
 		return
 	}
 	proxy := tcpproxy.DialProxy{DialContext: func(context.Context, string, string) (net.Conn, error) { return outbound, nil }}
 	go func() {
+		defer n.conns.Add(-1)
 		defer n.untrack(outbound)
 		proxy.HandleConn(gonet.NewTCPConn(&wq, ep))
 	}()
@@ -404,12 +412,13 @@ func (n *Network) forwardTCP(r *tcp.ForwarderRequest) {
 
 // forwardUDP relays a guest's UDP flow to where route sends it; the flow ends after a quiet spell.
 func (n *Network) forwardUDP(r *udp.ForwarderRequest) {
+	if n.flows.Add(1) > MaxUDP {
+		n.flows.Add(-1)
+		return // dropped, before any work on the host
+	}
 	id := r.ID()
 	target, err := n.route(addrOf(id.LocalAddress), id.LocalPort)
 	if err != nil {
-		return // dropped
-	}
-	if n.flows.Add(1) > MaxUDP {
 		n.flows.Add(-1)
 		return // dropped
 	}

@@ -92,7 +92,7 @@ func TestStartAndClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.Admit(os.Getpid()) // this test stands in for the guest's kernel
+	n.Admit(func(pid int) bool { return pid == os.Getpid() }) // this test stands in for the guest's kernel
 	kernel, err := net.Dial("unixpacket", sock)
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +129,7 @@ func TestAdmitsOnlyTheKernel(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	n.Admit(os.Getppid()) // some other process
+	n.Admit(func(pid int) bool { return pid == os.Getppid() }) // some other process
 	other, err := net.Dial("unixpacket", sock)
 	if err != nil {
 		t.Fatal(err)
