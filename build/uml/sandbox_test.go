@@ -55,24 +55,10 @@ kill -0 %d 2>/dev/null && echo "signal: sent" || echo "signal: denied"
 		{"off", SandboxOff, nil, []string{"image: the guest's own image", "canary: CANARY", "tcp: connected", "signal: sent"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			rt := &runtime{dir: t.TempDir()}
-			var out bytes.Buffer
-			cmd := exec.Command(bash, "-c", script)
-			cmd.Stdout, cmd.Stderr = &out, &out
-			o := Options{Kernel: bash, Image: image, Sandbox: c.sandbox, Net: c.net}
-			if err := startConfined(cmd, o, rt); err != nil {
-				t.Fatal(err)
-			}
-			cmd.Wait()
-			if rt.unconfined {
-				if os.Getenv("SUML_E2E") == "1" {
-					t.Fatal("this host has no Landlock; CI's must")
-				}
-				t.Skip("this host has no Landlock")
-			}
+			out := runConfined(t, script, Options{Kernel: bash, Image: image, Sandbox: c.sandbox, Net: c.net}, &runtime{dir: t.TempDir()})
 			for _, w := range c.want {
-				if !strings.Contains(out.String(), w) {
-					t.Errorf("output lacks %q:\n%s", w, out.String())
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
 				}
 			}
 		})
@@ -162,8 +148,24 @@ func TestSandboxCOWFolder(t *testing.T) {
 echo pwned >> %q && echo "canary: written" || echo "canary: denied"
 echo pwned > %q && echo "new file: written" || echo "new file: denied"
 `, cow, canary.Path, filepath.Join(folder, "magefile.go"))
+	out := runConfined(t, script, o, rt)
+	for _, w := range []string{"cow: written", "canary: denied", "new file: denied"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+	canary.Check(t)
+	if files, _ := filepath.Glob(filepath.Join(folder, "*")); len(files) != 2 {
+		t.Errorf("the COW file's folder holds %v, want only the COW file and the canary", files)
+	}
+}
+
+// runConfined runs script in o.Kernel (bash, standing in for the kernel) confined as o says, and
+// returns what it printed; a host without Landlock skips the test, but fails it in CI.
+func runConfined(t *testing.T, script string, o Options, rt *runtime) string {
+	t.Helper()
 	var out bytes.Buffer
-	cmd := exec.Command(bash, "-c", script)
+	cmd := exec.Command(o.Kernel, "-c", script)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := startConfined(cmd, o, rt); err != nil {
 		t.Fatal(err)
@@ -175,13 +177,5 @@ echo pwned > %q && echo "new file: written" || echo "new file: denied"
 		}
 		t.Skip("this host has no Landlock")
 	}
-	for _, w := range []string{"cow: written", "canary: denied", "new file: denied"} {
-		if !strings.Contains(out.String(), w) {
-			t.Errorf("output lacks %q:\n%s", w, out.String())
-		}
-	}
-	canary.Check(t)
-	if files, _ := filepath.Glob(filepath.Join(folder, "*")); len(files) != 2 {
-		t.Errorf("the COW file's folder holds %v, want only the COW file and the canary", files)
-	}
+	return out.String()
 }
