@@ -102,3 +102,23 @@ func TestMemory(t *testing.T) {
 		}
 	}
 }
+
+// FuzzMemory: whatever a setting holds, Memory either refuses it or returns a size within its bounds
+// for a string that is digits and one unit, nothing the kernel command line could split.
+func FuzzMemory(f *testing.F) {
+	for _, s := range []string{"256M", "1G", "128M ubd1=/x", "17179869248G", "0M", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		size, err := Memory("mem", s)
+		if err != nil {
+			return
+		}
+		if size < MinMemory || size > MaxMemory {
+			t.Fatalf("Memory(%q) = %d, out of bounds", s, size)
+		}
+		if strings.IndexFunc(s[:len(s)-1], func(r rune) bool { return r < '0' || r > '9' }) >= 0 || !strings.ContainsRune("KMG", rune(s[len(s)-1])) {
+			t.Fatalf("Memory(%q) accepted a string that is not digits and a unit", s)
+		}
+	})
+}
