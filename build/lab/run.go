@@ -43,7 +43,7 @@ type Running struct {
 	Lab     *Lab
 	Dir     string
 	sockets string // a short private folder for the LANs' sockets (a socket's path has 107 bytes)
-	token   string // what a console's client sends first (see serveConsole)
+	token   string // what a console's client sends first (see attachViewer)
 	opts    Options
 	lans    []*lan.LAN
 	files   []*os.File // the captures
