@@ -120,15 +120,9 @@ func (r *Running) admitter(lanName string) lan.Admit {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		for _, g := range r.guests {
-			if g.vm == nil || g.vm.Pid() != pid {
-				continue
+			if g.vm != nil && g.vm.IsKernel(pid) {
+				return slices.ContainsFunc(g.spec.Interfaces, func(i Interface) bool { return i.LAN == lanName })
 			}
-			select {
-			case <-g.vm.Done():
-				return false // a stopped kernel's pid may be another process's now
-			default:
-			}
-			return slices.ContainsFunc(g.spec.Interfaces, func(i Interface) bool { return i.LAN == lanName })
 		}
 		return false
 	}

@@ -60,10 +60,11 @@ func Start(ctx context.Context, o Options) (*Guest, error) {
 		g.release()
 		return nil, fmt.Errorf("start %s: %w", o.Kernel, err)
 	}
-	rt.admitKernel(g.cmd.Process.Pid, false)
+	if rt.network != nil {
+		rt.network.Admit(g.IsKernel)
+	}
 	go func() {
 		g.waitErr = g.cmd.Wait()
-		rt.admitKernel(0, false) // its pid may be anyone's now
 		close(g.done)
 	}()
 	go func() {
@@ -74,6 +75,17 @@ func Start(ctx context.Context, o Options) (*Guest, error) {
 		}
 	}()
 	return g, nil
+}
+
+// IsKernel says whether pid is this guest's kernel process, still running: a stopped kernel's pid may
+// be another process's now. The servers the kernel connects to admit it by this.
+func (g *Guest) IsKernel(pid int) bool {
+	select {
+	case <-g.done:
+		return false
+	default:
+		return pid == g.cmd.Process.Pid
+	}
 }
 
 // Done is closed when the kernel has exited, by itself or stopped.
@@ -252,20 +264,17 @@ func prepare(o Options) (*runtime, error) {
 	return rt, nil
 }
 
-// admitKernel lets the kernel process pid join the guest's user network, and nobody else (pid 0:
-// nobody). underGDB: pid is gdb, and the kernel its child.
+// admitKernel lets the kernel process pid join the guest's user network, and nobody else, for a
+// boot on the terminal (a Guest admits by IsKernel). underGDB: pid is gdb, and the kernel its child.
 func (rt *runtime) admitKernel(pid int, underGDB bool) {
 	if rt.network == nil {
 		return
 	}
-	switch {
-	case pid == 0:
-		rt.network.Admit(nil)
-	case underGDB:
+	if underGDB {
 		rt.network.Admit(func(p int) bool { parent, err := peer.Parent(p); return err == nil && parent == pid })
-	default:
-		rt.network.Admit(func(p int) bool { return p == pid })
+		return
 	}
+	rt.network.Admit(func(p int) bool { return p == pid })
 }
 
 func (rt *runtime) release() {

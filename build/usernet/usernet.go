@@ -267,14 +267,8 @@ func (n *Network) acceptKernel() {
 }
 
 // Admit says which process may join the network, by pid: the guest's kernel, and only while it
-// runs (nil: nobody, once it has stopped). It is called as soon as the kernel starts; the kernel
-// connects well after.
-func (n *Network) Admit(admit func(pid int) bool) {
-	if admit == nil {
-		admit = func(int) bool { return false }
-	}
-	n.admit.Store(&admit)
-}
+// runs. It is called as soon as the kernel starts; the kernel connects well after.
+func (n *Network) Admit(admit func(pid int) bool) { n.admit.Store(&admit) }
 
 // admitted is Admit's rule, waiting a moment for it: a kernel may connect at once.
 func (n *Network) admitted() func(int) bool {
