@@ -92,7 +92,7 @@ var Settings = []Setting{
 	{FileName, "boot.host_access", "SUML_BOOT_HOST_ACCESS", nil, false, "`false`", 0,
 		"with `user`: the guest reaches the host's loopback services as 10.0.2.2, and services on the host's own addresses", func(c *Config) any { return &c.Boot.HostAccess }},
 	{FileName, "boot.sandbox", "SUML_BOOT_SANDBOX", nil, "auto", "`auto`", 0,
-		"the kernel process on the host: `auto` confines it with Landlock where the host's kernel has it (it reads its kernel, image and the system's libraries, writes its COW file, its run folder and the shared folder, opens no TCP connection, signals none of your other processes), `strict` refuses to boot without all of Landlock ABI 6 (Linux 6.12), `off` runs it with all of your rights (`mage debug` always does: gdb needs the host)", func(c *Config) any { return &c.Boot.Sandbox }},
+		"the kernel process on the host: `auto` confines it with Landlock where the host's kernel has it (it reads its kernel, image and the system's libraries, writes its COW file, its run folder and the shared folder, runs no other program, opens no TCP connection, signals none of your other processes) and always with a system-call filter (no inet sockets, io_uring, modules, namespaces or mounts) and without root's capabilities but over files; `strict` refuses to boot without Landlock ABI 6 (Linux 6.12), `off` runs it with all of your rights (`mage debug` always does: gdb needs the host)", func(c *Config) any { return &c.Boot.Sandbox }},
 	{FileName, "boot.forward", "SUML_BOOT_FORWARD", nil, "", "empty", 0,
 		"guest TCP ports on the host's 127.0.0.1: `2222:22,8080:80` (`user`)", func(c *Config) any { return &c.Boot.Forward }},
 	{FileName, "boot.cow", "SUML_BOOT_COW", nil, "", "empty", 0,

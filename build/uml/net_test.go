@@ -20,6 +20,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(fakeNetKernel) == "1" {
 		os.Exit(joinUserNet(os.Args[1:]))
 	}
+	if os.Getenv(hostileKernel) == "1" {
+		os.Exit(tryHostCalls())
+	}
 	os.Exit(m.Run())
 }
 

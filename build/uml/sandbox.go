@@ -1,10 +1,13 @@
 package uml
 
 import (
+	"debug/elf"
 	"errors"
 	"fmt"
+	"io"
 	"os/exec"
 	goruntime "runtime"
+	"strings"
 
 	"github.com/landlock-lsm/go-landlock/landlock"
 	llsyscall "github.com/landlock-lsm/go-landlock/landlock/syscall"
@@ -13,8 +16,9 @@ import (
 
 // Sandbox says how the UML process (and the helpers it starts) is confined on the host: a Landlock
 // ruleset that lets it read its kernel, its image and the system's shared libraries, write its COW
-// file, its private runtime folder and the shared folder, and nothing else; no TCP at all (the
-// guest's network runs in this program, see usernet). A guest kernel exploit then reaches no more
+// file, its private runtime folder and the shared folder, run no program but itself, and nothing
+// else; no TCP at all (the guest's network runs in this program, see usernet); a system-call filter
+// (seccompProgram); no capability but root's over files. A guest kernel exploit then reaches no more
 // of the host than that.
 type Sandbox string
 
@@ -31,49 +35,91 @@ const (
 // ErrNoLandlock is returned in strict mode on a host without Landlock.
 var ErrNoLandlock = errors.New("this host's kernel has no Landlock (Linux 5.13 or later, with landlock in the lsm= list); set boot.sandbox = \"auto\" to boot unconfined")
 
-// landlockConfig is what the ruleset handles: every file system and network right (TCP bind and
-// connect) of Landlock ABI 6, and its scopes: signals and abstract unix sockets reach no process
-// outside the sandbox. No rule grants a network right: the kernel process meets the guest's network
-// on a unix socket, and tap devices are files.
-func landlockConfig(o Options) landlock.Config {
-	cfg := landlock.V6
-	if o.Sandbox != SandboxStrict {
-		cfg = cfg.BestEffort()
-	}
-	return cfg
-}
+// minLandlockABI is what boot.sandbox = "strict" requires: file system rights, TCP, and the scopes
+// (signals and abstract unix sockets reach no process outside the sandbox).
+const minLandlockABI = 6
+
+// landlockConfig is what the ruleset handles: every right and scope of Landlock up to ABI 10 that
+// the host has. No rule grants a network right: the kernel process meets the guest's network on unix
+// sockets. ABI 9 adds connecting to unix sockets by path (granted on the kernel's own sockets alone);
+// ABI 10 adds UDP (the system-call filter already refuses inet sockets).
+func landlockConfig() landlock.Config { return landlock.V10.BestEffort() }
+
+// The rights the rules grant. None grants execute but on the kernel and its loader: a kernel process
+// taken over runs no other program. None makes device nodes: root's kernel process has lost its
+// capabilities, and a node in its run folder would open a host disk all the same if it had not.
+const (
+	readFile  = llsyscall.AccessFSReadFile
+	execFile  = llsyscall.AccessFSReadFile | llsyscall.AccessFSExecute
+	readDir   = llsyscall.AccessFSReadFile | llsyscall.AccessFSReadDir
+	writeFile = llsyscall.AccessFSReadFile | llsyscall.AccessFSWriteFile | llsyscall.AccessFSTruncate
+	writeDir  = readDir | writeFile | llsyscall.AccessFSRemoveDir | llsyscall.AccessFSRemoveFile | llsyscall.AccessFSMakeDir | llsyscall.AccessFSMakeReg | llsyscall.AccessFSMakeSock | llsyscall.AccessFSMakeFifo | llsyscall.AccessFSMakeSym
+	connectTo = llsyscall.AccessFSResolveUnix
+	tapDevice = writeFile | llsyscall.AccessFSIoctlDev
+)
 
 // sandboxRules lists what the UML process may use on the host.
 func sandboxRules(o Options, rt *runtime) ([]landlock.Rule, error) {
 	rules := []landlock.Rule{
-		// The dynamic loader and the C library of the kernel and its helpers.
-		landlock.RODirs("/lib", "/lib64", "/usr/lib", "/usr/lib64").IgnoreIfMissing(),
-		landlock.ROFiles("/etc/ld.so.cache").IgnoreIfMissing(),
-		landlock.ROFiles(o.Kernel),
-		landlock.RWFiles("/dev/null"),
-		landlock.ROFiles("/dev/urandom", "/dev/random").IgnoreIfMissing(),
-		landlock.RWDirs(rt.dir),
+		// The C library and what it loads (read and mapped, never executed as a program).
+		landlock.PathAccess(readDir, "/lib", "/lib64", "/usr/lib", "/usr/lib64").IgnoreIfMissing(),
+		landlock.PathAccess(readFile, "/etc/ld.so.cache", "/dev/urandom", "/dev/random").IgnoreIfMissing(),
+		landlock.PathAccess(execFile, o.Kernel),
+		landlock.PathAccess(writeFile, "/dev/null"),
+		landlock.PathAccess(writeDir, rt.dir),
+	}
+	if loader, err := programLoader(o.Kernel); err != nil {
+		return nil, err
+	} else if loader != "" {
+		rules = append(rules, landlock.PathAccess(execFile, loader))
 	}
 	switch {
 	case o.Image == "":
 	case o.COW == "":
 		// Without a COW file the guest writes its image (the configure boot does).
-		rules = append(rules, landlock.RWFiles(o.Image))
+		rules = append(rules, landlock.PathAccess(writeFile, o.Image))
 	default:
 		// The COW file exists by now (prepare makes a missing one): the guest writes that file and
 		// nothing else in its folder.
-		rules = append(rules, landlock.ROFiles(o.Image), landlock.RWFiles(o.COW))
+		rules = append(rules, landlock.PathAccess(readFile, o.Image), landlock.PathAccess(writeFile, o.COW))
 	}
 	if share, err := sharedFolder(o.Hostfs); err != nil {
 		return nil, err
 	} else if share != "" {
-		rules = append(rules, landlock.RWDirs(share))
+		rules = append(rules, landlock.PathAccess(writeDir, share))
+	}
+	if rt.network != nil {
+		rules = append(rules, landlock.PathAccess(connectTo, o.Net.socket(rt.dir)))
+	}
+	for _, p := range o.LANs {
+		rules = append(rules, landlock.PathAccess(connectTo, p.Socket))
 	}
 	if o.Net != nil && o.Net.Transport != UserNet {
 		// A raw transport: tap devices.
-		rules = append(rules, landlock.RWFiles("/dev/net/tun").IgnoreIfMissing())
+		rules = append(rules, landlock.PathAccess(tapDevice, "/dev/net/tun").IgnoreIfMissing())
 	}
 	return rules, nil
+}
+
+// programLoader is the dynamic loader a program names (PT_INTERP), which the host kernel executes
+// with it; empty for a static program.
+func programLoader(program string) (string, error) {
+	f, err := elf.Open(program)
+	if err != nil {
+		return "", fmt.Errorf("sandbox: kernel %s: %w", program, err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type != elf.PT_INTERP {
+			continue
+		}
+		data, err := io.ReadAll(io.LimitReader(p.Open(), 4096))
+		if err != nil {
+			return "", fmt.Errorf("sandbox: kernel %s: program interpreter: %w", program, err)
+		}
+		return strings.TrimRight(string(data), "\x00"), nil
+	}
+	return "", nil
 }
 
 // startConfined starts cmd under o's sandbox and at o's priority. Landlock and the nice value are
@@ -109,8 +155,9 @@ func startConfined(cmd *exec.Cmd, o Options, rt *runtime) error {
 	return <-started
 }
 
-// sandboxRestriction returns what confines the calling thread under o's sandbox, or nil for a boot
-// that runs unconfined (sandbox off, or no Landlock in auto mode, which rt records).
+// sandboxRestriction returns what confines the calling thread under o's sandbox (see Sandbox and
+// seccompProgram), or nil for a boot that runs unconfined (sandbox off). A host without Landlock in
+// auto mode, which rt records, still gets the system-call filter and loses capabilities.
 func sandboxRestriction(o Options, rt *runtime) (func() error, error) {
 	if o.Sandbox == SandboxOff {
 		return nil, nil
@@ -119,10 +166,10 @@ func sandboxRestriction(o Options, rt *runtime) (func() error, error) {
 	if err != nil {
 		return nil, err
 	}
-	fd, flags, err := landlockConfig(o).NewRulesetFD(rules...)
-	if err != nil && o.Sandbox == SandboxStrict {
-		return nil, fmt.Errorf("sandbox: boot.sandbox = \"strict\" needs all of Landlock ABI 6 (Linux 6.12 or later); \"auto\" uses what this host has: %w", err)
+	if abi, err := llsyscall.LandlockGetABIVersion(); o.Sandbox == SandboxStrict && err == nil && abi > 0 && abi < minLandlockABI {
+		return nil, fmt.Errorf("sandbox: boot.sandbox = \"strict\" needs Landlock ABI %d (Linux 6.12 or later), this host has ABI %d; \"auto\" uses what this host has", minLandlockABI, abi)
 	}
+	fd, flags, err := landlockConfig().NewRulesetFD(rules...)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
@@ -131,17 +178,27 @@ func sandboxRestriction(o Options, rt *runtime) (func() error, error) {
 			return nil, ErrNoLandlock
 		}
 		rt.unconfined = true
-		return nil, nil
 	}
+	rawNet := o.Net != nil && o.Net.Transport != UserNet
 	return func() error {
-		defer unix.Close(fd)
+		if fd >= 0 {
+			defer unix.Close(fd)
+		}
+		if !rawNet {
+			// A raw transport's tap device may need CAP_NET_ADMIN; that door is the user's to open.
+			if err := dropCapabilities(); err != nil {
+				return err
+			}
+		}
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return fmt.Errorf("sandbox: no_new_privs: %w", err)
 		}
-		if err := llsyscall.LandlockRestrictSelf(fd, flags); err != nil {
-			return fmt.Errorf("sandbox: %w", err)
+		if fd >= 0 {
+			if err := llsyscall.LandlockRestrictSelf(fd, flags); err != nil {
+				return fmt.Errorf("sandbox: %w", err)
+			}
 		}
-		return nil
+		return loadSeccomp(rawNet)
 	}, nil
 }
 
@@ -150,12 +207,16 @@ func DescribeSandbox(o Options) string {
 	if o.Sandbox == SandboxOff {
 		return "off: the kernel process runs with all of your rights (boot.sandbox)"
 	}
+	filter := "a system-call filter (no inet, netlink or packet sockets, io_uring, modules, namespaces, mounts or typing into the terminal)"
+	if o.Net != nil && o.Net.Transport != UserNet {
+		filter = "a system-call filter (sockets of every kind: the raw transport needs them; no io_uring, modules, namespaces, mounts or typing into the terminal)"
+	}
 	abi, err := llsyscall.LandlockGetABIVersion()
 	if err != nil || abi < 1 {
 		if o.Sandbox == SandboxStrict {
 			return "strict, but this host's kernel has no Landlock: the boot will be refused"
 		}
-		return "NONE: this host's kernel has no Landlock, so the kernel process runs with all of your rights (boot.sandbox = \"strict\" refuses to boot then)"
+		return "NO LANDLOCK on this host: the kernel process reads and writes all of your files; it has only " + filter + " (boot.sandbox = \"strict\" refuses to boot then)"
 	}
 	writes := "its COW file"
 	if o.COW == "" {
@@ -165,6 +226,9 @@ func DescribeSandbox(o Options) string {
 	if o.Hostfs != "" {
 		what += " and the shared folder"
 	}
-	what += ", and opens no TCP connection"
-	return fmt.Sprintf("Landlock (ABI %d): the kernel process %s", abi, what)
+	what += ", runs no other program and opens no TCP connection"
+	if abi >= 9 {
+		what += " and no unix socket but its own"
+	}
+	return fmt.Sprintf("Landlock (ABI %d): the kernel process %s; and %s", abi, what, filter)
 }

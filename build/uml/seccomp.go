@@ -1,0 +1,170 @@
+package uml
+
+import (
+	"errors"
+	"fmt"
+	goruntime "runtime"
+	"unsafe"
+
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+)
+
+// The kernel process's system calls are filtered (seccomp), as Firecracker's jailer filters its
+// VMM's: what a UML kernel never does on the host, a guest that took it over cannot do either. It
+// is a deny list, not an allow list: UML's own needs (ptrace of its address spaces, their stubs'
+// memory calls, signals, timers, its devices) are many and move between kernel versions, while what
+// it never needs is what escapes a sandbox. The filter is checked before Landlock, and holds where
+// Landlock has no say or the host has no Landlock:
+//   - sockets other than unix ones (Landlock up to ABI 7 mediates only TCP: UDP, raw, netlink and
+//     packet sockets would reach the host's services and its network), unless a raw UML transport
+//     was asked for (boot.net = "uml:...");
+//   - io_uring, whose submitted operations (socket, connect, open) no system-call filter sees;
+//   - loading code into the host kernel (modules, kexec, BPF), perf events, keyrings, userfaultfd
+//     (an exploit's tool), new namespaces and mounts, file handles (open_by_handle_at escapes a
+//     chroot or container given the capability), port I/O, clocks, swap, reboot, the kernel log;
+//   - TIOCSTI and TIOCLINUX, which would type into the terminal the console runs on;
+//   - the i386 and x32 system-call tables, which a filter on x86-64 numbers would not cover.
+//
+// A denied call fails with EPERM (ENOSYS for the other tables and for clone3, whose flags a filter
+// cannot read: C libraries fall back to clone, whose flags it can). Only amd64 hosts get a filter:
+// UML runs on x86 alone.
+
+// seccompDenied are the system calls the kernel process is refused outright.
+var seccompDenied = []uint32{
+	unix.SYS_IO_URING_SETUP, unix.SYS_IO_URING_ENTER, unix.SYS_IO_URING_REGISTER,
+	unix.SYS_INIT_MODULE, unix.SYS_FINIT_MODULE, unix.SYS_DELETE_MODULE,
+	unix.SYS_KEXEC_LOAD, unix.SYS_KEXEC_FILE_LOAD, unix.SYS_BPF, unix.SYS_PERF_EVENT_OPEN,
+	unix.SYS_ADD_KEY, unix.SYS_REQUEST_KEY, unix.SYS_KEYCTL, unix.SYS_USERFAULTFD,
+	unix.SYS_UNSHARE, unix.SYS_SETNS, unix.SYS_MOUNT, unix.SYS_UMOUNT2, unix.SYS_PIVOT_ROOT,
+	unix.SYS_CHROOT, unix.SYS_OPEN_TREE, unix.SYS_MOVE_MOUNT, unix.SYS_FSOPEN, unix.SYS_FSCONFIG,
+	unix.SYS_FSMOUNT, unix.SYS_FSPICK, unix.SYS_MOUNT_SETATTR,
+	unix.SYS_NAME_TO_HANDLE_AT, unix.SYS_OPEN_BY_HANDLE_AT,
+	unix.SYS_IOPL, unix.SYS_IOPERM, unix.SYS_SWAPON, unix.SYS_SWAPOFF, unix.SYS_REBOOT,
+	unix.SYS_SETTIMEOFDAY, unix.SYS_CLOCK_SETTIME, unix.SYS_CLOCK_ADJTIME, unix.SYS_ADJTIMEX,
+	unix.SYS_ACCT, unix.SYS_QUOTACTL, unix.SYS_SYSLOG, unix.SYS_VHANGUP, unix.SYS_SETHOSTNAME,
+	unix.SYS_SETDOMAINNAME, unix.SYS_FANOTIFY_INIT,
+}
+
+// newNamespaces are clone's flags that make a namespace.
+const newNamespaces = unix.CLONE_NEWNS | unix.CLONE_NEWUSER | unix.CLONE_NEWNET | unix.CLONE_NEWPID |
+	unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWCGROUP
+
+// Offsets in struct seccomp_data: the call's number, its table (architecture), and the low 32 bits
+// of an argument on a little-endian host (the flags and numbers checked here are ints).
+const (
+	seccompNr   = 0
+	seccompArch = 4
+)
+
+func seccompArgLow(n uint32) uint32 { return 16 + 8*n }
+
+const (
+	seccompAllow = unix.SECCOMP_RET_ALLOW
+	seccompEPERM = unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)
+	seccompNoSys = unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)
+	seccompNoAF  = unix.SECCOMP_RET_ERRNO | uint32(unix.EAFNOSUPPORT)
+	x32Bit       = 0x40000000 // __X32_SYSCALL_BIT
+)
+
+// seccompProgram is the kernel process's filter; rawNet allows sockets of every family (a raw UML
+// transport opens packet and inet sockets). Each check returns on both branches, so no jump is long.
+func seccompProgram(rawNet bool) ([]bpf.RawInstruction, error) {
+	prog := []bpf.Instruction{
+		bpf.LoadAbsolute{Off: seccompArch, Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.AUDIT_ARCH_X86_64, SkipTrue: 1},
+		bpf.RetConstant{Val: seccompNoSys},
+		bpf.LoadAbsolute{Off: seccompNr, Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: x32Bit, SkipFalse: 1},
+		bpf.RetConstant{Val: seccompNoSys},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.SYS_CLONE3, SkipFalse: 1},
+		bpf.RetConstant{Val: seccompNoSys},
+	}
+	for _, nr := range seccompDenied {
+		prog = append(prog, bpf.JumpIf{Cond: bpf.JumpEqual, Val: nr, SkipFalse: 1}, bpf.RetConstant{Val: seccompEPERM})
+	}
+	prog = append(prog, argCheck(unix.SYS_CLONE, 0, bpf.JumpBitsSet, newNamespaces, seccompEPERM)...)
+	prog = append(prog, argCheck(unix.SYS_IOCTL, 1, bpf.JumpEqual, unix.TIOCSTI, seccompEPERM)...)
+	prog = append(prog, argCheck(unix.SYS_IOCTL, 1, bpf.JumpEqual, unix.TIOCLINUX, seccompEPERM)...)
+	if !rawNet {
+		prog = append(prog, argCheck(unix.SYS_SOCKET, 0, bpf.JumpNotEqual, unix.AF_UNIX, seccompNoAF)...)
+	}
+	prog = append(prog, bpf.RetConstant{Val: seccompAllow})
+	return bpf.Assemble(prog)
+}
+
+// argCheck returns ret for call nr when its argument arg (low 32 bits) meets cond against val, and
+// goes on to the next check otherwise; the number is loaded again after, for the checks that follow.
+func argCheck(nr, arg uint32, cond bpf.JumpTest, val, ret uint32) []bpf.Instruction {
+	return []bpf.Instruction{
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: nr, SkipFalse: 4},
+		bpf.LoadAbsolute{Off: seccompArgLow(arg), Size: 4},
+		bpf.JumpIf{Cond: cond, Val: val, SkipFalse: 1},
+		bpf.RetConstant{Val: ret},
+		bpf.LoadAbsolute{Off: seccompNr, Size: 4},
+	}
+}
+
+// loadSeccomp puts the filter on the calling thread alone (no TSYNC: the rest of this program is not
+// the kernel), inherited by the process it starts. no_new_privs must be set.
+func loadSeccomp(rawNet bool) error {
+	if goruntime.GOARCH != "amd64" {
+		return nil
+	}
+	raw, err := seccompProgram(rawNet)
+	if err != nil {
+		return fmt.Errorf("sandbox: system-call filter: %w", err)
+	}
+	filters := make([]unix.SockFilter, len(raw))
+	for i, in := range raw {
+		filters[i] = unix.SockFilter{Code: in.Op, Jt: in.Jt, Jf: in.Jf, K: in.K}
+	}
+	fprog := unix.SockFprog{Len: uint16(len(filters)), Filter: &filters[0]}
+	_, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, 0, uintptr(unsafe.Pointer(&fprog)))
+	if errno != 0 {
+		return fmt.Errorf("sandbox: system-call filter: %w", errno)
+	}
+	return nil
+}
+
+// fileCapabilities are root's powers over files (owner, mode and permission checks), which the kernel
+// process of a guest booted by root keeps: the sandbox bounds them to the guest's own files, and they
+// let root boot what another user built.
+const fileCapabilities = 1<<unix.CAP_CHOWN | 1<<unix.CAP_DAC_OVERRIDE | 1<<unix.CAP_DAC_READ_SEARCH |
+	1<<unix.CAP_FOWNER | 1<<unix.CAP_FSETID
+
+// dropCapabilities leaves the calling thread, and what it starts, with fileCapabilities at most: a
+// guest booted by root gets none of root's other powers over the host (device nodes of its disks,
+// raw I/O, modules, the network's settings, other users' processes). A thread without capabilities
+// (an ordinary user's) has nothing to drop.
+func dropCapabilities() error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("sandbox: capabilities: %w", err)
+	}
+	if data == [2]unix.CapUserData{} {
+		return nil
+	}
+	// The bounding set first (it takes CAP_SETPCAP): an exec as root would otherwise get it all back.
+	for c := 0; c <= unix.CAP_LAST_CAP; c++ {
+		if fileCapabilities&(1<<c) != 0 {
+			continue
+		}
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("sandbox: drop capability %d: %w", c, err)
+		}
+	}
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("sandbox: ambient capabilities: %w", err)
+	}
+	for i := range data {
+		data[i].Inheritable = 0
+		data[i].Permitted &= uint32(fileCapabilities >> (32 * i))
+		data[i].Effective &= uint32(fileCapabilities >> (32 * i))
+	}
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("sandbox: capabilities: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,231 @@
+package uml
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"unsafe"
+
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+)
+
+// hostileKernel makes the test binary stand in for a kernel process a guest took over: it tries what
+// the sandbox refuses and prints what each call returned (see TestMain).
+const hostileKernel = "SUML_UML_HOSTILE_KERNEL"
+
+// hostCalls are the calls the stand-in tries, each printed as "name: ok" or "name: <errno>".
+var hostCalls = []struct {
+	name string
+	call func() error
+}{
+	{"udp", func() error { return socketErr(unix.AF_INET, unix.SOCK_DGRAM) }},
+	{"inet6", func() error { return socketErr(unix.AF_INET6, unix.SOCK_DGRAM) }},
+	{"netlink", func() error { return socketErr(unix.AF_NETLINK, unix.SOCK_RAW) }},
+	{"unix", func() error { return socketErr(unix.AF_UNIX, unix.SOCK_SEQPACKET) }},
+	{"userns", func() error { return unix.Unshare(unix.CLONE_NEWUSER) }},
+	{"clone3", func() error { return rawErr(unix.SYS_CLONE3, 0, 0, 0) }},
+	{"io_uring", func() error { return rawErr(unix.SYS_IO_URING_SETUP, 1, 0, 0) }},
+	{"tiocsti", func() error {
+		c := byte('x')
+		return rawErr(unix.SYS_IOCTL, 0, unix.TIOCSTI, uintptr(unsafe.Pointer(&c)))
+	}},
+	{"exec", func() error { return exec.Command("/bin/true").Run() }},
+}
+
+func socketErr(family, kind int) error {
+	fd, err := unix.Socket(family, kind, 0)
+	if err == nil {
+		unix.Close(fd)
+	}
+	return err
+}
+
+func rawErr(nr, a, b, c uintptr) error {
+	if _, _, errno := unix.Syscall(nr, a, b, c); errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// tryHostCalls prints what each of hostCalls returned, then waits for its standard input to close,
+// so that the test can read its /proc entry (which the sandbox keeps from the process itself).
+func tryHostCalls() int {
+	for _, c := range hostCalls {
+		result := "ok"
+		if err := c.call(); err != nil {
+			var errno unix.Errno
+			if errors.As(err, &errno) {
+				result = unix.ErrnoName(errno)
+			} else {
+				result = err.Error()
+			}
+		}
+		fmt.Printf("%s: %s\n", c.name, result)
+	}
+	os.Stdout.Sync()
+	bufio.NewReader(os.Stdin).ReadString('\n')
+	return 0
+}
+
+// TestSandboxSystemCalls starts the stand-in under the sandbox as a guest's kernel would be and wants
+// each call refused the way seccompProgram and the Landlock rules say, with the capabilities of a
+// root that boots it down to fileCapabilities; a raw transport keeps inet sockets; off keeps all.
+func TestSandboxSystemCalls(t *testing.T) {
+	t.Setenv(hostileKernel, "1")
+	confined := map[string]string{"udp": "EAFNOSUPPORT", "inet6": "EAFNOSUPPORT", "netlink": "EAFNOSUPPORT", "unix": "ok",
+		"userns": "EPERM", "clone3": "ENOSYS", "io_uring": "EPERM", "tiocsti": "EPERM", "exec": "EACCES"}
+	raw := map[string]string{"udp": "ok", "unix": "ok", "userns": "EPERM", "io_uring": "EPERM", "tiocsti": "EPERM"}
+	off := map[string]string{"udp": "ok", "unix": "ok", "clone3": "EINVAL", "tiocsti": "ENOTTY", "exec": "ok"}
+	for _, c := range []struct {
+		name    string
+		sandbox Sandbox
+		net     *Net
+		want    map[string]string
+		filter  bool
+	}{
+		{"confined", SandboxAuto, nil, confined, true},
+		{"confined, user network", SandboxAuto, &Net{Transport: UserNet}, confined, true},
+		{"confined, raw transport", SandboxAuto, &Net{Transport: "tuntap,,,tap0"}, raw, true},
+		{"off", SandboxOff, nil, off, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			o := Options{Kernel: os.Args[0], Sandbox: c.sandbox, Net: c.net}
+			rt := &runtime{dir: t.TempDir()}
+			got, status := runHostileKernel(t, o, rt)
+			for name, want := range c.want {
+				if !strings.Contains(got[name], want) {
+					t.Errorf("%s: %q, want %q", name, got[name], want)
+				}
+			}
+			if filtered := status["Seccomp"] == "2"; filtered != c.filter {
+				t.Errorf("Seccomp: %q in its status, want a filter: %v", status["Seccomp"], c.filter)
+			}
+			if !c.filter || c.net != nil && c.net.Transport != UserNet {
+				return
+			}
+			for _, set := range []string{"CapEff", "CapPrm", "CapBnd", "CapInh", "CapAmb"} {
+				caps, err := strconv.ParseUint(status[set], 16, 64)
+				if err != nil || os.Geteuid() == 0 && caps&^fileCapabilities != 0 || os.Geteuid() != 0 && set != "CapBnd" && caps != 0 {
+					t.Errorf("%s: %s, want only file capabilities (%x) at most", set, status[set], fileCapabilities)
+				}
+			}
+		})
+	}
+}
+
+// runHostileKernel runs the stand-in as o says and returns what it printed and its /proc status.
+func runHostileKernel(t *testing.T, o Options, rt *runtime) (map[string]string, map[string]string) {
+	t.Helper()
+	cmd := exec.Command(o.Kernel)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := startConfined(cmd, o, rt); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer stdin.Close()
+	got := map[string]string{}
+	lines := bufio.NewScanner(stdout)
+	for len(got) < len(hostCalls) && lines.Scan() {
+		name, result, _ := strings.Cut(lines.Text(), ": ")
+		got[name] = result
+	}
+	status := map[string]string{}
+	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(cmd.Process.Pid), "status"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			status[k] = strings.TrimSpace(v)
+		}
+	}
+	if rt.unconfined && o.Sandbox != SandboxOff {
+		t.Log("this host has no Landlock: only the system-call filter and capabilities are checked")
+	}
+	return got, status
+}
+
+// TestSeccompProgram runs the filter in a BPF interpreter on the calls that matter: each table and
+// argument check, one way and the other.
+func TestSeccompProgram(t *testing.T) {
+	const x86 = unix.AUDIT_ARCH_X86_64
+	tests := []struct {
+		name   string
+		rawNet bool
+		arch   uint32
+		nr     uint32
+		args   [6]uint64
+		want   uint32
+	}{
+		{"read", false, x86, unix.SYS_READ, [6]uint64{}, seccompAllow},
+		{"ptrace (UML's address spaces)", false, x86, unix.SYS_PTRACE, [6]uint64{}, seccompAllow},
+		{"i386 table", false, unix.AUDIT_ARCH_I386, 102, [6]uint64{}, seccompNoSys},
+		{"x32 table", false, x86, x32Bit | unix.SYS_SOCKET, [6]uint64{unix.AF_INET}, seccompNoSys},
+		{"clone3", false, x86, unix.SYS_CLONE3, [6]uint64{}, seccompNoSys},
+		{"init_module", false, x86, unix.SYS_INIT_MODULE, [6]uint64{}, seccompEPERM},
+		{"io_uring_setup", false, x86, unix.SYS_IO_URING_SETUP, [6]uint64{}, seccompEPERM},
+		{"fanotify_init, the last denied", false, x86, unix.SYS_FANOTIFY_INIT, [6]uint64{}, seccompEPERM},
+		{"clone of a thread", false, x86, unix.SYS_CLONE, [6]uint64{unix.CLONE_VM | unix.CLONE_FILES}, seccompAllow},
+		{"clone of a namespace", false, x86, unix.SYS_CLONE, [6]uint64{unix.CLONE_VM | unix.CLONE_NEWNET}, seccompEPERM},
+		{"TIOCSTI", false, x86, unix.SYS_IOCTL, [6]uint64{0, unix.TIOCSTI}, seccompEPERM},
+		{"TIOCLINUX", false, x86, unix.SYS_IOCTL, [6]uint64{0, unix.TIOCLINUX}, seccompEPERM},
+		{"TCGETS", false, x86, unix.SYS_IOCTL, [6]uint64{0, unix.TCGETS}, seccompAllow},
+		{"TIOCSTI in the high half", false, x86, unix.SYS_IOCTL, [6]uint64{0, 1<<32 | unix.TIOCSTI}, seccompEPERM},
+		{"unix socket", false, x86, unix.SYS_SOCKET, [6]uint64{unix.AF_UNIX}, seccompAllow},
+		{"inet socket", false, x86, unix.SYS_SOCKET, [6]uint64{unix.AF_INET}, seccompNoAF},
+		{"packet socket", false, x86, unix.SYS_SOCKET, [6]uint64{unix.AF_PACKET}, seccompNoAF},
+		{"inet socket, raw transport", true, x86, unix.SYS_SOCKET, [6]uint64{unix.AF_INET}, seccompAllow},
+		{"init_module, raw transport", true, x86, unix.SYS_INIT_MODULE, [6]uint64{}, seccompEPERM},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw, err := seccompProgram(tt.rawNet)
+			if err != nil {
+				t.Fatal(err)
+			}
+			prog, ok := bpf.Disassemble(raw)
+			if !ok {
+				t.Fatal("the program does not disassemble")
+			}
+			vm, err := bpf.NewVM(prog)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := vm.Run(seccompData(tt.nr, tt.arch, tt.args))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if uint32(got) != tt.want {
+				t.Errorf("returned %#x, want %#x", got, tt.want)
+			}
+		})
+	}
+}
+
+// seccompData is struct seccomp_data as the filter's 32-bit loads see it (the interpreter reads
+// big-endian words, the kernel native ones: each word is written so that both read the same value).
+func seccompData(nr, arch uint32, args [6]uint64) []byte {
+	b := make([]byte, 64)
+	binary.BigEndian.PutUint32(b[seccompNr:], nr)
+	binary.BigEndian.PutUint32(b[seccompArch:], arch)
+	for i, a := range args {
+		binary.BigEndian.PutUint32(b[seccompArgLow(uint32(i)):], uint32(a))
+		binary.BigEndian.PutUint32(b[seccompArgLow(uint32(i))+4:], uint32(a>>32))
+	}
+	return b
+}
