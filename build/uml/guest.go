@@ -104,31 +104,51 @@ func (g *Guest) Expect(ctx context.Context, pattern string, timeout time.Duratio
 	return text, err
 }
 
+// kernelPanic on the console ends every wait: the guest is gone.
+const kernelPanic = "Kernel panic"
+
 // ExpectAny is Expect for the first of several patterns to appear; it returns which one did.
 func (g *Guest) ExpectAny(ctx context.Context, timeout time.Duration, patterns ...string) (string, int, error) {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	pattern := strings.Join(patterns, `" or "`)
+	longest := 0
+	for _, p := range patterns {
+		longest = max(longest, len(p))
+	}
+	// scanned is how much of all the output has been searched in vain: each wake searches only what
+	// came since (and a pattern's length back), so that a flood costs a pass over it, not one over
+	// the whole buffer per write.
+	scanned := -1
 	for {
 		text, dropped, changed := g.console.snapshot()
 		g.mu.Lock()
 		// g.pos counts all the output so far; text starts at dropped.
 		pos := max(g.pos-dropped, 0)
 		g.mu.Unlock()
+		from := pos
+		if scanned >= 0 {
+			from = min(max(pos, scanned-dropped-longest+1), len(text))
+		}
 		first, which := -1, -1
 		for k, p := range patterns {
-			if i := strings.Index(text[pos:], p); i >= 0 && (first < 0 || i < first) {
+			if i := strings.Index(text[from:], p); i >= 0 && (first < 0 || i < first) {
 				first, which = i, k
 			}
 		}
 		if which >= 0 {
-			end := pos + first + len(patterns[which])
+			end := from + first + len(patterns[which])
 			g.mu.Lock()
 			g.pos = dropped + end
 			g.mu.Unlock()
 			return text[pos:end], which, nil
 		}
-		if strings.Contains(text, "Kernel panic") {
+		panicFrom := 0
+		if scanned >= 0 {
+			panicFrom = min(max(0, scanned-dropped-len(kernelPanic)+1), len(text))
+		}
+		scanned = dropped + len(text)
+		if strings.Contains(text[panicFrom:], kernelPanic) {
 			return "", -1, g.fail("kernel panic")
 		}
 		select {
@@ -199,7 +219,7 @@ func (g *Guest) Wait(timeout time.Duration) error {
 	g.Stop()
 	out := g.Console()
 	switch {
-	case strings.Contains(out, "Kernel panic"):
+	case strings.Contains(out, kernelPanic):
 		return g.fail("kernel panic")
 	case g.waitErr != nil && !errors.Is(g.waitErr, exec.ErrWaitDelay):
 		// ErrWaitDelay: the kernel exited cleanly and a leftover helper held the console open.
@@ -349,10 +369,12 @@ func (c *consoleBuffer) Write(p []byte) (int, error) {
 	defer c.mu.Unlock()
 	c.buf.Write(p)
 	if c.buf.Len() > ConsoleKept {
-		// Down to three quarters, so that a flood does not move the buffer on every write.
+		// Down to three quarters, so that a flood does not move the buffer on every write, into a
+		// buffer that holds ConsoleKept without growing again.
 		kept := c.buf.String()
 		cut := len(kept) - ConsoleKept*3/4
 		c.buf = strings.Builder{}
+		c.buf.Grow(ConsoleKept)
 		c.buf.WriteString(kept[cut:])
 		c.dropped += cut
 	}
