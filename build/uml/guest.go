@@ -46,7 +46,7 @@ func Start(ctx context.Context, o Options) (*Guest, error) {
 	args, umlDir := rt.args, rt.dir
 	g.cmd = exec.Command(o.Kernel, args...)
 	g.cmd.Stdout, g.cmd.Stderr = g.console, g.console
-	g.cmd.Env = append(os.Environ(), "TMPDIR="+umlDir) // UML's memory file and sockets go there too
+	g.cmd.Env = kernelEnv(umlDir)
 	g.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	// A helper that outlives the kernel may hold the console pipe open; don't wait on it for long
 	// (Stop kills the whole group afterwards).

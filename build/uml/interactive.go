@@ -47,7 +47,7 @@ func foreground(ctx context.Context, argv []string, o Options, rt *runtime, unde
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stdout
-	cmd.Env = append(os.Environ(), "TMPDIR="+rt.dir)
+	cmd.Env = kernelEnv(rt.dir)
 	// The kernel stays in our process group, the terminal's foreground group, so it may read the
 	// terminal; on cancellation it gets SIGTERM (UML then stops its helpers itself), then SIGKILL.
 	if err := startConfined(cmd, o, rt); err != nil {

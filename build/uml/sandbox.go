@@ -14,7 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Sandbox says how the UML process (and the helpers it starts) is confined on the host: a Landlock
+// Sandbox says how the UML process (and any process it starts) is confined on the host: a Landlock
 // ruleset that lets it read its kernel, its image and the system's shared libraries, write its COW
 // file, its private runtime folder and the shared folder, run no program but itself, and nothing
 // else; no TCP at all (the guest's network runs in this program, see usernet); a system-call filter
@@ -46,8 +46,8 @@ const minLandlockABI = 6
 func landlockConfig() landlock.Config { return landlock.V10.BestEffort() }
 
 // The rights the rules grant. None grants execute but on the kernel and its loader: a kernel process
-// taken over runs no other program. None makes device nodes: root's kernel process has lost its
-// capabilities, and a node in its run folder would open a host disk all the same if it had not.
+// taken over runs no other program. None makes device nodes: root's kernel process keeps no
+// CAP_MKNOD (dropCapabilities), and with it a node in its run folder would open a host disk.
 const (
 	readFile  = llsyscall.AccessFSReadFile
 	execFile  = llsyscall.AccessFSReadFile | llsyscall.AccessFSExecute
@@ -184,11 +184,12 @@ func sandboxRestriction(o Options, rt *runtime) (func() error, error) {
 		if fd >= 0 {
 			defer unix.Close(fd)
 		}
-		if !rawNet {
-			// A raw transport's tap device may need CAP_NET_ADMIN; that door is the user's to open.
-			if err := dropCapabilities(); err != nil {
-				return err
-			}
+		keep := uint64(fileCapabilities)
+		if rawNet {
+			keep = rawNetCapabilities
+		}
+		if err := dropCapabilities(keep); err != nil {
+			return err
 		}
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return fmt.Errorf("sandbox: no_new_privs: %w", err)
@@ -226,9 +227,15 @@ func DescribeSandbox(o Options) string {
 	if o.Hostfs != "" {
 		what += " and the shared folder"
 	}
-	what += ", runs no other program and opens no TCP connection"
+	what += ", runs no other program"
+	if abi >= 4 {
+		what += ", opens no TCP connection"
+	}
 	if abi >= 9 {
-		what += " and no unix socket but its own"
+		what += " and connects to no unix socket but its own"
+	} else {
+		// SECURITY.md, "Not covered yet": the user's D-Bus, ssh-agent, tmux sockets.
+		what += ", but may connect to your unix sockets (that takes Landlock ABI 9)"
 	}
 	return fmt.Sprintf("Landlock (ABI %d): the kernel process %s; and %s", abi, what, filter)
 }

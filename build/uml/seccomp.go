@@ -3,7 +3,10 @@ package uml
 import (
 	"errors"
 	"fmt"
+	"os"
 	goruntime "runtime"
+	"strconv"
+	"strings"
 	"unsafe"
 
 	"golang.org/x/net/bpf"
@@ -24,11 +27,11 @@ import (
 //     (an exploit's tool), new namespaces and mounts, file handles (open_by_handle_at escapes a
 //     chroot or container given the capability), port I/O, clocks, swap, reboot, the kernel log;
 //   - TIOCSTI and TIOCLINUX, which would type into the terminal the console runs on;
+//   - files made set-user-ID or set-group-ID (setIDModes); socket pairs of any family but unix;
 //   - the i386 and x32 system-call tables, which a filter on x86-64 numbers would not cover.
 //
-// A denied call fails with EPERM (ENOSYS for the other tables and for clone3, whose flags a filter
-// cannot read: C libraries fall back to clone, whose flags it can). Only amd64 hosts get a filter:
-// UML runs on x86 alone.
+// A denied call fails with EPERM (ENOSYS for the other tables and for seccompNotThere). Only amd64
+// hosts get a filter: UML runs on x86 alone.
 
 // seccompDenied are the system calls the kernel process is refused outright.
 var seccompDenied = []uint32{
@@ -43,7 +46,19 @@ var seccompDenied = []uint32{
 	unix.SYS_IOPL, unix.SYS_IOPERM, unix.SYS_SWAPON, unix.SYS_SWAPOFF, unix.SYS_REBOOT,
 	unix.SYS_SETTIMEOFDAY, unix.SYS_CLOCK_SETTIME, unix.SYS_CLOCK_ADJTIME, unix.SYS_ADJTIMEX,
 	unix.SYS_ACCT, unix.SYS_QUOTACTL, unix.SYS_SYSLOG, unix.SYS_VHANGUP, unix.SYS_SETHOSTNAME,
-	unix.SYS_SETDOMAINNAME, unix.SYS_FANOTIFY_INIT,
+	unix.SYS_SETDOMAINNAME, unix.SYS_FANOTIFY_INIT, unix.SYS_QUOTACTL_FD, unix.SYS_OPEN_TREE_ATTR,
+}
+
+// seccompNotThere are refused as if this kernel had no such call, so that callers fall back to
+// one whose arguments a filter can read: clone3 and openat2 take theirs in a structure.
+var seccompNotThere = []uint32{unix.SYS_CLONE3, unix.SYS_OPENAT2}
+
+// setIDModes are the arguments that give a file its mode, by call: a mode with the set-user-ID or
+// set-group-ID bit is refused. Landlock does not mediate chmod, and such a file in the shared folder
+// would run as you (as root, when root boots the guest) for whoever else reaches that folder.
+var setIDModes = []struct{ nr, arg uint32 }{
+	{unix.SYS_CHMOD, 1}, {unix.SYS_FCHMOD, 1}, {unix.SYS_FCHMODAT, 2}, {unix.SYS_FCHMODAT2, 2},
+	{unix.SYS_OPEN, 2}, {unix.SYS_OPENAT, 3}, {unix.SYS_CREAT, 1}, {unix.SYS_MKNOD, 1}, {unix.SYS_MKNODAT, 2},
 }
 
 // newNamespaces are clone's flags that make a namespace.
@@ -77,12 +92,17 @@ func seccompProgram(rawNet bool) ([]bpf.RawInstruction, error) {
 		bpf.LoadAbsolute{Off: seccompNr, Size: 4},
 		bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: x32Bit, SkipFalse: 1},
 		bpf.RetConstant{Val: seccompNoSys},
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.SYS_CLONE3, SkipFalse: 1},
-		bpf.RetConstant{Val: seccompNoSys},
+	}
+	for _, nr := range seccompNotThere {
+		prog = append(prog, bpf.JumpIf{Cond: bpf.JumpEqual, Val: nr, SkipFalse: 1}, bpf.RetConstant{Val: seccompNoSys})
 	}
 	for _, nr := range seccompDenied {
 		prog = append(prog, bpf.JumpIf{Cond: bpf.JumpEqual, Val: nr, SkipFalse: 1}, bpf.RetConstant{Val: seccompEPERM})
 	}
+	for _, m := range setIDModes {
+		prog = append(prog, argCheck(m.nr, m.arg, bpf.JumpBitsSet, unix.S_ISUID|unix.S_ISGID, seccompEPERM)...)
+	}
+	prog = append(prog, argCheck(unix.SYS_SOCKETPAIR, 0, bpf.JumpNotEqual, unix.AF_UNIX, seccompNoAF)...)
 	prog = append(prog, argCheck(unix.SYS_CLONE, 0, bpf.JumpBitsSet, newNamespaces, seccompEPERM)...)
 	prog = append(prog, argCheck(unix.SYS_IOCTL, 1, bpf.JumpEqual, unix.TIOCSTI, seccompEPERM)...)
 	prog = append(prog, argCheck(unix.SYS_IOCTL, 1, bpf.JumpEqual, unix.TIOCLINUX, seccompEPERM)...)
@@ -127,17 +147,20 @@ func loadSeccomp(rawNet bool) error {
 	return nil
 }
 
-// fileCapabilities are root's powers over files (owner, mode and permission checks), which the kernel
+// fileCapabilities are root's powers over files (owner and permission checks), which the kernel
 // process of a guest booted by root keeps: the sandbox bounds them to the guest's own files, and they
-// let root boot what another user built.
-const fileCapabilities = 1<<unix.CAP_CHOWN | 1<<unix.CAP_DAC_OVERRIDE | 1<<unix.CAP_DAC_READ_SEARCH |
-	1<<unix.CAP_FOWNER | 1<<unix.CAP_FSETID
+// let root boot what another user built. rawNetCapabilities are a raw transport's (tap devices,
+// packet sockets): that door is the user's to open.
+const (
+	fileCapabilities   = 1<<unix.CAP_CHOWN | 1<<unix.CAP_DAC_OVERRIDE | 1<<unix.CAP_FOWNER
+	rawNetCapabilities = fileCapabilities | 1<<unix.CAP_NET_ADMIN | 1<<unix.CAP_NET_RAW
+)
 
-// dropCapabilities leaves the calling thread, and what it starts, with fileCapabilities at most: a
-// guest booted by root gets none of root's other powers over the host (device nodes of its disks,
-// raw I/O, modules, the network's settings, other users' processes). A thread without capabilities
-// (an ordinary user's) has nothing to drop.
-func dropCapabilities() error {
+// dropCapabilities leaves the calling thread, and what it starts, with the capabilities in keep at
+// most: a guest booted by root gets none of root's other powers over the host (device nodes of its
+// disks, raw I/O, modules, other users' processes). A thread without capabilities (an ordinary
+// user's) has nothing to drop.
+func dropCapabilities(keep uint64) error {
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	if err := unix.Capget(&hdr, &data[0]); err != nil {
@@ -147,12 +170,15 @@ func dropCapabilities() error {
 		return nil
 	}
 	// The bounding set first (it takes CAP_SETPCAP): an exec as root would otherwise get it all back.
-	for c := 0; c <= unix.CAP_LAST_CAP; c++ {
-		if fileCapabilities&(1<<c) != 0 {
-			continue
-		}
-		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
-			return fmt.Errorf("sandbox: drop capability %d: %w", c, err)
+	// Without CAP_SETPCAP the thread is not root, and no_new_privs keeps an exec from adding any.
+	if data[0].Effective&(1<<unix.CAP_SETPCAP) != 0 {
+		for c := 0; c <= lastCapability(); c++ {
+			if keep&(1<<c) != 0 {
+				continue
+			}
+			if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
+				return fmt.Errorf("sandbox: drop capability %d: %w", c, err)
+			}
 		}
 	}
 	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
@@ -160,11 +186,20 @@ func dropCapabilities() error {
 	}
 	for i := range data {
 		data[i].Inheritable = 0
-		data[i].Permitted &= uint32(fileCapabilities >> (32 * i))
-		data[i].Effective &= uint32(fileCapabilities >> (32 * i))
+		data[i].Permitted &= uint32(keep >> (32 * i))
+		data[i].Effective &= uint32(keep >> (32 * i))
 	}
 	if err := unix.Capset(&hdr, &data[0]); err != nil {
 		return fmt.Errorf("sandbox: capabilities: %w", err)
 	}
 	return nil
+}
+
+// lastCapability is the host kernel's highest capability, which may be newer than this program.
+func lastCapability() int {
+	data, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
+	if n, perr := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && perr == nil && n >= 0 && n < 64 {
+		return n
+	}
+	return unix.CAP_LAST_CAP
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -183,4 +184,22 @@ func RunUntilExit(ctx context.Context, o Options) (Result, error) {
 	}
 	err = g.Wait(timeout)
 	return Result{Console: g.Console(), Duration: g.Elapsed()}, err
+}
+
+// socketVariables name the user's sockets (session bus, agents, display and terminal servers):
+// the kernel process needs none, and a kernel taken over would read where they are.
+var socketVariables = []string{"DBUS_SESSION_BUS_ADDRESS", "SSH_AUTH_SOCK", "GPG_AGENT_INFO", "DISPLAY",
+	"WAYLAND_DISPLAY", "XDG_RUNTIME_DIR", "TMUX", "TMUX_PANE", "STY", "DOCKER_HOST", "SWAYSOCK", "I3SOCK"}
+
+// kernelEnv is the kernel process's environment: this one's, without socketVariables, with TMPDIR
+// the boot's run folder (UML's memory file and sockets go there).
+func kernelEnv(runDir string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(socketVariables, name) && name != "TMPDIR" {
+			env = append(env, kv)
+		}
+	}
+	return append(env, "TMPDIR="+runDir)
 }
