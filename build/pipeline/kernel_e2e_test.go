@@ -190,18 +190,6 @@ func TestKernelEndToEnd(t *testing.T) {
 	t.Logf("booted %s to the marker and powered off in %s", want, boot.Duration.Round(time.Millisecond))
 	shareE2EKernel(t, filepath.Join(cfg.Paths.Dist, LinuxName))
 
-	// The same kernel without the repository's hostfs patch, built incrementally in the same cache (one
-	// object), for the boot test that shows the sandbox holds on its own (see unconfinedHostfsKernel).
-	bare := m.testConfig(t, version, withSettings(settings, map[string]string{"SUML_PATCHES": writeTree(t, map[string]string{
-		"series": "# none\n",
-	}), "SUML_CACHE": cfg.Paths.Cache}))
-	if _, err := Kernel(ctx, bare, testLog(t)); err != nil {
-		t.Fatal(err)
-	}
-	bareKernel := filepath.Join(t.TempDir(), "linux-without-hostfs-patch")
-	copyFile(t, filepath.Join(bare.Paths.Dist, LinuxName), bareKernel, 0o755)
-	unconfinedHostfsKernel = keepFile(t, bareKernel)
-
 	// The lean profile keeps no debug information but the kernel's symbols: `mage debug`'s
 	// breakpoint on start_kernel is set. (The default profile's source lines: TestReproEndToEnd.)
 	if final.Get("CONFIG_DEBUG_INFO") == "y" || final.Get("CONFIG_IPV6") == "y" {
@@ -250,6 +238,20 @@ func TestKernelEndToEnd(t *testing.T) {
 	if _, err := os.Stat(bad.Paths.Dist); err == nil {
 		t.Error("a failed configuration created dist/")
 	}
+
+	// The same kernel with its first layer taken away (no hostfs patch, module support), in the same
+	// cache, and a module for it: the attacker's (see attackerKernel).
+	sealedOff := withRepoFragments(t, nil)
+	os.WriteFile(filepath.Join(sealedOff, "40-sealed.config"), []byte("# The attack tests' kernel loads modules.\nCONFIG_MODULES=y\n"), 0o644)
+	attacker := m.testConfig(t, version, withSettings(settings, map[string]string{"SUML_PATCHES": writeTree(t, map[string]string{
+		"series": "# none\n",
+	}), "SUML_KCONFIG": sealedOff, "SUML_CACHE": cfg.Paths.Cache}))
+	built, err := Kernel(ctx, attacker, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	attackerKernel = keepFile(t, filepath.Join(attacker.Paths.Dist, LinuxName))
+	attackModule = keepFile(t, buildAttackModule(t, built.BuildDir))
 }
 
 // checkGdb runs gdb on an unstripped kernel as `mage debug` does (told where the source is) and

@@ -96,10 +96,12 @@ func bootChild() int {
 
 var (
 	sharedKernelDir string
-	// unconfinedHostfsKernel is the end-to-end kernel built without patches/0001-hostfs-*: its hostfs
-	// mounts any host path, so only the sandbox stands between a guest and the host's files.
-	unconfinedHostfsKernel string
-	e2eCleanup             []func() // run by TestMain after all tests
+	// attackerKernel is the end-to-end kernel with its first layer taken away: built without
+	// patches/0001-hostfs-* (its hostfs mounts any host path) and with module support (root in the
+	// guest runs attackModule in kernel context), so that only the layers beneath stand between a
+	// guest and the host.
+	attackerKernel, attackModule string
+	e2eCleanup                   []func() // run by TestMain after all tests
 )
 
 // keepFile moves a file the kernel test made to a place that outlives that test, removed by TestMain.

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"encoding/xml"
 	"os"
@@ -33,6 +34,17 @@ echo "ok 1 - still fine"
 echo "# the value read: 4"
 echo "not ok 2 - sysctl default # want 3"
 exit 1
+`,
+	// Guest root's KTAP: 150,000 subtests that never print a result, and test names and log lines
+	// that would retitle the terminal, write the clipboard (OSC 52) and ask the terminal to answer.
+	"flood.sh": `#!/bin/sh
+echo "KTAP version 1"
+echo "1..2"
+printf 'not ok 1 \033]0;retitled\007 \033]52;c;cHduZWQ=\007 \033[6n\n'
+printf '# \033]0;retitled-by-log\007\n'
+yes "    KTAP version 1" | head -n 150000
+echo "not ok 2 flood"
+printf 'the end \033]0;retitled\007\n'
 `,
 }
 
@@ -105,5 +117,33 @@ func TestGuestScripts(t *testing.T) {
 	}
 	if suites.Failures != 1 || len(failed) != 1 || failed[0] != "mage test test.regression.sh / sysctl default / want 3 / # the value read: 4" {
 		t.Errorf("JUnit: %d tests, %d failures: %q\n%s", suites.Tests, suites.Failures, failed, data)
+	}
+
+	// The flood: read up to the bound, and no control sequence of the guest's in what is printed
+	// or written.
+	var printed strings.Builder
+	cfg = bootConfig(t, ws, map[string]string{"SUML_TEST_SCRIPTS": script("flood.sh")})
+	report, err = GuestTest(ctx, cfg, &printed)
+	if err == nil || len(report.Scripts) != 1 {
+		t.Fatalf("the flood: %v", err)
+	}
+	if s := ktap.Summarize(report.Scripts[0]); s.Tests > 100_000+2 || s.Errors < 99_000 {
+		t.Errorf("the flood read %+v, want 100,000 tests at most, nearly all without a result", s)
+	}
+	for _, name := range []string{"test.json", "test.junit.xml"} {
+		data, err := os.ReadFile(filepath.Join(cfg.Paths.Dist, "test-reports", name))
+		if err != nil || len(data) > 64<<20 {
+			t.Errorf("%s: %d bytes (%v), want 64 MiB at most", name, len(data), err)
+		}
+		if bytes.ContainsAny(data, "\x1b\x07") {
+			t.Errorf("%s holds the guest's control characters", name)
+		}
+	}
+	// The failure shows the console's last lines, the guest's title change among them, made visible.
+	if !strings.Contains(printed.String()+err.Error(), `the end \x1b]0;retitled\x07`) {
+		t.Errorf("the failure does not show the guest's last line, made visible:\n%v", err)
+	}
+	if strings.ContainsAny(printed.String()+err.Error(), "\x1b\x07") {
+		t.Errorf("what mage test printed holds the guest's control characters:\n%s", firstLines(printed.String(), 40))
 	}
 }

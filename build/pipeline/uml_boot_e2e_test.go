@@ -314,7 +314,7 @@ func TestBootEndToEnd(t *testing.T) {
 		})
 		// The second layer alone: a kernel whose hostfs mounts any host path, under the sandbox.
 		t.Run("the sandbox holds without the hostfs patch", func(t *testing.T) {
-			kernel := unconfinedHostfsKernel
+			kernel := attackerKernel
 			if k := os.Getenv("SUML_E2E_KERNEL_UNPATCHED"); k != "" {
 				kernel = k
 			}
