@@ -10,12 +10,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/simple-uml/simple-uml/build/attacktest"
+	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/host"
+	"github.com/simple-uml/simple-uml/build/lab"
 	"github.com/simple-uml/simple-uml/build/lan"
 	"github.com/simple-uml/simple-uml/build/uml"
 	"github.com/simple-uml/simple-uml/build/usernet"
@@ -117,16 +120,7 @@ func TestGuestRootAttacks(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	r, err := startLab(ctx, cfg, "attack", testLog(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	defer func() {
-		if !stopped {
-			r.Stop()
-		}
-	}()
+	r, stop := runningLab(t, ctx, cfg, "attack")
 	bCOW := filepath.Join(r.Dir, "b", "guest.cow")
 	before, err := os.ReadFile(bCOW)
 	if err != nil {
@@ -178,7 +172,7 @@ func TestGuestRootAttacks(t *testing.T) {
 	// no right for unix sockets (before ABI 9), so the servers refuse what comes: the console wants
 	// the lab's token, the LAN only the kernels of guests on it.
 	t.Logf("connect to b's console: %s, typed %s; connect to lan2: %s, sent %s (Landlock before ABI 9 lets a connection to a socket's path through)",
-		results["connect console"], results["type into console"], results["connect lan"], results["send frame"])
+		results["connect console"], results["type into console"], results["connect lan"], results["send lan"])
 	if out, _, err := r.Run(ctx, "b", "ls /pwned-from-a 2>&1"); err != nil || !strings.Contains(out, "No such file") {
 		t.Errorf("what a typed into b's console reached b: %q %v", out, err)
 	}
@@ -211,10 +205,7 @@ func TestGuestRootAttacks(t *testing.T) {
 		t.Errorf("after the runt, a no longer reaches b on lan1: %q %v", out, err)
 	}
 	capture := r.CapturePath("lan2")
-	start := time.Now()
-	r.Stop()
-	stopped = true
-	if d := time.Since(start); d > 10*time.Second {
+	if d := stop(); d > 10*time.Second {
 		t.Errorf("the lab took %s to stop", d)
 	}
 	if data, err := os.ReadFile(capture); err != nil || bytes.Contains(data, []byte("suml-attack-frame")) {
@@ -223,6 +214,24 @@ func TestGuestRootAttacks(t *testing.T) {
 	if left := labLeftovers(cfg, nil); len(left) > 0 {
 		t.Errorf("left after the lab stopped: %v", left)
 	}
+}
+
+// runningLab starts lab name for a test and returns it with what stops it (once) and says how long
+// that took; the test's end stops it if the test did not.
+func runningLab(t testing.TB, ctx context.Context, cfg config.Config, name string) (*lab.Running, func() time.Duration) {
+	t.Helper()
+	r, err := startLab(ctx, cfg, name, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop := func() time.Duration {
+		start := time.Now()
+		once.Do(r.Stop)
+		return time.Since(start)
+	}
+	t.Cleanup(func() { stop() })
+	return r, stop
 }
 
 // floodLab: guest a floods what the host keeps for it (its user network with the door to the host
@@ -326,16 +335,7 @@ func TestGuestFloods(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	r, err := startLab(ctx, cfg, "flood", testLog(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	defer func() {
-		if !stopped {
-			r.Stop()
-		}
-	}()
+	r, stop := runningLab(t, ctx, cfg, "flood")
 	run := func(guest, command string) string {
 		t.Helper()
 		out, status, err := r.Run(ctx, guest, command)
@@ -397,10 +397,7 @@ func TestGuestFloods(t *testing.T) {
 	if fi, err := os.Stat(r.ConsolePath("a")); err != nil || fi.Size() > uml.ConsoleLogged+1<<20 {
 		t.Errorf("a's console log: %v, want at most %d bytes", err, uml.ConsoleLogged)
 	}
-	start := time.Now()
-	r.Stop()
-	stopped = true
-	if d := time.Since(start); d > 10*time.Second {
+	if d := stop(); d > 10*time.Second {
 		t.Errorf("the lab took %s to stop after the floods", d)
 	}
 	if left := labLeftovers(cfg, nil); len(left) > 0 {

@@ -113,16 +113,7 @@ func TestLabEndToEnd(t *testing.T) {
 	cfg := bootConfig(t, ws, map[string]string{"SUML_LABS": labs})
 	ctx := context.Background()
 
-	r, err := startLab(ctx, cfg, "three", testLog(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	defer func() {
-		if !stopped {
-			r.Stop()
-		}
-	}()
+	r, stop := runningLab(t, ctx, cfg, "three")
 	for guest, want := range map[string]int{"a": 0, "b": 10} {
 		if got := attacktest.Nice(t, r.Pid(guest)); got != want {
 			t.Errorf("%s's kernel runs at nice %d, want %d", guest, got, want)
@@ -173,8 +164,7 @@ func TestLabEndToEnd(t *testing.T) {
 		t.Error("a host service heard from the lab")
 	}
 	dir, sockets := r.Dir, r.Sockets()
-	r.Stop()
-	stopped = true
+	stop()
 
 	// Everything is gone: no kernel of the lab runs, no socket is left.
 	if procs := umlProcesses(dir); len(procs) > 0 {

@@ -139,28 +139,29 @@ static void try_console(void)
 	}
 }
 
-static void try_lan(void)
+/* send_frame connects to the LAN socket path and sends one frame of len bytes. */
+static void send_frame(const char *what, const char *path, const char *frame, long len)
 {
-	/* A broadcast frame of an experimental ethertype, its payload a marker the capture is searched for. */
-	static const char frame[] = "\xff\xff\xff\xff\xff\xff\x02\x00\x00\xa7\x7a\xc0\x88\xb5suml-attack-frame";
-	long fd = connect_unix(H_SOCK_SEQPACKET, lan);
+	char label[64];
+	long fd = connect_unix(H_SOCK_SEQPACKET, path);
 
-	report("connect lan", fd < 0 ? fd : 0);
+	snprintf(label, sizeof(label), "connect %s", what);
+	report(label, fd < 0 ? fd : 0);
 	if (fd >= 0) {
-		report("send frame", host(H_WRITE, fd, (long)frame, sizeof(frame) - 1, 0, 0, 0));
+		snprintf(label, sizeof(label), "send %s", what);
+		report(label, host(H_WRITE, fd, (long)frame, len, 0, 0, 0));
 		host(H_CLOSE, fd, 0, 0, 0, 0, 0);
 	}
 }
 
-static void try_runt(void)
+static void try_lans(void)
 {
-	long fd = connect_unix(H_SOCK_SEQPACKET, runt);
+	/* A broadcast frame of an experimental ethertype, its payload a marker the capture is searched for. */
+	static const char frame[] = "\xff\xff\xff\xff\xff\xff\x02\x00\x00\xa7\x7a\xc0\x88\xb5suml-attack-frame";
 
-	report("connect own lan", fd < 0 ? fd : 0);
-	if (fd >= 0) {
-		report("send runt", host(H_WRITE, fd, (long)"\xff\xff\xff\xff\xff\xff\x02\x00\x00\xa7\x7a", 11, 0, 0, 0));
-		host(H_CLOSE, fd, 0, 0, 0, 0, 0);
-	}
+	send_frame("lan", lan, frame, sizeof(frame) - 1);
+	/* Shorter than an Ethernet header, on this guest's own LAN. */
+	send_frame("runt", runt, frame, 11);
 }
 
 static void try_udp(void)
@@ -198,8 +199,7 @@ static int __init suml_attack_init(void)
 {
 	try_files();
 	try_console();
-	try_lan();
-	try_runt();
+	try_lans();
 	try_udp();
 	try_host_kernel();
 	pr_info("suml-attack done: 0\n");
