@@ -23,6 +23,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(hostileKernel) == "1" {
 		os.Exit(tryHostCalls())
 	}
+	if n := os.Getenv(syscallLoop); n != "" {
+		os.Exit(loopSystemCalls(n))
+	}
 	os.Exit(m.Run())
 }
 

@@ -2,6 +2,7 @@ package uml
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/net/bpf"
@@ -270,4 +272,45 @@ func seccompData(nr, arch uint32, args [6]uint64) []byte {
 		binary.BigEndian.PutUint32(b[seccompArgLow(uint32(i))+4:], uint32(a>>32))
 	}
 	return b
+}
+
+// syscallLoop makes the test binary a stand-in that makes that many cheap system calls (getppid)
+// and prints how long each took, in nanoseconds (see BenchmarkSystemCall).
+const syscallLoop = "SUML_UML_SYSCALL_LOOP"
+
+func loopSystemCalls(count string) int {
+	n, err := strconv.Atoi(count)
+	if err != nil {
+		return 1
+	}
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		unix.Getppid()
+	}
+	fmt.Println(float64(time.Since(start).Nanoseconds()) / float64(n))
+	return 0
+}
+
+// BenchmarkSystemCall: what a system call of the kernel process costs under the sandbox (Landlock
+// has no say in getppid: the difference is the filter's) against none.
+func BenchmarkSystemCall(b *testing.B) {
+	for _, sandbox := range []Sandbox{SandboxOff, SandboxAuto} {
+		b.Run("sandbox="+string(sandbox), func(b *testing.B) {
+			b.Setenv(syscallLoop, strconv.Itoa(b.N))
+			var out bytes.Buffer
+			cmd := exec.Command(os.Args[0])
+			cmd.Stdout = &out
+			if err := startConfined(cmd, Options{Kernel: os.Args[0], Sandbox: sandbox}, &runtime{dir: b.TempDir()}); err != nil {
+				b.Fatal(err)
+			}
+			if err := cmd.Wait(); err != nil {
+				b.Fatal(err)
+			}
+			ns, err := strconv.ParseFloat(strings.TrimSpace(out.String()), 64)
+			if err != nil {
+				b.Fatalf("the stand-in printed %q", out.String())
+			}
+			b.ReportMetric(ns, "ns/syscall")
+		})
+	}
 }
