@@ -157,6 +157,12 @@ func TestGuestRootAttacks(t *testing.T) {
 		"udp socket":         eafnosupport, // the system-call filter: unix sockets only
 		"signal victim":      eperm,        // Landlock's scope
 		"trace victim":       eperm,
+		"signal parent":      eperm, // no thread of the lab's process is in the sandbox
+		"trace parent":       eperm,
+		"limit victim":       eperm, // the system-call filter: only its own limits
+		"chmod canary":       eperm, // the system-call filter: no mode by path without a shared folder
+		"watch canary":       eperm,
+		"new session":        eperm,
 		"user namespace":     eperm, // the system-call filter
 		"io_uring":           eperm,
 		"load host module":   eperm,

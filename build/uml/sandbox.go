@@ -16,8 +16,8 @@ import (
 
 // Sandbox says how the UML process (and any process it starts) is confined on the host: a Landlock
 // ruleset that lets it read its kernel, its image and the system's shared libraries, write its COW
-// file, its private runtime folder and the shared folder, run no program but itself, and nothing
-// else; no TCP at all (the guest's network runs in this program, see usernet); a system-call filter
+// file, its private runtime folder and the shared folder, execute only itself (and its loader, which
+// runs what it reads under the same sandbox), and nothing else; no TCP at all (the guest's network runs in this program, see usernet); a system-call filter
 // (seccompProgram); no capability but root's over files. A guest kernel exploit then reaches no more
 // of the host than that.
 type Sandbox string
@@ -45,8 +45,9 @@ const minLandlockABI = 6
 // ABI 10 adds UDP (the system-call filter already refuses inet sockets).
 func landlockConfig() landlock.Config { return landlock.V10.BestEffort() }
 
-// The rights the rules grant. None grants execute but on the kernel and its loader: a kernel process
-// taken over runs no other program. None makes device nodes: root's kernel process keeps no
+// The rights the rules grant. None grants execute but on the kernel and its loader (which a kernel
+// process taken over can still ask to run any file it reads: that program runs in this sandbox, no
+// setuid program among them). None makes device nodes: root's kernel process keeps no
 // CAP_MKNOD (dropCapabilities), and with it a node in its run folder would open a host disk.
 const (
 	readFile  = llsyscall.AccessFSReadFile
@@ -122,10 +123,10 @@ func programLoader(program string) (string, error) {
 	return "", nil
 }
 
-// startConfined starts cmd under o's sandbox and at o's priority. Landlock and the nice value are
-// a thread's, inherited by what it starts, so both are set on a thread of its own, locked and never
-// unlocked (it ends with its goroutine), and the process is started from it: the rest of this program
-// keeps its rights and priority.
+// startConfined starts cmd under o's sandbox and at o's priority. Landlock, the system-call filter,
+// capabilities and the nice value are a thread's, inherited by what it starts, so all are set on a
+// thread of its own (onDisposableThread) and the process is started from it: the rest of this
+// program keeps its rights and priority.
 func startConfined(cmd *exec.Cmd, o Options, rt *runtime) error {
 	restrict, err := sandboxRestriction(o, rt)
 	if err != nil {
@@ -134,25 +135,44 @@ func startConfined(cmd *exec.Cmd, o Options, rt *runtime) error {
 	if restrict == nil && o.Nice == 0 {
 		return cmd.Start()
 	}
-	started := make(chan error, 1)
-	go func() {
-		goruntime.LockOSThread() // never unlocked: the thread carries the ruleset and priority and ends here
+	var started error
+	onDisposableThread(func() {
 		if restrict != nil {
-			if err := restrict(); err != nil {
-				started <- err
+			if started = restrict(); started != nil {
 				return
 			}
 		}
 		if o.Nice != 0 {
 			// PRIO_PROCESS with who = 0 is the calling thread on Linux.
 			if err := unix.Setpriority(unix.PRIO_PROCESS, 0, o.Nice); err != nil {
-				started <- fmt.Errorf("nice %d: %w", o.Nice, err)
+				started = fmt.Errorf("nice %d: %w", o.Nice, err)
 				return
 			}
 		}
-		started <- cmd.Start()
+		started = cmd.Start()
+	})
+	return started
+}
+
+// onDisposableThread runs f on an OS thread that ends when f returns: a goroutine locked to its
+// thread takes the thread with it when it exits, but for the process's main thread, which Go keeps
+// (parked) for good. Restrictions left on that thread would stay in this process: Landlock lets a
+// sandbox trace and signal its own domain, so a kernel taken over could ptrace this program's main
+// thread and run code in it, unconfined threads and all (found by an attacker from a guest).
+func onDisposableThread(f func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		goruntime.LockOSThread()
+		if unix.Gettid() == unix.Getpid() {
+			// Hold the main thread while f runs elsewhere, so that it cannot be f's, then let it go.
+			onDisposableThread(f)
+			goruntime.UnlockOSThread()
+			return
+		}
+		f() // the goroutine then exits still locked, and its thread ends
 	}()
-	return <-started
+	<-done
 }
 
 // sandboxRestriction returns what confines the calling thread under o's sandbox (see Sandbox and
@@ -199,7 +219,7 @@ func sandboxRestriction(o Options, rt *runtime) (func() error, error) {
 				return fmt.Errorf("sandbox: %w", err)
 			}
 		}
-		return loadSeccomp(rawNet)
+		return loadSeccomp(seccompOptions{rawNet: rawNet, share: o.Hostfs != ""})
 	}, nil
 }
 
@@ -227,7 +247,6 @@ func DescribeSandbox(o Options) string {
 	if o.Hostfs != "" {
 		what += " and the shared folder"
 	}
-	what += ", runs no other program"
 	if abi >= 4 {
 		what += ", opens no TCP connection"
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -178,4 +179,75 @@ func runConfined(t *testing.T, script string, o Options, rt *runtime) string {
 		t.Skip("this host has no Landlock")
 	}
 	return out.String()
+}
+
+// fromMainThread makes the test binary start a confined process from its main thread (see
+// TestConfinementLeavesNoThread).
+const fromMainThread = "SUML_UML_FROM_MAIN_THREAD"
+
+// confineFromMainThread starts a confined process from the main goroutine locked to the main thread
+// (where TestMain begins), the case where Go would have kept the restricted thread, and prints the
+// threads of this process that kept a system-call filter or no_new_privs.
+func confineFromMainThread() int {
+	goruntime.LockOSThread()
+	if unix.Gettid() != unix.Getpid() {
+		fmt.Println("not on the main thread")
+		return 1
+	}
+	cmd := exec.Command("/bin/true")
+	if err := startConfined(cmd, Options{Kernel: "/bin/true"}, &runtime{dir: os.TempDir()}); err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	cmd.Wait()
+	fmt.Println(strings.Join(threadsLeftRestricted(), " "))
+	return 0
+}
+
+// restrictedThreads lists this process's threads that have a system-call filter or no_new_privs.
+func restrictedThreads() []string {
+	var out []string
+	tasks, _ := os.ReadDir("/proc/self/task")
+	for _, task := range tasks {
+		status, err := os.ReadFile(filepath.Join("/proc/self/task", task.Name(), "status"))
+		if err == nil && (strings.Contains(string(status), "\nSeccomp:\t2") || strings.Contains(string(status), "\nNoNewPrivs:\t1")) {
+			out = append(out, task.Name())
+		}
+	}
+	return out
+}
+
+// TestConfinementLeavesNoThread: the thread that confined a kernel ends with the start, so no thread
+// of this program shares the kernel's sandbox (which could then trace it): from the main thread, and
+// from whatever thread a goroutine gets, a hundred times.
+func TestConfinementLeavesNoThread(t *testing.T) {
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), fromMainThread+"=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "" {
+		t.Errorf("confined from the main thread: threads left restricted: %q (%v)", out, err)
+	}
+	for i := 0; i < 100; i++ {
+		cmd := exec.Command("/bin/true")
+		if err := startConfined(cmd, Options{Kernel: "/bin/true"}, &runtime{dir: t.TempDir()}); err != nil {
+			t.Fatal(err)
+		}
+		cmd.Wait()
+		if left := threadsLeftRestricted(); len(left) > 0 {
+			t.Fatalf("start %d: threads left restricted: %v", i, left)
+		}
+	}
+}
+
+// threadsLeftRestricted is restrictedThreads once the thread that confined a start has had a second
+// to end (Go ends it after its goroutine returns).
+func threadsLeftRestricted() []string {
+	deadline := time.Now().Add(time.Second)
+	for {
+		left := restrictedThreads()
+		if len(left) == 0 || time.Now().After(deadline) {
+			return left
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

@@ -47,6 +47,33 @@ var seccompDenied = []uint32{
 	unix.SYS_SETTIMEOFDAY, unix.SYS_CLOCK_SETTIME, unix.SYS_CLOCK_ADJTIME, unix.SYS_ADJTIMEX,
 	unix.SYS_ACCT, unix.SYS_QUOTACTL, unix.SYS_SYSLOG, unix.SYS_VHANGUP, unix.SYS_SETHOSTNAME,
 	unix.SYS_SETDOMAINNAME, unix.SYS_FANOTIFY_INIT, unix.SYS_QUOTACTL_FD, unix.SYS_OPEN_TREE_ATTR,
+	// A new session leaves the kernel's process group, by which a boot's end stops every process of
+	// the guest. setpgid stays (Go makes the kernel's group with it), so a process that makes a group
+	// of its own still leaves it: SECURITY.md says so.
+	unix.SYS_SETSID,
+	// inotify would list the names of the files made or opened in any folder it can see.
+	unix.SYS_INOTIFY_ADD_WATCH,
+}
+
+// pathMetadata are the calls that change a file's mode, owner, times or extended attributes by its
+// path, which Landlock does not mediate: without a shared folder (whose hostfs sets them by path)
+// the kernel process is refused them, and cannot make your files readable to others or plant
+// attributes on them.
+var pathMetadata = []uint32{
+	unix.SYS_CHMOD, unix.SYS_FCHMODAT, unix.SYS_FCHMODAT2, unix.SYS_CHOWN, unix.SYS_LCHOWN,
+	unix.SYS_FCHOWNAT, unix.SYS_UTIME, unix.SYS_UTIMES, unix.SYS_FUTIMESAT, unix.SYS_UTIMENSAT,
+	unix.SYS_SETXATTR, unix.SYS_LSETXATTR, unix.SYS_REMOVEXATTR, unix.SYS_LREMOVEXATTR,
+	unix.SYS_SETXATTRAT, unix.SYS_REMOVEXATTRAT,
+}
+
+// otherProcesses are the calls that change another process's limits, priority, CPUs or I/O class,
+// which take only the same user (not Landlock's scope): each is refused unless its target argument
+// is 0, the caller itself (setpriority and ioprio_set also need their "process" kind, 0 and 1).
+var otherProcesses = []struct{ nr, arg, self uint32 }{
+	{unix.SYS_PRLIMIT64, 0, 0}, {unix.SYS_SETPRIORITY, 0, unix.PRIO_PROCESS}, {unix.SYS_SETPRIORITY, 1, 0},
+	{unix.SYS_SCHED_SETAFFINITY, 0, 0}, {unix.SYS_SCHED_SETSCHEDULER, 0, 0}, {unix.SYS_SCHED_SETPARAM, 0, 0},
+	{unix.SYS_SCHED_SETATTR, 0, 0}, {unix.SYS_IOPRIO_SET, 0, 1}, {unix.SYS_IOPRIO_SET, 1, 0},
+	{unix.SYS_MIGRATE_PAGES, 0, 0}, {unix.SYS_MOVE_PAGES, 0, 0},
 }
 
 // seccompNotThere are refused as if this kernel had no such call, so that callers fall back to
@@ -82,9 +109,13 @@ const (
 	x32Bit       = 0x40000000 // __X32_SYSCALL_BIT
 )
 
-// seccompProgram is the kernel process's filter; rawNet allows sockets of every family (a raw UML
-// transport opens packet and inet sockets). Each check returns on both branches, so no jump is long.
-func seccompProgram(rawNet bool) ([]bpf.RawInstruction, error) {
+// seccompOptions says what a boot opened: a raw UML transport (which opens packet and inet sockets)
+// and a shared folder (whose hostfs sets modes, owners and times by path).
+type seccompOptions struct{ rawNet, share bool }
+
+// seccompProgram is the kernel process's filter. Each check returns on both branches, so no jump is
+// long.
+func seccompProgram(o seccompOptions) ([]bpf.RawInstruction, error) {
 	prog := []bpf.Instruction{
 		bpf.LoadAbsolute{Off: seccompArch, Size: 4},
 		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.AUDIT_ARCH_X86_64, SkipTrue: 1},
@@ -99,6 +130,14 @@ func seccompProgram(rawNet bool) ([]bpf.RawInstruction, error) {
 	for _, nr := range seccompDenied {
 		prog = append(prog, bpf.JumpIf{Cond: bpf.JumpEqual, Val: nr, SkipFalse: 1}, bpf.RetConstant{Val: seccompEPERM})
 	}
+	if !o.share {
+		for _, nr := range pathMetadata {
+			prog = append(prog, bpf.JumpIf{Cond: bpf.JumpEqual, Val: nr, SkipFalse: 1}, bpf.RetConstant{Val: seccompEPERM})
+		}
+	}
+	for _, p := range otherProcesses {
+		prog = append(prog, argCheck(p.nr, p.arg, bpf.JumpNotEqual, p.self, seccompEPERM)...)
+	}
 	for _, m := range setIDModes {
 		prog = append(prog, argCheck(m.nr, m.arg, bpf.JumpBitsSet, unix.S_ISUID|unix.S_ISGID, seccompEPERM)...)
 	}
@@ -106,7 +145,7 @@ func seccompProgram(rawNet bool) ([]bpf.RawInstruction, error) {
 	prog = append(prog, argCheck(unix.SYS_CLONE, 0, bpf.JumpBitsSet, newNamespaces, seccompEPERM)...)
 	prog = append(prog, argCheck(unix.SYS_IOCTL, 1, bpf.JumpEqual, unix.TIOCSTI, seccompEPERM)...)
 	prog = append(prog, argCheck(unix.SYS_IOCTL, 1, bpf.JumpEqual, unix.TIOCLINUX, seccompEPERM)...)
-	if !rawNet {
+	if !o.rawNet {
 		prog = append(prog, argCheck(unix.SYS_SOCKET, 0, bpf.JumpNotEqual, unix.AF_UNIX, seccompNoAF)...)
 	}
 	prog = append(prog, bpf.RetConstant{Val: seccompAllow})
@@ -127,11 +166,11 @@ func argCheck(nr, arg uint32, cond bpf.JumpTest, val, ret uint32) []bpf.Instruct
 
 // loadSeccomp puts the filter on the calling thread alone (no TSYNC: the rest of this program is not
 // the kernel), inherited by the process it starts. no_new_privs must be set.
-func loadSeccomp(rawNet bool) error {
+func loadSeccomp(o seccompOptions) error {
 	if goruntime.GOARCH != "amd64" {
 		return nil
 	}
-	raw, err := seccompProgram(rawNet)
+	raw, err := seccompProgram(o)
 	if err != nil {
 		return fmt.Errorf("sandbox: system-call filter: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/simple-uml/simple-uml/build/attacktest"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
@@ -48,6 +49,12 @@ var hostCalls = []struct {
 		}
 		return err
 	}},
+	{"chmod", func() error { return unix.Chmod(os.Getenv(probeOutside), 0o666) }},
+	{"prlimit", func() error {
+		var limit unix.Rlimit
+		return unix.Prlimit(os.Getppid(), unix.RLIMIT_NOFILE, nil, &limit)
+	}},
+	{"setsid", func() error { _, err := unix.Setsid(); return err }},
 	{"setuid", func() error {
 		// A file of the run folder's (see probeDir) made set-user-ID.
 		f, err := os.CreateTemp(os.Getenv(probeDir), "setuid-")
@@ -59,8 +66,12 @@ var hostCalls = []struct {
 	}},
 }
 
-// probeDir names the folder the stand-in may write (its run folder).
-const probeDir = "SUML_UML_PROBE_DIR"
+// probeDir names the folder the stand-in may write (its run folder), probeOutside a file of the
+// test's outside the sandbox.
+const (
+	probeDir     = "SUML_UML_PROBE_DIR"
+	probeOutside = "SUML_UML_PROBE_OUTSIDE"
+)
 
 func socketErr(family, kind int) error {
 	fd, err := unix.Socket(family, kind, 0)
@@ -104,10 +115,11 @@ func TestSandboxSystemCalls(t *testing.T) {
 	t.Setenv(hostileKernel, "1")
 	confined := map[string]string{"udp": "EAFNOSUPPORT", "inet6": "EAFNOSUPPORT", "netlink": "EAFNOSUPPORT", "unix": "ok",
 		"userns": "EPERM", "clone3": "ENOSYS", "io_uring": "EPERM", "tiocsti": "EPERM", "exec": "EACCES",
-		"socketpair": "EAFNOSUPPORT", "setuid": "EPERM"}
+		"socketpair": "EAFNOSUPPORT", "setuid": "EPERM", "chmod": "EPERM", "prlimit": "EPERM", "setsid": "EPERM"}
 	raw := map[string]string{"udp": "ok", "unix": "ok", "userns": "EPERM", "io_uring": "EPERM", "tiocsti": "EPERM",
 		"socketpair": "EAFNOSUPPORT", "setuid": "EPERM"}
-	off := map[string]string{"udp": "ok", "unix": "ok", "clone3": "EINVAL", "tiocsti": "ENOTTY", "exec": "ok", "setuid": "ok"}
+	off := map[string]string{"udp": "ok", "unix": "ok", "clone3": "EINVAL", "tiocsti": "ENOTTY", "exec": "ok", "setuid": "ok",
+		"chmod": "ok", "prlimit": "ok", "setsid": "ok"}
 	for _, c := range []struct {
 		name    string
 		sandbox Sandbox
@@ -124,6 +136,8 @@ func TestSandboxSystemCalls(t *testing.T) {
 			o := Options{Kernel: os.Args[0], Sandbox: c.sandbox, Net: c.net}
 			rt := &runtime{dir: t.TempDir()}
 			t.Setenv(probeDir, rt.dir)
+			outside := attacktest.NewCanary(t, t.TempDir(), "id_ed25519")
+			t.Setenv(probeOutside, outside.Path)
 			got, status := runHostileKernel(t, o, rt)
 			for name, want := range c.want {
 				if name == "exec" && rt.unconfined {
@@ -199,46 +213,63 @@ func TestSeccompProgram(t *testing.T) {
 	tests := []struct {
 		name   string
 		rawNet bool
+		share  bool
 		arch   uint32
 		nr     uint32
 		args   [6]uint64
 		want   uint32
 	}{
-		{"read", false, x86, unix.SYS_READ, [6]uint64{}, seccompAllow},
-		{"ptrace (UML's address spaces)", false, x86, unix.SYS_PTRACE, [6]uint64{}, seccompAllow},
-		{"i386 table", false, unix.AUDIT_ARCH_I386, 102, [6]uint64{}, seccompNoSys},
-		{"x32 table", false, x86, x32Bit | unix.SYS_SOCKET, [6]uint64{unix.AF_INET}, seccompNoSys},
-		{"clone3", false, x86, unix.SYS_CLONE3, [6]uint64{}, seccompNoSys},
-		{"init_module", false, x86, unix.SYS_INIT_MODULE, [6]uint64{}, seccompEPERM},
-		{"io_uring_setup", false, x86, unix.SYS_IO_URING_SETUP, [6]uint64{}, seccompEPERM},
-		{"fanotify_init, the last denied", false, x86, unix.SYS_FANOTIFY_INIT, [6]uint64{}, seccompEPERM},
-		{"clone of a thread", false, x86, unix.SYS_CLONE, [6]uint64{unix.CLONE_VM | unix.CLONE_FILES}, seccompAllow},
-		{"clone of a namespace", false, x86, unix.SYS_CLONE, [6]uint64{unix.CLONE_VM | unix.CLONE_NEWNET}, seccompEPERM},
-		{"TIOCSTI", false, x86, unix.SYS_IOCTL, [6]uint64{0, unix.TIOCSTI}, seccompEPERM},
-		{"TIOCLINUX", false, x86, unix.SYS_IOCTL, [6]uint64{0, unix.TIOCLINUX}, seccompEPERM},
-		{"TCGETS", false, x86, unix.SYS_IOCTL, [6]uint64{0, unix.TCGETS}, seccompAllow},
-		{"TIOCSTI in the high half", false, x86, unix.SYS_IOCTL, [6]uint64{0, 1<<32 | unix.TIOCSTI}, seccompEPERM},
-		{"unix socket", false, x86, unix.SYS_SOCKET, [6]uint64{unix.AF_UNIX}, seccompAllow},
-		{"inet socket", false, x86, unix.SYS_SOCKET, [6]uint64{unix.AF_INET}, seccompNoAF},
-		{"packet socket", false, x86, unix.SYS_SOCKET, [6]uint64{unix.AF_PACKET}, seccompNoAF},
-		{"inet socket, raw transport", true, x86, unix.SYS_SOCKET, [6]uint64{unix.AF_INET}, seccompAllow},
-		{"init_module, raw transport", true, x86, unix.SYS_INIT_MODULE, [6]uint64{}, seccompEPERM},
-		{"another architecture's table", false, unix.AUDIT_ARCH_AARCH64, unix.SYS_READ, [6]uint64{}, seccompNoSys},
-		{"number -1", false, x86, 0xffffffff, [6]uint64{}, seccompNoSys},
-		{"openat2", false, x86, unix.SYS_OPENAT2, [6]uint64{}, seccompNoSys},
-		{"inet socket pair", false, x86, unix.SYS_SOCKETPAIR, [6]uint64{unix.AF_INET}, seccompNoAF},
-		{"unix socket pair", false, x86, unix.SYS_SOCKETPAIR, [6]uint64{unix.AF_UNIX}, seccompAllow},
-		{"inet socket pair, raw transport", true, x86, unix.SYS_SOCKETPAIR, [6]uint64{unix.AF_INET}, seccompNoAF},
-		{"chmod 0755", false, x86, unix.SYS_CHMOD, [6]uint64{0, 0o755}, seccompAllow},
-		{"chmod 04755", false, x86, unix.SYS_CHMOD, [6]uint64{0, 0o4755}, seccompEPERM},
-		{"fchmodat 02755", false, x86, unix.SYS_FCHMODAT, [6]uint64{0, 0, 0o2755}, seccompEPERM},
-		{"openat creating 04755", false, x86, unix.SYS_OPENAT, [6]uint64{0, 0, unix.O_CREAT, 0o4755}, seccompEPERM},
-		{"openat creating 0644", false, x86, unix.SYS_OPENAT, [6]uint64{0, 0, unix.O_CREAT, 0o644}, seccompAllow},
-		{"mknodat 04755", false, x86, unix.SYS_MKNODAT, [6]uint64{0, 0, unix.S_IFREG | 0o4755}, seccompEPERM},
+		{"read", false, false, x86, unix.SYS_READ, [6]uint64{}, seccompAllow},
+		{"ptrace (UML's address spaces)", false, false, x86, unix.SYS_PTRACE, [6]uint64{}, seccompAllow},
+		{"i386 table", false, false, unix.AUDIT_ARCH_I386, 102, [6]uint64{}, seccompNoSys},
+		{"x32 table", false, false, x86, x32Bit | unix.SYS_SOCKET, [6]uint64{unix.AF_INET}, seccompNoSys},
+		{"clone3", false, false, x86, unix.SYS_CLONE3, [6]uint64{}, seccompNoSys},
+		{"init_module", false, false, x86, unix.SYS_INIT_MODULE, [6]uint64{}, seccompEPERM},
+		{"io_uring_setup", false, false, x86, unix.SYS_IO_URING_SETUP, [6]uint64{}, seccompEPERM},
+		{"fanotify_init, the last denied", false, false, x86, unix.SYS_FANOTIFY_INIT, [6]uint64{}, seccompEPERM},
+		{"clone of a thread", false, false, x86, unix.SYS_CLONE, [6]uint64{unix.CLONE_VM | unix.CLONE_FILES}, seccompAllow},
+		{"clone of a namespace", false, false, x86, unix.SYS_CLONE, [6]uint64{unix.CLONE_VM | unix.CLONE_NEWNET}, seccompEPERM},
+		{"TIOCSTI", false, false, x86, unix.SYS_IOCTL, [6]uint64{0, unix.TIOCSTI}, seccompEPERM},
+		{"TIOCLINUX", false, false, x86, unix.SYS_IOCTL, [6]uint64{0, unix.TIOCLINUX}, seccompEPERM},
+		{"TCGETS", false, false, x86, unix.SYS_IOCTL, [6]uint64{0, unix.TCGETS}, seccompAllow},
+		{"TIOCSTI in the high half", false, false, x86, unix.SYS_IOCTL, [6]uint64{0, 1<<32 | unix.TIOCSTI}, seccompEPERM},
+		{"unix socket", false, false, x86, unix.SYS_SOCKET, [6]uint64{unix.AF_UNIX}, seccompAllow},
+		{"inet socket", false, false, x86, unix.SYS_SOCKET, [6]uint64{unix.AF_INET}, seccompNoAF},
+		{"packet socket", false, false, x86, unix.SYS_SOCKET, [6]uint64{unix.AF_PACKET}, seccompNoAF},
+		{"inet socket, raw transport", true, false, x86, unix.SYS_SOCKET, [6]uint64{unix.AF_INET}, seccompAllow},
+		{"init_module, raw transport", true, false, x86, unix.SYS_INIT_MODULE, [6]uint64{}, seccompEPERM},
+		{"another architecture's table", false, false, unix.AUDIT_ARCH_AARCH64, unix.SYS_READ, [6]uint64{}, seccompNoSys},
+		{"number -1", false, false, x86, 0xffffffff, [6]uint64{}, seccompNoSys},
+		{"openat2", false, false, x86, unix.SYS_OPENAT2, [6]uint64{}, seccompNoSys},
+		{"inet socket pair", false, false, x86, unix.SYS_SOCKETPAIR, [6]uint64{unix.AF_INET}, seccompNoAF},
+		{"unix socket pair", false, false, x86, unix.SYS_SOCKETPAIR, [6]uint64{unix.AF_UNIX}, seccompAllow},
+		{"inet socket pair, raw transport", true, false, x86, unix.SYS_SOCKETPAIR, [6]uint64{unix.AF_INET}, seccompNoAF},
+		{"chmod 0755 with a shared folder", false, true, x86, unix.SYS_CHMOD, [6]uint64{0, 0o755}, seccompAllow},
+		{"chmod 04755", false, false, x86, unix.SYS_CHMOD, [6]uint64{0, 0o4755}, seccompEPERM},
+		{"fchmodat 02755", false, false, x86, unix.SYS_FCHMODAT, [6]uint64{0, 0, 0o2755}, seccompEPERM},
+		{"openat creating 04755", false, false, x86, unix.SYS_OPENAT, [6]uint64{0, 0, unix.O_CREAT, 0o4755}, seccompEPERM},
+		{"openat creating 0644", false, false, x86, unix.SYS_OPENAT, [6]uint64{0, 0, unix.O_CREAT, 0o644}, seccompAllow},
+		{"mknodat 04755", false, false, x86, unix.SYS_MKNODAT, [6]uint64{0, 0, unix.S_IFREG | 0o4755}, seccompEPERM},
+		{"chmod 0644 without a shared folder", false, false, x86, unix.SYS_CHMOD, [6]uint64{0, 0o644}, seccompEPERM},
+		{"chmod 0644 with a shared folder", false, true, x86, unix.SYS_CHMOD, [6]uint64{0, 0o644}, seccompAllow},
+		{"chmod 04755 with a shared folder", false, true, x86, unix.SYS_CHMOD, [6]uint64{0, 0o4755}, seccompEPERM},
+		{"fchmod of its own file", false, false, x86, unix.SYS_FCHMOD, [6]uint64{3, 0o644}, seccompAllow},
+		{"setxattr without a shared folder", false, false, x86, unix.SYS_SETXATTR, [6]uint64{}, seccompEPERM},
+		{"utimensat with a shared folder", false, true, x86, unix.SYS_UTIMENSAT, [6]uint64{}, seccompAllow},
+		{"inotify_add_watch", false, true, x86, unix.SYS_INOTIFY_ADD_WATCH, [6]uint64{}, seccompEPERM},
+		{"setsid", false, false, x86, unix.SYS_SETSID, [6]uint64{}, seccompEPERM},
+		{"prlimit64 of itself", false, false, x86, unix.SYS_PRLIMIT64, [6]uint64{0, unix.RLIMIT_STACK}, seccompAllow},
+		{"prlimit64 of another", false, false, x86, unix.SYS_PRLIMIT64, [6]uint64{4242, unix.RLIMIT_NOFILE}, seccompEPERM},
+		{"setpriority of itself", false, false, x86, unix.SYS_SETPRIORITY, [6]uint64{unix.PRIO_PROCESS, 0, 5}, seccompAllow},
+		{"setpriority of another", false, false, x86, unix.SYS_SETPRIORITY, [6]uint64{unix.PRIO_PROCESS, 4242, 19}, seccompEPERM},
+		{"setpriority of the user's processes", false, false, x86, unix.SYS_SETPRIORITY, [6]uint64{unix.PRIO_USER, 0, 19}, seccompEPERM},
+		{"sched_setaffinity of another", false, false, x86, unix.SYS_SCHED_SETAFFINITY, [6]uint64{4242}, seccompEPERM},
+		{"ioprio_set of itself", false, false, x86, unix.SYS_IOPRIO_SET, [6]uint64{1, 0}, seccompAllow},
+		{"ioprio_set of a process group", false, false, x86, unix.SYS_IOPRIO_SET, [6]uint64{2, 0}, seccompEPERM},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			raw, err := seccompProgram(tt.rawNet)
+			raw, err := seccompProgram(seccompOptions{rawNet: tt.rawNet, share: tt.share})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -53,6 +53,11 @@ static long host(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
 #define H_SENDTO 44
 #define H_EXECVE 59
 #define H_KILL 62
+#define H_CHMOD 90
+#define H_GETPPID 110
+#define H_SETSID 112
+#define H_INOTIFY_ADD_WATCH 254
+#define H_PRLIMIT64 302
 #define H_PTRACE 101
 #define H_MKNOD 133
 #define H_INIT_MODULE 175
@@ -183,8 +188,18 @@ static void try_host_kernel(void)
 	char ch = 'x';
 	char *argv[] = { program, NULL };
 
+	long parent = host(H_GETPPID, 0, 0, 0, 0, 0, 0);
+	unsigned long limit[2] = { 3, 3 };
+
 	report("signal victim", host(H_KILL, victim, H_SIGKILL, 0, 0, 0, 0));
 	report("trace victim", host(H_PTRACE, H_PTRACE_ATTACH, victim, 0, 0, 0, 0));
+	/* The program that started the kernel: its threads must share nothing of the sandbox. */
+	report("signal parent", host(H_KILL, parent, 0, 0, 0, 0, 0));
+	report("trace parent", host(H_PTRACE, H_PTRACE_ATTACH, parent, 0, 0, 0, 0));
+	report("limit victim", host(H_PRLIMIT64, victim, 7 /* RLIMIT_NOFILE */, (long)limit, 0, 0, 0));
+	report("chmod canary", host(H_CHMOD, (long)canary, 0666, 0, 0, 0, 0));
+	report("watch canary", host(H_INOTIFY_ADD_WATCH, 0, (long)canary, 2, 0, 0, 0));
+	report("new session", host(H_SETSID, 0, 0, 0, 0, 0, 0));
 	report("user namespace", host(H_UNSHARE, H_CLONE_NEWUSER, 0, 0, 0, 0, 0));
 	report("io_uring", host(H_IO_URING_SETUP, 1, 0, 0, 0, 0, 0));
 	report("load host module", host(H_INIT_MODULE, 0, 0, (long)"", 0, 0, 0));
