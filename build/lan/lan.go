@@ -106,7 +106,7 @@ func (l *LAN) accept() {
 		go func() {
 			defer l.wg.Done()
 			defer l.untrack(c)
-			l.sw.Accept(l.ctx, &port{Conn: c, lan: l, macs: map[[6]byte]bool{}}, types.BessProtocol)
+			l.sw.Accept(l.ctx, NewPort(c, l.record), types.BessProtocol)
 		}()
 	}
 }
@@ -176,21 +176,26 @@ const (
 	MaxCapture = 256 << 20
 )
 
-// port is a guest's connection as the switch reads it: each read is one frame (the socket keeps
-// frames apart), which the capture records on its way in. Frames the switch must not see are
-// dropped here.
-type port struct {
+// Port is a guest's connection as a gvisor-tap-vsock switch reads it: each read is one frame (the
+// socket keeps frames apart), which record (if any) sees on its way in. Frames the switch must not
+// see are dropped here. A LAN's switch and the user network's (build/usernet) are the same.
+type Port struct {
 	net.Conn
-	lan  *LAN
-	macs map[[6]byte]bool // source addresses this port has sent from
+	record func(frame []byte)
+	macs   map[[6]byte]bool // source addresses this port has sent from
 }
 
-func (p *port) Read(b []byte) (int, error) {
+// NewPort is c as a switch's port; record, if not nil, is given each frame the switch gets.
+func NewPort(c net.Conn, record func(frame []byte)) *Port {
+	return &Port{Conn: c, record: record, macs: map[[6]byte]bool{}}
+}
+
+func (p *Port) Read(b []byte) (int, error) {
 	for {
 		n, err := p.Conn.Read(b)
 		if err != nil || p.allowed(b[:n]) {
-			if n > 0 {
-				p.lan.record(b[:n])
+			if n > 0 && p.record != nil {
+				p.record(b[:n])
 			}
 			return n, err
 		}
@@ -199,7 +204,7 @@ func (p *port) Read(b []byte) (int, error) {
 
 // allowed says whether the switch may have frame: long enough, and from one of the port's first
 // MaxMACs source addresses.
-func (p *port) allowed(frame []byte) bool {
+func (p *Port) allowed(frame []byte) bool {
 	if len(frame) < MinFrame {
 		return false
 	}

@@ -76,6 +76,7 @@ capture = true
 name = "a"
 image = %q
 root_password = "suml"
+uplink = true
 interface = [{ lan = "lan1", address = "10.1.0.1/24" }]
 
 [[guest]]
@@ -126,9 +127,12 @@ func TestGuestRootAttacks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	insmod := fmt.Sprintf("insmod /suml_attack.ko canary=%s beside=%s other_cow=%s console=%s lan=%s runt=%s rundir=%s udp_port=%d victim=%d; dmesg | grep suml-attack",
+	kernelPath := filepath.Join(cfg.Paths.Dist, LinuxName)
+	kernelInfo, _ := os.Stat(kernelPath)
+	insmod := fmt.Sprintf("insmod /suml_attack.ko canary=%s beside=%s other_cow=%s console=%s lan=%s runt=%s usernet=%s kernel=%s rundir=%s udp_port=%d victim=%d; dmesg | grep suml-attack",
 		canary.Path, filepath.Join(r.Dir, "a", ".bashrc"), bCOW, r.ConsoleSocket("b"),
-		filepath.Join(r.Sockets(), "lan2.sock"), filepath.Join(r.Sockets(), "lan1.sock"), filepath.Join(r.Dir, "a"), udp.port, victim.Process.Pid)
+		filepath.Join(r.Sockets(), "lan2.sock"), filepath.Join(r.Sockets(), "lan1.sock"), userNetSocket(t, r.Pid("a")),
+		kernelPath, filepath.Join(r.Dir, "a"), udp.port, victim.Process.Pid)
 	out, _, err := r.Run(ctx, "a", insmod)
 	if err != nil {
 		t.Fatalf("guest a: %v\n%s", err, out)
@@ -163,6 +167,7 @@ func TestGuestRootAttacks(t *testing.T) {
 		"chmod canary":       eperm, // the system-call filter: no mode by path without a shared folder
 		"watch canary":       eperm,
 		"new session":        eperm,
+		"fchmod kernel":      eperm, // its own executable, which it may open, but not change (no shared folder)
 		"user namespace":     eperm, // the system-call filter
 		"io_uring":           eperm,
 		"load host module":   eperm,
@@ -204,8 +209,14 @@ func TestGuestRootAttacks(t *testing.T) {
 	}
 	// The runt a's kernel wrote to its own LAN (which would deadlock gvisor-tap-vsock's switch for good)
 	// was dropped before the switch: lan1 still carries a's frames to b.
-	if results["send runt"] != "11" {
-		t.Errorf("the runt frame was not sent (%q): nothing was tried", results["send runt"])
+	if fd, err := strconv.Atoi(results["open kernel"]); err != nil || fd < 0 {
+		t.Errorf("the kernel's own executable did not open (%q): the fchmod tried nothing", results["open kernel"])
+	}
+	if results["send runt"] != "11" || results["send usernet runt"] != "3" {
+		t.Errorf("the runt frames were not sent (%q, %q): nothing was tried", results["send runt"], results["send usernet runt"])
+	}
+	if info, err := os.Stat(kernelPath); err != nil || info.Mode() != kernelInfo.Mode() {
+		t.Errorf("the kernel's mode changed from %v: %v %v", kernelInfo.Mode(), info, err)
 	}
 	if out, _, err := r.Run(ctx, "a", "ping -c 1 -W 5 10.1.0.2 >/dev/null && echo lan-ok"); err != nil || !strings.Contains(out, "lan-ok") {
 		t.Errorf("after the runt, a no longer reaches b on lan1: %q %v", out, err)
@@ -233,11 +244,34 @@ func runningLab(t testing.TB, ctx context.Context, cfg config.Config, name strin
 	var once sync.Once
 	stop := func() time.Duration {
 		start := time.Now()
-		once.Do(r.Stop)
+		stopped := make(chan struct{})
+		go func() { once.Do(r.Stop); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(time.Minute):
+			t.Errorf("lab %s did not stop within a minute", name)
+		}
 		return time.Since(start)
 	}
 	t.Cleanup(func() { stop() })
 	return r, stop
+}
+
+// userNetSocket is the user network's socket a guest's kernel joined, as its command line names it.
+func userNetSocket(t testing.TB, pid int) string {
+	t.Helper()
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, arg := range strings.Split(string(cmdline), "\x00") {
+		if _, spec, ok := strings.Cut(arg, "vec0:transport=bess,dst="); ok {
+			sock, _, _ := strings.Cut(spec, ",")
+			return sock
+		}
+	}
+	t.Fatalf("guest kernel %d has no user network: %q", pid, cmdline)
+	return ""
 }
 
 // floodLab: guest a floods what the host keeps for it (its user network with the door to the host

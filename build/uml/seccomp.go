@@ -27,7 +27,9 @@ import (
 //     (an exploit's tool), new namespaces and mounts, file handles (open_by_handle_at escapes a
 //     chroot or container given the capability), port I/O, clocks, swap, reboot, the kernel log;
 //   - TIOCSTI and TIOCLINUX, which would type into the terminal the console runs on;
-//   - files made set-user-ID or set-group-ID (setIDModes); socket pairs of any family but unix;
+//   - files made set-user-ID or set-group-ID, or writable to others (modeArgs); without a shared
+//     folder, any change of a file's mode, owner, times or attributes (fileMetadata); other
+//     processes' limits and priorities (otherProcesses); socket pairs of any family but unix;
 //   - the i386 and x32 system-call tables, which a filter on x86-64 numbers would not cover.
 //
 // A denied call fails with EPERM (ENOSYS for the other tables and for seccompNotThere). Only amd64
@@ -55,14 +57,15 @@ var seccompDenied = []uint32{
 	unix.SYS_INOTIFY_ADD_WATCH,
 }
 
-// pathMetadata are the calls that change a file's mode, owner, times or extended attributes by its
-// path, which Landlock does not mediate: without a shared folder (whose hostfs sets them by path)
-// the kernel process is refused them, and cannot make your files readable to others or plant
-// attributes on them.
-var pathMetadata = []uint32{
-	unix.SYS_CHMOD, unix.SYS_FCHMODAT, unix.SYS_FCHMODAT2, unix.SYS_CHOWN, unix.SYS_LCHOWN,
-	unix.SYS_FCHOWNAT, unix.SYS_UTIME, unix.SYS_UTIMES, unix.SYS_FUTIMESAT, unix.SYS_UTIMENSAT,
-	unix.SYS_SETXATTR, unix.SYS_LSETXATTR, unix.SYS_REMOVEXATTR, unix.SYS_LREMOVEXATTR,
+// fileMetadata are the calls that change a file's mode, owner, times or extended attributes, which
+// Landlock does not mediate, by path or on any descriptor the sandbox let the process open (its
+// kernel, the system's libraries, the terminal): without a shared folder (whose hostfs sets them)
+// the kernel process is refused them all, and cannot make your files, or root's, writable to others.
+var fileMetadata = []uint32{
+	unix.SYS_CHMOD, unix.SYS_FCHMOD, unix.SYS_FCHMODAT, unix.SYS_FCHMODAT2, unix.SYS_CHOWN,
+	unix.SYS_FCHOWN, unix.SYS_LCHOWN, unix.SYS_FCHOWNAT, unix.SYS_UTIME, unix.SYS_UTIMES,
+	unix.SYS_FUTIMESAT, unix.SYS_UTIMENSAT, unix.SYS_SETXATTR, unix.SYS_LSETXATTR,
+	unix.SYS_FSETXATTR, unix.SYS_REMOVEXATTR, unix.SYS_LREMOVEXATTR, unix.SYS_FREMOVEXATTR,
 	unix.SYS_SETXATTRAT, unix.SYS_REMOVEXATTRAT,
 }
 
@@ -80,13 +83,21 @@ var otherProcesses = []struct{ nr, arg, self uint32 }{
 // one whose arguments a filter can read: clone3 and openat2 take theirs in a structure.
 var seccompNotThere = []uint32{unix.SYS_CLONE3, unix.SYS_OPENAT2}
 
-// setIDModes are the arguments that give a file its mode, by call: a mode with the set-user-ID or
-// set-group-ID bit is refused. Landlock does not mediate chmod, and such a file in the shared folder
-// would run as you (as root, when root boots the guest) for whoever else reaches that folder.
-var setIDModes = []struct{ nr, arg uint32 }{
-	{unix.SYS_CHMOD, 1}, {unix.SYS_FCHMOD, 1}, {unix.SYS_FCHMODAT, 2}, {unix.SYS_FCHMODAT2, 2},
-	{unix.SYS_OPEN, 2}, {unix.SYS_OPENAT, 3}, {unix.SYS_CREAT, 1}, {unix.SYS_MKNOD, 1}, {unix.SYS_MKNODAT, 2},
+// modeArgs are the arguments that give a file its mode, by call, and the bits refused in them: a
+// set-user-ID or set-group-ID file in the shared folder would run as you (as root, when root boots
+// the guest) for whoever else reaches that folder; and with a shared folder, whose hostfs sets modes,
+// no file the process can open is made writable to others.
+var modeArgs = []struct{ nr, arg, refused uint32 }{
+	{unix.SYS_CHMOD, 1, setID | othersWrite}, {unix.SYS_FCHMOD, 1, setID | othersWrite},
+	{unix.SYS_FCHMODAT, 2, setID | othersWrite}, {unix.SYS_FCHMODAT2, 2, setID | othersWrite},
+	{unix.SYS_OPEN, 2, setID}, {unix.SYS_OPENAT, 3, setID}, {unix.SYS_CREAT, 1, setID},
+	{unix.SYS_MKNOD, 1, setID}, {unix.SYS_MKNODAT, 2, setID},
 }
+
+const (
+	setID       = unix.S_ISUID | unix.S_ISGID
+	othersWrite = unix.S_IWGRP | unix.S_IWOTH
+)
 
 // newNamespaces are clone's flags that make a namespace.
 const newNamespaces = unix.CLONE_NEWNS | unix.CLONE_NEWUSER | unix.CLONE_NEWNET | unix.CLONE_NEWPID |
@@ -131,15 +142,15 @@ func seccompProgram(o seccompOptions) ([]bpf.RawInstruction, error) {
 		prog = append(prog, bpf.JumpIf{Cond: bpf.JumpEqual, Val: nr, SkipFalse: 1}, bpf.RetConstant{Val: seccompEPERM})
 	}
 	if !o.share {
-		for _, nr := range pathMetadata {
+		for _, nr := range fileMetadata {
 			prog = append(prog, bpf.JumpIf{Cond: bpf.JumpEqual, Val: nr, SkipFalse: 1}, bpf.RetConstant{Val: seccompEPERM})
 		}
 	}
 	for _, p := range otherProcesses {
 		prog = append(prog, argCheck(p.nr, p.arg, bpf.JumpNotEqual, p.self, seccompEPERM)...)
 	}
-	for _, m := range setIDModes {
-		prog = append(prog, argCheck(m.nr, m.arg, bpf.JumpBitsSet, unix.S_ISUID|unix.S_ISGID, seccompEPERM)...)
+	for _, m := range modeArgs {
+		prog = append(prog, argCheck(m.nr, m.arg, bpf.JumpBitsSet, m.refused, seccompEPERM)...)
 	}
 	prog = append(prog, argCheck(unix.SYS_SOCKETPAIR, 0, bpf.JumpNotEqual, unix.AF_UNIX, seccompNoAF)...)
 	prog = append(prog, argCheck(unix.SYS_CLONE, 0, bpf.JumpBitsSet, newNamespaces, seccompEPERM)...)
@@ -186,12 +197,13 @@ func loadSeccomp(o seccompOptions) error {
 	return nil
 }
 
-// fileCapabilities are root's powers over files (owner and permission checks), which the kernel
-// process of a guest booted by root keeps: the sandbox bounds them to the guest's own files, and they
-// let root boot what another user built. rawNetCapabilities are a raw transport's (tap devices,
-// packet sockets): that door is the user's to open.
+// fileCapabilities are root's power to read and write files whatever their modes, which the kernel
+// process of a guest booted by root keeps: the sandbox bounds it to the guest's own files, and it lets
+// root boot what another user built. Not CHOWN or FOWNER: with them, a file the sandbox lets the
+// process read (a system library) could be given away or made writable to others.
+// rawNetCapabilities are a raw transport's (tap devices, packet sockets): that door is the user's.
 const (
-	fileCapabilities   = 1<<unix.CAP_CHOWN | 1<<unix.CAP_DAC_OVERRIDE | 1<<unix.CAP_FOWNER
+	fileCapabilities   = 1 << unix.CAP_DAC_OVERRIDE
 	rawNetCapabilities = fileCapabilities | 1<<unix.CAP_NET_ADMIN | 1<<unix.CAP_NET_RAW
 )
 

@@ -55,6 +55,15 @@ var hostCalls = []struct {
 		return unix.Prlimit(os.Getppid(), unix.RLIMIT_NOFILE, nil, &limit)
 	}},
 	{"setsid", func() error { _, err := unix.Setsid(); return err }},
+	{"fchmod", func() error {
+		// A file of the run folder's, opened as the sandbox allows, made readable to all.
+		f, err := os.CreateTemp(os.Getenv(probeDir), "mode-")
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return f.Chmod(0o644)
+	}},
 	{"setuid", func() error {
 		// A file of the run folder's (see probeDir) made set-user-ID.
 		f, err := os.CreateTemp(os.Getenv(probeDir), "setuid-")
@@ -115,11 +124,11 @@ func TestSandboxSystemCalls(t *testing.T) {
 	t.Setenv(hostileKernel, "1")
 	confined := map[string]string{"udp": "EAFNOSUPPORT", "inet6": "EAFNOSUPPORT", "netlink": "EAFNOSUPPORT", "unix": "ok",
 		"userns": "EPERM", "clone3": "ENOSYS", "io_uring": "EPERM", "tiocsti": "EPERM", "exec": "EACCES",
-		"socketpair": "EAFNOSUPPORT", "setuid": "EPERM", "chmod": "EPERM", "prlimit": "EPERM", "setsid": "EPERM"}
+		"socketpair": "EAFNOSUPPORT", "setuid": "EPERM", "chmod": "EPERM", "prlimit": "EPERM", "setsid": "EPERM", "fchmod": "EPERM"}
 	raw := map[string]string{"udp": "ok", "unix": "ok", "userns": "EPERM", "io_uring": "EPERM", "tiocsti": "EPERM",
 		"socketpair": "EAFNOSUPPORT", "setuid": "EPERM"}
 	off := map[string]string{"udp": "ok", "unix": "ok", "clone3": "EINVAL", "tiocsti": "ENOTTY", "exec": "ok", "setuid": "ok",
-		"chmod": "ok", "prlimit": "ok", "setsid": "ok"}
+		"chmod": "ok", "prlimit": "ok", "setsid": "ok", "fchmod": "ok"}
 	for _, c := range []struct {
 		name    string
 		sandbox Sandbox
@@ -253,7 +262,13 @@ func TestSeccompProgram(t *testing.T) {
 		{"chmod 0644 without a shared folder", false, false, x86, unix.SYS_CHMOD, [6]uint64{0, 0o644}, seccompEPERM},
 		{"chmod 0644 with a shared folder", false, true, x86, unix.SYS_CHMOD, [6]uint64{0, 0o644}, seccompAllow},
 		{"chmod 04755 with a shared folder", false, true, x86, unix.SYS_CHMOD, [6]uint64{0, 0o4755}, seccompEPERM},
-		{"fchmod of its own file", false, false, x86, unix.SYS_FCHMOD, [6]uint64{3, 0o644}, seccompAllow},
+		{"fchmod without a shared folder", false, false, x86, unix.SYS_FCHMOD, [6]uint64{3, 0o644}, seccompEPERM},
+		{"fchmod 0644 with a shared folder", false, true, x86, unix.SYS_FCHMOD, [6]uint64{3, 0o644}, seccompAllow},
+		{"fchmod 0666 with a shared folder", false, true, x86, unix.SYS_FCHMOD, [6]uint64{3, 0o666}, seccompEPERM},
+		{"chmod 0775 with a shared folder", false, true, x86, unix.SYS_CHMOD, [6]uint64{0, 0o775}, seccompEPERM},
+		{"openat creating 0666 with a shared folder", false, true, x86, unix.SYS_OPENAT, [6]uint64{0, 0, unix.O_CREAT, 0o666}, seccompAllow},
+		{"fsetxattr without a shared folder", false, false, x86, unix.SYS_FSETXATTR, [6]uint64{}, seccompEPERM},
+		{"fchown without a shared folder", false, false, x86, unix.SYS_FCHOWN, [6]uint64{}, seccompEPERM},
 		{"setxattr without a shared folder", false, false, x86, unix.SYS_SETXATTR, [6]uint64{}, seccompEPERM},
 		{"utimensat with a shared folder", false, true, x86, unix.SYS_UTIMENSAT, [6]uint64{}, seccompAllow},
 		{"inotify_add_watch", false, true, x86, unix.SYS_INOTIFY_ADD_WATCH, [6]uint64{}, seccompEPERM},

@@ -26,6 +26,7 @@ import (
 	"github.com/containers/gvisor-tap-vsock/pkg/tap"
 	"github.com/containers/gvisor-tap-vsock/pkg/types"
 	"github.com/inetaf/tcpproxy"
+	"github.com/simple-uml/simple-uml/build/lan"
 	"github.com/simple-uml/simple-uml/build/peer"
 	"github.com/sirupsen/logrus"
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -262,7 +263,8 @@ func (n *Network) acceptKernel() {
 			c.Close()
 			return
 		}
-		n.sw.Accept(n.ctx, c, types.BessProtocol)
+		// The switch is a LAN's: frames it must not see (a runt deadlocks it) are dropped the same way.
+		n.sw.Accept(n.ctx, lan.NewPort(c, nil), types.BessProtocol)
 	})
 }
 

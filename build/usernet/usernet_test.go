@@ -140,3 +140,55 @@ func TestAdmitsOnlyTheKernel(t *testing.T) {
 		t.Errorf("a process that is not the kernel stayed on the network: %v", err)
 	}
 }
+
+// TestRuntFrames: frames shorter than an Ethernet header from the guest's kernel (one of 3 bytes
+// deadlocked gvisor-tap-vsock's switch for good, and Close with it) are dropped before the switch:
+// an ARP request after them is answered, and the network closes at once.
+func TestRuntFrames(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "net.sock")
+	n, err := Start(Config{Socket: sock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Admit(func(pid int) bool { return pid == os.Getpid() })
+	kernel, err := net.Dial("unixpacket", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kernel.Close()
+	for _, size := range []int{1, 3, 6, 11, 13} {
+		if _, err := kernel.Write(make([]byte, size)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	guest, _ := net.ParseMAC(GuestMAC)
+	request := append([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, guest...)
+	request = append(request, 0x08, 0x06, // ARP
+		0, 1, 8, 0, 6, 4, 0, 1) // Ethernet, IPv4, request
+	request = append(request, guest...)
+	request = append(request, netip.MustParseAddr(GuestIP).AsSlice()...)
+	request = append(request, 0, 0, 0, 0, 0, 0)
+	request = append(request, netip.MustParseAddr(GatewayIP).AsSlice()...)
+	if _, err := kernel.Write(request); err != nil {
+		t.Fatal(err)
+	}
+	kernel.SetReadDeadline(time.Now().Add(5 * time.Second))
+	answered := false
+	for buf := make([]byte, 2048); !answered; {
+		m, err := kernel.Read(buf)
+		if err != nil {
+			break
+		}
+		answered = m >= 22 && buf[12] == 0x08 && buf[13] == 0x06 && buf[21] == 2 // an ARP reply
+	}
+	if !answered {
+		t.Error("after the runts, the gateway does not answer ARP: the switch is stuck")
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- n.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the network did not close within 5 s after the runts")
+	}
+}

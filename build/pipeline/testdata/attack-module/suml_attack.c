@@ -16,6 +16,8 @@ static char *other_cow = ""; /* another guest's COW file: write it */
 static char *console = "";  /* another guest's console socket: type into it */
 static char *lan = "";      /* a LAN this guest is not on: send a frame there */
 static char *runt = "";     /* this guest's own LAN: send a frame shorter than an Ethernet header */
+static char *usernet = "";  /* this guest's user network: the same */
+static char *kernel = "";   /* the kernel's own executable, which it may read: make it writable to all */
 static char *rundir = "";   /* the kernel's own run folder: make a host disk's device node there */
 static char *program = "/bin/sh"; /* a host program: run it in place of the kernel */
 static int udp_port;        /* a host UDP service on 127.0.0.1: send it a datagram */
@@ -26,6 +28,8 @@ module_param(other_cow, charp, 0);
 module_param(console, charp, 0);
 module_param(lan, charp, 0);
 module_param(runt, charp, 0);
+module_param(usernet, charp, 0);
+module_param(kernel, charp, 0);
 module_param(rundir, charp, 0);
 module_param(program, charp, 0);
 module_param(udp_port, int, 0);
@@ -53,6 +57,7 @@ static long host(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
 #define H_SENDTO 44
 #define H_EXECVE 59
 #define H_KILL 62
+#define H_FCHMOD 91
 #define H_CHMOD 90
 #define H_GETPPID 110
 #define H_SETSID 112
@@ -165,8 +170,9 @@ static void try_lans(void)
 	static const char frame[] = "\xff\xff\xff\xff\xff\xff\x02\x00\x00\xa7\x7a\xc0\x88\xb5suml-attack-frame";
 
 	send_frame("lan", lan, frame, sizeof(frame) - 1);
-	/* Shorter than an Ethernet header, on this guest's own LAN. */
+	/* Shorter than an Ethernet header, on this guest's own LAN and user network. */
 	send_frame("runt", runt, frame, 11);
+	send_frame("usernet runt", usernet, frame, 3);
 }
 
 static void try_udp(void)
@@ -190,6 +196,7 @@ static void try_host_kernel(void)
 
 	long parent = host(H_GETPPID, 0, 0, 0, 0, 0, 0);
 	unsigned long limit[2] = { 3, 3 };
+	long fd;
 
 	report("signal victim", host(H_KILL, victim, H_SIGKILL, 0, 0, 0, 0));
 	report("trace victim", host(H_PTRACE, H_PTRACE_ATTACH, victim, 0, 0, 0, 0));
@@ -198,6 +205,12 @@ static void try_host_kernel(void)
 	report("trace parent", host(H_PTRACE, H_PTRACE_ATTACH, parent, 0, 0, 0, 0));
 	report("limit victim", host(H_PRLIMIT64, victim, 7 /* RLIMIT_NOFILE */, (long)limit, 0, 0, 0));
 	report("chmod canary", host(H_CHMOD, (long)canary, 0666, 0, 0, 0, 0));
+	fd = host(H_OPEN, (long)kernel, 0, 0, 0, 0, 0);
+	report("open kernel", fd);
+	if (fd >= 0) {
+		report("fchmod kernel", host(H_FCHMOD, fd, 0777, 0, 0, 0, 0));
+		host(H_CLOSE, fd, 0, 0, 0, 0, 0);
+	}
 	report("watch canary", host(H_INOTIFY_ADD_WATCH, 0, (long)canary, 2, 0, 0, 0));
 	report("new session", host(H_SETSID, 0, 0, 0, 0, 0, 0));
 	report("user namespace", host(H_UNSHARE, H_CLONE_NEWUSER, 0, 0, 0, 0, 0));
