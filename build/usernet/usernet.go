@@ -89,6 +89,8 @@ type Config struct {
 	HostAccess bool
 	// Forwards expose guest TCP ports on the host's 127.0.0.1.
 	Forwards []Forward
+
+	resolver *net.Resolver // where the guest's DNS questions go; nil: the host's resolver (tests set one)
 }
 
 // Network is a running user-mode network. Close stops it.
@@ -202,7 +204,7 @@ func (n *Network) serveServices() error {
 	if err != nil {
 		return err
 	}
-	resolver, err := dns.New(dnsUDP, dnsTCP, nil)
+	resolver, err := dns.NewWithUpstreamResolver(dnsUDP, dnsTCP, nil, newBoundedResolver(n.ctx, n.cfg.resolver))
 	if err != nil {
 		return err
 	}
