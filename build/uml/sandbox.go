@@ -23,17 +23,18 @@ import (
 type Sandbox string
 
 const (
-	// SandboxAuto (also the zero value) confines the process where the host kernel has Landlock, and
-	// boots unconfined where it has not (DescribeSandbox says so).
+	// SandboxAuto (also the zero value) confines the process with Landlock where the host kernel has
+	// it, and with the system-call filter and without capabilities everywhere (DescribeSandbox says
+	// which).
 	SandboxAuto Sandbox = "auto"
-	// SandboxStrict refuses to boot without Landlock.
+	// SandboxStrict refuses to boot without Landlock ABI minLandlockABI.
 	SandboxStrict Sandbox = "strict"
 	// SandboxOff does not confine the process (mage debug: gdb needs the host).
 	SandboxOff Sandbox = "off"
 )
 
 // ErrNoLandlock is returned in strict mode on a host without Landlock.
-var ErrNoLandlock = errors.New("this host's kernel has no Landlock (Linux 5.13 or later, with landlock in the lsm= list); set boot.sandbox = \"auto\" to boot unconfined")
+var ErrNoLandlock = errors.New("this host's kernel has no Landlock (Linux 5.13 or later, with landlock in the lsm= list); set boot.sandbox = \"auto\" to boot without Landlock (the system-call filter alone)")
 
 // minLandlockABI is what boot.sandbox = "strict" requires: file system rights, TCP, and the scopes
 // (signals and abstract unix sockets reach no process outside the sandbox).

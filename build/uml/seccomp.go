@@ -30,7 +30,9 @@ import (
 //   - files made set-user-ID or set-group-ID, or writable to others (modeArgs); without a shared
 //     folder, any change of a file's mode, owner, times or attributes (fileMetadata); other
 //     processes' limits and priorities (otherProcesses); socket pairs of any family but unix;
-//   - the i386 and x32 system-call tables, which a filter on x86-64 numbers would not cover.
+//     a new session, inotify;
+//   - the i386, x32 and any other architecture's system-call tables, which a filter on x86-64
+//     numbers would not cover.
 //
 // A denied call fails with EPERM (ENOSYS for the other tables and for seccompNotThere). Only amd64
 // hosts get a filter: UML runs on x86 alone.
