@@ -126,10 +126,15 @@ func (g *Guest) ExpectAny(ctx context.Context, timeout time.Duration, patterns .
 		// g.pos counts all the output so far; text starts at dropped.
 		pos := max(g.pos-dropped, 0)
 		g.mu.Unlock()
-		from := pos
-		if scanned >= 0 {
-			from = min(max(pos, scanned-dropped-longest+1), len(text))
+		// resume is where a search for a string of length n starts, at floor or after: a string's
+		// length back from what was searched already.
+		resume := func(floor, n int) int {
+			if scanned < 0 {
+				return floor
+			}
+			return min(max(floor, scanned-dropped-n+1), len(text))
 		}
+		from := resume(pos, longest)
 		first, which := -1, -1
 		for k, p := range patterns {
 			if i := strings.Index(text[from:], p); i >= 0 && (first < 0 || i < first) {
@@ -143,10 +148,7 @@ func (g *Guest) ExpectAny(ctx context.Context, timeout time.Duration, patterns .
 			g.mu.Unlock()
 			return text[pos:end], which, nil
 		}
-		panicFrom := 0
-		if scanned >= 0 {
-			panicFrom = min(max(0, scanned-dropped-len(kernelPanic)+1), len(text))
-		}
+		panicFrom := resume(0, len(kernelPanic))
 		scanned = dropped + len(text)
 		if strings.Contains(text[panicFrom:], kernelPanic) {
 			return "", -1, g.fail("kernel panic")

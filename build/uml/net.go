@@ -30,11 +30,15 @@ type Net struct {
 // maxSocketPath is what fits in a unix socket address (sun_path, with its terminating NUL).
 const maxSocketPath = 107
 
+// raw says whether n is a raw UML transport (tap devices, packet sockets): a door the user opened,
+// which the sandbox leaves the kernel its sockets and network capabilities for.
+func (n *Net) raw() bool { return n != nil && n.Transport != UserNet }
+
 // socket is where the kernel meets the user network, in the boot's private folder.
 func (n *Net) socket(umlDir string) string { return filepath.Join(umlDir, "net.sock") }
 
 func (n *Net) args(umlDir string) ([]string, error) {
-	if n.Transport != UserNet {
+	if n.raw() {
 		if len(n.Forwards) > 0 || n.HostAccess {
 			return nil, fmt.Errorf("port forwards and host access need boot.net = %q; with %q, reach the guest's address directly", UserNet, n.Transport)
 		}
@@ -55,7 +59,7 @@ func (n *Net) args(umlDir string) ([]string, error) {
 
 // start runs the user network for a boot whose runtime folder is umlDir; nil when there is none.
 func (n *Net) start(umlDir string) (*usernet.Network, error) {
-	if n == nil || n.Transport != UserNet {
+	if n == nil || n.raw() {
 		return nil, nil
 	}
 	return usernet.Start(usernet.Config{Socket: n.socket(umlDir), HostAccess: n.HostAccess, Forwards: n.Forwards})

@@ -17,9 +17,10 @@ import (
 // Sandbox says how the UML process (and any process it starts) is confined on the host: a Landlock
 // ruleset that lets it read its kernel, its image and the system's shared libraries, write its COW
 // file, its private runtime folder and the shared folder, execute only itself (and its loader, which
-// runs what it reads under the same sandbox), and nothing else; no TCP at all (the guest's network runs in this program, see usernet); a system-call filter
-// (seccompProgram); no capability but root's over files. A guest kernel exploit then reaches no more
-// of the host than that.
+// runs what it reads under the same sandbox), and nothing else; no TCP at all (the guest's network
+// runs in this program, see usernet); a system-call filter (seccompProgram); no capability but
+// root's to read and write files whatever their modes (dropCapabilities). A guest kernel exploit
+// then reaches no more of the host than that.
 type Sandbox string
 
 const (
@@ -96,7 +97,7 @@ func sandboxRules(o Options, rt *runtime) ([]landlock.Rule, error) {
 	for _, p := range o.LANs {
 		rules = append(rules, landlock.PathAccess(connectTo, p.Socket))
 	}
-	if o.Net != nil && o.Net.Transport != UserNet {
+	if o.Net.raw() {
 		// A raw transport: tap devices.
 		rules = append(rules, landlock.PathAccess(tapDevice, "/dev/net/tun").IgnoreIfMissing())
 	}
@@ -200,7 +201,7 @@ func sandboxRestriction(o Options, rt *runtime) (func() error, error) {
 		}
 		rt.unconfined = true
 	}
-	rawNet := o.Net != nil && o.Net.Transport != UserNet
+	rawNet := o.Net.raw()
 	return func() error {
 		if fd >= 0 {
 			defer unix.Close(fd)
@@ -230,7 +231,7 @@ func DescribeSandbox(o Options) string {
 		return "off: the kernel process runs with all of your rights (boot.sandbox)"
 	}
 	filter := "a system-call filter (no inet, netlink or packet sockets, io_uring, modules, namespaces, mounts or typing into the terminal)"
-	if o.Net != nil && o.Net.Transport != UserNet {
+	if o.Net.raw() {
 		filter = "a system-call filter (sockets of every kind: the raw transport needs them; no io_uring, modules, namespaces, mounts or typing into the terminal)"
 	}
 	abi, err := llsyscall.LandlockGetABIVersion()

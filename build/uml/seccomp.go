@@ -137,16 +137,10 @@ func seccompProgram(o seccompOptions) ([]bpf.RawInstruction, error) {
 		bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: x32Bit, SkipFalse: 1},
 		bpf.RetConstant{Val: seccompNoSys},
 	}
-	for _, nr := range seccompNotThere {
-		prog = append(prog, bpf.JumpIf{Cond: bpf.JumpEqual, Val: nr, SkipFalse: 1}, bpf.RetConstant{Val: seccompNoSys})
-	}
-	for _, nr := range seccompDenied {
-		prog = append(prog, bpf.JumpIf{Cond: bpf.JumpEqual, Val: nr, SkipFalse: 1}, bpf.RetConstant{Val: seccompEPERM})
-	}
+	prog = append(prog, refuse(seccompNoSys, seccompNotThere)...)
+	prog = append(prog, refuse(seccompEPERM, seccompDenied)...)
 	if !o.share {
-		for _, nr := range fileMetadata {
-			prog = append(prog, bpf.JumpIf{Cond: bpf.JumpEqual, Val: nr, SkipFalse: 1}, bpf.RetConstant{Val: seccompEPERM})
-		}
+		prog = append(prog, refuse(seccompEPERM, fileMetadata)...)
 	}
 	for _, p := range otherProcesses {
 		prog = append(prog, argCheck(p.nr, p.arg, bpf.JumpNotEqual, p.self, seccompEPERM)...)
@@ -163,6 +157,15 @@ func seccompProgram(o seccompOptions) ([]bpf.RawInstruction, error) {
 	}
 	prog = append(prog, bpf.RetConstant{Val: seccompAllow})
 	return bpf.Assemble(prog)
+}
+
+// refuse returns ret for each call in nrs, and goes on to the next check for any other.
+func refuse(ret uint32, nrs []uint32) []bpf.Instruction {
+	var out []bpf.Instruction
+	for _, nr := range nrs {
+		out = append(out, bpf.JumpIf{Cond: bpf.JumpEqual, Val: nr, SkipFalse: 1}, bpf.RetConstant{Val: ret})
+	}
+	return out
 }
 
 // argCheck returns ret for call nr when its argument arg (low 32 bits) meets cond against val, and

@@ -163,7 +163,7 @@ func TestSandboxSystemCalls(t *testing.T) {
 				return
 			}
 			keep := uint64(fileCapabilities)
-			if c.net != nil && c.net.Transport != UserNet {
+			if c.net.raw() {
 				keep = rawNetCapabilities
 			}
 			for _, set := range []string{"CapEff", "CapPrm", "CapBnd", "CapInh", "CapAmb"} {
