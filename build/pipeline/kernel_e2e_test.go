@@ -171,7 +171,7 @@ func TestKernelEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, opt := range []string{"CONFIG_BLK_DEV_UBD", "CONFIG_EXT4_FS", "CONFIG_HOSTFS", "CONFIG_UML_NET_VECTOR", "CONFIG_IP_PNP", "CONFIG_DEVTMPFS_MOUNT"} {
+	for _, opt := range []string{"CONFIG_BLK_DEV_UBD", "CONFIG_EXT4_FS", "CONFIG_HOSTFS", "CONFIG_UML_NET_VECTOR", "CONFIG_IP_PNP", "CONFIG_DEVTMPFS_MOUNT", "CONFIG_EXT4_FS_SECURITY", "CONFIG_EXT4_FS_POSIX_ACL"} {
 		if final.Get(opt) != "y" {
 			t.Errorf("dist/%s: %s=%s, want y", ConfigName, opt, final.Get(opt))
 		}

@@ -26,7 +26,7 @@ import (
 )
 
 // rootfsFormat changes when the way an image is assembled changes, so old outputs are rebuilt.
-const rootfsFormat = "simple-uml rootfs 1"
+const rootfsFormat = "simple-uml rootfs 2"
 
 // RootfsResult says what Rootfs did.
 type RootfsResult struct {

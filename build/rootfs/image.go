@@ -28,9 +28,10 @@ type ImageOptions struct {
 	UUID   string // file system UUID, also its directory hash seed, so the image depends only on inputs
 	Label  string
 	Epoch  time.Time
-	Owners map[string]string // guest path -> "uid:gid" for files not owned by root
-	Modes  map[string]uint32 // guest path -> permission bits, for a tree whose own modes cannot be trusted
-	Log    io.Writer         // command lines and tool output
+	Owners map[string]string  // guest path -> "uid:gid" for files not owned by root
+	Modes  map[string]uint32  // guest path -> permission bits, for a tree whose own modes cannot be trusted
+	Xattrs map[string][]Xattr // guest path -> extended attributes, written with debugfs's ea_set
+	Log    io.Writer          // command lines and tool output
 }
 
 // MakeImage writes an ext4 image of tree with every file owned by root (or the owner its package
@@ -91,7 +92,7 @@ func MakeImage(ctx context.Context, tree, img string, o ImageOptions) error {
 	env := []string{fmt.Sprintf("E2FSPROGS_FAKE_TIME=%d", o.Epoch.Unix()), fmt.Sprintf("SOURCE_DATE_EPOCH=%d", o.Epoch.Unix())}
 	err = run.Run(ctx, run.Cmd{Args: []string{"fakeroot", "--", "sh", "-c", script}, Dir: tree, Env: env, Log: o.Log, Echo: o.Log})
 	if err == nil {
-		err = pinInodeTimes(ctx, img, tmp, o.Epoch)
+		err = finishInodes(ctx, img, tmp, o.Epoch, o.Xattrs)
 	}
 	if err != nil {
 		os.Remove(img)
@@ -140,9 +141,11 @@ func clampTimes(tree string, epoch time.Time) error {
 	})
 }
 
-// pinInodeTimes sets the access and change time of every inode of img to epoch in one debugfs
-// session: mke2fs -d copies them from the host, where reading and chown change them.
-func pinInodeTimes(ctx context.Context, img, work string, epoch time.Time) error {
+// finishInodes writes the extended attributes of xattrs into img and sets the access and change time
+// of every inode to epoch, in one debugfs session: mke2fs -d copies times from the host, where
+// reading and chown change them, and attributes only from a host file system that keeps them (an
+// ordinary user cannot set security.* on the host at all), so they are put straight into the image.
+func finishInodes(ctx context.Context, img, work string, epoch time.Time, xattrs map[string][]Xattr) error {
 	// The image was made from a tree of package contents: its names are read as a guest's are, with
 	// work (a private folder) for debugfs's dumps of its directories.
 	g := &guestImage{dir: work}
@@ -150,10 +153,15 @@ func pinInodeTimes(ctx context.Context, img, work string, epoch time.Time) error
 		return fmt.Errorf("pin inode times: image %s: %w", img, err)
 	}
 	inos := map[uint64]bool{2: true} // the root directory
+	var cmds strings.Builder
 	for _, e := range g.Entries {
+		if !inos[e.Ino] {
+			if err := setXattrs(&cmds, work, e.Ino, xattrs[e.Path]); err != nil {
+				return fmt.Errorf("image %s: %s: %w", img, e.Path, err)
+			}
+		}
 		inos[e.Ino] = true
 	}
-	var cmds strings.Builder
 	for _, ino := range slices.Sorted(maps.Keys(inos)) {
 		for _, field := range []string{"atime", "ctime"} {
 			fmt.Fprintf(&cmds, "sif <%d> %s @%d\n", ino, field, epoch.Unix())
@@ -166,9 +174,25 @@ func pinInodeTimes(ctx context.Context, img, work string, epoch time.Time) error
 	}
 	// debugfs reports a failed command on its output and still exits 0.
 	for _, line := range strings.Split(out, "\n") {
-		if strings.Contains(line, "sif:") || strings.Contains(line, "set_inode_field:") {
-			return fmt.Errorf("pin inode times: debugfs: %s", line)
+		if strings.Contains(line, "sif:") || strings.Contains(line, "set_inode_field:") || strings.Contains(line, "ea_set:") {
+			return fmt.Errorf("finish inodes: debugfs: %s", line)
 		}
+	}
+	return nil
+}
+
+// setXattrs adds to cmds the ea_set commands that give inode ino its attributes. Each value goes
+// through a file in work, so any bytes pass; names were checked when they were read.
+func setXattrs(cmds *strings.Builder, work string, ino uint64, xattrs []Xattr) error {
+	for i, x := range xattrs {
+		if err := checkXattrName(x.Name); err != nil {
+			return err
+		}
+		value := filepath.Join(work, fmt.Sprintf("xattr-%d-%d", ino, i))
+		if err := os.WriteFile(value, x.Value, 0o600); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmds, "ea_set -f %s <%d> %s\n", value, ino, x.Name)
 	}
 	return nil
 }
@@ -192,11 +216,14 @@ func Reimage(ctx context.Context, img, out string, o ImageOptions) error {
 	if err := root.Mkdir("tree", 0o700); err != nil {
 		return err
 	}
-	o.Owners, o.Modes = map[string]string{}, map[string]uint32{}
+	o.Owners, o.Modes, o.Xattrs = map[string]string{}, map[string]uint32{}, map[string][]Xattr{}
 	firstPath := map[uint64]string{}
 	for _, e := range g.Entries {
 		if e.Path == "/lost+found" || strings.HasPrefix(e.Path, "/lost+found/") {
 			continue // mke2fs makes its own
+		}
+		if len(e.Xattrs) > 0 {
+			o.Xattrs[e.Path] = e.Xattrs
 		}
 		if e.UID != 0 || e.GID != 0 {
 			o.Owners[e.Path] = fmt.Sprintf("%d:%d", e.UID, e.GID)
@@ -311,6 +338,13 @@ func Tarball(ctx context.Context, img string, w io.Writer, epoch time.Time) erro
 			hdr.Typeflag, hdr.Size = tar.TypeReg, e.Size
 		default:
 			return fmt.Errorf("image %s: %s is a device node or socket (mode %o); the tarball cannot carry it", img, e.Path, e.Mode)
+		}
+		if len(e.Xattrs) > 0 && hdr.Typeflag != tar.TypeLink {
+			// GNU tar's --xattrs records, ACLs included (bsdtar reads only its SCHILY.acl.* for those).
+			hdr.PAXRecords = map[string]string{}
+			for _, x := range e.Xattrs {
+				hdr.PAXRecords["SCHILY.xattr."+x.Name] = string(x.Value)
+			}
 		}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return err

@@ -4,12 +4,17 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // needImageTools skips on a machine without fakeroot and e2fsprogs, except in CI (SUML_E2E=1), where
@@ -45,12 +50,41 @@ func imageTree(t *testing.T, epoch time.Time) (string, map[string]string) {
 	return tree, map[string]string{"/home/u": "1000:1000", "/home/u/notes": "1000:1000"}
 }
 
-// configure changes an image as a boot does: a file written at the host's time, a mount recorded.
+// guestXattrs are what packages' scripts set in a configure boot: a file capability (setcap
+// cap_net_raw+ep), an ACL with a named user (setfacl -m u:1000:rw), a default ACL on a folder, a
+// user attribute, and one too large for the inode, which ext4 puts in a block of its own.
+var guestXattrs = map[string][]Xattr{
+	"/usr/bin/a": {{"security.capability", []byte{0, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}}},
+	"/home/u/notes": {
+		{"system.posix_acl_access", acl(t4(1, 6, -1), t4(2, 6, 1000), t4(4, 4, -1), t4(0x10, 6, -1), t4(0x20, 0, -1))},
+		{"user.big", bytes.Repeat([]byte("x"), 700)},
+		{"user.note", []byte("hello\x00world")},
+	},
+	"/var/empty": {{"system.posix_acl_default", acl(t4(1, 7, -1), t4(4, 5, -1), t4(0x20, 5, -1))}},
+}
+
+// acl is a POSIX ACL in getxattr's form (version 2) of entries made by t4.
+func acl(entries ...[]byte) []byte { return append([]byte{2, 0, 0, 0}, bytes.Join(entries, nil)...) }
+
+func t4(tag, perm uint16, id int32) []byte {
+	return []byte{byte(tag), byte(tag >> 8), byte(perm), byte(perm >> 8), byte(id), byte(id >> 8), byte(id >> 16), byte(id >> 24)}
+}
+
+// configure changes an image as a boot does: a file written at the host's time, a mount recorded,
+// extended attributes set.
 func configure(t *testing.T, img string) {
 	t.Helper()
-	src := filepath.Join(t.TempDir(), "hostname")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "hostname")
 	os.WriteFile(src, []byte("guest\n"), 0o644)
 	script := "write " + src + " /etc/hostname\nssv mtime now\nssv mnt_count 3\n"
+	for path, xs := range guestXattrs {
+		for i, x := range xs {
+			value := filepath.Join(dir, fmt.Sprintf("x%d%s", i, strings.ReplaceAll(path, "/", "_")))
+			os.WriteFile(value, x.Value, 0o644)
+			script += fmt.Sprintf("ea_set -f %s %s %s\n", value, path, x.Name)
+		}
+	}
 	cmd := exec.Command("debugfs", "-w", "-f", "-", img)
 	cmd.Stdin = bytes.NewBufferString(script)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -118,6 +152,59 @@ func TestImagesDependOnlyOnTheTree(t *testing.T) {
 		if h, ok := got[c.name]; !ok || !c.ok(h) {
 			t.Errorf("%s: %+v", c.name, h)
 		}
+	}
+	checkTarXattrs(t, got)
+	checkGNUTarRestores(t, buf.Bytes())
+}
+
+// checkGNUTarRestores extracts the tarball with GNU tar --xattrs and reads the attributes back from
+// the host's files: all of them as root, the user.* ones otherwise (only root may set the others).
+func checkGNUTarRestores(t *testing.T, tarball []byte) {
+	t.Helper()
+	dir := t.TempDir()
+	cmd := exec.Command("tar", "--xattrs", "--xattrs-include=*", "-xpf", "-", "-C", dir)
+	cmd.Stdin = bytes.NewReader(tarball)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("GNU tar: %v\n%s", err, out)
+	}
+	for path, xs := range guestXattrs {
+		for _, x := range xs {
+			if os.Geteuid() != 0 && !strings.HasPrefix(x.Name, "user.") {
+				continue
+			}
+			buf := make([]byte, 4096)
+			n, err := unix.Lgetxattr(filepath.Join(dir, path), x.Name, buf)
+			if err != nil || !bytes.Equal(buf[:n], x.Value) {
+				t.Errorf("GNU tar restored %s %s as %x (%v), want %x", path, x.Name, buf[:max(n, 0)], err, x.Value)
+			}
+		}
+	}
+}
+
+// checkTarXattrs wants guestXattrs as GNU tar's --xattrs records, and nothing else.
+func checkTarXattrs(t *testing.T, got map[string]*tar.Header) {
+	t.Helper()
+	seen := 0
+	for name, h := range got {
+		for k, v := range h.PAXRecords {
+			x, ok := strings.CutPrefix(k, "SCHILY.xattr.")
+			if !ok {
+				continue
+			}
+			seen++
+			path := strings.TrimSuffix(strings.TrimPrefix(name, "."), "/")
+			i := slices.IndexFunc(guestXattrs[path], func(w Xattr) bool { return w.Name == x })
+			if i < 0 || string(guestXattrs[path][i].Value) != v {
+				t.Errorf("%s: %s=%q, not one the guest set", name, x, v)
+			}
+		}
+	}
+	want := 0
+	for _, xs := range guestXattrs {
+		want += len(xs)
+	}
+	if seen != want {
+		t.Errorf("the tarball carries %d extended attributes, want %d", seen, want)
 	}
 }
 

@@ -25,9 +25,11 @@ type imageEntry struct {
 	Mode     uint32 // type and permission bits, as st_mode
 	UID, GID int
 	Size     int64
-	Target   string // a symlink's target
-	rawBlock []byte // the inode's i_block: a fast symlink's target
+	Target   string  // a symlink's target
+	Xattrs   []Xattr // sorted by name
+	rawBlock []byte  // the inode's i_block: a fast symlink's target
 	flags    uint32
+	xattrBlk uint64 // i_file_acl: the block of attributes that did not fit in the inode
 }
 
 // ext4 inode flags the reader refuses: their data is not plain blocks.
@@ -130,6 +132,9 @@ func (g *guestImage) walk(ctx context.Context, img string) error {
 			if c.flags&(inodeEncrypted|inodeInlineData) != 0 {
 				return fmt.Errorf("%s is encrypted or has inline data (inode flags %#x), which the reader does not take", c.Path, c.flags)
 			}
+			if c.Xattrs, err = inodes.xattrs(raw, c.xattrBlk); err != nil {
+				return fmt.Errorf("%s: %w", c.Path, err)
+			}
 			if c.Mode&0o170000 == 0o040000 {
 				if seenDir[c.Ino] {
 					return fmt.Errorf("%s is a second link to directory inode %d: the directory tree has a loop", c.Path, c.Ino)
@@ -230,6 +235,7 @@ func (e *imageEntry) decode(b []byte) {
 	}
 	e.flags = uint32(le32(0x20))
 	e.rawBlock = slices.Clone(b[0x28 : 0x28+60])
+	e.xattrBlk = le32(0x68) | le32(0x76)&0xffff<<32
 }
 
 type dirent struct {
@@ -362,7 +368,8 @@ func parseSuperblock(sb []byte, size int64) (*inodeTable, error) {
 	return t, nil
 }
 
-// raw returns inode ino's first 128 bytes (the fields the reader decodes).
+// raw returns inode ino whole: the fixed fields the reader decodes and, past 128 bytes, the extra
+// fields and the attributes kept in the inode.
 func (t *inodeTable) raw(ino uint64) ([]byte, error) {
 	if ino == 0 || ino > t.inodesCount {
 		return nil, fmt.Errorf("inode %d does not exist (the file system has %d)", ino, t.inodesCount)
@@ -377,14 +384,47 @@ func (t *inodeTable) raw(ino uint64) ([]byte, error) {
 		table |= int64(binary.LittleEndian.Uint32(desc[0x28:])) << 32
 	}
 	off := table*t.blockSize + int64(index)*t.inodeSize
-	if table <= 0 || table > t.size/t.blockSize || off < 0 || off+128 > t.size {
+	if table <= 0 || table > t.size/t.blockSize || off < 0 || off+t.inodeSize > t.size {
 		return nil, fmt.Errorf("inode %d lies outside the image", ino)
 	}
-	b := make([]byte, 128)
+	b := make([]byte, t.inodeSize)
 	if _, err := t.f.ReadAt(b, off); err != nil {
 		return nil, fmt.Errorf("inode %d: %w", ino, err)
 	}
 	return b, nil
+}
+
+// xattrs returns an inode's extended attributes, from the inode and from its attribute block,
+// sorted by name; a name in both places is refused, as ext4 never writes one.
+func (t *inodeTable) xattrs(inode []byte, block uint64) ([]Xattr, error) {
+	all, err := inodeXattrs(inode)
+	if err != nil {
+		return nil, err
+	}
+	if block != 0 {
+		if block >= uint64(t.size/t.blockSize) {
+			return nil, fmt.Errorf("its extended attribute block %d lies outside the image", block)
+		}
+		b := make([]byte, t.blockSize)
+		if _, err := t.f.ReadAt(b, int64(block)*t.blockSize); err != nil {
+			return nil, fmt.Errorf("extended attribute block %d: %w", block, err)
+		}
+		more, err := blockXattrs(b)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, more...)
+	}
+	slices.SortFunc(all, func(a, b Xattr) int { return strings.Compare(a.Name, b.Name) })
+	for i := 1; i < len(all); i++ {
+		if all[i].Name == all[i-1].Name {
+			return nil, fmt.Errorf("extended attribute %s is given twice", all[i].Name)
+		}
+	}
+	if len(all) > maxXattrs {
+		return nil, fmt.Errorf("more than %d extended attributes", maxXattrs)
+	}
+	return all, nil
 }
 
 func (t *inodeTable) Close() error { return t.f.Close() }

@@ -101,9 +101,16 @@ func FuzzInodeTable(f *testing.F) {
 		}
 		defer table.Close()
 		for _, ino := range []uint64{0, 1, 2, 11, 12, 1 << 20, 1<<32 - 1} {
-			if raw, err := table.raw(ino); err == nil && len(raw) != 128 {
-				t.Fatalf("inode %d: %d bytes", ino, len(raw))
+			raw, err := table.raw(ino)
+			if err != nil {
+				continue
 			}
+			if int64(len(raw)) != table.inodeSize {
+				t.Fatalf("inode %d: %d bytes, want the inode size %d", ino, len(raw), table.inodeSize)
+			}
+			var e imageEntry
+			e.decode(raw)
+			table.xattrs(raw, e.xattrBlk)
 		}
 	})
 }
