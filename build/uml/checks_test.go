@@ -3,6 +3,9 @@ package uml
 import (
 	"io"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -59,5 +62,33 @@ func TestCheckJudges(t *testing.T) {
 	}
 	if !strings.Contains(s.Check(false).Command, "10.0.2.2") {
 		t.Errorf("the door check does not go through the gateway: %s", s.Check(false).Command)
+	}
+}
+
+// TestXbpsDatabaseCommand runs the check's shell command on the real xbps-query -l output of
+// xbps 0.60.7 (../shared/fixtures/xbps/oracle-xbps-0.60.7), through the host's sh.
+func TestXbpsDatabaseCommand(t *testing.T) {
+	listing, err := os.ReadFile("../../../shared/fixtures/xbps/oracle-xbps-0.60.7/xbps-query-l.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	os.WriteFile(filepath.Join(bin, "listing"), listing, 0o644)
+	os.WriteFile(filepath.Join(bin, "xbps-query"), []byte("#!/bin/sh\ncat "+filepath.Join(bin, "listing")+"\n"), 0o755)
+	os.WriteFile(filepath.Join(bin, "xbps-pkgdb"), []byte("#!/bin/sh\nexit 0\n"), 0o755)
+	for _, c := range []struct {
+		pkgvers []string
+		want    string
+	}{
+		{[]string{"hypridle-0.1.7_3", "hyprcursor-0.1.13_1", "gstub-1.0_1"}, "3 packages (xbps-query)"},
+		{[]string{"hypridle-0.1.7_3", "hypridle-0.1.7"}, "missing hypridle-0.1.7"},
+		{[]string{"gstub-1.0_"}, "missing gstub-1.0_"},
+	} {
+		cmd := exec.Command("sh", "-c", XbpsDatabaseCheck(c.pkgvers).Command)
+		cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin"}
+		out, _ := cmd.CombinedOutput()
+		if strings.TrimSpace(string(out)) != c.want {
+			t.Errorf("%v: %q, want %q", c.pkgvers, out, c.want)
+		}
 	}
 }
