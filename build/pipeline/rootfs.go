@@ -228,7 +228,12 @@ func (b *rootfsBuild) configureBoot(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("rootfs %s: %w\n  full console: %s", b.name, err, logPath)
 	}
-	fmt.Fprintf(b.w, "configure boot done in %s\n", res.Duration.Round(time.Millisecond))
+	var slowest []string
+	times := rootfs.ScriptTimes(res.Console)
+	for _, s := range times[:min(3, len(times))] {
+		slowest = append(slowest, fmt.Sprintf("%s %s %s", s.Pkgver, s.Action, s.Took.Round(10*time.Millisecond)))
+	}
+	fmt.Fprintf(b.w, "configure boot done in %s (slowest scripts: %s)\n", res.Duration.Round(time.Millisecond), strings.Join(slowest, ", "))
 	return nil
 }
 

@@ -293,3 +293,32 @@ func TestOverlayThroughALink(t *testing.T) {
 		t.Errorf("overlay copied %q", got)
 	}
 }
+
+func TestScriptTimes(t *testing.T) {
+	console := "Run /.simple-uml/configure as init process\r\n" +
+		ConfigureStep + " pre base-files-0.142_11 at 0.25s\r\n" +
+		"Creating system directories/symlinks...\n" +
+		ConfigureStep + " post base-files-0.142_11 at 0.51s\n" +
+		ConfigureStep + " post ca-certificates-20210119+3.71_1 at 0.61s\n" +
+		"[   3.1] a kernel line " + ConfigureStep + " at 9s\n" +
+		ConfigureStep + " post glibc-locales-2.32_2 at 6.11s\n" +
+		ConfigureStep + " done at 10.61s\n" + ConfigureOK + "\n"
+	got := ScriptTimes(console)
+	want := []ScriptTime{
+		{"post", "ca-certificates-20210119+3.71_1", 5500 * time.Millisecond},
+		{"post", "glibc-locales-2.32_2", 4500 * time.Millisecond},
+		{"pre", "base-files-0.142_11", 260 * time.Millisecond},
+		{"post", "base-files-0.142_11", 100 * time.Millisecond},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i].Pkgver != want[i].Pkgver || got[i].Action != want[i].Action || (got[i].Took-want[i].Took).Abs() > time.Millisecond {
+			t.Errorf("%d: got %v, want %v", i, got[i], want[i])
+		}
+	}
+	if len(ScriptTimes(ConfigureStep+" post a-1_1 at 3s\n")) != 0 {
+		t.Error("a step the boot never finished has a time")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,10 +18,12 @@ import (
 	"github.com/simple-uml/simple-uml/build/xbps"
 )
 
-// ConfigureOK and ConfigureFailed are what the configure boot prints when it ends.
+// ConfigureOK and ConfigureFailed are what the configure boot prints when it ends; ConfigureStep
+// begins the line it prints before each script and at the end, with the guest's uptime.
 const (
 	ConfigureOK     = "SUML-CONFIGURE-OK"
 	ConfigureFailed = "SUML-CONFIGURE-FAILED"
+	ConfigureStep   = "simple-uml: INSTALL"
 )
 
 // applySettings writes what the recipe asks for beyond packages. The overlay comes last, so a file
@@ -187,10 +190,13 @@ func copyOverlay(src string, root *os.Root) error {
 	})
 }
 
-// writeConfigure writes the init of the configure boot: it runs every INSTALL script's pre and post
-// actions in install order (what xbps-install does), the post actions once more (what
-// `xbps-reconfigure -fa` does), removes itself and powers off. SOURCE_DATE_EPOCH is the packages'
-// newest time, for the tools that honour it (shadow's password dates, for one).
+// writeConfigure writes the init of the configure boot: it runs every INSTALL script's pre actions,
+// then its post actions, in install order, removes itself and powers off. That is what xbps-install
+// does, and what Void's mkrootfs leaves: it installs without scripts and runs `xbps-reconfigure -a`,
+// which configures each package once (base-files first, as here). A second post pass (the old
+// `xbps-reconfigure -fa`) changed nothing on the Void fixture and took half the boot.
+// SOURCE_DATE_EPOCH is the packages' newest time, for the tools that honour it (shadow's password
+// dates, for one).
 func writeConfigure(root *os.Root, scripts []Script, epoch time.Time) error {
 	if !guestExists(root, "/bin/sh") {
 		return errors.New("the packages install no /bin/sh, which INSTALL scripts need: add a shell (dash, bash or busybox) to the recipe's packages")
@@ -198,7 +204,7 @@ func writeConfigure(root *os.Root, scripts []Script, epoch time.Time) error {
 	var b strings.Builder
 	b.WriteString(`#!/bin/sh
 # Written by simple-uml. init of a one-off "configure boot": runs the packages' INSTALL scripts as
-# root of the guest (xbps-install, then xbps-reconfigure -fa), then powers off. It removes itself.
+# root of the guest (what xbps-install does), then powers off. It removes itself.
 PATH=/usr/bin:/usr/sbin:/bin:/sbin
 SOURCE_DATE_EPOCH=` + strconv.FormatInt(epoch.Unix(), 10) + `
 export PATH SOURCE_DATE_EPOCH
@@ -216,21 +222,23 @@ fail() {
 	off
 }
 step() {
-	echo "simple-uml: INSTALL $2 $3-$4"
+	read -r up _ </proc/uptime
+	echo "` + ConfigureStep + ` $2 $3-$4 at ${up}s"
 	/bin/sh "$1" "$2" "$3" "$4" no no "$5" </dev/null || fail "INSTALL $2 of $3-$4 exited with status $?"
 }
 `)
 	for _, ph := range []struct{ action, comment string }{
 		{"pre", "xbps-install: pre actions"},
 		{"post", "xbps-install: configure (post actions)"},
-		{"post", "xbps-reconfigure -fa: post actions again"},
 	} {
 		fmt.Fprintf(&b, "# %s\n", ph.comment)
 		for _, s := range scripts {
 			fmt.Fprintf(&b, "step %s %s %s %s %s\n", run.Quote(s.Path), ph.action, run.Quote(s.Pkgname), run.Quote(s.Version), run.Quote(s.Arch))
 		}
 	}
-	b.WriteString(`rm -rf ` + scriptDir + `
+	b.WriteString(`read -r up _ </proc/uptime
+echo "` + ConfigureStep + ` done at ${up}s"
+rm -rf ` + scriptDir + `
 echo ` + ConfigureOK + `
 off
 `)
@@ -358,4 +366,42 @@ func saltFrom(digest string) string {
 		b.WriteByte(alphabet[n%64])
 	}
 	return b.String()
+}
+
+// ScriptTime is how long one action of one package's INSTALL script took in a configure boot.
+type ScriptTime struct {
+	Action, Pkgver string
+	Took           time.Duration
+}
+
+// ScriptTimes reads the configure boot's console for the times of its scripts, slowest first: each
+// step's line gives the guest's uptime when it began, and the next line ends it.
+func ScriptTimes(console string) []ScriptTime {
+	var out []ScriptTime
+	var last *ScriptTime
+	var lastAt float64
+	for _, line := range strings.Split(console, "\n") {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), ConfigureStep+" ")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest) // "post pkg-1.0_1 at 12.34s" or "done at 56.78s"
+		if len(f) < 2 || f[len(f)-2] != "at" {
+			continue
+		}
+		at, err := strconv.ParseFloat(strings.TrimSuffix(f[len(f)-1], "s"), 64)
+		if err != nil {
+			continue
+		}
+		if last != nil && at >= lastAt {
+			last.Took = time.Duration((at - lastAt) * float64(time.Second))
+			out = append(out, *last)
+		}
+		last, lastAt = nil, at
+		if len(f) == 4 {
+			last = &ScriptTime{Action: f[0], Pkgver: f[1]}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b ScriptTime) int { return int(b.Took - a.Took) })
+	return out
 }
