@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -222,6 +223,10 @@ func Reimage(ctx context.Context, img, out string, o ImageOptions) error {
 		if e.Path == "/lost+found" || strings.HasPrefix(e.Path, "/lost+found/") {
 			continue // mke2fs makes its own
 		}
+		if PerInstance(e.Path) && e.Mode&0o170000 != 0o040000 {
+			fmt.Fprintf(o.Log, "left out %s: each instance makes its own at its first boot\n", e.Path)
+			continue
+		}
 		if len(e.Xattrs) > 0 {
 			o.Xattrs[e.Path] = e.Xattrs
 		}
@@ -256,6 +261,27 @@ func Reimage(ctx context.Context, img, out string, o ImageOptions) error {
 		o.Modes[e.Path] = e.Mode & 0o7777
 	}
 	return MakeImage(ctx, filepath.Join(g.dir, "tree"), out, o)
+}
+
+// perInstance are the files that identify one running system or hold its secrets: a configure boot
+// may leave them (a package script that generates host keys or a machine id), and an image shared by
+// many guests must not carry them. Void's sshd service makes missing host keys at its start (ssh-keygen
+// -A), dbus its machine id, and runit's stage 1 seeds the random pool without a saved seed.
+var perInstance = []string{
+	"/etc/ssh/ssh_host_*",
+	"/etc/machine-id",
+	"/var/lib/dbus/machine-id",
+	"/var/lib/random-seed",
+	"/var/lib/systemd/random-seed",
+	"/etc/.pwd.lock", // shadow's lock file; Void's mkrootfs removes it too
+}
+
+// PerInstance reports whether a guest path is one of perInstance.
+func PerInstance(guestPath string) bool {
+	return slices.ContainsFunc(perInstance, func(pattern string) bool {
+		ok, _ := path.Match(pattern, guestPath)
+		return ok
+	})
 }
 
 // mkfifoIn makes a FIFO at name inside root; its parent is opened through root, so the name cannot
