@@ -18,7 +18,7 @@ func TestMageTargets(t *testing.T) {
 		return string(out)
 	}
 	list := mage("-l")
-	for _, target := range []string{"kernel", "menuconfig", "rootfs", "boot", "test", "debug", "dist", "verify", "release", "fetch", "bump", "bumpPR", "repro", "doctor", "lab", "labTest", "labConsole", "kunit", "bisect", "series"} {
+	for _, target := range []string{"kernel", "menuconfig", "rootfs", "boot", "test", "debug", "dist", "verify", "release", "fetch", "bump", "bumpPR", "repro", "doctor", "lab", "labTest", "labConsole", "kunit", "bisect", "series", "pkg", "repo"} {
 		if !strings.Contains(list, "\n  "+target+" ") {
 			t.Errorf("go tool mage -l does not list %s:\n%s", target, list)
 		}
@@ -39,6 +39,8 @@ func TestMageTargets(t *testing.T) {
 		"test":    {"-script=<string>", "-series=<string>"},
 		"kunit":   {"-filter=<string>", "-kunitconfig=<string>"},
 		"bisect":  {"-good=<string>", "-bad=<string>", "-script=<string>", "-kunit=<string>"},
+		"pkg":     {"-out=<string>"},
+		"repo":    {"-key=<string>", "-signedBy=<string>", "-arch=<string>"},
 	}
 	for target, want := range flags {
 		help := mage("-h", target)

@@ -76,6 +76,33 @@ func Rootfs(ctx context.Context,
 	return err
 }
 
+// Pkg makes an xbps package of your own from a template file into dist/ (SOURCE_DATE_EPOCH dates a template without date).
+func Pkg(ctx context.Context, template string,
+	out *string, // the folder the package goes into (default: dist/)
+) error {
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	_, err = pipeline.Pkg(ctx, cfg, os.Getenv, pipeline.PkgRequest{Template: template, Out: value(out, "")}, os.Stdout)
+	return err
+}
+
+// Repo makes a folder of .xbps packages an xbps repository, signed with -key, and prints the key's fingerprint for a recipe.
+func Repo(ctx context.Context, folder string,
+	key *string, // the RSA private key (PEM, PKCS#1 or PKCS#8) that signs the packages and the index (default: unsigned)
+	signedBy *string, // the signer's name the repository gives with its key: "Your Name <you@example.org>"
+	arch *string, // the architecture whose <arch>-repodata to write (default: each one among the packages)
+) error {
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	req := pipeline.RepoRequest{Dir: folder, Key: value(key, ""), SignedBy: value(signedBy, ""), Arch: value(arch, "")}
+	_, err = pipeline.Repo(ctx, cfg, req, os.Stdout)
+	return err
+}
+
 // Boot boots dist/'s kernel and root filesystem with the console on this terminal (SUML_BOOT_* options).
 func Boot(ctx context.Context) error {
 	cfg, err := loadConfig()

@@ -215,16 +215,25 @@ func decodeStrict(path string, v any) error {
 // misspelt setting is an error rather than silently ignored; the error names the keys and help, the
 // document that lists them. A missing file is an error wrapping fs.ErrNotExist.
 func DecodeFile(path string, v any, help string) error {
-	md, err := toml.DecodeFile(path, v)
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return err
+	}
+	return Decode(data, path, v, help)
+}
+
+// Decode reads TOML text as DecodeFile reads a file; name is the file's name, for messages.
+func Decode(data []byte, name string, v any, help string) error {
+	md, err := toml.Decode(string(data), v)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		keys := make([]string, len(und))
 		for i, k := range und {
 			keys[i] = k.String()
 		}
-		return fmt.Errorf("%s: unknown key(s) %s: see %s for the keys", path, strings.Join(keys, ", "), help)
+		return fmt.Errorf("%s: unknown key(s) %s: see %s for the keys", name, strings.Join(keys, ", "), help)
 	}
 	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -290,12 +289,8 @@ func distRootfs(dist string) ([]manifest.RootfsRecord, error) {
 
 // releaseEpoch is SOURCE_DATE_EPOCH when set, else the kernel's build timestamp (its release time).
 func releaseEpoch(k *manifest.KernelRecord) (time.Time, error) {
-	if v := os.Getenv("SOURCE_DATE_EPOCH"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH=%q: want seconds since 1970", v)
-		}
-		return time.Unix(n, 0).UTC(), nil
+	if t, ok, err := sourceDateEpoch(os.Getenv); ok || err != nil {
+		return t, err
 	}
 	for _, e := range k.BuildEnv {
 		if v, ok := strings.CutPrefix(e, "KBUILD_BUILD_TIMESTAMP="); ok {

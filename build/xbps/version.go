@@ -1,5 +1,7 @@
 // Package xbps reads Void Linux package repositories and packages: repodata, versions and
-// dependency patterns, resolution, signatures and unpacking. It needs no xbps tools.
+// dependency patterns, resolution, signatures and unpacking; and writes them as xbps-create and
+// xbps-rindex 0.60.7 do: packages from a folder, index entries, repodata, signatures. It needs no
+// xbps tools. What it writes is compared with what the real tools wrote in build/userpkg's tests.
 package xbps
 
 import (

@@ -1,28 +1,27 @@
-// Package xbpstest writes xbps packages and repositories the way xbps-create and xbps-rindex lay
-// them out, for tests that need a repository with real binaries (official Void mirrors are out of
-// reach on the machines that test this project). It is imported only by tests.
+// Package xbpstest writes xbps packages and repositories for tests that need a repository with real
+// binaries (official Void mirrors are out of reach on the machines that test this project), through
+// build/xbps's writers, which write them as xbps-create and xbps-rindex do; it adds what tests want
+// beyond them (files given as a map, hostile raw entries, packages left unsigned, any index). It is
+// imported only by tests.
 package xbpstest
 
 import (
 	"archive/tar"
 	"bytes"
-	"crypto"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
-	"crypto/x509"
-	"encoding/hex"
-	"encoding/pem"
+	"encoding/binary"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
-	"sort"
+	"strings"
+	"testing/fstest"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+
 	"github.com/simple-uml/simple-uml/build/xbps"
-	"github.com/simple-uml/simple-uml/build/xbps/proplib"
 )
 
 // File is one payload entry. Exactly one of Data (regular file), Link (symlink) or Hardlink is used.
@@ -55,115 +54,29 @@ type Package struct {
 // Epoch is the fixed time of every entry, so fixtures are reproducible.
 var Epoch = time.Unix(1700000000, 0).UTC()
 
-// Build returns the .xbps bytes (zstd tar: INSTALL, props.plist, files.plist, payload).
+// Build returns the .xbps bytes, written by xbps.WritePackage as xbps-create would write the files
+// of p laid out in a folder, and its props.plist dictionary. Raw entries follow the payload.
 func Build(p Package) ([]byte, map[string]any, error) {
-	name, version, ok := xbps.SplitPkgver(p.Pkgver)
-	if !ok {
-		return nil, nil, fmt.Errorf("bad pkgver %q", p.Pkgver)
-	}
-	if p.Arch == "" {
-		p.Arch = "x86_64"
-	}
-	props := map[string]any{
-		"pkgver": p.Pkgver, "pkgname": name, "version": version, "architecture": p.Arch,
-		"short_desc": orDefault(p.ShortDesc, name+" (test package)"), "license": orDefault(p.License, "GPL-2.0-only"),
-		"packaged-with": "simple-uml xbpstest",
-	}
-	var size uint64
-	for _, f := range p.Files {
-		size += uint64(len(f.Data))
-	}
-	props["installed_size"] = size
-	setList(props, "run_depends", p.RunDepends)
-	setList(props, "provides", p.Provides)
-	setList(props, "replaces", p.Replaces)
-	setList(props, "conflicts", p.Conflicts)
-	setList(props, "conf_files", p.ConfFiles)
-	setList(props, "shlib-provides", p.ShlibProvides)
-	if len(p.Alternatives) > 0 {
-		alts := map[string]any{}
-		for g, l := range p.Alternatives {
-			alts[g] = toAny(l)
-		}
-		props["alternatives"] = alts
-	}
-	names := make([]string, 0, len(p.Files))
-	for n := range p.Files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var files, links, confs []any
-	for _, n := range names {
-		f := p.Files[n]
-		abs := n[1:] // "./usr/bin/x" -> "/usr/bin/x"
-		switch {
-		case f.Link != "":
-			links = append(links, map[string]any{"file": abs, "target": f.Link})
-		default:
-			sum := sha256.Sum256(f.Data)
-			e := map[string]any{"file": abs, "sha256": hex.EncodeToString(sum[:]), "size": uint64(len(f.Data))}
-			if slices.Contains(p.ConfFiles, abs) {
-				confs = append(confs, e)
-			} else {
-				files = append(files, e)
-			}
-		}
-	}
-	fp := map[string]any{}
-	for k, v := range map[string][]any{"files": files, "links": links, "conf_files": confs} {
-		if len(v) > 0 {
-			fp[k] = v
-		}
-	}
-	propsXML, err := proplib.Marshal(props)
+	np, err := p.newPackage()
 	if err != nil {
 		return nil, nil, err
 	}
-	filesXML, err := proplib.Marshal(fp)
+	props, err := np.Props()
 	if err != nil {
 		return nil, nil, err
 	}
-	var tarBuf bytes.Buffer
-	tw := tar.NewWriter(&tarBuf)
-	add := func(h *tar.Header, data []byte) error {
-		h.ModTime, h.Uname, h.Gname, h.Format = Epoch, "root", "root", tar.FormatPAX
-		if h.Typeflag == tar.TypeReg {
-			h.Size = int64(len(data))
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		_, err := tw.Write(data)
-		return err
+	var out bytes.Buffer
+	if len(p.Raw) == 0 {
+		err := xbps.WritePackage(&out, np)
+		return out.Bytes(), props, err
 	}
-	if p.Install != "" {
-		if err := add(&tar.Header{Name: "./INSTALL", Mode: 0o755, Typeflag: tar.TypeReg}, []byte(p.Install)); err != nil {
-			return nil, nil, err
-		}
+	zw, err := zstd.NewWriter(&out, zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		return nil, nil, err
 	}
-	add(&tar.Header{Name: "./props.plist", Mode: 0o644, Typeflag: tar.TypeReg}, propsXML)
-	add(&tar.Header{Name: "./files.plist", Mode: 0o644, Typeflag: tar.TypeReg}, filesXML)
-	for _, n := range names {
-		f := p.Files[n]
-		h := &tar.Header{Name: n, Mode: f.Mode}
-		switch {
-		case f.Link != "":
-			h.Typeflag, h.Linkname, h.Mode = tar.TypeSymlink, f.Link, 0o777
-		case f.Hardlink != "":
-			h.Typeflag, h.Linkname = tar.TypeLink, f.Hardlink
-		default:
-			h.Typeflag = tar.TypeReg
-			if h.Mode == 0 {
-				h.Mode = 0o644
-			}
-		}
-		var data []byte
-		if h.Typeflag == tar.TypeReg {
-			data = f.Data
-		}
-		if err := add(h, data); err != nil {
-			return nil, nil, err
-		}
+	tw := tar.NewWriter(zw)
+	if err := xbps.WritePackageTar(tw, np); err != nil {
+		return nil, nil, err
 	}
 	for _, h := range p.Raw {
 		if err := tw.WriteHeader(h); err != nil {
@@ -176,13 +89,76 @@ func Build(p Package) ([]byte, map[string]any, error) {
 	if err := tw.Close(); err != nil {
 		return nil, nil, err
 	}
-	var out bytes.Buffer
-	zw, _ := zstd.NewWriter(&out, zstd.WithEncoderConcurrency(1))
-	zw.Write(tarBuf.Bytes())
 	if err := zw.Close(); err != nil {
 		return nil, nil, err
 	}
 	return out.Bytes(), props, nil
+}
+
+// newPackage lays p's files out as a folder (an fstest.MapFS) and reads it as xbps-create would.
+func (p Package) newPackage() (*xbps.NewPackage, error) {
+	if _, _, ok := xbps.SplitPkgver(p.Pkgver); !ok {
+		return nil, fmt.Errorf("bad pkgver %q", p.Pkgver)
+	}
+	name, _, _ := xbps.SplitPkgver(p.Pkgver)
+	fsys := fstest.MapFS{}
+	for n, f := range p.Files {
+		rel := strings.TrimPrefix(n, "./")
+		switch {
+		case f.Link != "":
+			fsys[rel] = &fstest.MapFile{Data: []byte(f.Link), Mode: fs.ModeSymlink | 0o777, ModTime: Epoch}
+		case f.Hardlink != "":
+			of := p.Files[f.Hardlink]
+			fsys[rel] = &fstest.MapFile{Data: of.Data, Mode: fileMode(of.Mode), ModTime: Epoch}
+		default:
+			fsys[rel] = &fstest.MapFile{Data: f.Data, Mode: fileMode(f.Mode), ModTime: Epoch}
+		}
+	}
+	payload, err := xbps.ReadPayload(fsys)
+	if err != nil {
+		return nil, err
+	}
+	// A hard link and the file it names are one file: give both one identity, as an inode would.
+	group := map[string]string{}
+	for n, f := range p.Files {
+		if f.Hardlink != "" {
+			group[n], group[f.Hardlink] = f.Hardlink, f.Hardlink
+		}
+	}
+	for i := range payload {
+		if g, ok := group[payload[i].Path]; ok {
+			sum := sha256.Sum256([]byte(g))
+			payload[i].ID = xbps.FileID{Ino: binary.BigEndian.Uint64(sum[:8])}
+		}
+	}
+	np := &xbps.NewPackage{
+		Pkgver: p.Pkgver, Arch: orDefault(p.Arch, "x86_64"), ShortDesc: orDefault(p.ShortDesc, name+" (test package)"),
+		License: orDefault(p.License, "GPL-2.0-only"), PackagedWith: "simple-uml xbpstest",
+		RunDepends: p.RunDepends, Provides: p.Provides, Replaces: p.Replaces, Conflicts: p.Conflicts, ConfFiles: p.ConfFiles,
+		ShlibProvides: p.ShlibProvides, Alternatives: p.Alternatives, Payload: payload, ModTime: Epoch,
+	}
+	if p.Install != "" {
+		np.Install = &xbps.Script{Data: []byte(p.Install), Mode: 0o755}
+	}
+	return np, nil
+}
+
+// fileMode turns chmod's bits (0o4755) into a FileMode; zero is 0644.
+func fileMode(m int64) fs.FileMode {
+	if m == 0 {
+		m = 0o644
+	}
+	mode := fs.FileMode(m & 0o777)
+	if m&0o4000 != 0 {
+		mode |= fs.ModeSetuid
+	}
+	if m&0o2000 != 0 {
+		mode |= fs.ModeSetgid
+	}
+	if m&0o1000 != 0 {
+		mode |= fs.ModeSticky
+	}
+	return mode
 }
 
 // Repo is a repository to write.
@@ -203,8 +179,9 @@ func (r Repo) signer() string {
 	return "simple-uml test <test@localhost>"
 }
 
-// Write builds the packages into r.Dir with .sig2 files and an <arch>-repodata (zstd, index.plist,
-// index-meta.plist, empty stage.plist) as xbps-rindex writes it.
+// Write builds the packages into r.Dir with .sig2 files and an <arch>-repodata, as xbps-rindex -a,
+// --sign-pkg and --sign write them (xbps's own writers), but that every package goes into the index,
+// the last of a name winning.
 func (r Repo) Write(pkgs []Package) error {
 	if r.Arch == "" {
 		r.Arch = "x86_64"
@@ -225,9 +202,13 @@ func (r Repo) Write(pkgs []Package) error {
 		if err := os.WriteFile(file, data, 0o644); err != nil {
 			return err
 		}
+		entry, err := xbps.IndexEntry(bytes.NewReader(data))
+		if err != nil {
+			return err
+		}
 		sum := sha256.Sum256(data)
 		if r.Key != nil && !r.Unsigned[props["pkgname"].(string)] {
-			sig, err := rsa.SignPKCS1v15(rand.Reader, r.Key, crypto.SHA256, sum[:])
+			sig, err := xbps.SignPackage(r.Key, sum[:])
 			if err != nil {
 				return err
 			}
@@ -235,71 +216,32 @@ func (r Repo) Write(pkgs []Package) error {
 				return err
 			}
 		}
-		entry := map[string]any{}
-		for k, v := range props {
-			entry[k] = v
-		}
-		delete(entry, "pkgname")
-		delete(entry, "version")
-		delete(entry, "packaged-with")
-		entry["filename-sha256"] = hex.EncodeToString(sum[:])
-		entry["filename-size"] = uint64(len(data))
 		index[props["pkgname"].(string)] = entry
 	}
 	return r.WriteRepodata(index)
 }
 
-// WriteRepodata writes <arch>-repodata for an index dictionary.
+// WriteRepodata writes <arch>-repodata for an index dictionary, whatever it holds.
 func (r Repo) WriteRepodata(index map[string]any) error {
-	idx, err := proplib.Marshal(index)
-	if err != nil {
-		return err
+	if r.Arch == "" {
+		r.Arch = "x86_64"
 	}
-	var meta []byte
+	var meta map[string]any
 	if r.Key != nil {
-		der, _ := x509.MarshalPKIXPublicKey(&r.Key.PublicKey)
-		pemText := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
-		meta, err = proplib.Marshal(map[string]any{
-			"public-key": pemText, "public-key-size": uint64(r.Key.N.BitLen()),
-			"signature-by": r.signer(), "signature-type": "rsa",
-		})
-		if err != nil {
+		var err error
+		if meta, err = xbps.SignedMeta(&r.Key.PublicKey, r.signer()); err != nil {
 			return err
 		}
 	}
-	var tarBuf bytes.Buffer
-	tw := tar.NewWriter(&tarBuf)
-	for _, m := range []struct {
-		name string
-		data []byte
-	}{{"index.plist", idx}, {"index-meta.plist", meta}, {"stage.plist", nil}} {
-		tw.WriteHeader(&tar.Header{Name: m.name, Mode: 0o644, Size: int64(len(m.data)), ModTime: Epoch, Typeflag: tar.TypeReg, Format: tar.FormatPAX})
-		tw.Write(m.data)
-	}
-	tw.Close()
 	var out bytes.Buffer
-	zw, _ := zstd.NewWriter(&out, zstd.WithEncoderConcurrency(1))
-	zw.Write(tarBuf.Bytes())
-	zw.Close()
+	if err := xbps.WriteRepodata(&out, index, meta); err != nil {
+		return err
+	}
 	return os.WriteFile(filepath.Join(r.Dir, r.Arch+"-repodata"), out.Bytes(), 0o644)
 }
 
 // Fingerprint is the xbps fingerprint of the repository key.
 func (r Repo) Fingerprint() string { return xbps.Fingerprint(&r.Key.PublicKey) }
-
-func setList(d map[string]any, k string, l []string) {
-	if len(l) > 0 {
-		d[k] = toAny(l)
-	}
-}
-
-func toAny(l []string) []any {
-	out := make([]any, len(l))
-	for i, s := range l {
-		out[i] = s
-	}
-	return out
-}
 
 func orDefault(s, d string) string {
 	if s == "" {
