@@ -18,7 +18,6 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/rootfs"
-	"github.com/simple-uml/simple-uml/build/xbps/xbpstest"
 )
 
 // The real Void Linux base system of ../shared/fixtures/void-2021: 98 packages of September 2021 as a
@@ -40,7 +39,7 @@ var voidSystemState struct {
 // voidSystem assembles the fixture's base system with the end-to-end kernel, as `mage rootfs` does:
 // signed repository, INSTALL scripts in a configure boot, the image and tarball in dist/. The recipe
 // is the fixture README's, with an ssh key of the test's for root.
-func voidSystem(t *testing.T) (ws, sshKey, out string) {
+func voidSystem(t testing.TB) (ws, sshKey, out string) {
 	t.Helper()
 	if voidSystemState.ws != "" {
 		return voidSystemState.ws, voidSystemState.sshKey, voidSystemState.out
@@ -141,7 +140,7 @@ func TestVoidSystem(t *testing.T) {
 
 	t.Run("booted", func(t *testing.T) {
 		share := t.TempDir()
-		writeLocalRepository(t, filepath.Join(share, "repo"))
+		writeLocalRepository(t, voidConfig(t, ws, nil), filepath.Join(share, "repo"))
 		port := freeLocalPort(t)
 		cfg := voidConfig(t, ws, map[string]string{
 			"SUML_BOOT_NET": "user", "SUML_BOOT_FORWARD": fmt.Sprintf("%d:22", port), "SUML_BOOT_HOSTFS": share,
@@ -220,19 +219,28 @@ func equal(want string) func(string) bool {
 	return func(s string) bool { return strings.TrimSpace(s) == want }
 }
 
-// writeLocalRepository writes an unsigned local repository with one package, as a user's own:
-// xbps checks only the sha256 of a local repository's packages.
-func writeLocalRepository(t *testing.T, dir string) {
+// writeLocalRepository makes an unsigned local repository of one package of the user's own with
+// `mage pkg` and `mage repo` (xbps checks only the sha256 of a local repository's packages).
+func writeLocalRepository(t *testing.T, cfg config.Config, dir string) {
 	t.Helper()
-	pkg := xbpstest.Package{
-		Pkgver:    "suml-hello-1.0_1",
-		ShortDesc: "a package of the test's own",
-		License:   "Public Domain",
-		Files: map[string]xbpstest.File{
-			"./usr/bin/suml-hello": {Data: []byte("#!/bin/sh\necho hello from a local repository\n"), Mode: 0o755},
-		},
+	src := t.TempDir()
+	os.MkdirAll(filepath.Join(src, "payload", "usr", "bin"), 0o755)
+	os.WriteFile(filepath.Join(src, "payload", "usr", "bin", "suml-hello"), []byte("#!/bin/sh\necho hello from a local repository\n"), 0o755)
+	template := `name = "suml-hello"
+version = "1.0"
+revision = 1
+arch = "noarch"
+short_desc = "a package of the test's own"
+license = "Public Domain"
+payload = "payload"
+date = 2026-01-01T00:00:00Z
+`
+	os.WriteFile(filepath.Join(src, "suml-hello.toml"), []byte(template), 0o644)
+	ctx := context.Background()
+	if _, err := Pkg(ctx, cfg, func(string) string { return "" }, PkgRequest{Template: filepath.Join(src, "suml-hello.toml"), Out: dir}, testLog(t)); err != nil {
+		t.Fatal(err)
 	}
-	if err := (xbpstest.Repo{Dir: dir}).Write([]xbpstest.Package{pkg}); err != nil {
+	if _, err := Repo(ctx, cfg, RepoRequest{Dir: dir, Arch: "x86_64"}, testLog(t)); err != nil {
 		t.Fatal(err)
 	}
 }
