@@ -15,32 +15,19 @@ work=$(mktemp -d /tmp/suml-bench-void.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/recipes" "$work/dist"
 cp "$kernel"/linux* "$kernel"/System.map "$work/dist/"
-cat > "$work/recipes/void-2021.toml" <<RECIPE
-description = "the Void fixture's base system"
-arch = "x86_64"
-packages = ["base-voidstrap", "runit-void", "iproute2", "iputils", "openssh"]
-image_size = "2G"
-hostname = "void-uml"
-root_password = "voidlinux"
-authorized_keys = []
-services = ["sshd"]
-getty = "tty0"
-overlay = ""
-[[repositories]]
-url = "$fixture"
-keys = ["e4:d0:76:f4:6f:4f:2f:45:a3:5c:50:2f:f1:b7:32:a4"]
-RECIPE
+sed -e "s|@FIXTURE@|$fixture|" -e 's|@AUTHORIZED_KEYS@|[]|' "$here/build/pipeline/testdata/void-2021.toml" \
+  > "$work/recipes/void-2021.toml"
 export SUML_DIST="$work/dist" SUML_CACHE="$work/cache" SUML_RECIPES="$work/recipes" \
   SUML_ROOTFS_RECIPE=void-2021 SUML_ROOTFS_KERNEL="$work/dist/linux"
 cd "$checkout"
 echo "checkout $(git rev-parse --short HEAD), kernel $kernel"
 go tool mage -l >/dev/null # compile the magefile once, outside the times
-for i in $(seq "$runs"); do
+for _ in $(seq "$runs"); do
   rm -f "$work/dist/void-2021.json"
   out=$(go tool mage rootfs -recipe=void-2021 2>&1) || { echo "$out"; exit 1; }
   echo "rootfs: $(grep -o 'configure boot done in [^ ]*' <<<"$out" | tail -1), $(grep -o 'built: .* in [^ ]*' <<<"$out" | sed 's/.* in /whole build /')"
 done
-for i in $(seq "$runs"); do
+for _ in $(seq "$runs"); do
   start=$(date +%s.%N)
   out=$(go tool mage test 2>&1) || { echo "$out"; exit 1; }
   end=$(date +%s.%N)

@@ -21,6 +21,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/host"
 	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/rootfs"
+	"github.com/simple-uml/simple-uml/build/ui"
 	"github.com/simple-uml/simple-uml/build/uml"
 	"github.com/simple-uml/simple-uml/build/xbps"
 )
@@ -231,7 +232,7 @@ func (b *rootfsBuild) configureBoot(ctx context.Context) error {
 	var slowest []string
 	times := rootfs.ScriptTimes(res.Console)
 	for _, s := range times[:min(3, len(times))] {
-		slowest = append(slowest, fmt.Sprintf("%s %s %s", s.Pkgver, s.Action, s.Took.Round(10*time.Millisecond)))
+		slowest = append(slowest, fmt.Sprintf("%s %s %s", ui.Visible(s.Pkgver), s.Action, s.Took.Round(10*time.Millisecond)))
 	}
 	fmt.Fprintf(b.w, "configure boot done in %s (slowest scripts: %s)\n", res.Duration.Round(time.Millisecond), strings.Join(slowest, ", "))
 	return nil

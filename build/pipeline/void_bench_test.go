@@ -15,6 +15,7 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/rootfs"
 	"github.com/simple-uml/simple-uml/build/uml"
+	"github.com/simple-uml/simple-uml/build/xbps"
 )
 
 // BenchmarkVoid measures the real Void base system of ../shared/fixtures/void-2021 (SUML_E2E=1;
@@ -45,7 +46,7 @@ func BenchmarkVoid(b *testing.B) {
 			b.ReportMetric(d.Seconds(), "configure-s")
 			console, _ := os.ReadFile(filepath.Join(ws, "cache", "rootfs", voidRecipe+"-configure.log"))
 			for _, s := range rootfs.ScriptTimes(string(console)) {
-				name, _, _ := strings.Cut(s.Pkgver, "-2")
+				name, _, _ := xbps.SplitPkgver(s.Pkgver)
 				if s.Action == "post" && (name == "ca-certificates" || name == "glibc-locales") {
 					b.ReportMetric(s.Took.Seconds(), name+"-s")
 				}

@@ -23,10 +23,8 @@ import (
 // The real Void Linux base system of ../shared/fixtures/void-2021: 98 packages of September 2021 as a
 // signed repository (its README says where they come from and how they differ from Void's).
 const (
-	voidRecipe      = "void-2021"
-	voidFixtureKey  = "e4:d0:76:f4:6f:4f:2f:45:a3:5c:50:2f:f1:b7:32:a4"
+	voidRecipe      = "void-2021" // testdata/void-2021.toml
 	voidPackages    = 98
-	voidRootPasswd  = "voidlinux"
 	voidFixtureRepo = "../../../shared/fixtures/void-2021/repo"
 )
 
@@ -64,21 +62,11 @@ func voidSystem(t testing.TB) (ws, sshKey, out string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recipe := fmt.Sprintf(`description = "Void Linux x86_64 (glibc), September 2021: the test fixture's base system"
-arch = "x86_64"
-packages = ["base-voidstrap", "runit-void", "iproute2", "iputils", "openssh"]
-image_size = "2G"
-hostname = "void-uml"
-root_password = %q
-authorized_keys = [%q]
-services = ["sshd"]
-getty = "tty0"
-overlay = ""
-
-[[repositories]]
-url = %q
-keys = [%q]
-`, voidRootPasswd, strings.TrimSpace(string(pub)), repo, voidFixtureKey)
+	template, err := os.ReadFile(filepath.Join("testdata", voidRecipe+".toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recipe := strings.NewReplacer("@FIXTURE@", repo, "@AUTHORIZED_KEYS@", fmt.Sprintf("[%q]", strings.TrimSpace(string(pub)))).Replace(string(template))
 	os.MkdirAll(filepath.Join(ws, "recipes"), 0o755)
 	if err := os.WriteFile(filepath.Join(ws, "recipes", voidRecipe+".toml"), []byte(recipe), 0o644); err != nil {
 		t.Fatal(err)

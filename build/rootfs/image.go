@@ -2,6 +2,7 @@ package rootfs
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -35,9 +36,9 @@ type ImageOptions struct {
 	Log    io.Writer          // command lines and tool output
 }
 
-// MakeImage writes an ext4 image of tree with every file owned by root (or the owner its package
-// gives), modes and setuid bits kept, without root rights: mke2fs -d runs under fakeroot after a
-// faked chown. Times are pinned: modification times after Epoch become Epoch, and access and change
+// MakeImage writes an ext4 image of tree (less the files one instance owns, perInstance) with every
+// file owned by root (or the owner its package gives), modes, setuid bits and the given extended
+// attributes kept, without root rights: mke2fs -d runs under fakeroot after a faked chown. Times are pinned: modification times after Epoch become Epoch, and access and change
 // times (which mke2fs copies from the host) are set to Epoch afterwards, so the image depends only on
 // the tree. It needs fakeroot and e2fsprogs.
 func MakeImage(ctx context.Context, tree, img string, o ImageOptions) error {
@@ -46,6 +47,9 @@ func MakeImage(ctx context.Context, tree, img string, o ImageOptions) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
+	if err := leaveOutPerInstance(tree, o.Log); err != nil {
+		return err
+	}
 	if err := clampTimes(tree, o.Epoch); err != nil {
 		return err
 	}
@@ -64,7 +68,9 @@ func MakeImage(ctx context.Context, tree, img string, o ImageOptions) error {
 	}
 	byOwner := map[string][]string{}
 	for p, owner := range o.Owners {
-		byOwner[owner] = append(byOwner[owner], "."+p)
+		if !PerInstance(p) { // left out above
+			byOwner[owner] = append(byOwner[owner], "."+p)
+		}
 	}
 	for _, owner := range slices.Sorted(maps.Keys(byOwner)) {
 		if err := each("chown -h "+owner, byOwner[owner]); err != nil {
@@ -143,25 +149,31 @@ func clampTimes(tree string, epoch time.Time) error {
 }
 
 // finishInodes writes the extended attributes of xattrs into img and sets the access and change time
-// of every inode to epoch, in one debugfs session: mke2fs -d copies times from the host, where
-// reading and chown change them, and attributes only from a host file system that keeps them (an
-// ordinary user cannot set security.* on the host at all), so they are put straight into the image.
+// of every inode to epoch, in one debugfs session. mke2fs -d copies times from the host, where
+// reading and chown change them; it copies no attributes from the tree under fakeroot (whose
+// listxattr answers with its own, empty list), so those the image must carry are put straight in.
 func finishInodes(ctx context.Context, img, work string, epoch time.Time, xattrs map[string][]Xattr) error {
 	// The image was made from a tree of package contents: its names are read as a guest's are, with
 	// work (a private folder) for debugfs's dumps of its directories.
 	g := &guestImage{dir: work}
 	if err := g.walk(ctx, img); err != nil {
-		return fmt.Errorf("pin inode times: image %s: %w", img, err)
+		return fmt.Errorf("set attributes and times: image %s: %w", img, err)
 	}
 	inos := map[uint64]bool{2: true} // the root directory
 	var cmds strings.Builder
+	if err := setXattrs(&cmds, work, 2, xattrs["/"]); err != nil {
+		return fmt.Errorf("image %s: /: %w", img, err)
+	}
+	withXattrs := map[uint64]bool{}
 	for _, e := range g.Entries {
-		if !inos[e.Ino] {
-			if err := setXattrs(&cmds, work, e.Ino, xattrs[e.Path]); err != nil {
+		inos[e.Ino] = true
+		// A file's links share its attributes: the first of its paths that has any gives them.
+		if x := xattrs[e.Path]; len(x) > 0 && !withXattrs[e.Ino] {
+			withXattrs[e.Ino] = true
+			if err := setXattrs(&cmds, work, e.Ino, x); err != nil {
 				return fmt.Errorf("image %s: %s: %w", img, e.Path, err)
 			}
 		}
-		inos[e.Ino] = true
 	}
 	for _, ino := range slices.Sorted(maps.Keys(inos)) {
 		for _, field := range []string{"atime", "ctime"} {
@@ -169,15 +181,8 @@ func finishInodes(ctx context.Context, img, work string, epoch time.Time, xattrs
 		}
 	}
 	env := []string{fmt.Sprintf("E2FSPROGS_FAKE_TIME=%d", epoch.Unix())}
-	out, err := debugfsScript(ctx, img, cmds.String(), true, env)
-	if err != nil {
-		return fmt.Errorf("pin inode times: %w", err)
-	}
-	// debugfs reports a failed command on its output and still exits 0.
-	for _, line := range strings.Split(out, "\n") {
-		if strings.Contains(line, "sif:") || strings.Contains(line, "set_inode_field:") || strings.Contains(line, "ea_set:") {
-			return fmt.Errorf("finish inodes: debugfs: %s", line)
-		}
+	if err := debugfsScript(ctx, img, cmds.String(), true, env); err != nil {
+		return fmt.Errorf("set attributes and times: %w", err)
 	}
 	return nil
 }
@@ -218,15 +223,15 @@ func Reimage(ctx context.Context, img, out string, o ImageOptions) error {
 		return err
 	}
 	o.Owners, o.Modes, o.Xattrs = map[string]string{}, map[string]uint32{}, map[string][]Xattr{}
+	if len(g.Root.Xattrs) > 0 {
+		o.Xattrs["/"] = g.Root.Xattrs
+	}
 	firstPath := map[uint64]string{}
 	for _, e := range g.Entries {
 		if e.Path == "/lost+found" || strings.HasPrefix(e.Path, "/lost+found/") {
 			continue // mke2fs makes its own
 		}
-		if PerInstance(e.Path) && e.Mode&0o170000 != 0o040000 {
-			fmt.Fprintf(o.Log, "left out %s: each instance makes its own at its first boot\n", e.Path)
-			continue
-		}
+
 		if len(e.Xattrs) > 0 {
 			o.Xattrs[e.Path] = e.Xattrs
 		}
@@ -263,9 +268,9 @@ func Reimage(ctx context.Context, img, out string, o ImageOptions) error {
 	return MakeImage(ctx, filepath.Join(g.dir, "tree"), out, o)
 }
 
-// perInstance are the files that identify one running system or hold its secrets: a configure boot
-// may leave them (a package script that generates host keys or a machine id), and an image shared by
-// many guests must not carry them. Void's sshd service makes missing host keys at its start (ssh-keygen
+// perInstance are the files that identify one running system or hold its secrets: a package script
+// in the configure boot may generate them (host keys, a machine id), a user may put them in an
+// overlay, and an image shared by many guests must not carry them. Void's sshd service makes missing host keys at its start (ssh-keygen
 // -A), dbus its machine id, and runit's stage 1 seeds the random pool without a saved seed.
 var perInstance = []string{
 	"/etc/ssh/ssh_host_*",
@@ -274,6 +279,36 @@ var perInstance = []string{
 	"/var/lib/random-seed",
 	"/var/lib/systemd/random-seed",
 	"/etc/.pwd.lock", // shadow's lock file; Void's mkrootfs removes it too
+}
+
+// leaveOutPerInstance removes from tree the files of perInstance, whoever put them there (a package,
+// the overlay, a script in the configure boot), and says which (log may be nil).
+func leaveOutPerInstance(tree string, log io.Writer) error {
+	root, err := os.OpenRoot(tree)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	for _, pattern := range perInstance {
+		dir := strings.TrimPrefix(path.Dir(pattern), "/")
+		entries, err := fs.ReadDir(root.FS(), dir)
+		if err != nil {
+			continue // no such folder: nothing to leave out
+		}
+		for _, e := range entries {
+			guestPath := "/" + dir + "/" + e.Name()
+			if e.IsDir() || !PerInstance(guestPath) {
+				continue
+			}
+			if err := root.Remove(strings.TrimPrefix(guestPath, "/")); err != nil {
+				return err
+			}
+			if log != nil {
+				fmt.Fprintf(log, "left out %q: each instance makes its own at its first boot\n", guestPath)
+			}
+		}
+	}
+	return nil
 }
 
 // PerInstance reports whether a guest path is one of perInstance.
@@ -329,8 +364,8 @@ func ConfigureBoot(ctx context.Context, kernel, img string, sandbox uml.Sandbox,
 }
 
 // Tarball writes a tar of the file system in img, read with readGuestImage (the image was written by a
-// guest). Entries are sorted, times are epoch, owners and modes are the image's, hard links are kept.
-// lost+found is left out.
+// guest). Entries are sorted after "./", times are epoch, owners, modes and extended attributes are
+// the image's, hard links are kept. lost+found is left out.
 func Tarball(ctx context.Context, img string, w io.Writer, epoch time.Time) error {
 	g, err := readGuestImage(ctx, img, filepath.Dir(img), ".rdump-")
 	if err != nil {
@@ -339,14 +374,15 @@ func Tarball(ctx context.Context, img string, w io.Writer, epoch time.Time) erro
 	defer g.Close()
 	tw := tar.NewWriter(w)
 	firstPath := map[uint64]string{}
-	for _, e := range g.Entries {
+	// The root directory first, as `tar -C root -c .` writes it: "./", with its mode and attributes.
+	for _, e := range slices.Concat([]imageEntry{g.Root}, g.Entries) {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if e.Path == "/lost+found" || strings.HasPrefix(e.Path, "/lost+found/") {
 			continue
 		}
-		name := "." + e.Path
+		name := "." + strings.TrimSuffix(e.Path, "/")
 		hdr := &tar.Header{Name: name, Mode: int64(e.Mode & 0o7777), Uid: e.UID, Gid: e.GID, ModTime: epoch, Format: tar.FormatPAX}
 		switch e.Mode & 0o170000 {
 		case 0o040000:
@@ -394,27 +430,38 @@ func copyFile(w io.Writer, path string) error {
 	return err
 }
 
-// debugfsScript runs debugfs's commands on img in one session (write: opened read-write).
-func debugfsScript(ctx context.Context, img, commands string, write bool, env []string) (string, error) {
+// debugfsScript runs debugfs's commands on img in one session (write: opened read-write). debugfs
+// exits 0 when a command fails and says so on stderr, where nothing else but its banner goes: any
+// other line there is an error.
+func debugfsScript(ctx context.Context, img, commands string, write bool, env []string) error {
 	f, err := os.CreateTemp("", "simple-uml-debugfs-")
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer os.Remove(f.Name())
 	if _, err := f.WriteString(commands); err != nil {
 		f.Close()
-		return "", err
+		return err
 	}
 	if err := f.Close(); err != nil {
-		return "", err
+		return err
 	}
 	debugfs, err := host.LookPath("debugfs")
 	if err != nil {
-		return "", fmt.Errorf("debugfs: %w (Debian/Ubuntu: apt-get install e2fsprogs)", err)
+		return fmt.Errorf("debugfs: %w (Debian/Ubuntu: apt-get install e2fsprogs)", err)
 	}
 	args := []string{debugfs}
 	if write {
 		args = append(args, "-w")
 	}
-	return run.Output(ctx, run.Cmd{Args: append(args, "-f", f.Name(), img), Env: env})
+	var stderr bytes.Buffer
+	if err := run.Run(ctx, run.Cmd{Args: append(args, "-f", f.Name(), img), Env: env, Stderr: &stderr, Echo: io.Discard}); err != nil {
+		return err
+	}
+	for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+		if line != "" && !strings.HasPrefix(line, "debugfs ") {
+			return fmt.Errorf("debugfs on %s: %s", img, line)
+		}
+	}
+	return nil
 }

@@ -61,6 +61,7 @@ var guestXattrs = map[string][]Xattr{
 		{"user.note", []byte("hello\x00world")},
 	},
 	"/var/empty": {{"system.posix_acl_default", acl(t4(1, 7, -1), t4(4, 5, -1), t4(0x20, 5, -1))}},
+	"/":          {{"user.root", []byte("the root directory's own")}},
 }
 
 // acl is a POSIX ACL in getxattr's form (version 2) of entries made by t4.
@@ -201,6 +202,9 @@ func checkTarXattrs(t *testing.T, got map[string]*tar.Header) {
 			}
 			seen++
 			path := strings.TrimSuffix(strings.TrimPrefix(name, "."), "/")
+			if path == "" {
+				path = "/"
+			}
 			i := slices.IndexFunc(guestXattrs[path], func(w Xattr) bool { return w.Name == x })
 			if i < 0 || string(guestXattrs[path][i].Value) != v {
 				t.Errorf("%s: %s=%q, not one the guest set", name, x, v)
@@ -242,5 +246,107 @@ func TestImageLeavesTheWorkingFolderAlone(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(cwd); len(entries) != 1 {
 		t.Errorf("the working folder holds %v", entries)
+	}
+}
+
+// TestImageFailsOnAttributesItCannotWrite: debugfs says a failed ea_set on stderr and exits 0; the
+// image must not be made without the attribute.
+func TestImageFailsOnAttributesItCannotWrite(t *testing.T) {
+	needImageTools(t)
+	tree, owners := imageTree(t, time.Unix(1732000000, 0))
+	for _, x := range []Xattr{
+		{"user.big", bytes.Repeat([]byte("x"), 9000)},      // more than a 1 KiB block holds
+		{"system.posix_acl_access", []byte{2, 0, 0, 0, 1}}, // not an ACL
+	} {
+		opts := ImageOptions{Size: 8 << 20, UUID: "01234567-89ab-4def-8123-456789abcdef", Label: "t", Epoch: time.Unix(1732000000, 0),
+			Owners: owners, Xattrs: map[string][]Xattr{"/etc/passwd": {x}}, Log: io.Discard}
+		img := filepath.Join(t.TempDir(), "img")
+		err := MakeImage(context.Background(), tree, img, opts)
+		if err == nil || !strings.Contains(err.Error(), "ea_set") {
+			t.Errorf("%s: %v, want debugfs's ea_set error", x.Name, err)
+		}
+		if _, serr := os.Stat(img); serr == nil {
+			t.Errorf("%s: the image was left behind", x.Name)
+		}
+	}
+}
+
+// TestImageLeavesOutWhatOneInstanceOwns: host keys and a machine id in the tree (an overlay's, a
+// package's) do not reach an image that many guests share, and the log says so.
+func TestImageLeavesOutWhatOneInstanceOwns(t *testing.T) {
+	needImageTools(t)
+	tree, owners := imageTree(t, time.Unix(1732000000, 0))
+	os.MkdirAll(filepath.Join(tree, "etc/ssh"), 0o755)
+	for _, f := range []string{"etc/ssh/ssh_host_ed25519_key", "etc/ssh/sshd_config", "etc/machine-id", "etc/.pwd.lock"} {
+		os.WriteFile(filepath.Join(tree, f), []byte("x\n"), 0o600)
+	}
+	owners["/etc/machine-id"] = "0:0"
+	// An attribute of the host's on the tree is the host's, not the image's.
+	hostXattr := unix.Setxattr(filepath.Join(tree, "etc/passwd"), "user.host", []byte("host"), 0) == nil
+	var log bytes.Buffer
+	img := filepath.Join(t.TempDir(), "img")
+	opts := ImageOptions{Size: 8 << 20, UUID: "01234567-89ab-4def-8123-456789abcdef", Label: "t", Epoch: time.Unix(1732000000, 0), Owners: owners, Log: &log}
+	if err := MakeImage(context.Background(), tree, img, opts); err != nil {
+		t.Fatal(err)
+	}
+	g, err := readGuestImage(context.Background(), img, t.TempDir(), "read-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	var paths []string
+	for _, e := range g.Entries {
+		paths = append(paths, e.Path)
+	}
+	for _, p := range []string{"/etc/ssh/ssh_host_ed25519_key", "/etc/machine-id", "/etc/.pwd.lock"} {
+		if slices.Contains(paths, p) {
+			t.Errorf("%s is in the image", p)
+		}
+		if !strings.Contains(log.String(), fmt.Sprintf("left out %q", p)) {
+			t.Errorf("the log does not say %s was left out:\n%s", p, log.String())
+		}
+	}
+	if !slices.Contains(paths, "/etc/ssh/sshd_config") {
+		t.Error("sshd_config, every instance's, was left out too")
+	}
+	for _, e := range g.Entries {
+		if len(e.Xattrs) > 0 {
+			t.Errorf("%s has the host's attributes %v (set on the host: %v)", e.Path, e.Xattrs, hostXattr)
+		}
+	}
+}
+
+// TestImageAttributesBounded: a file's attributes count once however many links it has, and the
+// image's attributes together are bounded (a guest can point every inode at one attribute block).
+func TestImageAttributesBounded(t *testing.T) {
+	needImageTools(t)
+	tree, owners := imageTree(t, time.Unix(1732000000, 0))
+	for i := range 100 {
+		os.Link(filepath.Join(tree, "etc/passwd"), filepath.Join(tree, fmt.Sprintf("etc/link%d", i)))
+	}
+	value := bytes.Repeat([]byte("v"), 700)
+	img := filepath.Join(t.TempDir(), "img")
+	opts := ImageOptions{Size: 8 << 20, UUID: "01234567-89ab-4def-8123-456789abcdef", Label: "t", Epoch: time.Unix(1732000000, 0),
+		Owners: owners, Xattrs: map[string][]Xattr{"/etc/passwd": {{"user.v", value}}}, Log: io.Discard}
+	if err := MakeImage(context.Background(), tree, img, opts); err != nil {
+		t.Fatal(err)
+	}
+	g, err := readGuestImage(context.Background(), img, t.TempDir(), "read-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if want := len("user.v") + len(value); g.xattrBytes != want {
+		t.Errorf("101 links to one file with %d bytes of attributes count %d bytes", want, g.xattrBytes)
+	}
+	inodes, err := openInodeTable(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inodes.Close()
+	full := &guestImage{xattrBytes: maxImageXattrBytes - 100}
+	e := imageEntry{Path: "/etc/passwd", Ino: g.Entries[slices.IndexFunc(g.Entries, func(e imageEntry) bool { return e.Path == "/etc/passwd" })].Ino}
+	if err := full.decodeInode(inodes, &e); err == nil || !strings.Contains(err.Error(), "add up to more than") {
+		t.Errorf("attributes past the image's bound: %v", err)
 	}
 }

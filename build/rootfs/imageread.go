@@ -14,9 +14,11 @@ import (
 
 // A guest-written image is hostile: the guest is root on its own block device and can put any bytes
 // in it, names with newlines or slashes, two entries with one name, a directory linked into itself,
-// a symlink to a host file. So nothing read from it is handed to debugfs as a name or resolved as a
-// host path: debugfs only dumps blocks by inode number into files whose names this package chooses,
-// inodes are read from the image's inode tables, and both are decoded here.
+// a symlink to a host file. So nothing read from it is resolved as a host path or handed to debugfs
+// as a file name: debugfs only dumps blocks by inode number into files whose names this package
+// chooses, inodes and their extended attributes are read from the image's inode tables and attribute
+// blocks, and all of it is decoded here. Attribute names do reach debugfs's command line (ea_set),
+// after checkXattrName: printable, no spaces or quotes.
 
 // imageEntry is one directory entry of an image.
 type imageEntry struct {
@@ -29,7 +31,6 @@ type imageEntry struct {
 	Xattrs   []Xattr // sorted by name
 	rawBlock []byte  // the inode's i_block: a fast symlink's target
 	flags    uint32
-	xattrBlk uint64 // i_file_acl: the block of attributes that did not fit in the inode
 }
 
 // ext4 inode flags the reader refuses: their data is not plain blocks.
@@ -40,15 +41,18 @@ const (
 
 // Limits against an image that would make the reader run away.
 const (
-	maxImageEntries = 1 << 20
-	maxDirBytes     = 64 << 20
+	maxImageEntries    = 1 << 20
+	maxDirBytes        = 64 << 20
+	maxImageXattrBytes = 64 << 20 // a system with an SELinux label on each of 100,000 files holds 3 MiB
 )
 
 // guestImage is a read image: its entries sorted by path, and the contents of its regular files and
 // long symlinks dumped by inode number into a private folder.
 type guestImage struct {
-	dir     string
-	Entries []imageEntry
+	dir        string
+	Entries    []imageEntry
+	Root       imageEntry // the root directory itself: its owner, mode and attributes
+	xattrBytes int        // of every inode read so far
 }
 
 func (g *guestImage) blob(ino uint64) string {
@@ -94,14 +98,22 @@ func (g *guestImage) walk(ctx context.Context, img string) error {
 		return err
 	}
 	defer inodes.Close()
+	g.Root = imageEntry{Path: "/", Ino: 2}
+	if err := g.decodeInode(inodes, &g.Root); err != nil {
+		return err
+	}
+	if g.Root.Mode&0o170000 != 0o040000 {
+		return fmt.Errorf("the root inode is not a directory (mode %o)", g.Root.Mode)
+	}
 	level := []dirRef{{2, "/"}}
 	seenDir := map[uint64]bool{2: true}
+	decoded := map[uint64]imageEntry{} // by inode: a hard link is decoded once
 	for len(level) > 0 {
 		var cmds strings.Builder
 		for _, d := range level {
 			fmt.Fprintf(&cmds, "dump <%d> %s\n", d.ino, g.blob(d.ino))
 		}
-		if _, err := debugfsScript(ctx, img, cmds.String(), false, nil); err != nil {
+		if err := debugfsScript(ctx, img, cmds.String(), false, nil); err != nil {
 			return err
 		}
 		var children []imageEntry
@@ -124,16 +136,13 @@ func (g *guestImage) walk(ctx context.Context, img string) error {
 		}
 		level = level[:0]
 		for _, c := range children {
-			raw, err := inodes.raw(c.Ino)
-			if err != nil {
-				return fmt.Errorf("%s: %w", c.Path, err)
-			}
-			c.decode(raw)
-			if c.flags&(inodeEncrypted|inodeInlineData) != 0 {
-				return fmt.Errorf("%s is encrypted or has inline data (inode flags %#x), which the reader does not take", c.Path, c.flags)
-			}
-			if c.Xattrs, err = inodes.xattrs(raw, c.xattrBlk); err != nil {
-				return fmt.Errorf("%s: %w", c.Path, err)
+			if d, ok := decoded[c.Ino]; ok {
+				d.Path = c.Path
+				c = d
+			} else if err := g.decodeInode(inodes, &c); err != nil {
+				return err
+			} else {
+				decoded[c.Ino] = c
 			}
 			if c.Mode&0o170000 == 0o040000 {
 				if seenDir[c.Ino] {
@@ -153,6 +162,37 @@ func (g *guestImage) walk(ctx context.Context, img string) error {
 	}
 	slices.SortFunc(g.Entries, func(a, b imageEntry) int { return strings.Compare(a.Path, b.Path) })
 	return nil
+}
+
+// decodeInode fills a new entry from its inode, its extended attributes counted against the
+// image's bound.
+func (g *guestImage) decodeInode(inodes *inodeTable, e *imageEntry) error {
+	raw, err := inodes.raw(e.Ino)
+	if err != nil {
+		return fmt.Errorf("%s: %w", e.Path, err)
+	}
+	e.decode(raw)
+	if e.flags&(inodeEncrypted|inodeInlineData) != 0 {
+		return fmt.Errorf("%s is encrypted or has inline data (inode flags %#x), which the reader does not take", e.Path, e.flags)
+	}
+	if e.Xattrs, err = g.xattrs(inodes, raw); err != nil {
+		return fmt.Errorf("%s: %w", e.Path, err)
+	}
+	return nil
+}
+
+// xattrs reads one inode's extended attributes and adds their bytes to the image's total: distinct
+// inodes may share one attribute block, so a bound per file alone would let a small image hold
+// gigabytes of attributes.
+func (g *guestImage) xattrs(inodes *inodeTable, raw []byte) ([]Xattr, error) {
+	xattrs, err := inodes.xattrs(raw)
+	for _, x := range xattrs {
+		g.xattrBytes += len(x.Name) + len(x.Value)
+	}
+	if err == nil && g.xattrBytes > maxImageXattrBytes {
+		err = fmt.Errorf("the image's extended attributes add up to more than %d MiB", maxImageXattrBytes>>20)
+	}
+	return xattrs, err
 }
 
 // dumpContents writes each regular file and long symlink once per inode into the private folder, and
@@ -188,7 +228,7 @@ func (g *guestImage) dumpContents(ctx context.Context, img string, imageSize int
 		fmt.Fprintf(&cmds, "dump <%d> %s\n", e.Ino, g.blob(e.Ino))
 	}
 	if cmds.Len() > 0 {
-		if _, err := debugfsScript(ctx, img, cmds.String(), false, nil); err != nil {
+		if err := debugfsScript(ctx, img, cmds.String(), false, nil); err != nil {
 			return err
 		}
 	}
@@ -235,7 +275,6 @@ func (e *imageEntry) decode(b []byte) {
 	}
 	e.flags = uint32(le32(0x20))
 	e.rawBlock = slices.Clone(b[0x28 : 0x28+60])
-	e.xattrBlk = le32(0x68) | le32(0x76)&0xffff<<32
 }
 
 type dirent struct {
@@ -295,6 +334,7 @@ type inodeTable struct {
 	descSize       int64
 	descStart      int64
 	groups         uint64
+	is64Bit        bool
 }
 
 // ext4 superblock fields and features the reader depends on.
@@ -350,7 +390,7 @@ func parseSuperblock(sb []byte, size int64) (*inodeTable, error) {
 		return nil, errors.New("the meta_bg feature is not supported (mke2fs does not set it for images of this size)")
 	}
 	if incompat&incompat64Bit != 0 {
-		t.descSize = le16(0xfe)
+		t.descSize, t.is64Bit = le16(0xfe), true
 	}
 	switch {
 	case t.inodeSize < 128 || t.inodeSize > t.blockSize || t.inodeSize&(t.inodeSize-1) != 0:
@@ -394,12 +434,17 @@ func (t *inodeTable) raw(ino uint64) ([]byte, error) {
 	return b, nil
 }
 
-// xattrs returns an inode's extended attributes, from the inode and from its attribute block,
-// sorted by name; a name in both places is refused, as ext4 never writes one.
-func (t *inodeTable) xattrs(inode []byte, block uint64) ([]Xattr, error) {
+// xattrs returns an inode's extended attributes, from the inode and from its attribute block
+// (i_file_acl, whose high half counts only with the 64bit feature), sorted by name; a name in both
+// places is refused, as ext4 never writes one.
+func (t *inodeTable) xattrs(inode []byte) ([]Xattr, error) {
 	all, err := inodeXattrs(inode)
 	if err != nil {
 		return nil, err
+	}
+	block := uint64(binary.LittleEndian.Uint32(inode[0x68:]))
+	if t.is64Bit {
+		block |= uint64(binary.LittleEndian.Uint16(inode[0x76:])) << 32
 	}
 	if block != 0 {
 		if block >= uint64(t.size/t.blockSize) {
@@ -421,8 +466,12 @@ func (t *inodeTable) xattrs(inode []byte, block uint64) ([]Xattr, error) {
 			return nil, fmt.Errorf("extended attribute %s is given twice", all[i].Name)
 		}
 	}
-	if len(all) > maxXattrs {
-		return nil, fmt.Errorf("more than %d extended attributes", maxXattrs)
+	size := 0
+	for _, x := range all {
+		size += len(x.Name) + len(x.Value)
+	}
+	if len(all) > maxXattrs || size > maxXattrBytes {
+		return nil, fmt.Errorf("more than %d extended attributes or %d bytes of them", maxXattrs, maxXattrBytes)
 	}
 	return all, nil
 }

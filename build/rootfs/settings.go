@@ -1,6 +1,7 @@
 package rootfs
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -402,6 +403,6 @@ func ScriptTimes(console string) []ScriptTime {
 			last = &ScriptTime{Action: f[0], Pkgver: f[1]}
 		}
 	}
-	slices.SortStableFunc(out, func(a, b ScriptTime) int { return int(b.Took - a.Took) })
+	slices.SortStableFunc(out, func(a, b ScriptTime) int { return cmp.Compare(b.Took, a.Took) })
 	return out
 }

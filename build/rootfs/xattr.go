@@ -21,7 +21,7 @@ type Xattr struct {
 // every offset is checked against the area it must lie in and the totals are bounded.
 const (
 	xattrMagic      = 0xea020000
-	maxXattrs       = 256     // per file
+	maxXattrs       = 256     // per file, in its inode and its block together
 	maxXattrBytes   = 1 << 16 // names and values of one file
 	xattrEntryFixed = 16      // name length, index, value offset, value inode, value size, hash
 )
@@ -48,8 +48,8 @@ func inodeXattrs(inode []byte) ([]Xattr, error) {
 	}
 	extra := int(binary.LittleEndian.Uint16(inode[0x80:]))
 	start := 128 + extra
-	if extra%4 != 0 || start+4 > len(inode) {
-		return nil, nil // no room for attributes: none kept here
+	if extra == 0 || extra%4 != 0 || start+4 > len(inode) {
+		return nil, nil // no room for attributes, as the kernel reads it: none kept here
 	}
 	if binary.LittleEndian.Uint32(inode[start:]) != xattrMagic {
 		return nil, nil
@@ -129,6 +129,9 @@ func xattrName(index byte, suffix []byte) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("an extended attribute has name index %d, which ext4 does not define", index)
 	}
+	if (index == 2 || index == 3) && len(suffix) > 0 {
+		return "", fmt.Errorf("an ACL attribute has a name of its own (%q), which ext4 never writes", suffix)
+	}
 	name := prefix + string(suffix)
 	if err := checkXattrName(name); err != nil {
 		return "", err
@@ -136,12 +139,13 @@ func xattrName(index byte, suffix []byte) (string, error) {
 	return name, nil
 }
 
-// checkXattrName accepts names of printable ASCII without spaces, quotes, '=' or backslashes, in a
-// namespace the image keeps.
+// checkXattrName accepts names of printable ASCII without spaces, quotes, '=', '%' or backslashes, in
+// a namespace the image keeps: debugfs splits its commands at spaces and quotes, and GNU tar decodes
+// %XX in a record's key.
 func checkXattrName(name string) error {
 	ok := len(name) <= 255 && strings.ContainsRune(name, '.') && !strings.HasSuffix(name, ".")
 	for _, c := range []byte(name) {
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"'\=#`, c) >= 0 {
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"'\=#%`, c) >= 0 {
 			ok = false
 		}
 	}
@@ -166,10 +170,16 @@ const (
 	maxACLEntries   = 1024
 )
 
+// aclTags: the owner, named users, the owning group, named groups, the mask and others.
+var aclTags = []uint16{0x01, aclUser, 0x04, aclGroup, 0x10, 0x20}
+
 // aclFromDisk converts an ext4 on-disk ACL into the xattr form.
 func aclFromDisk(disk []byte) ([]byte, error) {
 	if len(disk) < 4 || binary.LittleEndian.Uint32(disk) != aclDiskVersion {
 		return nil, errors.New("not an ext4 ACL (version 1)")
+	}
+	if len(disk) == 4 {
+		return nil, errors.New("an ACL without entries")
 	}
 	out := binary.LittleEndian.AppendUint32(nil, aclXattrVersion)
 	for off, n := 4, 0; off < len(disk); n++ {
@@ -177,6 +187,9 @@ func aclFromDisk(disk []byte) ([]byte, error) {
 			return nil, errors.New("ACL entries cut short or too many")
 		}
 		tag, perm := binary.LittleEndian.Uint16(disk[off:]), binary.LittleEndian.Uint16(disk[off+2:])
+		if !slices.Contains(aclTags, tag) || perm > 7 {
+			return nil, fmt.Errorf("ACL entry with tag %#x and permissions %#o, which POSIX does not define", tag, perm)
+		}
 		id := uint32(aclUndefinedID)
 		off += 4
 		if tag == aclUser || tag == aclGroup {

@@ -31,6 +31,25 @@ func xattrBlock(entries ...[]byte) []byte {
 	return b
 }
 
+// aclBlock is a block holding one access ACL whose on-disk value is acl.
+func aclBlock(acl []byte) []byte {
+	b := xattrBlock(xattrEntry(2, "", 512, len(acl), 0))
+	copy(b[512:], acl)
+	return b
+}
+
+// listWithoutEnd fills a block's entry area with entries and no end marker.
+func listWithoutEnd() []byte {
+	b := xattrBlock()
+	e := xattrEntry(1, "abcd", 0, 0, 0)
+	off := 32
+	for ; off+len(e) <= len(b); off += len(e) {
+		copy(b[off:], e)
+	}
+	copy(b[off:], bytes.Repeat([]byte{0xff}, len(b)-off)) // the start of an entry that does not fit
+	return b
+}
+
 func TestXattrBlocks(t *testing.T) {
 	for _, c := range []struct {
 		name  string
@@ -48,8 +67,14 @@ func TestXattrBlocks(t *testing.T) {
 		{"empty user name", xattrBlock(xattrEntry(1, "", 512, 5, 0)), "not one the image can carry"},
 		{"inline data marker", xattrBlock(xattrEntry(7, "data", 512, 0, 0)), "not one the image can carry"},
 		{"ACL in the wrong form", xattrBlock(xattrEntry(2, "", 512, 5, 0)), "not an ext4 ACL"},
+		{"name with a percent sign", xattrBlock(xattrEntry(1, "a%3Db", 512, 5, 0)), "not one the image can carry"},
+		{"ACL with a name of its own", xattrBlock(xattrEntry(2, "x", 512, 4, 0)), "name of its own"},
+		{"ACL with an unknown tag", aclBlock([]byte{1, 0, 0, 0, 0x40, 0, 7, 0}), "tag 0x40"},
+		{"ACL without entries", aclBlock([]byte{1, 0, 0, 0}), "without entries"},
+		{"ACL in ext4's form", aclBlock([]byte{1, 0, 0, 0, 1, 0, 6, 0, 2, 0, 6, 0, 0xe8, 3, 0, 0, 0x20, 0, 4, 0}),
+			"system.posix_acl_access=" + string([]byte{2, 0, 0, 0, 1, 0, 6, 0, 0xff, 0xff, 0xff, 0xff, 2, 0, 6, 0, 0xe8, 3, 0, 0, 0x20, 0, 4, 0, 0xff, 0xff, 0xff, 0xff})},
 		{"no header", make([]byte, 1024), "no valid header"},
-		{"list without end", bytes.Repeat(xattrEntry(1, "abcd", 512, 5, 0), 64)[:1024], "no valid header"},
+		{"list without end", listWithoutEnd(), "cut short"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got, err := blockXattrs(c.block)

@@ -120,7 +120,7 @@ func XbpsDatabaseCheck(pkgvers []string) Check {
 	// One listing, matched by the shell itself: a grep per package forks a hundred times, seconds
 	// under UML.
 	cmd := fmt.Sprintf(`if command -v xbps-query >/dev/null; then how=xbps-query; l=$(xbps-query -l 2>&1) || echo "xbps-query -l failed: $l"; `+
-		`c=$(xbps-pkgdb -a 2>&1) || echo "xbps-pkgdb -a failed: $c"; l=$(echo "$l" | while read -r s p _; do echo "<$s $p>"; done); `+
+		`c=$(xbps-pkgdb -a 2>&1) || echo "xbps-pkgdb -a failed: $c"; l=$(printf '%%s\n' "$l" | while read -r s p _; do printf '<%%s %%s>\n' "$s" "$p"; done); `+
 		`suml_has() { case "$l" in *"<ii $1>"*) return 0;; esac; return 1; }; `+
 		`else how=grep; l=$(cat /var/db/xbps/pkgdb-0.38.plist); suml_has() { case "$l" in *"<string>$1</string>"*) return 0;; esac; return 1; }; fi; `+
 		`n=0; for p in %s; do suml_has "$p" || { echo "missing $p"; n=1; }; done; [ $n = 0 ] && echo "%s ($how)"`,

@@ -65,27 +65,51 @@ func TestCheckJudges(t *testing.T) {
 	}
 }
 
-// TestXbpsDatabaseCommand runs the check's shell command on the real xbps-query -l output of
-// xbps 0.60.7 (../shared/fixtures/xbps/oracle-xbps-0.60.7), through the host's sh.
+// TestXbpsDatabaseCommand runs the check's shell command through the host's sh: on the real xbps-query
+// -l output of xbps 0.60.7 (../shared/fixtures/xbps/oracle-xbps-0.60.7), with a description holding
+// a backslash (dash's echo would read it as an escape), and without xbps on its pkgdb.
 func TestXbpsDatabaseCommand(t *testing.T) {
 	listing, err := os.ReadFile("../../../shared/fixtures/xbps/oracle-xbps-0.60.7/xbps-query-l.txt")
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := t.TempDir()
-	os.WriteFile(filepath.Join(bin, "listing"), listing, 0o644)
-	os.WriteFile(filepath.Join(bin, "xbps-query"), []byte("#!/bin/sh\ncat "+filepath.Join(bin, "listing")+"\n"), 0o755)
-	os.WriteFile(filepath.Join(bin, "xbps-pkgdb"), []byte("#!/bin/sh\nexit 0\n"), 0o755)
-	for _, c := range []struct {
-		pkgvers []string
-		want    string
-	}{
-		{[]string{"hypridle-0.1.7_3", "hyprcursor-0.1.13_1", "gstub-1.0_1"}, "3 packages (xbps-query)"},
-		{[]string{"hypridle-0.1.7_3", "hypridle-0.1.7"}, "missing hypridle-0.1.7"},
-		{[]string{"gstub-1.0_"}, "missing gstub-1.0_"},
+	listing = append(listing, []byte("ii win-paths-1.0_1     paths like C:\\cygwin\\bin\n")...)
+	pkgdb, err := os.ReadFile("../../../shared/fixtures/xbps/oracle-xbps-0.60.7/var-db-xbps/pkgdb-0.38.plist")
+	if err != nil {
+		t.Fatal(err)
+	}
+	withXbps, withoutXbps := t.TempDir(), t.TempDir()
+	for name, data := range map[string]string{
+		"listing":    string(listing),
+		"xbps-query": "#!/bin/sh\ncat " + filepath.Join(withXbps, "listing") + "\n",
+		"xbps-pkgdb": "#!/bin/sh\nexit 0\n",
 	} {
-		cmd := exec.Command("sh", "-c", XbpsDatabaseCheck(c.pkgvers).Command)
-		cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin"}
+		if err := os.WriteFile(filepath.Join(withXbps, name), []byte(data), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Without xbps the check reads /var/db/xbps: run it in a root of its own.
+	db := filepath.Join(withoutXbps, "var", "db", "xbps")
+	if err := os.MkdirAll(db, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(db, "pkgdb-0.38.plist"), pkgdb, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		bin, root string
+		pkgvers   []string
+		want      string
+	}{
+		{withXbps, "/", []string{"hypridle-0.1.7_3", "hyprcursor-0.1.13_1", "gstub-1.0_1", "win-paths-1.0_1"}, "4 packages (xbps-query)"},
+		{withXbps, "/", []string{"hypridle-0.1.7_3", "hypridle-0.1.7"}, "missing hypridle-0.1.7"},
+		{withXbps, "/", []string{"gstub-1.0_"}, "missing gstub-1.0_"},
+		{"", withoutXbps, []string{"hypridle-0.1.7_3", "ly-1.0.3_1"}, "2 packages (grep)"},
+		{"", withoutXbps, []string{"hypridle-0.1.7"}, "missing hypridle-0.1.7"},
+	} {
+		command := strings.ReplaceAll(XbpsDatabaseCheck(c.pkgvers).Command, "/var/db/xbps", filepath.Join(c.root, "var", "db", "xbps"))
+		cmd := exec.Command("sh", "-c", command)
+		cmd.Env = []string{"PATH=" + c.bin + ":/usr/bin:/bin"}
 		out, _ := cmd.CombinedOutput()
 		if strings.TrimSpace(string(out)) != c.want {
 			t.Errorf("%v: %q, want %q", c.pkgvers, out, c.want)

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/simple-uml/simple-uml/build/fetch"
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/xbps"
 )
@@ -65,6 +66,7 @@ func Build(t *Template, o BuildOptions) (*Built, error) {
 		return nil, err
 	}
 	b := &Built{Path: filepath.Join(o.OutDir, p.Name()), Pkgver: p.Pkgver, Entries: n}
+	previous, _ := fetch.FileSHA256(b.Path) // empty when there is none
 	h := sha256.New()
 	err = files.WriteAtomic(b.Path, 0o644, func(w io.Writer) error {
 		cw := &countWriter{w: io.MultiWriter(w, h)}
@@ -76,6 +78,9 @@ func Build(t *Template, o BuildOptions) (*Built, error) {
 		return nil, fmt.Errorf("%s: %w", t.Path, err)
 	}
 	b.SHA256 = hex.EncodeToString(h.Sum(nil))
+	if b.SHA256 == previous {
+		return b, nil // the same bytes again: their signature still holds
+	}
 	if err := os.Remove(b.Path + ".sig2"); err == nil {
 		b.RemovedSig = b.Path + ".sig2"
 	} else if !errors.Is(err, fs.ErrNotExist) {

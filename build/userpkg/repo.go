@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/simple-uml/simple-uml/build/files"
+	"github.com/simple-uml/simple-uml/build/ident"
 	"github.com/simple-uml/simple-uml/build/xbps"
 )
 
@@ -49,6 +50,11 @@ const maxPackages = 1 << 16
 func IndexFolder(dir string, o RepoOptions) (*Repo, error) {
 	if o.Key != nil && o.SignedBy == "" {
 		return nil, errors.New(`a signed repository names its signer: give the signer's name, e.g. "Your Name <you@example.org>"`)
+	}
+	for _, a := range o.Arches {
+		if err := ident.Name("architecture", a); err != nil || a == "noarch" {
+			return nil, fmt.Errorf("architecture %q: name the repodata's, as x86_64, x86_64-musl or aarch64", a)
+		}
 	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {

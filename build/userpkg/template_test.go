@@ -129,6 +129,14 @@ func TestBuildLeavesNoOldSignature(t *testing.T) {
 	if _, err := os.Stat(b.Path + ".sig2"); err == nil || b.RemovedSig == "" {
 		t.Errorf("the old signature stays (%q)", b.RemovedSig)
 	}
+	// The same package made again is the same bytes: its signature still holds and stays.
+	must(t, os.WriteFile(b.Path+".sig2", []byte("valid"), 0o644))
+	if b, err = Build(tpl, BuildOptions{OutDir: out, Date: time.Unix(1, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(b.Path + ".sig2"); err != nil || b.RemovedSig != "" {
+		t.Errorf("the signature of an unchanged package was removed (%v, %q)", err, b.RemovedSig)
+	}
 }
 
 func TestRepoErrors(t *testing.T) {
@@ -151,6 +159,12 @@ func TestRepoErrors(t *testing.T) {
 			must(t, os.WriteFile(filepath.Join(dir, "junk-1.0_1.x86_64.xbps"), []byte("not a package at all"), 0o644))
 		}, RepoOptions{}, "junk-1.0_1.x86_64.xbps"},
 		{"the folder missing", func(t *testing.T, dir string) { os.RemoveAll(dir) }, RepoOptions{}, "repository folder"},
+		{"an architecture that is a path", func(t *testing.T, dir string) {
+			copyGolden(t, dir, "hello-doc-1.0_1.noarch.xbps", "hello-doc-1.0_1.noarch.xbps")
+		}, RepoOptions{Arches: []string{"../x86_64"}}, `architecture "../x86_64"`},
+		{"noarch as the architecture", func(t *testing.T, dir string) {
+			copyGolden(t, dir, "hello-doc-1.0_1.noarch.xbps", "hello-doc-1.0_1.noarch.xbps")
+		}, RepoOptions{Arches: []string{"noarch"}}, `architecture "noarch"`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "repo")
