@@ -92,16 +92,7 @@ func TestPkgRepoRootfs(t *testing.T) {
 	defer srv.Close()
 	for name, url := range map[string]string{"folder": repoDir, "http": srv.URL} {
 		t.Run(name, func(t *testing.T) {
-			recipe := loadRecipe(t, url, fp)
-			cache := &fetch.Cache{Dir: t.TempDir(), Quiet: true}
-			repos, err := rootfs.LoadRepositories(ctx, cache, recipe)
-			if err != nil {
-				t.Fatal(err)
-			}
-			pkgs, err := rootfs.Resolve(repos, recipe)
-			if err != nil {
-				t.Fatal(err)
-			}
+			recipe, cache, repos, pkgs := resolveRecipe(t, url, fp)
 			fetched, err := rootfs.Fetch(ctx, cache, repos, pkgs, 2)
 			if err != nil {
 				t.Fatal(err)
@@ -137,16 +128,7 @@ func TestPkgRepoRootfs(t *testing.T) {
 	}
 	data[10] ^= 1
 	must(t, os.WriteFile(sig, data, 0o644))
-	recipe := loadRecipe(t, srv.URL, fp)
-	cache := &fetch.Cache{Dir: t.TempDir(), Quiet: true}
-	repos, err := rootfs.LoadRepositories(ctx, cache, recipe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pkgs, err := rootfs.Resolve(repos, recipe)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, cache, repos, pkgs := resolveRecipe(t, srv.URL, fp)
 	if _, err := rootfs.Fetch(ctx, cache, repos, pkgs, 2); !errors.Is(err, xbps.ErrBadSignature) || !strings.Contains(err.Error(), "hello-1.0_1") {
 		t.Errorf("a bad signature: %v", err)
 	}
@@ -209,4 +191,21 @@ func TestPkgRepoErrors(t *testing.T) {
 	if matches, _ := filepath.Glob(filepath.Join(dir, "*.sig2")); len(matches) > 0 {
 		t.Errorf("signed without a signer's name: %v", matches)
 	}
+}
+
+// resolveRecipe loads a recipe of the repository at url with its key and resolves it, as rootfs's
+// first steps do, with a cache of the test's own.
+func resolveRecipe(t *testing.T, url, fingerprint string) (*rootfs.Recipe, *fetch.Cache, []*rootfs.Repo, []*xbps.Resolved) {
+	t.Helper()
+	recipe := loadRecipe(t, url, fingerprint)
+	cache := &fetch.Cache{Dir: t.TempDir(), Quiet: true}
+	repos, err := rootfs.LoadRepositories(context.Background(), cache, recipe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkgs, err := rootfs.Resolve(repos, recipe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recipe, cache, repos, pkgs
 }

@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"fmt"
@@ -13,8 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/klauspost/compress/zstd"
 
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/rootfs"
@@ -237,35 +234,13 @@ date = 2026-01-01T00:00:00Z
 // and none of the files that belong to one instance.
 func checkVoidTarball(t *testing.T, path string) {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := zstd.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer zr.Close()
-	tr := tar.NewReader(zr)
-	capability := false
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		guestPath := strings.TrimSuffix(strings.TrimPrefix(h.Name, "."), "/")
-		if rootfs.PerInstance(guestPath) {
-			t.Errorf("the tarball carries %s, which belongs to one instance", h.Name)
-		}
-		if h.Name == "./usr/bin/iputils-ping" {
-			capability = h.PAXRecords["SCHILY.xattr.security.capability"] != ""
+	names, entries := readRootfsTarball(t, path)
+	for _, name := range names {
+		if rootfs.PerInstance(strings.TrimPrefix(name, ".")) {
+			t.Errorf("the tarball carries %s, which belongs to one instance", name)
 		}
 	}
-	if !capability {
+	if ping, ok := entries["./usr/bin/iputils-ping"]; !ok || ping.hdr.PAXRecords["SCHILY.xattr.security.capability"] == "" {
 		t.Error("the tarball's ping has no security.capability record")
 	}
 }

@@ -284,16 +284,7 @@ func TestImageLeavesOutWhatOneInstanceOwns(t *testing.T) {
 	// An attribute of the host's on the tree is the host's, not the image's.
 	hostXattr := unix.Setxattr(filepath.Join(tree, "etc/passwd"), "user.host", []byte("host"), 0) == nil
 	var log bytes.Buffer
-	img := filepath.Join(t.TempDir(), "img")
-	opts := ImageOptions{Size: 8 << 20, UUID: "01234567-89ab-4def-8123-456789abcdef", Label: "t", Epoch: time.Unix(1732000000, 0), Owners: owners, Log: &log}
-	if err := MakeImage(context.Background(), tree, img, opts); err != nil {
-		t.Fatal(err)
-	}
-	g, err := readGuestImage(context.Background(), img, t.TempDir(), "read-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g, _ := makeAndRead(t, tree, ImageOptions{Owners: owners, Log: &log})
 	var paths []string
 	for _, e := range g.Entries {
 		paths = append(paths, e.Path)
@@ -325,17 +316,7 @@ func TestImageAttributesBounded(t *testing.T) {
 		os.Link(filepath.Join(tree, "etc/passwd"), filepath.Join(tree, fmt.Sprintf("etc/link%d", i)))
 	}
 	value := bytes.Repeat([]byte("v"), 700)
-	img := filepath.Join(t.TempDir(), "img")
-	opts := ImageOptions{Size: 8 << 20, UUID: "01234567-89ab-4def-8123-456789abcdef", Label: "t", Epoch: time.Unix(1732000000, 0),
-		Owners: owners, Xattrs: map[string][]Xattr{"/etc/passwd": {{"user.v", value}}}, Log: io.Discard}
-	if err := MakeImage(context.Background(), tree, img, opts); err != nil {
-		t.Fatal(err)
-	}
-	g, err := readGuestImage(context.Background(), img, t.TempDir(), "read-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g, img := makeAndRead(t, tree, ImageOptions{Owners: owners, Xattrs: map[string][]Xattr{"/etc/passwd": {{"user.v", value}}}, Log: io.Discard})
 	if want := len("user.v") + len(value); g.xattrBytes != want {
 		t.Errorf("101 links to one file with %d bytes of attributes count %d bytes", want, g.xattrBytes)
 	}
@@ -349,4 +330,21 @@ func TestImageAttributesBounded(t *testing.T) {
 	if err := full.decodeInode(inodes, &e); err == nil || !strings.Contains(err.Error(), "add up to more than") {
 		t.Errorf("attributes past the image's bound: %v", err)
 	}
+}
+
+// makeAndRead makes a small test image of tree (o's size, identity and epoch filled in) and reads it
+// back as a guest's image is read; the test's end removes both.
+func makeAndRead(t *testing.T, tree string, o ImageOptions) (*guestImage, string) {
+	t.Helper()
+	o.Size, o.UUID, o.Label, o.Epoch = 8<<20, "01234567-89ab-4def-8123-456789abcdef", "t", time.Unix(1732000000, 0)
+	img := filepath.Join(t.TempDir(), "img")
+	if err := MakeImage(context.Background(), tree, img, o); err != nil {
+		t.Fatal(err)
+	}
+	g, err := readGuestImage(context.Background(), img, t.TempDir(), "read-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	return g, img
 }
