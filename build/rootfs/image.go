@@ -38,9 +38,10 @@ type ImageOptions struct {
 
 // MakeImage writes an ext4 image of tree (less the files one instance owns, perInstance) with every
 // file owned by root (or the owner its package gives), modes, setuid bits and the given extended
-// attributes kept, without root rights: mke2fs -d runs under fakeroot after a faked chown. Times are pinned: modification times after Epoch become Epoch, and access and change
-// times (which mke2fs copies from the host) are set to Epoch afterwards, so the image depends only on
-// the tree. It needs fakeroot and e2fsprogs.
+// attributes kept, without root rights: mke2fs -d runs under fakeroot after a faked chown. Times are
+// pinned: modification times after Epoch become Epoch, and access and change times (which mke2fs
+// copies from the host) are set to Epoch afterwards, so the image depends only on the tree. It needs
+// fakeroot and e2fsprogs.
 func MakeImage(ctx context.Context, tree, img string, o ImageOptions) error {
 	tmp, err := os.MkdirTemp(filepath.Dir(img), ".owners-")
 	if err != nil {
@@ -231,7 +232,6 @@ func Reimage(ctx context.Context, img, out string, o ImageOptions) error {
 		if e.Path == "/lost+found" || strings.HasPrefix(e.Path, "/lost+found/") {
 			continue // mke2fs makes its own
 		}
-
 		if len(e.Xattrs) > 0 {
 			o.Xattrs[e.Path] = e.Xattrs
 		}
@@ -270,8 +270,9 @@ func Reimage(ctx context.Context, img, out string, o ImageOptions) error {
 
 // perInstance are the files that identify one running system or hold its secrets: a package script
 // in the configure boot may generate them (host keys, a machine id), a user may put them in an
-// overlay, and an image shared by many guests must not carry them. Void's sshd service makes missing host keys at its start (ssh-keygen
-// -A), dbus its machine id, and runit's stage 1 seeds the random pool without a saved seed.
+// overlay, and an image shared by many guests must not carry them. Void's sshd service makes missing
+// host keys at its start (ssh-keygen -A), dbus its machine id, and runit's stage 1 seeds the random
+// pool without a saved seed.
 var perInstance = []string{
 	"/etc/ssh/ssh_host_*",
 	"/etc/machine-id",
