@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"io/fs"
@@ -69,7 +71,7 @@ func MakeImage(ctx context.Context, tree, img string, o ImageOptions) error {
 	}
 	byOwner := map[string][]string{}
 	for p, owner := range o.Owners {
-		if !PerInstance(p) { // left out above
+		if !PerInstance(p) && p != "/" { // left out above; the root's is set by finishInodes
 			byOwner[owner] = append(byOwner[owner], "."+p)
 		}
 	}
@@ -100,7 +102,7 @@ func MakeImage(ctx context.Context, tree, img string, o ImageOptions) error {
 	env := []string{fmt.Sprintf("E2FSPROGS_FAKE_TIME=%d", o.Epoch.Unix()), fmt.Sprintf("SOURCE_DATE_EPOCH=%d", o.Epoch.Unix())}
 	err = run.Run(ctx, run.Cmd{Args: []string{"fakeroot", "--", "sh", "-c", script}, Dir: tree, Env: env, Log: o.Log, Echo: o.Log})
 	if err == nil {
-		err = finishInodes(ctx, img, tmp, o.Epoch, o.Xattrs)
+		err = finishInodes(ctx, img, tmp, o)
 	}
 	if err != nil {
 		os.Remove(img)
@@ -119,6 +121,9 @@ func modeLists(tree string, modes map[string]uint32) (map[string][]string, error
 	defer root.Close()
 	byMode := map[string][]string{}
 	for p, mode := range modes {
+		if p == "/" {
+			continue // finishInodes sets the root's
+		}
 		if fi, err := root.Lstat(strings.TrimPrefix(p, "/")); err != nil || fi.Mode()&fs.ModeSymlink != 0 {
 			continue
 		}
@@ -149,11 +154,12 @@ func clampTimes(tree string, epoch time.Time) error {
 	})
 }
 
-// finishInodes writes the extended attributes of xattrs into img and sets the access and change time
-// of every inode to epoch, in one debugfs session. mke2fs -d copies times from the host, where
-// reading and chown change them; it copies no attributes from the tree under fakeroot (whose
+// finishInodes writes the extended attributes of o.Xattrs into img, gives the root directory the
+// mode and owner o names for "/", and sets the access and change time of every inode to o.Epoch, in
+// one debugfs session. mke2fs -d copies times from the host, where reading and chown change them, and
+// makes the root 0755 and root's; it copies no attributes from the tree under fakeroot (whose
 // listxattr answers with its own, empty list), so those the image must carry are put straight in.
-func finishInodes(ctx context.Context, img, work string, epoch time.Time, xattrs map[string][]Xattr) error {
+func finishInodes(ctx context.Context, img, work string, o ImageOptions) error {
 	// The image was made from a tree of package contents: its names are read as a guest's are, with
 	// work (a private folder) for debugfs's dumps of its directories.
 	g := &guestImage{dir: work}
@@ -162,26 +168,34 @@ func finishInodes(ctx context.Context, img, work string, epoch time.Time, xattrs
 	}
 	inos := map[uint64]bool{2: true} // the root directory
 	var cmds strings.Builder
-	if err := setXattrs(&cmds, work, 2, xattrs["/"]); err != nil {
+	if mode, ok := o.Modes["/"]; ok {
+		fmt.Fprintf(&cmds, "sif <2> mode 0%o\n", 0o040000|mode&0o7777)
+	}
+	if owner, ok := o.Owners["/"]; ok {
+		uid, gid, _ := strings.Cut(owner, ":")
+		fmt.Fprintf(&cmds, "sif <2> uid %s\nsif <2> gid %s\n", uid, gid)
+	}
+	values := map[string]string{} // each distinct value is written once
+	if err := setXattrs(&cmds, work, values, 2, o.Xattrs["/"]); err != nil {
 		return fmt.Errorf("image %s: /: %w", img, err)
 	}
 	withXattrs := map[uint64]bool{}
 	for _, e := range g.Entries {
 		inos[e.Ino] = true
 		// A file's links share its attributes: the first of its paths that has any gives them.
-		if x := xattrs[e.Path]; len(x) > 0 && !withXattrs[e.Ino] {
+		if x := o.Xattrs[e.Path]; len(x) > 0 && !withXattrs[e.Ino] {
 			withXattrs[e.Ino] = true
-			if err := setXattrs(&cmds, work, e.Ino, x); err != nil {
+			if err := setXattrs(&cmds, work, values, e.Ino, x); err != nil {
 				return fmt.Errorf("image %s: %s: %w", img, e.Path, err)
 			}
 		}
 	}
 	for _, ino := range slices.Sorted(maps.Keys(inos)) {
 		for _, field := range []string{"atime", "ctime"} {
-			fmt.Fprintf(&cmds, "sif <%d> %s @%d\n", ino, field, epoch.Unix())
+			fmt.Fprintf(&cmds, "sif <%d> %s @%d\n", ino, field, o.Epoch.Unix())
 		}
 	}
-	env := []string{fmt.Sprintf("E2FSPROGS_FAKE_TIME=%d", epoch.Unix())}
+	env := []string{fmt.Sprintf("E2FSPROGS_FAKE_TIME=%d", o.Epoch.Unix())}
 	if err := debugfsScript(ctx, img, cmds.String(), true, env); err != nil {
 		return fmt.Errorf("set attributes and times: %w", err)
 	}
@@ -189,17 +203,23 @@ func finishInodes(ctx context.Context, img, work string, epoch time.Time, xattrs
 }
 
 // setXattrs adds to cmds the ea_set commands that give inode ino its attributes. Each value goes
-// through a file in work, so any bytes pass; names were checked when they were read.
-func setXattrs(cmds *strings.Builder, work string, ino uint64, xattrs []Xattr) error {
-	for i, x := range xattrs {
+// through a file in work, named by its hash in values and written once, so any bytes pass; names
+// were checked when they were read.
+func setXattrs(cmds *strings.Builder, work string, values map[string]string, ino uint64, xattrs []Xattr) error {
+	for _, x := range xattrs {
 		if err := checkXattrName(x.Name); err != nil {
 			return err
 		}
-		value := filepath.Join(work, fmt.Sprintf("xattr-%d-%d", ino, i))
-		if err := os.WriteFile(value, x.Value, 0o600); err != nil {
-			return err
+		sum := sha256.Sum256(x.Value)
+		file, ok := values[string(sum[:])]
+		if !ok {
+			file = filepath.Join(work, "xattr-"+hex.EncodeToString(sum[:16]))
+			if err := os.WriteFile(file, x.Value, 0o600); err != nil {
+				return err
+			}
+			values[string(sum[:])] = file
 		}
-		fmt.Fprintf(cmds, "ea_set -f %s <%d> %s\n", value, ino, x.Name)
+		fmt.Fprintf(cmds, "ea_set -f %s <%d> %s\n", file, ino, x.Name)
 	}
 	return nil
 }
@@ -223,9 +243,12 @@ func Reimage(ctx context.Context, img, out string, o ImageOptions) error {
 	if err := root.Mkdir("tree", 0o700); err != nil {
 		return err
 	}
-	o.Owners, o.Modes, o.Xattrs = map[string]string{}, map[string]uint32{}, map[string][]Xattr{}
+	o.Owners, o.Modes, o.Xattrs = map[string]string{}, map[string]uint32{"/": g.Root.Mode & 0o7777}, map[string][]Xattr{}
 	if len(g.Root.Xattrs) > 0 {
 		o.Xattrs["/"] = g.Root.Xattrs
+	}
+	if g.Root.UID != 0 || g.Root.GID != 0 {
+		o.Owners["/"] = fmt.Sprintf("%d:%d", g.Root.UID, g.Root.GID)
 	}
 	firstPath := map[uint64]string{}
 	for _, e := range g.Entries {

@@ -51,12 +51,13 @@ func imageTree(t *testing.T, epoch time.Time) (string, map[string]string) {
 }
 
 // guestXattrs are what packages' scripts set in a configure boot: a file capability (setcap
-// cap_net_raw+ep), an ACL with a named user (setfacl -m u:1000:rw), a default ACL on a folder, a
-// user attribute, and one too large for the inode, which ext4 puts in a block of its own.
+// cap_net_raw+ep), an ACL with a named user, a default ACL on a folder, a user attribute, and one
+// too large for the inode, which ext4 puts in a block of its own.
 var guestXattrs = map[string][]Xattr{
 	"/usr/bin/a": {{"security.capability", []byte{0, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}}},
 	"/home/u/notes": {
-		{"system.posix_acl_access", acl(t4(1, 6, -1), t4(2, 6, 1000), t4(4, 4, -1), t4(0x10, 6, -1), t4(0x20, 0, -1))},
+		// the mask agrees with the file's mode, 0600, as the kernel keeps it
+		{"system.posix_acl_access", acl(t4(1, 6, -1), t4(2, 6, 1000), t4(4, 4, -1), t4(0x10, 0, -1), t4(0x20, 0, -1))},
 		{"user.big", bytes.Repeat([]byte("x"), 700)},
 		{"user.note", []byte("hello\x00world")},
 	},
@@ -307,8 +308,9 @@ func TestImageLeavesOutWhatOneInstanceOwns(t *testing.T) {
 	}
 }
 
-// TestImageAttributesBounded: a file's attributes count once however many links it has, and the
-// image's attributes together are bounded (a guest can point every inode at one attribute block).
+// TestImageAttributesBounded: a file's attributes count once however many links it has, a
+// symlink's once per name, and the image's attributes together are bounded (a guest can point every
+// inode at one attribute block).
 func TestImageAttributesBounded(t *testing.T) {
 	needImageTools(t)
 	tree, owners := imageTree(t, time.Unix(1732000000, 0))
@@ -316,9 +318,22 @@ func TestImageAttributesBounded(t *testing.T) {
 		os.Link(filepath.Join(tree, "etc/passwd"), filepath.Join(tree, fmt.Sprintf("etc/link%d", i)))
 	}
 	value := bytes.Repeat([]byte("v"), 700)
-	g, img := makeAndRead(t, tree, ImageOptions{Owners: owners, Xattrs: map[string][]Xattr{"/etc/passwd": {{"user.v", value}}}, Log: io.Discard})
-	if want := len("user.v") + len(value); g.xattrBytes != want {
-		t.Errorf("101 links to one file with %d bytes of attributes count %d bytes", want, g.xattrBytes)
+	g, img := makeAndRead(t, tree, ImageOptions{Owners: owners, Log: io.Discard,
+		Xattrs: map[string][]Xattr{"/etc/passwd": {{"user.v", value}}, "/bin": {{"user.s", []byte("s")}}}})
+	file, symlink := xattrCost+len("user.v")+len(value), xattrCost+len("user.s")+1
+	if g.xattrBytes != file+symlink {
+		t.Errorf("101 links to one file and a symlink count %d bytes of attributes, want %d", g.xattrBytes, file+symlink)
+	}
+	// A symlink with two names (a guest's debugfs can make one) becomes two symlinks when the image
+	// is made again: it counts twice.
+	debugfsOn(t, img, "ln /bin /bin2\nsif /bin links_count 2\n")
+	twice, err := readGuestImage(context.Background(), img, t.TempDir(), "read-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer twice.Close()
+	if twice.xattrBytes != file+2*symlink {
+		t.Errorf("a symlink with two names counts %d bytes of attributes, want %d", twice.xattrBytes-file, 2*symlink)
 	}
 	inodes, err := openInodeTable(img)
 	if err != nil {
@@ -347,4 +362,67 @@ func makeAndRead(t *testing.T, tree string, o ImageOptions) (*guestImage, string
 	}
 	t.Cleanup(func() { g.Close() })
 	return g, img
+}
+
+// debugfsOn runs debugfs commands on img read-write, as a guest root would change its own disk.
+func debugfsOn(t *testing.T, img, script string) {
+	t.Helper()
+	cmd := exec.Command("debugfs", "-w", "-f", "-", img)
+	cmd.Stdin = strings.NewReader(script)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("debugfs: %v\n%s", err, out)
+	}
+}
+
+// TestGuestImageRefusals: what a guest root can write into its image that the reader must refuse
+// rather than act on: a directory claiming more bytes than its blocks (debugfs would dump the
+// difference as zeros onto the host's disk), and an ACL that says otherwise than the file's mode
+// (the kernel applies neither in the guest; tar would put the ACL in force on extraction).
+func TestGuestImageRefusals(t *testing.T) {
+	needImageTools(t)
+	wide := acl(t4(1, 7, -1), t4(4, 7, -1), t4(0x20, 7, -1))
+	for _, c := range []struct {
+		name, script, want string
+	}{
+		{"a directory's size inflated", "sif /var/empty size 67044352\n", "claims 67044352 bytes"},
+		{"an ACL wider than the mode", "ea_set -f @wide /home/u system.posix_acl_access\nsif /home/u mode 040700\n", "disagrees with the mode 0700"},
+		{"a default ACL on a file", "ea_set -f @wide /etc/passwd system.posix_acl_default\n", "default ACL on what is not a directory"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tree, owners := imageTree(t, time.Unix(1732000000, 0))
+			_, img := makeAndRead(t, tree, ImageOptions{Owners: owners, Log: io.Discard})
+			value := filepath.Join(t.TempDir(), "wide")
+			os.WriteFile(value, wide, 0o644)
+			debugfsOn(t, img, strings.ReplaceAll(c.script, "@wide", value))
+			g, err := readGuestImage(context.Background(), img, t.TempDir(), "read-")
+			if err == nil {
+				g.Close()
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("got %v, want an error with %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestImageKeepsTheRootDirectory: the root directory's mode and owner come through Reimage as the
+// guest left them (mke2fs -d would make it 0755 and root's).
+func TestImageKeepsTheRootDirectory(t *testing.T) {
+	needImageTools(t)
+	tree, owners := imageTree(t, time.Unix(1732000000, 0))
+	_, img := makeAndRead(t, tree, ImageOptions{Owners: owners, Log: io.Discard})
+	debugfsOn(t, img, "sif <2> mode 040750\nsif <2> gid 5\n")
+	out := filepath.Join(t.TempDir(), "re")
+	opts := ImageOptions{Size: 8 << 20, UUID: "01234567-89ab-4def-8123-456789abcdef", Label: "t", Epoch: time.Unix(1732000000, 0), Log: io.Discard}
+	if err := Reimage(context.Background(), img, out, opts); err != nil {
+		t.Fatal(err)
+	}
+	g, err := readGuestImage(context.Background(), out, t.TempDir(), "read-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if g.Root.Mode != 0o040750 || g.Root.UID != 0 || g.Root.GID != 5 {
+		t.Errorf("the root directory is %o %d:%d, want 40750 0:5", g.Root.Mode, g.Root.UID, g.Root.GID)
+	}
 }

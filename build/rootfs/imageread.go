@@ -22,15 +22,16 @@ import (
 
 // imageEntry is one directory entry of an image.
 type imageEntry struct {
-	Path     string // guest path, "/etc/passwd"
-	Ino      uint64
-	Mode     uint32 // type and permission bits, as st_mode
-	UID, GID int
-	Size     int64
-	Target   string  // a symlink's target
-	Xattrs   []Xattr // sorted by name
-	rawBlock []byte  // the inode's i_block: a fast symlink's target
-	flags    uint32
+	Path      string // guest path, "/etc/passwd"
+	Ino       uint64
+	Mode      uint32 // type and permission bits, as st_mode
+	UID, GID  int
+	Size      int64
+	Target    string  // a symlink's target
+	Xattrs    []Xattr // sorted by name
+	rawBlock  []byte  // the inode's i_block: a fast symlink's target
+	flags     uint32
+	allocated int64 // bytes of blocks the inode holds (i_blocks), its metadata blocks included
 }
 
 // ext4 inode flags the reader refuses: their data is not plain blocks.
@@ -39,11 +40,17 @@ const (
 	inodeInlineData = 0x10000000
 )
 
+// inodeHugeFile: i_blocks counts file system blocks, not sectors.
+const inodeHugeFile = 0x40000
+
 // Limits against an image that would make the reader run away.
 const (
 	maxImageEntries    = 1 << 20
 	maxDirBytes        = 64 << 20
 	maxImageXattrBytes = 64 << 20 // a system with an SELinux label on each of 100,000 files holds 3 MiB
+	// xattrCost is what one attribute costs beside its bytes (a debugfs command, a tar record), counted
+	// against maxImageXattrBytes: at most 256 Ki attributes an image, however small.
+	xattrCost = 256
 )
 
 // guestImage is a read image: its entries sorted by path, and the contents of its regular files and
@@ -107,7 +114,8 @@ func (g *guestImage) walk(ctx context.Context, img string) error {
 	}
 	level := []dirRef{{2, "/"}}
 	seenDir := map[uint64]bool{2: true}
-	decoded := map[uint64]imageEntry{} // by inode: a hard link is decoded once
+	decoded := map[uint64]imageEntry{} // by inode: a hard link to a file is decoded once
+	var dirBytes int64
 	for len(level) > 0 {
 		var cmds strings.Builder
 		for _, d := range level {
@@ -136,12 +144,14 @@ func (g *guestImage) walk(ctx context.Context, img string) error {
 		}
 		level = level[:0]
 		for _, c := range children {
+			// A regular file's links stay links, one inode with its attributes, counted once; any
+			// other inode with many names (a symlink) is made again for each, and counted each time.
 			if d, ok := decoded[c.Ino]; ok {
 				d.Path = c.Path
 				c = d
 			} else if err := g.decodeInode(inodes, &c); err != nil {
 				return err
-			} else {
+			} else if c.Mode&0o170000 == 0o100000 {
 				decoded[c.Ino] = c
 			}
 			if c.Mode&0o170000 == 0o040000 {
@@ -150,6 +160,14 @@ func (g *guestImage) walk(ctx context.Context, img string) error {
 				}
 				if c.Size > maxDirBytes {
 					return fmt.Errorf("directory %s is %d bytes, larger than any real one", c.Path, c.Size)
+				}
+				// debugfs dumps a directory's holes as zeros: a size its blocks do not hold, or
+				// directories that together claim more than the image, would fill the host's disk.
+				if c.Size > c.allocated {
+					return fmt.Errorf("directory %s claims %d bytes but has %d allocated", c.Path, c.Size, c.allocated)
+				}
+				if dirBytes += c.Size; dirBytes > inodes.size {
+					return fmt.Errorf("its directories hold more bytes than the image has (%d at %s)", dirBytes, c.Path)
 				}
 				seenDir[c.Ino] = true
 				level = append(level, dirRef{c.Ino, c.Path})
@@ -171,12 +189,19 @@ func (g *guestImage) decodeInode(inodes *inodeTable, e *imageEntry) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", e.Path, err)
 	}
-	e.decode(raw)
+	e.decode(raw, inodes.blockSize)
 	if e.flags&(inodeEncrypted|inodeInlineData) != 0 {
 		return fmt.Errorf("%s is encrypted or has inline data (inode flags %#x), which the reader does not take", e.Path, e.flags)
 	}
 	if e.Xattrs, err = g.xattrs(inodes, raw); err != nil {
 		return fmt.Errorf("%s: %w", e.Path, err)
+	}
+	for _, x := range e.Xattrs {
+		if strings.HasPrefix(x.Name, "system.posix_acl_") {
+			if err := checkACLMode(x.Name, x.Value, e.Mode); err != nil {
+				return fmt.Errorf("%s: %s: %w", e.Path, x.Name, err)
+			}
+		}
 	}
 	return nil
 }
@@ -187,7 +212,7 @@ func (g *guestImage) decodeInode(inodes *inodeTable, e *imageEntry) error {
 func (g *guestImage) xattrs(inodes *inodeTable, raw []byte) ([]Xattr, error) {
 	xattrs, err := inodes.xattrs(raw)
 	for _, x := range xattrs {
-		g.xattrBytes += len(x.Name) + len(x.Value)
+		g.xattrBytes += xattrCost + len(x.Name) + len(x.Value)
 	}
 	if err == nil && g.xattrBytes > maxImageXattrBytes {
 		err = fmt.Errorf("the image's extended attributes add up to more than %d MiB", maxImageXattrBytes>>20)
@@ -263,7 +288,7 @@ func checkTarget(path string, target []byte) error {
 }
 
 // decode fills an entry's fields from its raw ext4 inode.
-func (e *imageEntry) decode(b []byte) {
+func (e *imageEntry) decode(b []byte, blockSize int64) {
 	le16 := func(o int) uint32 { return uint32(binary.LittleEndian.Uint16(b[o:])) }
 	le32 := func(o int) uint64 { return uint64(binary.LittleEndian.Uint32(b[o:])) }
 	e.Mode = le16(0x00)
@@ -275,6 +300,11 @@ func (e *imageEntry) decode(b []byte) {
 	}
 	e.flags = uint32(le32(0x20))
 	e.rawBlock = slices.Clone(b[0x28 : 0x28+60])
+	// i_blocks counts 512-byte sectors, or file system blocks with the huge_file inode flag.
+	e.allocated = int64(le32(0x1c)|uint64(le16(0x74))<<32) * 512
+	if e.flags&inodeHugeFile != 0 {
+		e.allocated *= blockSize / 512
+	}
 }
 
 type dirent struct {

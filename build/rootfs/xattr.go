@@ -132,6 +132,11 @@ func xattrName(index byte, suffix []byte) (string, error) {
 	if (index == 2 || index == 3) && len(suffix) > 0 {
 		return "", fmt.Errorf("an ACL attribute has a name of its own (%q), which ext4 never writes", suffix)
 	}
+	// "system." with a suffix that another index names: the kernel never reads it as that, but written
+	// again by name it would become one (an ACL the guest never had in force).
+	if index == 7 && slices.Contains([]string{"posix_acl_access", "posix_acl_default", "richacl"}, string(suffix)) {
+		return "", fmt.Errorf("extended attribute system.%s is stored under the wrong name index, as ext4 never writes it", suffix)
+	}
 	name := prefix + string(suffix)
 	if err := checkXattrName(name); err != nil {
 		return "", err
@@ -172,6 +177,45 @@ const (
 
 // aclTags: the owner, named users, the owning group, named groups, the mask and others.
 var aclTags = []uint16{0x01, aclUser, 0x04, aclGroup, 0x10, 0x20}
+
+// checkACLMode refuses an access ACL (xattr form) that says otherwise than the file's mode, and a
+// default ACL on what is not a directory: the kernel keeps the two in step and applies neither
+// otherwise, but tar, extracting the attribute after the mode, would put the ACL in force.
+func checkACLMode(name string, acl []byte, mode uint32) error {
+	if name == "system.posix_acl_default" {
+		if mode&0o170000 != 0o040000 {
+			return errors.New("a default ACL on what is not a directory")
+		}
+		return nil
+	}
+	perms := map[uint16]uint16{}
+	named := false
+	for off := 4; off+8 <= len(acl); off += 8 {
+		tag, perm := binary.LittleEndian.Uint16(acl[off:]), binary.LittleEndian.Uint16(acl[off+2:])
+		if tag == aclUser || tag == aclGroup {
+			named = true
+			continue
+		}
+		if _, twice := perms[tag]; twice {
+			return fmt.Errorf("ACL entry %#x is given twice", tag)
+		}
+		perms[tag] = perm
+	}
+	group, hasMask := perms[0x10]
+	if !hasMask {
+		group = perms[0x04]
+	}
+	_, owner := perms[0x01]
+	_, groupObj := perms[0x04]
+	_, other := perms[0x20]
+	switch {
+	case !owner || !groupObj || !other || (named && !hasMask):
+		return errors.New("an ACL without its owner, group, other or (with named entries) mask entry")
+	case uint32(perms[0x01]) != mode>>6&7 || uint32(group) != mode>>3&7 || uint32(perms[0x20]) != mode&7:
+		return fmt.Errorf("an access ACL that disagrees with the mode %04o", mode&0o7777)
+	}
+	return nil
+}
 
 // aclFromDisk converts an ext4 on-disk ACL into the xattr form.
 func aclFromDisk(disk []byte) ([]byte, error) {

@@ -69,6 +69,7 @@ func TestXattrBlocks(t *testing.T) {
 		{"ACL in the wrong form", xattrBlock(xattrEntry(2, "", 512, 5, 0)), "not an ext4 ACL"},
 		{"name with a percent sign", xattrBlock(xattrEntry(1, "a%3Db", 512, 5, 0)), "not one the image can carry"},
 		{"ACL with a name of its own", xattrBlock(xattrEntry(2, "x", 512, 4, 0)), "name of its own"},
+		{"ACL under the system index", xattrBlock(xattrEntry(7, "posix_acl_access", 512, 4, 0)), "wrong name index"},
 		{"ACL with an unknown tag", aclBlock([]byte{1, 0, 0, 0, 0x40, 0, 7, 0}), "tag 0x40"},
 		{"ACL without entries", aclBlock([]byte{1, 0, 0, 0}), "without entries"},
 		{"ACL in ext4's form", aclBlock([]byte{1, 0, 0, 0, 1, 0, 6, 0, 2, 0, 6, 0, 0xe8, 3, 0, 0, 0x20, 0, 4, 0}),
