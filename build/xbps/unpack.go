@@ -182,8 +182,8 @@ func MkParents(root *os.Root, rel string) error {
 	return nil
 }
 
-// fileMode turns a tar header's mode into permission and special bits.
-func fileMode(m int64) fs.FileMode {
+// FileMode turns a tar header's mode (chmod's bits, 0o4755) into permission and special bits.
+func FileMode(m int64) fs.FileMode {
 	mode := fs.FileMode(m & 0o777)
 	if m&0o4000 != 0 {
 		mode |= fs.ModeSetuid
@@ -202,7 +202,7 @@ func writeEntry(root *os.Root, rel string, hdr *tar.Header, r io.Reader) error {
 		return err
 	}
 	// On the host: no setuid or setgid (see Unpack); the sticky bit is harmless.
-	mode := fileMode(hdr.Mode) &^ (fs.ModeSetuid | fs.ModeSetgid)
+	mode := FileMode(hdr.Mode) &^ (fs.ModeSetuid | fs.ModeSetgid)
 	if hdr.Typeflag == tar.TypeDir {
 		if fi, err := root.Lstat(rel); err == nil && fi.IsDir() {
 			return nil

@@ -143,22 +143,12 @@ func (p Package) newPackage() (*xbps.NewPackage, error) {
 	return np, nil
 }
 
-// fileMode turns chmod's bits (0o4755) into a FileMode; zero is 0644.
+// fileMode is xbps.FileMode with a test file's default: zero is 0644.
 func fileMode(m int64) fs.FileMode {
 	if m == 0 {
 		m = 0o644
 	}
-	mode := fs.FileMode(m & 0o777)
-	if m&0o4000 != 0 {
-		mode |= fs.ModeSetuid
-	}
-	if m&0o2000 != 0 {
-		mode |= fs.ModeSetgid
-	}
-	if m&0o1000 != 0 {
-		mode |= fs.ModeSticky
-	}
-	return mode
+	return xbps.FileMode(m)
 }
 
 // Repo is a repository to write.
