@@ -313,8 +313,8 @@ func (c Config) validate() error {
 	if err := checkCCacheRemote(c.Kernel.CCacheRemote, c.Kernel.CCWrapper); err != nil {
 		return err
 	}
-	if p := c.Kernel.Profile; p != "defconfig" && p != "lean" {
-		return fmt.Errorf("kernel.profile = %.40q: want \"defconfig\" (ARCH=um defconfig, the release kernel) or \"lean\" (tinyconfig plus what simple-uml uses, a faster build)", p)
+	if _, ok := KernelProfiles[c.Kernel.Profile]; !ok {
+		return fmt.Errorf("kernel.profile = %.40q: want \"defconfig\" (ARCH=um defconfig, the release kernel) or \"lean\" (tinyconfig plus what simple-uml uses, a faster build)", c.Kernel.Profile)
 	}
 	if c.Kernel.Subarch != "x86_64" && c.Kernel.Subarch != "i386" {
 		return fmt.Errorf("kernel.subarch %q: User-Mode Linux here supports x86_64 (and i386)", c.Kernel.Subarch)
@@ -328,6 +328,23 @@ func (c Config) validate() error {
 		}
 	}
 	return nil
+}
+
+// KernelProfile is where a kernel configuration starts (kernel.profile): a make target, and a
+// fragment of the profile's own (in the kconfig/ folder) applied on top of it, beneath kconfig/'s
+// fragments so that those win.
+type KernelProfile struct {
+	Target   string
+	Fragment string // relative to kconfig/; empty for none
+}
+
+// KernelProfiles are the profiles kernel.profile names.
+var KernelProfiles = map[string]KernelProfile{
+	"defconfig": {Target: "defconfig"},
+	// What UML's defconfig builds and a test guest does without (debug information, reiserfs,
+	// io_uring, input devices, SysV IPC, swap...) is left out: kconfig/profiles/lean.config says
+	// what, docs/benchmarks.md what it saves.
+	"lean": {Target: "tinyconfig", Fragment: "profiles/lean.config"},
 }
 
 // RawNetPrefix starts a boot.net that is a UML eth0 transport of its own ("uml:tuntap,,,tap0"): a

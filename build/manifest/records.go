@@ -63,19 +63,6 @@ type Tree struct {
 	Dirty  bool   `json:"dirty,omitempty"`
 }
 
-// ComputeInputKey hashes every input of the build, so that any change (tarball, patch, fragment, compiler,
-// settings) makes a different key. The version is implied by the tarball's digest, and the build
-// timestamp is read from the tarball, so neither needs to be known before unpacking.
-func (r *KernelRecord) ComputeInputKey() string {
-	return HashJSON(struct {
-		Tarball            string
-		Patches, Fragments []Digest
-		Subarch, Compiler  string
-		CCWrapper, Make    string
-		Env                []string
-	}{r.TarballSHA256, r.Patches, r.Fragments, r.Subarch, r.Compiler, r.CCWrapper, r.MakeTargets, r.BuildEnv})
-}
-
 // CheckOutputs checks, by content, that dir holds the recorded outputs. Their names come from a
 // record or a fetched manifest, so each must be a plain file name before it is opened.
 func (r *KernelRecord) CheckOutputs(dir string) error {

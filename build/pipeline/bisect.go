@@ -62,11 +62,11 @@ type bisectRun struct {
 // checkout is put back as it was when Bisect ends, however it ends; the verdicts are kept, so that
 // running it again after Ctrl-C goes on where it stopped without building again.
 func Bisect(ctx context.Context, cfg config.Config, req BisectRequest, w io.Writer) (BisectResult, error) {
-	unlock, err := startRun(ctx, cfg, "mage bisect", w)
+	ctx, run, err := startRun(ctx, cfg, "mage bisect", w)
 	if err != nil {
 		return BisectResult{}, err
 	}
-	defer unlock()
+	defer run.end()
 	b, good, bad, err := newBisect(ctx, cfg, req, w)
 	if err != nil {
 		return BisectResult{}, err
@@ -217,7 +217,7 @@ func (b *bisectRun) test(ctx context.Context, s *BisectStep) error {
 	cfg := b.cfg
 	cfg.Paths.Dist = filepath.Join(b.dir, "dist")
 	start := time.Now()
-	_, err = treeKernel(ctx, cfg, cfg.Paths.Dist, log)
+	_, err = Kernel(ctx, cfg, log)
 	s.Build = time.Since(start)
 	if ctx.Err() != nil {
 		return ctx.Err()

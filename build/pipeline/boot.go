@@ -15,6 +15,7 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/kbuild"
+	"github.com/simple-uml/simple-uml/build/kernel"
 	"github.com/simple-uml/simple-uml/build/ktap"
 	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/rootfs"
@@ -35,7 +36,7 @@ type guest struct {
 
 // prepareGuest reads dist/'s kernel and image records and turns the [boot] settings into options.
 func prepareGuest(cfg config.Config, w io.Writer) (*guest, error) {
-	linux := filepath.Join(cfg.Paths.Dist, LinuxName)
+	linux := filepath.Join(cfg.Paths.Dist, kernel.LinuxName)
 	image, _, recordPath := RootfsOutputs(cfg.ImagesDir(), cfg.Boot.Recipe)
 	for _, p := range []string{linux, image} {
 		if _, err := os.Stat(p); err != nil {
@@ -279,7 +280,7 @@ func Debug(ctx context.Context, cfg config.Config, stdin *os.File, stdout io.Wri
 	if _, err := exec.LookPath("gdb"); err != nil {
 		return errors.New("gdb is not installed (Debian/Ubuntu: apt-get install gdb)")
 	}
-	vmlinux := filepath.Join(cfg.Paths.Dist, DebugName)
+	vmlinux := filepath.Join(cfg.Paths.Dist, kernel.DebugName)
 	if _, err := os.Stat(vmlinux); err != nil {
 		return fmt.Errorf("the unstripped kernel %s is missing: build with `go tool mage kernel`: %w", vmlinux, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/fetch"
 	"github.com/simple-uml/simple-uml/build/files"
+	"github.com/simple-uml/simple-uml/build/kernel"
 	"github.com/simple-uml/simple-uml/build/kernelorg"
 )
 
@@ -81,7 +82,7 @@ func Bump(ctx context.Context, cfg config.Config, opts BumpOptions, w io.Writer)
 		// Another branch, chosen in kernel.series or by an exact pin (a release job building 6.6 too).
 		fmt.Fprintf(w, "switching from the %s branch to %s\n", kernelorg.Series(cfg.Pin.Version), kernelorg.Series(rel.Version))
 	}
-	sum, err := SignedSHA256(ctx, cfg, cache, rel.Version)
+	sum, err := kernel.SignedSHA256(ctx, cfg, cache, rel.Version)
 	if errors.Is(err, kernelorg.ErrNotListed) {
 		return res, fmt.Errorf("linux %s is listed but its checksum is not yet in the signed sha256sums.asc: try again later (%w)", rel.Version, err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/fetch"
 	"github.com/simple-uml/simple-uml/build/files"
+	"github.com/simple-uml/simple-uml/build/kernel"
 	"github.com/simple-uml/simple-uml/build/manifest"
 )
 
@@ -35,11 +36,11 @@ type DistResult struct {
 // replaced as a whole, so it is either the old release or the new one.
 func Dist(ctx context.Context, cfg config.Config, w io.Writer) (DistResult, error) {
 	start := time.Now()
-	unlock, err := startRun(ctx, cfg, "mage dist", w)
+	ctx, run, err := startRun(ctx, cfg, "mage dist", w)
 	if err != nil {
 		return DistResult{}, err
 	}
-	defer unlock()
+	defer run.end()
 	r, err := planRelease(cfg)
 	if err != nil {
 		return DistResult{}, err
@@ -74,7 +75,7 @@ func Dist(ctx context.Context, cfg config.Config, w io.Writer) (DistResult, erro
 		fi, _ := os.Stat(filepath.Join(r.dir, a))
 		fmt.Fprintf(w, "  %-60s %s\n", a, humanSize(fi))
 	}
-	logRun(cfg.Paths.Dist, "dist", r.m.Tag, start, timer.String())
+	run.log("dist", r.m.Tag, start, timer.String())
 	return DistResult{Dir: r.dir, Tag: r.m.Tag, Assets: all}, nil
 }
 
@@ -135,10 +136,10 @@ func (r *releaseBuild) kernelTarball(context.Context) error {
 	dist := r.cfg.Paths.Dist
 	name := manifest.KernelAsset(r.version, r.m.Kernel.Subarch)
 	entries := []artifact.Entry{
-		{Name: "linux", Source: filepath.Join(dist, LinuxName), Mode: 0o755},
-		{Name: ".config", Source: filepath.Join(dist, ConfigName), Mode: 0o644},
-		{Name: "System.map", Source: filepath.Join(dist, SystemMapName), Mode: 0o644},
-		{Name: "COPYING", Source: filepath.Join(dist, LicenseName), Mode: 0o644},
+		{Name: "linux", Source: filepath.Join(dist, kernel.LinuxName), Mode: 0o755},
+		{Name: ".config", Source: filepath.Join(dist, kernel.ConfigName), Mode: 0o644},
+		{Name: "System.map", Source: filepath.Join(dist, kernel.SystemMapName), Mode: 0o644},
+		{Name: "COPYING", Source: filepath.Join(dist, kernel.LicenseName), Mode: 0o644},
 	}
 	if err := artifact.WriteFile(filepath.Join(r.stage, name), artifact.Xz, func(out io.Writer) error {
 		return artifact.WriteTar(out, entries, r.epoch)

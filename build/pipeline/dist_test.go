@@ -25,6 +25,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/fetch"
 	"github.com/simple-uml/simple-uml/build/files"
+	"github.com/simple-uml/simple-uml/build/kernel"
 	"github.com/simple-uml/simple-uml/build/manifest"
 )
 
@@ -33,7 +34,7 @@ import (
 func fakeKernelDist(t testing.TB, dist string) {
 	t.Helper()
 	os.MkdirAll(dist, 0o755)
-	outputs := map[string]string{LinuxName: "ELF stand-in\n", ConfigName: "CONFIG_UML=y\n", SystemMapName: "0000 T start_kernel\n", LicenseName: "GPL-2.0 stand-in\n"}
+	outputs := map[string]string{kernel.LinuxName: "ELF stand-in\n", kernel.ConfigName: "CONFIG_UML=y\n", kernel.SystemMapName: "0000 T start_kernel\n", kernel.LicenseName: "GPL-2.0 stand-in\n"}
 	rec := manifest.KernelRecord{Version: "6.12.117", Subarch: "x86_64", Compiler: "gcc 12",
 		BuildEnv: []string{"KBUILD_BUILD_TIMESTAMP=Sat, 14 Nov 2026 12:56:01 +0000"}, Outputs: map[string]string{}}
 	for name, body := range outputs {
@@ -166,7 +167,7 @@ func TestDist(t *testing.T) {
 	}
 
 	// A dist/ whose kernel no longer matches its record is refused.
-	os.WriteFile(filepath.Join(cfg.Paths.Dist, LinuxName), []byte("changed\n"), 0o755)
+	os.WriteFile(filepath.Join(cfg.Paths.Dist, kernel.LinuxName), []byte("changed\n"), 0o755)
 	if _, err := Dist(ctx, cfg, testLog(t)); err == nil || !strings.Contains(err.Error(), "rerun `go tool mage kernel`") {
 		t.Fatalf("changed kernel: %v", err)
 	}
@@ -344,7 +345,7 @@ func TestFetchRelease(t *testing.T) {
 		if m.Tag != res.Tag {
 			t.Errorf("tag %s", m.Tag)
 		}
-		for _, name := range []string{LinuxName, ConfigName, SystemMapName, LicenseName, manifest.KernelRecordName, "test.ext4", "test.json"} {
+		for _, name := range []string{kernel.LinuxName, kernel.ConfigName, kernel.SystemMapName, kernel.LicenseName, manifest.KernelRecordName, "test.ext4", "test.json"} {
 			if _, err := os.Stat(filepath.Join(fresh.Paths.Dist, name)); err != nil {
 				t.Error(err)
 			}
@@ -437,7 +438,7 @@ func TestConcurrentRuns(t *testing.T) {
 	}
 	release := filepath.Join(cfg.Paths.Dist, ReleaseDir)
 
-	unlock, err := startRun(context.Background(), cfg, "the test", io.Discard)
+	_, run, err := startRun(context.Background(), cfg, "the test", io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -449,7 +450,7 @@ func TestConcurrentRuns(t *testing.T) {
 	want := fmt.Sprintf("waiting for another run (pid %d: the test) to finish", os.Getpid())
 	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(out.String(), want); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			unlock()
+			run.end()
 			waiter.Wait()
 			t.Fatalf("no waiting message; output:\n%s", out.String())
 		}
@@ -457,7 +458,7 @@ func TestConcurrentRuns(t *testing.T) {
 	if _, err := os.Stat(release); err == nil {
 		t.Error("the waiting run wrote dist/release")
 	}
-	unlock()
+	run.end()
 	if err := waiter.Wait(); err != nil {
 		t.Fatalf("the waiting run: %v\n%s", err, out.String())
 	}

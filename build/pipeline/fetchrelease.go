@@ -17,6 +17,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/fetch"
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/ident"
+	"github.com/simple-uml/simple-uml/build/kernel"
 	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/release"
 )
@@ -27,11 +28,11 @@ import (
 // them. Downloads go through the content-addressed cache (resumable); a token is only needed for
 // private repositories. Nothing is installed unless everything verifies.
 func FetchRelease(ctx context.Context, cfg config.Config, getenv func(string) string, tag string, w io.Writer) (*manifest.Manifest, error) {
-	unlock, err := startRun(ctx, cfg, "mage fetch", w)
+	ctx, run, err := startRun(ctx, cfg, "mage fetch", w)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
+	defer run.end()
 	rr, err := openRelease(ctx, cfg, getenv, tag, w)
 	if err != nil {
 		return nil, err
@@ -82,7 +83,7 @@ func installFetched(ctx context.Context, dist string, m *manifest.Manifest, root
 		return err
 	}
 	defer os.RemoveAll(stage)
-	names := map[string]string{"linux": LinuxName, ".config": ConfigName, "System.map": SystemMapName, "COPYING": LicenseName}
+	names := map[string]string{"linux": kernel.LinuxName, ".config": kernel.ConfigName, "System.map": kernel.SystemMapName, "COPYING": kernel.LicenseName}
 	if err := artifact.ExtractFiles(kernelTar, artifact.Xz, stage, names); err != nil {
 		return fmt.Errorf("kernel tarball: %w", err)
 	}
@@ -105,7 +106,7 @@ func installFetched(ctx context.Context, dist string, m *manifest.Manifest, root
 	}
 	// The tarball stays on the release; the record lists what dist/ holds.
 	rec.Outputs = map[string]manifest.Output{filepath.Base(image): out}
-	for _, name := range []string{LinuxName, ConfigName, SystemMapName, LicenseName} {
+	for _, name := range []string{kernel.LinuxName, kernel.ConfigName, kernel.SystemMapName, kernel.LicenseName} {
 		if err := os.Rename(filepath.Join(stage, name), filepath.Join(dist, name)); err != nil {
 			return err
 		}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/host"
 	"github.com/simple-uml/simple-uml/build/kconf"
+	"github.com/simple-uml/simple-uml/build/kernel"
 	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/source"
 	"github.com/simple-uml/simple-uml/build/uml"
@@ -162,23 +163,23 @@ func TestKernelEndToEnd(t *testing.T) {
 	if res.UpToDate || res.Record.Version != want {
 		t.Fatalf("record: version %q (up to date %v), want %q built", res.Record.Version, res.UpToDate, want)
 	}
-	for _, name := range []string{LinuxName, ConfigName, SystemMapName, manifest.KernelRecordName, DebugName} {
+	for _, name := range []string{kernel.LinuxName, kernel.ConfigName, kernel.SystemMapName, manifest.KernelRecordName, kernel.DebugName} {
 		if _, err := os.Stat(filepath.Join(cfg.Paths.Dist, name)); err != nil {
 			t.Errorf("dist/%s: %v", name, err)
 		}
 	}
-	final, err := kconf.ParseFile(filepath.Join(cfg.Paths.Dist, ConfigName))
+	final, err := kconf.ParseFile(filepath.Join(cfg.Paths.Dist, kernel.ConfigName))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, opt := range []string{"CONFIG_BLK_DEV_UBD", "CONFIG_EXT4_FS", "CONFIG_HOSTFS", "CONFIG_UML_NET_VECTOR", "CONFIG_IP_PNP", "CONFIG_DEVTMPFS_MOUNT", "CONFIG_EXT4_FS_SECURITY", "CONFIG_EXT4_FS_POSIX_ACL"} {
 		if final.Get(opt) != "y" {
-			t.Errorf("dist/%s: %s=%s, want y", ConfigName, opt, final.Get(opt))
+			t.Errorf("dist/%s: %s=%s, want y", kernel.ConfigName, opt, final.Get(opt))
 		}
 	}
 
 	boot, err := uml.RunUntilExit(ctx, uml.Options{
-		Kernel: filepath.Join(cfg.Paths.Dist, LinuxName), Image: bootImage(t), Init: "/init",
+		Kernel: filepath.Join(cfg.Paths.Dist, kernel.LinuxName), Image: bootImage(t), Init: "/init",
 		Timeout: 60 * time.Second,
 	})
 	if err != nil {
@@ -188,14 +189,14 @@ func TestKernelEndToEnd(t *testing.T) {
 		t.Fatalf("marker with release %s on ext4, hostfs refused by patches/'s patch, not printed; console:\n%s", want, boot.Console)
 	}
 	t.Logf("booted %s to the marker and powered off in %s", want, boot.Duration.Round(time.Millisecond))
-	shareE2EKernel(t, filepath.Join(cfg.Paths.Dist, LinuxName))
+	shareE2EKernel(t, filepath.Join(cfg.Paths.Dist, kernel.LinuxName))
 
 	// The lean profile keeps no debug information but the kernel's symbols: `mage debug`'s
 	// breakpoint on start_kernel is set. (The default profile's source lines: TestReproEndToEnd.)
 	if final.Get("CONFIG_DEBUG_INFO") == "y" || final.Get("CONFIG_IPV6") == "y" {
 		t.Errorf("lean profile: CONFIG_DEBUG_INFO=%s CONFIG_IPV6=%s, want neither", final.Get("CONFIG_DEBUG_INFO"), final.Get("CONFIG_IPV6"))
 	}
-	checkGdb(t, filepath.Join(cfg.Paths.Dist, DebugName), cfg.Paths.Cache, "break start_kernel", "Breakpoint 1 at 0x")
+	checkGdb(t, filepath.Join(cfg.Paths.Dist, kernel.DebugName), cfg.Paths.Cache, "break start_kernel", "Breakpoint 1 at 0x")
 
 	// Nothing changed: the second run does no unpacking and no make.
 	start := time.Now()
@@ -223,7 +224,7 @@ func TestKernelEndToEnd(t *testing.T) {
 	if compiled := strings.Count(string(buildLog), "  CC  "); compiled == 0 || compiled > 100 {
 		t.Errorf("incremental build compiled %d files; want a handful, not a rebuild", compiled)
 	}
-	if final, _ := kconf.ParseFile(filepath.Join(cfg.Paths.Dist, ConfigName)); final.Get("CONFIG_ISO9660_FS") != "y" {
+	if final, _ := kconf.ParseFile(filepath.Join(cfg.Paths.Dist, kernel.ConfigName)); final.Get("CONFIG_ISO9660_FS") != "y" {
 		t.Error("dist/linux.config lacks the new fragment's option")
 	}
 
@@ -250,7 +251,7 @@ func TestKernelEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	attackerKernel = keepFile(t, filepath.Join(attacker.Paths.Dist, LinuxName))
+	attackerKernel = keepFile(t, filepath.Join(attacker.Paths.Dist, kernel.LinuxName))
 	attackModule = keepFile(t, buildAttackModule(t, built.BuildDir))
 }
 

@@ -15,8 +15,6 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ulikunitz/xz"
-
-	"github.com/simple-uml/simple-uml/build/config"
 )
 
 // smallTarball is a tiny tree with a kernel Makefile, plus any extra entries, as tar.xz.
@@ -216,56 +214,5 @@ func TestKernelCancelledDownload(t *testing.T) {
 	}
 	if _, err := os.Stat(cfg.Paths.Dist); err == nil {
 		t.Error("dist/ was created")
-	}
-}
-
-// TestProfileInputs: the lean profile starts from tinyconfig with its own fragment beneath
-// kconfig/'s, which win where both set an option; it has a build folder of its own, and an unknown
-// profile is refused naming the setting.
-func TestProfileInputs(t *testing.T) {
-	m := newMirror(t)
-	frags := writeTree(t, map[string]string{"10-boot.config": "CONFIG_HOSTFS=y\n", "40-ipv6.config": "CONFIG_IPV6=y\n"})
-	os.MkdirAll(filepath.Join(frags, "profiles"), 0o755)
-	copyFile(t, filepath.Join(repoRoot(t), "kconfig", "profiles", "lean.config"), filepath.Join(frags, "profiles", "lean.config"), 0o644)
-	src := kernelSource{version: "6.12.117", sha256: strings.Repeat("ab", 32)}
-	ctx := context.Background()
-
-	defCfg := m.testConfig(t, "6.12.117", map[string]string{"SUML_KCONFIG": frags})
-	def, err := gatherInputs(ctx, defCfg, src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leanCfg := m.testConfig(t, "6.12.117", map[string]string{"SUML_KCONFIG": frags, "SUML_KERNEL_PROFILE": "lean"})
-	lean, err := gatherInputs(ctx, leanCfg, src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if def.base != "defconfig" || lean.base != "tinyconfig" || lean.record.MakeTargets != "tinyconfig olddefconfig linux" {
-		t.Errorf("bases %s and %s, lean make targets %q", def.base, lean.base, lean.record.MakeTargets)
-	}
-	if def.record.InputKey == lean.record.InputKey {
-		t.Error("the profiles share an input key")
-	}
-	if d, l := filepath.Base(def.buildDir(defCfg)), filepath.Base(lean.buildDir(leanCfg)); !strings.HasSuffix(d, "-x86_64") || l != d+"-lean" {
-		t.Errorf("build folders %s and %s; want the lean one beside the default's", d, l)
-	}
-	if got := lean.requested.Options; got["CONFIG_IPV6"] != "y" || got["CONFIG_DEBUG_INFO_NONE"] != "y" || got["CONFIG_HOSTFS"] != "y" {
-		t.Errorf("lean requests IPV6=%s DEBUG_INFO_NONE=%s HOSTFS=%s; want the fragment's y, the profile's y, the fragment's y",
-			got["CONFIG_IPV6"], got["CONFIG_DEBUG_INFO_NONE"], got["CONFIG_HOSTFS"])
-	}
-	if def.requested.Options["CONFIG_DEBUG_INFO_NONE"] != "" {
-		t.Error("the default profile requests the lean profile's options")
-	}
-	var leanListed bool
-	for _, f := range lean.record.Fragments {
-		leanListed = leanListed || strings.HasSuffix(f.File, "profiles/lean.config")
-	}
-	if !leanListed {
-		t.Errorf("the record's fragments do not name the profile's: %+v", lean.record.Fragments)
-	}
-	if _, err := config.Load(repoRoot(t), func(k string) string {
-		return map[string]string{"SUML_KERNEL_PROFILE": "tiny", "HOME": t.TempDir()}[k]
-	}); err == nil || !strings.Contains(err.Error(), "kernel.profile") {
-		t.Errorf("an unknown profile: %v", err)
 	}
 }

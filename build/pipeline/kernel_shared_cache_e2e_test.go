@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/kernel"
 )
 
 // startRedis starts a Redis server of the test's on a loopback port, keeping nothing on disk.
@@ -77,7 +78,7 @@ func TestCCacheRemoteEndToEnd(t *testing.T) {
 		if i == 1 && (rate < 0.95 || stats.RemoteHits < stats.Hits*95/100) {
 			t.Errorf("the second machine's hits: %.1f%%, %d of %d from the remote storage; want above 95%%", 100*rate, stats.RemoteHits, stats.Hits)
 		}
-		if got, _ := fetch.FileSHA256(filepath.Join(cfg.Paths.Dist, LinuxName)); got != want {
+		if got, _ := fetch.FileSHA256(filepath.Join(cfg.Paths.Dist, kernel.LinuxName)); got != want {
 			t.Errorf("%s machine's kernel %s differs from the local build's %s", machine, got, want)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/kernel"
 )
 
 // distccd is a distcc daemon of the test's, on a loopback port, logging to a buffer.
@@ -92,9 +93,9 @@ func TestDistccEndToEnd(t *testing.T) {
 	}
 	// The lean profile's kernel has no debug information, where distcc would leave its compile
 	// folder (and the linker's build ID would hash it): the bytes are the local build's.
-	distccKernel, ids := withoutBuildID(t, filepath.Join(cfg.Paths.Dist, LinuxName))
+	distccKernel, ids := withoutBuildID(t, filepath.Join(cfg.Paths.Dist, kernel.LinuxName))
 	localKernel, _ := withoutBuildID(t, local)
-	if got, want := sha256File(t, filepath.Join(cfg.Paths.Dist, LinuxName)), sha256File(t, local); got != want {
+	if got, want := sha256File(t, filepath.Join(cfg.Paths.Dist, kernel.LinuxName)), sha256File(t, local); got != want {
 		t.Errorf("the distcc kernel %s is not the local build's %s (with their %d build IDs zeroed, equal: %v)", got, want, ids, bytes.Equal(distccKernel, localKernel))
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/kconf"
+	"github.com/simple-uml/simple-uml/build/kernel"
 	"github.com/simple-uml/simple-uml/build/ktap"
 	"github.com/simple-uml/simple-uml/build/uml"
 )
@@ -33,7 +34,7 @@ func Kunit(ctx context.Context, cfg config.Config, filter string, w io.Writer) (
 			return nil, err
 		}
 	}
-	linux := filepath.Join(cfg.Paths.Dist, LinuxName)
+	linux := filepath.Join(cfg.Paths.Dist, kernel.LinuxName)
 	if _, err := os.Stat(linux); err != nil {
 		return nil, fmt.Errorf("%s is missing: build it with `go tool mage kernel`: %w", linux, err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/files"
+	"github.com/simple-uml/simple-uml/build/kernel"
 	"github.com/simple-uml/simple-uml/build/lab"
 	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/run"
@@ -170,7 +171,7 @@ func startLab(ctx context.Context, cfg config.Config, name string, w io.Writer) 
 	if err != nil {
 		return nil, err
 	}
-	linux := filepath.Join(cfg.Paths.Dist, LinuxName)
+	linux := filepath.Join(cfg.Paths.Dist, kernel.LinuxName)
 	if _, err := os.Stat(linux); err != nil {
 		return nil, fmt.Errorf("%s is missing: build it with `go tool mage kernel`, or fetch a release with `go tool mage fetch`: %w", linux, err)
 	}

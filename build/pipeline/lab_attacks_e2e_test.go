@@ -18,6 +18,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/attacktest"
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/host"
+	"github.com/simple-uml/simple-uml/build/kernel"
 	"github.com/simple-uml/simple-uml/build/lab"
 	"github.com/simple-uml/simple-uml/build/lan"
 	"github.com/simple-uml/simple-uml/build/uml"
@@ -94,11 +95,11 @@ interface = [{ lan = "lan1", address = "10.1.0.2/24" }, { lan = "lan2", address 
 func TestGuestRootAttacks(t *testing.T) {
 	requireE2E(t)
 	requireImageTools(t)
-	kernel, module := attackerKernel, attackModule
+	attackKernel, module := attackerKernel, attackModule
 	if k, m := os.Getenv("SUML_E2E_ATTACK_KERNEL"), os.Getenv("SUML_E2E_ATTACK_MODULE"); k != "" && m != "" {
-		kernel, module = k, m
+		attackKernel, module = k, m
 	}
-	if kernel == "" || module == "" {
+	if attackKernel == "" || module == "" {
 		t.Fatal("no module-enabled kernel: run the whole package (the kernel end-to-end test builds one), or set SUML_E2E_ATTACK_KERNEL and SUML_E2E_ATTACK_MODULE")
 	}
 	ws, _, _ := e2ePair(t)
@@ -109,7 +110,7 @@ func TestGuestRootAttacks(t *testing.T) {
 	for _, name := range []string{"test.ext4", "test.json"} {
 		copyFile(t, filepath.Join(ws, "dist", name), filepath.Join(cfg.Paths.Dist, name), 0o644)
 	}
-	copyFile(t, kernel, filepath.Join(cfg.Paths.Dist, LinuxName), 0o755)
+	copyFile(t, attackKernel, filepath.Join(cfg.Paths.Dist, kernel.LinuxName), 0o755)
 
 	canary := attacktest.NewCanary(t, t.TempDir(), "id_ed25519")
 	udp := tokenService(t, "udp", "127.0.0.1:0")
@@ -127,7 +128,7 @@ func TestGuestRootAttacks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kernelPath := filepath.Join(cfg.Paths.Dist, LinuxName)
+	kernelPath := filepath.Join(cfg.Paths.Dist, kernel.LinuxName)
 	kernelInfo, _ := os.Stat(kernelPath)
 	insmod := fmt.Sprintf("insmod /suml_attack.ko canary=%s beside=%s other_cow=%s console=%s lan=%s runt=%s usernet=%s kernel=%s rundir=%s udp_port=%d victim=%d; dmesg | grep suml-attack",
 		canary.Path, filepath.Join(r.Dir, "a", ".bashrc"), bCOW, r.ConsoleSocket("b"),

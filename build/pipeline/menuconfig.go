@@ -8,9 +8,11 @@ import (
 	"strings"
 
 	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/fetch"
 	"github.com/simple-uml/simple-uml/build/host"
 	"github.com/simple-uml/simple-uml/build/kbuild"
 	"github.com/simple-uml/simple-uml/build/kconf"
+	"github.com/simple-uml/simple-uml/build/kernel"
 )
 
 // MenuconfigFragment is where options changed in menuconfig go when no fragment sets them yet.
@@ -22,16 +24,16 @@ func Menuconfig(ctx context.Context, cfg config.Config, stdin io.Reader, stdout,
 	if err := host.Check(host.Kernel, host.Menuconfig); err != nil {
 		return nil, err
 	}
-	unlock, err := startRun(ctx, cfg, "mage menuconfig", w)
+	ctx, run, err := startRun(ctx, cfg, "mage menuconfig", w)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
-	opts, closeLog, err := configuredTree(ctx, cfg, w)
+	defer run.end()
+	opts, err := configuredKernel(ctx, cfg, w)
 	if err != nil {
 		return nil, err
 	}
-	defer closeLog()
+	defer opts.Close()
 	before, err := kconf.ParseFile(filepath.Join(opts.Out, ".config"))
 	if err != nil {
 		return nil, err
@@ -68,13 +70,16 @@ func Menuconfig(ctx context.Context, cfg config.Config, stdin io.Reader, stdout,
 	return files, nil
 }
 
-// configuredTree does everything of Kernel up to and including configuration.
-func configuredTree(ctx context.Context, cfg config.Config, w io.Writer) (configuredOptions, func(), error) {
-	cache, in, err := plan(ctx, cfg, w)
-	if err != nil {
-		return configuredOptions{}, nil, err
+// configuredKernel does Kernel's steps up to and including configuration, for the source Kernel
+// builds.
+func configuredKernel(ctx context.Context, cfg config.Config, w io.Writer) (*kernel.Build, error) {
+	b := &kernelBuild{cfg: cfg, w: w, cache: &fetch.Cache{Dir: cfg.Paths.Downloads, Log: w}}
+	var err error
+	if b.in, err = kernel.Plan(ctx, cfg, b.cache, w); err != nil {
+		return nil, err
 	}
-	return configure(ctx, cfg, cache, in, w)
+	err = runSteps(ctx, newStepTimer(), step{name: "source", run: b.source}, step{name: "configure", run: b.configure})
+	return b.configured, err
 }
 
 // Doctor says where each tool the targets need is, and fails naming the packages of the missing ones

@@ -11,46 +11,44 @@ import (
 	"syscall"
 
 	"github.com/simple-uml/simple-uml/build/config"
-	"github.com/simple-uml/simple-uml/build/fetch"
 	"github.com/simple-uml/simple-uml/build/lock"
-	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/rootfs"
 )
 
-// digests hashes files in the order given (a patch series' order matters), naming them relative to root.
-func digests(files []string, root string) ([]manifest.Digest, error) {
-	out := []manifest.Digest{}
-	for _, f := range files {
-		sum, err := fetch.FileSHA256(f)
-		if err != nil {
-			return nil, err
-		}
-		rel, err := filepath.Rel(root, f)
-		if err != nil {
-			rel = f
-		}
-		out = append(out, manifest.Digest{File: filepath.ToSlash(rel), SHA256: sum})
-	}
-	return out, nil
+// targetRun is one run of a target that writes the cache or dist, holding the cache's lock.
+type targetRun struct {
+	dist   string
+	nested bool // a step of an outer run of the same cache: it took nothing and logs nothing
+	unlock func()
 }
 
-// startRun begins a stage that writes the cache or dist. It takes the cache's lock: runs sharing a
+type runKey struct{}
+
+// startRun begins a target that writes the cache or dist. It takes the cache's lock: runs sharing a
 // cache (and the dist folders built from it) go one at a time, and the lock lives in the cache, so a
 // run that fails early has not created dist. It removes what killed runs left in dist, and sets the
 // umask to 022, so files get the modes the stages ask for whatever the user's umask (images carry
-// modes, and must not depend on it). The caller runs the returned release.
-func startRun(ctx context.Context, cfg config.Config, what string, w io.Writer) (func(), error) {
+// modes, and must not depend on it). A target another target runs as a step (rootfs builds the
+// kernel it needs) runs within the outer run, which the returned context carries: it takes no lock,
+// sweeps nothing and logs nothing of its own. The caller ends the run.
+func startRun(ctx context.Context, cfg config.Config, what string, w io.Writer) (context.Context, *targetRun, error) {
+	if outer, ok := ctx.Value(runKey{}).(string); ok && outer == cfg.Paths.Cache {
+		return ctx, &targetRun{dist: cfg.Paths.Dist, nested: true, unlock: func() {}}, nil
+	}
 	l, err := lock.Acquire(ctx, filepath.Join(cfg.Paths.Cache, "lock"), what, w)
 	if err != nil {
-		return nil, err
+		return ctx, nil, err
 	}
 	if err := sweepLeftovers(cfg.Paths.Dist, w); err != nil {
 		l.Release()
-		return nil, err
+		return ctx, nil, err
 	}
 	syscall.Umask(0o022)
-	return l.Release, nil
+	return context.WithValue(ctx, runKey{}, cfg.Paths.Cache), &targetRun{dist: cfg.Paths.Dist, unlock: l.Release}, nil
 }
+
+// end gives the lock back.
+func (r *targetRun) end() { r.unlock() }
 
 // leftoverPrefixes are the temporary names stages write in dist before renaming their outputs into
 // place; a killed run leaves them behind.

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/simple-uml/simple-uml/build/kernel"
 )
 
 // TestReproEndToEnd runs the whole pipeline twice (kernel from the loopback kernel.org, the busybox
@@ -51,5 +53,5 @@ func TestReproEndToEnd(t *testing.T) {
 	// The default profile's kernel has debug information, which names no cache folder: gdb, told
 	// where the source is as `mage debug` tells it, lists start_kernel.
 	first := filepath.Join(work, "first")
-	checkGdb(t, filepath.Join(first, "dist", DebugName), filepath.Join(first, "cache"), "list start_kernel", "start_kernel(void)")
+	checkGdb(t, filepath.Join(first, "dist", kernel.DebugName), filepath.Join(first, "cache"), "list start_kernel", "start_kernel(void)")
 }

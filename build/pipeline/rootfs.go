@@ -19,6 +19,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/fetch"
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/host"
+	"github.com/simple-uml/simple-uml/build/kernel"
 	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/rootfs"
 	"github.com/simple-uml/simple-uml/build/ui"
@@ -52,11 +53,11 @@ func Rootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (R
 	if err := host.Check(host.Image); err != nil {
 		return RootfsResult{}, err
 	}
-	unlock, err := startRun(ctx, cfg, "mage rootfs "+name, w)
+	ctx, run, err := startRun(ctx, cfg, "mage rootfs "+name, w)
 	if err != nil {
 		return RootfsResult{}, err
 	}
-	defer unlock()
+	defer run.end()
 	b, err := planRootfs(ctx, cfg, name, w)
 	if err != nil {
 		return RootfsResult{}, err
@@ -84,7 +85,7 @@ func Rootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (R
 		return RootfsResult{}, err
 	}
 	fmt.Fprintf(w, "rootfs %s built: %s, %s in %s (%s)\n", name, b.image, b.tarball, time.Since(start).Round(time.Millisecond), timer)
-	logRun(cfg.Paths.Dist, "rootfs", name, start, timer.String())
+	run.log("rootfs", name, start, timer.String())
 	return RootfsResult{Record: b.rec, Image: b.image, Tarball: b.tarball}, nil
 }
 
@@ -293,7 +294,7 @@ func kernelForConfigureBoot(ctx context.Context, cfg config.Config, w io.Writer)
 	if _, err := Kernel(ctx, cfg, w); err != nil {
 		return "", fmt.Errorf("kernel for the configure boot: %w", err)
 	}
-	return filepath.Join(cfg.Paths.Dist, LinuxName), nil
+	return filepath.Join(cfg.Paths.Dist, kernel.LinuxName), nil
 }
 
 func writeTarball(ctx context.Context, image, dst string, epoch time.Time) error {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/attacktest"
 	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/kernel"
 	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/uml"
 	"github.com/simple-uml/simple-uml/build/xbps/xbpstest"
@@ -133,7 +134,7 @@ func shareE2EKernel(t testing.TB, linux string) {
 // copyKernel copies what `mage kernel` leaves in dist/ from one folder to another.
 func copyKernel(t testing.TB, from, to string) {
 	t.Helper()
-	for _, name := range []string{LinuxName, manifest.KernelRecordName, DebugName, DebugName + ".source", ConfigName, SystemMapName, LicenseName} {
+	for _, name := range []string{kernel.LinuxName, manifest.KernelRecordName, kernel.DebugName, kernel.DebugName + ".source", kernel.ConfigName, kernel.SystemMapName, kernel.LicenseName} {
 		copyFile(t, filepath.Join(from, name), filepath.Join(to, name), 0o755)
 	}
 }
@@ -145,7 +146,7 @@ func copyKernel(t testing.TB, from, to string) {
 func e2eKernel(t testing.TB) string {
 	t.Helper()
 	if sharedKernelDir != "" {
-		return filepath.Join(sharedKernelDir, LinuxName)
+		return filepath.Join(sharedKernelDir, kernel.LinuxName)
 	}
 	if k := os.Getenv("SUML_E2E_KERNEL"); k != "" {
 		return k
@@ -155,8 +156,8 @@ func e2eKernel(t testing.TB) string {
 	if _, err := Kernel(context.Background(), cfg, testLog(t)); err != nil {
 		t.Fatal(err)
 	}
-	shareE2EKernel(t, filepath.Join(cfg.Paths.Dist, LinuxName))
-	return filepath.Join(sharedKernelDir, LinuxName)
+	shareE2EKernel(t, filepath.Join(cfg.Paths.Dist, kernel.LinuxName))
+	return filepath.Join(sharedKernelDir, kernel.LinuxName)
 }
 
 // checkScript is the test's overlay: booted as init, it prints what the test checks and powers off.
@@ -189,7 +190,7 @@ func e2ePair(t testing.TB) (ws string, out []byte, owner int) {
 	if e2ePairState.ws != "" {
 		return e2ePairState.ws, e2ePairState.out, e2ePairState.owner
 	}
-	kernel := e2eKernel(t)
+	sharedKernel := e2eKernel(t)
 	repo := newXbpsRepo(t, busyboxPackages(t, true))
 
 	// Everything the unprivileged user reads or writes lives in one folder it owns.
@@ -204,13 +205,13 @@ func e2ePair(t testing.TB) (ws string, out []byte, owner int) {
 		copyFile(t, filepath.Join(repoRoot(t), f), filepath.Join(ws, "root", f), 0o644)
 	}
 	// dist/ holds the kernel as `mage kernel` leaves it; rootfs and test add to it.
-	copyKernel(t, filepath.Dir(kernel), filepath.Join(ws, "dist"))
+	copyKernel(t, filepath.Dir(sharedKernel), filepath.Join(ws, "dist"))
 	env := []string{
 		childSwitch + "=1",
 		"SUML_TEST_ROOT=" + filepath.Join(ws, "root"),
 		"SUML_RECIPES=" + filepath.Join(ws, "recipes"),
 		"SUML_ROOTFS_RECIPE=test",
-		"SUML_ROOTFS_KERNEL=" + filepath.Join(ws, "dist", LinuxName),
+		"SUML_ROOTFS_KERNEL=" + filepath.Join(ws, "dist", kernel.LinuxName),
 		"SUML_DIST=" + filepath.Join(ws, "dist"),
 		"SUML_CACHE=" + filepath.Join(ws, "cache"),
 		// mage test then checks the door these open: the host's loopback (TestBootEndToEnd checks it
@@ -240,7 +241,7 @@ func e2ePair(t testing.TB) (ws string, out []byte, owner int) {
 	if err != nil {
 		t.Fatalf("rootfs as an unprivileged user: %v", err)
 	}
-	e2ePairState.ws, e2ePairState.out, e2ePairState.owner, e2ePairState.kernel = ws, out, wantOwner, kernel
+	e2ePairState.ws, e2ePairState.out, e2ePairState.owner, e2ePairState.kernel = ws, out, wantOwner, sharedKernel
 	return ws, out, wantOwner
 }
 

@@ -27,9 +27,12 @@ type RunEntry struct {
 	Go       string    `json:"go"`
 }
 
-// logRun appends an entry for a run that started at start. The log is a convenience: failing to
-// write it does not fail the run.
-func logRun(dist, target, output string, start time.Time, phases string) {
+// log appends the run's entry to dist's run log, unless the run is a step of another. The log is a
+// convenience: failing to write it does not fail the run.
+func (r *targetRun) log(target, output string, start time.Time, phases string) {
+	if r.nested {
+		return
+	}
 	host, _ := os.Hostname()
 	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
 	e := RunEntry{Target: target, Output: output, Started: start.UTC().Truncate(time.Second),
@@ -39,7 +42,7 @@ func logRun(dist, target, output string, start time.Time, phases string) {
 	if err != nil {
 		return
 	}
-	f, err := os.OpenFile(filepath.Join(dist, RunLogName), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(filepath.Join(r.dist, RunLogName), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		return
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/gitrepo"
+	"github.com/simple-uml/simple-uml/build/kernel"
 	"github.com/simple-uml/simple-uml/build/ktap"
 	"github.com/simple-uml/simple-uml/build/manifest"
 )
@@ -180,8 +181,8 @@ func TestTreeEndToEnd(t *testing.T) {
 		t.Errorf("record version %q, source %q", res.Record.Version, res.Record.Source)
 	}
 	os.WriteFile(filepath.Join(repo.dir, "README"), []byte("changed\n"), 0o644)
-	if tr, _, err := readTree(ctx, repo.dir); err != nil || !tr.Dirty {
-		t.Errorf("a changed README: tree %+v, %v; want dirty", tr, err)
+	if src, err := kernel.Resolve(ctx, cfg, nil, io.Discard); err != nil || src.Tree == nil || !src.Tree.Dirty {
+		t.Errorf("a changed README: source %+v, %v; want a dirty tree", src, err)
 	}
 	repo.git(t, "checkout", "-q", "--", "README")
 

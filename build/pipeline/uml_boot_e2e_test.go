@@ -20,6 +20,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/fetch"
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/kconf"
+	"github.com/simple-uml/simple-uml/build/kernel"
 	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/uml"
 	"github.com/simple-uml/simple-uml/build/usernet"
@@ -425,7 +426,7 @@ func TestBootEndToEnd(t *testing.T) {
 		if !regexp.MustCompile(`Breakpoint 1, (0x[0-9a-f]+ in )?start_kernel`).MatchString(out.String()) || !strings.Contains(out.String(), "SUML-CHECK END") {
 			t.Errorf("gdb session lacks the stop at start_kernel or the guest's end:\n%s", out.String())
 		}
-		if kc, _ := kconf.ParseFile(filepath.Join(cfg.Paths.Dist, ConfigName)); kc.Get("CONFIG_DEBUG_INFO") == "y" && !strings.Contains(out.String(), "init/main.c") {
+		if kc, _ := kconf.ParseFile(filepath.Join(cfg.Paths.Dist, kernel.ConfigName)); kc.Get("CONFIG_DEBUG_INFO") == "y" && !strings.Contains(out.String(), "init/main.c") {
 			t.Errorf("gdb session lacks start_kernel's source file, in a kernel with debug information:\n%s", out.String())
 		}
 	})

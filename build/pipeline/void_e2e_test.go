@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/kernel"
 	"github.com/simple-uml/simple-uml/build/rootfs"
 )
 
@@ -87,7 +88,7 @@ func voidConfig(t testing.TB, ws string, extra map[string]string) config.Config 
 	env := map[string]string{
 		"SUML_RECIPES":       filepath.Join(ws, "recipes"),
 		"SUML_ROOTFS_RECIPE": voidRecipe,
-		"SUML_ROOTFS_KERNEL": filepath.Join(ws, "dist", LinuxName),
+		"SUML_ROOTFS_KERNEL": filepath.Join(ws, "dist", kernel.LinuxName),
 		"SUML_DIST":          filepath.Join(ws, "dist"),
 		"SUML_CACHE":         filepath.Join(ws, "cache"),
 		"SUML_BOOT_TIMEOUT":  "60",

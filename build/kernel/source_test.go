@@ -1,4 +1,4 @@
-package pipeline
+package kernel
 
 import (
 	"crypto/sha256"
