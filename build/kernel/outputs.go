@@ -41,6 +41,15 @@ var Outputs = []Output{
 	{Name: LicenseName, InRelease: "COPYING", Mode: 0o644},
 }
 
+// InRelease maps each output's name in a release's kernel tarball to its name in dist/.
+func InRelease() map[string]string {
+	names := map[string]string{}
+	for _, o := range Outputs {
+		names[o.InRelease] = o.Name
+	}
+	return names
+}
+
 // Format is the version of what the kernel stage leaves in dist/. It is part of every input key, with
 // the outputs' names, so that a dist/ made before a change of layout is never up to date.
 const Format = 2

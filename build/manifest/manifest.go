@@ -27,6 +27,9 @@ const (
 // Manifest is manifest.json: what a release was made from and what it holds. It has no host paths
 // and no times but the release's SOURCE_DATE_EPOCH, so equal inputs give an equal manifest.
 type Manifest struct {
+	// Format is the version of the release's layout (what dist writes and where): a release made
+	// before a change of layout is never up to date.
+	Format          int               `json:"format"`
 	Tag             string            `json:"tag"`
 	Revision        int               `json:"revision"`
 	SourceDateEpoch int64             `json:"source_date_epoch"`
@@ -111,9 +114,10 @@ func (m *Manifest) Disagreements(sums artifact.Sums) []string {
 	return out
 }
 
-// Current reports whether dir holds the release m describes (the same tag, kernel record and root
-// filesystem records; a release folder is written only as a whole), and lists its files. It reads the
-// manifest and checks the files are there, not their bytes: Verify does that.
+// Current reports whether dir holds the release m describes (the same format, tag, kernel record, root
+// filesystem records and asset names, m's assets being the names it will have; a release folder is
+// written only as a whole), and lists its files. It reads the manifest and checks the files are
+// there, not their bytes: Verify does that.
 func Current(dir string, m Manifest) ([]string, bool) {
 	old, ok := ReadCurrent[Manifest](filepath.Join(dir, ManifestName), m.recordedKey())
 	if !ok {
@@ -122,9 +126,13 @@ func Current(dir string, m Manifest) ([]string, bool) {
 	return old.files(), true
 }
 
-// recordedKey is the part of a manifest that says which release it is: what it was made from.
+// recordedKey is the part of a manifest that says which release it is: what it was made from, and
+// the layout it was written in, down to the names of its assets.
 func (m *Manifest) recordedKey() string {
-	return HashJSON(Manifest{Tag: m.Tag, Revision: m.Revision, SourceDateEpoch: m.SourceDateEpoch, Kernel: m.Kernel, Rootfs: m.Rootfs})
+	return HashJSON(struct {
+		Manifest
+		Names []string
+	}{Manifest{Format: m.Format, Tag: m.Tag, Revision: m.Revision, SourceDateEpoch: m.SourceDateEpoch, Kernel: m.Kernel, Rootfs: m.Rootfs}, m.files()})
 }
 
 // files lists the release folder's files: the assets, the manifest and SHA256SUMS.

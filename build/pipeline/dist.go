@@ -46,7 +46,7 @@ func Dist(ctx context.Context, cfg config.Config, w io.Writer) (DistResult, erro
 		return DistResult{}, err
 	}
 	if assets, ok := manifest.Current(r.dir, r.m); ok && cfg.Release.Previous == "" {
-		fmt.Fprintf(w, "release %s is up to date in %s (same kernel, root filesystems and revision); nothing to do (%s)\n",
+		fmt.Fprintf(w, "release %s is up to date in %s (same kernel, root filesystems, revision and layout); nothing to do (%s)\n",
 			r.m.Tag, r.dir, time.Since(start).Round(time.Millisecond))
 		return DistResult{Dir: r.dir, Tag: r.m.Tag, Assets: assets, UpToDate: true}, nil
 	}
@@ -57,13 +57,7 @@ func Dist(ctx context.Context, cfg config.Config, w io.Writer) (DistResult, erro
 	os.Chmod(r.stage, 0o755)
 	fmt.Fprintf(w, "dist: release %s (SOURCE_DATE_EPOCH=%d)\n", r.m.Tag, r.epoch.Unix())
 	timer := newStepTimer()
-	if err := runSteps(ctx, timer,
-		step{name: "kernel tarball", run: r.kernelTarball},
-		step{name: "root filesystems", run: r.rootfsAssets},
-		step{name: "SBOM", run: r.sbom},
-		step{name: "notes", run: r.notes},
-		step{name: "manifest and sums", run: r.manifestAndSums},
-	); err != nil {
+	if err := runSteps(ctx, timer, r.steps()...); err != nil {
 		return DistResult{}, err
 	}
 	if err := files.ReplaceDir(r.stage, r.dir); err != nil {
@@ -79,6 +73,36 @@ func Dist(ctx context.Context, cfg config.Config, w io.Writer) (DistResult, erro
 	return DistResult{Dir: r.dir, Tag: r.m.Tag, Assets: all}, nil
 }
 
+// releaseFormat is the version of the release's layout: the parts below and what each writes. It is
+// in manifest.json and in the key that says whether dist/release is up to date, with the names of
+// the assets, so a release written before a change of layout is written again.
+const releaseFormat = 2
+
+// releasePart is one step of mage dist: the assets it writes, named before anything runs.
+type releasePart struct {
+	step   string
+	assets func(*releaseBuild) []string
+	write  func(*releaseBuild, context.Context) error
+}
+
+// releaseParts is the release's layout, in the order the steps run; the manifest and SHA256SUMS,
+// which list all of them, come last.
+var releaseParts = []releasePart{
+	{"kernel tarball", (*releaseBuild).kernelAssets, (*releaseBuild).kernelTarball},
+	{"root filesystems", (*releaseBuild).rootfsAssetNames, (*releaseBuild).rootfsAssets},
+	{"SBOM", (*releaseBuild).sbomAssets, (*releaseBuild).sbom},
+	{"notes", func(*releaseBuild) []string { return []string{manifest.NotesName} }, (*releaseBuild).notes},
+}
+
+// steps are the release's parts as steps, then the manifest and sums.
+func (r *releaseBuild) steps() []step {
+	var steps []step
+	for _, p := range releaseParts {
+		steps = append(steps, step{name: p.step, run: func(ctx context.Context) error { return p.write(r, ctx) }})
+	}
+	return append(steps, step{name: "manifest and sums", run: r.manifestAndSums})
+}
+
 // releaseBuild is one run of mage dist: the manifest it writes and the folder it stages it in.
 type releaseBuild struct {
 	cfg     config.Config
@@ -87,7 +111,7 @@ type releaseBuild struct {
 	version string   // the tag without its v
 	dir     string   // dist/release
 	stage   string   // the folder the release is written in before it replaces dir
-	assets  []string // written so far, in order
+	assets  []string // every asset the parts write, in order
 }
 
 // planRelease reads dist/'s kernel and root filesystem records, checked against their files, into
@@ -118,36 +142,54 @@ func planRelease(cfg config.Config) (*releaseBuild, error) {
 	}
 	m := manifest.Manifest{Tag: manifest.Tag(kernel.Version, cfg.Release.Revision), Revision: cfg.Release.Revision, SourceDateEpoch: epoch.Unix(),
 		Kernel: *kernel, Assets: map[string]string{}}
-	for _, r := range roots {
+	for _, root := range roots {
 		// The manifest describes outputs by content; when dist's copy was written is not part of it.
 		outputs := map[string]manifest.Output{}
-		for name, o := range r.Outputs {
+		for name, o := range root.Outputs {
 			o.MtimeNS = 0
 			outputs[name] = o
 		}
-		r.Outputs = outputs
-		m.Rootfs = append(m.Rootfs, r)
+		root.Outputs = outputs
+		m.Rootfs = append(m.Rootfs, root)
 	}
-	return &releaseBuild{cfg: cfg, m: m, epoch: epoch, version: strings.TrimPrefix(m.Tag, "v"), dir: filepath.Join(cfg.Paths.Dist, ReleaseDir)}, nil
+	r := &releaseBuild{cfg: cfg, m: m, epoch: epoch, version: strings.TrimPrefix(m.Tag, "v"), dir: filepath.Join(cfg.Paths.Dist, ReleaseDir)}
+	r.m.Format = releaseFormat
+	for _, p := range releaseParts {
+		for _, name := range p.assets(r) {
+			r.assets = append(r.assets, name)
+			r.m.Assets[name] = "" // its digest once written: the names are part of the release's key
+		}
+	}
+	return r, nil
 }
 
-// kernelTarball packs the kernel, its config, System.map and licence as a reproducible tar.xz.
+func (r *releaseBuild) kernelAssets() []string {
+	return []string{manifest.KernelAsset(r.version, r.m.Kernel.Subarch)}
+}
+
+// kernelTarball packs the kernel stage's outputs (the kernel, its config, System.map and licence) as
+// a reproducible tar.xz.
 func (r *releaseBuild) kernelTarball(context.Context) error {
-	dist := r.cfg.Paths.Dist
-	name := manifest.KernelAsset(r.version, r.m.Kernel.Subarch)
-	entries := []artifact.Entry{
-		{Name: "linux", Source: filepath.Join(dist, kernel.LinuxName), Mode: 0o755},
-		{Name: ".config", Source: filepath.Join(dist, kernel.ConfigName), Mode: 0o644},
-		{Name: "System.map", Source: filepath.Join(dist, kernel.SystemMapName), Mode: 0o644},
-		{Name: "COPYING", Source: filepath.Join(dist, kernel.LicenseName), Mode: 0o644},
+	var entries []artifact.Entry
+	for _, o := range kernel.Outputs {
+		entries = append(entries, artifact.Entry{Name: o.InRelease, Source: filepath.Join(r.cfg.Paths.Dist, o.Name), Mode: int64(o.Mode)})
 	}
-	if err := artifact.WriteFile(filepath.Join(r.stage, name), artifact.Xz, func(out io.Writer) error {
+	if err := artifact.WriteFile(filepath.Join(r.stage, r.kernelAssets()[0]), artifact.Xz, func(out io.Writer) error {
 		return artifact.WriteTar(out, entries, r.epoch)
 	}); err != nil {
 		return fmt.Errorf("kernel tarball: %w", err)
 	}
-	r.assets = append(r.assets, name)
 	return nil
+}
+
+// rootfsAssetNames are each recipe's compressed image and tarball.
+func (r *releaseBuild) rootfsAssetNames() []string {
+	var names []string
+	for _, root := range r.m.Rootfs {
+		base := manifest.RootfsAssetBase(root.Recipe, root.Arch, r.version)
+		names = append(names, base+".ext4.zst", base+".tar.zst")
+	}
+	return names
 }
 
 // rootfsAssets compresses each image and ships each tarball as it is (already a reproducible
@@ -167,18 +209,14 @@ func (r *releaseBuild) rootfsAssets(ctx context.Context) error {
 		if err := files.LinkOrCopy(tarball, filepath.Join(r.stage, base+".tar.zst")); err != nil {
 			return err
 		}
-		r.assets = append(r.assets, base+".ext4.zst", base+".tar.zst")
 	}
 	return nil
 }
 
+func (r *releaseBuild) sbomAssets() []string { return []string{manifest.SBOMAsset(r.version)} }
+
 func (r *releaseBuild) sbom(context.Context) error {
-	name := manifest.SBOMAsset(r.version)
-	if err := writeSBOM(filepath.Join(r.stage, name), r.m, r.version, r.epoch); err != nil {
-		return err
-	}
-	r.assets = append(r.assets, name)
-	return nil
+	return writeSBOM(filepath.Join(r.stage, r.sbomAssets()[0]), r.m, r.version, r.epoch)
 }
 
 // notes writes the release notes, compared with the previous release: release.previous, or the
@@ -195,18 +233,14 @@ func (r *releaseBuild) notes(context.Context) error {
 	if prev != nil && prev.Tag == r.m.Tag && r.cfg.Release.Previous == "" {
 		prev = nil
 	}
-	if err := os.WriteFile(filepath.Join(r.stage, manifest.NotesName), []byte(manifest.Notes(r.m, prev)), 0o644); err != nil {
-		return err
-	}
-	r.assets = append(r.assets, manifest.NotesName)
-	return nil
+	return os.WriteFile(filepath.Join(r.stage, manifest.NotesName), []byte(manifest.Notes(r.m, prev)), 0o644)
 }
 
 // manifestAndSums hashes the assets into the manifest, writes it, and writes SHA256SUMS of all.
 func (r *releaseBuild) manifestAndSums(context.Context) error {
 	sums := artifact.Sums{}
 	if err := sums.Hash(r.stage, r.assets...); err != nil {
-		return err
+		return fmt.Errorf("an asset of the release's layout was not written: %w", err)
 	}
 	for n, s := range sums {
 		r.m.Assets[n] = s

@@ -83,8 +83,7 @@ func installFetched(ctx context.Context, dist string, m *manifest.Manifest, root
 		return err
 	}
 	defer os.RemoveAll(stage)
-	names := map[string]string{"linux": kernel.LinuxName, ".config": kernel.ConfigName, "System.map": kernel.SystemMapName, "COPYING": kernel.LicenseName}
-	if err := artifact.ExtractFiles(kernelTar, artifact.Xz, stage, names); err != nil {
+	if err := artifact.ExtractFiles(kernelTar, artifact.Xz, stage, kernel.InRelease()); err != nil {
 		return fmt.Errorf("kernel tarball: %w", err)
 	}
 	if err := m.Kernel.CheckOutputs(stage); err != nil {
@@ -106,15 +105,18 @@ func installFetched(ctx context.Context, dist string, m *manifest.Manifest, root
 	}
 	// The tarball stays on the release; the record lists what dist/ holds.
 	rec.Outputs = map[string]manifest.Output{filepath.Base(image): out}
-	for _, name := range []string{kernel.LinuxName, kernel.ConfigName, kernel.SystemMapName, kernel.LicenseName} {
-		if err := os.Rename(filepath.Join(stage, name), filepath.Join(dist, name)); err != nil {
+	for _, o := range kernel.Outputs {
+		if err := os.Rename(filepath.Join(stage, o.Name), filepath.Join(dist, o.Name)); err != nil {
 			return err
 		}
 	}
 	if err := os.Rename(stagedImage, image); err != nil {
 		return err
 	}
-	fi, _ := os.Stat(image)
+	fi, err := os.Stat(image)
+	if err != nil {
+		return err
+	}
 	out.MtimeNS = fi.ModTime().UnixNano()
 	rec.Outputs[filepath.Base(image)] = out
 	if err := files.WriteJSON(filepath.Join(dist, manifest.KernelRecordName), m.Kernel); err != nil {
