@@ -1,9 +1,14 @@
 package main
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/magecli"
 )
 
 // TestMageTargets runs go tool mage as a person would: every target is listed with its doc line,
@@ -60,5 +65,65 @@ func TestMageTargets(t *testing.T) {
 	// The CI matrix of series: the repository's kernel.lock pins one.
 	if got := strings.TrimSpace(mage("series")); got != `["6.12"]` {
 		t.Errorf("go tool mage series = %s", got)
+	}
+}
+
+// TestMageInterface: what a person tries first answers as a tool should: an unknown target lists
+// the targets, version names the commit, settings lists what a target reads with its variable and
+// default (and every target has its tables declared), and cache shows the cache.
+func TestMageInterface(t *testing.T) {
+	home := t.TempDir()
+	mage := func(env []string, args ...string) (string, error) {
+		cmd := exec.Command("go", append([]string{"tool", "mage"}, args...)...)
+		cmd.Env = append(os.Environ(), append([]string{"SUML_CACHE=" + filepath.Join(home, "cache")}, env...)...)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	list, err := mage(nil, "-l")
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := magecli.Targets(list)
+	for _, name := range targets {
+		if _, ok := config.TargetTables[name]; !ok {
+			t.Errorf("target %s has no entry in config.TargetTables", name)
+		}
+	}
+	if len(config.TargetTables) != len(targets) {
+		t.Errorf("config.TargetTables has %d targets, mage lists %d: %v", len(config.TargetTables), len(targets), targets)
+	}
+
+	head, _ := exec.Command("git", "rev-parse", "HEAD").Output()
+	tests := []struct {
+		args    []string
+		env     []string
+		fails   bool
+		want    []string
+		notWant []string
+	}{
+		{args: []string{"bogus"}, fails: true, want: []string{`unknown target "bogus"`, "\n  kernel ", "\n  boot ", "\n  version "}},
+		{args: []string{"-v", "kernl"}, fails: true, want: []string{`unknown target "kernl"`, "\n  kernel "}},
+		{args: []string{"version"}, want: []string{"simple-uml ", strings.TrimSpace(string(head)), "go1.", "mage       v1."}},
+		{args: []string{"settings", "-target=boot"}, env: []string{"SUML_BOOT_MEM=512M"},
+			want: []string{"boot.mem", "SUML_BOOT_MEM", "= 512M (from SUML_BOOT_MEM)", "default 256M", "boot.sandbox", "paths.dist"}, notWant: []string{"kernel.mirror", "release.revision"}},
+		{args: []string{"settings", "-target=nope"}, fails: true, want: []string{`unknown target "nope"`, "labTest"}},
+		{args: []string{"cache"}, want: []string{"cache " + filepath.Join(home, "cache"), "total", "-clean"}},
+		{args: []string{"cache", "-clean"}, want: []string{"cleaned"}},
+	}
+	for _, tt := range tests {
+		out, err := mage(tt.env, tt.args...)
+		if (err != nil) != tt.fails {
+			t.Errorf("go tool mage %v: %v, want failure %v\n%s", tt.args, err, tt.fails, out)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("go tool mage %v does not say %q:\n%s", tt.args, w, out)
+			}
+		}
+		for _, w := range tt.notWant {
+			if strings.Contains(out, w) {
+				t.Errorf("go tool mage %v says %q:\n%s", tt.args, w, out)
+			}
+		}
 	}
 }

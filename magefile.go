@@ -2,7 +2,8 @@
 
 // simple-uml builds User-Mode Linux: a kernel from kernel.org sources, run as an ordinary process.
 // Settings: simple-uml.toml, kernel.lock and rootfs-recipes/, each key overridable by a SUML_* variable (see README.md).
-// Flags follow the target: go tool mage rootfs -recipe=void-musl; go tool mage -h <target> lists them.
+// Flags follow the target: go tool mage rootfs -recipe=void-musl; go tool mage -h <target> lists them,
+// and go tool mage settings -target=<target> the settings it reads.
 package main
 
 import (
@@ -16,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/magecli"
 	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/pipeline"
 	"github.com/simple-uml/simple-uml/build/run"
@@ -25,6 +27,16 @@ import (
 // SIGPIPE halfway through its cleanup: a write to it fails instead. Caught, not ignored: an ignored
 // signal stays ignored in every program a target starts (make, UML, tmux and its shells).
 func init() { signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE) }
+
+// An unknown target is answered with the targets there are (mage itself says only "Unknown target").
+func init() {
+	if self, err := os.Executable(); err == nil {
+		if err := magecli.CheckTarget(os.Args[1:], self); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+	}
+}
 
 // loadConfig reads the settings once for all the targets of one mage run, and says what to know of them.
 var loadConfig = sync.OnceValues(func() (config.Config, error) {
@@ -329,4 +341,36 @@ func value[T any](flag *T, def T) T {
 		return def
 	}
 	return *flag
+}
+
+// Version prints simple-uml's version and commit, the Go and mage that built it, and the pinned kernel.
+func Version(ctx context.Context) error {
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	return pipeline.Version(ctx, cfg, os.Stdout)
+}
+
+// Cache shows what the cache holds and how much space it takes; -clean empties it once nothing runs.
+func Cache(ctx context.Context,
+	clean *bool, // remove everything in the cache (it can all be made again); refused while a guest uses it
+	keepDownloads *bool, // with -clean: keep the verified downloads (kernel tarballs, packages)
+) error {
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	return pipeline.Cache(ctx, cfg, value(clean, false), value(keepDownloads, false), os.Stdout)
+}
+
+// Settings lists the settings (those -target=<name> reads) with their variables, defaults and the values in use.
+func Settings(
+	target *string, // a target whose settings to list, as `go tool mage -l` names it (default: all)
+) error {
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	return pipeline.Settings(cfg, value(target, ""), os.Getenv, os.Stdout)
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -113,4 +114,17 @@ func LinkOrCopy(src, dst string) error {
 		_, err := io.Copy(w, in)
 		return err
 	})
+}
+
+// RemoveAllWritable removes a folder whose directories may be read-only, as a folder dumped from an
+// image or a module cache holds: RemoveAll cannot empty those as an ordinary user. Symbolic links are
+// removed, never followed.
+func RemoveAllWritable(dir string) error {
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			os.Chmod(p, 0o700)
+		}
+		return nil
+	})
+	return os.RemoveAll(dir)
 }

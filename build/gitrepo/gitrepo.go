@@ -43,6 +43,15 @@ func (r Repo) Head(ctx context.Context) (string, error) {
 	return r.git(ctx, "rev-parse", "--verify", "HEAD")
 }
 
+// Describe names the commit checked out as people do: the nearest tag, the commits since and an
+// abbreviated hash (v6.12.117-1-3-gabc123), with -dirty when tracked files changed.
+func (r Repo) Describe(ctx context.Context) (string, error) {
+	if _, err := r.Head(ctx); err != nil {
+		return "", err
+	}
+	return r.git(ctx, "describe", "--tags", "--always", "--dirty")
+}
+
 // Dirty says whether tracked files differ from the commit checked out (untracked files do not count:
 // a kernel build does not see them unless a Makefile names them).
 func (r Repo) Dirty(ctx context.Context) (bool, error) {

@@ -18,6 +18,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/kernel"
 	"github.com/simple-uml/simple-uml/build/manifest"
+	"github.com/simple-uml/simple-uml/build/ui"
 )
 
 // ReleaseDir is the folder in dist/ that mage dist writes the release to.
@@ -353,12 +354,5 @@ func humanSize(fi os.FileInfo) string {
 	if fi == nil {
 		return "?"
 	}
-	n := fi.Size()
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
+	return ui.Size(fi.Size())
 }

@@ -11,8 +11,8 @@ import (
 	"syscall"
 
 	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/lock"
-	"github.com/simple-uml/simple-uml/build/rootfs"
 )
 
 // targetRun is one run of a target that writes the cache or dist, holding the cache's lock.
@@ -74,7 +74,7 @@ func sweepLeftovers(dist string, w io.Writer) error {
 			continue
 		}
 		p := filepath.Join(dist, name)
-		if err := rootfs.RemoveDump(p); err != nil { // a dump folder may be read-only inside
+		if err := files.RemoveAllWritable(p); err != nil { // a dump folder may be read-only inside
 			return fmt.Errorf("remove %s, left by an interrupted run: %w", p, err)
 		}
 		fmt.Fprintf(w, "removed %s, left by an interrupted run\n", p)

@@ -354,18 +354,6 @@ func mkfifoIn(root *os.Root, name string) error {
 	return unix.Mkfifoat(int(parent.Fd()), filepath.Base(name), 0o600)
 }
 
-// RemoveDump removes a folder dumped from an image, whose directories may be read-only (RemoveAll
-// cannot empty them as an ordinary user).
-func RemoveDump(dir string) error {
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			os.Chmod(p, 0o700)
-		}
-		return nil
-	})
-	return os.RemoveAll(dir)
-}
-
 // ConfigureBoot boots img with kernel, its init the configure script Stage wrote, and checks that
 // every INSTALL script succeeded. The image is changed in place. The guest has no network and no host
 // files; sandbox confines the kernel process as a boot's.

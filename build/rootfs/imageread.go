@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/simple-uml/simple-uml/build/files"
 )
 
 // A guest-written image is hostile: the guest is root on its own block device and can put any bytes
@@ -67,7 +69,7 @@ func (g *guestImage) blob(ino uint64) string {
 }
 
 // Close removes the private folder.
-func (g *guestImage) Close() error { return RemoveDump(g.dir) }
+func (g *guestImage) Close() error { return files.RemoveAllWritable(g.dir) }
 
 // readGuestImage reads the file system in img into a new private folder in parent (prefix names it,
 // so that a killed run's leftovers are found), or returns an error naming what in the image is wrong.

@@ -46,9 +46,9 @@ func (p *Progress) Update(done, total int64) {
 	}
 	defer p.mu.Unlock()
 	if total > 0 {
-		fmt.Fprintf(p.w, "\r\033[K%s  %s / %s  %3d%%", p.label, MiB(done), MiB(total), done*100/total)
+		fmt.Fprintf(p.w, "\r\033[K%s  %s / %s  %3d%%", p.label, Size(done), Size(total), done*100/total)
 	} else {
-		fmt.Fprintf(p.w, "\r\033[K%s  %s", p.label, MiB(done))
+		fmt.Fprintf(p.w, "\r\033[K%s  %s", p.label, Size(done))
 	}
 }
 
@@ -80,9 +80,17 @@ func (p *Progress) Done() {
 	}
 }
 
-// MiB formats a byte count for people.
-func MiB(n int64) string {
-	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+// Size formats a byte count for people.
+func Size(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
 }
 
 // Text redraws the line with a message.

@@ -1,0 +1,67 @@
+// Package magecli adds to mage's command line what a person expects of a tool: an unknown target is
+// answered with the targets there are, where mage says only "Unknown target specified".
+package magecli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/simple-uml/simple-uml/build/run"
+)
+
+// FirstTarget is the first target named on the command line of a compiled magefile (its arguments
+// after the program name), past mage's own flags: -v, -l, -h and -t with its duration. It is "" when
+// there is none, or when -l or -h asks for a listing or help rather than a run.
+func FirstTarget(args []string) string {
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "-l" || a == "-h" || strings.HasPrefix(a, "-l=") || strings.HasPrefix(a, "-h="):
+			return ""
+		case a == "-t":
+			i++ // its duration
+		case strings.HasPrefix(a, "-"):
+			// -v, -t=5m, -v=true
+		default:
+			return a
+		}
+	}
+	return ""
+}
+
+// Targets reads the target names from mage's listing (-l): the indented lines under "Targets:".
+func Targets(listing string) []string {
+	var names []string
+	for _, line := range strings.Split(listing, "\n") {
+		if !strings.HasPrefix(line, "  ") {
+			continue
+		}
+		if f := strings.Fields(line); len(f) > 0 {
+			names = append(names, strings.TrimSuffix(f[0], "*")) // mage stars the default target
+		}
+	}
+	return names
+}
+
+// CheckTarget returns an error listing the targets when args name a target self (the compiled
+// magefile) does not have; self -l gives the listing, which it prints without compiling or running
+// anything.
+func CheckTarget(args []string, self string) error {
+	target := FirstTarget(args)
+	if target == "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	listing, err := run.Output(ctx, run.Cmd{Args: []string{self, "-l"}})
+	if err != nil {
+		return nil // mage answers for itself
+	}
+	for _, name := range Targets(listing) {
+		if strings.EqualFold(name, target) {
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown target %q; simple-uml's targets are:\n%s\n`go tool mage -h <target>` describes one", target, strings.TrimSpace(listing))
+}

@@ -1,0 +1,34 @@
+package magecli
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestFirstTarget(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{nil, ""},
+		{[]string{"kernel"}, "kernel"},
+		{[]string{"-v", "rootfs", "-recipe=void-musl"}, "rootfs"},
+		{[]string{"-t", "5m", "boot"}, "boot"},
+		{[]string{"-t=5m", "-v=true", "boot"}, "boot"},
+		{[]string{"-l"}, ""},
+		{[]string{"-h", "kernel"}, ""},
+		{[]string{"pkg", "template.toml"}, "pkg"},
+	}
+	for _, tt := range tests {
+		if got := FirstTarget(tt.args); got != tt.want {
+			t.Errorf("FirstTarget(%q) = %q, want %q", tt.args, got, tt.want)
+		}
+	}
+}
+
+func TestTargets(t *testing.T) {
+	listing := "simple-uml builds User-Mode Linux.\n\nTargets:\n  bisect        finds the commit\n  boot*         boots dist/'s pair\n  labConsole    attaches\n"
+	if got := strings.Join(Targets(listing), " "); got != "bisect boot labConsole" {
+		t.Errorf("Targets = %q", got)
+	}
+}
