@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/simple-uml/simple-uml/build/artifact"
+	"github.com/simple-uml/simple-uml/build/fetch"
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/ident"
 )
@@ -157,4 +158,25 @@ func (m *Manifest) CheckOutputs(dir string) error {
 		}
 	}
 	return nil
+}
+
+// SBOMComponents are what the release holds as an SBOM lists them: the kernel, and each root
+// filesystem with every package in it, with licence and checksum. version is the tag without its v.
+func (m *Manifest) SBOMComponents(version string) []artifact.Component {
+	k := m.Kernel
+	kernel := artifact.Component{Name: "linux", Version: k.Version, License: "GPL-2.0-only WITH Linux-syscall-note",
+		SHA256: k.TarballSHA256, Homepage: "https://www.kernel.org/", OS: true}
+	if fetch.IsURL(k.Source) {
+		kernel.Download = k.Source
+	}
+	top := []artifact.Component{kernel}
+	for _, r := range m.Rootfs {
+		root := artifact.Component{Name: "rootfs-" + r.Recipe, Version: version, OS: true}
+		for _, p := range r.Packages {
+			root.Contains = append(root.Contains, artifact.Component{Name: p.Name, Version: p.Version, License: p.License,
+				SHA256: p.SHA256, Homepage: p.Homepage, Supplier: p.Repository, Download: p.Repository + "/" + p.Pkgver + "." + p.Arch + ".xbps"})
+		}
+		top = append(top, root)
+	}
+	return top
 }

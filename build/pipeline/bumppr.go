@@ -27,7 +27,7 @@ type BumpPROptions struct {
 // request of GITHUB_REPOSITORY (see release.Propose). When the pin is current, open bump pull requests
 // are closed: the base already has what they propose or newer.
 func BumpPR(ctx context.Context, cfg config.Config, getenv func(string) string, opts BumpPROptions, w io.Writer) (*release.Proposal, error) {
-	client, owner, repo, err := githubRepository(getenv, "contents:write and pull-requests:write (actions:write to start CI on the branch)")
+	p, err := release.FromEnv(getenv, "contents:write and pull-requests:write (actions:write to start CI on the branch)", w)
 	if err != nil {
 		return nil, err
 	}
@@ -38,7 +38,6 @@ func BumpPR(ctx context.Context, cfg config.Config, getenv func(string) string, 
 	if base == "" {
 		base = "main"
 	}
-	p := &release.GitHub{Client: client, Owner: owner, Repo: repo, Log: w}
 	lockPath := filepath.Join(cfg.Root, config.LockName)
 	res, err := Bump(ctx, cfg, BumpOptions{AllowEOL: opts.AllowEOL, LockPath: lockPath}, w)
 	if err != nil {

@@ -14,7 +14,6 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/artifact"
 	"github.com/simple-uml/simple-uml/build/config"
-	"github.com/simple-uml/simple-uml/build/fetch"
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/kernel"
 	"github.com/simple-uml/simple-uml/build/manifest"
@@ -217,7 +216,9 @@ func (r *releaseBuild) rootfsAssets(ctx context.Context) error {
 func (r *releaseBuild) sbomAssets() []string { return []string{manifest.SBOMAsset(r.version)} }
 
 func (r *releaseBuild) sbom(context.Context) error {
-	return writeSBOM(filepath.Join(r.stage, r.sbomAssets()[0]), r.m, r.version, r.epoch)
+	return files.WriteAtomic(filepath.Join(r.stage, r.sbomAssets()[0]), 0o644, func(w io.Writer) error {
+		return artifact.WriteSBOM(w, "simple-uml", r.m.Tag, r.epoch, r.m.SBOMComponents(r.version))
+	})
 }
 
 // notes writes the release notes, compared with the previous release: release.previous, or the
@@ -257,35 +258,6 @@ func (r *releaseBuild) manifestAndSums(context.Context) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(r.stage, artifact.SumsName), sums.Bytes(), 0o644)
-}
-
-// writeSBOM lists the kernel and every package of every root filesystem, with licence and checksum,
-// as a CycloneDX BOM.
-func writeSBOM(path string, m manifest.Manifest, version string, epoch time.Time) error {
-	k := m.Kernel
-	kernel := artifact.Component{Name: "linux", Version: k.Version, License: "GPL-2.0-only WITH Linux-syscall-note",
-		SHA256: k.TarballSHA256, Homepage: "https://www.kernel.org/", OS: true}
-	if fetch.IsURL(k.Source) {
-		kernel.Download = k.Source
-	}
-	top := []artifact.Component{kernel}
-	for _, r := range m.Rootfs {
-		root := artifact.Component{Name: "rootfs-" + r.Recipe, Version: version, OS: true}
-		for _, p := range r.Packages {
-			root.Contains = append(root.Contains, artifact.Component{Name: p.Name, Version: p.Version, License: p.License,
-				SHA256: p.SHA256, Homepage: p.Homepage, Supplier: p.Repository, Download: p.Repository + "/" + p.Pkgver + "." + p.Arch + ".xbps"})
-		}
-		top = append(top, root)
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := artifact.WriteSBOM(f, "simple-uml", m.Tag, epoch, top); err != nil {
-		f.Close()
-		return fmt.Errorf("SBOM: %w", err)
-	}
-	return f.Close()
 }
 
 // distRootfs reads every root filesystem record in dist/, sorted by recipe.

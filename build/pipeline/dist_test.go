@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,8 +18,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/google/go-github/v60/github"
 
 	"github.com/simple-uml/simple-uml/build/artifact"
 	"github.com/simple-uml/simple-uml/build/config"
@@ -301,17 +298,6 @@ func TestPublishSettings(t *testing.T) {
 		env["GITHUB_REPOSITORY"] = bad
 		if _, err := Publish(ctx, cfg, getenv, PublishOptions{DryRun: true}, io.Discard); err == nil || !strings.Contains(err.Error(), "owner/name") {
 			t.Errorf("repository %q: %v", bad, err)
-		}
-	}
-}
-
-// TestGitHubErrorsNameTheFix: a refused token, an unknown repository and a missing permission say
-// which setting to change.
-func TestGitHubErrorsNameTheFix(t *testing.T) {
-	for status, want := range map[int]string{401: "GitHub refused GITHUB_TOKEN", 404: "check GITHUB_REPOSITORY", 403: "contents:write on o/r"} {
-		err := &github.ErrorResponse{Response: &http.Response{StatusCode: status, Request: &http.Request{Method: "GET", URL: &url.URL{Path: "/x"}}}, Message: "m"}
-		if got := explainGitHub(fmt.Errorf("list releases: %w", err), "o", "r"); !strings.Contains(got.Error(), want) {
-			t.Errorf("%d: %v", status, got)
 		}
 	}
 }

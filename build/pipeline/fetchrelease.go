@@ -10,13 +10,10 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/google/go-github/v60/github"
-
 	"github.com/simple-uml/simple-uml/build/artifact"
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/fetch"
 	"github.com/simple-uml/simple-uml/build/files"
-	"github.com/simple-uml/simple-uml/build/ident"
 	"github.com/simple-uml/simple-uml/build/kernel"
 	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/release"
@@ -136,18 +133,13 @@ type remoteRelease struct {
 // openRelease finds the release (tag "" = the latest) of GITHUB_REPOSITORY, downloads its SHA256SUMS
 // and manifest.json and checks them against each other.
 func openRelease(ctx context.Context, cfg config.Config, getenv func(string) string, tag string, w io.Writer) (*remoteRelease, error) {
-	client, owner, repo, err := githubRepository(getenv, "")
+	gh, err := release.FromEnv(getenv, "", w)
 	if err != nil {
 		return nil, err
 	}
-	var rel *github.RepositoryRelease
-	if tag == "" {
-		rel, _, err = client.Repositories.GetLatestRelease(ctx, owner, repo)
-	} else {
-		rel, _, err = client.Repositories.GetReleaseByTag(ctx, owner, repo, tag)
-	}
+	tagName, urls, err := gh.ReleaseAssets(ctx, tag)
 	if err != nil {
-		return nil, explainGitHub(fmt.Errorf("release %q of %s/%s: %w", tag, owner, repo, err), owner, repo)
+		return nil, err
 	}
 	// Assets come through the API (the token, when set, reaches a private repository's assets), which
 	// redirects to GitHub's storage host; the cache follows that redirect without the token.
@@ -155,21 +147,11 @@ func openRelease(ctx context.Context, cfg config.Config, getenv func(string) str
 	if token := getenv("GITHUB_TOKEN"); token != "" {
 		header.Set("Authorization", "Bearer "+token)
 	}
-	rr := &remoteRelease{urls: map[string]string{}, cache: &fetch.Cache{Dir: cfg.Paths.Downloads, Log: w, Header: header}}
-	for _, a := range rel.Assets {
-		// The API's JSON names files and URLs: both are checked before either is used.
-		if err := ident.Name("asset name", a.GetName()); err != nil {
-			return nil, fmt.Errorf("release %s: %w", rel.GetTagName(), err)
-		}
-		if err := release.CheckDownloadURL(client, a.GetName(), a.GetURL()); err != nil {
-			return nil, fmt.Errorf("release %s: %w", rel.GetTagName(), err)
-		}
-		rr.urls[a.GetName()] = a.GetURL()
-	}
+	rr := &remoteRelease{urls: urls, cache: &fetch.Cache{Dir: cfg.Paths.Downloads, Log: w, Header: header}}
 	small := func(name string) ([]byte, error) {
 		u, ok := rr.urls[name]
 		if !ok {
-			return nil, fmt.Errorf("release %s has no %s", rel.GetTagName(), name)
+			return nil, fmt.Errorf("release %s has no %s", tagName, name)
 		}
 		return rr.cache.Bytes(ctx, u, 16<<20)
 	}
@@ -185,7 +167,7 @@ func openRelease(ctx context.Context, cfg config.Config, getenv func(string) str
 		return nil, err
 	}
 	if got := fetch.BytesSHA256(manData); got != rr.sums[manifest.ManifestName] {
-		return nil, fmt.Errorf("release %s: %s has sha256 %s, %s lists %s", rel.GetTagName(), manifest.ManifestName, got, artifact.SumsName, rr.sums[manifest.ManifestName])
+		return nil, fmt.Errorf("release %s: %s has sha256 %s, %s lists %s", tagName, manifest.ManifestName, got, artifact.SumsName, rr.sums[manifest.ManifestName])
 	}
 	rr.manifest = &manifest.Manifest{}
 	if err := json.Unmarshal(manData, rr.manifest); err != nil {

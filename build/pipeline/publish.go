@@ -5,13 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
-
-	"github.com/google/go-github/v60/github"
 
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/manifest"
@@ -42,7 +38,7 @@ func Publish(ctx context.Context, cfg config.Config, getenv func(string) string,
 	if !opts.DryRun {
 		need = "contents:write on the repository, to publish"
 	}
-	client, owner, repo, err := githubRepository(getenv, need)
+	p, err := release.FromEnv(getenv, need, w)
 	if err != nil {
 		return nil, err
 	}
@@ -54,17 +50,16 @@ func Publish(ctx context.Context, cfg config.Config, getenv func(string) string,
 	if err != nil {
 		return nil, err
 	}
-	p := &release.GitHub{Client: client, Owner: owner, Repo: repo, Log: w, DryRun: opts.DryRun, Replace: opts.Replace,
-		Anonymous: getenv("GITHUB_TOKEN") == ""}
+	p.DryRun, p.Replace = opts.DryRun, opts.Replace
 	if p.Commit, err = builtCommit(ctx, cfg, getenv); err != nil {
 		return nil, err
 	}
 	if p.Latest, err = latestRelease(ctx, cfg, p, m.Tag); err != nil {
-		return nil, explainGitHub(err, owner, repo)
+		return nil, p.Explain(err)
 	}
 	fmt.Fprintf(w, "release %s: tag at commit %s; latest: %v\n", m.Tag, p.Commit, p.Latest)
 	plan, err := p.Publish(ctx, m.Tag, "simple-uml "+m.Tag, string(notes), assets)
-	err = explainGitHub(err, owner, repo)
+	err = p.Explain(err)
 	if errors.Is(err, release.ErrReplaceRefused) {
 		err = fmt.Errorf("%w\n  run `go tool mage release -replace` to replace them", err)
 	}
@@ -99,47 +94,4 @@ func latestRelease(ctx context.Context, cfg config.Config, p *release.GitHub, ta
 		return false, nil
 	}
 	return p.NewestOfSeries(ctx, tag)
-}
-
-// GitHub's rules for account and repository names.
-var (
-	githubOwner = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$`)
-	githubRepo  = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
-)
-
-// explainGitHub adds to an API error the setting that fixes it: the token for 401, the repository
-// name or the token's access for 404.
-func explainGitHub(err error, owner, repo string) error {
-	var er *github.ErrorResponse
-	if !errors.As(err, &er) || er.Response == nil {
-		return err
-	}
-	switch er.Response.StatusCode {
-	case http.StatusUnauthorized:
-		return fmt.Errorf("%w\n  GitHub refused GITHUB_TOKEN: it has expired or been revoked; make a new one (contents:write on %s/%s to publish)", err, owner, repo)
-	case http.StatusNotFound:
-		return fmt.Errorf("%w\n  GitHub knows no repository %s/%s that this token may see: check GITHUB_REPOSITORY, and for a private repository set GITHUB_TOKEN to a token with access to it", err, owner, repo)
-	case http.StatusForbidden:
-		return fmt.Errorf("%w\n  GITHUB_TOKEN lacks a permission: publishing needs contents:write on %s/%s", err, owner, repo)
-	}
-	return err
-}
-
-// githubRepository makes a client for GITHUB_REPOSITORY ("owner/name") with GITHUB_TOKEN at
-// GITHUB_API_URL (GitHub Enterprise) when set: the variables a GitHub Actions job has. need says what
-// the token must allow; "" when none is needed.
-func githubRepository(getenv func(string) string, need string) (client *github.Client, owner, repo string, err error) {
-	owner, repo, ok := strings.Cut(getenv("GITHUB_REPOSITORY"), "/")
-	if !ok || !githubOwner.MatchString(owner) || !githubRepo.MatchString(repo) || strings.HasSuffix(repo, ".git") || repo == "." || repo == ".." {
-		return nil, "", "", fmt.Errorf("GITHUB_REPOSITORY=%q must name the repository as owner/name, e.g. simple-uml/simple-uml (GitHub Actions sets it)", getenv("GITHUB_REPOSITORY"))
-	}
-	token := getenv("GITHUB_TOKEN")
-	if token == "" && need != "" {
-		return nil, "", "", fmt.Errorf("GITHUB_TOKEN is not set: a token with %s is needed", need)
-	}
-	client, err = release.NewClient(getenv("GITHUB_API_URL"), token, nil)
-	if err != nil {
-		return nil, "", "", fmt.Errorf("GITHUB_API_URL: %w", err)
-	}
-	return client, owner, repo, nil
 }
