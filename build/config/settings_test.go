@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -75,8 +76,8 @@ func tomlValue(t *testing.T, v any) string {
 	return strings.TrimSpace(strings.TrimPrefix(b.String(), "v = "))
 }
 
-// readmeRow is a setting's row in README.md's tables.
-func readmeRow(s Setting) string {
+// settingsRow is a setting's row in the tables of docs/settings.md.
+func settingsRow(s Setting) string {
 	key := "`" + s.Key + "`"
 	if s.File == LockName {
 		key = "`" + LockName + "` `" + s.Key + "`"
@@ -88,19 +89,22 @@ func readmeRow(s Setting) string {
 	return fmt.Sprintf("| %s | %s | %s | %s |", key, env, s.Shown, s.Doc)
 }
 
-// TestSettingsDocumented holds README.md's tables of settings and simple-uml.toml's comments to
-// Settings: a row per setting, saying its key, variable, default and meaning as declared; every key
-// in simple-uml.toml at its default, its comment naming its variable.
+// settingsTable is the head of a table of settings; docs/settings.md holds them all.
+const settingsTable = "| key | environment | default | meaning |"
+
+// TestSettingsDocumented holds the tables of settings in docs/settings.md and simple-uml.toml's
+// comments to Settings: a row per setting, saying its key, variable, default and meaning as declared;
+// every key in simple-uml.toml at its default, its comment naming its variable.
 func TestSettingsDocumented(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	reference, err := os.ReadFile(filepath.Join("..", "..", "docs", "settings.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	rows := map[string]int{}
 	inTable := false
-	for _, line := range strings.Split(string(readme), "\n") {
+	for _, line := range strings.Split(string(reference), "\n") {
 		switch {
-		case line == "| key | environment | default | meaning |":
+		case line == settingsTable:
 			inTable = true
 		case inTable && strings.HasPrefix(line, "|---"):
 		case inTable && strings.HasPrefix(line, "|"):
@@ -110,14 +114,14 @@ func TestSettingsDocumented(t *testing.T) {
 		}
 	}
 	for _, s := range Settings {
-		want := readmeRow(s)
+		want := settingsRow(s)
 		if rows[want] != 1 {
-			t.Errorf("README.md has %d rows for %s; want one:\n%s", rows[want], s.Name(), want)
+			t.Errorf("docs/settings.md has %d rows for %s; want one:\n%s", rows[want], s.Name(), want)
 		}
 		delete(rows, want)
 	}
 	for row := range rows {
-		t.Errorf("README.md's row names no setting as declared (build/config/settings.go): %s", row)
+		t.Errorf("docs/settings.md's row names no setting as declared (build/config/settings.go): %s", row)
 	}
 
 	file := filepath.Join("..", "..", FileName)
@@ -126,7 +130,7 @@ func TestSettingsDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	var c Config
-	if err := DecodeFile(file, &c, "README.md"); err != nil {
+	if err := DecodeFile(file, &c, "docs/settings.md"); err != nil {
 		t.Fatal(err)
 	}
 	comments := commentsAbove(string(data))
@@ -142,6 +146,28 @@ func TestSettingsDocumented(t *testing.T) {
 			t.Errorf("%s does not list %s", FileName, s.Key)
 		} else if !strings.Contains(comment, s.Env) {
 			t.Errorf("%s: the comment of %s does not name %s", FileName, s.Key, s.Env)
+		}
+	}
+}
+
+// TestSettingsInOnePlace: the settings' tables are in docs/settings.md alone, so that no copy the
+// test above does not read can fall behind Settings.
+func TestSettingsInOnePlace(t *testing.T) {
+	root := filepath.Join("..", "..")
+	docs, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range append(docs, filepath.Join(root, "README.md"), filepath.Join(root, "labs", "README.md")) {
+		if filepath.Base(doc) == "settings.md" {
+			continue
+		}
+		data, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.Contains(strings.Split(string(data), "\n"), settingsTable) {
+			t.Errorf("%s has a table of settings: link docs/settings.md instead", doc)
 		}
 	}
 }
