@@ -1,7 +1,7 @@
 //go:build mage
 
 // simple-uml builds User-Mode Linux: a kernel from kernel.org sources, run as an ordinary process.
-// Settings: simple-uml.toml, kernel.lock and rootfs-recipes/, each key overridable by a SUML_* variable (see README.md).
+// Settings: simple-uml.toml, kernel.lock and rootfs-recipes/, each key overridable by a SUML_* variable (see docs/settings.md).
 // Flags follow the target: go tool mage rootfs -recipe=void-musl; go tool mage -h <target> lists them,
 // and go tool mage settings -target=<target> the settings it reads.
 package main

@@ -205,7 +205,7 @@ func Load(root string, getenv func(string) string) (Config, error) {
 
 // decodeStrict reads a settings file (see DecodeFile); a missing file keeps the defaults.
 func decodeStrict(path string, v any) error {
-	if err := DecodeFile(path, v, "README.md"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := DecodeFile(path, v, "docs/settings.md"); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	return nil

@@ -7,17 +7,17 @@ import (
 )
 
 // Setting is one key of simple-uml.toml or kernel.lock, declared once: its name in the file, its
-// environment variable (and older names still read), its default, and what it means as README.md's
-// tables say it. TestSettingsDocumented holds README.md and simple-uml.toml to this list.
+// environment variable (and older names still read), its default, and what it means as docs/settings.md's
+// tables say it. TestSettingsDocumented holds docs/settings.md and simple-uml.toml to this list.
 type Setting struct {
 	File    string   // FileName or LockName
 	Key     string   // "kernel.series"; kernel.lock's keys have no table: "version"
 	Env     string   // SUML_<TABLE>_<KEY>; [paths] keys are SUML_<KEY>, kernel.lock's SUML_KERNEL_<KEY>
 	Aliases []string // older environment names, still read for one release, with a note
 	Default any      // string, int, bool or []string; what simple-uml.toml says
-	Shown   string   // the default as README.md shows it
+	Shown   string   // the default as docs/settings.md shows it
 	Min     int      // the least value of a whole number
-	Doc     string   // what it means: README.md's meaning column
+	Doc     string   // what it means: docs/settings.md's meaning column
 	field   func(*Config) any
 }
 

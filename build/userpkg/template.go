@@ -74,7 +74,7 @@ func (d *Date) UnmarshalTOML(v any) error {
 }
 
 // TemplateHelp is where the template's keys are documented.
-const TemplateHelp = "README.md (Your own packages)"
+const TemplateHelp = "docs/rootfs.md (Your own packages)"
 
 // LoadTemplate reads and checks a template file.
 func LoadTemplate(path string) (*Template, error) {
