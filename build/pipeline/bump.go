@@ -42,35 +42,9 @@ func Bump(ctx context.Context, cfg config.Config, opts BumpOptions, w io.Writer)
 	}
 	res := BumpResult{Old: cfg.Pin}
 	cache := &fetch.Cache{Dir: cfg.Paths.Downloads, Log: w}
-	data, err := cache.Bytes(ctx, cfg.Kernel.ReleasesURL, 16<<20)
-	if err != nil {
-		return res, fmt.Errorf("releases.json: %w", err)
-	}
-	releases, err := kernelorg.ParseReleases(data)
+	rel, err := bumpTarget(ctx, cfg, cache, opts)
 	if err != nil {
 		return res, err
-	}
-	var rel kernelorg.Release
-	if opts.Version != "" && lockSection(cfg) != "" && !seriesOf(opts.Version, cfg.Kernel.Series) {
-		return res, fmt.Errorf("bump -to=%s -series=%s: %s is not a release of %s", opts.Version, cfg.Kernel.Series, opts.Version, cfg.Kernel.Series)
-	}
-	if opts.Version != "" {
-		if _, _, err := kernelorg.ParseVersion(opts.Version); err != nil {
-			return res, fmt.Errorf("bump %q: %w", opts.Version, err)
-		}
-		rel = kernelorg.Release{Version: opts.Version}
-		for _, r := range releases {
-			if r.Version == opts.Version {
-				rel = r // releases.json knows only the newest of each branch; older pins have no date
-			}
-		}
-	} else {
-		if rel, err = kernelorg.Select(releases, cfg.Kernel.Series); err != nil {
-			return res, err
-		}
-		if rel.EOL && !opts.AllowEOL {
-			return res, fmt.Errorf("series %s is end of life at kernel.org (last release %s): track a maintained series in kernel.series, or allow it explicitly (go tool mage bump -allowEOL)", cfg.Kernel.Series, rel.Version)
-		}
 	}
 	if cmp := kernelorg.CompareVersions(rel.Version, cfg.Pin.Version); cmp == 0 && cfg.Pin.SHA256 != "" {
 		fmt.Fprintf(w, "kernel %s is up to date (series %s)\n", cfg.Pin.Version, cfg.Kernel.Series)
@@ -104,19 +78,57 @@ func Bump(ctx context.Context, cfg config.Config, opts BumpOptions, w io.Writer)
 		fmt.Fprintf(w, "dry run: %s not changed\n", lockPath)
 		return res, nil
 	}
+	return res, writeLock(lockPath, lockSection(cfg), res.New, w)
+}
+
+// bumpTarget is the release to pin: -to's exact version, or the newest of kernel.series that
+// kernel.org's releases.json lists (not an end-of-life one unless allowed).
+func bumpTarget(ctx context.Context, cfg config.Config, cache *fetch.Cache, opts BumpOptions) (kernelorg.Release, error) {
+	data, err := cache.Bytes(ctx, cfg.Kernel.ReleasesURL, 16<<20)
+	if err != nil {
+		return kernelorg.Release{}, fmt.Errorf("releases.json: %w", err)
+	}
+	releases, err := kernelorg.ParseReleases(data)
+	if err != nil {
+		return kernelorg.Release{}, err
+	}
+	if opts.Version == "" {
+		rel, err := kernelorg.Select(releases, cfg.Kernel.Series)
+		if err == nil && rel.EOL && !opts.AllowEOL {
+			err = fmt.Errorf("series %s is end of life at kernel.org (last release %s): track a maintained series in kernel.series, or allow it explicitly (go tool mage bump -allowEOL)", cfg.Kernel.Series, rel.Version)
+		}
+		return rel, err
+	}
+	if lockSection(cfg) != "" && !seriesOf(opts.Version, cfg.Kernel.Series) {
+		return kernelorg.Release{}, fmt.Errorf("bump -to=%s -series=%s: %s is not a release of %s", opts.Version, cfg.Kernel.Series, opts.Version, cfg.Kernel.Series)
+	}
+	if _, _, err := kernelorg.ParseVersion(opts.Version); err != nil {
+		return kernelorg.Release{}, fmt.Errorf("bump %q: %w", opts.Version, err)
+	}
+	rel := kernelorg.Release{Version: opts.Version}
+	for _, r := range releases {
+		if r.Version == opts.Version {
+			rel = r // releases.json knows only the newest of each branch; older pins have no date
+		}
+	}
+	return rel, nil
+}
+
+// writeLock rewrites the pin of section in kernel.lock.
+func writeLock(lockPath, section string, pin config.KernelPin, w io.Writer) error {
 	old, err := os.ReadFile(lockPath)
 	if err != nil {
-		return res, err
+		return err
 	}
-	updated, err := rewriteLock(old, lockSection(cfg), res.New)
+	updated, err := rewriteLock(old, section, pin)
 	if err != nil {
-		return res, fmt.Errorf("%s: %w", lockPath, err)
+		return fmt.Errorf("%s: %w", lockPath, err)
 	}
 	if err := files.WriteBytes(lockPath, updated, 0o644); err != nil {
-		return res, err
+		return err
 	}
 	fmt.Fprintf(w, "%s rewritten\n", lockPath)
-	return res, nil
+	return nil
 }
 
 // lockSection is the series whose table in kernel.lock holds cfg's pin: "" for the default series,
