@@ -8,6 +8,7 @@ package lab
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"path/filepath"
 	"regexp"
@@ -89,7 +90,11 @@ func Load(dir, name string) (*Lab, error) {
 		return nil, fmt.Errorf("lab name %q: use a lower-case letter, then letters, digits and '-' (16 at most)", name)
 	}
 	l := &Lab{Name: name, Path: filepath.Join(dir, name+".toml")}
-	if err := config.DecodeFile(l.Path, l, "labs/README.md"); err != nil {
+	err := config.DecodeFile(l.Path, l, "labs/README.md")
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ident.Unknown("lab", name, dir, config.TOMLNames(dir))
+	}
+	if err != nil {
 		return nil, fmt.Errorf("lab %w", err)
 	}
 	if err := l.validate(); err != nil {

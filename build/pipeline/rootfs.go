@@ -50,6 +50,12 @@ func Rootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (R
 	if name == "" {
 		name = cfg.Rootfs.Recipe
 	}
+	// A recipe that is not there, or not right, is said before the host's tools are checked or the
+	// lock taken.
+	recipe, err := rootfs.LoadRecipe(cfg.Paths.Recipes, name)
+	if err != nil {
+		return RootfsResult{}, err
+	}
 	if err := host.Check(host.Image); err != nil {
 		return RootfsResult{}, err
 	}
@@ -58,7 +64,7 @@ func Rootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (R
 		return RootfsResult{}, err
 	}
 	defer run.end()
-	b, err := planRootfs(ctx, cfg, name, w)
+	b, err := planRootfs(ctx, cfg, recipe, w)
 	if err != nil {
 		return RootfsResult{}, err
 	}
@@ -110,14 +116,12 @@ type rootfsBuild struct {
 	opts    rootfs.ImageOptions
 }
 
-// planRootfs reads the recipe and its repositories and resolves its packages: everything the input
-// key covers, known before any package is downloaded.
-func planRootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (*rootfsBuild, error) {
-	b := &rootfsBuild{cfg: cfg, w: w, name: name, cache: &fetch.Cache{Dir: cfg.Paths.Downloads, Log: w, Quiet: true}}
+// planRootfs reads the recipe's repositories and resolves its packages: everything the input key
+// covers, known before any package is downloaded.
+func planRootfs(ctx context.Context, cfg config.Config, recipe *rootfs.Recipe, w io.Writer) (*rootfsBuild, error) {
+	name := recipe.Name
+	b := &rootfsBuild{cfg: cfg, w: w, name: name, recipe: recipe, cache: &fetch.Cache{Dir: cfg.Paths.Downloads, Log: w, Quiet: true}}
 	var err error
-	if b.recipe, err = rootfs.LoadRecipe(cfg.Paths.Recipes, name); err != nil {
-		return nil, err
-	}
 	if b.repos, err = rootfs.LoadRepositories(ctx, b.cache, b.recipe); err != nil {
 		return nil, err
 	}
