@@ -48,7 +48,7 @@ type Guest struct {
 	Forwarding bool        `toml:"forwarding"` // the guest routes between its interfaces
 	Interfaces []Interface `toml:"interface"`
 	Routes     []string    `toml:"routes"` // "10.2.0.0/24 via 10.1.0.254"
-	Run        []string    `toml:"run"`    // shell commands run as root once its network is up
+	Run        Commands    `toml:"run"`    // run as root once its network is up, one after the other
 }
 
 // Interface is a guest's place on a LAN: vec1 for its first, vec2 for its second, ...
@@ -65,11 +65,11 @@ type LAN struct {
 
 // Check is a shell command run as root in a guest once the lab is up, and what it must give.
 type Check struct {
-	Name  string `toml:"name"`
-	Guest string `toml:"guest"`
-	Run   string `toml:"run"`
-	Want  string `toml:"want"` // its output, exactly; empty: any output
-	Fail  bool   `toml:"fail"` // it must fail (exit status not 0), as a connection that may not be made
+	Name  string   `toml:"name"`
+	Guest string   `toml:"guest"`
+	Run   Commands `toml:"run"`
+	Want  string   `toml:"want"` // its output, exactly; empty: any output
+	Fail  bool     `toml:"fail"` // it must fail (exit status not 0), as a connection that may not be made
 }
 
 // route is a parsed Routes entry.
@@ -131,8 +131,10 @@ func (l *Lab) validate() error {
 		if !guests[c.Guest] {
 			errs = append(errs, fmt.Errorf("check %q: no guest %q", c.Name, c.Guest))
 		}
-		if strings.TrimSpace(c.Run) == "" {
-			errs = append(errs, fmt.Errorf("check %q: run is empty", c.Name))
+		if err := c.Run.check(); err != nil {
+			errs = append(errs, fmt.Errorf("check %q: %w", c.Name, err))
+		} else if len(c.Run.List) == 0 {
+			errs = append(errs, fmt.Errorf("check %q: no run: give it the shell command it runs", c.Name))
 		}
 	}
 	return errors.Join(errs...)
@@ -142,6 +144,9 @@ func (g Guest) validate(lans map[string]bool, used map[netip.Addr]string) []erro
 	var errs []error
 	fail := func(format string, a ...any) {
 		errs = append(errs, fmt.Errorf("guest %s: "+format, append([]any{g.Name}, a...)...))
+	}
+	if err := g.Run.check(); err != nil {
+		fail("%v", err)
 	}
 	if g.Forward != "" || g.HostAccess {
 		if !g.Uplink {
