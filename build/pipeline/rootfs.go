@@ -203,12 +203,18 @@ func (b *rootfsBuild) stage(ctx context.Context) error {
 
 // makeImage makes the ext4 image of the tree, rootless, and frees the tree.
 func (b *rootfsBuild) makeImage(ctx context.Context) error {
+	// LoadRecipe checked the size; a recipe made some other way is refused here, not imaged at size 0.
+	size, err := b.recipe.ImageBytes()
+	if err != nil {
+		return fmt.Errorf("recipe %s: %w", b.recipe.Path, err)
+	}
 	if err := os.MkdirAll(b.cfg.Paths.Dist, 0o755); err != nil {
 		return err
 	}
 	b.rec.Tools = toolVersions(ctx, [][]string{{"mke2fs", "-V"}, {"debugfs", "-V"}, {"fakeroot", "-v"}})
-	size, _ := b.recipe.ImageBytes()
-	os.Remove(b.tmpImage)
+	if err := os.Remove(b.tmpImage); err != nil && !errors.Is(err, os.ErrNotExist) { // a failed run's
+		return err
+	}
 	b.opts = rootfs.ImageOptions{Size: size, UUID: uuidFrom(b.rec.InputKey), Label: b.name, Epoch: b.staged.Epoch,
 		Owners: b.staged.Owners, Modes: b.staged.Modes, Log: b.w}
 	if err := rootfs.MakeImage(ctx, b.tree, b.tmpImage, b.opts); err != nil {
