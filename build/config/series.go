@@ -116,7 +116,7 @@ func (c Config) CheckPinned() error {
 		return nil
 	}
 	err := ident.Unknown("series", c.Kernel.Series, LockName, c.PinnedSeries())
-	return fmt.Errorf("%w (pin it beside them with `go tool mage bump -series=%s`)", err, c.Kernel.Series)
+	return fmt.Errorf("%w (pin it with `go tool mage bump -series=%s`)", err, c.Kernel.Series)
 }
 
 // Select resolves a -series flag: "" is the default series, "all" every pinned series, anything else

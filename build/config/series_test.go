@@ -126,7 +126,7 @@ func TestCheckPinned(t *testing.T) {
 		{series: ""},
 		{series: "6.12"},
 		{series: "6.1"},
-		{series: "9.9", wantErr: `unknown series "9.9" in kernel.lock: 6.12, 6.6, 6.1 (pin it beside them with ` + "`go tool mage bump -series=9.9`)"},
+		{series: "9.9", wantErr: `unknown series "9.9" in kernel.lock: 6.12, 6.6, 6.1 (pin it with ` + "`go tool mage bump -series=9.9`)"},
 		{series: "mainline", wantErr: `unknown series "mainline" in kernel.lock: 6.12, 6.6, 6.1`},
 	}
 	for _, tt := range tests {

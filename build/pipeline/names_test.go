@@ -41,7 +41,7 @@ func TestUnknownNamesListWhatExists(t *testing.T) {
 		{"rootfs", func() error { _, err := Rootfs(ctx, cfg, "nosuch", io.Discard); return err },
 			`unknown recipe "nosuch" in ` + cfg.Paths.Recipes + `: void-minimal`},
 		{"kernel", func() error { _, err := Kernel(ctx, unpinned, io.Discard); return err },
-			`unknown series "9.9" in kernel.lock: ` + cfg.DefaultSeries + ", 6.6, 6.1 (pin it beside them with `go tool mage bump -series=9.9`)"},
+			`unknown series "9.9" in kernel.lock: ` + cfg.DefaultSeries + ", 6.6, 6.1 (pin it with `go tool mage bump -series=9.9`)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.target, func(t *testing.T) {
