@@ -238,6 +238,17 @@ func Decode(data []byte, name string, v any, help string) error {
 	return nil
 }
 
+// TOMLNames names the TOML files in dir, such as the labs or the recipes: each file's name without
+// ".toml", sorted; none when dir cannot be read.
+func TOMLNames(dir string) []string {
+	matches, _ := filepath.Glob(filepath.Join(dir, "*.toml")) // its only error is a bad pattern
+	names := make([]string, len(matches))
+	for i, m := range matches {
+		names[i] = strings.TrimSuffix(filepath.Base(m), ".toml")
+	}
+	return names // Glob sorts
+}
+
 // applyEnv sets each key whose environment variable is set. An older name gets a note.
 func (c *Config) applyEnv(getenv func(string) string) error {
 	pinned := c.Pin.Version

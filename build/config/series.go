@@ -109,6 +109,16 @@ func (c Config) ForSeries(name string) (Config, error) {
 	return c, nil
 }
 
+// CheckPinned refuses to build a series kernel.lock does not pin (ForSeries lets one through, for
+// `mage bump` to pin), naming the series it pins and how to pin this one.
+func (c Config) CheckPinned() error {
+	if c.Pin.Version != "" || c.Kernel.Series == c.DefaultSeries {
+		return nil
+	}
+	err := ident.Unknown("series", c.Kernel.Series, LockName, c.PinnedSeries())
+	return fmt.Errorf("%w (pin it with `go tool mage bump -series=%s`)", err, c.Kernel.Series)
+}
+
 // Select resolves a -series flag: "" is the default series, "all" every pinned series, anything else
 // that one series.
 func (c Config) Select(name string) ([]Config, error) {

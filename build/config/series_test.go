@@ -115,3 +115,28 @@ func TestForSeries(t *testing.T) {
 		t.Errorf("a series with kernel.tarball set: err = %v", err)
 	}
 }
+
+// TestCheckPinned: a series kernel.lock does not pin is refused by name, with the ones it pins.
+func TestCheckPinned(t *testing.T) {
+	cfg, err := Load(writeRoot(t, "", twoSeriesLock), envOf(map[string]string{"HOME": "/h"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ series, wantErr string }{
+		{series: ""},
+		{series: "6.12"},
+		{series: "6.1"},
+		{series: "9.9", wantErr: `unknown series "9.9" in kernel.lock: 6.12, 6.6, 6.1 (pin it with ` + "`go tool mage bump -series=9.9`)"},
+		{series: "mainline", wantErr: `unknown series "mainline" in kernel.lock: 6.12, 6.6, 6.1`},
+	}
+	for _, tt := range tests {
+		c, err := cfg.ForSeries(tt.series)
+		if err != nil {
+			t.Fatalf("ForSeries(%q): %v", tt.series, err)
+		}
+		err = c.CheckPinned()
+		if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+			t.Errorf("series %q: err = %v, want %q", tt.series, err, tt.wantErr)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 // Package ident validates identifiers that come from outside (indexes, manifests, API answers)
 // where they enter the program, so that none of them can carry a path separator, "..", white space
-// or a control character into a file name, a lock file, a log line or a command.
+// or a control character into a file name, a lock file, a log line or a command; and a name that
+// names nothing gets one error that lists what exists.
 //
 // Limits: these are grammars of safe names, not of every name upstream allows; a valid upstream
 // name outside them (none is known) is refused with an error naming it.
@@ -8,6 +9,7 @@ package ident
 
 import (
 	"fmt"
+	"io/fs"
 	"strings"
 )
 
@@ -85,3 +87,24 @@ func Memory(what, s string) (int64, error) {
 	}
 	return n << shift, nil
 }
+
+// Unknown is the error for a name that is not among those that exist: what it is a name of ("lab"),
+// the name, where it was looked for (a folder, a file) and the names there, so that the user can pick
+// one. It is an fs.ErrNotExist, as the missing file it often stands for.
+func Unknown(what, name, where string, known []string) error {
+	return &unknownError{what: what, name: name, where: where, known: known}
+}
+
+type unknownError struct {
+	what, name, where string
+	known             []string
+}
+
+func (e *unknownError) Error() string {
+	if len(e.known) == 0 {
+		return fmt.Sprintf("unknown %s %q: %s has none", e.what, clip(e.name), e.where)
+	}
+	return fmt.Sprintf("unknown %s %q in %s: %s", e.what, clip(e.name), e.where, strings.Join(e.known, ", "))
+}
+
+func (e *unknownError) Is(target error) bool { return target == fs.ErrNotExist }

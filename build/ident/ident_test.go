@@ -1,6 +1,8 @@
 package ident
 
 import (
+	"errors"
+	"io/fs"
 	"strings"
 	"testing"
 )
@@ -121,4 +123,26 @@ func FuzzMemory(f *testing.F) {
 			t.Fatalf("Memory(%q) accepted a string that is not digits and a unit", s)
 		}
 	})
+}
+
+func TestUnknown(t *testing.T) {
+	for _, tc := range []struct {
+		what, name, where string
+		known             []string
+		want              string
+	}{
+		{"lab", "x", "labs/", []string{"client-server", "honeypot", "router"}, `unknown lab "x" in labs/: client-server, honeypot, router`},
+		{"series", "9.9", "kernel.lock", []string{"6.12"}, `unknown series "9.9" in kernel.lock: 6.12`},
+		{"recipe", "r", "/tmp/none", nil, `unknown recipe "r": /tmp/none has none`},
+		{"lab", "a\x1b[2Jb", "labs/", []string{"router"}, `unknown lab "a\x1b[2Jb" in labs/: router`},
+		{"lab", strings.Repeat("y", 100), "labs/", []string{"router"}, `unknown lab "` + strings.Repeat("y", 80) + `..." in labs/: router`},
+	} {
+		err := Unknown(tc.what, tc.name, tc.where, tc.known)
+		if err.Error() != tc.want {
+			t.Errorf("Unknown(%q, %q) = %q, want %q", tc.what, tc.name, err, tc.want)
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("Unknown(%q, %q) is not an fs.ErrNotExist", tc.what, tc.name)
+		}
+	}
 }

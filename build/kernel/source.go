@@ -54,10 +54,10 @@ func Resolve(ctx context.Context, cfg config.Config, cache *fetch.Cache, w io.Wr
 }
 
 func resolvePin(ctx context.Context, cfg config.Config, cache *fetch.Cache, w io.Writer) (Source, error) {
-	version := cfg.Pin.Version
-	if version == "" && cfg.Kernel.Series != cfg.DefaultSeries {
-		return Source{}, fmt.Errorf("%s pins no %s kernel: pin one with `go tool mage bump -series=%s`", config.LockName, cfg.Kernel.Series, cfg.Kernel.Series)
+	if err := cfg.CheckPinned(); err != nil {
+		return Source{}, err
 	}
+	version := cfg.Pin.Version
 	if _, _, err := kernelorg.ParseVersion(version); err != nil {
 		return Source{}, fmt.Errorf("%s: %w", config.LockName, err)
 	}

@@ -1,12 +1,17 @@
 package kernel
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/simple-uml/simple-uml/build/config"
 )
 
 func TestLocalSHA256RemembersUnchangedFiles(t *testing.T) {
@@ -33,5 +38,16 @@ func TestLocalSHA256RemembersUnchangedFiles(t *testing.T) {
 	os.Chtimes(tarball, later, later)
 	if changed, err := localSHA256(tarball, memoDir); err != nil || changed != sumOf("other content") {
 		t.Fatalf("rewritten file: hash %s, %v", changed, err)
+	}
+}
+
+// TestResolveUnpinnedSeries: a series kernel.lock does not pin is refused before anything is
+// downloaded, with the series it pins.
+func TestResolveUnpinnedSeries(t *testing.T) {
+	cfg := config.Config{Kernel: config.Kernel{Series: "9.9"}, DefaultSeries: "6.12",
+		OtherPins: map[string]config.KernelPin{"6.6": {Version: "6.6.60"}}}
+	_, err := Resolve(context.Background(), cfg, nil, io.Discard)
+	if want := `unknown series "9.9" in kernel.lock: 6.12, 6.6`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("err = %v, want %q", err, want)
 	}
 }

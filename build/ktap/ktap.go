@@ -1,8 +1,8 @@
 // Package ktap reads test results in KTAP, the kernel's Test Anything Protocol
 // (Documentation/dev-tools/ktap.rst), and TAP 13/14 as tests in a guest print them, into a tree of
-// tests, and writes that tree as JSON and as JUnit XML for CI. The output comes from a guest, whose
-// root can print anything: the parser bounds what it keeps and never fails on a line it does not
-// know (KTAP allows unknown lines anywhere).
+// tests, and writes that tree as JSON and as JUnit XML for CI; Suites reads the suites a KUnit
+// kernel lists. The output comes from a guest, whose root can print anything: the parser bounds what
+// it keeps and never fails on a line it does not know (KTAP allows unknown lines anywhere).
 package ktap
 
 import (

@@ -8,6 +8,7 @@ package lab
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"path/filepath"
 	"regexp"
@@ -47,7 +48,7 @@ type Guest struct {
 	Forwarding bool        `toml:"forwarding"` // the guest routes between its interfaces
 	Interfaces []Interface `toml:"interface"`
 	Routes     []string    `toml:"routes"` // "10.2.0.0/24 via 10.1.0.254"
-	Run        []string    `toml:"run"`    // shell commands run as root once its network is up
+	Run        Commands    `toml:"run"`    // run as root once its network is up, one after the other
 }
 
 // Interface is a guest's place on a LAN: vec1 for its first, vec2 for its second, ...
@@ -64,11 +65,11 @@ type LAN struct {
 
 // Check is a shell command run as root in a guest once the lab is up, and what it must give.
 type Check struct {
-	Name  string `toml:"name"`
-	Guest string `toml:"guest"`
-	Run   string `toml:"run"`
-	Want  string `toml:"want"` // its output, exactly; empty: any output
-	Fail  bool   `toml:"fail"` // it must fail (exit status not 0), as a connection that may not be made
+	Name  string   `toml:"name"`
+	Guest string   `toml:"guest"`
+	Run   Commands `toml:"run"`
+	Want  string   `toml:"want"` // its output, exactly; empty: any output
+	Fail  bool     `toml:"fail"` // it must fail (exit status not 0), as a connection that may not be made
 }
 
 // route is a parsed Routes entry.
@@ -89,7 +90,11 @@ func Load(dir, name string) (*Lab, error) {
 		return nil, fmt.Errorf("lab name %q: use a lower-case letter, then letters, digits and '-' (16 at most)", name)
 	}
 	l := &Lab{Name: name, Path: filepath.Join(dir, name+".toml")}
-	if err := config.DecodeFile(l.Path, l, "labs/README.md"); err != nil {
+	err := config.DecodeFile(l.Path, l, "labs/README.md")
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ident.Unknown("lab", name, dir, config.TOMLNames(dir))
+	}
+	if err != nil {
 		return nil, fmt.Errorf("lab %w", err)
 	}
 	if err := l.validate(); err != nil {
@@ -126,8 +131,10 @@ func (l *Lab) validate() error {
 		if !guests[c.Guest] {
 			errs = append(errs, fmt.Errorf("check %q: no guest %q", c.Name, c.Guest))
 		}
-		if strings.TrimSpace(c.Run) == "" {
-			errs = append(errs, fmt.Errorf("check %q: run is empty", c.Name))
+		if err := c.Run.check(); err != nil {
+			errs = append(errs, fmt.Errorf("check %q: %w", c.Name, err))
+		} else if len(c.Run.List) == 0 {
+			errs = append(errs, fmt.Errorf("check %q: no run: give it the shell command it runs", c.Name))
 		}
 	}
 	return errors.Join(errs...)
@@ -137,6 +144,9 @@ func (g Guest) validate(lans map[string]bool, used map[netip.Addr]string) []erro
 	var errs []error
 	fail := func(format string, a ...any) {
 		errs = append(errs, fmt.Errorf("guest %s: "+format, append([]any{g.Name}, a...)...))
+	}
+	if err := g.Run.check(); err != nil {
+		fail("%v", err)
 	}
 	if g.Forward != "" || g.HostAccess {
 		if !g.Uplink {

@@ -129,25 +129,12 @@ func TestLoadRefuses(t *testing.T) {
 	}
 }
 
-func TestCheckJudge(t *testing.T) {
-	tests := []struct {
-		c      Check
-		out    string
-		status int
-		want   bool
-	}{
-		{Check{Want: "hello"}, "hello", 0, true},
-		{Check{Want: "hello"}, "bye", 0, false},
-		{Check{}, "anything", 0, true},
-		{Check{}, "", 1, false},
-		{Check{Fail: true}, "timed out", 1, true},
-		{Check{Fail: true}, "hello", 0, false},
-		{Check{Fail: true, Want: "Network is unreachable"}, "Network is unreachable", 1, true},
-		{Check{Fail: true, Want: "Network is unreachable"}, "Segmentation fault", 139, false},
-	}
-	for _, tt := range tests {
-		if ok, _ := tt.c.judge(tt.out, tt.status); ok != tt.want {
-			t.Errorf("%+v on %q (status %d): %v", tt.c, tt.out, tt.status, ok)
-		}
+// TestLoadUnknownLab: a lab that is not in the folder is refused with the labs that are.
+func TestLoadUnknownLab(t *testing.T) {
+	dir := writeLab(t, twoLANs)
+	os.WriteFile(filepath.Join(dir, "another.toml"), []byte(twoLANs), 0o644)
+	_, err := Load(dir, "nosuch")
+	if want := `unknown lab "nosuch" in ` + dir + `: another, net`; err == nil || err.Error() != want {
+		t.Errorf("err = %v, want %q", err, want)
 	}
 }

@@ -235,7 +235,7 @@ func configureCommands(g Guest) []string {
 		rt, _ := parseRoute(s) // checked by Load
 		cmds = append(cmds, fmt.Sprintf("ip route add %s via %s", rt.dst, rt.via))
 	}
-	return append(cmds, g.Run...)
+	return append(cmds, g.Run.List...)
 }
 
 // Check runs the lab's checks, each in its guest, and returns what each found. An error is a check
@@ -244,7 +244,7 @@ func (r *Running) Check(ctx context.Context) ([]uml.CheckResult, error) {
 	var results []uml.CheckResult
 	for _, c := range r.Lab.Checks {
 		g := r.guest(c.Guest)
-		res, err := g.vm.RunChecks(ctx, []uml.Check{{Name: c.Name, Command: c.Run, Judge: c.judge}}, r.opts.Timeout, r.opts.Log)
+		res, err := g.vm.RunChecks(ctx, []uml.Check{{Name: c.Name, Command: c.Run.Shell(), Judge: c.judge}}, r.opts.Timeout, r.opts.Log)
 		results = append(results, res...)
 		if err != nil {
 			return results, fmt.Errorf("guest %s: %w (console: %s)", c.Guest, err, g.console)

@@ -29,6 +29,10 @@ type KernelResult struct {
 // into cfg.Paths.Dist: a plan, and when dist/ does not hold its outputs yet, the steps. Progress and
 // commands go to w.
 func Kernel(ctx context.Context, cfg config.Config, w io.Writer) (KernelResult, error) {
+	// A series kernel.lock does not pin is said before the host's tools are checked or the lock taken.
+	if err := cfg.CheckPinned(); err != nil {
+		return KernelResult{}, err
+	}
 	if err := host.Check(host.Kernel); err != nil {
 		return KernelResult{}, err
 	}

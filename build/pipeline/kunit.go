@@ -38,26 +38,22 @@ func Kunit(ctx context.Context, cfg config.Config, filter string, w io.Writer) (
 	if _, err := os.Stat(linux); err != nil {
 		return nil, fmt.Errorf("%s is missing: build it with `go tool mage kernel`: %w", linux, err)
 	}
-	args := []string{"kunit.enable=1", "kunit_shutdown=halt"}
-	if filter != "" {
-		if !kunitFilter.MatchString(filter) {
-			return nil, fmt.Errorf("kunit filter %q: use suite and test names with * ? [ ] globs, e.g. 'list*' or 'example.example_simple_test'", filter)
-		}
-		args = append(args, "kunit.filter_glob="+filter)
+	if filter != "" && !kunitFilter.MatchString(filter) {
+		return nil, fmt.Errorf("kunit filter %q: use suite and test names with * ? [ ] globs, e.g. 'list*' or 'example.example_simple_test'", filter)
 	}
 	start := time.Now()
-	fmt.Fprintf(w, "kunit: booting %s (%s)\n", linux, strings.Join(args, " "))
-	res, err := uml.RunUntilExit(ctx, uml.Options{Kernel: linux, Args: args, Sandbox: uml.Sandbox(cfg.Boot.Sandbox),
-		Timeout: 5 * time.Duration(cfg.Boot.Timeout) * time.Second})
-	if err != nil {
-		return nil, fmt.Errorf("kunit: %w", err)
+	boot := func(ctx context.Context, args []string) (string, error) {
+		fmt.Fprintf(w, "kunit: booting %s (%s)\n", linux, strings.Join(args, " "))
+		res, err := uml.RunUntilExit(ctx, uml.Options{Kernel: linux, Args: args, Sandbox: uml.Sandbox(cfg.Boot.Sandbox),
+			Timeout: 5 * time.Duration(cfg.Boot.Timeout) * time.Second})
+		if err != nil {
+			return "", fmt.Errorf("kunit: %w", err)
+		}
+		return res.Console, nil
 	}
-	root, err := ktap.Parse(strings.NewReader(res.Console), "kunit")
+	root, err := kunitTests(ctx, boot, filter)
 	if err != nil {
-		return nil, err
-	}
-	if len(root.Subtests) == 0 {
-		return root, fmt.Errorf("kunit: the kernel ran no KUnit suite (filter %q; is CONFIG_KUNIT and a suite in the kernel's fragments? kconfig/30-kunit.config)", filter)
+		return root, err
 	}
 	for _, suite := range root.Subtests {
 		printSuite(w, suite)
@@ -73,6 +69,47 @@ func Kunit(ctx context.Context, cfg config.Config, filter string, w io.Writer) (
 		return root, fmt.Errorf("kunit: %d of %d tests failed (see above and %s)", sum.Failed+sum.Errors, sum.Tests, junitPath)
 	}
 	return root, nil
+}
+
+// kunitBoot boots the kernel with KUnit's arguments and returns its console.
+type kunitBoot func(ctx context.Context, args []string) (console string, err error)
+
+// kunitTests boots the kernel to run the suites filter selects ("" for every one) and reads what
+// they found. No suite run is an error; for a filter, one that lists the kernel's suites, which a
+// second boot asks it for (kunit.action=list).
+func kunitTests(ctx context.Context, boot kunitBoot, filter string) (*ktap.Test, error) {
+	args := []string{"kunit.enable=1", "kunit_shutdown=halt"}
+	if filter != "" {
+		args = append(args, "kunit.filter_glob="+filter)
+	}
+	console, err := boot(ctx, args)
+	if err != nil {
+		return nil, err
+	}
+	root, err := ktap.Parse(strings.NewReader(console), "kunit")
+	if err != nil || len(root.Subtests) > 0 {
+		return root, err
+	}
+	if filter == "" {
+		return root, fmt.Errorf("kunit: the kernel ran no KUnit suite (%s)", kunitHint)
+	}
+	listing, err := boot(ctx, []string{"kunit.enable=1", "kunit_shutdown=halt", "kunit.action=list"})
+	if err != nil {
+		return root, fmt.Errorf("kunit: filter %q selects no test, and listing the kernel's suites failed: %w", filter, err)
+	}
+	return root, filterSelectsNothing(filter, ktap.Suites(listing))
+}
+
+// kunitHint is where a kernel's KUnit and its suites come from, for a kernel that has none.
+const kunitHint = "is CONFIG_KUNIT and a suite in the kernel's fragments? kconfig/30-kunit.config"
+
+// filterSelectsNothing is the error for a filter that selected no test of the kernel's suites.
+func filterSelectsNothing(filter string, suites []string) error {
+	if len(suites) == 0 {
+		return fmt.Errorf("kunit: filter %q selects no test, and the kernel lists no KUnit suite (%s)", filter, kunitHint)
+	}
+	return fmt.Errorf("kunit: filter %q selects no test; the kernel's suites: %s (filter suites, or suite.test, with * ? [ ] globs, e.g. -filter='%s*')",
+		filter, strings.Join(suites, ", "), suites[0])
 }
 
 // kunitconfigFragments reads kernel.kunitconfig: each a .kunitconfig file or a folder holding one

@@ -50,6 +50,12 @@ func Rootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (R
 	if name == "" {
 		name = cfg.Rootfs.Recipe
 	}
+	// A recipe that is not there, or not right, is said before the host's tools are checked or the
+	// lock taken.
+	recipe, err := rootfs.LoadRecipe(cfg.Paths.Recipes, name)
+	if err != nil {
+		return RootfsResult{}, err
+	}
 	if err := host.Check(host.Image); err != nil {
 		return RootfsResult{}, err
 	}
@@ -58,7 +64,7 @@ func Rootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (R
 		return RootfsResult{}, err
 	}
 	defer run.end()
-	b, err := planRootfs(ctx, cfg, name, w)
+	b, err := planRootfs(ctx, cfg, recipe, w)
 	if err != nil {
 		return RootfsResult{}, err
 	}
@@ -110,14 +116,12 @@ type rootfsBuild struct {
 	opts    rootfs.ImageOptions
 }
 
-// planRootfs reads the recipe and its repositories and resolves its packages: everything the input
-// key covers, known before any package is downloaded.
-func planRootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (*rootfsBuild, error) {
-	b := &rootfsBuild{cfg: cfg, w: w, name: name, cache: &fetch.Cache{Dir: cfg.Paths.Downloads, Log: w, Quiet: true}}
+// planRootfs reads the recipe's repositories and resolves its packages: everything the input key
+// covers, known before any package is downloaded.
+func planRootfs(ctx context.Context, cfg config.Config, recipe *rootfs.Recipe, w io.Writer) (*rootfsBuild, error) {
+	name := recipe.Name
+	b := &rootfsBuild{cfg: cfg, w: w, name: name, recipe: recipe, cache: &fetch.Cache{Dir: cfg.Paths.Downloads, Log: w, Quiet: true}}
 	var err error
-	if b.recipe, err = rootfs.LoadRecipe(cfg.Paths.Recipes, name); err != nil {
-		return nil, err
-	}
 	if b.repos, err = rootfs.LoadRepositories(ctx, b.cache, b.recipe); err != nil {
 		return nil, err
 	}
@@ -199,12 +203,18 @@ func (b *rootfsBuild) stage(ctx context.Context) error {
 
 // makeImage makes the ext4 image of the tree, rootless, and frees the tree.
 func (b *rootfsBuild) makeImage(ctx context.Context) error {
+	// LoadRecipe checked the size; a recipe made some other way is refused here, not imaged at size 0.
+	size, err := b.recipe.ImageBytes()
+	if err != nil {
+		return fmt.Errorf("recipe %s: %w", b.recipe.Path, err)
+	}
 	if err := os.MkdirAll(b.cfg.Paths.Dist, 0o755); err != nil {
 		return err
 	}
 	b.rec.Tools = toolVersions(ctx, [][]string{{"mke2fs", "-V"}, {"debugfs", "-V"}, {"fakeroot", "-v"}})
-	size, _ := b.recipe.ImageBytes()
-	os.Remove(b.tmpImage)
+	if err := os.Remove(b.tmpImage); err != nil && !errors.Is(err, os.ErrNotExist) { // a failed run's
+		return err
+	}
 	b.opts = rootfs.ImageOptions{Size: size, UUID: uuidFrom(b.rec.InputKey), Label: b.name, Epoch: b.staged.Epoch,
 		Owners: b.staged.Owners, Modes: b.staged.Modes, Log: b.w}
 	if err := rootfs.MakeImage(ctx, b.tree, b.tmpImage, b.opts); err != nil {

@@ -19,6 +19,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/rootfs"
 	"github.com/simple-uml/simple-uml/build/xbps"
 	"github.com/simple-uml/simple-uml/build/xbps/xbpstest"
 )
@@ -348,6 +350,24 @@ func TestRootfsRecipeErrors(t *testing.T) {
 	_, err := Rootfs(context.Background(), rootfsConfig(t, t.TempDir(), nil), "nope", testLog(t))
 	if err == nil || !strings.Contains(err.Error(), `recipe "nope"`) {
 		t.Errorf("missing recipe: %v", err)
+	}
+}
+
+// TestMakeImageRefusesBadSize: the image step refuses a recipe whose size does not read (one not made
+// by LoadRecipe, which checks it) with the recipe and the key, before any tool runs or dist/ is made.
+func TestMakeImageRefusesBadSize(t *testing.T) {
+	for _, tt := range []struct{ size, want string }{
+		{"", `recipe r.toml: image_size is empty: set e.g. "2G"`},
+		{"2X", `recipe r.toml: image_size "2X": want a size such as 512M or 2G`},
+	} {
+		dist := filepath.Join(t.TempDir(), "dist")
+		b := &rootfsBuild{cfg: config.Config{Paths: config.Paths{Dist: dist}}, recipe: &rootfs.Recipe{Path: "r.toml", ImageSize: tt.size}}
+		if err := b.makeImage(context.Background()); err == nil || err.Error() != tt.want {
+			t.Errorf("image_size %q: err = %v, want %q", tt.size, err, tt.want)
+		}
+		if _, err := os.Stat(dist); err == nil {
+			t.Errorf("image_size %q: dist/ was made", tt.size)
+		}
 	}
 }
 

@@ -12,12 +12,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/ident"
 
 	"github.com/simple-uml/simple-uml/build/xbps"
 )
@@ -83,7 +83,7 @@ func LoadRecipe(dir, name string) (*Recipe, error) {
 	r := &Recipe{Name: name, Path: path}
 	err := config.DecodeFile(path, r, "rootfs-recipes/README.md")
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("recipe %q: no %s (recipes here: %s): %w", name, path, strings.Join(ListRecipes(dir), ", "), fs.ErrNotExist)
+		return nil, ident.Unknown("recipe", name, dir, config.TOMLNames(dir))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("recipe %w", err)
@@ -95,17 +95,6 @@ func LoadRecipe(dir, name string) (*Recipe, error) {
 		return nil, fmt.Errorf("recipe %s: %w", path, err)
 	}
 	return r, nil
-}
-
-// ListRecipes names the recipes in dir.
-func ListRecipes(dir string) []string {
-	matches, _ := filepath.Glob(filepath.Join(dir, "*.toml"))
-	var out []string
-	for _, m := range matches {
-		out = append(out, strings.TrimSuffix(filepath.Base(m), ".toml"))
-	}
-	sort.Strings(out)
-	return out
 }
 
 func (r *Recipe) validate() error {

@@ -2,6 +2,8 @@ package rootfs
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"github.com/GehirnInc/crypt/sha512_crypt"
 
 	"github.com/simple-uml/simple-uml/build/attacktest"
+	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/fetch"
 	"github.com/simple-uml/simple-uml/build/xbps/xbpstest"
 )
@@ -20,7 +23,7 @@ var fixtures = filepath.Join("..", "..", "..", "shared", "fixtures", "xbps")
 // TestProjectRecipes loads the recipes the project ships: they must parse, validate and pin Void's keys.
 func TestProjectRecipes(t *testing.T) {
 	dir := filepath.Join("..", "..", "rootfs-recipes")
-	names := ListRecipes(dir)
+	names := config.TOMLNames(dir)
 	if len(names) < 2 {
 		t.Fatalf("recipes: %v, want void-minimal and void-musl", names)
 	}
@@ -102,6 +105,18 @@ func TestRecipeValidation(t *testing.T) {
 	}
 	if _, err := LoadRecipe(t.TempDir(), "../etc"); err == nil {
 		t.Error("a recipe name with a path was accepted")
+	}
+}
+
+// TestLoadUnknownRecipe: a recipe that is not in the folder is refused with the recipes that are,
+// as a missing file (a boot falls back on its image's record then).
+func TestLoadUnknownRecipe(t *testing.T) {
+	dir := writeRecipe(t, validRecipe)
+	os.WriteFile(filepath.Join(dir, "b.toml"), []byte(validRecipe), 0o644)
+	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("not a recipe"), 0o644)
+	_, err := LoadRecipe(dir, "nosuch")
+	if want := `unknown recipe "nosuch" in ` + dir + `: b, r`; err == nil || err.Error() != want || !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("err = %v, want %q (an fs.ErrNotExist)", err, want)
 	}
 }
 

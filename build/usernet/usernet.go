@@ -426,10 +426,17 @@ func (n *Network) forwardUDP(r *udp.ForwarderRequest) {
 		n.flows.Add(-1)
 		return
 	}
-	proxy, _ := forwarder.NewUDPProxy(&idleUDP{gonet.NewUDPConn(&wq, ep)}, func() (net.Conn, error) {
+	proxy, err := forwarder.NewUDPProxy(&idleUDP{gonet.NewUDPConn(&wq, ep)}, func() (net.Conn, error) {
 		d := net.Dialer{Timeout: dialTimeout}
 		return d.DialContext(n.ctx, "udp", target)
 	})
+	if err != nil {
+		// It fails on nothing today (it only allocates), but a nil proxy would panic in the goroutine:
+		// the flow is dropped and its slot given back instead.
+		n.flows.Add(-1)
+		ep.Close()
+		return
+	}
 	go func() {
 		defer n.flows.Add(-1)
 		proxy.Run()
