@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/simple-uml/simple-uml/build/fetch"
 )
 
 // Notes is the markdown body of a release: what it holds, and what changed since prev (nil
@@ -40,8 +42,11 @@ func Notes(m Manifest, prev *Manifest) string {
 // kernelChanges lists what changed in the kernel: version, compiler, Kconfig options, patches and
 // config fragments.
 func kernelChanges(b *strings.Builder, pk, k KernelRecord, line func(string, ...any)) {
-	if pk.Version != k.Version {
-		line("Linux %s -> %s ([changelog](https://cdn.kernel.org/pub/linux/kernel/v%s.x/ChangeLog-%s))", pk.Version, k.Version, strings.SplitN(k.Version, ".", 2)[0], k.Version)
+	if pk.Version != k.Version && fetch.IsURL(k.Source) {
+		// The changelog sits beside the tarball, on the mirror it came from (kernel.mirror).
+		line("Linux %s -> %s ([changelog](%s/ChangeLog-%s))", pk.Version, k.Version, k.Source[:strings.LastIndex(k.Source, "/")], k.Version)
+	} else if pk.Version != k.Version {
+		line("Linux %s -> %s", pk.Version, k.Version)
 	}
 	if pk.Compiler != k.Compiler {
 		line("compiler: %s -> %s", pk.Compiler, k.Compiler)

@@ -18,7 +18,11 @@ func TestNotes(t *testing.T) {
 		want []string
 	}{
 		{"nothing changed", func(m *Manifest) {}, []string{"No changes in inputs"}},
-		{"kernel bump", func(m *Manifest) { m.Kernel.Version = "6.12.120" }, []string{"Linux 6.12.117 -> 6.12.120", "ChangeLog-6.12.120"}},
+		{"kernel bump", func(m *Manifest) {
+			m.Kernel.Version, m.Kernel.Source = "6.12.120", "https://mirror.example/pub/linux/kernel/v6.x/linux-6.12.120.tar.xz"
+		}, []string{"Linux 6.12.117 -> 6.12.120 ([changelog](https://mirror.example/pub/linux/kernel/v6.x/ChangeLog-6.12.120))"}},
+		{"kernel bump from a local tarball", func(m *Manifest) { m.Kernel.Version, m.Kernel.Source = "6.12.120", "local:linux-6.12.120.tar.xz" },
+			[]string{"- Linux 6.12.117 -> 6.12.120\n"}},
 		{"kernel bump with Kconfig changes", func(m *Manifest) {
 			m.Kernel.Version, m.Kernel.ConfigBase = "6.12.120", "6.12.117"
 			m.Kernel.ConfigChanges = []string{"CONFIG_NEW_THING=y (was n)"}
