@@ -8,12 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/simple-uml/simple-uml/build/host"
 	"github.com/simple-uml/simple-uml/build/run"
 )
 
@@ -34,8 +34,8 @@ func (r Repo) git(ctx context.Context, args ...string) (string, error) {
 
 // Head is the commit checked out.
 func (r Repo) Head(ctx context.Context) (string, error) {
-	if _, err := exec.LookPath("git"); err != nil {
-		return "", fmt.Errorf("git is not installed (apt-get install git): %w", err)
+	if err := host.Check(host.Git); err != nil {
+		return "", err
 	}
 	if _, err := r.git(ctx, "rev-parse", "--is-inside-work-tree"); err != nil {
 		return "", fmt.Errorf("%s: %w", r.Dir, ErrNotGit)

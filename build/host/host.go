@@ -3,11 +3,16 @@
 package host
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/simple-uml/simple-uml/build/run"
 )
 
 // Tool is a program (or header file) a stage needs and the packages that provide it.
@@ -48,6 +53,32 @@ var Image = []Tool{
 // Debug is what `mage debug` needs; the other targets do without it.
 var Debug = []Tool{
 	{"gdb", "runs `mage debug`", "gdb", "gdb", "gdb"},
+}
+
+// Git is what kernel.tree and `mage bisect` need.
+var Git = []Tool{
+	{"git", "reads kernel.tree's commit and runs `mage bisect`", "git", "git", "git"},
+}
+
+// Versions records the first line each command prints about its tool's version ("unknown: why"
+// when it cannot say), for records of what made an output.
+func Versions(ctx context.Context, cmds [][]string) map[string]string {
+	out := map[string]string{}
+	for _, c := range cmds {
+		prog, err := LookPath(c[0])
+		if err != nil {
+			out[c[0]] = "unknown: " + err.Error()
+			continue
+		}
+		var all bytes.Buffer
+		err = run.Run(ctx, run.Cmd{Args: append([]string{prog}, c[1:]...), Stdout: &all, Stderr: &all, Echo: io.Discard})
+		line, _, _ := strings.Cut(strings.TrimSpace(all.String()), "\n")
+		if err != nil && line == "" {
+			line = "unknown: " + err.Error()
+		}
+		out[c[0]] = line
+	}
+	return out
 }
 
 // sbin are the folders where e2fsprogs's tools live, which Debian leaves out of an ordinary user's

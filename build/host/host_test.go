@@ -1,6 +1,7 @@
 package host
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,5 +71,15 @@ func TestSbinToolsForOrdinaryUsers(t *testing.T) {
 	}
 	if _, err := LookPath("surely-not-installed-tool"); err == nil {
 		t.Error("a missing tool was found")
+	}
+}
+
+func TestVersions(t *testing.T) {
+	got := Versions(context.Background(), [][]string{{"gcc", "--version"}, {"no-such-tool-here", "-V"}, {"false"}})
+	if !strings.HasPrefix(got["gcc"], "gcc") || strings.Contains(got["gcc"], "\n") {
+		t.Errorf("gcc: %q; want its first line", got["gcc"])
+	}
+	if !strings.HasPrefix(got["no-such-tool-here"], "unknown: ") || !strings.HasPrefix(got["false"], "unknown: ") {
+		t.Errorf("a missing tool %q, a failing one %q; want both unknown with the reason", got["no-such-tool-here"], got["false"])
 	}
 }

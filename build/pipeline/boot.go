@@ -8,12 +8,12 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/host"
 	"github.com/simple-uml/simple-uml/build/kbuild"
 	"github.com/simple-uml/simple-uml/build/kernel"
 	"github.com/simple-uml/simple-uml/build/ktap"
@@ -277,8 +277,8 @@ func guestChecks(g *guest, service *uml.HostService) []uml.Check {
 // names kbuild.SourceRoot, which gdb maps to the source tree in the cache) and the signal settings UML needs (it uses SIGSEGV and SIGUSR1 itself), stopping in start_kernel. gdbArgs
 // replace the interactive session's commands (a script, -batch) when given.
 func Debug(ctx context.Context, cfg config.Config, stdin *os.File, stdout io.Writer, w io.Writer, gdbArgs ...string) error {
-	if _, err := exec.LookPath("gdb"); err != nil {
-		return errors.New("gdb is not installed (Debian/Ubuntu: apt-get install gdb)")
+	if err := host.Check(host.Debug); err != nil {
+		return err
 	}
 	vmlinux := filepath.Join(cfg.Paths.Dist, kernel.DebugName)
 	if _, err := os.Stat(vmlinux); err != nil {

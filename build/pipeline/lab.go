@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/files"
+	"github.com/simple-uml/simple-uml/build/host"
 	"github.com/simple-uml/simple-uml/build/kernel"
 	"github.com/simple-uml/simple-uml/build/lab"
 	"github.com/simple-uml/simple-uml/build/manifest"
@@ -130,7 +130,7 @@ func recordRunningLab(cfg config.Config, r *lab.Running) (string, error) {
 // openTmux opens a detached tmux session with a window per guest, each running console for its
 // guest; an error when there is no tmux.
 func openTmux(ctx context.Context, cfg config.Config, r *lab.Running, console []string) (string, error) {
-	if _, err := exec.LookPath("tmux"); err != nil {
+	if _, err := host.LookPath("tmux"); err != nil {
 		return "", errors.New("tmux is not installed")
 	}
 	session := "suml-lab-" + r.Lab.Name

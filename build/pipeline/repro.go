@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/simple-uml/simple-uml/build/artifact"
 	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/host"
 	"github.com/simple-uml/simple-uml/build/run"
 )
 
@@ -95,7 +95,7 @@ func Repro(ctx context.Context, cfg config.Config, opts ReproOptions, w io.Write
 
 // diffoscope returns the start of diffoscope's text report on two files, "" when it is not installed.
 func diffoscope(ctx context.Context, a, b string) string {
-	if _, err := exec.LookPath("diffoscope"); err != nil {
+	if _, err := host.LookPath("diffoscope"); err != nil {
 		return ""
 	}
 	// diffoscope exits 1 when the files differ, which they do: its report is the result.

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -211,7 +210,7 @@ func (b *rootfsBuild) makeImage(ctx context.Context) error {
 	if err := os.MkdirAll(b.cfg.Paths.Dist, 0o755); err != nil {
 		return err
 	}
-	b.rec.Tools = toolVersions(ctx, [][]string{{"mke2fs", "-V"}, {"debugfs", "-V"}, {"fakeroot", "-v"}})
+	b.rec.Tools = host.Versions(ctx, [][]string{{"mke2fs", "-V"}, {"debugfs", "-V"}, {"fakeroot", "-v"}})
 	if err := os.Remove(b.tmpImage); err != nil && !errors.Is(err, os.ErrNotExist) { // a failed run's
 		return err
 	}
@@ -336,23 +335,4 @@ func uuidFrom(key string) string {
 	b[8] = b[8]&0x3f | 0x80
 	h := hex.EncodeToString(b)
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
-}
-
-// toolVersions records the first line each tool prints about its version.
-func toolVersions(ctx context.Context, cmds [][]string) map[string]string {
-	out := map[string]string{}
-	for _, c := range cmds {
-		prog, err := host.LookPath(c[0])
-		if err != nil {
-			out[c[0]] = "unknown: " + err.Error()
-			continue
-		}
-		data, err := exec.CommandContext(ctx, prog, c[1:]...).CombinedOutput()
-		line, _, _ := strings.Cut(strings.TrimSpace(string(data)), "\n")
-		if err != nil && line == "" {
-			line = "unknown: " + err.Error()
-		}
-		out[c[0]] = line
-	}
-	return out
 }

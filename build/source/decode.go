@@ -11,6 +11,7 @@ import (
 
 	"github.com/ulikunitz/xz"
 
+	"github.com/simple-uml/simple-uml/build/host"
 	"github.com/simple-uml/simple-uml/build/untar"
 )
 
@@ -50,7 +51,7 @@ func tarStream(ctx context.Context, r io.Reader, d Decoder) (stream io.Reader, f
 	}
 	if d == DecoderAuto {
 		d = DecoderGo
-		if _, err := exec.LookPath("xz"); err == nil {
+		if _, err := host.LookPath("xz"); err == nil {
 			d = DecoderHost
 		}
 	}
@@ -62,6 +63,8 @@ func tarStream(ctx context.Context, r io.Reader, d Decoder) (stream io.Reader, f
 		return xr, checkEnd(xr), nil
 	}
 	ctx, cancel := context.WithCancel(ctx)
+	// A stream through a pipe, not build/run's whole-output command: the tar reader reads xz's
+	// output as it comes, and cancelling the context ends it.
 	cmd := exec.CommandContext(ctx, "xz", "-dc")
 	cmd.Stdin = buffered
 	var stderr bytes.Buffer
