@@ -2,8 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -11,8 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-
-	"github.com/klauspost/compress/zstd"
 
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/fetch"
@@ -214,7 +210,7 @@ func (b *rootfsBuild) makeImage(ctx context.Context) error {
 	if err := os.Remove(b.tmpImage); err != nil && !errors.Is(err, os.ErrNotExist) { // a failed run's
 		return err
 	}
-	b.opts = rootfs.ImageOptions{Size: size, UUID: uuidFrom(b.rec.InputKey), Label: b.name, Epoch: b.staged.Epoch,
+	b.opts = rootfs.ImageOptions{Size: size, UUID: rootfs.UUIDFrom(b.rec.InputKey), Label: b.name, Epoch: b.staged.Epoch,
 		Owners: b.staged.Owners, Modes: b.staged.Modes, Log: b.w}
 	if err := rootfs.MakeImage(ctx, b.tree, b.tmpImage, b.opts); err != nil {
 		return err
@@ -264,7 +260,7 @@ func (b *rootfsBuild) reimage(ctx context.Context) error {
 
 // writeTarball packs the image's tree as a reproducible .tar.zst.
 func (b *rootfsBuild) writeTarball(ctx context.Context) error {
-	if err := writeTarball(ctx, b.tmpImage, b.tmpTarball, b.staged.Epoch); err != nil {
+	if err := rootfs.WriteTarballZstd(ctx, b.tmpImage, b.tmpTarball, b.staged.Epoch); err != nil {
 		return fmt.Errorf("rootfs %s: tarball: %w", b.name, err)
 	}
 	return nil
@@ -304,35 +300,4 @@ func kernelForConfigureBoot(ctx context.Context, cfg config.Config, w io.Writer)
 		return "", fmt.Errorf("kernel for the configure boot: %w", err)
 	}
 	return filepath.Join(cfg.Paths.Dist, kernel.LinuxName), nil
-}
-
-func writeTarball(ctx context.Context, image, dst string, epoch time.Time) error {
-	f, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	// One encoder thread and a fixed level, so the same tree always compresses to the same bytes.
-	zw, err := zstd.NewWriter(f, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedDefault))
-	if err != nil {
-		return err
-	}
-	if err := rootfs.Tarball(ctx, image, zw, epoch); err != nil {
-		zw.Close()
-		return err
-	}
-	if err := zw.Close(); err != nil {
-		return err
-	}
-	return f.Close()
-}
-
-// uuidFrom makes a version-4-shaped UUID from a hex digest, so the image's identity follows its inputs.
-func uuidFrom(key string) string {
-	sum := sha256.Sum256([]byte(key))
-	b := sum[:16]
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b)
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }

@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/simple-uml/simple-uml/build/host"
 	"github.com/simple-uml/simple-uml/build/run"
 	"github.com/simple-uml/simple-uml/build/uml"
@@ -476,4 +477,36 @@ func debugfsScript(ctx context.Context, img, commands string, write bool, env []
 		}
 	}
 	return nil
+}
+
+// WriteTarballZstd writes Tarball of img to dst as a reproducible .tar.zst.
+func WriteTarballZstd(ctx context.Context, image, dst string, epoch time.Time) error {
+	f, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	// One encoder thread and a fixed level, so the same tree always compresses to the same bytes.
+	zw, err := zstd.NewWriter(f, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedDefault))
+	if err != nil {
+		return err
+	}
+	if err := Tarball(ctx, image, zw, epoch); err != nil {
+		zw.Close()
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// UUIDFrom makes a version-4-shaped UUID from a hex digest, so the image's identity follows its inputs.
+func UUIDFrom(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	b := sum[:16]
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
