@@ -13,11 +13,9 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/files"
-	"github.com/simple-uml/simple-uml/build/host"
 	"github.com/simple-uml/simple-uml/build/kernel"
 	"github.com/simple-uml/simple-uml/build/lab"
 	"github.com/simple-uml/simple-uml/build/manifest"
-	"github.com/simple-uml/simple-uml/build/run"
 	"github.com/simple-uml/simple-uml/build/uml"
 )
 
@@ -73,10 +71,10 @@ func Lab(ctx context.Context, cfg config.Config, name string, console []string, 
 	}
 	defer os.Remove(current)
 	describeLab(w, r)
-	if session, err := openTmux(ctx, cfg, r, console); err != nil {
+	if session, err := openLabTmux(ctx, cfg, r, console); err != nil {
 		fmt.Fprintf(w, "no tmux session (%v); attach to a console with `go tool mage labConsole %s <guest>`\n", err, name)
 	} else {
-		defer closeTmux(session)
+		defer lab.CloseTmux(session)
 		fmt.Fprintf(w, "consoles: `tmux attach -t %s` (a window per guest), or `go tool mage labConsole %s <guest>`\n", session, name)
 	}
 	tick := time.NewTicker(time.Second)
@@ -127,42 +125,10 @@ func recordRunningLab(cfg config.Config, r *lab.Running) (string, error) {
 	return path, files.WriteBytes(path, []byte(r.Sockets()+"\n"+r.Token()+"\n"), 0o600)
 }
 
-// openTmux opens a detached tmux session with a window per guest, each running console for its
-// guest; an error when there is no tmux.
-func openTmux(ctx context.Context, cfg config.Config, r *lab.Running, console []string) (string, error) {
-	if _, err := host.LookPath("tmux"); err != nil {
-		return "", errors.New("tmux is not installed")
-	}
-	session := "suml-lab-" + r.Lab.Name
-	// A window's command gets the tmux server's environment, not this one's: it is told where the
-	// running lab is.
-	env := []string{"-e", "SUML_CACHE=" + cfg.Paths.Cache, "-e", "SUML_LABS=" + cfg.Paths.Labs}
-	for i, g := range r.Lab.Guests {
-		// The window stays after its console closes, so that a person sees why.
-		attach := fmt.Sprintf("%s; echo; echo '[console of %s closed; Enter closes this window]'; read _",
-			run.Cmdline(nil, append(slices.Clone(console), r.Lab.Name, g.Name)), g.Name)
-		args := append([]string{"tmux", "new-window", "-d", "-t", session, "-n", g.Name, "-c", cfg.Root}, env...)
-		if i == 0 {
-			args = append([]string{"tmux", "new-session", "-d", "-s", session, "-n", g.Name, "-c", cfg.Root}, env...)
-		}
-		args = append(args, attach)
-		err := run.Run(ctx, run.Cmd{Args: args, Echo: io.Discard})
-		for try := 0; err != nil && i == 0 && try < 3; try++ {
-			// A tmux server whose last session just ended exits, and a client that reached it then
-			// fails ("server exited unexpectedly"); the next one starts a new server.
-			time.Sleep(100 * time.Millisecond)
-			err = run.Run(ctx, run.Cmd{Args: args, Echo: io.Discard})
-		}
-		if err != nil {
-			closeTmux(session)
-			return "", err
-		}
-	}
-	return session, nil
-}
-
-func closeTmux(session string) {
-	run.Run(context.Background(), run.Cmd{Args: []string{"tmux", "kill-session", "-t", session}, Echo: io.Discard})
+// openLabTmux opens the lab's tmux session. A window's command gets the tmux server's environment,
+// not this one's: it is told where the running lab is.
+func openLabTmux(ctx context.Context, cfg config.Config, r *lab.Running, console []string) (string, error) {
+	return r.OpenTmux(ctx, cfg.Root, []string{"SUML_CACHE=" + cfg.Paths.Cache, "SUML_LABS=" + cfg.Paths.Labs}, console)
 }
 
 // startLab loads the lab file and starts the lab in a new run folder under the cache.

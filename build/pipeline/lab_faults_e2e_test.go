@@ -242,7 +242,7 @@ func TestLabWindows(t *testing.T) {
 	defer os.Remove(current)
 	const rounds = 10
 	for round := range rounds {
-		session, err := openTmux(context.Background(), cfg, r, consoleClient())
+		session, err := openLabTmux(context.Background(), cfg, r, consoleClient())
 		if err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}
@@ -251,7 +251,7 @@ func TestLabWindows(t *testing.T) {
 				t.Errorf("round %d: %s's window is not attached to its console:\n%s", round, g.Name, pane)
 			}
 		}
-		closeTmux(session)
+		lab.CloseTmux(session)
 	}
 }
 
