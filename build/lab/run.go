@@ -29,12 +29,13 @@ type Image struct {
 
 // Options says what a lab boots and where it runs.
 type Options struct {
-	Kernel  string
+	// Guest is what every guest boots with: the kernel and the sandbox; the lab file gives each its
+	// image, memory, arguments, network and LANs.
+	Guest   uml.Options
 	Image   func(Guest) (Image, error) // what a guest boots: its image, or its recipe's
 	Dir     string                     // a new folder for this run: COW files, console logs, captures
-	Sandbox uml.Sandbox
-	Ready   string        // console text that means a guest is up
-	Timeout time.Duration // for each step of each guest
+	Ready   string                     // console text that means a guest is up
+	Timeout time.Duration              // for each step of each guest
 	Log     io.Writer
 }
 
@@ -168,8 +169,9 @@ func (r *Running) boot(ctx context.Context, g *guestRun) error {
 	if err := os.Mkdir(own, 0o700); err != nil {
 		return err
 	}
-	o := uml.Options{Kernel: r.opts.Kernel, Image: g.image.Path, COW: filepath.Join(own, "guest.cow"),
-		Mem: g.spec.Mem, Nice: g.spec.Nice, Args: strings.Fields(g.spec.Args), Sandbox: r.opts.Sandbox, Console: io.MultiWriter(uml.ConsoleLog(g.log), g.hub)}
+	o := r.opts.Guest
+	o.Image, o.COW, o.Mem, o.Nice, o.Args = g.image.Path, filepath.Join(own, "guest.cow"), g.spec.Mem, g.spec.Nice, strings.Fields(g.spec.Args)
+	o.Console = io.MultiWriter(uml.ConsoleLog(g.log), g.hub)
 	if g.spec.Uplink {
 		forwards, _ := usernet.ParseForwards(g.spec.Forward) // checked by Load
 		o.Net = &uml.Net{Transport: uml.UserNet, HostAccess: g.spec.HostAccess, Forwards: forwards, Hostname: g.spec.Name}

@@ -59,8 +59,9 @@ func prepareGuest(cfg config.Config, w io.Writer) (*guest, error) {
 	if g.recipe, err = bootRecipe(cfg, cfg.Boot.Recipe, g.rootfs); err != nil {
 		return nil, err
 	}
-	g.opts = uml.Options{Kernel: linux, Image: image, Mem: cfg.Boot.Mem, Args: strings.Fields(cfg.Boot.Args), Hostfs: cfg.Boot.Hostfs,
-		Sandbox: uml.Sandbox(cfg.Boot.Sandbox)}
+	g.opts = guestOptions(cfg, linux)
+	// The doors a person opens for the boots they start: kernel arguments and a shared host folder.
+	g.opts.Image, g.opts.Args, g.opts.Hostfs = image, strings.Fields(cfg.Boot.Args), cfg.Boot.Hostfs
 	if g.opts.Net, err = bootNet(cfg, g.recipe.Hostname); err != nil {
 		return nil, err
 	}
@@ -78,6 +79,14 @@ func prepareGuest(cfg config.Config, w io.Writer) (*guest, error) {
 		g.opts.COW = filepath.Join(g.throwaway, "guest.cow")
 	}
 	return g, nil
+}
+
+// guestOptions is where the settings become a boot's uml.Options, for every boot simple-uml makes
+// of a kernel (boot, test, debug, kunit, labs, the configure boot of rootfs): the kernel, boot.mem,
+// boot.sandbox and boot.timeout. What else a boot needs (an image, a network, kernel arguments, a
+// host folder) each adds for itself.
+func guestOptions(cfg config.Config, kernel string) uml.Options {
+	return uml.Options{Kernel: kernel, Mem: cfg.Boot.Mem, Sandbox: uml.Sandbox(cfg.Boot.Sandbox), Timeout: time.Duration(cfg.Boot.Timeout) * time.Second}
 }
 
 // bootRecipe is the recipe of the image to boot: its file when there is one, else what the image's

@@ -44,8 +44,9 @@ func Kunit(ctx context.Context, cfg config.Config, filter string, w io.Writer) (
 	start := time.Now()
 	boot := func(ctx context.Context, args []string) (string, error) {
 		fmt.Fprintf(w, "kunit: booting %s (%s)\n", linux, strings.Join(args, " "))
-		res, err := uml.RunUntilExit(ctx, uml.Options{Kernel: linux, Args: args, Sandbox: uml.Sandbox(cfg.Boot.Sandbox),
-			Timeout: 5 * time.Duration(cfg.Boot.Timeout) * time.Second})
+		o := guestOptions(cfg, linux)
+		o.Args, o.Timeout = args, 5*o.Timeout // every suite runs before the kernel exits
+		res, err := uml.RunUntilExit(ctx, o)
 		if err != nil {
 			return "", fmt.Errorf("kunit: %w", err)
 		}

@@ -150,8 +150,9 @@ func startLab(ctx context.Context, cfg config.Config, name string, w io.Writer) 
 		return nil, err
 	}
 	fmt.Fprintf(w, "lab %s: starting %d guests on %d LANs (run folder %s)\n", name, len(l.Guests), len(l.LANs), dir)
-	return lab.Start(ctx, l, lab.Options{Kernel: linux, Image: func(g lab.Guest) (lab.Image, error) { return labImage(cfg, g) },
-		Dir: dir, Sandbox: uml.Sandbox(cfg.Boot.Sandbox), Ready: cfg.Boot.Ready, Timeout: time.Duration(cfg.Boot.Timeout) * time.Second, Log: w})
+	guest := guestOptions(cfg, linux)
+	return lab.Start(ctx, l, lab.Options{Guest: guest, Image: func(g lab.Guest) (lab.Image, error) { return labImage(cfg, g) },
+		Dir: dir, Ready: cfg.Boot.Ready, Timeout: guest.Timeout, Log: w})
 }
 
 // labImage is what a guest boots: the image its lab file names, or its recipe's in dist/ with the

@@ -221,16 +221,17 @@ func (b *rootfsBuild) makeImage(ctx context.Context) error {
 // configureBoot runs the packages' INSTALL scripts in a boot of the image, sandboxed, with no
 // network and no host files.
 func (b *rootfsBuild) configureBoot(ctx context.Context) error {
-	sandbox := uml.Sandbox(b.cfg.Boot.Sandbox)
+	guest := guestOptions(b.cfg, b.kernel)
+	guest.Timeout = 10 * time.Minute // every INSTALL script of the image, however many
 	fmt.Fprintf(b.w, "configure boot: running %d INSTALL scripts as root of the guest (%s; no network, no host files; sandbox: %s)\n",
-		len(b.staged.Scripts), b.kernel, uml.DescribeSandbox(uml.Options{Image: b.tmpImage, Sandbox: sandbox}))
+		len(b.staged.Scripts), b.kernel, uml.DescribeSandbox(uml.Options{Image: b.tmpImage, Sandbox: guest.Sandbox}))
 	// The console log is kept beside the work folder, which is removed at the end either way.
 	logPath := filepath.Join(b.cfg.Paths.Cache, "rootfs", b.name+"-configure.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return err
 	}
-	res, err := rootfs.ConfigureBoot(ctx, b.kernel, b.tmpImage, sandbox, 10*time.Minute, uml.ConsoleLog(logFile))
+	res, err := rootfs.ConfigureBoot(ctx, guest, b.tmpImage, uml.ConsoleLog(logFile))
 	logFile.Close()
 	if err != nil {
 		return fmt.Errorf("rootfs %s: %w\n  full console: %s", b.name, err, logPath)

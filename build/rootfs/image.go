@@ -355,11 +355,17 @@ func mkfifoIn(root *os.Root, name string) error {
 	return unix.Mkfifoat(int(parent.Fd()), filepath.Base(name), 0o600)
 }
 
-// ConfigureBoot boots img with kernel, its init the configure script Stage wrote, and checks that
-// every INSTALL script succeeded. The image is changed in place. The guest has no network and no host
-// files; sandbox confines the kernel process as a boot's.
-func ConfigureBoot(ctx context.Context, kernel, img string, sandbox uml.Sandbox, timeout time.Duration, log io.Writer) (uml.Result, error) {
-	res, err := uml.RunUntilExit(ctx, uml.Options{Kernel: kernel, Image: img, Init: ConfigureInit, Mem: "256M", Sandbox: sandbox, Timeout: timeout})
+// ConfigureMem is the configure boot's memory: fixed, not boot.mem, so that what the INSTALL
+// scripts see (and so the image) does not depend on how the user boots.
+const ConfigureMem = "256M"
+
+// ConfigureBoot boots img with guest's kernel and sandbox, its init the configure script Stage
+// wrote, and checks that every INSTALL script succeeded. The image is changed in place. The guest
+// has no network and no host files, whatever guest says.
+func ConfigureBoot(ctx context.Context, guest uml.Options, img string, log io.Writer) (uml.Result, error) {
+	guest.Image, guest.Init, guest.Mem = img, ConfigureInit, ConfigureMem
+	guest.Net, guest.Hostfs, guest.Args, guest.LANs = nil, "", nil, nil
+	res, err := uml.RunUntilExit(ctx, guest)
 	if log != nil {
 		io.WriteString(log, res.Console)
 	}
