@@ -18,6 +18,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
 
+	"github.com/simple-uml/simple-uml/build/digest"
 	"github.com/simple-uml/simple-uml/build/fetch"
 	"github.com/simple-uml/simple-uml/build/files"
 )
@@ -135,7 +136,7 @@ func (s Sums) Hash(dir string, names ...string) error {
 		if err != nil {
 			return err
 		}
-		sum, err := fetch.ReaderSHA256(f)
+		sum, err := digest.Reader(f)
 		f.Close()
 		if err != nil {
 			return err

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/simple-uml/simple-uml/build/attacktest"
-	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/digest"
 )
 
 // TestAttackReleaseFolderLinks: a release folder (downloaded, or dist/release after someone else's
@@ -21,7 +21,7 @@ func TestAttackReleaseFolderLinks(t *testing.T) {
 	if err := os.Symlink(canary.Path, filepath.Join(rel, "notes.md")); err != nil {
 		t.Fatal(err)
 	}
-	sum, _ := fetch.FileSHA256(canary.Path)
+	sum, _ := digest.File(canary.Path)
 	os.WriteFile(filepath.Join(rel, SumsName), []byte(sum+"  notes.md\n"), 0o644)
 	_, problems, err := VerifyDir(rel)
 	if err != nil || len(problems) != 1 || !strings.Contains(problems[0], "not a regular file") {

@@ -11,8 +11,6 @@ package fetch
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +25,7 @@ import (
 
 	"github.com/cavaliergopher/grab/v3"
 
+	"github.com/simple-uml/simple-uml/build/digest"
 	"github.com/simple-uml/simple-uml/build/ident"
 	"github.com/simple-uml/simple-uml/build/lock"
 	"github.com/simple-uml/simple-uml/build/retry"
@@ -179,7 +178,7 @@ func rootSHA256(root *os.Root, name string) (string, error) {
 		return "", err
 	}
 	defer f.Close()
-	return ReaderSHA256(f)
+	return digest.Reader(f)
 }
 
 func (c *Cache) grab(ctx context.Context, url, dst string) error {
@@ -299,33 +298,4 @@ func (c *Cache) log() io.Writer {
 		return os.Stderr
 	}
 	return c.Log
-}
-
-// BytesSHA256 returns the lowercase hex sha256 of data.
-func BytesSHA256(data []byte) string {
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
-}
-
-// FileSHA256 returns the lowercase hex sha256 of a file's content.
-func FileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	sum, err := ReaderSHA256(f)
-	if err != nil {
-		return "", fmt.Errorf("hash %s: %w", path, err)
-	}
-	return sum, nil
-}
-
-// ReaderSHA256 returns the lowercase hex sha256 of what r holds.
-func ReaderSHA256(r io.Reader) (string, error) {
-	h := sha256.New()
-	if _, err := io.Copy(h, r); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/simple-uml/simple-uml/build/digest"
 )
 
 // server serves one file, with Range support, and can cut the first responses off half-way or fail
@@ -158,7 +160,7 @@ func TestFileRedownloadsCorruptCacheEntry(t *testing.T) {
 	if err != nil || srv.gets != 1 {
 		t.Fatalf("err %v, %d GETs", err, srv.gets)
 	}
-	if got, _ := FileSHA256(path); got != sum {
+	if got, _ := digest.File(path); got != sum {
 		t.Error("corrupt cache entry survived")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/digest"
 	"github.com/simple-uml/simple-uml/build/fetch"
 	"github.com/simple-uml/simple-uml/build/kbuild"
 	"github.com/simple-uml/simple-uml/build/kconf"
@@ -102,7 +103,7 @@ func patchDigests(cfg config.Config, series []source.Patch) ([]manifest.Digest, 
 func digests(files []string, root string) ([]manifest.Digest, error) {
 	out := []manifest.Digest{}
 	for _, f := range files {
-		sum, err := fetch.FileSHA256(f)
+		sum, err := digest.File(f)
 		if err != nil {
 			return nil, err
 		}

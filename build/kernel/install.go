@@ -8,7 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/digest"
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/kconf"
 	"github.com/simple-uml/simple-uml/build/manifest"
@@ -44,7 +44,7 @@ func Install(ctx context.Context, dist string, rec *manifest.KernelRecord, b *Bu
 	}
 	rec.Outputs = map[string]string{}
 	for _, o := range Outputs {
-		if rec.Outputs[o.Name], err = fetch.FileSHA256(made[o.Name]); err != nil {
+		if rec.Outputs[o.Name], err = digest.File(made[o.Name]); err != nil {
 			return err
 		}
 		if err := os.Rename(made[o.Name], filepath.Join(dist, o.Name)); err != nil {

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/simple-uml/simple-uml/build/config"
-	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/digest"
 	"github.com/simple-uml/simple-uml/build/kbuild"
 	"github.com/simple-uml/simple-uml/build/manifest"
 )
@@ -178,7 +178,7 @@ func TestNewOutputIsNotUpToDate(t *testing.T) {
 	if _, ok := manifest.ReadCurrent[manifest.KernelRecord](recordPath, next.InputKey); !ok {
 		t.Fatal("after install, dist/ is not up to date")
 	}
-	want, _ := fetch.FileSHA256(filepath.Join(b.Out, "Module.symvers"))
+	want, _ := digest.File(filepath.Join(b.Out, "Module.symvers"))
 	if got := next.Outputs["Module.symvers"]; got == "" || got != want {
 		t.Errorf("the new output is recorded as %q, want %s", got, want)
 	}

@@ -6,6 +6,7 @@ package kernel
 import (
 	"os"
 
+	"github.com/simple-uml/simple-uml/build/digest"
 	"github.com/simple-uml/simple-uml/build/manifest"
 )
 
@@ -59,7 +60,7 @@ const Format = 2
 // implied by the tarball's digest, and the build timestamp is read from the tarball, so neither needs
 // to be known before unpacking.
 func InputKey(r manifest.KernelRecord) string {
-	return manifest.HashJSON(struct {
+	return digest.JSON(struct {
 		Format             int
 		Outputs            []Output
 		Tarball            string

@@ -15,6 +15,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 
 	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/digest"
 	"github.com/simple-uml/simple-uml/build/fetch"
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/gitrepo"
@@ -95,7 +96,7 @@ func resolvePin(ctx context.Context, cfg config.Config, cache *fetch.Cache, w io
 func (s Source) BuildDir(cfg config.Config) string {
 	id := s.SHA256[:min(len(s.SHA256), 16)]
 	if s.Tree != nil {
-		id = "tree-" + manifest.HashJSON(s.Tree.Path)[:16]
+		id = "tree-" + digest.JSON(s.Tree.Path)[:16]
 	}
 	return filepath.Join(cfg.Paths.Cache, "build", id+"-"+cfg.Kernel.Subarch+profileSuffix(cfg))
 }
@@ -185,7 +186,7 @@ func localSHA256(path, dir string) (string, error) {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		stamp.Inode = st.Ino
 	}
-	memo := filepath.Join(dir, "local-"+manifest.HashJSON(path)[:16]+".json")
+	memo := filepath.Join(dir, "local-"+digest.JSON(path)[:16]+".json")
 	var known fileStamp
 	if data, err := os.ReadFile(memo); err == nil && json.Unmarshal(data, &known) == nil {
 		if sum := known.SHA256; len(sum) == 64 {
@@ -195,7 +196,7 @@ func localSHA256(path, dir string) (string, error) {
 			}
 		}
 	}
-	sum, err := fetch.FileSHA256(path)
+	sum, err := digest.File(path)
 	if err != nil {
 		return "", err
 	}

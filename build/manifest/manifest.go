@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/simple-uml/simple-uml/build/artifact"
+	"github.com/simple-uml/simple-uml/build/digest"
 	"github.com/simple-uml/simple-uml/build/fetch"
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/ident"
@@ -130,7 +131,7 @@ func Current(dir string, m Manifest) ([]string, bool) {
 // recordedKey is the part of a manifest that says which release it is: what it was made from, and
 // the layout it was written in, down to the names of its assets.
 func (m *Manifest) recordedKey() string {
-	return HashJSON(struct {
+	return digest.JSON(struct {
 		Manifest
 		Names []string
 	}{Manifest{Format: m.Format, Tag: m.Tag, Revision: m.Revision, SourceDateEpoch: m.SourceDateEpoch, Kernel: m.Kernel, Rootfs: m.Rootfs}, m.files()})

@@ -1,14 +1,13 @@
 package manifest
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 
-	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/digest"
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/ident"
 )
@@ -74,7 +73,7 @@ func (r *KernelRecord) CheckOutputs(dir string) error {
 		if err := ident.Name("output name", name); err != nil {
 			return fmt.Errorf("kernel record: %w", err)
 		}
-		got, err := fetch.FileSHA256(filepath.Join(dir, name))
+		got, err := digest.File(filepath.Join(dir, name))
 		if err != nil {
 			return err
 		}
@@ -148,7 +147,7 @@ type Output struct {
 
 // Describe records the file at path as an Output.
 func Describe(path string) (Output, error) {
-	sum, err := fetch.FileSHA256(path)
+	sum, err := digest.File(path)
 	if err != nil {
 		return Output{}, err
 	}
@@ -212,10 +211,4 @@ func ReadKernelRecord(dist string) (*KernelRecord, error) {
 		return nil, err
 	}
 	return &r, nil
-}
-
-// HashJSON is the sha256 of v's JSON encoding: the key of a set of inputs.
-func HashJSON(v any) string {
-	data, _ := json.Marshal(v)
-	return fetch.BytesSHA256(data)
 }

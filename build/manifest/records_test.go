@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/digest"
 )
 
 // TestReadCurrent: a stage has nothing to do only when its record has the same input key and the
@@ -29,7 +29,7 @@ func TestReadCurrent(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			os.WriteFile(filepath.Join(dir, "linux"), []byte("kernel"), 0o755)
-			sum, _ := fetch.FileSHA256(filepath.Join(dir, "linux"))
+			sum, _ := digest.File(filepath.Join(dir, "linux"))
 			writeRecord(t, filepath.Join(dir, KernelRecordName), KernelRecord{InputKey: "k1", Outputs: map[string]string{"linux": sum}})
 			tt.change(dir)
 			r, ok := ReadCurrent[KernelRecord](filepath.Join(dir, KernelRecordName), tt.key)

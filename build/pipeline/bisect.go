@@ -11,10 +11,9 @@ import (
 	"time"
 
 	"github.com/simple-uml/simple-uml/build/config"
-	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/digest"
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/gitrepo"
-	"github.com/simple-uml/simple-uml/build/manifest"
 )
 
 // BisectRequest is what `mage bisect` looks for between two commits of kernel.tree.
@@ -141,7 +140,7 @@ func newBisect(ctx context.Context, cfg config.Config, req BisectRequest, w io.W
 	if err != nil {
 		return nil, "", "", err
 	}
-	dir := filepath.Join(cfg.Paths.Cache, "bisect", manifest.HashJSON([]string{repo.Dir, good, bad, check})[:16])
+	dir := filepath.Join(cfg.Paths.Cache, "bisect", digest.JSON([]string{repo.Dir, good, bad, check})[:16])
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, "", "", err
 	}
@@ -174,7 +173,7 @@ func bisectCheckKey(cfg config.Config, req BisectRequest) (string, error) {
 	if req.Script == "" {
 		return "test:" + cfg.Boot.Recipe, nil
 	}
-	sum, err := fetch.FileSHA256(req.Script)
+	sum, err := digest.File(req.Script)
 	if err != nil {
 		return "", fmt.Errorf("bisect -script: %w", err)
 	}

@@ -21,7 +21,7 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/artifact"
 	"github.com/simple-uml/simple-uml/build/config"
-	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/digest"
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/kernel"
 	"github.com/simple-uml/simple-uml/build/manifest"
@@ -38,7 +38,7 @@ func fakeKernelDist(t testing.TB, dist string) {
 	for name, body := range outputs {
 		p := filepath.Join(dist, name)
 		os.WriteFile(p, []byte(body), 0o644)
-		rec.Outputs[name], _ = fetch.FileSHA256(p)
+		rec.Outputs[name], _ = digest.File(p)
 	}
 	if err := files.WriteJSON(filepath.Join(dist, manifest.KernelRecordName), rec); err != nil {
 		t.Fatal(err)
@@ -402,8 +402,8 @@ func TestFetchRelease(t *testing.T) {
 				t.Error(err)
 			}
 		}
-		orig, _ := fetch.FileSHA256(filepath.Join(cfg.Paths.Dist, "test.ext4"))
-		got, _ := fetch.FileSHA256(filepath.Join(fresh.Paths.Dist, "test.ext4"))
+		orig, _ := digest.File(filepath.Join(cfg.Paths.Dist, "test.ext4"))
+		got, _ := digest.File(filepath.Join(fresh.Paths.Dist, "test.ext4"))
 		if orig != got {
 			t.Error("the fetched image differs from the built one")
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/artifact"
 	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/digest"
 	"github.com/simple-uml/simple-uml/build/fetch"
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/kernel"
@@ -166,7 +167,7 @@ func openRelease(ctx context.Context, cfg config.Config, getenv func(string) str
 	if err != nil {
 		return nil, err
 	}
-	if got := fetch.BytesSHA256(manData); got != rr.sums[manifest.ManifestName] {
+	if got := digest.Bytes(manData); got != rr.sums[manifest.ManifestName] {
 		return nil, fmt.Errorf("release %s: %s has sha256 %s, %s lists %s", tagName, manifest.ManifestName, got, artifact.SumsName, rr.sums[manifest.ManifestName])
 	}
 	rr.manifest = &manifest.Manifest{}

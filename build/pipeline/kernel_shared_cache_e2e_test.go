@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/digest"
 	"github.com/simple-uml/simple-uml/build/kernel"
 )
 
@@ -48,7 +48,7 @@ func TestCCacheRemoteEndToEnd(t *testing.T) {
 		t.Fatal("ccache is not installed (.ci/run installs it)")
 	}
 	local := e2eKernel(t)
-	want, err := fetch.FileSHA256(local)
+	want, err := digest.File(local)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestCCacheRemoteEndToEnd(t *testing.T) {
 		if i == 1 && (rate < 0.95 || stats.RemoteHits < stats.Hits*95/100) {
 			t.Errorf("the second machine's hits: %.1f%%, %d of %d from the remote storage; want above 95%%", 100*rate, stats.RemoteHits, stats.Hits)
 		}
-		if got, _ := fetch.FileSHA256(filepath.Join(cfg.Paths.Dist, kernel.LinuxName)); got != want {
+		if got, _ := digest.File(filepath.Join(cfg.Paths.Dist, kernel.LinuxName)); got != want {
 			t.Errorf("%s machine's kernel %s differs from the local build's %s", machine, got, want)
 		}
 	}

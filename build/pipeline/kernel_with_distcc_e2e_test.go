@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/digest"
 	"github.com/simple-uml/simple-uml/build/kernel"
 )
 
@@ -102,7 +102,7 @@ func TestDistccEndToEnd(t *testing.T) {
 
 func sha256File(t *testing.T, path string) string {
 	t.Helper()
-	sum, err := fetch.FileSHA256(path)
+	sum, err := digest.File(path)
 	if err != nil {
 		t.Fatal(err)
 	}

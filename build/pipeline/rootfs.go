@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/digest"
 	"github.com/simple-uml/simple-uml/build/fetch"
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/host"
@@ -134,7 +135,7 @@ func planRootfs(ctx context.Context, cfg config.Config, recipe *rootfs.Recipe, w
 	for _, p := range b.pkgs {
 		chosen = append(chosen, p.Pkgver+" "+p.FilenameSHA256)
 	}
-	b.rec.InputKey = manifest.HashJSON(struct {
+	b.rec.InputKey = digest.JSON(struct {
 		Format, Recipe, Arch string
 		Repos                []manifest.RepoRecord
 		Packages             []string
@@ -188,7 +189,7 @@ func (b *rootfsBuild) stage(ctx context.Context) error {
 	if b.kernel, err = kernelForConfigureBoot(ctx, b.cfg, b.w); err != nil {
 		return err
 	}
-	sum, err := fetch.FileSHA256(b.kernel)
+	sum, err := digest.File(b.kernel)
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,7 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/attacktest"
 	"github.com/simple-uml/simple-uml/build/config"
-	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/digest"
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/kconf"
 	"github.com/simple-uml/simple-uml/build/kernel"
@@ -61,12 +61,12 @@ func TestBootEndToEnd(t *testing.T) {
 	ws, _, _ := e2ePair(t)
 	dist := filepath.Join(ws, "dist")
 	image, _, _ := RootfsOutputs(dist, "test")
-	before, err := fetch.FileSHA256(image)
+	before, err := digest.File(image)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if after, _ := fetch.FileSHA256(image); after != before {
+		if after, _ := digest.File(image); after != before {
 			t.Errorf("the base image changed: sha256 %s, was %s", after, before)
 		}
 		if left := umlProcesses(dist); len(left) > 0 {

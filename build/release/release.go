@@ -6,8 +6,6 @@ package release
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/google/go-github/v60/github"
 
+	"github.com/simple-uml/simple-uml/build/digest"
 	"github.com/simple-uml/simple-uml/build/fetch"
 	"github.com/simple-uml/simple-uml/build/retry"
 )
@@ -501,7 +500,7 @@ func (p *GitHub) sumsMatch(ctx context.Context, plan *Plan, remote map[string]*g
 
 // sameDigest downloads an uploaded asset and compares its sha256 with the local file's.
 func (p *GitHub) sameDigest(ctx context.Context, plan *Plan, r *github.ReleaseAsset, a Asset) (bool, error) {
-	local, err := fetch.FileSHA256(a.Path)
+	local, err := digest.File(a.Path)
 	if err != nil {
 		return false, err
 	}
@@ -512,12 +511,8 @@ func (p *GitHub) sameDigest(ctx context.Context, plan *Plan, r *github.ReleaseAs
 			return nil, err
 		}
 		defer rc.Close()
-		h := sha256.New()
-		if _, err := io.Copy(h, rc); err != nil {
-			return nil, err
-		}
-		remote = hex.EncodeToString(h.Sum(nil))
-		return nil, nil
+		remote, err = digest.Reader(rc)
+		return nil, err
 	})
 	return remote == local, err
 }

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/simple-uml/simple-uml/build/digest"
 	"github.com/simple-uml/simple-uml/build/fetch"
 	"github.com/simple-uml/simple-uml/build/ui"
 	"github.com/simple-uml/simple-uml/build/xbps"
@@ -47,7 +48,7 @@ func LoadRepositories(ctx context.Context, cache *fetch.Cache, r *Recipe) ([]*Re
 		if err != nil {
 			return nil, fmt.Errorf("repository %s: %w", src, err)
 		}
-		repo := &Repo{Repository: rr, Index: &xbps.Repo{URL: rr.URL, Data: rd}, RepodataSHA256: fetch.BytesSHA256(data)}
+		repo := &Repo{Repository: rr, Index: &xbps.Repo{URL: rr.URL, Data: rd}, RepodataSHA256: digest.Bytes(data)}
 		if rd.Signed() {
 			key, err := xbps.ParsePublicKey(rd.Meta.PublicKeyPEM)
 			if err != nil {

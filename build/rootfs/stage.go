@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/simple-uml/simple-uml/build/confine"
-	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/digest"
 	"github.com/simple-uml/simple-uml/build/xbps"
 	"github.com/simple-uml/simple-uml/build/xbps/proplib"
 )
@@ -167,7 +167,7 @@ func pkgdbEntry(root *os.Root, p *Fetched, c *xbps.Contents) (map[string]any, er
 	if err := writeGuestFile(root, "/"+path.Join(xbpsDB[1:], "."+p.Name+"-files.plist"), data, 0o644); err != nil {
 		return nil, err
 	}
-	entry["metafile-sha256"] = fetch.BytesSHA256(data)
+	entry["metafile-sha256"] = digest.Bytes(data)
 	return entry, nil
 }
 

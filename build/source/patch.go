@@ -17,7 +17,7 @@ import (
 	"github.com/bluekeyes/go-gitdiff/gitdiff"
 
 	"github.com/simple-uml/simple-uml/build/confine"
-	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/digest"
 )
 
 // Patch is one entry of a series file.
@@ -70,7 +70,7 @@ func ReadSeries(dir string) ([]Patch, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s/series line %d: %w", dir, n, err)
 		}
-		p.SHA256 = fetch.BytesSHA256(content)
+		p.SHA256 = digest.Bytes(content)
 		out = append(out, p)
 	}
 	return out, sc.Err()
@@ -82,7 +82,7 @@ func readPatch(p Patch) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if p.SHA256 != "" && fetch.BytesSHA256(data) != p.SHA256 {
+	if p.SHA256 != "" && digest.Bytes(data) != p.SHA256 {
 		return nil, fmt.Errorf("patch %s changed since the series was read; run again", p.File)
 	}
 	return data, nil

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/simple-uml/simple-uml/build/confine"
-	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/digest"
 	"github.com/simple-uml/simple-uml/build/files"
 )
 
@@ -316,7 +316,7 @@ func stateOf(root *os.Root, path string) (fileState, error) {
 		return fileState{}, err
 	}
 	defer f.Close()
-	sum, err := fetch.ReaderSHA256(f)
+	sum, err := digest.Reader(f)
 	if err != nil {
 		return fileState{}, fmt.Errorf("hash %s: %w", path, err)
 	}

@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/simple-uml/simple-uml/build/fetch"
+	"github.com/simple-uml/simple-uml/build/digest"
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/xbps"
 )
@@ -66,7 +66,7 @@ func Build(t *Template, o BuildOptions) (*Built, error) {
 		return nil, err
 	}
 	b := &Built{Path: filepath.Join(o.OutDir, p.Name()), Pkgver: p.Pkgver, Entries: n}
-	previous, _ := fetch.FileSHA256(b.Path) // empty when there is none
+	previous, _ := digest.File(b.Path) // empty when there is none
 	h := sha256.New()
 	err = files.WriteAtomic(b.Path, 0o644, func(w io.Writer) error {
 		cw := &countWriter{w: io.MultiWriter(w, h)}
