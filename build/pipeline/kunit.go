@@ -12,7 +12,6 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/files"
-	"github.com/simple-uml/simple-uml/build/kconf"
 	"github.com/simple-uml/simple-uml/build/kernel"
 	"github.com/simple-uml/simple-uml/build/ktap"
 	"github.com/simple-uml/simple-uml/build/uml"
@@ -111,31 +110,6 @@ func filterSelectsNothing(filter string, suites []string) error {
 	}
 	return fmt.Errorf("kunit: filter %q selects no test; the kernel's suites: %s (filter suites, or suite.test, with * ? [ ] globs, e.g. -filter='%s*')",
 		filter, strings.Join(suites, ", "), suites[0])
-}
-
-// kunitconfigFragments reads kernel.kunitconfig: each a .kunitconfig file or a folder holding one
-// (as kunit.py's --kunitconfig takes), relative to kernel.tree when it is set, else to the project.
-func kunitconfigFragments(cfg config.Config) ([]kconf.Fragment, error) {
-	base := cfg.Root
-	if cfg.Kernel.Tree != "" {
-		base = cfg.Kernel.Tree
-	}
-	var frags []kconf.Fragment
-	for _, p := range cfg.Kernel.KunitConfig {
-		path := p
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(base, path)
-		}
-		if info, err := os.Stat(path); err == nil && info.IsDir() {
-			path = filepath.Join(path, ".kunitconfig")
-		}
-		options, err := kconf.ParseFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("kernel.kunitconfig %q: %w (name a .kunitconfig file or a folder holding one, e.g. fs/ext4)", p, err)
-		}
-		frags = append(frags, kconf.Fragment{File: path, Options: options})
-	}
-	return frags, nil
 }
 
 // printSuite prints a line for a suite and, for each failing test in it, its name and log.
