@@ -119,7 +119,8 @@ func (r Repo) BisectStart(ctx context.Context, bad, good string) error {
 // leave it among several (git's message, in out, lists them).
 func (r Repo) BisectMark(ctx context.Context, v Verdict) (out string, done bool, firstBad string, err error) {
 	out, err = r.git(ctx, "bisect", string(v))
-	if err != nil {
+	// git exits 2 when only skipped commits are left: that is an answer, not a failure.
+	if err != nil && !bisectDone(out) {
 		return out, false, "", err
 	}
 	return out, bisectDone(out), firstBadCommit(out), nil

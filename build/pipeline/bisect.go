@@ -47,12 +47,26 @@ type BisectResult struct {
 
 // bisectRun is one bisect's state: its tree, its check, and the verdicts known so far.
 type bisectRun struct {
-	cfg   config.Config
-	req   BisectRequest
-	repo  gitrepo.Repo
-	dir   string // <cache>/bisect/<key>: steps.json, <commit>.log, dist/
-	known map[string]BisectStep
-	w     io.Writer
+	cfg    config.Config
+	req    BisectRequest
+	repo   gitrepo.Repo
+	dir    string // <cache>/bisect/<key>: steps.json, <commit>.log, dist/
+	known  map[string]BisectStep
+	stages bisectStages
+	w      io.Writer
+}
+
+// bisectStages are what a step does to a commit: build the tree into cfg's dist, then check what
+// was built. A failed build makes the commit skipped, a failed check bad.
+type bisectStages struct {
+	build func(ctx context.Context, cfg config.Config, log io.Writer) error
+	check func(b *bisectRun, ctx context.Context, cfg config.Config, log io.Writer) error
+}
+
+// realBisectStages build with `mage kernel` and check with `mage kunit` or `mage test`.
+var realBisectStages = bisectStages{
+	build: func(ctx context.Context, cfg config.Config, log io.Writer) error { _, err := Kernel(ctx, cfg, log); return err },
+	check: (*bisectRun).check,
 }
 
 // Bisect finds the commit of kernel.tree between req.Good and req.Bad that brought a failure, with
@@ -61,6 +75,11 @@ type bisectRun struct {
 // checkout is put back as it was when Bisect ends, however it ends; the verdicts are kept, so that
 // running it again after Ctrl-C goes on where it stopped without building again.
 func Bisect(ctx context.Context, cfg config.Config, req BisectRequest, w io.Writer) (BisectResult, error) {
+	return bisectWith(ctx, cfg, req, realBisectStages, w)
+}
+
+// bisectWith is Bisect with the stages a step runs.
+func bisectWith(ctx context.Context, cfg config.Config, req BisectRequest, stages bisectStages, w io.Writer) (BisectResult, error) {
 	ctx, run, err := startRun(ctx, cfg, "mage bisect", w)
 	if err != nil {
 		return BisectResult{}, err
@@ -70,6 +89,7 @@ func Bisect(ctx context.Context, cfg config.Config, req BisectRequest, w io.Writ
 	if err != nil {
 		return BisectResult{}, err
 	}
+	b.stages = stages
 	res := BisectResult{Dir: b.dir}
 	fmt.Fprintf(w, "bisect %s: good %s, bad %s; %d verdicts known from before; logs: %s\n", b.repo.Dir, good[:12], bad[:12], len(b.known), b.dir)
 	if err := b.repo.BisectStart(ctx, bad, good); err != nil {
@@ -216,7 +236,7 @@ func (b *bisectRun) test(ctx context.Context, s *BisectStep) error {
 	cfg := b.cfg
 	cfg.Paths.Dist = filepath.Join(b.dir, "dist")
 	start := time.Now()
-	_, err = Kernel(ctx, cfg, log)
+	err = b.stages.build(ctx, cfg, log)
 	s.Build = time.Since(start)
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -227,7 +247,7 @@ func (b *bisectRun) test(ctx context.Context, s *BisectStep) error {
 		return nil
 	}
 	start = time.Now()
-	err = b.check(ctx, cfg, log)
+	err = b.stages.check(b, ctx, cfg, log)
 	s.Check = time.Since(start)
 	if ctx.Err() != nil {
 		return ctx.Err()

@@ -2,12 +2,17 @@ package pipeline
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/simple-uml/simple-uml/build/config"
 )
 
 // TestBisectRefuses: what mage bisect will not start on, each refused before anything is built or
@@ -72,4 +77,132 @@ func TestBisectRefuses(t *testing.T) {
 	}
 	// The bisect that was going on is still the user's.
 	git("bisect", "log")
+}
+
+// fakeBisectStages build and check a commit of a tree by its file "state": "broken" does not build,
+// "bug" fails the check. built lists the states each build saw; cancelAt cancels the context when
+// that many builds have run.
+type fakeBisectStages struct {
+	tree     string
+	built    []string
+	cancel   context.CancelFunc
+	cancelAt int
+}
+
+func (f *fakeBisectStages) stages() bisectStages {
+	state := func() string {
+		data, _ := os.ReadFile(filepath.Join(f.tree, "state"))
+		return strings.TrimSpace(string(data))
+	}
+	return bisectStages{
+		build: func(ctx context.Context, cfg config.Config, log io.Writer) error {
+			f.built = append(f.built, state())
+			if f.cancelAt > 0 && len(f.built) == f.cancelAt {
+				f.cancel()
+				return ctx.Err()
+			}
+			if strings.Contains(state(), "broken") {
+				return errors.New("make: *** [Makefile] Error 2")
+			}
+			return nil
+		},
+		check: func(_ *bisectRun, ctx context.Context, cfg config.Config, log io.Writer) error {
+			if strings.Contains(state(), "bug") {
+				return errors.New("check max-map-count: not ok\nmore detail")
+			}
+			return nil
+		},
+	}
+}
+
+// bisectTree is a git tree whose commits' file "state" holds states[i], with subject "c<i>".
+func bisectTree(t *testing.T, states []string) (string, []string) {
+	tree := t.TempDir()
+	git := func(args ...string) string {
+		cmd := exec.Command("git", append([]string{"-C", tree, "-c", "user.name=t", "-c", "user.email=t@example.invalid"}, args...)...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	git("init", "-q", "-b", "main")
+	var commits []string
+	for i, s := range states {
+		os.WriteFile(filepath.Join(tree, "state"), []byte(fmt.Sprintf("%s %d\n", s, i)), 0o644)
+		git("add", "state")
+		git("commit", "-q", "-m", fmt.Sprintf("c%d", i))
+		commits = append(commits, git("rev-parse", "HEAD"))
+	}
+	return tree, commits
+}
+
+// TestBisectVerdicts: bisect's decisions with the build and the check faked: the first bad commit
+// found past one that does not build (skipped, with its reason); a run interrupted after a build
+// goes on where it stopped without building again; skipped commits that hide the first bad one are
+// said to; and the tree's checkout is put back each time.
+func TestBisectVerdicts(t *testing.T) {
+	tests := []struct {
+		name      string
+		states    []string
+		wantBad   int    // index of the first bad commit; -1 when it cannot be told
+		wantError string // in the error when -1
+	}{
+		{"past a commit that does not build", []string{"ok", "ok", "broken", "ok", "bug", "bug", "bug", "bug"}, 4, ""},
+		{"the last commit", []string{"ok", "ok", "ok", "bug"}, 3, ""},
+		{"hidden by commits that do not build", []string{"ok", "broken", "broken bug", "bug"}, -1, "do not build hide the first bad one"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tree, commits := bisectTree(t, tt.states)
+			cfg := loadConfig(t, map[string]string{"HOME": t.TempDir(), "SUML_KERNEL_TREE": tree, "SUML_CACHE": t.TempDir(), "SUML_DIST": t.TempDir()}, nil)
+			req := BisectRequest{Good: commits[0], Bad: "main", KUnit: "example*"}
+			fake := &fakeBisectStages{tree: tree}
+			res, err := bisectWith(context.Background(), cfg, req, fake.stages(), io.Discard)
+			if tt.wantBad < 0 {
+				if err == nil || !strings.Contains(err.Error(), tt.wantError) || !strings.Contains(err.Error(), "could be any of") {
+					t.Fatalf("err %v, want %q and git's candidates", err, tt.wantError)
+				}
+			} else if err != nil || res.FirstBad != commits[tt.wantBad] || res.Subject != fmt.Sprintf("c%d", tt.wantBad) {
+				t.Fatalf("first bad %s %q, %v; want %s", res.FirstBad, res.Subject, err, commits[tt.wantBad])
+			}
+			for _, s := range res.Steps {
+				if strings.Contains(tt.states[subjectIndex(s.Subject)], "broken") && (s.Verdict != "skip" || s.Reason != "does not build") {
+					t.Errorf("the commit that does not build: %+v", s)
+				}
+				if s.Verdict == "bad" && s.Reason != "check max-map-count: not ok" {
+					t.Errorf("a bad step's reason %q; want the check's first line", s.Reason)
+				}
+			}
+			head, _ := exec.Command("git", "-C", tree, "rev-parse", "HEAD").Output()
+			if strings.TrimSpace(string(head)) != commits[len(commits)-1] {
+				t.Error("the tree's checkout was not put back")
+			}
+		})
+	}
+
+	t.Run("resumed after Ctrl-C", func(t *testing.T) {
+		tree, commits := bisectTree(t, []string{"ok", "ok", "ok", "ok", "bug", "bug", "bug", "bug", "bug"})
+		cfg := loadConfig(t, map[string]string{"HOME": t.TempDir(), "SUML_KERNEL_TREE": tree, "SUML_CACHE": t.TempDir(), "SUML_DIST": t.TempDir()}, nil)
+		req := BisectRequest{Good: commits[0], Bad: "main", KUnit: "example*"}
+		ctx, cancel := context.WithCancel(context.Background())
+		first := &fakeBisectStages{tree: tree, cancel: cancel, cancelAt: 2}
+		if _, err := bisectWith(ctx, cfg, req, first.stages(), io.Discard); err == nil || !strings.Contains(err.Error(), "run the same command to go on") {
+			t.Fatalf("interrupted: %v", err)
+		}
+		second := &fakeBisectStages{tree: tree}
+		res, err := bisectWith(context.Background(), cfg, req, second.stages(), io.Discard)
+		if err != nil || res.FirstBad != commits[4] {
+			t.Fatalf("resumed: %s, %v", res.FirstBad, err)
+		}
+		if res.Builds != len(res.Steps)-1 || len(second.built) != res.Builds {
+			t.Errorf("resumed: %d builds for %d steps (%v); want the one verdict known from before not built again", res.Builds, len(res.Steps), second.built)
+		}
+	})
+}
+
+// subjectIndex is i of a bisectTree commit's subject "c<i>".
+func subjectIndex(subject string) int {
+	i, _ := strconv.Atoi(strings.TrimPrefix(subject, "c"))
+	return i
 }
