@@ -34,9 +34,20 @@ xbps-query() { for p in %s; do echo "ii $p a package"; done; }
 xbps-pkgdb() { :; }
 insmod() { echo "insmod: ERROR: could not insert module: Function not implemented"; }
 [() { if builtin [ "$1 $2" = "-e /proc/modules" ]; then return 1; fi; builtin [ "$@"; }
+hostname() { :; }
+ip() { :; }
 poweroff() { echo "reboot: System halted"; exit 0; }
+# What the guest writes in its own /tmp and /proc/sys stays in a folder of the stand-in's.
+own=$(mktemp -d)
+trap 'command rm -rf "$own"' EXIT
+mkdir -p "$own/tmp" "$own/proc/sys/net/ipv4"
 printf '# '
-while IFS= read -r line; do eval "$line"; printf '# '; done
+while IFS= read -r line; do
+	line=${line//\/tmp\//$own/tmp/}
+	line=${line//\/proc\/sys\//$own/proc/sys/}
+	eval "$line"
+	printf '# '
+done
 `
 
 // guestDist is a dist/ with void-minimal's records, a stand-in image and the stand-in guest as its
@@ -68,7 +79,8 @@ func TestGuestTestVerdicts(t *testing.T) {
 		env           map[string]string
 		want          []string // in the error; none for a pass
 	}{
-		{"passes", "6.12.117", nil, nil},
+		{"passes", "6.12.117", map[string]string{"SUML_TEST_SCRIPTS": writeTestScript(t, "echo 'TAP version 13'; echo 1..2; echo 'ok 1 - one'; echo 'ok 2 - two'")}, nil},
+		{"a script fails", "6.12.117", map[string]string{"SUML_TEST_SCRIPTS": writeTestScript(t, "echo 'TAP version 13'; echo 1..1; echo 'not ok 1 - one'")}, []string{"1 check(s) failed", "script"}},
 		{"another kernel", "6.1.0-host", nil, []string{"1 check(s) failed", "kernel release", "full console:"}},
 		{"a wrong password", "6.12.117", map[string]string{"SUML_RECIPES": recipesWithPassword(t, "not-it")}, []string{"root_password was refused"}},
 	}
@@ -85,7 +97,7 @@ func TestGuestTestVerdicts(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%v\n%s", err, out.String())
 				}
-				if len(report.Checks) != 5 || len(report.Failed()) != 0 || report.Version != "6.12.117" {
+				if len(report.Checks) != 5 || len(report.Failed()) != 0 || report.Version != "6.12.117" || len(report.Scripts) != 1 || len(report.Scripts[0].Subtests) != 2 {
 					t.Errorf("report %+v", report)
 				}
 				for _, f := range []string{"void-minimal.json", "void-minimal.junit.xml"} {
@@ -113,4 +125,12 @@ func recipesWithPassword(t *testing.T, password string) string {
 	}
 	os.WriteFile(filepath.Join(dir, "void-minimal.toml"), bytes.Replace(data, []byte(`root_password = "voidlinux"`), []byte(`root_password = "`+password+`"`), 1), 0o644)
 	return dir
+}
+
+func writeTestScript(t *testing.T, body string) string {
+	path := filepath.Join(t.TempDir(), "checks.sh")
+	if err := os.WriteFile(path, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

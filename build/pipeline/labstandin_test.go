@@ -1,0 +1,104 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// standInLab is a lab of two stand-in guests on one LAN: a's run leaves a file its check reads, and
+// b's check must fail.
+const standInLab = `
+[[lan]]
+name = "lan"
+
+[[guest]]
+name = "a"
+interface = [{ lan = "lan", address = "10.9.0.1/24" }]
+run = "echo configured > /tmp/configured"
+
+[[guest]]
+name = "b"
+recipe = "void-minimal"
+interface = [{ lan = "lan", address = "10.9.0.2/24" }]
+run = ["true", "echo more"]
+
+[[check]]
+name = "a ran its commands"
+guest = "a"
+run = "cat /tmp/configured"
+want = "%s"
+
+[[check]]
+name = "b refuses"
+guest = "b"
+run = "false"
+fail = true
+`
+
+func standInLabConfig(t *testing.T, want string) map[string]string {
+	env := guestDist(t, "6.12.117")
+	labs := t.TempDir()
+	os.WriteFile(filepath.Join(labs, "pair.toml"), []byte(strings.Replace(standInLab, "%s", want, 1)), 0o644)
+	env["SUML_LABS"] = labs
+	return env
+}
+
+// TestLabTestOnStandIns: labTest's orchestration with stand-in guests: each configured and its run
+// commands run, the checks judged, a failed check failing the lab with the run folder named.
+func TestLabTestOnStandIns(t *testing.T) {
+	cfg := loadConfig(t, standInLabConfig(t, "configured"), nil)
+	var out bytes.Buffer
+	report, err := LabTest(context.Background(), cfg, "pair", &out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if len(report.Checks) != 2 || !report.Checks[0].OK || !report.Checks[1].OK || report.Dir == "" {
+		t.Errorf("report %+v", report)
+	}
+
+	cfg = loadConfig(t, standInLabConfig(t, "something else"), nil)
+	if _, err := LabTest(context.Background(), cfg, "pair", &out); err == nil || !strings.Contains(err.Error(), "a ran its commands") || !strings.Contains(err.Error(), "consoles and captures") {
+		t.Errorf("a failing check: %v", err)
+	}
+}
+
+// TestLabOnStandIns: lab says what runs, records where its consoles are for labConsole while it
+// runs, and stops when its context ends, removing that record.
+func TestLabOnStandIns(t *testing.T) {
+	cfg := loadConfig(t, standInLabConfig(t, "configured"), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- Lab(ctx, cfg, "pair", []string{"true"}, &out) }()
+	current := currentLabFile(cfg, "pair")
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(out.String(), "is up"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("the lab did not come up:\n%s", out.String())
+		}
+	}
+	if _, err := os.Stat(current); err != nil {
+		t.Errorf("no record of the running lab for labConsole: %v", err)
+	}
+	if err := LabConsole(ctx, cfg, "pair", "nosuch", os.Stdin, &out); err == nil || !strings.Contains(err.Error(), `no guest "nosuch"`) {
+		t.Errorf("labConsole to a guest the lab has not: %v", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	for _, want := range []string{"a ", "10.9.0.1/24 on lan", "console: ", "lab pair: stopping"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("lab's output lacks %q:\n%s", want, s)
+		}
+	}
+	if _, err := os.Stat(current); err == nil {
+		t.Error("the running lab's record outlived it")
+	}
+}
