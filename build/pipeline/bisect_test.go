@@ -206,3 +206,31 @@ func subjectIndex(subject string) int {
 	i, _ := strconv.Atoi(strings.TrimPrefix(subject, "c"))
 	return i
 }
+
+// TestBisectKunitCheck: a bisect whose check is a KUnit filter runs the real kunit target on what
+// each step built (here a stand-in kernel printing real recorded consoles: passing before the bad
+// commit, failing from it on).
+func TestBisectKunitCheck(t *testing.T) {
+	tree, commits := bisectTree(t, []string{"ok", "ok", "bug", "bug"})
+	cfg := loadConfig(t, map[string]string{"HOME": t.TempDir(), "SUML_KERNEL_TREE": tree, "SUML_CACHE": t.TempDir(), "SUML_DIST": t.TempDir(), "SUML_BOOT_SANDBOX": "off"}, nil)
+	passing, failing := recordedConsole(t, "kunit-6.12.117-um.console"), recordedConsole(t, "kunit-6.12.117-um-failing.console")
+	stages := realBisectStages
+	stages.build = func(ctx context.Context, cfg config.Config, log io.Writer) error {
+		state, _ := os.ReadFile(filepath.Join(tree, "state"))
+		console := passing
+		if strings.Contains(string(state), "bug") {
+			console = failing
+		}
+		standInKernel(t, cfg.Paths.Dist, console)
+		return nil
+	}
+	res, err := bisectWith(context.Background(), cfg, BisectRequest{Good: commits[0], Bad: "main", KUnit: "example*"}, stages, io.Discard)
+	if err != nil || res.FirstBad != commits[2] {
+		t.Fatalf("first bad %s, %v; want %s", res.FirstBad, err, commits[2])
+	}
+	for _, s := range res.Steps {
+		if s.Verdict == "bad" && !strings.Contains(s.Reason, "tests failed") {
+			t.Errorf("a bad step's reason %q; want kunit's", s.Reason)
+		}
+	}
+}

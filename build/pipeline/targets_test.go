@@ -117,3 +117,18 @@ func TestGdbSourceArgs(t *testing.T) {
 		t.Errorf("args %q", args)
 	}
 }
+
+// TestDoctor: doctor lists where each tool is and passes, or fails naming the packages to install.
+func TestDoctor(t *testing.T) {
+	var out bytes.Buffer
+	err := Doctor(&out)
+	if !strings.Contains(out.String(), "make") || !strings.Contains(out.String(), "gdb") {
+		t.Errorf("doctor's listing:\n%s", out.String())
+	}
+	if err == nil && !strings.Contains(out.String(), "all host tools the targets need are present") {
+		t.Errorf("doctor passed without saying so:\n%s", out.String())
+	}
+	if err != nil && !strings.Contains(err.Error(), "apt-get install") {
+		t.Errorf("doctor's failure names no install command: %v", err)
+	}
+}
