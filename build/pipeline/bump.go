@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/simple-uml/simple-uml/build/config"
@@ -78,7 +77,7 @@ func Bump(ctx context.Context, cfg config.Config, opts BumpOptions, w io.Writer)
 		fmt.Fprintf(w, "dry run: %s not changed\n", lockPath)
 		return res, nil
 	}
-	return res, writeLock(lockPath, lockSection(cfg), res.New, w)
+	return res, writeLock(lockPath, cfg.LockSection(), res.New, w)
 }
 
 // bumpTarget is the release to pin: -to's exact version, or the newest of kernel.series that
@@ -99,7 +98,7 @@ func bumpTarget(ctx context.Context, cfg config.Config, cache *fetch.Cache, opts
 		}
 		return rel, err
 	}
-	if lockSection(cfg) != "" && !seriesOf(opts.Version, cfg.Kernel.Series) {
+	if cfg.LockSection() != "" && !seriesOf(opts.Version, cfg.Kernel.Series) {
 		return kernelorg.Release{}, fmt.Errorf("bump -to=%s -series=%s: %s is not a release of %s", opts.Version, cfg.Kernel.Series, opts.Version, cfg.Kernel.Series)
 	}
 	if _, _, err := kernelorg.ParseVersion(opts.Version); err != nil {
@@ -120,7 +119,7 @@ func writeLock(lockPath, section string, pin config.KernelPin, w io.Writer) erro
 	if err != nil {
 		return err
 	}
-	updated, err := rewriteLock(old, section, pin)
+	updated, err := config.RewriteLock(old, section, pin)
 	if err != nil {
 		return fmt.Errorf("%s: %w", lockPath, err)
 	}
@@ -129,15 +128,6 @@ func writeLock(lockPath, section string, pin config.KernelPin, w io.Writer) erro
 	}
 	fmt.Fprintf(w, "%s rewritten\n", lockPath)
 	return nil
-}
-
-// lockSection is the series whose table in kernel.lock holds cfg's pin: "" for the default series,
-// pinned at the top of the file.
-func lockSection(cfg config.Config) string {
-	if cfg.Kernel.Series == cfg.DefaultSeries || cfg.DefaultSeries == "" {
-		return ""
-	}
-	return cfg.Kernel.Series
 }
 
 // seriesOf says whether version belongs to series (any version does to stable and mainline).
@@ -150,67 +140,4 @@ func orNone(s string) string {
 		return "(none)"
 	}
 	return s
-}
-
-var (
-	lockKey   = regexp.MustCompile(`^(\s*)(version|sha256|released)(\s*=\s*)"[^"]*"(.*)$`)
-	lockTable = regexp.MustCompile(`^\s*\[([^\[\]]*)\]\s*(#.*)?$`)
-)
-
-// rewriteLock replaces the values of version, sha256 and released of a series' pin and keeps every
-// other byte: the top of the file for the default series (series ""), its [series."<series>"] table
-// for another, which is added at the end when the lock has none yet. The result is read back, so
-// that a lock laid out otherwise is refused rather than written wrong.
-func rewriteLock(data []byte, series string, lock config.KernelPin) ([]byte, error) {
-	values := map[string]string{"version": lock.Version, "sha256": lock.SHA256, "released": lock.Released}
-	want := ""
-	if series != "" {
-		want = `series."` + series + `"`
-	}
-	seen := map[string]bool{}
-	table := ""
-	lines := strings.SplitAfter(string(data), "\n")
-	for i, line := range lines {
-		body := strings.TrimRight(line, "\n")
-		if m := lockTable.FindStringSubmatch(body); m != nil {
-			table = strings.Join(strings.Fields(m[1]), "")
-			continue
-		}
-		m := lockKey.FindStringSubmatch(body)
-		if m == nil || table != want {
-			continue
-		}
-		seen[m[2]] = true
-		lines[i] = m[1] + m[2] + m[3] + `"` + values[m[2]] + `"` + m[4] + line[len(body):]
-	}
-	out := strings.Join(lines, "")
-	if series != "" && len(seen) == 0 {
-		if out != "" && !strings.HasSuffix(out, "\n") {
-			out += "\n"
-		}
-		out += fmt.Sprintf("\n[%s]\nversion = %q\nsha256 = %q\nreleased = %q\n", want, lock.Version, lock.SHA256, lock.Released)
-		seen = map[string]bool{"version": true, "sha256": true, "released": true}
-	}
-	var missing []string
-	for _, k := range []string{"version", "sha256", "released"} {
-		if !seen[k] {
-			missing = append(missing, k)
-		}
-	}
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("no %s line to rewrite (keys: version, sha256, released)", strings.Join(missing, ", "))
-	}
-	top, others, err := config.DecodeLock([]byte(out))
-	got := top
-	if series != "" {
-		got = others[series]
-	}
-	if err != nil || got != lock {
-		what := "the default series' pin"
-		if series != "" {
-			what = "the [" + want + "] table"
-		}
-		return nil, fmt.Errorf("could not rewrite %s in place (read back: %v): edit it by hand", what, err)
-	}
-	return []byte(out), nil
 }
