@@ -14,6 +14,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/digest"
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/gitrepo"
+	"github.com/simple-uml/simple-uml/build/kunit"
 )
 
 // BisectRequest is what `mage bisect` looks for between two commits of kernel.tree.
@@ -65,7 +66,10 @@ type bisectStages struct {
 
 // realBisectStages build with `mage kernel` and check with `mage kunit` or `mage test`.
 var realBisectStages = bisectStages{
-	build: func(ctx context.Context, cfg config.Config, log io.Writer) error { _, err := Kernel(ctx, cfg, log); return err },
+	build: func(ctx context.Context, cfg config.Config, log io.Writer) error {
+		_, err := Kernel(ctx, cfg, log)
+		return err
+	},
 	check: (*bisectRun).check,
 }
 
@@ -179,7 +183,7 @@ func newBisect(ctx context.Context, cfg config.Config, req BisectRequest, w io.W
 // or mage test's own checks of the recipe's image, which must be in dist/ before any build.
 func bisectCheckKey(cfg config.Config, req BisectRequest) (string, error) {
 	if req.KUnit != "" {
-		if !kunitFilter.MatchString(req.KUnit) {
+		if !kunit.ValidFilter(req.KUnit) {
 			return "", fmt.Errorf("bisect -kunit %q: use suite and test names with * ? [ ] globs", req.KUnit)
 		}
 		return "kunit:" + req.KUnit, nil

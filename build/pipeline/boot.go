@@ -241,10 +241,10 @@ func GuestTest(ctx context.Context, cfg config.Config, w io.Writer) (GuestTestRe
 	if report.Checks, err = vm.RunChecks(ctx, guestChecks(g, service), timeout, w); err != nil {
 		return fail(err)
 	}
-	if report.Scripts, err = runScripts(ctx, vm, cfg.Test.Scripts, timeout, w); err != nil {
+	if report.Scripts, err = vm.RunScripts(ctx, cfg.Test.Scripts, timeout, w); err != nil {
 		return fail(err)
 	}
-	jsonReport, junitReport, err := writeReports(cfg, cfg.Boot.Recipe, testReport(cfg, report.Checks, report.Scripts))
+	jsonReport, junitReport, err := ktap.WriteReports(filepath.Join(cfg.Paths.Dist, "test-reports"), cfg.Boot.Recipe, testReport(cfg, report.Checks, report.Scripts))
 	if err != nil {
 		return fail(err)
 	}

@@ -3,11 +3,9 @@ package pipeline
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -22,68 +20,6 @@ func recordedConsole(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	return string(data)
-}
-
-// TestKunitFilterSelectsNothing: a filter that selects no test is an error that says so and lists the
-// kernel's suites, read from a second boot that lists them; boots are faked with recorded consoles.
-func TestKunitFilterSelectsNothing(t *testing.T) {
-	ran := recordedConsole(t, "kunit-6.12.117-um.console")          // every suite run
-	none := recordedConsole(t, "kunit-6.12.118-um-nomatch.console") // kunit.filter_glob=nosuch*: "1..0"
-	listed := recordedConsole(t, "kunit-6.12.118-um-list.console")  // kunit.action=list
-	const suites = "example_init, example, list-kunit-test, hlist, klist"
-	run := []string{"kunit.enable=1", "kunit_shutdown=halt"}
-	list := []string{"kunit.enable=1", "kunit_shutdown=halt", "kunit.action=list"}
-	tests := []struct {
-		name, filter string
-		consoles     []string // what each boot prints, in turn; "error" fails the boot
-		wantBoots    [][]string
-		wantErr      string // the whole message; empty: none
-	}{
-		{"a filter that selects suites", "list*", []string{ran},
-			[][]string{append(run, "kunit.filter_glob=list*")}, ""},
-		{"a filter that selects nothing", "nosuch*", []string{none, listed},
-			[][]string{append(run, "kunit.filter_glob=nosuch*"), list},
-			`kunit: filter "nosuch*" selects no test; the kernel's suites: ` + suites + ` (filter suites, or suite.test, with * ? [ ] globs, e.g. -filter='example_init*')`},
-		{"a kernel before 6.6 runs its suites when asked for a list", "nosuch*", []string{none, ran},
-			[][]string{append(run, "kunit.filter_glob=nosuch*"), list},
-			`kunit: filter "nosuch*" selects no test; the kernel's suites: ` + suites + ` (filter suites, or suite.test, with * ? [ ] globs, e.g. -filter='example_init*')`},
-		{"a kernel that lists no suite", "nosuch*", []string{none, none},
-			[][]string{append(run, "kunit.filter_glob=nosuch*"), list},
-			`kunit: filter "nosuch*" selects no test, and the kernel lists no KUnit suite (` + kunitHint + `)`},
-		{"no filter and no suite", "", []string{none},
-			[][]string{run},
-			"kunit: the kernel ran no KUnit suite (" + kunitHint + ")"},
-		{"the listing boot fails", "nosuch*", []string{none, "error"},
-			[][]string{append(run, "kunit.filter_glob=nosuch*"), list},
-			`kunit: filter "nosuch*" selects no test, and listing the kernel's suites failed: kunit: did not power off`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var boots [][]string
-			boot := func(_ context.Context, args []string) (string, error) {
-				boots = append(boots, args)
-				if len(boots) > len(tt.consoles) {
-					t.Fatalf("boot %d: %q", len(boots), args)
-				}
-				if c := tt.consoles[len(boots)-1]; c != "error" {
-					return c, nil
-				}
-				return "", errors.New("kunit: did not power off")
-			}
-			root, err := kunitTests(context.Background(), boot, tt.filter)
-			if !slices.EqualFunc(boots, tt.wantBoots, slices.Equal) {
-				t.Errorf("boots %q, want %q", boots, tt.wantBoots)
-			}
-			switch {
-			case tt.wantErr == "" && err != nil:
-				t.Fatal(err)
-			case tt.wantErr == "" && len(root.Subtests) != 5:
-				t.Errorf("%d suites run, want 5", len(root.Subtests))
-			case tt.wantErr != "" && (err == nil || err.Error() != tt.wantErr):
-				t.Errorf("err = %v\nwant %s", err, tt.wantErr)
-			}
-		})
-	}
 }
 
 // standInKernel writes a stand-in for dist/linux that records its arguments in args and prints a
