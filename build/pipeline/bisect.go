@@ -15,6 +15,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/gitrepo"
 	"github.com/simple-uml/simple-uml/build/kunit"
+	"github.com/simple-uml/simple-uml/build/manifest"
 )
 
 // BisectRequest is what `mage bisect` looks for between two commits of kernel.tree.
@@ -188,7 +189,7 @@ func bisectCheckKey(cfg config.Config, req BisectRequest) (string, error) {
 		}
 		return "kunit:" + req.KUnit, nil
 	}
-	image, _, record := RootfsOutputs(cfg.Paths.Dist, cfg.Boot.Recipe)
+	image, _, record := manifest.RootfsFiles(cfg.Paths.Dist, cfg.Boot.Recipe)
 	for _, p := range []string{image, record} {
 		if _, err := os.Stat(p); err != nil {
 			return "", fmt.Errorf("bisect boots %s's image: build it first with `go tool mage rootfs`: %w", cfg.Boot.Recipe, err)
@@ -272,7 +273,7 @@ func (b *bisectRun) check(ctx context.Context, cfg config.Config, log io.Writer)
 		return err
 	}
 	// The image to boot, from the real dist/ into the bisect's (a hard link: it is only read).
-	image, _, record := RootfsOutputs(b.cfg.Paths.Dist, cfg.Boot.Recipe)
+	image, _, record := manifest.RootfsFiles(b.cfg.Paths.Dist, cfg.Boot.Recipe)
 	for _, p := range []string{image, record} {
 		if err := files.LinkOrCopy(p, filepath.Join(cfg.Paths.Dist, filepath.Base(p))); err != nil {
 			return err

@@ -37,7 +37,7 @@ type guest struct {
 // prepareGuest reads dist/'s kernel and image records and turns the [boot] settings into options.
 func prepareGuest(cfg config.Config, w io.Writer) (*guest, error) {
 	linux := filepath.Join(cfg.Paths.Dist, kernel.LinuxName)
-	image, _, recordPath := RootfsOutputs(cfg.ImagesDir(), cfg.Boot.Recipe)
+	image, _, recordPath := manifest.RootfsFiles(cfg.ImagesDir(), cfg.Boot.Recipe)
 	for _, p := range []string{linux, image} {
 		if _, err := os.Stat(p); err != nil {
 			return nil, fmt.Errorf("%s is missing: build the pair with `go tool mage kernel rootfs` (recipe %q), or download a published one with `go tool mage fetch`: %w", p, cfg.Boot.Recipe, err)

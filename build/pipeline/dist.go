@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -129,7 +128,7 @@ func planRelease(cfg config.Config) (*releaseBuild, error) {
 		// A release is a kernel.org release, verified: not whatever a work tree held.
 		return nil, fmt.Errorf("%s holds a kernel built from your tree %s (kernel.tree): releases are built from kernel.org's tarballs; unset kernel.tree and run `go tool mage kernel`", cfg.Paths.Dist, kernel.Tree.Path)
 	}
-	roots, err := distRootfs(cfg.ImagesDir())
+	roots, err := manifest.ReadRootfsRecords(cfg.ImagesDir())
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +198,7 @@ func (r *releaseBuild) rootfsAssets(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		image, tarball, _ := RootfsOutputs(r.cfg.ImagesDir(), root.Recipe)
+		image, tarball, _ := manifest.RootfsFiles(r.cfg.ImagesDir(), root.Recipe)
 		base := manifest.RootfsAssetBase(root.Recipe, root.Arch, r.version)
 		if err := artifact.WriteFile(filepath.Join(r.stage, base+".ext4.zst"), artifact.Zstd, func(out io.Writer) error {
 			return copyFrom(out, image)
@@ -260,58 +259,6 @@ func (r *releaseBuild) manifestAndSums(context.Context) error {
 	return os.WriteFile(filepath.Join(r.stage, artifact.SumsName), sums.Bytes(), 0o644)
 }
 
-// distRootfs reads every root filesystem record in dist/, sorted by recipe.
-func distRootfs(dist string) ([]manifest.RootfsRecord, error) {
-	matches, _ := filepath.Glob(filepath.Join(dist, "*.json"))
-	var out []manifest.RootfsRecord
-	for _, p := range matches {
-		if filepath.Base(p) == manifest.KernelRecordName {
-			continue
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return nil, err
-		}
-		var r manifest.RootfsRecord
-		err = json.Unmarshal(data, &r)
-		if err != nil || r.Recipe == "" || len(r.Packages) == 0 {
-			// A JSON file beside an image of its name is that image's record: a broken one must not
-			// make the release leave the root filesystem out without a word.
-			name := strings.TrimSuffix(filepath.Base(p), ".json")
-			if image, _, _ := RootfsOutputs(dist, name); files.Exists(image) {
-				return nil, fmt.Errorf("%s, the record of %s, is not a readable root filesystem record (%v): rebuild it with `go tool mage rootfs -recipe=%s`", p, image, err, name)
-			}
-			continue
-		}
-		image, tarball, _ := RootfsOutputs(dist, r.Recipe)
-		for _, f := range []string{image, tarball} {
-			if want, ok := r.Outputs[filepath.Base(f)]; !ok || !want.Unchanged(f) {
-				return nil, fmt.Errorf("%s does not match its record %s: rebuild with `go tool mage rootfs`", f, p)
-			}
-		}
-		out = append(out, r)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Recipe < out[j].Recipe })
-	return out, nil
-}
-
-// releaseEpoch is SOURCE_DATE_EPOCH when set, else the kernel's build timestamp (its release time).
-func releaseEpoch(k *manifest.KernelRecord) (time.Time, error) {
-	if t, ok, err := sourceDateEpoch(os.Getenv); ok || err != nil {
-		return t, err
-	}
-	for _, e := range k.BuildEnv {
-		if v, ok := strings.CutPrefix(e, "KBUILD_BUILD_TIMESTAMP="); ok {
-			t, err := time.Parse(time.RFC1123Z, v)
-			if err != nil {
-				return time.Time{}, fmt.Errorf("kernel record: KBUILD_BUILD_TIMESTAMP %q: %w", v, err)
-			}
-			return t.UTC(), nil
-		}
-	}
-	return time.Time{}, errors.New("kernel record has no KBUILD_BUILD_TIMESTAMP; set SOURCE_DATE_EPOCH")
-}
-
 func copyFrom(w io.Writer, path string) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -327,4 +274,12 @@ func humanSize(fi os.FileInfo) string {
 		return "?"
 	}
 	return ui.Size(fi.Size())
+}
+
+// releaseEpoch is SOURCE_DATE_EPOCH when set, else the kernel's build timestamp (its release time).
+func releaseEpoch(k *manifest.KernelRecord) (time.Time, error) {
+	if t, ok, err := config.SourceDateEpoch(os.Getenv); ok || err != nil {
+		return t, err
+	}
+	return k.BuildTime()
 }

@@ -578,7 +578,7 @@ func TestRootfsDistReproducible(t *testing.T) {
 func TestDistRefusesCorruptRootfsRecord(t *testing.T) {
 	cfg := distReady(t)
 	os.WriteFile(filepath.Join(cfg.Paths.Dist, "notes.json"), []byte(`{"unrelated": true}`), 0o644)
-	_, _, record := RootfsOutputs(cfg.Paths.Dist, "test")
+	_, _, record := manifest.RootfsFiles(cfg.Paths.Dist, "test")
 	os.WriteFile(record, []byte(`{"recipe": "test", "packages": [`), 0o644)
 	_, err := Dist(context.Background(), cfg, testLog(t))
 	if err == nil || !strings.Contains(err.Error(), "not a readable root filesystem record") || !strings.Contains(err.Error(), "rootfs -recipe=test") {

@@ -78,7 +78,7 @@ func TestKilledRunsRecover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _, record := RootfsOutputs(cfg.Paths.Dist, cfg.Rootfs.Recipe)
+	_, _, record := manifest.RootfsFiles(cfg.Paths.Dist, cfg.Rootfs.Recipe)
 	// run starts rootfs + dist for release revision rev and kills it after delay (0: never); it
 	// reports whether the kill came before the run ended.
 	run := func(rev int, delay time.Duration) bool {

@@ -87,7 +87,7 @@ func installFetched(ctx context.Context, dist string, m *manifest.Manifest, root
 	if err := m.Kernel.CheckOutputs(stage); err != nil {
 		return fmt.Errorf("kernel tarball does not match the manifest: %w", err)
 	}
-	image, _, record := RootfsOutputs(dist, root.Recipe)
+	image, _, record := manifest.RootfsFiles(dist, root.Recipe)
 	stagedImage := filepath.Join(stage, filepath.Base(image))
 	// No bigger than the record says; its digest is checked next.
 	if err := artifact.DecompressSparse(ctx, imageZst, artifact.Zstd, stagedImage, root.Outputs[filepath.Base(image)].Size); err != nil {

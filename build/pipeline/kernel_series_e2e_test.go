@@ -161,6 +161,6 @@ func TestSeriesEndToEnd(t *testing.T) {
 
 // rootfsFiles are a recipe's image, tarball and record in a dist folder.
 func rootfsFiles(dist, recipe string) []string {
-	image, tarball, record := RootfsOutputs(dist, recipe)
+	image, tarball, record := manifest.RootfsFiles(dist, recipe)
 	return []string{image, tarball, record}
 }

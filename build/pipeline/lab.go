@@ -172,7 +172,7 @@ func labImage(cfg config.Config, g lab.Guest) (lab.Image, error) {
 	if recipe == "" {
 		recipe = cfg.Boot.Recipe
 	}
-	image, _, recordPath := RootfsOutputs(cfg.ImagesDir(), recipe)
+	image, _, recordPath := manifest.RootfsFiles(cfg.ImagesDir(), recipe)
 	var rec manifest.RootfsRecord
 	if err := files.ReadJSON(recordPath, &rec); err != nil {
 		return lab.Image{}, fmt.Errorf("no root filesystem %q in %s (build it with `go tool mage rootfs -recipe=%s`): %w", recipe, cfg.ImagesDir(), recipe, err)

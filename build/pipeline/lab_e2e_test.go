@@ -18,6 +18,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/attacktest"
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/files"
+	"github.com/simple-uml/simple-uml/build/manifest"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
@@ -99,7 +100,7 @@ func TestLabEndToEnd(t *testing.T) {
 	port := freeLocalPort(t)
 	// Here the router boots an image the lab file names, beside it, rather than its recipe's; and b
 	// runs at a lower CPU priority.
-	image, _, _ := RootfsOutputs(filepath.Join(ws, "dist"), "test")
+	image, _, _ := manifest.RootfsFiles(filepath.Join(ws, "dist"), "test")
 	os.Mkdir(filepath.Join(labs, "images"), 0o755)
 	if err := files.LinkOrCopy(image, filepath.Join(labs, "images", "router.ext4")); err != nil {
 		t.Fatal(err)

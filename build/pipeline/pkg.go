@@ -6,9 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/userpkg"
@@ -39,7 +37,7 @@ func Pkg(ctx context.Context, cfg config.Config, getenv func(string) string, req
 			return err
 		}},
 		step{name: "package", run: func(context.Context) error {
-			date, _, err := sourceDateEpoch(getenv)
+			date, _, err := config.SourceDateEpoch(getenv)
 			if err != nil {
 				return err
 			}
@@ -117,17 +115,4 @@ func Repo(ctx context.Context, cfg config.Config, req RepoRequest, w io.Writer) 
 	}
 	fmt.Fprintf(w, "repo: in a recipe:\n\n[[repositories]]\nurl = %q\nkeys = [%q]\n\n", abs, repo.Fingerprint)
 	return repo, nil
-}
-
-// sourceDateEpoch reads SOURCE_DATE_EPOCH; ok is false when it is not set.
-func sourceDateEpoch(getenv func(string) string) (t time.Time, ok bool, err error) {
-	v := getenv("SOURCE_DATE_EPOCH")
-	if v == "" {
-		return time.Time{}, false, nil
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		return time.Time{}, false, fmt.Errorf("SOURCE_DATE_EPOCH=%q: want seconds since 1970", v)
-	}
-	return time.Unix(n, 0).UTC(), true, nil
 }

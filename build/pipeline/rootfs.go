@@ -34,11 +34,6 @@ type RootfsResult struct {
 	Tarball  string
 }
 
-// RootfsOutputs names a recipe's files in dist/.
-func RootfsOutputs(dist, recipe string) (image, tarball, record string) {
-	return filepath.Join(dist, recipe+".ext4"), filepath.Join(dist, recipe+".tar.zst"), filepath.Join(dist, recipe+".json")
-}
-
 // Rootfs assembles the named recipe (empty: the configured default) into dist/: a sparse ext4 image,
 // a tarball of the same tree and the package manifest. Progress and commands go to w.
 func Rootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (RootfsResult, error) {
@@ -140,7 +135,7 @@ func planRootfs(ctx context.Context, cfg config.Config, recipe *rootfs.Recipe, w
 		Repos                []manifest.RepoRecord
 		Packages             []string
 	}{rootfsFormat, b.rec.RecipeSHA256, b.rec.Arch, b.rec.Repositories, chosen})
-	b.image, b.tarball, b.recordPath = RootfsOutputs(cfg.Paths.Dist, name)
+	b.image, b.tarball, b.recordPath = manifest.RootfsFiles(cfg.Paths.Dist, name)
 	b.tmpImage = filepath.Join(cfg.Paths.Dist, "."+filepath.Base(b.image)+".tmp")
 	b.tmpTarball = filepath.Join(cfg.Paths.Dist, "."+filepath.Base(b.tarball)+".tmp")
 	b.work = filepath.Join(cfg.Paths.Cache, "rootfs", b.rec.InputKey[:16])

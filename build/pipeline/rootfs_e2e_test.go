@@ -252,7 +252,7 @@ func TestRootfsEndToEnd(t *testing.T) {
 	kernel := e2ePairState.kernel
 
 	dist := filepath.Join(ws, "dist")
-	image, tarball, record := RootfsOutputs(dist, "test")
+	image, tarball, record := manifest.RootfsFiles(dist, "test")
 	for _, p := range []string{image, tarball, record} {
 		fi, err := os.Stat(p)
 		if err != nil {
@@ -429,7 +429,7 @@ func TestRootfsScriptPlantsLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	canary.Check(t)
-	_, tarball, _ := RootfsOutputs(cfg.Paths.Dist, "test")
+	_, tarball, _ := manifest.RootfsFiles(cfg.Paths.Dist, "test")
 	_, entries := readRootfsTarball(t, tarball)
 	for name, target := range map[string]string{"./planted-file": canary.Path, "./planted-root": "/", "./planted-dir/again": canary.Path} {
 		e, ok := entries[name]

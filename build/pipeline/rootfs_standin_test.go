@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/rootfs"
 )
 
@@ -45,7 +46,7 @@ func TestRootfsConfigureBootOnStandIn(t *testing.T) {
 			cfg := rootfsConfig(t, recipes, map[string]string{"SUML_ROOTFS_KERNEL": kernel, "SUML_BOOT_SANDBOX": "off"})
 			var out bytes.Buffer
 			res, err := Rootfs(context.Background(), cfg, "", &out)
-			_, _, record := RootfsOutputs(cfg.Paths.Dist, "test")
+			_, _, record := manifest.RootfsFiles(cfg.Paths.Dist, "test")
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "configure.log") {
 					t.Fatalf("err %v, want %q and the console log", err, tt.wantErr)

@@ -148,7 +148,7 @@ func TestTreeEndToEnd(t *testing.T) {
 	work, repo := treeWork(t)
 	dist := filepath.Join(work, "dist")
 	os.MkdirAll(dist, 0o755)
-	image, _, record := RootfsOutputs(filepath.Join(ws, "dist"), "test")
+	image, _, record := manifest.RootfsFiles(filepath.Join(ws, "dist"), "test")
 	for _, p := range []string{image, record} {
 		if err := files.LinkOrCopy(p, filepath.Join(dist, filepath.Base(p))); err != nil {
 			t.Fatal(err)

@@ -60,7 +60,7 @@ func TestBootEndToEnd(t *testing.T) {
 	requireImageTools(t)
 	ws, _, _ := e2ePair(t)
 	dist := filepath.Join(ws, "dist")
-	image, _, _ := RootfsOutputs(dist, "test")
+	image, _, _ := manifest.RootfsFiles(dist, "test")
 	before, err := digest.File(image)
 	if err != nil {
 		t.Fatal(err)
