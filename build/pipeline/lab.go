@@ -70,7 +70,7 @@ func Lab(ctx context.Context, cfg config.Config, name string, console []string, 
 		return err
 	}
 	defer os.Remove(current)
-	describeLab(w, r)
+	r.Describe(w)
 	if session, err := openLabTmux(ctx, cfg, r, console); err != nil {
 		fmt.Fprintf(w, "no tmux session (%v); attach to a console with `go tool mage labConsole %s <guest>`\n", err, name)
 	} else {
@@ -182,35 +182,4 @@ func labImage(cfg config.Config, g lab.Guest) (lab.Image, error) {
 		return lab.Image{}, err
 	}
 	return lab.Image{Path: image, RootPassword: r.RootPassword}, nil
-}
-
-// describeLab says what runs: each guest's addresses, uplink and forwards, the LANs' captures, and
-// where the consoles are logged.
-func describeLab(w io.Writer, r *lab.Running) {
-	fmt.Fprintf(w, "lab %s is up (Ctrl-C stops it):\n", r.Lab.Name)
-	for _, g := range r.Lab.Guests {
-		var addrs []string
-		for j, i := range g.Interfaces {
-			addrs = append(addrs, fmt.Sprintf("%s %s on %s", uml.LANDevice(j+1), i.Address, i.LAN))
-		}
-		if g.Uplink {
-			door := "host closed"
-			if g.HostAccess {
-				door = "host loopback OPEN as 10.0.2.2"
-			}
-			addrs = append(addrs, "uplink vec0 ("+door+")")
-		}
-		if g.Forward != "" {
-			addrs = append(addrs, "forwards 127.0.0.1 "+g.Forward)
-		}
-		if g.Nice != 0 {
-			addrs = append(addrs, fmt.Sprintf("nice %d", g.Nice))
-		}
-		fmt.Fprintf(w, "  %-12s %s\n    console: %s\n", g.Name, strings.Join(addrs, "; "), r.ConsolePath(g.Name))
-	}
-	for _, n := range r.Lab.LANs {
-		if n.Capture {
-			fmt.Fprintf(w, "  LAN %s captured to %s\n", n.Name, r.CapturePath(n.Name))
-		}
-	}
 }
