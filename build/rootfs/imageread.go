@@ -94,14 +94,43 @@ func readGuestImage(ctx context.Context, img, parent, prefix string) (*guestImag
 	return g, nil
 }
 
+// dirRef is a directory of the image to read: its inode and its path.
+type dirRef struct {
+	ino  uint64
+	path string
+}
+
+// children dumps the directories of one level as raw blocks with debugfs and decodes their entries.
+func (g *guestImage) children(ctx context.Context, img string, level []dirRef) ([]imageEntry, error) {
+	var cmds strings.Builder
+	for _, d := range level {
+		fmt.Fprintf(&cmds, "dump <%d> %s\n", d.ino, g.blob(d.ino))
+	}
+	if err := debugfsScript(ctx, img, cmds.String(), false, nil); err != nil {
+		return nil, err
+	}
+	var children []imageEntry
+	for _, d := range level {
+		data, err := os.ReadFile(g.blob(d.ino))
+		if err != nil {
+			return nil, fmt.Errorf("directory %s: %w", d.path, err)
+		}
+		os.Remove(g.blob(d.ino))
+		names, err := parseDirBlocks(data)
+		if err != nil {
+			return nil, fmt.Errorf("directory %s: %w", d.path, err)
+		}
+		for _, n := range names {
+			children = append(children, imageEntry{Path: strings.TrimSuffix(d.path, "/") + "/" + n.name, Ino: n.ino})
+		}
+	}
+	return children, nil
+}
+
 // walk lists the tree level by level: the directories of one level are dumped as raw blocks by
 // debugfs and decoded, then their children's inodes are read from the image's inode tables; the
 // directories among them make the next level.
 func (g *guestImage) walk(ctx context.Context, img string) error {
-	type dirRef struct {
-		ino  uint64
-		path string
-	}
 	inodes, err := openInodeTable(img)
 	if err != nil {
 		return err
@@ -119,27 +148,9 @@ func (g *guestImage) walk(ctx context.Context, img string) error {
 	decoded := map[uint64]imageEntry{} // by inode: a hard link to a file is decoded once
 	var dirBytes int64
 	for len(level) > 0 {
-		var cmds strings.Builder
-		for _, d := range level {
-			fmt.Fprintf(&cmds, "dump <%d> %s\n", d.ino, g.blob(d.ino))
-		}
-		if err := debugfsScript(ctx, img, cmds.String(), false, nil); err != nil {
+		children, err := g.children(ctx, img, level)
+		if err != nil {
 			return err
-		}
-		var children []imageEntry
-		for _, d := range level {
-			data, err := os.ReadFile(g.blob(d.ino))
-			if err != nil {
-				return fmt.Errorf("directory %s: %w", d.path, err)
-			}
-			os.Remove(g.blob(d.ino))
-			names, err := parseDirBlocks(data)
-			if err != nil {
-				return fmt.Errorf("directory %s: %w", d.path, err)
-			}
-			for _, n := range names {
-				children = append(children, imageEntry{Path: strings.TrimSuffix(d.path, "/") + "/" + n.name, Ino: n.ino})
-			}
 		}
 		if len(g.Entries)+len(children) > maxImageEntries {
 			return fmt.Errorf("more than %d entries", maxImageEntries)

@@ -74,19 +74,7 @@ func Stage(ctx context.Context, tree string, r *Recipe, repos []*Repo, pkgs []*F
 		if err != nil {
 			return nil, err
 		}
-		for _, path := range c.Paths { // a package that replaces a file replaces its owner and mode
-			delete(st.Owners, path)
-			delete(st.Modes, path)
-		}
-		for k, v := range c.Owners {
-			st.Owners[k] = v
-		}
-		for k, v := range c.Modes {
-			st.Modes[k] = v
-		}
-		if c.Newest.After(st.Epoch) {
-			st.Epoch = c.Newest
-		}
+		st.add(c)
 		entry, err := pkgdbEntry(root, p, c)
 		if err != nil {
 			return nil, err
@@ -137,6 +125,23 @@ func Stage(ctx context.Context, tree string, r *Recipe, repos []*Repo, pkgs []*F
 		}
 	}
 	return st, nil
+}
+
+// add takes in what unpacking a package left: its files' owners and modes, and its newest time.
+func (st *Staged) add(c *xbps.Contents) {
+	for _, path := range c.Paths { // a package that replaces a file replaces its owner and mode
+		delete(st.Owners, path)
+		delete(st.Modes, path)
+	}
+	for k, v := range c.Owners {
+		st.Owners[k] = v
+	}
+	for k, v := range c.Modes {
+		st.Modes[k] = v
+	}
+	if c.Newest.After(st.Epoch) {
+		st.Epoch = c.Newest
+	}
 }
 
 // pkgdbEntry is a package's record in pkgdb as xbps 0.60 leaves it: the repository index's entry,

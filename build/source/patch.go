@@ -224,25 +224,8 @@ func applyFile(root *os.Root, p Patch, git bool, fd *gitdiff.File) error {
 		if _, err := root.Lstat(newPath); err == nil {
 			return fail(display, errors.New("the patch creates it, but it already exists"))
 		}
-	} else {
-		fi, err := root.Lstat(oldPath)
-		if err != nil {
-			return fail(display, fmt.Errorf("file to patch: %w", err))
-		}
-		switch {
-		case fi.Mode().IsRegular():
-			mode = fi.Mode().Perm()
-			old, err = root.ReadFile(oldPath)
-		case fi.Mode()&os.ModeSymlink != 0 && uint32(fd.OldMode)&gitTypeMask == gitSymlink:
-			var target string
-			target, err = root.Readlink(oldPath) // git diffs a link as its target, without a newline
-			old = []byte(target)
-		default:
-			return fail(display, errors.New("not a regular file"))
-		}
-		if err != nil {
-			return fail(display, err)
-		}
+	} else if old, mode, err = readOld(root, oldPath, fd); err != nil {
+		return fail(display, err)
 	}
 	var out bytes.Buffer
 	if err := gitdiff.Apply(&out, bytes.NewReader(old), fd); err != nil {
@@ -268,6 +251,24 @@ func applyFile(root *os.Root, p Patch, git bool, fd *gitdiff.File) error {
 		return root.Remove(oldPath)
 	}
 	return nil
+}
+
+// readOld reads the file a patch changes: a regular file's content and mode, or a symbolic link's
+// target (git diffs a link as its target, without a newline).
+func readOld(root *os.Root, oldPath string, fd *gitdiff.File) ([]byte, os.FileMode, error) {
+	fi, err := root.Lstat(oldPath)
+	if err != nil {
+		return nil, 0, fmt.Errorf("file to patch: %w", err)
+	}
+	switch {
+	case fi.Mode().IsRegular():
+		data, err := root.ReadFile(oldPath)
+		return data, fi.Mode().Perm(), err
+	case fi.Mode()&os.ModeSymlink != 0 && uint32(fd.OldMode)&gitTypeMask == gitSymlink:
+		target, err := root.Readlink(oldPath)
+		return []byte(target), 0o644, err
+	}
+	return nil, 0, errors.New("not a regular file")
 }
 
 // writeResult puts a patched file (or symbolic link) in place under a temporary name made anew, so

@@ -109,15 +109,8 @@ func IndexFolder(dir string, o RepoOptions) (*Repo, error) {
 		if meta, err = xbps.SignedMeta(&o.Key.PublicKey, o.SignedBy); err != nil {
 			return nil, err
 		}
-		for i, name := range names {
-			sum, _ := hex.DecodeString(entries[i]["filename-sha256"].(string))
-			sig, err := xbps.SignPackage(o.Key, sum)
-			if err != nil {
-				return nil, fmt.Errorf("sign %s: %w", name, err)
-			}
-			if err := files.WriteBytes(filepath.Join(dir, name+".sig2"), sig, 0o644); err != nil {
-				return nil, err
-			}
+		if err := signPackages(dir, o, names, entries); err != nil {
+			return nil, err
 		}
 	}
 	for _, ix := range r.Indexes {
@@ -129,6 +122,21 @@ func IndexFolder(dir string, o RepoOptions) (*Repo, error) {
 		}
 	}
 	return r, nil
+}
+
+// signPackages writes each package's .sig2 beside it, as xbps-rindex --sign-pkg does.
+func signPackages(dir string, o RepoOptions, names []string, entries []map[string]any) error {
+	for i, name := range names {
+		sum, _ := hex.DecodeString(entries[i]["filename-sha256"].(string))
+		sig, err := xbps.SignPackage(o.Key, sum)
+		if err != nil {
+			return fmt.Errorf("sign %s: %w", name, err)
+		}
+		if err := files.WriteBytes(filepath.Join(dir, name+".sig2"), sig, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // inIndex says whether the package file name is the entry the index kept for its package.

@@ -74,28 +74,8 @@ func Unpack(ctx context.Context, r io.Reader, root *os.Root) (*Contents, error) 
 		}
 		switch hdr.Name {
 		case "./INSTALL", "./REMOVE", "./props.plist", "./files.plist":
-			if hdr.Size > maxMeta {
-				return nil, fmt.Errorf("%s is %d bytes", hdr.Name, hdr.Size)
-			}
-			data, err := io.ReadAll(tr)
-			if err != nil {
-				return nil, fmt.Errorf("reading %s: %w", hdr.Name, err)
-			}
-			switch hdr.Name {
-			case "./INSTALL":
-				c.Install = data
-			case "./REMOVE":
-				c.Remove = data
-			case "./files.plist":
-				c.FilesPlist = data
-			case "./props.plist":
-				props, err := decodeDict(data)
-				if err != nil {
-					return nil, fmt.Errorf("props.plist: %w", err)
-				}
-				if c.Package, err = PackageFromProps(props); err != nil {
-					return nil, fmt.Errorf("props.plist: %w", err)
-				}
+			if err := c.readMeta(hdr, tr); err != nil {
+				return nil, err
 			}
 			continue
 		}
@@ -136,6 +116,35 @@ func Unpack(ctx context.Context, r io.Reader, root *os.Root) (*Contents, error) 
 		return nil, errors.New("no props.plist: not an xbps package")
 	}
 	return c, nil
+}
+
+// readMeta reads one of the package's metadata entries (its scripts, props.plist, files.plist),
+// each bounded by maxMeta.
+func (c *Contents) readMeta(hdr *tar.Header, tr io.Reader) error {
+	if hdr.Size > maxMeta {
+		return fmt.Errorf("%s is %d bytes", hdr.Name, hdr.Size)
+	}
+	data, err := io.ReadAll(tr)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", hdr.Name, err)
+	}
+	switch hdr.Name {
+	case "./INSTALL":
+		c.Install = data
+	case "./REMOVE":
+		c.Remove = data
+	case "./files.plist":
+		c.FilesPlist = data
+	case "./props.plist":
+		props, err := decodeDict(data)
+		if err != nil {
+			return fmt.Errorf("props.plist: %w", err)
+		}
+		if c.Package, err = PackageFromProps(props); err != nil {
+			return fmt.Errorf("props.plist: %w", err)
+		}
+	}
+	return nil
 }
 
 // relPath turns "./usr/bin/foo" into "usr/bin/foo", refusing names that do not start with "./"
