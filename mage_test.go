@@ -101,8 +101,9 @@ func TestMageInterface(t *testing.T) {
 		want    []string
 		notWant []string
 	}{
-		{args: []string{"bogus"}, fails: true, want: []string{`unknown target "bogus"`, "\n  kernel ", "\n  boot ", "\n  version "}},
-		{args: []string{"-v", "kernl"}, fails: true, want: []string{`unknown target "kernl"`, "\n  kernel "}},
+		{args: []string{"bogus"}, fails: true, want: []string{`unknown target "bogus"`, " kernel,", " boot,", " version"}},
+		{args: []string{"-v", "kernl"}, fails: true, want: []string{`unknown target "kernl"`, " kernel,"}},
+		{args: []string{"series"}, env: []string{"MAGEFILE_ENABLE_COLOR=1"}, want: []string{`"6.12"`}},
 		{args: []string{"version"}, want: []string{"simple-uml ", strings.TrimSpace(string(head)), "go1.", "mage       v1."}},
 		{args: []string{"settings", "-target=boot"}, env: []string{"SUML_BOOT_MEM=512M"},
 			want: []string{"boot.mem", "SUML_BOOT_MEM", "= 512M (from SUML_BOOT_MEM)", "default 256M", "boot.sandbox", "paths.dist"}, notWant: []string{"kernel.mirror", "release.revision"}},

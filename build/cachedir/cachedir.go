@@ -91,8 +91,16 @@ func diskUsage(path string) (int64, error) {
 // whose copy-on-write file is there, a build working in it. Processes of other users cannot be seen,
 // and do not need to be: they cannot write this user's cache.
 func Users(dir string) ([]int, error) {
-	dir, err := filepath.Abs(dir)
+	// /proc names files by their real paths: a cache reached through a link is matched as the kernel
+	// sees it.
+	dir, err := filepath.EvalSymlinks(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
+		return nil, err
+	}
+	if dir, err = filepath.Abs(dir); err != nil {
 		return nil, err
 	}
 	procs, err := os.ReadDir("/proc")
@@ -125,11 +133,12 @@ func usesDir(pid int, dir string) bool {
 	return slices.ContainsFunc(fds, func(fd os.DirEntry) bool { return under(filepath.Join(base, "fd", fd.Name())) })
 }
 
-// Clean removes everything in dir but its lock file, and the downloads folder too unless
-// keepDownloads. The caller holds the cache's lock, so no run of simple-uml writes it; a process that
-// still uses a file in it (a guest booted from it) makes Clean refuse, naming it, before anything is
-// removed.
-func Clean(ctx context.Context, dir string, keepDownloads bool, w io.Writer) error {
+// Clean removes what simple-uml's stages made in dir (the folders Usage describes; anything else is
+// named and left, in case paths.cache names a folder other programs use too), and keeps the
+// downloads folder when keepDownloads. The caller holds the cache's lock, so no run of simple-uml
+// writes it; a process that still uses a file in it (a guest booted from it) makes Clean refuse,
+// naming it, before anything is removed.
+func Clean(ctx context.Context, dir, downloads string, keepDownloads bool, w io.Writer) error {
 	pids, err := Users(dir)
 	if err != nil {
 		return err
@@ -146,10 +155,15 @@ func Clean(ctx context.Context, dir string, keepDownloads bool, w io.Writer) err
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if keepDownloads && e.Name == "downloads" {
+		path := filepath.Join(dir, e.Name)
+		if keepDownloads && (e.Name == "downloads" || path == downloads) {
 			continue
 		}
-		if err := files.RemoveAllWritable(filepath.Join(dir, e.Name)); err != nil {
+		if e.What == "" {
+			fmt.Fprintf(w, "left %s: simple-uml does not make it\n", path)
+			continue
+		}
+		if err := files.RemoveAllWritable(path); err != nil {
 			return fmt.Errorf("clean the cache: %w", err)
 		}
 		freed += e.Bytes

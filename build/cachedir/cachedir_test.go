@@ -59,27 +59,31 @@ func TestClean(t *testing.T) {
 	for _, keep := range []bool{false, true} {
 		dir := fill(t)
 		var out bytes.Buffer
-		if err := Clean(context.Background(), dir, keep, &out); err != nil {
+		if err := Clean(context.Background(), dir, filepath.Join(dir, "downloads"), keep, &out); err != nil {
 			t.Fatal(err)
 		}
 		entries, _ := Usage(dir)
-		want := map[bool]string{false: "", true: "downloads"}[keep]
+		want := map[bool]string{false: "odd", true: "downloads odd"}[keep]
 		if got := names(entries); got != want {
 			t.Errorf("keepDownloads %v: left %q, want %q", keep, got, want)
 		}
 		if _, err := os.Stat(filepath.Join(dir, LockName)); err != nil {
 			t.Errorf("the lock file went: %v", err)
 		}
-		if !strings.Contains(out.String(), "freed") {
+		if !strings.Contains(out.String(), "freed") || !strings.Contains(out.String(), "left "+filepath.Join(dir, "odd")) {
 			t.Errorf("output %q", out.String())
 		}
 	}
 }
 
 // TestCleanRefusesWhileUsed: a process with a file open in the cache (a guest's copy-on-write file)
-// makes Clean refuse, naming it, and remove nothing.
+// makes Clean refuse, naming it, and remove nothing, also when the cache is reached through a link.
 func TestCleanRefusesWhileUsed(t *testing.T) {
 	dir := fill(t)
+	linked := filepath.Join(t.TempDir(), "cache-link")
+	if err := os.Symlink(dir, linked); err != nil {
+		t.Fatal(err)
+	}
 	cow := filepath.Join(dir, "run", "void-cow-1", "guest.cow")
 	guest := exec.Command("sleep", "60")
 	f, err := os.Open(cow)
@@ -92,11 +96,24 @@ func TestCleanRefusesWhileUsed(t *testing.T) {
 	}
 	f.Close()
 	defer guest.Process.Kill()
-	err = Clean(context.Background(), dir, false, &bytes.Buffer{})
+	err = Clean(context.Background(), linked, "", false, &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "in use by pid") || !strings.Contains(err.Error(), "(sleep)") {
 		t.Fatalf("clean while a guest runs: %v", err)
 	}
 	if _, err := os.Stat(cow); err != nil {
 		t.Errorf("a refused clean removed %s: %v", cow, err)
+	}
+}
+
+// TestCleanKeepsDownloadsElsewhere: -keepDownloads keeps paths.downloads by its path, whatever its
+// name in the cache.
+func TestCleanKeepsDownloadsElsewhere(t *testing.T) {
+	dir := fill(t)
+	os.Rename(filepath.Join(dir, "downloads"), filepath.Join(dir, "verified"))
+	if err := Clean(context.Background(), dir, filepath.Join(dir, "verified"), true, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "verified", "ab", "cd")); err != nil {
+		t.Errorf("the downloads went: %v", err)
 	}
 }

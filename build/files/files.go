@@ -120,11 +120,32 @@ func LinkOrCopy(src, dst string) error {
 // image or a module cache holds: RemoveAll cannot empty those as an ordinary user. Symbolic links are
 // removed, never followed.
 func RemoveAllWritable(dir string) error {
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	info, err := os.Lstat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if info.IsDir() {
+		makeWritable(dir)
+	}
+	return os.RemoveAll(dir) // removes links, never what they point to
+}
+
+// makeWritable gives the owner the rights to empty every folder under dir, through an os.Root: a
+// folder swapped for a link meanwhile cannot make it change a mode outside.
+func makeWritable(dir string) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return // RemoveAll says why
+	}
+	defer root.Close()
+	root.Chmod(".", 0o700)
+	fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
 		if err == nil && d.IsDir() {
-			os.Chmod(p, 0o700)
+			root.Chmod(p, 0o700)
 		}
 		return nil
 	})
-	return os.RemoveAll(dir)
 }

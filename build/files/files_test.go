@@ -65,3 +65,28 @@ func TestJSONRoundTripAndLinkOrCopy(t *testing.T) {
 		t.Error("Exists says yes to nothing")
 	}
 }
+
+// TestRemoveAllWritable: read-only folders are emptied, and a link inside is removed without the
+// mode of what it points to changing.
+func TestRemoveAllWritable(t *testing.T) {
+	outside := t.TempDir()
+	os.Chmod(outside, 0o755)
+	dir := filepath.Join(t.TempDir(), "dump")
+	os.MkdirAll(filepath.Join(dir, "etc", "ro"), 0o755)
+	os.WriteFile(filepath.Join(dir, "etc", "ro", "f"), []byte("x"), 0o644)
+	os.Symlink(outside, filepath.Join(dir, "etc", "link"))
+	os.Chmod(filepath.Join(dir, "etc", "ro"), 0o555)
+	os.Chmod(filepath.Join(dir, "etc"), 0o555)
+	if err := RemoveAllWritable(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(dir); err == nil {
+		t.Error("the folder is still there")
+	}
+	if info, err := os.Stat(outside); err != nil || info.Mode().Perm() != 0o755 {
+		t.Errorf("the folder a link pointed to: %v, %v", info.Mode(), err)
+	}
+	if err := RemoveAllWritable(filepath.Join(t.TempDir(), "missing")); err != nil {
+		t.Errorf("a missing folder: %v", err)
+	}
+}

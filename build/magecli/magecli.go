@@ -3,12 +3,9 @@
 package magecli
 
 import (
-	"context"
 	"fmt"
+	"slices"
 	"strings"
-	"time"
-
-	"github.com/simple-uml/simple-uml/build/run"
 )
 
 // FirstTarget is the first target named on the command line of a compiled magefile (its arguments
@@ -30,6 +27,22 @@ func FirstTarget(args []string) string {
 	return ""
 }
 
+// CheckTarget returns an error listing the targets when args name a target that targets (mage's
+// names, as `go tool mage -l` lists them) does not hold.
+func CheckTarget(args []string, targets []string) error {
+	target := FirstTarget(args)
+	if target == "" {
+		return nil
+	}
+	for _, name := range targets {
+		if strings.EqualFold(name, target) {
+			return nil
+		}
+	}
+	sorted := slices.Sorted(slices.Values(targets))
+	return fmt.Errorf("unknown target %q; simple-uml's targets are: %s\n`go tool mage -l` describes them, `go tool mage -h <target>` one", target, strings.Join(sorted, ", "))
+}
+
 // Targets reads the target names from mage's listing (-l): the indented lines under "Targets:".
 func Targets(listing string) []string {
 	var names []string
@@ -42,26 +55,4 @@ func Targets(listing string) []string {
 		}
 	}
 	return names
-}
-
-// CheckTarget returns an error listing the targets when args name a target self (the compiled
-// magefile) does not have; self -l gives the listing, which it prints without compiling or running
-// anything.
-func CheckTarget(args []string, self string) error {
-	target := FirstTarget(args)
-	if target == "" {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	listing, err := run.Output(ctx, run.Cmd{Args: []string{self, "-l"}})
-	if err != nil {
-		return nil // mage answers for itself
-	}
-	for _, name := range Targets(listing) {
-		if strings.EqualFold(name, target) {
-			return nil
-		}
-	}
-	return fmt.Errorf("unknown target %q; simple-uml's targets are:\n%s\n`go tool mage -h <target>` describes one", target, strings.TrimSpace(listing))
 }

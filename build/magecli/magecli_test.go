@@ -32,3 +32,23 @@ func TestTargets(t *testing.T) {
 		t.Errorf("Targets = %q", got)
 	}
 }
+
+func TestCheckTarget(t *testing.T) {
+	targets := []string{"kernel", "labTest", "boot"}
+	tests := []struct {
+		args []string
+		want string // in the error; "" for none
+	}{
+		{[]string{"kernel"}, ""},
+		{[]string{"labtest", "router"}, ""},
+		{[]string{"-v", "boot"}, ""},
+		{[]string{"-l"}, ""},
+		{[]string{"kernl"}, `unknown target "kernl"; simple-uml's targets are: boot, kernel, labTest`},
+	}
+	for _, tt := range tests {
+		err := CheckTarget(tt.args, targets)
+		if (tt.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("%q: %v, want %q", tt.args, err, tt.want)
+		}
+	}
+}

@@ -23,7 +23,7 @@ func Cache(ctx context.Context, cfg config.Config, clean, keepDownloads bool, w 
 		return err
 	}
 	defer run.end()
-	if err := cachedir.Clean(ctx, cfg.Paths.Cache, keepDownloads, w); err != nil {
+	if err := cachedir.Clean(ctx, cfg.Paths.Cache, cfg.Paths.Downloads, keepDownloads, w); err != nil {
 		return err
 	}
 	if !strings.HasPrefix(cfg.Paths.Downloads, cfg.Paths.Cache+string(filepath.Separator)) {

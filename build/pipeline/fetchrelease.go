@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -49,6 +50,10 @@ func FetchRelease(ctx context.Context, cfg config.Config, getenv func(string) st
 		}
 		return nil, fmt.Errorf("release %s has no root filesystem %q; it has: %s (set SUML_BOOT_RECIPE to one of them)", m.Tag, cfg.Boot.Recipe, strings.Join(have, ", "))
 	}
+	// A release of a newer layout may hold what this checkout does not know where to put.
+	if m.Format > releaseFormat {
+		return nil, fmt.Errorf("release %s is of release format %d, newer than this simple-uml's %d: update simple-uml (git pull) to fetch it", m.Tag, m.Format, releaseFormat)
+	}
 	version := strings.TrimPrefix(m.Tag, "v")
 	kernelTar := manifest.KernelAsset(version, m.Kernel.Subarch)
 	imageZst := manifest.RootfsAssetBase(root.Recipe, root.Arch, version) + ".ext4.zst"
@@ -87,6 +92,11 @@ func installFetched(ctx context.Context, dist string, m *manifest.Manifest, root
 	if err := m.Kernel.CheckOutputs(stage); err != nil {
 		return fmt.Errorf("kernel tarball does not match the manifest: %w", err)
 	}
+	for _, o := range kernel.Outputs {
+		if _, err := os.Lstat(filepath.Join(stage, o.Name)); err != nil {
+			return fmt.Errorf("release %s's kernel tarball has no %s (release format %d): fetch a release made by this simple-uml", m.Tag, o.InRelease, m.Format)
+		}
+	}
 	image, _, record := manifest.RootfsFiles(dist, root.Recipe)
 	stagedImage := filepath.Join(stage, filepath.Base(image))
 	// No bigger than the record says; its digest is checked next.
@@ -103,6 +113,13 @@ func installFetched(ctx context.Context, dist string, m *manifest.Manifest, root
 	}
 	// The tarball stays on the release; the record lists what dist/ holds.
 	rec.Outputs = map[string]manifest.Output{filepath.Base(image): out}
+	// The old records go first and the new ones are written last: a half-replaced dist/ never looks
+	// complete.
+	for _, old := range []string{filepath.Join(dist, manifest.KernelRecordName), record} {
+		if err := os.Remove(old); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
 	for _, o := range kernel.Outputs {
 		if err := os.Rename(filepath.Join(stage, o.Name), filepath.Join(dist, o.Name)); err != nil {
 			return err

@@ -24,15 +24,24 @@ type targetRun struct {
 
 type runKey struct{}
 
+// outerRun is what a context carries of the run it belongs to.
+type outerRun struct{ cache, dist string }
+
 // startRun begins a target that writes the cache or dist. It takes the cache's lock: runs sharing a
 // cache (and the dist folders built from it) go one at a time, and the lock lives in the cache, so a
 // run that fails early has not created dist. It removes what killed runs left in dist, and sets the
 // umask to 022, so files get the modes the stages ask for whatever the user's umask (images carry
 // modes, and must not depend on it). A target another target runs as a step (rootfs builds the
 // kernel it needs) runs within the outer run, which the returned context carries: it takes no lock,
-// sweeps nothing and logs nothing of its own. The caller ends the run.
+// logs nothing of its own, and sweeps its dist only when it is not the outer run's (bisect builds
+// each step into a dist of its own). The caller ends the run.
 func startRun(ctx context.Context, cfg config.Config, what string, w io.Writer) (context.Context, *targetRun, error) {
-	if outer, ok := ctx.Value(runKey{}).(string); ok && outer == cfg.Paths.Cache {
+	if outer, ok := ctx.Value(runKey{}).(outerRun); ok && outer.cache == cfg.Paths.Cache {
+		if outer.dist != cfg.Paths.Dist {
+			if err := sweepLeftovers(cfg.Paths.Dist, w); err != nil {
+				return ctx, nil, err
+			}
+		}
 		return ctx, &targetRun{dist: cfg.Paths.Dist, nested: true, unlock: func() {}}, nil
 	}
 	l, err := lock.Acquire(ctx, filepath.Join(cfg.Paths.Cache, "lock"), what, w)
@@ -44,7 +53,7 @@ func startRun(ctx context.Context, cfg config.Config, what string, w io.Writer) 
 		return ctx, nil, err
 	}
 	syscall.Umask(0o022)
-	return context.WithValue(ctx, runKey{}, cfg.Paths.Cache), &targetRun{dist: cfg.Paths.Dist, unlock: l.Release}, nil
+	return context.WithValue(ctx, runKey{}, outerRun{cfg.Paths.Cache, cfg.Paths.Dist}), &targetRun{dist: cfg.Paths.Dist, unlock: l.Release}, nil
 }
 
 // end gives the lock back.

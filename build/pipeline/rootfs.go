@@ -71,6 +71,7 @@ func Rootfs(ctx context.Context, cfg config.Config, name string, w io.Writer) (R
 	if err := runSteps(ctx, timer,
 		step{name: "fetch+verify", run: b.fetch},
 		step{name: "unpack", run: b.stage},
+		step{name: "kernel", run: b.configureKernel, skip: b.noScripts},
 		step{name: "image", run: b.makeImage},
 		step{name: "configure boot", run: b.configureBoot, skip: b.noScripts},
 		step{name: "reimage", run: b.reimage, skip: b.noScripts},
@@ -151,7 +152,7 @@ func (b *rootfsBuild) cleanup() {
 	}
 }
 
-func (b *rootfsBuild) noScripts() bool { return b.kernel == "" }
+func (b *rootfsBuild) noScripts() bool { return len(b.staged.Scripts) == 0 }
 
 // fetch downloads and verifies the packages into the download cache.
 func (b *rootfsBuild) fetch(ctx context.Context) error {
@@ -171,16 +172,19 @@ func (b *rootfsBuild) fetch(ctx context.Context) error {
 	return os.MkdirAll(b.tree, 0o755)
 }
 
-// stage unpacks the packages into the tree and, when some have INSTALL scripts, finds the kernel
-// that will run them (building it if need be).
+// stage unpacks the packages into the tree.
 func (b *rootfsBuild) stage(ctx context.Context) error {
 	var err error
 	if b.staged, err = rootfs.Stage(ctx, b.tree, b.recipe, b.repos, b.fetched); err != nil {
 		return fmt.Errorf("rootfs %s: %w", b.name, err)
 	}
-	if len(b.staged.Scripts) == 0 {
-		return nil
-	}
+	return nil
+}
+
+// configureKernel finds, or builds, the kernel of the configure boot that runs the packages'
+// INSTALL scripts.
+func (b *rootfsBuild) configureKernel(ctx context.Context) error {
+	var err error
 	if b.kernel, err = kernelForConfigureBoot(ctx, b.cfg, b.w); err != nil {
 		return err
 	}

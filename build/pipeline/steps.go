@@ -40,7 +40,13 @@ type StepError struct {
 	Err  error
 }
 
-func (e *StepError) Error() string { return e.Step + " step: " + e.Err.Error() }
+// Error names the step, unless the cause already begins with its name ("configure kernel 6.12...").
+func (e *StepError) Error() string {
+	if msg := e.Err.Error(); strings.HasPrefix(msg, e.Step+" ") || strings.HasPrefix(msg, e.Step+":") {
+		return msg
+	}
+	return e.Step + " step: " + e.Err.Error()
+}
 func (e *StepError) Unwrap() error { return e.Err }
 
 // stepTimer records how long each step took, and which were skipped, for the closing message and the

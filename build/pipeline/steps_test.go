@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -36,6 +37,12 @@ func TestRunSteps(t *testing.T) {
 		t.Errorf("timings %q", got)
 	}
 
+	// A cause that already names its step is not prefixed twice.
+	named := &StepError{Step: "configure", Err: errors.New("configure kernel 6.12.117: make defconfig failed")}
+	if named.Error() != "configure kernel 6.12.117: make defconfig failed" {
+		t.Errorf("named twice: %q", named.Error())
+	}
+
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	ran = nil
@@ -66,6 +73,19 @@ func TestNestedRun(t *testing.T) {
 	}
 	inner.log("kernel", "6.12.3", time.Now(), "")
 	inner.end()
+
+	// The same cache with a dist of its own (a bisect step's): nested, and that dist swept.
+	stepDist := t.TempDir()
+	os.WriteFile(filepath.Join(stepDist, ".kernel.tmp-123"), nil, 0o644)
+	step := cfg
+	step.Paths.Dist = stepDist
+	_, inStep, err := startRun(ctx, step, "bisect step", io.Discard)
+	if err != nil || !inStep.nested {
+		t.Fatalf("a run with another dist: %+v, %v", inStep, err)
+	}
+	if _, err := os.Stat(filepath.Join(stepDist, ".kernel.tmp-123")); err == nil {
+		t.Error("a nested run with a dist of its own did not sweep it")
+	}
 
 	other := cfg
 	other.Paths.Cache, other.Paths.Dist = t.TempDir(), t.TempDir()
