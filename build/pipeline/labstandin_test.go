@@ -51,6 +51,7 @@ func standInLabConfig(t *testing.T, want string) map[string]string {
 // TestLabTestOnStandIns: labTest's orchestration with stand-in guests: each configured and its run
 // commands run, the checks judged, a failed check failing the lab with the run folder named.
 func TestLabTestOnStandIns(t *testing.T) {
+	privateTemp(t)
 	cfg := loadConfig(t, standInLabConfig(t, "configured"), nil)
 	var out bytes.Buffer
 	report, err := LabTest(context.Background(), cfg, "pair", &out)
@@ -70,6 +71,7 @@ func TestLabTestOnStandIns(t *testing.T) {
 // TestLabOnStandIns: lab says what runs, records where its consoles are for labConsole while it
 // runs, and stops when its context ends, removing that record.
 func TestLabOnStandIns(t *testing.T) {
+	privateTemp(t) // its own tmux server and socket folders
 	cfg := loadConfig(t, standInLabConfig(t, "configured"), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	var out syncBuffer
