@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/simple-uml/simple-uml/build/config"
-	"github.com/simple-uml/simple-uml/build/magecli"
 )
 
 // TestMageTargets runs go tool mage as a person would: every target is listed with its doc line,
@@ -83,7 +82,7 @@ func TestMageInterface(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	targets := magecli.Targets(list)
+	targets := mageTargets(list)
 	for _, name := range targets {
 		if _, ok := config.TargetTables[name]; !ok {
 			t.Errorf("target %s has no entry in config.TargetTables", name)
@@ -126,5 +125,28 @@ func TestMageInterface(t *testing.T) {
 				t.Errorf("go tool mage %v says %q:\n%s", tt.args, w, out)
 			}
 		}
+	}
+}
+
+// mageTargets reads the target names from mage's listing (-l): the indented lines under "Targets:".
+func mageTargets(listing string) []string {
+	var names []string
+	for _, line := range strings.Split(listing, "\n") {
+		if !strings.HasPrefix(line, "  ") {
+			continue
+		}
+		if f := strings.Fields(line); len(f) > 0 {
+			names = append(names, strings.TrimSuffix(f[0], "*")) // mage stars the default target
+		}
+	}
+	return names
+}
+
+// TestMageTargetsListing: the listing's reader takes each target's name, without mage's star on
+// the default one.
+func TestMageTargetsListing(t *testing.T) {
+	listing := "simple-uml builds User-Mode Linux.\n\nTargets:\n  bisect        finds the commit\n  boot*         boots dist/'s pair\n  labConsole    attaches\n"
+	if got := strings.Join(mageTargets(listing), " "); got != "bisect boot labConsole" {
+		t.Errorf("mageTargets = %q", got)
 	}
 }

@@ -149,3 +149,14 @@ func makeWritable(dir string) {
 		return nil
 	})
 }
+
+// Stream copies the content of the file at path to w.
+func Stream(w io.Writer, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(w, f)
+	return err
+}

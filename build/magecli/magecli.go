@@ -42,17 +42,3 @@ func CheckTarget(args []string, targets []string) error {
 	sorted := slices.Sorted(slices.Values(targets))
 	return fmt.Errorf("unknown target %q; simple-uml's targets are: %s\n`go tool mage -l` describes them, `go tool mage -h <target>` one", target, strings.Join(sorted, ", "))
 }
-
-// Targets reads the target names from mage's listing (-l): the indented lines under "Targets:".
-func Targets(listing string) []string {
-	var names []string
-	for _, line := range strings.Split(listing, "\n") {
-		if !strings.HasPrefix(line, "  ") {
-			continue
-		}
-		if f := strings.Fields(line); len(f) > 0 {
-			names = append(names, strings.TrimSuffix(f[0], "*")) // mage stars the default target
-		}
-	}
-	return names
-}

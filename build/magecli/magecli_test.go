@@ -26,13 +26,6 @@ func TestFirstTarget(t *testing.T) {
 	}
 }
 
-func TestTargets(t *testing.T) {
-	listing := "simple-uml builds User-Mode Linux.\n\nTargets:\n  bisect        finds the commit\n  boot*         boots dist/'s pair\n  labConsole    attaches\n"
-	if got := strings.Join(Targets(listing), " "); got != "bisect boot labConsole" {
-		t.Errorf("Targets = %q", got)
-	}
-}
-
 func TestCheckTarget(t *testing.T) {
 	targets := []string{"kernel", "labTest", "boot"}
 	tests := []struct {

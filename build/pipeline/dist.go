@@ -201,7 +201,7 @@ func (r *releaseBuild) rootfsAssets(ctx context.Context) error {
 		image, tarball, _ := manifest.RootfsFiles(r.cfg.ImagesDir(), root.Recipe)
 		base := manifest.RootfsAssetBase(root.Recipe, root.Arch, r.version)
 		if err := artifact.WriteFile(filepath.Join(r.stage, base+".ext4.zst"), artifact.Zstd, func(out io.Writer) error {
-			return copyFrom(out, image)
+			return files.Stream(out, image)
 		}); err != nil {
 			return fmt.Errorf("rootfs %s image: %w", root.Recipe, err)
 		}
@@ -257,16 +257,6 @@ func (r *releaseBuild) manifestAndSums(context.Context) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(r.stage, artifact.SumsName), sums.Bytes(), 0o644)
-}
-
-func copyFrom(w io.Writer, path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = io.Copy(w, f)
-	return err
 }
 
 func humanSize(fi os.FileInfo) string {

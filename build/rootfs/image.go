@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/host"
 	"github.com/simple-uml/simple-uml/build/run"
 	"github.com/simple-uml/simple-uml/build/uml"
@@ -431,22 +432,12 @@ func Tarball(ctx context.Context, img string, w io.Writer, epoch time.Time) erro
 			return err
 		}
 		if hdr.Typeflag == tar.TypeReg {
-			if err := copyFile(tw, g.blob(e.Ino)); err != nil {
+			if err := files.Stream(tw, g.blob(e.Ino)); err != nil {
 				return fmt.Errorf("tar %s: %w", e.Path, err)
 			}
 		}
 	}
 	return tw.Close()
-}
-
-func copyFile(w io.Writer, path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = io.Copy(w, f)
-	return err
 }
 
 // debugfsScript runs debugfs's commands on img in one session (write: opened read-write). debugfs
