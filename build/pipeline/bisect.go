@@ -7,9 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
-	"time"
 
+	"github.com/simple-uml/simple-uml/build/bisect"
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/digest"
 	"github.com/simple-uml/simple-uml/build/files"
@@ -27,51 +26,20 @@ type BisectRequest struct {
 	Script, KUnit string
 }
 
-// BisectStep is one commit tested.
-type BisectStep struct {
-	Commit  string          `json:"commit"`
-	Subject string          `json:"subject"`
-	Verdict gitrepo.Verdict `json:"verdict"`
-	Reason  string          `json:"reason,omitempty"` // why it was skipped or bad
-	Build   time.Duration   `json:"build_ns"`
-	Check   time.Duration   `json:"check_ns,omitempty"`
-	Log     string          `json:"log"` // the step's build and check output
-}
-
-// BisectResult is what Bisect found.
-type BisectResult struct {
-	FirstBad string       // empty when skipped commits leave several candidates
-	Subject  string       // FirstBad's
-	Steps    []BisectStep // in the order git asked for them, those known from an earlier run included
-	Builds   int          // kernels this run built (earlier runs' verdicts are not built again)
-	Dir      string       // the bisect's folder: steps.json and each step's log
-}
-
-// bisectRun is one bisect's state: its tree, its check, and the verdicts known so far.
-type bisectRun struct {
-	cfg    config.Config
-	req    BisectRequest
-	repo   gitrepo.Repo
-	dir    string // <cache>/bisect/<key>: steps.json, <commit>.log, dist/
-	known  map[string]BisectStep
-	stages bisectStages
-	w      io.Writer
-}
-
-// bisectStages are what a step does to a commit: build the tree into cfg's dist, then check what
-// was built. A failed build makes the commit skipped, a failed check bad.
+// bisectStages are what a step does to a commit, given the step's configuration, whose dist is the
+// bisect's own: build the tree, then check what was built (dist is the user's, with the image to boot).
 type bisectStages struct {
-	build func(ctx context.Context, cfg config.Config, log io.Writer) error
-	check func(b *bisectRun, ctx context.Context, cfg config.Config, log io.Writer) error
+	build func(ctx context.Context, step config.Config, log io.Writer) error
+	check func(ctx context.Context, step config.Config, req BisectRequest, dist string, log io.Writer) error
 }
 
 // realBisectStages build with `mage kernel` and check with `mage kunit` or `mage test`.
 var realBisectStages = bisectStages{
-	build: func(ctx context.Context, cfg config.Config, log io.Writer) error {
-		_, err := Kernel(ctx, cfg, log)
+	build: func(ctx context.Context, step config.Config, log io.Writer) error {
+		_, err := Kernel(ctx, step, log)
 		return err
 	},
-	check: (*bisectRun).check,
+	check: bisectCheck,
 }
 
 // Bisect finds the commit of kernel.tree between req.Good and req.Bad that brought a failure, with
@@ -79,114 +47,50 @@ var realBisectStages = bisectStages{
 // kernel` uses) and a boot running the check; a commit that does not build is skipped. The tree's
 // checkout is put back as it was when Bisect ends, however it ends; the verdicts are kept, so that
 // running it again after Ctrl-C goes on where it stopped without building again.
-func Bisect(ctx context.Context, cfg config.Config, req BisectRequest, w io.Writer) (BisectResult, error) {
+func Bisect(ctx context.Context, cfg config.Config, req BisectRequest, w io.Writer) (bisect.Result, error) {
 	return bisectWith(ctx, cfg, req, realBisectStages, w)
 }
 
 // bisectWith is Bisect with the stages a step runs.
-func bisectWith(ctx context.Context, cfg config.Config, req BisectRequest, stages bisectStages, w io.Writer) (BisectResult, error) {
+func bisectWith(ctx context.Context, cfg config.Config, req BisectRequest, stages bisectStages, w io.Writer) (bisect.Result, error) {
 	ctx, run, err := startRun(ctx, cfg, "mage bisect", w)
 	if err != nil {
-		return BisectResult{}, err
+		return bisect.Result{}, err
 	}
 	defer run.end()
-	b, good, bad, err := newBisect(ctx, cfg, req, w)
-	if err != nil {
-		return BisectResult{}, err
-	}
-	b.stages = stages
-	res := BisectResult{Dir: b.dir}
-	fmt.Fprintf(w, "bisect %s: good %s, bad %s; %d verdicts known from before; logs: %s\n", b.repo.Dir, good[:12], bad[:12], len(b.known), b.dir)
-	if err := b.repo.BisectStart(ctx, bad, good); err != nil {
-		return res, err
-	}
-	defer func() {
-		if err := b.repo.BisectReset(context.WithoutCancel(ctx)); err != nil {
-			fmt.Fprintf(w, "bisect: could not put %s's checkout back (`git bisect reset` there): %v\n", b.repo.Dir, err)
-		}
-	}()
-	for {
-		step, built, err := b.step(ctx)
-		if built {
-			res.Builds++
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return res, fmt.Errorf("bisect interrupted after %d steps; run the same command to go on from there (verdicts in %s): %w", len(res.Steps), b.dir, err)
-			}
-			return res, err
-		}
-		res.Steps = append(res.Steps, step)
-		fmt.Fprintf(w, "  %2d  %s  %-4s  build %-8s check %-8s %s%s\n", len(res.Steps), step.Commit[:12], step.Verdict,
-			step.Build.Round(time.Second), step.Check.Round(time.Second), step.Subject, reason(step))
-		out, done, firstBad, err := b.repo.BisectMark(ctx, step.Verdict)
-		if err != nil {
-			return res, err
-		}
-		if done {
-			return b.finish(ctx, res, firstBad, out)
-		}
-	}
-}
-
-// newBisect checks the request and the tree, and reads the verdicts an earlier run of the same
-// bisect left.
-func newBisect(ctx context.Context, cfg config.Config, req BisectRequest, w io.Writer) (*bisectRun, string, string, error) {
-	if cfg.Kernel.Tree == "" {
-		return nil, "", "", errors.New("bisect needs a kernel source tree: set kernel.tree (SUML_KERNEL_TREE) to your git work tree")
-	}
-	if req.Good == "" || req.Bad == "" {
-		return nil, "", "", errors.New("bisect: name the last good commit and the first bad one (-good=<commit> -bad=<commit>)")
-	}
-	if req.Script != "" && req.KUnit != "" {
-		return nil, "", "", errors.New("bisect: give a -script or a -kunit filter, not both")
-	}
-	repo := gitrepo.Repo{Dir: cfg.Kernel.Tree, Log: io.Discard}
-	if _, err := repo.Head(ctx); err != nil {
-		return nil, "", "", fmt.Errorf("bisect: kernel.tree: %w", err)
-	}
-	good, err := repo.Resolve(ctx, req.Good)
-	if err != nil {
-		return nil, "", "", fmt.Errorf("bisect -good: %w", err)
-	}
-	bad, err := repo.Resolve(ctx, req.Bad)
-	if err != nil {
-		return nil, "", "", fmt.Errorf("bisect -bad: %w", err)
-	}
-	if dirty, err := repo.Dirty(ctx); err != nil {
-		return nil, "", "", err
-	} else if dirty {
-		return nil, "", "", fmt.Errorf("bisect: %s has changes not committed; commit or stash them first (git bisect checks out other commits)", repo.Dir)
-	}
-	if repo.Bisecting(ctx) {
-		return nil, "", "", fmt.Errorf("bisect: a git bisect is already going on in %s; finish it, or end it with `git bisect reset`", repo.Dir)
-	}
 	check, err := bisectCheckKey(cfg, req)
 	if err != nil {
-		return nil, "", "", err
+		return bisect.Result{}, err
 	}
-	dir := filepath.Join(cfg.Paths.Cache, "bisect", digest.JSON([]string{repo.Dir, good, bad, check})[:16])
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, "", "", err
+	repo := gitrepo.Repo{Dir: cfg.Kernel.Tree, Log: io.Discard}
+	b, err := bisect.Open(ctx, repo, req.Good, req.Bad, filepath.Join(cfg.Paths.Cache, "bisect"), check)
+	if err != nil {
+		return bisect.Result{}, err
 	}
-	b := &bisectRun{cfg: cfg, req: req, repo: repo, dir: dir, known: map[string]BisectStep{}, w: w}
-	var steps []BisectStep
-	if err := files.ReadJSON(b.stepsFile(), &steps); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, "", "", fmt.Errorf("bisect: %s: %w (remove it to start over)", b.stepsFile(), err)
-	}
-	for _, s := range steps {
-		b.known[s.Commit] = s
-	}
-	return b, good, bad, nil
+	step := cfg
+	step.Paths.Dist = filepath.Join(b.Dir(), "dist")
+	return b.Run(ctx, bisect.Stages{
+		Build: func(ctx context.Context, log io.Writer) error { return stages.build(ctx, step, log) },
+		Check: func(ctx context.Context, log io.Writer) error {
+			return stages.check(ctx, step, req, cfg.Paths.Dist, log)
+		},
+	}, w)
 }
 
-// bisectCheckKey names the check, for the bisect's folder: the script's content, the KUnit filter,
-// or mage test's own checks of the recipe's image, which must be in dist/ before any build.
+// bisectCheckKey checks the request and names its check, for the bisect's folder: the script's
+// content, the KUnit filter, or mage test's own checks of the recipe's image, which must be in dist/
+// before any build.
 func bisectCheckKey(cfg config.Config, req BisectRequest) (string, error) {
-	if req.KUnit != "" {
-		if !kunit.ValidFilter(req.KUnit) {
-			return "", fmt.Errorf("bisect -kunit %q: use suite and test names with * ? [ ] globs", req.KUnit)
-		}
+	switch {
+	case cfg.Kernel.Tree == "":
+		return "", errors.New("bisect needs a kernel source tree: set kernel.tree (SUML_KERNEL_TREE) to your git work tree")
+	case req.Good == "" || req.Bad == "":
+		return "", errors.New("bisect: name the last good commit and the first bad one (-good=<commit> -bad=<commit>)")
+	case req.Script != "" && req.KUnit != "":
+		return "", errors.New("bisect: give a -script or a -kunit filter, not both")
+	case req.KUnit != "" && !kunit.ValidFilter(req.KUnit):
+		return "", fmt.Errorf("bisect -kunit %q: use suite and test names with * ? [ ] globs", req.KUnit)
+	case req.KUnit != "":
 		return "kunit:" + req.KUnit, nil
 	}
 	image, _, record := manifest.RootfsFiles(cfg.Paths.Dist, cfg.Boot.Recipe)
@@ -205,107 +109,25 @@ func bisectCheckKey(cfg config.Config, req BisectRequest) (string, error) {
 	return "script:" + cfg.Boot.Recipe + ":" + sum, nil
 }
 
-func (b *bisectRun) stepsFile() string { return filepath.Join(b.dir, "steps.json") }
-
-// step tests the commit checked out, or takes its verdict from an earlier run.
-func (b *bisectRun) step(ctx context.Context) (BisectStep, bool, error) {
-	head, err := b.repo.Head(ctx)
-	if err != nil {
-		return BisectStep{}, false, err
-	}
-	if s, ok := b.known[head]; ok {
-		return s, false, nil
-	}
-	s := BisectStep{Commit: head, Log: filepath.Join(b.dir, head[:12]+".log")}
-	s.Subject, _ = b.repo.Subject(ctx, head)
-	if err := b.test(ctx, &s); err != nil {
-		return s, true, err
-	}
-	b.known[head] = s
-	steps := make([]BisectStep, 0, len(b.known))
-	for _, k := range b.known {
-		steps = append(steps, k)
-	}
-	return s, true, files.WriteJSON(b.stepsFile(), steps)
-}
-
-// test builds the commit checked out into the bisect's own dist/ and runs the check on it; the
-// output of both goes to the step's log. An error is returned only when the bisect cannot go on
-// (Ctrl-C, a file that cannot be written); a failed build or check is a verdict.
-func (b *bisectRun) test(ctx context.Context, s *BisectStep) error {
-	log, err := os.Create(s.Log)
-	if err != nil {
-		return err
-	}
-	defer log.Close()
-	cfg := b.cfg
-	cfg.Paths.Dist = filepath.Join(b.dir, "dist")
-	start := time.Now()
-	err = b.stages.build(ctx, cfg, log)
-	s.Build = time.Since(start)
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	if err != nil {
-		fmt.Fprintf(log, "\nbuild failed: %v\n", err)
-		s.Verdict, s.Reason = gitrepo.Skip, "does not build"
-		return nil
-	}
-	start = time.Now()
-	err = b.stages.check(b, ctx, cfg, log)
-	s.Check = time.Since(start)
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	s.Verdict = gitrepo.Good
-	if err != nil {
-		fmt.Fprintf(log, "\ncheck failed: %v\n", err)
-		s.Verdict, s.Reason = gitrepo.Bad, firstLine(err.Error())
-	}
-	return nil
-}
-
-// check runs the bisect's check on the kernel in cfg's dist.
-func (b *bisectRun) check(ctx context.Context, cfg config.Config, log io.Writer) error {
-	if b.req.KUnit != "" {
-		cfg.Kernel.KunitConfig = nil // built in by the step's build already
-		_, err := Kunit(ctx, cfg, b.req.KUnit, log)
+// bisectCheck runs the bisect's check on the kernel in step's dist: `mage kunit` with the request's
+// filter, or `mage test` with its script on the image of dist.
+func bisectCheck(ctx context.Context, step config.Config, req BisectRequest, dist string, log io.Writer) error {
+	if req.KUnit != "" {
+		step.Kernel.KunitConfig = nil // built in by the step's build already
+		_, err := Kunit(ctx, step, req.KUnit, log)
 		return err
 	}
 	// The image to boot, from the real dist/ into the bisect's (a hard link: it is only read).
-	image, _, record := manifest.RootfsFiles(b.cfg.Paths.Dist, cfg.Boot.Recipe)
+	image, _, record := manifest.RootfsFiles(dist, step.Boot.Recipe)
 	for _, p := range []string{image, record} {
-		if err := files.LinkOrCopy(p, filepath.Join(cfg.Paths.Dist, filepath.Base(p))); err != nil {
+		if err := files.LinkOrCopy(p, filepath.Join(step.Paths.Dist, filepath.Base(p))); err != nil {
 			return err
 		}
 	}
-	cfg.Test.Scripts = nil
-	if b.req.Script != "" {
-		cfg.Test.Scripts = []string{b.req.Script}
+	step.Test.Scripts = nil
+	if req.Script != "" {
+		step.Test.Scripts = []string{req.Script}
 	}
-	_, err := GuestTest(ctx, cfg, log)
+	_, err := GuestTest(ctx, step, log)
 	return err
-}
-
-// finish reports the first bad commit and writes the bisect's summary.
-func (b *bisectRun) finish(ctx context.Context, res BisectResult, firstBad, gitSays string) (BisectResult, error) {
-	if firstBad == "" {
-		return res, fmt.Errorf("bisect: commits that do not build hide the first bad one; git says:\n%s", gitSays)
-	}
-	res.FirstBad = firstBad
-	res.Subject, _ = b.repo.Subject(ctx, firstBad)
-	fmt.Fprintf(b.w, "first bad commit: %s %s\n  %d steps, %d built in this run; logs: %s\n", firstBad, res.Subject, len(res.Steps), res.Builds, b.dir)
-	return res, files.WriteJSON(filepath.Join(b.dir, "bisect.json"), res)
-}
-
-func reason(s BisectStep) string {
-	if s.Reason == "" {
-		return ""
-	}
-	return " (" + s.Reason + ")"
-}
-
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
 }

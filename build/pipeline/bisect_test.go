@@ -106,7 +106,7 @@ func (f *fakeBisectStages) stages() bisectStages {
 			}
 			return nil
 		},
-		check: func(_ *bisectRun, ctx context.Context, cfg config.Config, log io.Writer) error {
+		check: func(ctx context.Context, cfg config.Config, _ BisectRequest, _ string, log io.Writer) error {
 			if strings.Contains(state(), "bug") {
 				return errors.New("check max-map-count: not ok\nmore detail")
 			}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/simple-uml/simple-uml/build/bisect"
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/gitrepo"
 	"github.com/simple-uml/simple-uml/build/kernel"
@@ -238,7 +239,7 @@ func TestTreeEndToEnd(t *testing.T) {
 			t.Errorf("step %q: %s, want %s", s.Subject, s.Verdict, want)
 		}
 	}
-	if !slices.ContainsFunc(res2.Steps, func(s BisectStep) bool { return s.Verdict == gitrepo.Skip }) {
+	if !slices.ContainsFunc(res2.Steps, func(s bisect.Step) bool { return s.Verdict == gitrepo.Skip }) {
 		t.Log("git bisect did not ask for the commit that does not build")
 	}
 	checkCheckout(t, repo, main)
