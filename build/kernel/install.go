@@ -7,9 +7,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/simple-uml/simple-uml/build/digest"
 	"github.com/simple-uml/simple-uml/build/files"
+	"github.com/simple-uml/simple-uml/build/kbuild"
 	"github.com/simple-uml/simple-uml/build/kconf"
 	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/run"
@@ -106,6 +108,17 @@ func installDebug(dist, linux, src string) error {
 		return fmt.Errorf("keep the unstripped kernel: %w", err)
 	}
 	return files.WriteBytes(filepath.Join(dist, DebugName+".source"), []byte(src+"\n"), 0o644)
+}
+
+// GDBSourceArgs tells gdb where the source tree of an unstripped kernel is on this machine: its debug
+// information names kbuild.SourceRoot, and installDebug wrote the real folder beside it. None when
+// the kernel has no such note.
+func GDBSourceArgs(vmlinux string) []string {
+	src, err := os.ReadFile(vmlinux + ".source")
+	if err != nil {
+		return nil
+	}
+	return []string{"-ex", "set substitute-path " + kbuild.SourceRoot + " " + strings.TrimSpace(string(src))}
 }
 
 // licenseText is the tree's COPYING followed by the licence texts it names for the kernel.

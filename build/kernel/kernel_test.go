@@ -206,3 +206,21 @@ func TestInstallFailureLeavesNoRecord(t *testing.T) {
 		t.Errorf("a failed install left %v", leftover)
 	}
 }
+
+// TestGDBSourceArgs: an installed unstripped kernel tells gdb where its source tree is on this
+// machine; a kernel without that note gets no arguments.
+func TestGDBSourceArgs(t *testing.T) {
+	dist := t.TempDir()
+	vmlinux := filepath.Join(dist, DebugName)
+	if args := GDBSourceArgs(vmlinux); args != nil {
+		t.Errorf("without a .source file: %q", args)
+	}
+	b, linux := fakeBuild(t)
+	if err := Install(context.Background(), dist, &manifest.KernelRecord{Version: "6.12.3"}, b, linux, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	want := "set substitute-path " + kbuild.SourceRoot + " " + b.Src
+	if args := GDBSourceArgs(vmlinux); len(args) != 2 || args[0] != "-ex" || args[1] != want {
+		t.Errorf("args %q, want -ex %q", args, want)
+	}
+}

@@ -10,10 +10,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/term"
+
+	"github.com/simple-uml/simple-uml/build/files"
 )
 
 // A guest's console is its kernel's standard input and output, which the lab holds. To let a person
@@ -74,8 +78,34 @@ func (h *consoleHub) remove(c net.Conn) {
 }
 
 // ConsoleSocket is where a guest's console is served while the lab runs.
-func (r *Running) ConsoleSocket(guest string) string {
-	return filepath.Join(r.sockets, guest+".console")
+func (r *Running) ConsoleSocket(guest string) string { return consoleSocket(r.sockets, guest) }
+
+func consoleSocket(sockets, guest string) string { return filepath.Join(sockets, guest+".console") }
+
+// RecordFile is where the running lab name records its socket folder and the token its consoles
+// want, in runDir, for AttachGuest from another process (`mage labConsole`). runDir must be a folder
+// no guest's sandbox reaches.
+func RecordFile(runDir, name string) string { return filepath.Join(runDir, "lab-"+name+".sockets") }
+
+// Record writes r's RecordFile in runDir, mode 0600 (its token lets the reader type into the
+// guests), and returns its path; the caller removes it when the lab stops.
+func (r *Running) Record(runDir string) (string, error) {
+	path := RecordFile(runDir, r.Lab.Name)
+	return path, files.WriteBytes(path, []byte(r.sockets+"\n"+r.token+"\n"), 0o600)
+}
+
+// AttachGuest attaches the terminal in/out to the console of guest in the running lab l, which its
+// RecordFile in runDir says where to find, until Ctrl-].
+func AttachGuest(ctx context.Context, runDir string, l *Lab, guest string, in *os.File, out io.Writer) error {
+	data, err := os.ReadFile(RecordFile(runDir, l.Name))
+	if err != nil {
+		return fmt.Errorf("lab %s is not running here (start it with `go tool mage lab %s`): %w", l.Name, l.Name, err)
+	}
+	if !slices.ContainsFunc(l.Guests, func(g Guest) bool { return g.Name == guest }) {
+		return fmt.Errorf("lab %s has no guest %q", l.Name, guest)
+	}
+	sockets, token, _ := strings.Cut(strings.TrimSpace(string(data)), "\n")
+	return Attach(ctx, consoleSocket(sockets, guest), token, in, out)
 }
 
 // serveConsole serves g's console on its socket until the listener is closed.

@@ -354,9 +354,5 @@ func (r *Running) Stop() {
 	}
 }
 
-// Token is what a client of the lab's consoles sends first (Attach): keep it where only the lab's
-// user reads, never where a guest's sandbox reaches.
-func (r *Running) Token() string { return r.token }
-
 // Sockets is the folder of the LANs' sockets while the lab runs.
 func (r *Running) Sockets() string { return r.sockets }

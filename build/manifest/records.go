@@ -101,6 +101,15 @@ type RootfsRecord struct {
 	Boot *BootRecord `json:"boot,omitempty"`
 }
 
+// Pkgvers are the image's packages by name and version, as xbps names them (busybox-1.36.1_1).
+func (r *RootfsRecord) Pkgvers() []string {
+	var out []string
+	for _, p := range r.Packages {
+		out = append(out, p.Pkgver)
+	}
+	return out
+}
+
 // BootRecord is the part of a recipe that `mage boot` and `mage test` use. The root password is the
 // recipe's: public wherever the recipe is, and in the image as a hash anyway.
 type BootRecord struct {

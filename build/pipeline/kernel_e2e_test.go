@@ -263,7 +263,7 @@ func checkGdb(t *testing.T, debug, cache, command, want string) {
 	if data, err := os.ReadFile(debug); err != nil || bytes.Contains(data, []byte(cache)) {
 		t.Errorf("%s names the cache folder %s (or: %v)", debug, cache, err)
 	}
-	args := append([]string{"-batch", "-nx"}, gdbSourceArgs(debug)...)
+	args := append([]string{"-batch", "-nx"}, kernel.GDBSourceArgs(debug)...)
 	out, err := exec.Command("gdb", append(args, "-ex", command, debug)...).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), want) {
 		t.Errorf("gdb %s: %v; want %q in:\n%s", command, err, want, out)

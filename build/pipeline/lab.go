@@ -7,15 +7,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/simple-uml/simple-uml/build/config"
-	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/kernel"
 	"github.com/simple-uml/simple-uml/build/lab"
-	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/uml"
 )
 
@@ -41,13 +38,7 @@ func LabTest(ctx context.Context, cfg config.Config, name string, w io.Writer) (
 	if report.Checks, err = r.Check(ctx); err != nil {
 		return report, err
 	}
-	var failed []string
-	for _, c := range report.Checks {
-		if !c.OK {
-			failed = append(failed, c.Name+": "+c.Detail)
-		}
-	}
-	failed = append(failed, r.Down()...)
+	failed := append(uml.FailedChecks(report.Checks), r.Down()...)
 	if len(failed) > 0 {
 		return report, fmt.Errorf("lab %s: %d problem(s):\n    %s\n  consoles and captures: %s", name, len(failed), strings.Join(failed, "\n    "), r.Dir)
 	}
@@ -65,7 +56,7 @@ func Lab(ctx context.Context, cfg config.Config, name string, console []string, 
 		return err
 	}
 	defer r.Stop()
-	current, err := recordRunningLab(cfg, r)
+	current, err := r.Record(runFolder(cfg))
 	if err != nil {
 		return err
 	}
@@ -98,31 +89,11 @@ func Lab(ctx context.Context, cfg config.Config, name string, console []string, 
 
 // LabConsole attaches this terminal to a guest's console in the running lab name, until Ctrl-].
 func LabConsole(ctx context.Context, cfg config.Config, name, guest string, stdin *os.File, stdout io.Writer) error {
-	data, err := os.ReadFile(currentLabFile(cfg, name))
-	if err != nil {
-		return fmt.Errorf("lab %s is not running here (start it with `go tool mage lab %s`): %w", name, name, err)
-	}
-	sockets, token, _ := strings.Cut(strings.TrimSpace(string(data)), "\n")
 	l, err := lab.Load(cfg.Paths.Labs, name)
 	if err != nil {
 		return err
 	}
-	if !slices.ContainsFunc(l.Guests, func(g lab.Guest) bool { return g.Name == guest }) {
-		return fmt.Errorf("lab %s has no guest %q", name, guest)
-	}
-	return lab.Attach(ctx, filepath.Join(sockets, guest+".console"), token, stdin, stdout)
-}
-
-// currentLabFile records the running lab name for labConsole: its socket folder, and the token its
-// consoles want. It is in the cache (mode 0600), which no guest's sandbox reaches.
-func currentLabFile(cfg config.Config, name string) string {
-	return filepath.Join(cfg.Paths.Cache, "run", "lab-"+name+".sockets")
-}
-
-// recordRunningLab writes r's currentLabFile and returns its path.
-func recordRunningLab(cfg config.Config, r *lab.Running) (string, error) {
-	path := currentLabFile(cfg, r.Lab.Name)
-	return path, files.WriteBytes(path, []byte(r.Sockets()+"\n"+r.Token()+"\n"), 0o600)
+	return lab.AttachGuest(ctx, runFolder(cfg), l, guest, stdin, stdout)
 }
 
 // openLabTmux opens the lab's tmux session. A window's command gets the tmux server's environment,
@@ -141,7 +112,7 @@ func startLab(ctx context.Context, cfg config.Config, name string, w io.Writer) 
 	if _, err := os.Stat(linux); err != nil {
 		return nil, fmt.Errorf("%s is missing: build it with `go tool mage kernel`, or fetch a release with `go tool mage fetch`: %w", linux, err)
 	}
-	runs := filepath.Join(cfg.Paths.Cache, "run")
+	runs := runFolder(cfg)
 	if err := os.MkdirAll(runs, 0o755); err != nil {
 		return nil, err
 	}
@@ -172,12 +143,7 @@ func labImage(cfg config.Config, g lab.Guest) (lab.Image, error) {
 	if recipe == "" {
 		recipe = cfg.Boot.Recipe
 	}
-	image, _, recordPath := manifest.RootfsFiles(cfg.ImagesDir(), recipe)
-	var rec manifest.RootfsRecord
-	if err := files.ReadJSON(recordPath, &rec); err != nil {
-		return lab.Image{}, fmt.Errorf("no root filesystem %q in %s (build it with `go tool mage rootfs -recipe=%s`): %w", recipe, cfg.ImagesDir(), recipe, err)
-	}
-	r, err := bootRecipe(cfg, recipe, &rec)
+	image, _, r, err := distImage(cfg, recipe)
 	if err != nil {
 		return lab.Image{}, err
 	}

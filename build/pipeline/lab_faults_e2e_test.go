@@ -235,7 +235,7 @@ func TestLabWindows(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Stop()
-	current, err := recordRunningLab(cfg, r)
+	current, err := r.Record(runFolder(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +285,7 @@ func TestLabConsoles(t *testing.T) {
 	var log syncBuffer
 	done := make(chan error, 1)
 	go func() { done <- Lab(ctx, cfg, "pair", consoleClient(), &log) }()
-	current := currentLabFile(cfg, "pair")
+	current := lab.RecordFile(runFolder(cfg), "pair")
 	deadline := time.Now().Add(time.Minute)
 	for !strings.Contains(log.String(), "lab pair is up") && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/simple-uml/simple-uml/build/lab"
 )
 
 // standInLab is a lab of two stand-in guests on one LAN: a's run leaves a file its check reads, and
@@ -77,7 +79,7 @@ func TestLabOnStandIns(t *testing.T) {
 	var out syncBuffer
 	done := make(chan error, 1)
 	go func() { done <- Lab(ctx, cfg, "pair", []string{"true"}, &out) }()
-	current := currentLabFile(cfg, "pair")
+	current := lab.RecordFile(runFolder(cfg), "pair")
 	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(out.String(), "is up"); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			cancel()

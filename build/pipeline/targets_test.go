@@ -8,34 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/simple-uml/simple-uml/build/ktap"
-	"github.com/simple-uml/simple-uml/build/uml"
 )
-
-// TestTestReport: one failed check or one failed script fails the whole run; all passing passes.
-func TestTestReport(t *testing.T) {
-	cfg := loadConfig(t, map[string]string{"HOME": t.TempDir()}, nil)
-	pass := []uml.CheckResult{{Name: "login", OK: true}, {Name: "network", OK: true}}
-	script := func(s ktap.Status) []*ktap.Test { return []*ktap.Test{{Name: "checks.sh", Status: s}} }
-	tests := []struct {
-		name    string
-		checks  []uml.CheckResult
-		scripts []*ktap.Test
-		want    ktap.Status
-	}{
-		{"all pass", pass, script(ktap.Pass), ktap.Pass},
-		{"a check fails", append(pass, uml.CheckResult{Name: "dns", Detail: "no answer"}), script(ktap.Pass), ktap.Fail},
-		{"a script fails", pass, script(ktap.Fail), ktap.Fail},
-		{"no scripts", pass, nil, ktap.Pass},
-	}
-	for _, tt := range tests {
-		r := testReport(cfg, tt.checks, tt.scripts)
-		if r.Status != tt.want || r.Name != "mage test "+cfg.Boot.Recipe || len(r.Subtests) != 1+len(tt.scripts) || len(r.Subtests[0].Subtests) != len(tt.checks) {
-			t.Errorf("%s: %+v", tt.name, r)
-		}
-	}
-}
 
 // TestInfoTargets: version, settings and cache say what they are asked, from the loaded settings.
 func TestInfoTargets(t *testing.T) {
@@ -77,18 +50,6 @@ func TestInfoTargets(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(cfg.Paths.Cache, "build")); err == nil || !strings.Contains(out.String(), "downloads kept") {
 		t.Errorf("cache -clean left the build folder:\n%s", out.String())
-	}
-}
-
-func TestGdbSourceArgs(t *testing.T) {
-	dir := t.TempDir()
-	vmlinux := filepath.Join(dir, "linux-debug")
-	if args := gdbSourceArgs(vmlinux); args != nil {
-		t.Errorf("without a .source file: %q", args)
-	}
-	os.WriteFile(vmlinux+".source", []byte("/cache/trees/linux-6.12\n"), 0o644)
-	if args := gdbSourceArgs(vmlinux); len(args) != 2 || !strings.HasSuffix(args[1], " /cache/trees/linux-6.12") {
-		t.Errorf("args %q", args)
 	}
 }
 

@@ -25,14 +25,16 @@ func Interactive(ctx context.Context, o Options, stdin *os.File, stdout io.Write
 	return foreground(ctx, append([]string{o.Kernel}, rt.args...), o, rt, false, stdin, stdout)
 }
 
-// Debug runs the boot under gdb: gdb's own arguments, then --args, the kernel and its command line.
-func Debug(ctx context.Context, o Options, gdb []string, stdin *os.File, stdout io.Writer) error {
+// Debug runs the boot under gdb: the signal settings UML needs (it uses SIGSEGV and SIGUSR1
+// itself), gdbArgs, then --args, the kernel and its command line.
+func Debug(ctx context.Context, o Options, gdbArgs []string, stdin *os.File, stdout io.Writer) error {
 	rt, err := prepare(o)
 	if err != nil {
 		return err
 	}
 	defer rt.release()
-	argv := append(append(append([]string{}, gdb...), "--args", o.Kernel), rt.args...)
+	argv := append([]string{"gdb", "-q", "-ex", "handle SIGSEGV pass nostop noprint", "-ex", "handle SIGUSR1 pass nostop noprint"}, gdbArgs...)
+	argv = append(append(argv, "--args", o.Kernel), rt.args...)
 	o.Sandbox = SandboxOff // gdb traces the kernel and reads the host's sources and symbols
 	return foreground(ctx, argv, o, rt, true, stdin, stdout)
 }
