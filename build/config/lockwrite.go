@@ -2,8 +2,11 @@ package config
 
 import (
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
+
+	"github.com/simple-uml/simple-uml/build/files"
 )
 
 // lockSection is the series whose table in kernel.lock holds cfg's pin: "" for the default series,
@@ -76,4 +79,17 @@ func RewriteLock(data []byte, series string, lock KernelPin) ([]byte, error) {
 		return nil, fmt.Errorf("could not rewrite %s in place (read back: %v): edit it by hand", what, err)
 	}
 	return []byte(out), nil
+}
+
+// WriteLock rewrites series' pin in the lock file at path in place (RewriteLock), atomically.
+func WriteLock(path, series string, pin KernelPin) error {
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	updated, err := RewriteLock(old, series, pin)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return files.WriteBytes(path, updated, 0o644)
 }

@@ -1,6 +1,9 @@
 package config
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -46,5 +49,31 @@ released = "2026-11-01"
 		if !strings.HasPrefix(string(out), "# the pinned kernel\n") {
 			t.Errorf("%s: the comment at the top went", tt.name)
 		}
+	}
+}
+
+// TestWriteLock: the lock file gets the new pin in place; a lock the rewrite cannot follow is
+// refused naming the file, and left as it was.
+func TestWriteLock(t *testing.T) {
+	pin := KernelPin{Version: "6.12.120", SHA256: "cc", Released: "2026-12-01"}
+	tests := []struct {
+		name, data, want, wantErr string
+	}{
+		{"rewritten", "# pins\nversion = \"6.12.117\"\nsha256 = \"aa\"\nreleased = \"\"\n", "# pins\nversion = \"6.12.120\"\nsha256 = \"cc\"\nreleased = \"2026-12-01\"\n", ""},
+		{"laid out otherwise", "version = '6.12.117'\nsha256 = \"aa\"\nreleased = \"x\"\n", "version = '6.12.117'\nsha256 = \"aa\"\nreleased = \"x\"\n", "kernel.lock: no version line"},
+	}
+	for _, tt := range tests {
+		path := filepath.Join(t.TempDir(), "kernel.lock")
+		os.WriteFile(path, []byte(tt.data), 0o644)
+		err := WriteLock(path, "", pin)
+		if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+			t.Errorf("%s: %v, want %q", tt.name, err, tt.wantErr)
+		}
+		if got, _ := os.ReadFile(path); string(got) != tt.want {
+			t.Errorf("%s: the lock:\n%s\nwant:\n%s", tt.name, got, tt.want)
+		}
+	}
+	if err := WriteLock(filepath.Join(t.TempDir(), "kernel.lock"), "", pin); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("no lock file: %v", err)
 	}
 }

@@ -91,6 +91,34 @@ func Select(releases []Release, series string) (Release, error) {
 	return *best, nil
 }
 
+// Pick is the release to pin from releases: version exactly when given (releases.json lists only
+// the newest of each branch, so an older one has no date), else the newest of series, which must not
+// be end of life unless allowEOL.
+func Pick(releases []Release, series, version string, allowEOL bool) (Release, error) {
+	if version == "" {
+		rel, err := Select(releases, series)
+		if err == nil && rel.EOL && !allowEOL {
+			err = fmt.Errorf("series %s is end of life at kernel.org (last release %s): track a maintained series in kernel.series, or allow it explicitly (go tool mage bump -allowEOL)", series, rel.Version)
+		}
+		return rel, err
+	}
+	if _, _, err := ParseVersion(version); err != nil {
+		return Release{}, err
+	}
+	for _, r := range releases {
+		if r.Version == version {
+			return r, nil
+		}
+	}
+	return Release{Version: version}, nil
+}
+
+// InSeries says whether version belongs to series: its branch, or stable or mainline, which any
+// version may be.
+func InSeries(version, series string) bool {
+	return series == "stable" || series == "mainline" || Series(version) == series
+}
+
 // Series returns the branch of a version: 6.12 for 6.12.117, 7.3 for 7.3-rc1.
 func Series(version string) string {
 	v, _, _ := strings.Cut(version, "-")

@@ -120,3 +120,66 @@ func FuzzParseReleases(f *testing.F) {
 		}
 	})
 }
+
+// TestPick: the release a bump pins, from the real releases.json: the newest of a series, refused
+// when end of life unless allowed; an exact version with its date when releases.json lists it and
+// without one when it does not; a version that is not one refused.
+func TestPick(t *testing.T) {
+	releases, err := ParseReleases(readFixture(t, "releases-2026-08-30.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eol := append([]Release{}, releases...)
+	for i := range eol {
+		eol[i].EOL = eol[i].Version == "6.1.186"
+	}
+	tests := []struct {
+		name            string
+		releases        []Release
+		series, version string
+		allowEOL        bool
+		want, wantErr   string
+		wantDated       bool
+	}{
+		{name: "newest of the series", releases: releases, series: "6.12", want: "6.12.107", wantDated: true},
+		{name: "end of life", releases: eol, series: "6.1", wantErr: "end of life"},
+		{name: "end of life, allowed", releases: eol, series: "6.1", allowEOL: true, want: "6.1.186", wantDated: true},
+		{name: "exact, listed", releases: releases, series: "6.12", version: "6.6.155", want: "6.6.155", wantDated: true},
+		{name: "exact, older than listed", releases: releases, series: "6.12", version: "6.12.100", want: "6.12.100"},
+		{name: "not a version", releases: releases, series: "6.12", version: "6.12.x", wantErr: `"x" is not a number`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := Pick(tt.releases, tt.series, tt.version, tt.allowEOL)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("got %+v, %v; want an error with %q", r, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || r.Version != tt.want || r.Released.IsZero() == tt.wantDated {
+				t.Errorf("got %+v, %v; want %s (dated %v)", r, err, tt.want, tt.wantDated)
+			}
+		})
+	}
+}
+
+func TestInSeries(t *testing.T) {
+	tests := []struct {
+		version, series string
+		want            bool
+	}{
+		{"6.12.117", "6.12", true},
+		{"6.12", "6.12", true},
+		{"7.3-rc1", "7.3", true},
+		{"6.1.150", "6.12", false},
+		{"6.12.117", "6.1", false},
+		{"6.6.155", "stable", true},
+		{"7.3-rc1", "mainline", true},
+	}
+	for _, tt := range tests {
+		if got := InSeries(tt.version, tt.series); got != tt.want {
+			t.Errorf("InSeries(%q, %q) = %v, want %v", tt.version, tt.series, got, tt.want)
+		}
+	}
+}

@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/fetch"
-	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/kernel"
 	"github.com/simple-uml/simple-uml/build/kernelorg"
 )
@@ -77,7 +75,11 @@ func Bump(ctx context.Context, cfg config.Config, opts BumpOptions, w io.Writer)
 		fmt.Fprintf(w, "dry run: %s not changed\n", lockPath)
 		return res, nil
 	}
-	return res, writeLock(lockPath, cfg.LockSection(), res.New, w)
+	if err := config.WriteLock(lockPath, cfg.LockSection(), res.New); err != nil {
+		return res, err
+	}
+	fmt.Fprintf(w, "%s rewritten\n", lockPath)
+	return res, nil
 }
 
 // bumpTarget is the release to pin: -to's exact version, or the newest of kernel.series that
@@ -91,50 +93,17 @@ func bumpTarget(ctx context.Context, cfg config.Config, cache *fetch.Cache, opts
 	if err != nil {
 		return kernelorg.Release{}, err
 	}
-	if opts.Version == "" {
-		rel, err := kernelorg.Select(releases, cfg.Kernel.Series)
-		if err == nil && rel.EOL && !opts.AllowEOL {
-			err = fmt.Errorf("series %s is end of life at kernel.org (last release %s): track a maintained series in kernel.series, or allow it explicitly (go tool mage bump -allowEOL)", cfg.Kernel.Series, rel.Version)
-		}
-		return rel, err
-	}
-	if cfg.LockSection() != "" && !seriesOf(opts.Version, cfg.Kernel.Series) {
+	if opts.Version != "" && cfg.LockSection() != "" && !kernelorg.InSeries(opts.Version, cfg.Kernel.Series) {
 		return kernelorg.Release{}, fmt.Errorf("bump -to=%s -series=%s: %s is not a release of %s", opts.Version, cfg.Kernel.Series, opts.Version, cfg.Kernel.Series)
 	}
-	if _, _, err := kernelorg.ParseVersion(opts.Version); err != nil {
-		return kernelorg.Release{}, fmt.Errorf("bump %q: %w", opts.Version, err)
+	rel, err := kernelorg.Pick(releases, cfg.Kernel.Series, opts.Version, opts.AllowEOL)
+	if err != nil && opts.Version != "" {
+		return rel, fmt.Errorf("bump %q: %w", opts.Version, err)
 	}
-	rel := kernelorg.Release{Version: opts.Version}
-	for _, r := range releases {
-		if r.Version == opts.Version {
-			rel = r // releases.json knows only the newest of each branch; older pins have no date
-		}
-	}
-	return rel, nil
+	return rel, err
 }
 
-// writeLock rewrites the pin of section in kernel.lock.
-func writeLock(lockPath, section string, pin config.KernelPin, w io.Writer) error {
-	old, err := os.ReadFile(lockPath)
-	if err != nil {
-		return err
-	}
-	updated, err := config.RewriteLock(old, section, pin)
-	if err != nil {
-		return fmt.Errorf("%s: %w", lockPath, err)
-	}
-	if err := files.WriteBytes(lockPath, updated, 0o644); err != nil {
-		return err
-	}
-	fmt.Fprintf(w, "%s rewritten\n", lockPath)
-	return nil
-}
-
-// seriesOf says whether version belongs to series (any version does to stable and mainline).
-func seriesOf(version, series string) bool {
-	return series == "stable" || series == "mainline" || kernelorg.Series(version) == series
-}
-
+// orNone is s, or "(none)" when it is empty: a pin that was not set yet.
 func orNone(s string) string {
 	if s == "" {
 		return "(none)"
