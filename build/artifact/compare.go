@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/simple-uml/simple-uml/build/host"
+	"github.com/simple-uml/simple-uml/build/run"
 )
 
 // Difference is the first place two release folders differ, and a hint of why.
@@ -67,6 +71,24 @@ func CompareDirs(a, b string) (*Difference, error) {
 		return d, nil
 	}
 	return nil, nil
+}
+
+// Diffoscope returns the start of diffoscope's text report on two files that differ, "" when
+// diffoscope is not installed.
+func Diffoscope(ctx context.Context, a, b string) string {
+	if _, err := host.LookPath("diffoscope"); err != nil {
+		return ""
+	}
+	// diffoscope exits 1 when the files differ, which they do: its report is the result.
+	out, err := run.Output(ctx, run.Cmd{Args: []string{"diffoscope", "--text", "-", "--max-text-report-size", "20000", a, b}})
+	if out == "" && err != nil {
+		return "diffoscope failed: " + err.Error()
+	}
+	lines := strings.SplitAfter(out, "\n")
+	if len(lines) > 80 {
+		lines = append(lines[:80], "...\n")
+	}
+	return strings.Join(lines, "")
 }
 
 // union lists the regular files of both folders, derived files last.

@@ -2,6 +2,7 @@ package artifact
 
 import (
 	"archive/tar"
+	"context"
 	"io"
 	"os"
 	"path/filepath"
@@ -119,5 +120,20 @@ func TestHeaderDiff(t *testing.T) {
 	}
 	if got := headerDiff(&base, &base); got != "" {
 		t.Errorf("same headers: %q", got)
+	}
+}
+
+// TestDiffoscopeNotInstalled: without diffoscope, a difference has no report of it, and nothing
+// fails: diffoscope only adds detail to what CompareDirs found.
+func TestDiffoscopeNotInstalled(t *testing.T) {
+	if _, err := os.Stat("/usr/sbin/diffoscope"); err == nil {
+		t.Skip("diffoscope is in /usr/sbin, which LookPath searches whatever PATH says")
+	}
+	t.Setenv("PATH", t.TempDir())
+	a, b := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
+	os.WriteFile(a, []byte("one"), 0o644)
+	os.WriteFile(b, []byte("two"), 0o644)
+	if report := Diffoscope(context.Background(), a, b); report != "" {
+		t.Errorf("report %q without diffoscope", report)
 	}
 }

@@ -95,11 +95,7 @@ func Repo(ctx context.Context, cfg config.Config, req RepoRequest, w io.Writer) 
 		return nil, fmt.Errorf("repo: %w", err)
 	}
 	for _, ix := range repo.Indexes {
-		var pkgvers []string
-		for _, e := range ix.Entries {
-			pkgvers = append(pkgvers, e.(map[string]any)["pkgver"].(string))
-		}
-		fmt.Fprintf(w, "repo: %s/%s-repodata: %d packages\n", req.Dir, ix.Arch, len(pkgvers))
+		fmt.Fprintf(w, "repo: %s/%s-repodata: %d packages\n", req.Dir, ix.Arch, len(ix.Entries))
 	}
 	if len(repo.Skipped) > 0 {
 		fmt.Fprintf(w, "repo: not in any index (older, or another architecture): %s\n", strings.Join(repo.Skipped, ", "))

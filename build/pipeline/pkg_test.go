@@ -85,7 +85,7 @@ func TestPkgRepoRootfs(t *testing.T) {
 		t.Fatal(err)
 	}
 	fp := xbps.Fingerprint(&key.PublicKey)
-	if repo.Fingerprint != fp || !strings.Contains(out.String(), fmt.Sprintf("keys = [%q]", fp)) {
+	if repo.Fingerprint != fp || !strings.Contains(out.String(), fmt.Sprintf("keys = [%q]", fp)) || !strings.Contains(out.String(), repoDir+"/x86_64-repodata: 2 packages") {
 		t.Errorf("fingerprint %s, printed:\n%s", repo.Fingerprint, out.String())
 	}
 	srv := httptest.NewServer(http.FileServer(http.Dir(repoDir)))

@@ -6,13 +6,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/simple-uml/simple-uml/build/artifact"
 	"github.com/simple-uml/simple-uml/build/config"
-	"github.com/simple-uml/simple-uml/build/host"
-	"github.com/simple-uml/simple-uml/build/run"
 )
 
 // ReproOptions are the switches of `mage repro`.
@@ -84,28 +81,11 @@ func Repro(ctx context.Context, cfg config.Config, opts ReproOptions, w io.Write
 		return res, nil
 	}
 	if res.Diff.Offset >= 0 {
-		res.Diffoscope = diffoscope(ctx, filepath.Join(res.Releases[0], res.Diff.File), filepath.Join(res.Releases[1], res.Diff.File))
+		res.Diffoscope = artifact.Diffoscope(ctx, filepath.Join(res.Releases[0], res.Diff.File), filepath.Join(res.Releases[1], res.Diff.File))
 	}
 	fmt.Fprintf(w, "repro: DIFFERENT: %s\n", res.Diff)
 	if res.Diffoscope != "" {
 		fmt.Fprintf(w, "diffoscope:\n%s\n", res.Diffoscope)
 	}
 	return res, nil
-}
-
-// diffoscope returns the start of diffoscope's text report on two files, "" when it is not installed.
-func diffoscope(ctx context.Context, a, b string) string {
-	if _, err := host.LookPath("diffoscope"); err != nil {
-		return ""
-	}
-	// diffoscope exits 1 when the files differ, which they do: its report is the result.
-	out, err := run.Output(ctx, run.Cmd{Args: []string{"diffoscope", "--text", "-", "--max-text-report-size", "20000", a, b}})
-	if out == "" && err != nil {
-		return "diffoscope failed: " + err.Error()
-	}
-	lines := strings.SplitAfter(out, "\n")
-	if len(lines) > 80 {
-		lines = append(lines[:80], "...\n")
-	}
-	return strings.Join(lines, "")
 }
