@@ -3,19 +3,15 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/simple-uml/simple-uml/build/artifact"
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/digest"
 	"github.com/simple-uml/simple-uml/build/fetch"
-	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/kernel"
 	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/release"
@@ -68,76 +64,11 @@ func FetchRelease(ctx context.Context, cfg config.Config, getenv func(string) st
 			return nil, err
 		}
 	}
-	if err := installFetched(ctx, cfg.Paths.Dist, m, root, paths[kernelTar], paths[imageZst]); err != nil {
+	if err := kernel.InstallFetched(ctx, cfg.Paths.Dist, m, root, paths[kernelTar], paths[imageZst]); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(w, "release %s installed into %s: `go tool mage boot` boots it\n", m.Tag, cfg.Paths.Dist)
 	return m, nil
-}
-
-// installFetched unpacks the kernel tarball and the image into dist/ under temporary names, then
-// renames everything into place, records last.
-func installFetched(ctx context.Context, dist string, m *manifest.Manifest, root *manifest.RootfsRecord, kernelTar, imageZst string) error {
-	if err := os.MkdirAll(dist, 0o755); err != nil {
-		return err
-	}
-	stage, err := os.MkdirTemp(dist, ".fetch-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(stage)
-	if err := artifact.ExtractFiles(kernelTar, artifact.Xz, stage, kernel.InRelease()); err != nil {
-		return fmt.Errorf("kernel tarball: %w", err)
-	}
-	if err := m.Kernel.CheckOutputs(stage); err != nil {
-		return fmt.Errorf("kernel tarball does not match the manifest: %w", err)
-	}
-	for _, o := range kernel.Outputs {
-		if _, err := os.Lstat(filepath.Join(stage, o.Name)); err != nil {
-			return fmt.Errorf("release %s's kernel tarball has no %s (release format %d): fetch a release made by this simple-uml", m.Tag, o.InRelease, m.Format)
-		}
-	}
-	image, _, record := manifest.RootfsFiles(dist, root.Recipe)
-	stagedImage := filepath.Join(stage, filepath.Base(image))
-	// No bigger than the record says; its digest is checked next.
-	if err := artifact.DecompressSparse(ctx, imageZst, artifact.Zstd, stagedImage, root.Outputs[filepath.Base(image)].Size); err != nil {
-		return fmt.Errorf("image: %w", err)
-	}
-	rec := *root
-	out, err := manifest.Describe(stagedImage)
-	if err != nil {
-		return err
-	}
-	if want := root.Outputs[filepath.Base(image)]; want.SHA256 != out.SHA256 {
-		return fmt.Errorf("image %s does not match the manifest (sha256 %s, want %s)", filepath.Base(image), out.SHA256, want.SHA256)
-	}
-	// The tarball stays on the release; the record lists what dist/ holds.
-	rec.Outputs = map[string]manifest.Output{filepath.Base(image): out}
-	// The old records go first and the new ones are written last: a half-replaced dist/ never looks
-	// complete.
-	for _, old := range []string{filepath.Join(dist, manifest.KernelRecordName), record} {
-		if err := os.Remove(old); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-	}
-	for _, o := range kernel.Outputs {
-		if err := os.Rename(filepath.Join(stage, o.Name), filepath.Join(dist, o.Name)); err != nil {
-			return err
-		}
-	}
-	if err := os.Rename(stagedImage, image); err != nil {
-		return err
-	}
-	fi, err := os.Stat(image)
-	if err != nil {
-		return err
-	}
-	out.MtimeNS = fi.ModTime().UnixNano()
-	rec.Outputs[filepath.Base(image)] = out
-	if err := files.WriteJSON(filepath.Join(dist, manifest.KernelRecordName), m.Kernel); err != nil {
-		return err
-	}
-	return files.WriteJSON(record, rec)
 }
 
 // remoteRelease is a published release whose SHA256SUMS and manifest agree.
