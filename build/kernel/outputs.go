@@ -1,6 +1,7 @@
 // Package kernel is the kernel stage: where a kernel's source comes from (a release kernel.lock pins,
 // a local tarball, or a tree of the user's), what its build depends on, and the configured, built and
-// installed kernel in dist/. build/kbuild runs make; this package decides what to run it on.
+// installed kernel in dist/, or one installed from a published release with the image it boots.
+// build/kbuild runs make; this package decides what to run it on.
 package kernel
 
 import (

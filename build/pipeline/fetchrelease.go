@@ -2,20 +2,11 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"os"
-	"path/filepath"
-	"strings"
+	"time"
 
-	"github.com/simple-uml/simple-uml/build/artifact"
 	"github.com/simple-uml/simple-uml/build/config"
-	"github.com/simple-uml/simple-uml/build/digest"
-	"github.com/simple-uml/simple-uml/build/fetch"
-	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/kernel"
 	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/release"
@@ -32,196 +23,41 @@ func FetchRelease(ctx context.Context, cfg config.Config, getenv func(string) st
 		return nil, err
 	}
 	defer run.end()
-	rr, err := openRelease(ctx, cfg, getenv, tag, w)
-	if err != nil {
-		return nil, err
-	}
-	m, urls, cache := rr.manifest, rr.urls, rr.cache
-	var root *manifest.RootfsRecord
-	for i := range m.Rootfs {
-		if m.Rootfs[i].Recipe == cfg.Boot.Recipe {
-			root = &m.Rootfs[i]
-		}
-	}
-	if root == nil {
-		var have []string
-		for _, r := range m.Rootfs {
-			have = append(have, r.Recipe)
-		}
-		return nil, fmt.Errorf("release %s has no root filesystem %q; it has: %s (set SUML_BOOT_RECIPE to one of them)", m.Tag, cfg.Boot.Recipe, strings.Join(have, ", "))
-	}
-	// A release of a newer layout may hold what this checkout does not know where to put.
-	if m.Format > releaseFormat {
-		return nil, fmt.Errorf("release %s is of release format %d, newer than this simple-uml's %d: update simple-uml (git pull) to fetch it", m.Tag, m.Format, releaseFormat)
-	}
-	version := strings.TrimPrefix(m.Tag, "v")
-	kernelTar := manifest.KernelAsset(version, m.Kernel.Subarch)
-	imageZst := manifest.RootfsAssetBase(root.Recipe, root.Arch, version) + ".ext4.zst"
-	paths := map[string]string{}
-	for _, name := range []string{kernelTar, imageZst} {
-		if urls[name] == "" || m.Assets[name] == "" {
-			return nil, fmt.Errorf("release %s has no %s", m.Tag, name)
-		}
-		fmt.Fprintf(w, "fetch %s\n", name)
-		// The cache checks the download against SHA256SUMS's digest before keeping it.
-		if paths[name], err = cache.File(ctx, urls[name], m.Assets[name]); err != nil {
-			return nil, err
-		}
-	}
-	if err := installFetched(ctx, cfg.Paths.Dist, m, root, paths[kernelTar], paths[imageZst]); err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(w, "release %s installed into %s: `go tool mage boot` boots it\n", m.Tag, cfg.Paths.Dist)
-	return m, nil
-}
-
-// installFetched unpacks the kernel tarball and the image into dist/ under temporary names, then
-// renames everything into place, records last.
-func installFetched(ctx context.Context, dist string, m *manifest.Manifest, root *manifest.RootfsRecord, kernelTar, imageZst string) error {
-	if err := os.MkdirAll(dist, 0o755); err != nil {
-		return err
-	}
-	stage, err := os.MkdirTemp(dist, ".fetch-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(stage)
-	if err := artifact.ExtractFiles(kernelTar, artifact.Xz, stage, kernel.InRelease()); err != nil {
-		return fmt.Errorf("kernel tarball: %w", err)
-	}
-	if err := m.Kernel.CheckOutputs(stage); err != nil {
-		return fmt.Errorf("kernel tarball does not match the manifest: %w", err)
-	}
-	for _, o := range kernel.Outputs {
-		if _, err := os.Lstat(filepath.Join(stage, o.Name)); err != nil {
-			return fmt.Errorf("release %s's kernel tarball has no %s (release format %d): fetch a release made by this simple-uml", m.Tag, o.InRelease, m.Format)
-		}
-	}
-	image, _, record := manifest.RootfsFiles(dist, root.Recipe)
-	stagedImage := filepath.Join(stage, filepath.Base(image))
-	// No bigger than the record says; its digest is checked next.
-	if err := artifact.DecompressSparse(ctx, imageZst, artifact.Zstd, stagedImage, root.Outputs[filepath.Base(image)].Size); err != nil {
-		return fmt.Errorf("image: %w", err)
-	}
-	rec := *root
-	out, err := manifest.Describe(stagedImage)
-	if err != nil {
-		return err
-	}
-	if want := root.Outputs[filepath.Base(image)]; want.SHA256 != out.SHA256 {
-		return fmt.Errorf("image %s does not match the manifest (sha256 %s, want %s)", filepath.Base(image), out.SHA256, want.SHA256)
-	}
-	// The tarball stays on the release; the record lists what dist/ holds.
-	rec.Outputs = map[string]manifest.Output{filepath.Base(image): out}
-	// The old records go first and the new ones are written last: a half-replaced dist/ never looks
-	// complete.
-	for _, old := range []string{filepath.Join(dist, manifest.KernelRecordName), record} {
-		if err := os.Remove(old); err != nil && !errors.Is(err, os.ErrNotExist) {
+	start := time.Now()
+	var (
+		published *release.Published
+		pair      *release.Bootable
+	)
+	timer := newStepTimer()
+	if err := runSteps(ctx, timer,
+		step{name: "release", run: func(ctx context.Context) (err error) {
+			published, err = release.OpenPublished(ctx, getenv, tag, cfg.Paths.Downloads, w)
 			return err
-		}
-	}
-	for _, o := range kernel.Outputs {
-		if err := os.Rename(filepath.Join(stage, o.Name), filepath.Join(dist, o.Name)); err != nil {
+		}},
+		step{name: "download", run: func(ctx context.Context) (err error) {
+			pair, err = published.DownloadBootable(ctx, cfg.Boot.Recipe, releaseFormat)
 			return err
-		}
-	}
-	if err := os.Rename(stagedImage, image); err != nil {
-		return err
-	}
-	fi, err := os.Stat(image)
-	if err != nil {
-		return err
-	}
-	out.MtimeNS = fi.ModTime().UnixNano()
-	rec.Outputs[filepath.Base(image)] = out
-	if err := files.WriteJSON(filepath.Join(dist, manifest.KernelRecordName), m.Kernel); err != nil {
-		return err
-	}
-	return files.WriteJSON(record, rec)
-}
-
-// remoteRelease is a published release whose SHA256SUMS and manifest agree.
-type remoteRelease struct {
-	manifest *manifest.Manifest
-	sums     artifact.Sums
-	urls     map[string]string // asset name -> download URL
-	cache    *fetch.Cache
-}
-
-// openRelease finds the release (tag "" = the latest) of GITHUB_REPOSITORY, downloads its SHA256SUMS
-// and manifest.json and checks them against each other.
-func openRelease(ctx context.Context, cfg config.Config, getenv func(string) string, tag string, w io.Writer) (*remoteRelease, error) {
-	gh, err := release.FromEnv(getenv, "", w)
-	if err != nil {
+		}},
+		step{name: "install", run: func(ctx context.Context) error {
+			return kernel.InstallFetched(ctx, cfg.Paths.Dist, pair.Manifest, pair.Rootfs, pair.KernelTarball, pair.Image)
+		}},
+	); err != nil {
 		return nil, err
 	}
-	tagName, urls, err := gh.ReleaseAssets(ctx, tag)
-	if err != nil {
-		return nil, err
-	}
-	// Assets come through the API (the token, when set, reaches a private repository's assets), which
-	// redirects to GitHub's storage host; the cache follows that redirect without the token.
-	header := http.Header{"Accept": {"application/octet-stream"}}
-	if token := getenv("GITHUB_TOKEN"); token != "" {
-		header.Set("Authorization", "Bearer "+token)
-	}
-	rr := &remoteRelease{urls: urls, cache: &fetch.Cache{Dir: cfg.Paths.Downloads, Log: w, Header: header}}
-	small := func(name string) ([]byte, error) {
-		u, ok := rr.urls[name]
-		if !ok {
-			return nil, fmt.Errorf("release %s has no %s", tagName, name)
-		}
-		return rr.cache.Bytes(ctx, u, 16<<20)
-	}
-	sumsData, err := small(artifact.SumsName)
-	if err != nil {
-		return nil, err
-	}
-	if rr.sums, err = artifact.ParseSums(sumsData); err != nil {
-		return nil, err
-	}
-	manData, err := small(manifest.ManifestName)
-	if err != nil {
-		return nil, err
-	}
-	if got := digest.Bytes(manData); got != rr.sums[manifest.ManifestName] {
-		return nil, fmt.Errorf("release %s: %s has sha256 %s, %s lists %s", tagName, manifest.ManifestName, got, artifact.SumsName, rr.sums[manifest.ManifestName])
-	}
-	rr.manifest = &manifest.Manifest{}
-	if err := json.Unmarshal(manData, rr.manifest); err != nil {
-		return nil, fmt.Errorf("%s: %w", manifest.ManifestName, err)
-	}
-	if d := rr.manifest.Disagreements(rr.sums); len(d) > 0 {
-		return nil, fmt.Errorf("release %s: the manifest and %s disagree:\n  %s", rr.manifest.Tag, artifact.SumsName, strings.Join(d, "\n  "))
-	}
-	return rr, nil
+	fmt.Fprintf(w, "release %s installed into %s in %s (%s): `go tool mage boot` boots it\n",
+		pair.Manifest.Tag, cfg.Paths.Dist, time.Since(start).Round(time.Millisecond), timer)
+	return pair.Manifest, nil
 }
 
 // VerifyRelease downloads every asset of a published release (through the cache) and checks each
 // against SHA256SUMS and the manifest.
 func VerifyRelease(ctx context.Context, cfg config.Config, getenv func(string) string, tag string, w io.Writer) (*manifest.Manifest, error) {
-	rr, err := openRelease(ctx, cfg, getenv, tag, w)
+	published, err := release.OpenPublished(ctx, getenv, tag, cfg.Paths.Downloads, w)
 	if err != nil {
 		return nil, err
 	}
-	// The release holds exactly what SHA256SUMS lists, and SHA256SUMS.
-	for name := range rr.urls {
-		if _, listed := rr.sums[name]; !listed && name != artifact.SumsName {
-			return nil, fmt.Errorf("release %s: asset %s is not listed in %s: it was not made by this release's `mage dist`; delete it from the release (or republish with `go tool mage release`, which removes it)",
-				rr.manifest.Tag, name, artifact.SumsName)
-		}
+	if err := published.Verify(ctx); err != nil {
+		return nil, err
 	}
-	for name, sum := range rr.sums {
-		if name == manifest.ManifestName {
-			continue
-		}
-		u, ok := rr.urls[name]
-		if !ok {
-			return nil, fmt.Errorf("release %s: %s is listed in %s but not attached", rr.manifest.Tag, name, artifact.SumsName)
-		}
-		if _, err := rr.cache.File(ctx, u, sum); err != nil {
-			return nil, fmt.Errorf("release %s: %w", rr.manifest.Tag, err)
-		}
-	}
-	return rr.manifest, nil
+	return published.Manifest, nil
 }

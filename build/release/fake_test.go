@@ -99,6 +99,7 @@ func (f *fakeGitHub) serveStorage(w http.ResponseWriter, r *http.Request) {
 var (
 	reTag      = regexp.MustCompile(`^/api/v3/repos/o/r/releases/tags/(.+)$`)
 	reReleases = regexp.MustCompile(`^/api/v3/repos/o/r/releases$`)
+	reLatest   = regexp.MustCompile(`^/api/v3/repos/o/r/releases/latest$`)
 	reRelease  = regexp.MustCompile(`^/api/v3/repos/o/r/releases/(\d+)$`)
 	reAssets   = regexp.MustCompile(`^/api/v3/repos/o/r/releases/(\d+)/assets$`)
 	reUpload   = regexp.MustCompile(`^/api/uploads/repos/o/r/releases/(\d+)/assets$`)
@@ -143,6 +144,16 @@ func (f *fakeGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		for _, rel := range f.sorted() {
 			if rel.Tag == tag && !rel.Draft {
 				f.json(w, 200, f.releaseJSON(rel))
+				return
+			}
+		}
+		f.json(w, 404, map[string]any{"message": "Not Found"})
+	case r.Method == http.MethodGet && reLatest.MatchString(r.URL.Path):
+		// The newest published release, as GitHub marks it (make_latest "false" opts out).
+		rels := f.sorted()
+		for i := len(rels) - 1; i >= 0; i-- {
+			if !rels[i].Draft && rels[i].MakeLatest != "false" {
+				f.json(w, 200, f.releaseJSON(rels[i]))
 				return
 			}
 		}
@@ -212,7 +223,7 @@ func (f *fakeGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.nextID++
 		a := &fakeAsset{ID: f.nextID, Name: name, State: "uploaded", Data: data}
 		rel.Assets[name] = a
-		f.json(w, 201, assetJSON(a))
+		f.json(w, 201, f.assetJSON(a))
 	case r.Method == http.MethodDelete && reAsset.MatchString(r.URL.Path):
 		id, _ := strconv.ParseInt(reAsset.FindStringSubmatch(r.URL.Path)[1], 10, 64)
 		for _, rel := range f.releases {
@@ -258,7 +269,7 @@ func (f *fakeGitHub) release(id string) *fakeRelease {
 }
 
 func (f *fakeGitHub) releaseJSON(r *fakeRelease) map[string]any {
-	return map[string]any{"id": r.ID, "tag_name": r.Tag, "name": r.Name, "body": r.Body, "draft": r.Draft,
+	return map[string]any{"id": r.ID, "tag_name": r.Tag, "name": r.Name, "body": r.Body, "draft": r.Draft, "assets": f.assetsJSON(r),
 		"upload_url": f.srv.URL + "/api/uploads/repos/o/r/releases/" + strconv.FormatInt(r.ID, 10) + "/assets{?name,label}"}
 }
 
@@ -270,13 +281,15 @@ func (f *fakeGitHub) assetsJSON(r *fakeRelease) []any {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		out = append(out, assetJSON(r.Assets[n]))
+		out = append(out, f.assetJSON(r.Assets[n]))
 	}
 	return out
 }
 
-func assetJSON(a *fakeAsset) map[string]any {
-	return map[string]any{"id": a.ID, "name": a.Name, "state": a.State, "size": len(a.Data)}
+// assetJSON is an asset as the API describes it; its url is where the API serves its bytes.
+func (f *fakeGitHub) assetJSON(a *fakeAsset) map[string]any {
+	return map[string]any{"id": a.ID, "name": a.Name, "state": a.State, "size": len(a.Data),
+		"url": f.srv.URL + "/api/v3/repos/o/r/releases/assets/" + strconv.FormatInt(a.ID, 10)}
 }
 
 func (f *fakeGitHub) json(w http.ResponseWriter, status int, v any) {

@@ -1,6 +1,9 @@
-// Package release publishes release assets as one GitHub release with go-github: find or create
-// one draft for the tag, upload what is missing, publish last. A rerun after any failure converges to
-// the same release, and a complete release is left untouched.
+// Package release is simple-uml's only GitHub client (go-github). It publishes release assets as one
+// GitHub release: find or create one draft for the tag, upload what is missing, publish last; a rerun
+// after any failure converges to the same release, and a complete release is left untouched. It
+// reads a published release back (Published): SHA256SUMS and the manifest first, checked against
+// each other, then assets through the download cache, each checked against its digest. It opens and
+// closes bump pull requests.
 package release
 
 import (
