@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +24,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/kernel"
 	"github.com/simple-uml/simple-uml/build/manifest"
+	"github.com/simple-uml/simple-uml/build/releasedir"
 )
 
 // fakeKernelDist writes what `mage kernel` leaves in dist/, with small stand-in files and a record
@@ -168,71 +168,6 @@ func TestDist(t *testing.T) {
 	os.WriteFile(filepath.Join(cfg.Paths.Dist, kernel.LinuxName), []byte("changed\n"), 0o755)
 	if _, err := Dist(ctx, cfg, testLog(t)); err == nil || !strings.Contains(err.Error(), "rerun `go tool mage kernel`") {
 		t.Fatalf("changed kernel: %v", err)
-	}
-}
-
-// TestNewReleaseAssetIsWritten: the release's layout is in its key, so a dist with one more part
-// writes the release again, with the new asset in the manifest and SHA256SUMS, where an up-to-date
-// check on the inputs alone would say "nothing to do"; and a release written before the layout had a
-// format version is written again too.
-func TestNewReleaseAssetIsWritten(t *testing.T) {
-	cfg := distReady(t)
-	ctx := context.Background()
-	first, err := Dist(ctx, cfg, testLog(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	saved := releaseParts
-	t.Cleanup(func() { releaseParts = saved })
-	releaseParts = append(append([]releasePart{}, saved...), releasePart{
-		step:   "provenance",
-		assets: func(*releaseBuild) []string { return []string{"provenance.txt"} },
-		write: func(r *releaseBuild, _ context.Context) error {
-			return os.WriteFile(filepath.Join(r.stage, "provenance.txt"), []byte(r.m.Tag+"\n"), 0o644)
-		},
-	})
-	next, err := Dist(ctx, cfg, testLog(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if next.UpToDate || !slices.Contains(next.Assets, "provenance.txt") {
-		t.Fatalf("with a new part: up to date %v, assets %v", next.UpToDate, next.Assets)
-	}
-	m, err := manifest.Verify(next.Dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m.Assets["provenance.txt"] == "" || m.Format != releaseFormat {
-		t.Errorf("manifest: format %d, assets %v", m.Format, m.Assets)
-	}
-	if again, err := Dist(ctx, cfg, testLog(t)); err != nil || !again.UpToDate {
-		t.Errorf("the rerun: up to date %v, %v", again.UpToDate, err)
-	}
-
-	// A part that names an asset it does not write fails the run, naming it, and dist/release stays.
-	releaseParts = append(releaseParts, releasePart{
-		step:   "forgetful",
-		assets: func(*releaseBuild) []string { return []string{"never-written.txt"} },
-		write:  func(*releaseBuild, context.Context) error { return nil },
-	})
-	if _, err := Dist(ctx, cfg, testLog(t)); err == nil || !strings.Contains(err.Error(), "never-written.txt") {
-		t.Errorf("a planned asset not written: %v", err)
-	}
-	if _, err := manifest.Verify(next.Dir); err != nil {
-		t.Errorf("after a failed run: %v", err)
-	}
-
-	// A manifest of the layout before format versions (no "format") is not up to date.
-	releaseParts = saved
-	if _, err := Dist(ctx, cfg, testLog(t)); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(first.Dir, manifest.ManifestName)
-	old := bytes.Replace(mustRead(t, path), []byte(fmt.Sprintf(`"format": %d,`, releaseFormat)), nil, 1)
-	os.WriteFile(path, old, 0o644)
-	if again, err := Dist(ctx, cfg, testLog(t)); err != nil || again.UpToDate {
-		t.Errorf("over a manifest without a format: up to date %v, %v", again.UpToDate, err)
 	}
 }
 
@@ -488,7 +423,7 @@ func TestConcurrentRuns(t *testing.T) {
 		cmd.Stdout, cmd.Stderr = out, out
 		return cmd
 	}
-	release := filepath.Join(cfg.Paths.Dist, ReleaseDir)
+	release := filepath.Join(cfg.Paths.Dist, releasedir.Name)
 
 	_, run, err := startRun(context.Background(), cfg, "the test", io.Discard)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/artifact"
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/manifest"
+	"github.com/simple-uml/simple-uml/build/releasedir"
 )
 
 // rootfsDistChild is `mage rootfs dist` in a process of its own, for a test to kill.
@@ -44,7 +45,7 @@ func childEnv(t *testing.T, cfg config.Config, mode string) []string {
 // releaseIntact fails unless dist/release is absent or a whole release.
 func releaseIntact(t *testing.T, dist, when string) {
 	t.Helper()
-	dir := filepath.Join(dist, ReleaseDir)
+	dir := filepath.Join(dist, releasedir.Name)
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		return
 	}
@@ -183,7 +184,7 @@ func TestDiskFull(t *testing.T) {
 		t.Fatalf("err = %v, want the disk-full error", err)
 	}
 	releaseIntact(t, small, "disk full")
-	m, err := manifest.Verify(filepath.Join(small, ReleaseDir))
+	m, err := manifest.Verify(filepath.Join(small, releasedir.Name))
 	if err != nil || m.Tag != "v6.12.117-1" {
 		t.Fatalf("the previous release is not intact: %v %v", m, err)
 	}

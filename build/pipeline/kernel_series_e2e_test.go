@@ -15,6 +15,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/manifest"
+	"github.com/simple-uml/simple-uml/build/releasedir"
 )
 
 // Debian's linux-source-6.1: the older longterm series a maintainer keeps beside 6.12.
@@ -131,7 +132,7 @@ func TestSeriesEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatalf("dist, series %s: %v", c.Kernel.Series, err)
 		}
-		if res.Dir != filepath.Join(c.Paths.Dist, ReleaseDir) || !strings.HasPrefix(res.Tag, "v"+records[i].Version+"-") {
+		if res.Dir != filepath.Join(c.Paths.Dist, releasedir.Name) || !strings.HasPrefix(res.Tag, "v"+records[i].Version+"-") {
 			t.Errorf("series %s: release %s in %s", c.Kernel.Series, res.Tag, res.Dir)
 		}
 		for _, a := range res.Assets {

@@ -12,6 +12,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/release"
+	"github.com/simple-uml/simple-uml/build/releasedir"
 	"github.com/simple-uml/simple-uml/build/run"
 )
 
@@ -25,7 +26,7 @@ type PublishOptions struct {
 // GITHUB_REPOSITORY ("owner/name") with GITHUB_TOKEN, at GITHUB_API_URL (GitHub Enterprise) when set:
 // the variables a GitHub Actions job has. The token is never printed.
 func Publish(ctx context.Context, cfg config.Config, getenv func(string) string, opts PublishOptions, w io.Writer) (*release.Plan, error) {
-	dir := filepath.Join(cfg.Paths.Dist, ReleaseDir)
+	dir := filepath.Join(cfg.Paths.Dist, releasedir.Name)
 	m, err := manifest.Verify(dir)
 	if err != nil {
 		return nil, fmt.Errorf("%w\n(run `go tool mage dist` first)", err)

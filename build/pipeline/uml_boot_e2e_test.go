@@ -22,6 +22,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/kconf"
 	"github.com/simple-uml/simple-uml/build/kernel"
 	"github.com/simple-uml/simple-uml/build/manifest"
+	"github.com/simple-uml/simple-uml/build/releasedir"
 	"github.com/simple-uml/simple-uml/build/uml"
 	"github.com/simple-uml/simple-uml/build/usernet"
 )
@@ -397,7 +398,7 @@ func TestBootEndToEnd(t *testing.T) {
 	})
 
 	t.Run("fetch a published release and test it", func(t *testing.T) {
-		srv := releaseServer(t, filepath.Join(dist, ReleaseDir), "", nil)
+		srv := releaseServer(t, filepath.Join(dist, releasedir.Name), "", nil)
 		fresh := bootConfig(t, ws, map[string]string{"SUML_DIST": filepath.Join(t.TempDir(), "dist")})
 		env := map[string]string{"GITHUB_REPOSITORY": "o/r", "GITHUB_API_URL": srv.URL + "/api/v3"}
 		if _, err := FetchRelease(context.Background(), fresh, func(k string) string { return env[k] }, "", testLog(t)); err != nil {
