@@ -10,10 +10,6 @@ import (
 	"github.com/simple-uml/simple-uml/build/releasedir"
 )
 
-// releaseFormat is the release layout's version, which fetchrelease.go checks a fetched release
-// against.
-const releaseFormat = releasedir.Format
-
 // DistResult says what Dist wrote.
 type DistResult struct {
 	Dir      string

@@ -10,6 +10,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/kernel"
 	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/release"
+	"github.com/simple-uml/simple-uml/build/releasedir"
 )
 
 // FetchRelease downloads a published release (tag "" = the latest) of GITHUB_REPOSITORY: its
@@ -35,7 +36,7 @@ func FetchRelease(ctx context.Context, cfg config.Config, getenv func(string) st
 			return err
 		}},
 		step{name: "download", run: func(ctx context.Context) (err error) {
-			pair, err = published.DownloadBootable(ctx, cfg.Boot.Recipe, releaseFormat)
+			pair, err = published.DownloadBootable(ctx, cfg.Boot.Recipe, releasedir.Format)
 			return err
 		}},
 		step{name: "install", run: func(ctx context.Context) error {

@@ -13,6 +13,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/lock"
+	"github.com/simple-uml/simple-uml/build/releasedir"
 )
 
 // targetRun is one run of a target that writes the cache or dist, holding the cache's lock.
@@ -61,7 +62,7 @@ func (r *targetRun) end() { r.unlock() }
 
 // leftoverPrefixes are the temporary names stages write in dist before renaming their outputs into
 // place; a killed run leaves them behind.
-var leftoverPrefixes = []string{".release.tmp-", ".fetch-", ".reimage-", ".owners-", ".rdump-"}
+var leftoverPrefixes = []string{releasedir.StagePrefix, ".fetch-", ".reimage-", ".owners-", ".rdump-"}
 
 // sweepLeftovers removes what killed runs left in dist. Only a holder of the cache's lock may call it:
 // then no other run is writing them.

@@ -26,9 +26,9 @@ import (
 // Name is the folder in dist/ that holds the release.
 const Name = "release"
 
-// stagePrefix starts the name of the folder a release is staged in, in dist/, before it replaces
+// StagePrefix starts the name of the folder a release is staged in, in dist/, before it replaces
 // dist/release; a killed run leaves it behind, and pipeline's sweep of dist removes it.
-const stagePrefix = ".release.tmp-"
+const StagePrefix = ".release.tmp-"
 
 // Build is one writing of dist/release: the manifest it writes and the folder it stages it in.
 type Build struct {
@@ -119,7 +119,7 @@ func (b *Build) Current() ([]string, bool) {
 
 // Open makes the folder the release is staged in; Close removes what is left of it.
 func (b *Build) Open() error {
-	stage, err := os.MkdirTemp(b.cfg.Paths.Dist, stagePrefix)
+	stage, err := os.MkdirTemp(b.cfg.Paths.Dist, StagePrefix)
 	if err != nil {
 		return err
 	}

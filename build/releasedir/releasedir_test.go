@@ -146,7 +146,7 @@ func TestNewReleaseAssetIsWritten(t *testing.T) {
 	if _, err := manifest.Verify(dir); err != nil {
 		t.Errorf("after a failed run: %v", err)
 	}
-	if stages, _ := filepath.Glob(filepath.Join(cfg.Paths.Dist, stagePrefix+"*")); len(stages) > 0 {
+	if stages, _ := filepath.Glob(filepath.Join(cfg.Paths.Dist, StagePrefix+"*")); len(stages) > 0 {
 		t.Errorf("the failed run left its staging folder: %v", stages)
 	}
 
