@@ -21,7 +21,6 @@ import (
 	"github.com/simple-uml/simple-uml/build/magecli"
 	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/pipeline"
-	"github.com/simple-uml/simple-uml/build/run"
 )
 
 // A target's output piped to a program that Ctrl-C ends too (`| tee`) must not kill the target with
@@ -149,7 +148,7 @@ func Lab(ctx context.Context, name string) error {
 	defer stop()
 	// Its tmux windows run this very binary's labConsole: `go tool mage` would compile the magefile
 	// again in each, all at once in the same folder.
-	return pipeline.Lab(ctx, cfg, name, []string{run.Self(), "labConsole"}, os.Stdout)
+	return pipeline.Lab(ctx, cfg, name, []string{"labConsole"}, os.Stdout)
 }
 
 // LabConsole attaches this terminal to a guest's console in a running lab, until Ctrl-].

@@ -16,6 +16,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/kernel"
 	"github.com/simple-uml/simple-uml/build/lab"
 	"github.com/simple-uml/simple-uml/build/manifest"
+	"github.com/simple-uml/simple-uml/build/run"
 	"github.com/simple-uml/simple-uml/build/uml"
 )
 
@@ -56,9 +57,9 @@ func LabTest(ctx context.Context, cfg config.Config, name string, w io.Writer) (
 }
 
 // Lab brings the lab up and keeps it up until ctx ends (Ctrl-C), saying what runs where and when a
-// guest goes down (stops or panics). console is the command that attaches a terminal to a guest's
-// console, given the lab's and the guest's names after it (`<this program> labConsole`): each tmux
-// window runs it.
+// guest goes down (stops or panics). console are the arguments to this program that attach a
+// terminal to a guest's console, given the lab's and the guest's names after them (`labConsole`):
+// each tmux window runs it.
 func Lab(ctx context.Context, cfg config.Config, name string, console []string, w io.Writer) error {
 	r, err := startLab(ctx, cfg, name, w)
 	if err != nil {
@@ -125,10 +126,15 @@ func recordRunningLab(cfg config.Config, r *lab.Running) (string, error) {
 	return path, files.WriteBytes(path, []byte(r.Sockets()+"\n"+r.Token()+"\n"), 0o600)
 }
 
-// openLabTmux opens the lab's tmux session. A window's command gets the tmux server's environment,
-// not this one's: it is told where the running lab is.
+// openLabTmux opens the lab's tmux session, whose windows run this program (a copy in the lab's run
+// folder) with the console arguments. A window's command gets the tmux server's environment, not
+// this one's: it is told where the running lab is.
 func openLabTmux(ctx context.Context, cfg config.Config, r *lab.Running, console []string) (string, error) {
-	return r.OpenTmux(ctx, cfg.Root, []string{"SUML_CACHE=" + cfg.Paths.Cache, "SUML_LABS=" + cfg.Paths.Labs}, console)
+	self, err := run.SelfIn(r.Dir)
+	if err != nil {
+		return "", err
+	}
+	return r.OpenTmux(ctx, cfg.Root, []string{"SUML_CACHE=" + cfg.Paths.Cache, "SUML_LABS=" + cfg.Paths.Labs}, append([]string{self}, console...))
 }
 
 // startLab loads the lab file and starts the lab in a new run folder under the cache.

@@ -56,7 +56,8 @@ func Start(ctx context.Context, o Options) (*Guest, error) {
 		return nil, err
 	}
 	g.start = time.Now()
-	if err := startConfined(g.cmd, o, rt); err != nil {
+	tied, err := startConfined(g.cmd, o, rt)
+	if err != nil {
 		g.release()
 		return nil, fmt.Errorf("start %s: %w", o.Kernel, err)
 	}
@@ -64,7 +65,7 @@ func Start(ctx context.Context, o Options) (*Guest, error) {
 		rt.network.Admit(g.IsKernel)
 	}
 	go func() {
-		g.waitErr = g.cmd.Wait()
+		g.waitErr = tied.Wait()
 		close(g.done)
 	}()
 	go func() {
