@@ -75,7 +75,7 @@ func (h *consoleHub) remove(c net.Conn) {
 
 // ConsoleSocket is where a guest's console is served while the lab runs.
 func (r *Running) ConsoleSocket(guest string) string {
-	return filepath.Join(r.sockets, guest+".console")
+	return filepath.Join(r.sockets.Path, guest+".console")
 }
 
 // serveConsole serves g's console on its socket until the listener is closed.

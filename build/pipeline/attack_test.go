@@ -15,6 +15,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/simple-uml/simple-uml/build/attacktest"
+	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/uml"
 	"github.com/simple-uml/simple-uml/build/usernet"
@@ -144,7 +145,7 @@ func TestBootSaysWhatIsOpen(t *testing.T) {
 	}
 	for _, c := range cases {
 		var out strings.Builder
-		describeBoot(&out, &guest{opts: c.opts, kernel: &manifest.KernelRecord{Version: "6.12.117"}, rootfs: &manifest.RootfsRecord{}, throwaway: "x"})
+		describeBoot(&out, &guest{opts: c.opts, kernel: &manifest.KernelRecord{Version: "6.12.117"}, rootfs: &manifest.RootfsRecord{}, throwaway: &files.PrivateDir{}})
 		for _, w := range c.want {
 			if !strings.Contains(out.String(), w) {
 				t.Errorf("banner lacks %q:\n%s", w, out.String())

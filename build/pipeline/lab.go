@@ -147,18 +147,14 @@ func startLab(ctx context.Context, cfg config.Config, name string, w io.Writer) 
 	if _, err := os.Stat(linux); err != nil {
 		return nil, fmt.Errorf("%s is missing: build it with `go tool mage kernel`, or fetch a release with `go tool mage fetch`: %w", linux, err)
 	}
-	runs := filepath.Join(cfg.Paths.Cache, "run")
-	if err := os.MkdirAll(runs, 0o755); err != nil {
-		return nil, err
-	}
-	dir, err := os.MkdirTemp(runs, "lab-"+name+"-")
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(w, "lab %s: starting %d guests on %d LANs (run folder %s)\n", name, len(l.Guests), len(l.LANs), dir)
+	fmt.Fprintf(w, "lab %s: starting %d guests on %d LANs\n", name, len(l.Guests), len(l.LANs))
 	guest := guestOptions(cfg, linux)
-	return lab.Start(ctx, l, lab.Options{Guest: guest, Image: func(g lab.Guest) (lab.Image, error) { return labImage(cfg, g) },
-		Dir: dir, Ready: cfg.Boot.Ready, Timeout: guest.Timeout, Log: w})
+	r, err := lab.Start(ctx, l, lab.Options{Guest: guest, Image: func(g lab.Guest) (lab.Image, error) { return labImage(cfg, g) },
+		Runs: filepath.Join(cfg.Paths.Cache, "run"), Ready: cfg.Boot.Ready, Timeout: guest.Timeout, Log: w})
+	if err == nil {
+		fmt.Fprintf(w, "lab %s: run folder %s\n", name, r.Dir)
+	}
+	return r, err
 }
 
 // labImage is what a guest boots: the image its lab file names, or its recipe's in dist/ with the

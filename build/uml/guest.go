@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -257,6 +256,7 @@ func (g *Guest) release() {
 // runtime is what one boot needs outside the kernel: its private directory and its network.
 type runtime struct {
 	dir     string
+	own     *files.PrivateDir // dir, when prepare made it
 	network *usernet.Network
 	args    []string
 	// unconfined is set when the sandbox was asked for but the host has no Landlock.
@@ -265,11 +265,12 @@ type runtime struct {
 
 // prepare makes the runtime directory, builds the command line and starts the guest's network.
 func prepare(o Options) (*runtime, error) {
-	dir, err := os.MkdirTemp("", "simple-uml-run-")
+	own, err := files.NewPrivateDir("", "simple-uml-run-")
 	if err != nil {
 		return nil, err
 	}
-	rt := &runtime{dir: dir}
+	dir := own.Path
+	rt := &runtime{dir: dir, own: own}
 	if rt.args, err = o.args(dir); err != nil {
 		rt.release()
 		return nil, err
@@ -304,7 +305,9 @@ func (rt *runtime) release() {
 	if rt.network != nil {
 		rt.network.Close()
 	}
-	os.RemoveAll(rt.dir)
+	if rt.own != nil {
+		rt.own.Remove()
+	}
 }
 
 func (g *Guest) exitStatus() string {
