@@ -28,6 +28,10 @@ import (
 // signal stays ignored in every program a target starts (make, UML, tmux and its shells).
 func init() { signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE) }
 
+// A closed terminal (SIGHUP) or a kill (SIGTERM) stops a target as Ctrl-C does: its context ends, and
+// what it started ends with it and its private folders are removed.
+func init() { magecli.InterruptOnHangupAndTerm() }
+
 // An unknown target is answered with the targets there are (mage itself says only "Unknown target").
 // config.TargetTables names every target (a test holds it to `go tool mage -l`).
 func init() {
@@ -143,9 +147,6 @@ func Lab(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	// mage stops a target cleanly on Ctrl-C only: a closed terminal or a kill stops the lab the same way.
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGHUP, syscall.SIGTERM)
-	defer stop()
 	// Its tmux windows run this very binary's labConsole: `go tool mage` would compile the magefile
 	// again in each, all at once in the same folder.
 	return pipeline.Lab(ctx, cfg, name, []string{"labConsole"}, os.Stdout)
