@@ -21,13 +21,16 @@ import (
 	"github.com/simple-uml/simple-uml/build/magecli"
 	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/pipeline"
-	"github.com/simple-uml/simple-uml/build/run"
 )
 
 // A target's output piped to a program that Ctrl-C ends too (`| tee`) must not kill the target with
 // SIGPIPE halfway through its cleanup: a write to it fails instead. Caught, not ignored: an ignored
 // signal stays ignored in every program a target starts (make, UML, tmux and its shells).
 func init() { signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE) }
+
+// A closed terminal (SIGHUP) or a kill (SIGTERM) stops a target as Ctrl-C does: its context ends, and
+// what it started ends with it and its private folders are removed.
+func init() { magecli.InterruptOnHangupAndTerm() }
 
 // An unknown target is answered with the targets there are (mage itself says only "Unknown target").
 // config.TargetTables names every target (a test holds it to `go tool mage -l`).
@@ -144,12 +147,9 @@ func Lab(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	// mage stops a target cleanly on Ctrl-C only: a closed terminal or a kill stops the lab the same way.
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGHUP, syscall.SIGTERM)
-	defer stop()
 	// Its tmux windows run this very binary's labConsole: `go tool mage` would compile the magefile
 	// again in each, all at once in the same folder.
-	return pipeline.Lab(ctx, cfg, name, []string{run.Self(), "labConsole"}, os.Stdout)
+	return pipeline.Lab(ctx, cfg, name, []string{"labConsole"}, os.Stdout)
 }
 
 // LabConsole attaches this terminal to a guest's console in a running lab, until Ctrl-].

@@ -78,7 +78,7 @@ func (h *consoleHub) remove(c net.Conn) {
 }
 
 // ConsoleSocket is where a guest's console is served while the lab runs.
-func (r *Running) ConsoleSocket(guest string) string { return consoleSocket(r.sockets, guest) }
+func (r *Running) ConsoleSocket(guest string) string { return consoleSocket(r.sockets.Path, guest) }
 
 func consoleSocket(sockets, guest string) string { return filepath.Join(sockets, guest+".console") }
 
@@ -91,7 +91,7 @@ func RecordFile(runDir, name string) string { return filepath.Join(runDir, "lab-
 // guests), and returns its path; the caller removes it when the lab stops.
 func (r *Running) Record(runDir string) (string, error) {
 	path := RecordFile(runDir, r.Lab.Name)
-	return path, files.WriteBytes(path, []byte(r.sockets+"\n"+r.token+"\n"), 0o600)
+	return path, files.WriteBytes(path, []byte(r.sockets.Path+"\n"+r.token+"\n"), 0o600)
 }
 
 // AttachGuest attaches the terminal in/out to the console of guest in the running lab l, which its

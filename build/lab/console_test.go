@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/simple-uml/simple-uml/build/files"
 )
 
 // TestAttachGuestRefuses: labConsole's end finds the running lab by its record, which only its user
@@ -16,7 +18,7 @@ func TestAttachGuestRefuses(t *testing.T) {
 	if err := AttachGuest(context.Background(), runDir, l, "a", os.Stdin, io.Discard); err == nil || !strings.Contains(err.Error(), "go tool mage lab pair") {
 		t.Errorf("a lab not running: %v", err)
 	}
-	r := &Running{Lab: l, sockets: t.TempDir(), token: "secret"}
+	r := &Running{Lab: l, sockets: &files.PrivateDir{Path: t.TempDir()}, token: "secret"}
 	path, err := r.Record(runDir)
 	if err != nil || path != RecordFile(runDir, "pair") {
 		t.Fatalf("record %s, %v", path, err)

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/lan"
 	"github.com/simple-uml/simple-uml/build/run"
 	"github.com/simple-uml/simple-uml/build/ui"
@@ -33,7 +34,7 @@ type Options struct {
 	// image, memory, arguments, network and LANs.
 	Guest   uml.Options
 	Image   func(Guest) (Image, error) // what a guest boots: its image, or its recipe's
-	Dir     string                     // a new folder for this run: COW files, console logs, captures
+	Runs    string                     // where the run's own folder is made: COW files, console logs, captures
 	Ready   string                     // console text that means a guest is up
 	Timeout time.Duration              // for each step of each guest
 	Log     io.Writer
@@ -42,9 +43,10 @@ type Options struct {
 // Running is a started lab. Stop ends it.
 type Running struct {
 	Lab     *Lab
-	Dir     string
-	sockets string // a short private folder for the LANs' sockets (a socket's path has 107 bytes)
-	token   string // what a console's client sends first (see attachViewer)
+	Dir     string // the run's own folder: the guests' folders while it runs, then its consoles and captures
+	own     *files.PrivateDir
+	sockets *files.PrivateDir // a short private folder for the LANs' sockets (a socket's path has 107 bytes)
+	token   string            // what a console's client sends first (see attachViewer)
 	opts    Options
 	lans    []*lan.LAN
 	files   []*os.File // the captures
@@ -66,12 +68,16 @@ type guestRun struct {
 // configured (addresses, forwarding, routes, its run commands). Anything that fails stops what was
 // started and names the guest.
 func Start(ctx context.Context, l *Lab, o Options) (*Running, error) {
-	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+	if err := os.MkdirAll(o.Runs, 0o755); err != nil {
 		return nil, err
 	}
-	r := &Running{Lab: l, Dir: o.Dir, opts: o, token: rand.Text()}
-	var err error
-	if r.sockets, err = os.MkdirTemp("", "suml-lab-"); err != nil {
+	own, err := files.NewPrivateDir(o.Runs, "lab-"+l.Name+"-")
+	if err != nil {
+		return nil, err
+	}
+	r := &Running{Lab: l, Dir: own.Path, own: own, opts: o, token: rand.Text()}
+	if r.sockets, err = files.NewPrivateDir("", "suml-lab-"); err != nil {
+		own.Remove()
 		return nil, err
 	}
 	// The guests are listed before the LANs listen: a LAN's admitter reads the list.
@@ -135,7 +141,9 @@ func (r *Running) CapturePath(lanName string) string { return filepath.Join(r.Di
 // ConsolePath is where a guest's console is logged.
 func (r *Running) ConsolePath(guest string) string { return filepath.Join(r.Dir, guest+".console.log") }
 
-func (r *Running) socket(lanName string) string { return filepath.Join(r.sockets, lanName+".sock") }
+func (r *Running) socket(lanName string) string {
+	return filepath.Join(r.sockets.Path, lanName+".sock")
+}
 
 // eachGuest runs f for every guest at once and returns their errors, each naming its guest.
 func (r *Running) eachGuest(f func(*guestRun) error) error {
@@ -324,9 +332,7 @@ func (r *Running) Down() []string {
 func (r *Running) Stop() {
 	// The sockets go first, so that nobody attaches or joins while the lab stops, and so that the
 	// folder is gone even when what follows is cut short.
-	if r.sockets != "" {
-		os.RemoveAll(r.sockets)
-	}
+	r.sockets.Remove()
 	var stopping sync.WaitGroup
 	for _, g := range r.guests {
 		if g.consoleListener != nil {
@@ -352,7 +358,8 @@ func (r *Running) Stop() {
 	for _, g := range r.guests {
 		os.RemoveAll(filepath.Join(r.Dir, g.spec.Name))
 	}
+	r.own.Keep()
 }
 
 // Sockets is the folder of the LANs' sockets while the lab runs.
-func (r *Running) Sockets() string { return r.sockets }
+func (r *Running) Sockets() string { return r.sockets.Path }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/manifest"
 )
 
@@ -79,7 +80,7 @@ func TestBootSaysWhatIsOpen(t *testing.T) {
 	}
 	// The banner of a boot with the defaults: the doors themselves are uml's TestDescribeDoors.
 	var out strings.Builder
-	describeBoot(&out, &guest{kernel: &manifest.KernelRecord{Version: "6.12.117"}, rootfs: &manifest.RootfsRecord{}, throwaway: "x"})
+	describeBoot(&out, &guest{kernel: &manifest.KernelRecord{Version: "6.12.117"}, rootfs: &manifest.RootfsRecord{}, throwaway: &files.PrivateDir{}})
 	for _, w := range []string{"throwaway copy-on-write", "network: none", "host files: none shared", "sandbox: "} {
 		if !strings.Contains(out.String(), w) {
 			t.Errorf("banner lacks %q:\n%s", w, out.String())

@@ -28,9 +28,9 @@ type guest struct {
 	kernel *manifest.KernelRecord
 	rootfs *manifest.RootfsRecord
 	recipe *rootfs.Recipe
-	// throwaway is the folder of the temporary COW file, removed after the boot; empty when the user
+	// throwaway is the folder of the temporary COW file, removed after the boot; nil when the user
 	// keeps a COW file.
-	throwaway string
+	throwaway *files.PrivateDir
 }
 
 // prepareGuest reads dist/'s kernel and image records and turns the [boot] settings into options.
@@ -64,10 +64,10 @@ func prepareGuest(cfg config.Config, w io.Writer) (*guest, error) {
 		if err := os.MkdirAll(run, 0o755); err != nil {
 			return nil, err
 		}
-		if g.throwaway, err = os.MkdirTemp(run, cfg.Boot.Recipe+"-cow-"); err != nil {
+		if g.throwaway, err = files.NewPrivateDir(run, cfg.Boot.Recipe+"-cow-"); err != nil {
 			return nil, err
 		}
-		g.opts.COW = filepath.Join(g.throwaway, "guest.cow")
+		g.opts.COW = filepath.Join(g.throwaway.Path, "guest.cow")
 	}
 	return g, nil
 }
@@ -103,8 +103,8 @@ func distImage(cfg config.Config, recipe string) (string, *manifest.RootfsRecord
 func runFolder(cfg config.Config) string { return filepath.Join(cfg.Paths.Cache, "run") }
 
 func (g *guest) cleanup() {
-	if g.throwaway != "" {
-		os.RemoveAll(g.throwaway)
+	if g.throwaway != nil {
+		g.throwaway.Remove()
 	}
 }
 
@@ -142,7 +142,7 @@ func Boot(ctx context.Context, cfg config.Config, stdin *os.File, stdout io.Writ
 // guest reaches.
 func describeBoot(w io.Writer, g *guest) {
 	fmt.Fprintf(w, "booting linux %s with %s (%d packages)\n", g.kernel.Version, g.opts.Image, len(g.rootfs.Packages))
-	if g.throwaway != "" {
+	if g.throwaway != nil {
 		fmt.Fprintf(w, "  writes go to a throwaway copy-on-write file; set SUML_BOOT_COW=<file> to keep them\n")
 	} else {
 		fmt.Fprintf(w, "  writes go to %s (kept)\n", g.opts.COW)

@@ -13,6 +13,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/kernel"
 	"github.com/simple-uml/simple-uml/build/lab"
+	"github.com/simple-uml/simple-uml/build/run"
 	"github.com/simple-uml/simple-uml/build/uml"
 )
 
@@ -47,9 +48,9 @@ func LabTest(ctx context.Context, cfg config.Config, name string, w io.Writer) (
 }
 
 // Lab brings the lab up and keeps it up until ctx ends (Ctrl-C), saying what runs where and when a
-// guest goes down (stops or panics). console is the command that attaches a terminal to a guest's
-// console, given the lab's and the guest's names after it (`<this program> labConsole`): each tmux
-// window runs it.
+// guest goes down (stops or panics). console are the arguments to this program that attach a
+// terminal to a guest's console, given the lab's and the guest's names after them (`labConsole`):
+// each tmux window runs it.
 func Lab(ctx context.Context, cfg config.Config, name string, console []string, w io.Writer) error {
 	r, err := startLab(ctx, cfg, name, w)
 	if err != nil {
@@ -96,10 +97,15 @@ func LabConsole(ctx context.Context, cfg config.Config, name, guest string, stdi
 	return lab.AttachGuest(ctx, runFolder(cfg), l, guest, stdin, stdout)
 }
 
-// openLabTmux opens the lab's tmux session. A window's command gets the tmux server's environment,
-// not this one's: it is told where the running lab is.
+// openLabTmux opens the lab's tmux session, whose windows run this program (a copy in the lab's run
+// folder) with the console arguments. A window's command gets the tmux server's environment, not
+// this one's: it is told where the running lab is.
 func openLabTmux(ctx context.Context, cfg config.Config, r *lab.Running, console []string) (string, error) {
-	return r.OpenTmux(ctx, cfg.Root, []string{"SUML_CACHE=" + cfg.Paths.Cache, "SUML_LABS=" + cfg.Paths.Labs}, console)
+	self, err := run.SelfIn(r.Dir)
+	if err != nil {
+		return "", err
+	}
+	return r.OpenTmux(ctx, cfg.Root, []string{"SUML_CACHE=" + cfg.Paths.Cache, "SUML_LABS=" + cfg.Paths.Labs}, append([]string{self}, console...))
 }
 
 // startLab loads the lab file and starts the lab in a new run folder under the cache.
@@ -112,18 +118,14 @@ func startLab(ctx context.Context, cfg config.Config, name string, w io.Writer) 
 	if _, err := os.Stat(linux); err != nil {
 		return nil, fmt.Errorf("%s is missing: build it with `go tool mage kernel`, or fetch a release with `go tool mage fetch`: %w", linux, err)
 	}
-	runs := runFolder(cfg)
-	if err := os.MkdirAll(runs, 0o755); err != nil {
-		return nil, err
-	}
-	dir, err := os.MkdirTemp(runs, "lab-"+name+"-")
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(w, "lab %s: starting %d guests on %d LANs (run folder %s)\n", name, len(l.Guests), len(l.LANs), dir)
+	fmt.Fprintf(w, "lab %s: starting %d guests on %d LANs\n", name, len(l.Guests), len(l.LANs))
 	guest := guestOptions(cfg, linux)
-	return lab.Start(ctx, l, lab.Options{Guest: guest, Image: func(g lab.Guest) (lab.Image, error) { return labImage(cfg, g) },
-		Dir: dir, Ready: cfg.Boot.Ready, Timeout: guest.Timeout, Log: w})
+	r, err := lab.Start(ctx, l, lab.Options{Guest: guest, Image: func(g lab.Guest) (lab.Image, error) { return labImage(cfg, g) },
+		Runs: runFolder(cfg), Ready: cfg.Boot.Ready, Timeout: guest.Timeout, Log: w})
+	if err == nil {
+		fmt.Fprintf(w, "lab %s: run folder %s\n", name, r.Dir)
+	}
+	return r, err
 }
 
 // labImage is what a guest boots: the image its lab file names, or its recipe's in dist/ with the

@@ -17,7 +17,6 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/lab"
-	"github.com/simple-uml/simple-uml/build/run"
 )
 
 // pairLab is two guests on one LAN; b serves its name over HTTP.
@@ -269,9 +268,9 @@ func labConsoleChild(name, guest string) int {
 	return 0
 }
 
-// consoleClient is what the tests' labs run in their tmux windows: this test binary, as the
-// magefile's Lab passes the mage binary.
-func consoleClient() []string { return []string{run.Self(), "labConsole"} }
+// consoleClient is what the tests' labs run in their tmux windows, with a copy of this test binary,
+// as the magefile's Lab passes to a copy of the mage binary.
+func consoleClient() []string { return []string{"labConsole"} }
 
 // TestLabConsoles: mage lab serves each guest's console to its user while the lab runs (a socket in a
 // folder only that user may enter, and a tmux window per guest where tmux is installed); a person

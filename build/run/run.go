@@ -11,11 +11,14 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/simple-uml/simple-uml/build/files"
 )
 
 // Cmd describes one external command.
@@ -131,14 +134,14 @@ func Run(ctx context.Context, c Cmd) error {
 		cmd.Stderr = io.MultiWriter(combined, orDiscard(c.Stderr))
 	}
 	if !c.Interactive {
-		// Its own process group, so that cancelling stops everything it started; and killed with us,
-		// so that a run killed with SIGKILL leaves no make or debugfs writing into what the next run
-		// cleans up and reuses.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		// Its own process group, so that cancelling stops everything it started. runTied kills it with
+		// us, so that a run killed with SIGKILL leaves no make or debugfs writing into what the next
+		// run cleans up and reuses.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 	}
 	cmd.WaitDelay = 5 * time.Second
-	err := cmd.Run()
+	err := runTied(cmd)
 	if err == nil {
 		return nil
 	}
@@ -155,10 +158,31 @@ func Run(ctx context.Context, c Cmd) error {
 	return &Error{Cmdline: line, Tail: tail.lines(), Err: err}
 }
 
+// runTied runs cmd as exec.Cmd.Run does, tied to this program (StartTied).
+func runTied(cmd *exec.Cmd) error {
+	tied, err := StartTied(cmd, nil)
+	if err != nil {
+		return err
+	}
+	return tied.Wait()
+}
+
 // Self is this program, for a command to run again while this process lives: its /proc entry, which
 // names the file it was started from even after that path is rebuilt or removed (`go tool mage`
 // rebuilds its binary on every call, and several calls at once race to compile it).
 func Self() string { return fmt.Sprintf("/proc/%d/exe", os.Getpid()) }
+
+// SelfIn copies this program into dir and returns the copy's path, for other processes to run while
+// this one lives: Self is not theirs to open once a confined start made this process non-dumpable
+// (StartTied), unless they may trace it.
+func SelfIn(dir string) (string, error) {
+	path := filepath.Join(dir, "simple-uml")
+	err := files.WriteAtomic(path, 0o500, func(w io.Writer) error { return files.Stream(w, "/proc/self/exe") })
+	if err != nil {
+		return "", fmt.Errorf("copy this program into %s: %w", dir, err)
+	}
+	return path, nil
+}
 
 // Output runs c and returns its standard output, trimmed.
 func Output(ctx context.Context, c Cmd) (string, error) {

@@ -12,6 +12,7 @@ import (
 	"github.com/ulikunitz/xz"
 
 	"github.com/simple-uml/simple-uml/build/host"
+	"github.com/simple-uml/simple-uml/build/run"
 	"github.com/simple-uml/simple-uml/build/untar"
 )
 
@@ -74,7 +75,8 @@ func tarStream(ctx context.Context, r io.Reader, d Decoder) (stream io.Reader, f
 		cancel()
 		return nil, nil, err
 	}
-	if err := cmd.Start(); err != nil {
+	tied, err := run.StartTied(cmd, nil)
+	if err != nil {
 		cancel()
 		return nil, nil, fmt.Errorf("start xz: %w", err)
 	}
@@ -94,7 +96,7 @@ func tarStream(ctx context.Context, r io.Reader, d Decoder) (stream io.Reader, f
 				_, _ = io.Copy(io.Discard, out)
 			}
 		}
-		err := cmd.Wait()
+		err := tied.Wait()
 		if endErr != nil {
 			return endErr
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -56,7 +55,8 @@ func Start(ctx context.Context, o Options) (*Guest, error) {
 		return nil, err
 	}
 	g.start = time.Now()
-	if err := startConfined(g.cmd, o, rt); err != nil {
+	tied, err := startConfined(g.cmd, o, rt)
+	if err != nil {
 		g.release()
 		return nil, fmt.Errorf("start %s: %w", o.Kernel, err)
 	}
@@ -64,7 +64,7 @@ func Start(ctx context.Context, o Options) (*Guest, error) {
 		rt.network.Admit(g.IsKernel)
 	}
 	go func() {
-		g.waitErr = g.cmd.Wait()
+		g.waitErr = tied.Wait()
 		close(g.done)
 	}()
 	go func() {
@@ -256,6 +256,7 @@ func (g *Guest) release() {
 // runtime is what one boot needs outside the kernel: its private directory and its network.
 type runtime struct {
 	dir     string
+	own     *files.PrivateDir // dir, when prepare made it
 	network *usernet.Network
 	args    []string
 	// unconfined is set when the sandbox was asked for but the host has no Landlock.
@@ -264,11 +265,12 @@ type runtime struct {
 
 // prepare makes the runtime directory, builds the command line and starts the guest's network.
 func prepare(o Options) (*runtime, error) {
-	dir, err := os.MkdirTemp("", "simple-uml-run-")
+	own, err := files.NewPrivateDir("", "simple-uml-run-")
 	if err != nil {
 		return nil, err
 	}
-	rt := &runtime{dir: dir}
+	dir := own.Path
+	rt := &runtime{dir: dir, own: own}
 	if rt.args, err = o.args(dir); err != nil {
 		rt.release()
 		return nil, err
@@ -303,7 +305,9 @@ func (rt *runtime) release() {
 	if rt.network != nil {
 		rt.network.Close()
 	}
-	os.RemoveAll(rt.dir)
+	if rt.own != nil {
+		rt.own.Remove()
+	}
 }
 
 func (g *Guest) exitStatus() string {

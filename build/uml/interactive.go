@@ -51,21 +51,22 @@ func foreground(ctx context.Context, argv []string, o Options, rt *runtime, unde
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stdout
 	cmd.Env = kernelEnv(rt.dir)
 	// The kernel stays in our process group, the terminal's foreground group, so it may read the
-	// terminal; on cancellation it gets SIGTERM (UML then stops its helpers itself), then SIGKILL.
-	if err := startConfined(cmd, o, rt); err != nil {
+	// terminal; on cancellation it gets SIGTERM (UML then stops its helpers itself), then SIGKILL,
+	// soon enough for the cleanup to end within the 5 seconds mage gives a cancelled target.
+	tied, err := startConfined(cmd, o, rt)
+	if err != nil {
 		return fmt.Errorf("start %s: %w", argv[0], err)
 	}
 	rt.admitKernel(cmd.Process.Pid, underGDB)
 	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	var err error
+	go func() { done <- tied.Wait() }()
 	select {
 	case err = <-done:
 	case <-ctx.Done():
 		cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-done:
-		case <-time.After(5 * time.Second):
+		case <-time.After(2 * time.Second):
 			cmd.Process.Kill()
 			<-done
 		}

@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
-	goruntime "runtime"
 	"strings"
+
+	"github.com/simple-uml/simple-uml/build/run"
 
 	"github.com/landlock-lsm/go-landlock/landlock"
 	llsyscall "github.com/landlock-lsm/go-landlock/landlock/syscall"
@@ -125,56 +126,32 @@ func programLoader(program string) (string, error) {
 	return "", nil
 }
 
-// startConfined starts cmd under o's sandbox and at o's priority. Landlock, the system-call filter,
-// capabilities and the nice value are a thread's, inherited by what it starts, so all are set on a
-// thread of its own (onDisposableThread) and the process is started from it: the rest of this
-// program keeps its rights and priority.
-func startConfined(cmd *exec.Cmd, o Options, rt *runtime) error {
+// startConfined starts cmd under o's sandbox and at o's priority, tied to this program (it dies with
+// it: run.StartTied). Landlock, the system-call filter, capabilities and the nice value are a
+// thread's, inherited by what it starts, so all are set on the starting thread StartTied keeps for
+// the process alone: the rest of this program keeps its rights and priority.
+func startConfined(cmd *exec.Cmd, o Options, rt *runtime) (*run.Tied, error) {
 	restrict, err := sandboxRestriction(o, rt)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if restrict == nil && o.Nice == 0 {
-		return cmd.Start()
+		return run.StartTied(cmd, nil)
 	}
-	var started error
-	onDisposableThread(func() {
+	return run.StartTied(cmd, func() error {
 		if restrict != nil {
-			if started = restrict(); started != nil {
-				return
+			if err := restrict(); err != nil {
+				return err
 			}
 		}
 		if o.Nice != 0 {
 			// PRIO_PROCESS with who = 0 is the calling thread on Linux.
 			if err := unix.Setpriority(unix.PRIO_PROCESS, 0, o.Nice); err != nil {
-				started = fmt.Errorf("nice %d: %w", o.Nice, err)
-				return
+				return fmt.Errorf("nice %d: %w", o.Nice, err)
 			}
 		}
-		started = cmd.Start()
+		return nil
 	})
-	return started
-}
-
-// onDisposableThread runs f on an OS thread that ends when f returns: a goroutine locked to its
-// thread takes the thread with it when it exits, but for the process's main thread, which Go keeps
-// (parked) for good. Restrictions left on that thread would stay in this process: Landlock lets a
-// sandbox trace and signal its own domain, so a kernel taken over could ptrace this program's main
-// thread and run code in it, unconfined threads and all (found by an attacker from a guest).
-func onDisposableThread(f func()) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		goruntime.LockOSThread()
-		if unix.Gettid() == unix.Getpid() {
-			// Hold the main thread while f runs elsewhere, so that it cannot be f's, then let it go.
-			onDisposableThread(f)
-			goruntime.UnlockOSThread()
-			return
-		}
-		f() // the goroutine then exits still locked, and its thread ends
-	}()
-	<-done
 }
 
 // sandboxRestriction returns what confines the calling thread under o's sandbox (see Sandbox and

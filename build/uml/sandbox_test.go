@@ -1,6 +1,7 @@
 package uml
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"net"
@@ -90,10 +91,11 @@ func TestNice(t *testing.T) {
 				t.Fatal(err)
 			}
 			o := Options{Kernel: bash, Sandbox: sandbox, Nice: 7}
-			if err := startConfined(cmd, o, &runtime{dir: t.TempDir()}); err != nil {
+			tied, err := startConfined(cmd, o, &runtime{dir: t.TempDir()})
+			if err != nil {
 				t.Fatal(err)
 			}
-			defer func() { stdin.Close(); cmd.Wait() }()
+			defer func() { stdin.Close(); tied.Wait() }()
 			if got := attacktest.Nice(t, cmd.Process.Pid); got != 7 {
 				t.Errorf("the started process runs at nice %d, want 7", got)
 			}
@@ -168,10 +170,11 @@ func runConfined(t *testing.T, script string, o Options, rt *runtime) string {
 	var out bytes.Buffer
 	cmd := exec.Command(o.Kernel, "-c", script)
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := startConfined(cmd, o, rt); err != nil {
+	tied, err := startConfined(cmd, o, rt)
+	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Wait()
+	tied.Wait()
 	if rt.unconfined {
 		if os.Getenv("SUML_E2E") == "1" {
 			t.Fatal("this host has no Landlock; CI's must")
@@ -195,11 +198,12 @@ func confineFromMainThread() int {
 		return 1
 	}
 	cmd := exec.Command("/bin/true")
-	if err := startConfined(cmd, Options{Kernel: "/bin/true"}, &runtime{dir: os.TempDir()}); err != nil {
+	tied, err := startConfined(cmd, Options{Kernel: "/bin/true"}, &runtime{dir: os.TempDir()})
+	if err != nil {
 		fmt.Println(err)
 		return 1
 	}
-	cmd.Wait()
+	tied.Wait()
 	fmt.Println(strings.Join(threadsLeftRestricted(), " "))
 	return 0
 }
@@ -217,9 +221,9 @@ func restrictedThreads() []string {
 	return out
 }
 
-// TestConfinementLeavesNoThread: the thread that confined a kernel ends with the start, so no thread
-// of this program shares the kernel's sandbox (which could then trace it): from the main thread, and
-// from whatever thread a goroutine gets, a hundred times.
+// TestConfinementLeavesNoThread: the thread that confined a kernel ends once the kernel is reaped,
+// so no thread of this program keeps the kernel's sandbox: from the main thread, and from whatever
+// thread a goroutine gets, a hundred times.
 func TestConfinementLeavesNoThread(t *testing.T) {
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), fromMainThread+"=1")
@@ -229,10 +233,11 @@ func TestConfinementLeavesNoThread(t *testing.T) {
 	}
 	for i := 0; i < 100; i++ {
 		cmd := exec.Command("/bin/true")
-		if err := startConfined(cmd, Options{Kernel: "/bin/true"}, &runtime{dir: t.TempDir()}); err != nil {
+		tied, err := startConfined(cmd, Options{Kernel: "/bin/true"}, &runtime{dir: t.TempDir()})
+		if err != nil {
 			t.Fatal(err)
 		}
-		cmd.Wait()
+		tied.Wait()
 		if left := threadsLeftRestricted(); len(left) > 0 {
 			t.Fatalf("start %d: threads left restricted: %v", i, left)
 		}
@@ -249,5 +254,58 @@ func threadsLeftRestricted() []string {
 			return left
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// traceStarter makes the test binary stand in for a kernel a guest took over that tries to trace the
+// threads of the program that started it, whose ids it reads from its standard input (see TestMain).
+const traceStarter = "SUML_UML_TRACE_STARTER"
+
+// traceThreads tries to attach to each thread id on its standard input's first line and prints
+// "<tid>: ok" or "<tid>: <errno>" for each.
+func traceThreads() int {
+	line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+	for _, field := range strings.Fields(line) {
+		tid, _ := strconv.Atoi(field)
+		result := "ok"
+		if err := unix.PtraceAttach(tid); err != nil {
+			result = unix.ErrnoName(err.(unix.Errno))
+		} else {
+			unix.PtraceDetach(tid)
+		}
+		fmt.Printf("%d: %s\n", tid, result)
+	}
+	return 0
+}
+
+// TestConfinedKernelCannotTraceItsStarter: while a confined kernel runs, the thread that started it
+// is held (its parent-death signal is bound to it) and shares its sandbox, in which Landlock lets a
+// process trace its own kind; the kernel, taken over, must still be refused that thread and the
+// main one, as this program is non-dumpable.
+func TestConfinedKernelCannotTraceItsStarter(t *testing.T) {
+	t.Setenv(traceStarter, "1")
+	cmd := exec.Command(os.Args[0])
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	tied, err := startConfined(cmd, Options{Kernel: os.Args[0], Sandbox: SandboxAuto}, &runtime{dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := restrictedThreads()
+	if len(held) != 1 {
+		t.Errorf("threads of this program under the kernel's sandbox while it runs: %v, want the one that started it", held)
+	}
+	targets := append(held, strconv.Itoa(os.Getpid()))
+	fmt.Fprintln(stdin, strings.Join(targets, " "))
+	stdin.Close()
+	tied.Wait()
+	for _, tid := range targets {
+		if want := tid + ": EPERM"; !strings.Contains(out.String(), want) {
+			t.Errorf("the confined kernel tracing thread %s: want EPERM, got:\n%s", tid, out.String())
+		}
 	}
 }

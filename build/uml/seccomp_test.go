@@ -188,10 +188,11 @@ func runHostileKernel(t *testing.T, o Options, rt *runtime) (map[string]string, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := startConfined(cmd, o, rt); err != nil {
+	tied, err := startConfined(cmd, o, rt)
+	if err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Wait()
+	defer tied.Wait()
 	defer stdin.Close()
 	got := map[string]string{}
 	lines := bufio.NewScanner(stdout)
@@ -346,10 +347,11 @@ func BenchmarkSystemCall(b *testing.B) {
 			var out bytes.Buffer
 			cmd := exec.Command(os.Args[0])
 			cmd.Stdout = &out
-			if err := startConfined(cmd, Options{Kernel: os.Args[0], Sandbox: sandbox}, &runtime{dir: b.TempDir()}); err != nil {
+			tied, err := startConfined(cmd, Options{Kernel: os.Args[0], Sandbox: sandbox}, &runtime{dir: b.TempDir()})
+			if err != nil {
 				b.Fatal(err)
 			}
-			if err := cmd.Wait(); err != nil {
+			if err := tied.Wait(); err != nil {
 				b.Fatal(err)
 			}
 			ns, err := strconv.ParseFloat(strings.TrimSpace(out.String()), 64)

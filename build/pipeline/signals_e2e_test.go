@@ -1,0 +1,242 @@
+package pipeline
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/simple-uml/simple-uml/build/files"
+	"github.com/simple-uml/simple-uml/build/kernel"
+)
+
+// signalBench runs the compiled magefile as a person does, on a terminal (script(1)), as the
+// end-to-end pair's owner, with a TMPDIR, cache and tmux server of its own.
+type signalBench struct {
+	dir   string // the bench's own folder
+	mage  string // the compiled magefile
+	linux string // the kernel the guests run: its processes name it
+	env   []string
+	cred  *syscall.Credential
+}
+
+func newSignalBench(t *testing.T, ws string, owner int) *signalBench {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "suml-sig-") // short: sockets' paths have 107 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { files.RemoveAllWritable(dir) })
+	b := &signalBench{dir: dir, mage: filepath.Join(dir, "bin", "mage"), linux: filepath.Join(ws, "dist", kernel.LinuxName)}
+	for _, d := range []string{"bin", "tmp", "cache", "labs"} {
+		os.MkdirAll(filepath.Join(dir, d), 0o755)
+	}
+	os.WriteFile(filepath.Join(dir, "labs", "pair.toml"), []byte(fmt.Sprintf(pairLab, "", "b")), 0o644)
+	compile := exec.Command("go", "tool", "mage", "-compile", b.mage)
+	compile.Dir = repoRoot(t)
+	if out, err := compile.CombinedOutput(); err != nil {
+		t.Fatalf("go tool mage -compile: %v\n%s", err, out)
+	}
+	b.env = []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "TERM=xterm",
+		"TMPDIR=" + filepath.Join(dir, "tmp"), "TMUX_TMPDIR=" + filepath.Join(dir, "tmp"),
+		"SUML_DIST=" + filepath.Join(ws, "dist"), "SUML_RECIPES=" + filepath.Join(ws, "recipes"),
+		"SUML_ROOTFS_RECIPE=test", "SUML_CACHE=" + filepath.Join(dir, "cache"),
+		"SUML_LABS=" + filepath.Join(dir, "labs"), "SUML_BOOT_TIMEOUT=30",
+	}
+	if os.Geteuid() == 0 {
+		if err := chownTree(dir, owner); err != nil {
+			t.Fatal(err)
+		}
+		b.cred = &syscall.Credential{Uid: uint32(owner), Gid: uint32(owner)}
+	}
+	t.Cleanup(func() { b.command("tmux", "kill-server").Run() })
+	return b
+}
+
+// command is name with args as the bench's user, in its environment, from the settings' folder.
+func (b *signalBench) command(name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	cmd.Env, cmd.Dir = b.env, filepath.Join(filepath.Dir(b.linux), "..", "root")
+	if b.cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: b.cred}
+	}
+	return cmd
+}
+
+// mageRun is one `mage <args>` on a terminal, the terminal's settings read before and after it.
+type mageRun struct {
+	cmd    *exec.Cmd
+	stdin  *os.File // held open: script ends at its end
+	out    syncBuffer
+	marker string // the folder of its before, after and status files
+}
+
+func (b *signalBench) start(t *testing.T, args ...string) *mageRun {
+	t.Helper()
+	r := &mageRun{marker: t.TempDir()}
+	os.Chmod(r.marker, 0o777)
+	shell := fmt.Sprintf("stty -g > %[1]s/before; %[2]s %[3]s; echo $? > %[1]s/status; stty -g > %[1]s/after",
+		r.marker, b.mage, strings.Join(args, " "))
+	r.cmd = b.command("script", "-qefc", shell, "/dev/null")
+	in, hold, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.cmd.Stdin, r.stdin = in, hold
+	r.cmd.Stdout, r.cmd.Stderr = &r.out, &r.out
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	in.Close()
+	return r
+}
+
+// magePid is the pid of the bench's mage process, once it runs.
+func (b *signalBench) magePid() int {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && bytes.HasPrefix(cmdline, []byte(b.mage+"\x00")) {
+			var pid int
+			fmt.Sscan(e.Name(), &pid)
+			return pid
+		}
+	}
+	return 0
+}
+
+// privateDirs lists the private folders (files.PrivateDir) in the bench's TMPDIR and cache.
+func (b *signalBench) privateDirs() []string {
+	var out []string
+	for _, pattern := range []string{"tmp/*/" + files.OwnerFile, "cache/run/*/" + files.OwnerFile} {
+		found, _ := filepath.Glob(filepath.Join(b.dir, pattern))
+		for _, f := range found {
+			out = append(out, filepath.Dir(f))
+		}
+	}
+	return out
+}
+
+// waitFor polls until cond holds or d has passed, and says whether it held.
+func waitFor(d time.Duration, cond func() bool) bool {
+	for deadline := time.Now().Add(d); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestSignalsLeaveNothing: whatever signal ends `mage boot`, `mage test` or `mage lab` (SIGINT,
+// SIGTERM, SIGHUP, SIGKILL), while its guests start or once they are ready, no guest process
+// outlives it. A signal it can catch also leaves no private folder, no socket and no tmux session,
+// the terminal as it found it, and exit status 1. SIGKILL's folders are the next run's to remove,
+// and that run works.
+func TestSignalsLeaveNothing(t *testing.T) {
+	requireE2E(t)
+	requireImageTools(t)
+	for _, tool := range []string{"script", "stty"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s missing: apt-get install bsdutils coreutils", tool)
+		}
+	}
+	ws, _, owner := e2ePair(t)
+	b := newSignalBench(t, ws, owner)
+	targets := []struct {
+		args  []string
+		ready string
+	}{
+		{[]string{"boot"}, "login:"},
+		{[]string{"test"}, "ready (\"login:\")"},
+		{[]string{"lab", "pair"}, "lab pair is up"},
+	}
+	for _, target := range targets {
+		for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGKILL} {
+			for _, atReady := range []bool{false, true} {
+				when := "starting"
+				if atReady {
+					when = "ready"
+				}
+				t.Run(fmt.Sprintf("%s/%s/%s", target.args[0], signalName(sig), when), func(t *testing.T) {
+					b.signalOnce(t, target.args, target.ready, sig, atReady)
+				})
+			}
+		}
+	}
+	// The next run removes what SIGKILL left, and works.
+	next := b.command(b.mage, "test")
+	if out, err := next.CombinedOutput(); err != nil || !strings.Contains(string(out), "test passed") {
+		t.Fatalf("mage test after the signals: %v\n%s", err, out)
+	}
+	if left := b.privateDirs(); len(left) > 0 {
+		t.Errorf("private folders left after the next run: %v", left)
+	}
+}
+
+func signalName(sig syscall.Signal) string {
+	return map[syscall.Signal]string{syscall.SIGINT: "INT", syscall.SIGTERM: "TERM", syscall.SIGHUP: "HUP", syscall.SIGKILL: "KILL"}[sig]
+}
+
+// signalOnce starts mage with args, sends it sig once its guest's kernel runs (or once its output
+// says ready), and checks what is left.
+func (b *signalBench) signalOnce(t *testing.T, args []string, ready string, sig syscall.Signal, atReady bool) {
+	r := b.start(t, args...)
+	defer r.stdin.Close()
+	exited := make(chan error, 1)
+	go func() { exited <- r.cmd.Wait() }()
+	guestRuns := func() bool { return len(umlProcesses(b.linux)) > 0 }
+	if !waitFor(time.Minute, guestRuns) {
+		t.Fatalf("no guest started:\n%s", r.out.String())
+	}
+	if atReady && !waitFor(time.Minute, func() bool { return strings.Contains(r.out.String(), ready) }) {
+		t.Fatalf("never ready (%q):\n%s", ready, r.out.String())
+	}
+	pid := b.magePid()
+	if pid == 0 {
+		t.Fatalf("no mage process:\n%s", r.out.String())
+	}
+	syscall.Kill(pid, sig)
+	select {
+	case <-exited:
+	case <-time.After(20 * time.Second):
+		r.cmd.Process.Kill()
+		t.Fatalf("mage %s did not end within 20 s of SIG%s:\n%s", args[0], signalName(sig), r.out.String())
+	}
+	if !waitFor(5*time.Second, func() bool { return !guestRuns() }) {
+		t.Errorf("guest processes outlived mage:\n%s", strings.Join(umlProcesses(b.linux), "\n"))
+		for _, p := range umlProcesses(b.linux) {
+			var pid int
+			fmt.Sscan(strings.SplitN(p, ":", 2)[0], &pid)
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	if sig == syscall.SIGKILL {
+		return
+	}
+	status, _ := os.ReadFile(filepath.Join(r.marker, "status"))
+	if got := strings.TrimSpace(string(status)); got != "1" {
+		t.Errorf("exit status %q, want 1:\n%s", got, r.out.String())
+	}
+	before, _ := os.ReadFile(filepath.Join(r.marker, "before"))
+	after, _ := os.ReadFile(filepath.Join(r.marker, "after"))
+	if len(before) == 0 || !bytes.Equal(before, after) {
+		t.Errorf("the terminal's settings: %q before, %q after", before, after)
+	}
+	if left := b.privateDirs(); len(left) > 0 {
+		t.Errorf("private folders left: %v\n%s", left, r.out.String())
+		for _, d := range left {
+			files.RemoveAllWritable(d)
+		}
+	}
+	if b.command("tmux", "has-session", "-t", "suml-lab-pair").Run() == nil {
+		t.Error("the lab's tmux session is left")
+		b.command("tmux", "kill-session", "-t", "suml-lab-pair").Run()
+	}
+}
+
