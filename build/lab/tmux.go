@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/host"
 	"github.com/simple-uml/simple-uml/build/run"
 )
@@ -20,8 +22,11 @@ func (r *Running) OpenTmux(ctx context.Context, dir string, env, console []strin
 		return "", errors.New("tmux is not installed")
 	}
 	session := "suml-lab-" + r.Lab.Name
+	closeStaleTmux(ctx, session)
 	var setEnv []string
-	for _, kv := range env {
+	// The session names its lab's socket folder, by which the next lab of that name knows a session
+	// a killed lab left (closeStaleTmux).
+	for _, kv := range append(slices.Clone(env), sessionSocketsVar+"="+r.sockets.Path) {
 		setEnv = append(setEnv, "-e", kv)
 	}
 	for i, g := range r.Lab.Guests {
@@ -51,4 +56,20 @@ func (r *Running) OpenTmux(ctx context.Context, dir string, env, console []strin
 // CloseTmux ends a session OpenTmux opened.
 func CloseTmux(session string) {
 	run.Run(context.Background(), run.Cmd{Args: []string{"tmux", "kill-session", "-t", session}, Echo: io.Discard})
+}
+
+// sessionSocketsVar, in a lab's tmux session's environment, is the lab's socket folder.
+const sessionSocketsVar = "SUML_LAB_SOCKETS"
+
+// closeStaleTmux closes the session of a lab that ended without closing it (kill -9): its socket
+// folder is gone, as the next lab's private folder removed it. A running lab's session is left.
+func closeStaleTmux(ctx context.Context, session string) {
+	out, err := run.Output(ctx, run.Cmd{Args: []string{"tmux", "show-environment", "-t", session, sessionSocketsVar}})
+	if err != nil {
+		return // no such session
+	}
+	_, sockets, _ := strings.Cut(out, "=")
+	if sockets == "" || !files.Exists(sockets) {
+		CloseTmux(session)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -71,16 +72,29 @@ func TestLabTestOnStandIns(t *testing.T) {
 }
 
 // TestLabOnStandIns: lab says what runs, records where its consoles are for labConsole while it
-// runs, and stops when its context ends, removing that record.
+// runs, replaces the tmux session a killed lab of its name left, and stops when its context ends,
+// removing that record and its session.
 func TestLabOnStandIns(t *testing.T) {
 	privateTemp(t) // its own tmux server and socket folders
+	_, tmuxErr := exec.LookPath("tmux")
+	if tmuxErr == nil {
+		// What a lab killed with SIGKILL leaves: a session naming a socket folder that is gone.
+		stale := exec.Command("tmux", "new-session", "-d", "-s", "suml-lab-pair", "-n", "stale", "-e", "SUML_LAB_SOCKETS=/nonexistent", "sleep 600")
+		if out, err := stale.CombinedOutput(); err != nil {
+			t.Fatalf("tmux: %v\n%s", err, out)
+		}
+	} else if os.Getenv("CI") != "" {
+		t.Fatal("tmux is not installed: CI installs it for this test (.ci/run)")
+	}
 	cfg := loadConfig(t, standInLabConfig(t, "configured"), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	var out syncBuffer
 	done := make(chan error, 1)
-	go func() { done <- Lab(ctx, cfg, "pair", []string{"true"}, &out) }()
+	// The windows run a copy of this test binary, told to run no test.
+	go func() { done <- Lab(ctx, cfg, "pair", []string{"-test.run=^$"}, &out) }()
 	current := lab.RecordFile(runFolder(cfg), "pair")
-	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(out.String(), "is up"); time.Sleep(20 * time.Millisecond) {
+	// Up, and its tmux session opened (or not: no tmux).
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(out.String(), "tmux"); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			cancel()
 			t.Fatalf("the lab did not come up:\n%s", out.String())
@@ -91,6 +105,11 @@ func TestLabOnStandIns(t *testing.T) {
 	}
 	if err := LabConsole(ctx, cfg, "pair", "nosuch", os.Stdin, &out); err == nil || !strings.Contains(err.Error(), `no guest "nosuch"`) {
 		t.Errorf("labConsole to a guest the lab has not: %v", err)
+	}
+	if tmuxErr == nil {
+		if windows, err := exec.Command("tmux", "list-windows", "-t", "suml-lab-pair", "-F", "#W").Output(); err != nil || strings.Join(strings.Fields(string(windows)), " ") != "a b" {
+			t.Errorf("the lab's tmux windows: %q %v, want a and b in place of the stale session's\n%s", windows, err, out.String())
+		}
 	}
 	cancel()
 	if err := <-done; err != nil {
@@ -104,5 +123,8 @@ func TestLabOnStandIns(t *testing.T) {
 	}
 	if _, err := os.Stat(current); err == nil {
 		t.Error("the running lab's record outlived it")
+	}
+	if tmuxErr == nil && exec.Command("tmux", "has-session", "-t", "suml-lab-pair").Run() == nil {
+		t.Error("the lab's tmux session outlived it")
 	}
 }
