@@ -3,8 +3,12 @@ package uml
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // UML's copy-on-write format, version 3 (arch/um/drivers/cow_user.c): a big-endian header naming the
@@ -74,3 +78,19 @@ func createCOW(cow, image string) error {
 }
 
 func roundUp(n, align int64) int64 { return (n + align - 1) / align * align }
+
+// cowInUse returns an error naming the process that has cow open for writing: a UML kernel locks
+// its copy-on-write file (a POSIX record lock) while it runs, and a second kernel on the same file
+// fails to boot with a panic trace rather than a reason.
+func cowInUse(cow string) error {
+	f, err := os.OpenFile(cow, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil // missing: prepare makes it; anything else, the kernel says
+	}
+	defer f.Close()
+	lock := unix.Flock_t{Type: unix.F_WRLCK, Whence: io.SeekStart}
+	if err := unix.FcntlFlock(f.Fd(), unix.F_GETLK, &lock); err != nil || lock.Type == unix.F_UNLCK {
+		return nil
+	}
+	return fmt.Errorf("copy-on-write file %s is in use by pid %d (another boot of it): stop that boot, or give this one another file (boot.cow, SUML_BOOT_COW)", cow, lock.Pid)
+}

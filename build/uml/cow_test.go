@@ -1,12 +1,18 @@
 package uml
 
 import (
+	"bufio"
 	"encoding/binary"
+	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestCreateCOW checks the header and size of a new COW file against UML's format: what UML reads
@@ -69,4 +75,61 @@ func TestCreateCOW(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(dir, ".*")); len(left) > 0 {
 		t.Errorf("temporary files left: %v", left)
 	}
+}
+
+// holdCOW makes the test binary lock the COW file it names as a running kernel does, and wait (see
+// TestMain).
+const holdCOW = "SUML_UML_HOLD_COW"
+
+func lockCOW(cow string) int {
+	f, err := os.OpenFile(cow, os.O_RDWR, 0)
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	lock := unix.Flock_t{Type: unix.F_WRLCK, Whence: io.SeekStart}
+	if err := unix.FcntlFlock(f.Fd(), unix.F_SETLK, &lock); err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	fmt.Println("locked")
+	time.Sleep(time.Minute)
+	return 0
+}
+
+// TestCOWInUse: a second boot of a COW file a kernel holds is refused, naming the holder's pid,
+// before anything starts; once that kernel is gone, the file boots again.
+func TestCOWInUse(t *testing.T) {
+	dir := t.TempDir()
+	image, cow := filepath.Join(dir, "image.ext4"), filepath.Join(dir, "guest.cow")
+	os.WriteFile(image, make([]byte, 1<<20), 0o644)
+	if err := createCOW(cow, image); err != nil {
+		t.Fatal(err)
+	}
+	holder := exec.Command(os.Args[0], "-test.run=^$")
+	holder.Env = append(os.Environ(), holdCOW+"="+cow)
+	out, err := holder.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { holder.Process.Kill(); holder.Wait() }()
+	if line, _ := bufio.NewReader(out).ReadString('\n'); line != "locked\n" {
+		t.Fatalf("the holder said %q", line)
+	}
+	o := Options{Kernel: "/bin/true", Image: image, COW: cow}
+	_, err = prepare(o)
+	want := fmt.Sprintf("copy-on-write file %s is in use by pid %d", cow, holder.Process.Pid)
+	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "SUML_BOOT_COW") {
+		t.Errorf("a held COW file: %v, want %q and the setting", err, want)
+	}
+	holder.Process.Kill()
+	holder.Wait()
+	rt, err := prepare(o)
+	if err != nil {
+		t.Fatalf("the COW file once its holder is gone: %v", err)
+	}
+	rt.release()
 }

@@ -265,6 +265,11 @@ type runtime struct {
 
 // prepare makes the runtime directory, builds the command line and starts the guest's network.
 func prepare(o Options) (*runtime, error) {
+	if o.COW != "" {
+		if err := cowInUse(o.COW); err != nil {
+			return nil, err
+		}
+	}
 	own, err := files.NewPrivateDir("", "simple-uml-run-")
 	if err != nil {
 		return nil, err

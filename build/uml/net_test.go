@@ -26,6 +26,9 @@ func TestMain(m *testing.M) {
 	if n := os.Getenv(syscallLoop); n != "" {
 		os.Exit(loopSystemCalls(n))
 	}
+	if cow := os.Getenv(holdCOW); cow != "" {
+		os.Exit(lockCOW(cow))
+	}
 	if os.Getenv(traceStarter) == "1" {
 		os.Exit(traceThreads())
 	}
