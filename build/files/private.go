@@ -23,12 +23,13 @@ type PrivateDir struct {
 }
 
 // NewPrivateDir removes the private folders dead runs left in parent, then makes one named prefix,
-// this process's id and a random part.
-func NewPrivateDir(parent, prefix string) (*PrivateDir, error) {
+// this process's id and a random part. left, when not nil, is called with each folder before it is
+// removed, to end what the dead run left running that uses it.
+func NewPrivateDir(parent, prefix string, left func(dir string)) (*PrivateDir, error) {
 	if parent == "" {
 		parent = os.TempDir()
 	}
-	SweepPrivateDirs(parent)
+	SweepPrivateDirs(parent, left)
 	dir, err := os.MkdirTemp(parent, prefix+strconv.Itoa(os.Getpid())+"-")
 	if err != nil {
 		return nil, err
@@ -84,7 +85,8 @@ func (p *PrivateDir) Keep() {
 // SweepPrivateDirs removes the folders in parent whose owner file nobody holds locked: their runs
 // have ended without removing them. A folder without an owner file (kept, or not simple-uml's), one
 // the user may not enter, and one whose owner file is a link or not a regular file, are left alone.
-func SweepPrivateDirs(parent string) {
+// left, when not nil, is called with each folder before it is removed.
+func SweepPrivateDirs(parent string, left func(dir string)) {
 	entries, err := os.ReadDir(parent)
 	if err != nil {
 		return
@@ -95,6 +97,9 @@ func SweepPrivateDirs(parent string) {
 		}
 		dir := filepath.Join(parent, e.Name())
 		if orphaned(dir) {
+			if left != nil {
+				left(dir)
+			}
 			RemoveAllWritable(dir)
 		}
 	}

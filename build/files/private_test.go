@@ -16,7 +16,7 @@ const privateChild = "SUML_FILES_PRIVATE_CHILD"
 
 func TestMain(m *testing.M) {
 	if parent := os.Getenv(privateChild); parent != "" {
-		p, err := NewPrivateDir(parent, "child-")
+		p, err := NewPrivateDir(parent, "child-", nil)
 		if err != nil {
 			fmt.Println(err)
 			os.Exit(1)
@@ -57,7 +57,7 @@ func TestPrivateDirSweep(t *testing.T) {
 	parent := t.TempDir()
 	killed, killedDir := startPrivateChild(t, parent)
 	_, runningDir := startPrivateChild(t, parent)
-	kept, err := NewPrivateDir(parent, "kept-")
+	kept, err := NewPrivateDir(parent, "kept-", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,8 @@ func TestPrivateDirSweep(t *testing.T) {
 
 	killed.Process.Kill()
 	killed.Wait()
-	mine, err := NewPrivateDir(parent, "boot-")
+	var left []string
+	mine, err := NewPrivateDir(parent, "boot-", func(dir string) { left = append(left, dir) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +91,9 @@ func TestPrivateDirSweep(t *testing.T) {
 		if _, err := os.Lstat(c.path); (err == nil) != c.want {
 			t.Errorf("%s: exists %v, want %v", c.path, err == nil, c.want)
 		}
+	}
+	if len(left) != 1 || left[0] != killedDir {
+		t.Errorf("told of the folders left %v, want %s alone", left, killedDir)
 	}
 	if filepath.Base(mine.Path)[:len("boot-")] != "boot-" || !Exists(filepath.Join(mine.Path, OwnerFile)) {
 		t.Errorf("new private folder %s: wrong name, or no owner file", mine.Path)

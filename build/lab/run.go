@@ -71,12 +71,12 @@ func Start(ctx context.Context, l *Lab, o Options) (*Running, error) {
 	if err := os.MkdirAll(o.Runs, 0o755); err != nil {
 		return nil, err
 	}
-	own, err := files.NewPrivateDir(o.Runs, "lab-"+l.Name+"-")
+	own, err := files.NewPrivateDir(o.Runs, "lab-"+l.Name+"-", nil)
 	if err != nil {
 		return nil, err
 	}
 	r := &Running{Lab: l, Dir: own.Path, own: own, opts: o, token: rand.Text()}
-	if r.sockets, err = files.NewPrivateDir("", "suml-lab-"); err != nil {
+	if r.sockets, err = files.NewPrivateDir("", "suml-lab-", nil); err != nil {
 		own.Remove()
 		return nil, err
 	}

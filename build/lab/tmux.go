@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -22,7 +23,11 @@ func (r *Running) OpenTmux(ctx context.Context, dir string, env, console []strin
 		return "", errors.New("tmux is not installed")
 	}
 	session := "suml-lab-" + r.Lab.Name
-	closeStaleTmux(ctx, session)
+	if stale := renameStaleTmux(ctx, session); stale != "" {
+		// Closed once this lab's session keeps the tmux server up: a server whose last session
+		// closes exits, and would take a new session's later windows with it.
+		defer CloseTmux(stale)
+	}
 	var setEnv []string
 	// The session names its lab's socket folder, by which the next lab of that name knows a session
 	// a killed lab left (closeStaleTmux).
@@ -61,15 +66,20 @@ func CloseTmux(session string) {
 // sessionSocketsVar, in a lab's tmux session's environment, is the lab's socket folder.
 const sessionSocketsVar = "SUML_LAB_SOCKETS"
 
-// closeStaleTmux closes the session of a lab that ended without closing it (kill -9): its socket
-// folder is gone, as the next lab's private folder removed it. A running lab's session is left.
-func closeStaleTmux(ctx context.Context, session string) {
+// renameStaleTmux renames the session of a lab that ended without closing it (kill -9), whose socket
+// folder is gone as the next lab's private folder removed it, and returns its new name; "" when
+// there is none. A running lab's session is left.
+func renameStaleTmux(ctx context.Context, session string) string {
 	out, err := run.Output(ctx, run.Cmd{Args: []string{"tmux", "show-environment", "-t", session, sessionSocketsVar}})
 	if err != nil {
-		return // no such session
+		return "" // no such session
 	}
-	_, sockets, _ := strings.Cut(out, "=")
-	if sockets == "" || !files.Exists(sockets) {
-		CloseTmux(session)
+	if _, sockets, _ := strings.Cut(out, "="); sockets != "" && files.Exists(sockets) {
+		return ""
 	}
+	stale := fmt.Sprintf("%s-stale-%d", session, os.Getpid())
+	if run.Run(ctx, run.Cmd{Args: []string{"tmux", "rename-session", "-t", session, stale}, Echo: io.Discard}) != nil {
+		return ""
+	}
+	return stale
 }

@@ -64,7 +64,7 @@ func prepareGuest(cfg config.Config, w io.Writer) (*guest, error) {
 		if err := os.MkdirAll(run, 0o755); err != nil {
 			return nil, err
 		}
-		if g.throwaway, err = files.NewPrivateDir(run, cfg.Boot.Recipe+"-cow-"); err != nil {
+		if g.throwaway, err = files.NewPrivateDir(run, cfg.Boot.Recipe+"-cow-", nil); err != nil {
 			return nil, err
 		}
 		g.opts.COW = filepath.Join(g.throwaway.Path, "guest.cow")

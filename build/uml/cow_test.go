@@ -133,3 +133,31 @@ func TestCOWInUse(t *testing.T) {
 	}
 	rt.release()
 }
+
+// TestKillLeftKernels: what names a dead run's folder as its uml_dir is killed, what names another
+// folder is not.
+func TestKillLeftKernels(t *testing.T) {
+	left, other := t.TempDir(), t.TempDir()
+	start := func(dir string) (*exec.Cmd, io.WriteCloser) {
+		cmd := exec.Command("bash", "-c", "read _ || true", "bash", "uml_dir="+dir)
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd, in
+	}
+	stale, staleIn := start(left)
+	defer staleIn.Close()
+	alive, aliveIn := start(other)
+	killLeftKernels(left)
+	if err := stale.Wait(); err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Errorf("the process left with the dead run's folder: %v, want killed", err)
+	}
+	aliveIn.Close()
+	if err := alive.Wait(); err != nil {
+		t.Errorf("a process of another folder: %v, want it untouched", err)
+	}
+}

@@ -1,11 +1,14 @@
 package uml
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -270,7 +273,7 @@ func prepare(o Options) (*runtime, error) {
 			return nil, err
 		}
 	}
-	own, err := files.NewPrivateDir("", "simple-uml-run-")
+	own, err := files.NewPrivateDir("", "simple-uml-run-", killLeftKernels)
 	if err != nil {
 		return nil, err
 	}
@@ -411,3 +414,25 @@ func (c *consoleBuffer) String() string {
 
 // Pid is the kernel's process id, which is also its process group's.
 func (g *Guest) Pid() int { return g.cmd.Process.Pid }
+
+// killLeftKernels kills what a killed run's kernel left running with its run folder dir: the
+// parent-death signal reaches the kernel process alone, and a UML helper it was starting at that
+// moment may stay stopped for good (found by sending SIGKILL to simple-uml while a lab booted). They
+// are processes of this user that name the folder on their command line (uml_dir=).
+func killLeftKernels(dir string) {
+	needle := []byte("\x00uml_dir=" + dir + "\x00")
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		info, err := os.Stat(filepath.Join("/proc", e.Name()))
+		if err != nil || int(info.Sys().(*syscall.Stat_t).Uid) != os.Getuid() {
+			continue
+		}
+		if cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline")); err == nil && bytes.Contains(cmdline, needle) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
