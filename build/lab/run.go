@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/simple-uml/simple-uml/build/console"
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/lan"
 	"github.com/simple-uml/simple-uml/build/run"
@@ -46,7 +47,7 @@ type Running struct {
 	Dir     string // the run's own folder: the guests' folders while it runs, then its consoles and captures
 	own     *files.PrivateDir
 	sockets *files.PrivateDir // a short private folder for the LANs' sockets (a socket's path has 107 bytes)
-	token   string            // what a console's client sends first (see attachViewer)
+	token   string            // what a console's client sends first (build/console)
 	opts    Options
 	lans    []*lan.LAN
 	files   []*os.File // the captures
@@ -59,7 +60,7 @@ type guestRun struct {
 	image           Image
 	console         string   // its console log
 	log             *os.File // open on console
-	hub             *consoleHub
+	hub             *console.Hub
 	consoleListener net.Listener
 	vm              *uml.Guest
 }
@@ -82,7 +83,7 @@ func Start(ctx context.Context, l *Lab, o Options) (*Running, error) {
 	}
 	// The guests are listed before the LANs listen: a LAN's admitter reads the list.
 	for _, g := range l.Guests {
-		r.guests = append(r.guests, &guestRun{spec: g, console: r.ConsolePath(g.Name), hub: newConsoleHub()})
+		r.guests = append(r.guests, &guestRun{spec: g, console: r.ConsolePath(g.Name), hub: console.NewHub()})
 	}
 	if err := r.startLANs(); err != nil {
 		r.Stop()
@@ -344,7 +345,7 @@ func (r *Running) Stop() {
 	}
 	stopping.Wait()
 	for _, g := range r.guests {
-		g.hub.closeAll()
+		g.hub.CloseAll()
 		if g.log != nil {
 			g.log.Close()
 		}
