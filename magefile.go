@@ -18,10 +18,18 @@ import (
 	"syscall"
 
 	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/instance"
 	"github.com/simple-uml/simple-uml/build/magecli"
 	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/pipeline"
 )
+
+// A copy of this program that Up starts for an instance is that instance's supervisor, nothing else.
+func init() {
+	if dir := os.Getenv(instance.SuperviseVar); dir != "" {
+		os.Exit(instance.SuperviseMain(dir))
+	}
+}
 
 // A target's output piped to a program that Ctrl-C ends too (`| tee`) must not kill the target with
 // SIGPIPE halfway through its cleanup: a write to it fails instead. Caught, not ignored: an ignored
@@ -200,6 +208,73 @@ func Bisect(ctx context.Context,
 	}
 	_, err = pipeline.Bisect(ctx, cfg, pipeline.BisectRequest{Good: value(good, ""), Bad: value(bad, "HEAD"), Script: value(script, ""), KUnit: value(kunit, "")}, os.Stdout)
 	return err
+}
+
+// Up starts instance name in the background (made from the boot settings if new) and returns once its guest is ready.
+func Up(ctx context.Context, name string,
+	restart *string, // for a new instance: no (default), on-failure (after a panic or a failed exit) or always
+) error {
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	return pipeline.Up(ctx, cfg, name, value(restart, ""), os.Stdout)
+}
+
+// Ps lists the instances (state, uptime, memory, pids, forwards) and the guests simple-uml commands run in the foreground.
+func Ps() error {
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	return pipeline.Ps(cfg, os.Stdout)
+}
+
+// Stop stops instance name; its disk stays for the next up.
+func Stop(name string) error {
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	return pipeline.StopInstance(cfg, name, os.Stdout)
+}
+
+// Logs prints instance name's console log (its last MiB or two).
+func Logs(ctx context.Context, name string,
+	follow *bool, // keep printing what comes, until Ctrl-C
+) error {
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	return pipeline.Logs(ctx, cfg, name, value(follow, false), os.Stdout)
+}
+
+// Console attaches this terminal to instance name's console, until Ctrl-].
+func Console(ctx context.Context, name string) error {
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	return pipeline.Console(ctx, cfg, name, os.Stdin, os.Stdout)
+}
+
+// Reset puts instance name back to its pristine image (its disk's changes go), and starts it again if it ran.
+func Reset(ctx context.Context, name string) error {
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	return pipeline.Reset(ctx, cfg, name, os.Stdout)
+}
+
+// Rm stops instance name and removes it, disk and all.
+func Rm(name string) error {
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	return pipeline.Remove(cfg, name, os.Stdout)
 }
 
 // Debug boots dist/'s pair under gdb with the unstripped kernel, stopped at start_kernel.

@@ -92,6 +92,7 @@ type Paths struct {
 	Fragments string `toml:"kconfig"`
 	Recipes   string `toml:"recipes"`
 	Labs      string `toml:"labs"`
+	State     string `toml:"state"`
 }
 
 // KernelPin is one series' pin in kernel.lock: the kernel `mage kernel` builds. `mage bump` rewrites it.
@@ -176,6 +177,9 @@ func Load(root string, getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	c.DefaultSeries = c.Kernel.Series
+	if c.Paths.State == "" {
+		c.Paths.State = defaultState(getenv)
+	}
 	if c.Paths.Cache == "" {
 		c.Paths.Cache = defaultCache(getenv)
 	}
@@ -185,7 +189,7 @@ func Load(root string, getenv func(string) string) (Config, error) {
 	if c.Boot.Recipe == "" {
 		c.Boot.Recipe = c.Rootfs.Recipe
 	}
-	for _, p := range []*string{&c.Paths.Dist, &c.Paths.Cache, &c.Paths.Downloads, &c.Paths.Patches, &c.Paths.Fragments, &c.Paths.Recipes, &c.Paths.Labs} {
+	for _, p := range []*string{&c.Paths.Dist, &c.Paths.Cache, &c.Paths.Downloads, &c.Paths.Patches, &c.Paths.Fragments, &c.Paths.Recipes, &c.Paths.Labs, &c.Paths.State} {
 		if !filepath.IsAbs(*p) {
 			*p = filepath.Join(abs, *p)
 		}
@@ -282,6 +286,17 @@ func defaultCache(getenv func(string) string) string {
 		return filepath.Join(h, ".cache", "simple-uml")
 	}
 	return filepath.Join(os.TempDir(), "simple-uml-cache")
+}
+
+// defaultState is where instances keep what must outlive the cache: their COW files and logs.
+func defaultState(getenv func(string) string) string {
+	if x := getenv("XDG_STATE_HOME"); x != "" {
+		return filepath.Join(x, "simple-uml")
+	}
+	if h := getenv("HOME"); h != "" {
+		return filepath.Join(h, ".local", "state", "simple-uml")
+	}
+	return filepath.Join(os.TempDir(), "simple-uml-state")
 }
 
 // Jobs is the make -j value to use.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -118,4 +119,17 @@ func orphaned(dir string) bool {
 	}
 	err = unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
 	return err == nil
+}
+
+// PrivateDirsInUse lists the folders in parent named prefix... whose run is still using them.
+func PrivateDirsInUse(parent, prefix string) []string {
+	entries, _ := os.ReadDir(parent)
+	var out []string
+	for _, e := range entries {
+		dir := filepath.Join(parent, e.Name())
+		if e.IsDir() && strings.HasPrefix(e.Name(), prefix) && Exists(filepath.Join(dir, OwnerFile)) && !orphaned(dir) {
+			out = append(out, dir)
+		}
+	}
+	return out
 }

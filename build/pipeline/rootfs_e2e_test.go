@@ -16,6 +16,7 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/attacktest"
 	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/instance"
 	"github.com/simple-uml/simple-uml/build/kernel"
 	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/uml"
@@ -33,6 +34,9 @@ const childSwitch = "SUML_TEST_ROOTFS_CHILD"
 const unprivileged = 65534
 
 func TestMain(m *testing.M) {
+	if dir := os.Getenv(instance.SuperviseVar); dir != "" {
+		os.Exit(instance.SuperviseMain(dir)) // an instance's supervisor: a copy of this binary, as of mage's
+	}
 	if len(os.Args) == 4 && os.Args[1] == "labConsole" {
 		os.Exit(labConsoleChild(os.Args[2], os.Args[3]))
 	}

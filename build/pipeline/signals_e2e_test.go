@@ -47,7 +47,7 @@ func newSignalBench(t *testing.T, ws string, owner int) *signalBench {
 		"TMPDIR=" + filepath.Join(dir, "tmp"), "TMUX_TMPDIR=" + filepath.Join(dir, "tmp"),
 		"SUML_DIST=" + filepath.Join(ws, "dist"), "SUML_RECIPES=" + filepath.Join(ws, "recipes"),
 		"SUML_ROOTFS_RECIPE=test", "SUML_CACHE=" + filepath.Join(dir, "cache"),
-		"SUML_LABS=" + filepath.Join(dir, "labs"), "SUML_BOOT_TIMEOUT=30",
+		"SUML_LABS=" + filepath.Join(dir, "labs"), "SUML_BOOT_TIMEOUT=30", "SUML_STATE=" + filepath.Join(dir, "state"),
 	}
 	if os.Geteuid() == 0 {
 		if err := chownTree(dir, owner); err != nil {

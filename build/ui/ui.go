@@ -182,3 +182,17 @@ func needsEscape(r rune) bool {
 	}
 	return false
 }
+
+// VisibleWriter writes to w what is written to it through Visible, without carriage returns (a
+// console's line ends): a guest's console log printed on the terminal sends it no control sequence.
+// (A character split between two writes shows as escapes.)
+func VisibleWriter(w io.Writer) io.Writer { return visibleWriter{w} }
+
+type visibleWriter struct{ w io.Writer }
+
+func (v visibleWriter) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(v.w, Visible(strings.ReplaceAll(string(p), "\r", ""))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}

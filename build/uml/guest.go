@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -266,6 +267,9 @@ type runtime struct {
 	unconfined bool
 }
 
+// RunFolderPrefix starts the name of a boot's run folder (files.PrivateDir) in $TMPDIR.
+const RunFolderPrefix = "simple-uml-run-"
+
 // prepare makes the runtime directory, builds the command line and starts the guest's network.
 func prepare(o Options) (*runtime, error) {
 	if o.COW != "" {
@@ -273,7 +277,7 @@ func prepare(o Options) (*runtime, error) {
 			return nil, err
 		}
 	}
-	own, err := files.NewPrivateDir("", "simple-uml-run-", killLeftKernels)
+	own, err := files.NewPrivateDir("", RunFolderPrefix, killLeftKernels)
 	if err != nil {
 		return nil, err
 	}
@@ -417,10 +421,18 @@ func (g *Guest) Pid() int { return g.cmd.Process.Pid }
 
 // killLeftKernels kills what a killed run's kernel left running with its run folder dir: the
 // parent-death signal reaches the kernel process alone, and a UML helper it was starting at that
-// moment may stay stopped for good (found by sending SIGKILL to simple-uml while a lab booted). They
-// are processes of this user that name the folder on their command line (uml_dir=).
+// moment may stay stopped for good (found by sending SIGKILL to simple-uml while a lab booted).
 func killLeftKernels(dir string) {
+	for _, pid := range RunFolderProcesses(dir) {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// RunFolderProcesses are the processes of this user that a kernel with the run folder dir runs (the
+// kernel and its helpers: they name it on their command line, uml_dir=), in pid order.
+func RunFolderProcesses(dir string) []int {
 	needle := []byte("\x00uml_dir=" + dir + "\x00")
+	var pids []int
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
@@ -432,7 +444,9 @@ func killLeftKernels(dir string) {
 			continue
 		}
 		if cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline")); err == nil && bytes.Contains(cmdline, needle) {
-			syscall.Kill(pid, syscall.SIGKILL)
+			pids = append(pids, pid)
 		}
 	}
+	slices.Sort(pids)
+	return pids
 }

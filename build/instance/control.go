@@ -1,0 +1,233 @@
+package instance
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/simple-uml/simple-uml/build/console"
+	"github.com/simple-uml/simple-uml/build/files"
+	"github.com/simple-uml/simple-uml/build/run"
+)
+
+// Up starts the instance in dir in the background and returns once its guest is ready, or has
+// ended, or timeout has passed (it keeps booting then). The supervisor is a copy of this program in
+// the instance's folder, in a session of its own: it depends on no terminal and on no process of
+// the caller's, which may end at once.
+func Up(ctx context.Context, dir string, timeout time.Duration) (State, error) {
+	if running(dir) {
+		return readState(dir), nil
+	}
+	self, err := run.SelfIn(dir)
+	if err != nil {
+		return State{}, err
+	}
+	log, err := os.OpenFile(filepath.Join(dir, superviseFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return State{}, err
+	}
+	defer log.Close()
+	os.Remove(filepath.Join(dir, stateFile)) // the last run's, which ps would read until the new one writes
+	cmd := exec.Command(self)
+	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, log, log
+	cmd.Env = append(os.Environ(), SuperviseVar+"="+dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return State{}, fmt.Errorf("start the supervisor of %s: %w", dir, err)
+	}
+	ended := make(chan struct{})
+	go func() { cmd.Wait(); close(ended) }() // reaped if this process outlives it
+	return awaitUp(ctx, dir, timeout, ended)
+}
+
+// awaitUp waits for the supervisor to say the guest is ready or has ended, or for the supervisor
+// to end without saying so (it says why in its log).
+func awaitUp(ctx context.Context, dir string, timeout time.Duration, ended <-chan struct{}) (State, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		st := readState(dir)
+		if st.Phase == PhaseReady || st.Phase == PhaseExited || st.Phase == PhaseCrashed || time.Now().After(deadline) {
+			return st, nil
+		}
+		select {
+		case <-ctx.Done():
+			return st, ctx.Err()
+		case <-ended:
+			if st := readState(dir); st.Phase == PhaseExited || st.Phase == PhaseCrashed {
+				return st, nil
+			}
+			log, _ := os.ReadFile(filepath.Join(dir, superviseFile))
+			return st, fmt.Errorf("the supervisor of %s ended before its guest booted: %s", dir, lastLine(string(log)))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// lastLine is the last non-empty line of s.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+// Stop stops the instance in dir (its supervisor stops the guest and exits) and waits for it.
+func Stop(dir string) error {
+	st := readState(dir)
+	if !running(dir) {
+		return nil
+	}
+	if st.Supervisor <= 0 {
+		return fmt.Errorf("%s: the supervisor runs but has not said its pid yet; try again", dir)
+	}
+	if err := syscall.Kill(st.Supervisor, syscall.SIGTERM); err != nil {
+		return fmt.Errorf("stop the supervisor (pid %d): %w", st.Supervisor, err)
+	}
+	for deadline := time.Now().Add(15 * time.Second); running(dir); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the supervisor (pid %d) of %s did not stop within 15 s", st.Supervisor, dir)
+		}
+	}
+	return nil
+}
+
+// Reset puts the instance in dir back to its pristine image: its copy-on-write file goes. A running
+// instance is stopped first and started again after (by the caller: Reset says whether it ran).
+func Reset(dir string) (wasRunning bool, err error) {
+	wasRunning = running(dir)
+	if err := Stop(dir); err != nil {
+		return wasRunning, err
+	}
+	if err := os.Remove(filepath.Join(dir, cowFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return wasRunning, err
+	}
+	return wasRunning, nil
+}
+
+// Remove stops the instance in dir and removes its folder.
+func Remove(dir string) error {
+	if err := Stop(dir); err != nil {
+		return err
+	}
+	return files.RemoveAllWritable(dir)
+}
+
+// Logs writes the instance's console log (the older part first) to w; follow keeps writing what
+// comes until ctx ends.
+func Logs(ctx context.Context, dir string, w io.Writer, follow bool) error {
+	path := filepath.Join(dir, consoleFile)
+	if err := files.Stream(w, path+".1"); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) && !follow {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := io.Copy(w, f); err != nil || !follow {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(200 * time.Millisecond):
+		}
+		if _, err := io.Copy(w, f); err != nil {
+			return err
+		}
+		if fi, err := os.Stat(path); err == nil && !sameFile(f, fi) {
+			// Rotated: go on in the new file.
+			f.Close()
+			if f, err = os.Open(path); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func sameFile(f *os.File, fi os.FileInfo) bool {
+	own, err := f.Stat()
+	return err == nil && os.SameFile(own, fi)
+}
+
+// Console attaches the terminal in/out to the instance's console until Ctrl-].
+func Console(ctx context.Context, dir string, in *os.File, out io.Writer) error {
+	if !running(dir) {
+		return fmt.Errorf("%s does not run: `go tool mage up %s` starts it", dir, filepath.Base(dir))
+	}
+	token, err := os.ReadFile(filepath.Join(dir, tokenFile))
+	if err != nil {
+		return err
+	}
+	return console.Attach(ctx, filepath.Join(dir, socketFile), strings.TrimSpace(string(token)), in, out)
+}
+
+// Status is one line of ps: an instance, or a foreground guest of some simple-uml command.
+type Status struct {
+	Name    string
+	Kind    string // "instance" or "foreground"
+	Recipe  string
+	State   State
+	Running bool
+	Uptime  time.Duration
+	Memory  int64 // the kernel process's resident memory, bytes
+	Restart Restart
+	Forward string
+}
+
+// List is the status of every instance in state.
+func List(state string) ([]Status, error) {
+	names, err := Names(state)
+	if err != nil {
+		return nil, err
+	}
+	var out []Status
+	for _, name := range names {
+		dir := Dir(state, name)
+		spec, err := Load(state, name)
+		if err != nil {
+			continue // being made or removed
+		}
+		st := Status{Name: name, Kind: "instance", Recipe: spec.Recipe, State: readState(dir), Running: running(dir), Restart: spec.Restart}
+		if !st.Running && st.State.Phase != PhaseExited && st.State.Phase != PhaseCrashed {
+			st.State.Phase = PhaseStopped
+		}
+		if st.Running && st.State.Kernel > 0 {
+			st.Uptime, st.Memory = time.Since(st.State.Started), residentMemory(st.State.Kernel)
+		}
+		if n := spec.Options.Net; n != nil {
+			for _, f := range n.Forwards {
+				st.Forward += fmt.Sprintf("127.0.0.1:%d->%d ", f.Host, f.Guest)
+			}
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// residentMemory is process pid's resident memory (VmRSS), in bytes; 0 when unknown.
+func residentMemory(pid int) int64 {
+	f, err := os.Open(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	lines := bufio.NewScanner(f)
+	for lines.Scan() {
+		if rest, ok := strings.CutPrefix(lines.Text(), "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}

@@ -1,0 +1,166 @@
+// Package instance runs guests in the background, as named instances that outlive the command that
+// started them: cheap virtual servers, sequestered services, honeypots.
+//
+// Each instance is a folder of its own under paths.state: what it boots (its spec, and its own copies
+// of the kernel and the image, so that rebuilding dist/ changes no instance), its copy-on-write file
+// (kept across stop and up, so that the guest's sshd keeps its host keys), its console log and its
+// state. A supervisor, simple-uml's own, one process per instance, boots the guest, serves its
+// console (build/console), writes its state and brings it back as its restart policy says. The state
+// on disk and a lock the supervisor holds are what ps, stop, logs, console, reset and rm read from any
+// shell. There is no systemd user unit: one supervisor of our own behaves the same on every host
+// (containers, CI machines and hosts without a user manager alike), and it is what the tests run.
+package instance
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/simple-uml/simple-uml/build/files"
+	"github.com/simple-uml/simple-uml/build/ident"
+	"github.com/simple-uml/simple-uml/build/uml"
+)
+
+// The files of an instance's folder.
+const (
+	specFile      = "spec.json"
+	stateFile     = "state.json"
+	lockFile      = "lock"
+	kernelFile    = "linux"
+	imageFile     = "image.ext4"
+	cowFile       = "guest.cow"
+	consoleFile   = "console.log"
+	socketFile    = "console.sock"
+	tokenFile     = "console.token"
+	superviseFile = "supervisor.log"
+)
+
+// Restart says when the supervisor boots a guest that ended again.
+type Restart string
+
+const (
+	RestartNo        Restart = "no"         // never: the instance stays exited or crashed
+	RestartOnFailure Restart = "on-failure" // after a panic or a failed exit, not a power-off
+	RestartAlways    Restart = "always"     // after any end but stop
+)
+
+// ParseRestart checks a restart policy's name.
+func ParseRestart(s string) (Restart, error) {
+	r := Restart(s)
+	if !slices.Contains([]Restart{RestartNo, RestartOnFailure, RestartAlways}, r) {
+		return "", fmt.Errorf("restart policy %q: want no, on-failure or always", s)
+	}
+	return r, nil
+}
+
+// again says whether a guest that ended in phase (PhaseExited or PhaseCrashed) boots again.
+func (r Restart) again(phase string) bool {
+	return r == RestartAlways || r == RestartOnFailure && phase == PhaseCrashed
+}
+
+// Spec is what an instance boots, fixed when it is made: rm and up again to change it.
+type Spec struct {
+	Name    string
+	Recipe  string      // the recipe its image was built from, for ps
+	Ready   string      // console text that means the guest is up
+	Restart Restart     //
+	Options uml.Options // its Kernel, Image and COW are the instance's own files
+}
+
+// Phases of an instance.
+const (
+	PhaseStarting = "starting" // the guest boots
+	PhaseReady    = "ready"    // its console printed the ready text
+	PhaseExited   = "exited"   // it powered off
+	PhaseCrashed  = "crashed"  // it panicked or its kernel failed
+	PhaseStopped  = "stopped"  // stop stopped it
+)
+
+// State is what an instance's supervisor last wrote.
+type State struct {
+	Phase      string
+	Supervisor int       // its pid while it runs
+	Kernel     int       // the guest's kernel's pid, while it runs
+	Started    time.Time // when this boot of the guest started
+	Restarts   int       // boots after the first
+	Reason     string    // why it exited or crashed
+}
+
+// Dir is instance name's folder under state.
+func Dir(state, name string) string { return filepath.Join(state, "instances", name) }
+
+// Create makes instance name's folder from spec, with its own copies of kernel and image (hard links
+// where they can be: dist/ replaces its files rather than writing them over). An instance that
+// exists is an error that says how to change it.
+func Create(state string, spec Spec, kernel, image string) error {
+	if err := ident.Name("instance name", spec.Name); err != nil {
+		return err
+	}
+	dir := Dir(state, spec.Name)
+	if files.Exists(dir) {
+		return fmt.Errorf("instance %s exists (%s): `go tool mage rm %s` first to make it again from the current settings", spec.Name, dir, spec.Name)
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), "."+spec.Name+files.TempPrefix)
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	for _, f := range []struct{ from, to string }{{kernel, kernelFile}, {image, imageFile}} {
+		if err := files.LinkOrCopy(f.from, filepath.Join(tmp, f.to)); err != nil {
+			return fmt.Errorf("instance %s: %w", spec.Name, err)
+		}
+	}
+	spec.Options.Kernel, spec.Options.Image, spec.Options.COW = filepath.Join(dir, kernelFile), filepath.Join(dir, imageFile), filepath.Join(dir, cowFile)
+	spec.Options.Console = nil
+	if err := files.WriteJSON(filepath.Join(tmp, specFile), spec); err != nil {
+		return err
+	}
+	if err := files.WriteBytes(filepath.Join(tmp, tokenFile), []byte(newToken()+"\n"), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dir)
+}
+
+// Load reads instance name's spec; an unknown name lists the instances there are.
+func Load(state, name string) (Spec, error) {
+	var spec Spec
+	err := files.ReadJSON(filepath.Join(Dir(state, name), specFile), &spec)
+	if errors.Is(err, fs.ErrNotExist) {
+		names, _ := Names(state)
+		return spec, ident.Unknown("instance", name, filepath.Join(state, "instances"), names)
+	}
+	return spec, err
+}
+
+// Names lists the instances in state.
+func Names(state string) ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(state, "instances"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() && ident.Name("", e.Name()) == nil {
+			names = append(names, e.Name())
+		}
+	}
+	return names, err
+}
+
+// readState reads what dir's supervisor last wrote; a folder it never ran in is stopped.
+func readState(dir string) State {
+	st := State{Phase: PhaseStopped}
+	files.ReadJSON(filepath.Join(dir, stateFile), &st)
+	return st
+}
+
+func writeState(dir string, st State) error {
+	return files.WriteJSON(filepath.Join(dir, stateFile), st)
+}

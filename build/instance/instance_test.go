@@ -1,0 +1,89 @@
+package instance
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/simple-uml/simple-uml/build/uml"
+)
+
+func TestRestartPolicy(t *testing.T) {
+	tests := []struct {
+		policy          string
+		valid           bool
+		exited, crashed bool // boots again after
+	}{
+		{"no", true, false, false},
+		{"on-failure", true, false, true},
+		{"always", true, true, true},
+		{"sometimes", false, false, false},
+		{"", false, false, false},
+	}
+	for _, tt := range tests {
+		r, err := ParseRestart(tt.policy)
+		if (err == nil) != tt.valid {
+			t.Errorf("ParseRestart(%q): %v", tt.policy, err)
+			continue
+		}
+		if r.again(PhaseExited) != tt.exited || r.again(PhaseCrashed) != tt.crashed {
+			t.Errorf("%s: again after exit %v, after a crash %v", tt.policy, r.again(PhaseExited), r.again(PhaseCrashed))
+		}
+	}
+}
+
+// A console log passes its bound by moving to .1, the one before going: two bounds at most.
+func TestRotatingLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "console.log")
+	l := &rotatingLog{path: path, max: 100}
+	for i := 0; i < 50; i++ {
+		l.Write([]byte(strings.Repeat("x", 9) + "\n"))
+	}
+	l.Write([]byte("last\n"))
+	l.Close()
+	cur, _ := os.ReadFile(path)
+	old, _ := os.ReadFile(path + ".1")
+	if len(cur) > 100 || len(old) > 100 || !strings.HasSuffix(string(cur), "last\n") || len(old) == 0 {
+		t.Errorf("console.log %d bytes (%q), .1 %d bytes", len(cur), cur, len(old))
+	}
+}
+
+// Create makes an instance once, from a name that is a file name; Load of another lists those there are.
+func TestCreateAndLoad(t *testing.T) {
+	state, src := t.TempDir(), t.TempDir()
+	kernel, image := filepath.Join(src, "linux"), filepath.Join(src, "img.ext4")
+	os.WriteFile(kernel, []byte("kernel"), 0o755)
+	os.WriteFile(image, []byte("image"), 0o644)
+	spec := Spec{Name: "web", Recipe: "void-minimal", Ready: "login:", Restart: RestartNo, Options: uml.Options{Mem: "256M"}}
+	if err := Create(state, spec, kernel, image); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(state, "web")
+	dir := Dir(state, "web")
+	if err != nil || got.Options.Kernel != filepath.Join(dir, kernelFile) || got.Options.COW != filepath.Join(dir, cowFile) || got.Options.Mem != "256M" {
+		t.Errorf("Load: %+v %v", got, err)
+	}
+	if data, _ := os.ReadFile(filepath.Join(dir, imageFile)); string(data) != "image" {
+		t.Errorf("the instance's image holds %q", data)
+	}
+	if info, err := os.Stat(filepath.Join(dir, tokenFile)); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("the console token: %v %v, want mode 0600", info, err)
+	}
+	for _, tt := range []struct{ name, want string }{
+		{"web", "exists"},
+		{"../escape", "instance name"},
+		{"", "instance name is empty"},
+	} {
+		spec.Name = tt.name
+		if err := Create(state, spec, kernel, image); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Create(%q): %v, want %q", tt.name, err, tt.want)
+		}
+	}
+	if _, err := Load(state, "nope"); err == nil || !strings.Contains(err.Error(), `unknown instance "nope"`) || !strings.Contains(err.Error(), "web") {
+		t.Errorf("Load of an unknown instance: %v", err)
+	}
+	if st := readState(dir); st.Phase != PhaseStopped || running(dir) {
+		t.Errorf("a new instance: %+v, running %v", st, running(dir))
+	}
+}

@@ -1,0 +1,271 @@
+package instance
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/simple-uml/simple-uml/build/console"
+	"github.com/simple-uml/simple-uml/build/files"
+	"github.com/simple-uml/simple-uml/build/uml"
+)
+
+// SuperviseVar, in the environment of this program, makes it the supervisor of the instance in that
+// folder (SuperviseMain) rather than what it is otherwise: Up starts a copy of this program so.
+const SuperviseVar = "SUML_SUPERVISE"
+
+// consoleLogMax bounds an instance's console log: past it, console.log becomes console.log.1 (the
+// one before is dropped), so that a guest printing without end fills no disk.
+const consoleLogMax = 1 << 20
+
+func newToken() string { return rand.Text() }
+
+// SuperviseMain runs the supervisor of the instance in dir until stop (SIGTERM) or until its guest
+// ends for good, and returns the exit status. A closed terminal is nothing to it (SIGHUP ignored).
+func SuperviseMain(dir string) int {
+	signal.Ignore(syscall.SIGHUP)
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer cancel()
+	if err := Supervise(ctx, dir); err != nil {
+		fmt.Fprintf(os.Stderr, "%s supervisor: %v\n", time.Now().Format(time.RFC3339), err)
+		return 1
+	}
+	return 0
+}
+
+// supervisor is one instance's supervisor at work.
+type supervisor struct {
+	dir   string
+	spec  Spec
+	state State
+	hub   *console.Hub
+	log   *rotatingLog
+	mu    sync.Mutex
+	vm    *uml.Guest // the guest running now, or nil
+}
+
+// Supervise boots the instance in dir and boots it again as its restart policy says, until ctx ends
+// (stop) or the guest ends for good. It holds the instance's lock meanwhile: one supervisor per
+// instance.
+func Supervise(ctx context.Context, dir string) error {
+	lock, err := lockExclusive(filepath.Join(dir, lockFile))
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	s := &supervisor{dir: dir, hub: console.NewHub(), state: State{Phase: PhaseStarting, Supervisor: os.Getpid()}}
+	if err := files.ReadJSON(filepath.Join(dir, specFile), &s.spec); err != nil {
+		return err
+	}
+	s.log = &rotatingLog{path: filepath.Join(dir, consoleFile), max: consoleLogMax}
+	defer s.log.Close()
+	ln, err := s.serveConsole()
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	defer s.hub.CloseAll()
+	return s.run(ctx)
+}
+
+// run is the boot loop: a guest that ends comes back after a pause that doubles up to 30 s, and
+// starts again from 1 s once a boot has run a minute.
+func (s *supervisor) run(ctx context.Context) error {
+	pause := time.Second
+	for {
+		started := time.Now()
+		phase, reason, err := s.bootOnce(ctx)
+		if err != nil {
+			phase, reason = PhaseCrashed, err.Error()
+		}
+		if ctx.Err() != nil {
+			return s.setPhase(PhaseStopped, "")
+		}
+		if !s.spec.Restart.again(phase) {
+			return s.setPhase(phase, reason)
+		}
+		fmt.Fprintf(s.log, "\r\n[simple-uml: the guest %s (%s); restart %s: booting it again]\r\n", phase, reason, s.spec.Restart)
+		if time.Since(started) > time.Minute {
+			pause = time.Second
+		}
+		select {
+		case <-ctx.Done():
+			return s.setPhase(PhaseStopped, "")
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 30*time.Second)
+		s.state.Restarts++
+	}
+}
+
+// bootOnce boots the guest and returns how it ended: PhaseExited (powered off), PhaseCrashed and
+// why, or PhaseStopped when ctx ended.
+func (s *supervisor) bootOnce(ctx context.Context) (string, string, error) {
+	o := s.spec.Options
+	o.Console = io.MultiWriter(s.log, s.hub)
+	vm, err := uml.Start(ctx, o)
+	if err != nil {
+		return "", "", err
+	}
+	s.setGuest(vm)
+	defer s.setGuest(nil)
+	s.state.Kernel, s.state.Started = vm.Pid(), time.Now()
+	if err := s.setPhase(PhaseStarting, ""); err != nil {
+		vm.Stop()
+		return "", "", err
+	}
+	go s.awaitReady(ctx, vm)
+	select {
+	case <-ctx.Done():
+		vm.Stop()
+		return PhaseStopped, "", nil
+	case <-vm.Done():
+	}
+	if err := vm.Wait(time.Second); err != nil { // it has ended: this reads how
+		var failure *uml.Error
+		if errors.As(err, &failure) {
+			return PhaseCrashed, failure.Reason, nil
+		}
+		return PhaseCrashed, err.Error(), nil
+	}
+	return PhaseExited, "powered off", nil
+}
+
+// awaitReady marks the instance ready once vm's console prints the ready text.
+func (s *supervisor) awaitReady(ctx context.Context, vm *uml.Guest) {
+	timeout := s.spec.Options.Timeout
+	if timeout == 0 {
+		timeout = time.Minute
+	}
+	if _, err := vm.Expect(ctx, s.spec.Ready, timeout); err == nil {
+		s.mu.Lock()
+		current := s.vm == vm
+		s.mu.Unlock()
+		if current {
+			s.setPhase(PhaseReady, "")
+		}
+	}
+}
+
+func (s *supervisor) setGuest(vm *uml.Guest) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.vm = vm
+	if vm == nil {
+		s.state.Kernel = 0
+	}
+}
+
+// send types text into the running guest's console.
+func (s *supervisor) send(text string) error {
+	s.mu.Lock()
+	vm := s.vm
+	s.mu.Unlock()
+	if vm == nil {
+		return errors.New("the guest is down")
+	}
+	return vm.Send(text)
+}
+
+func (s *supervisor) setPhase(phase, reason string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.state.Phase, s.state.Reason = phase, reason
+	return writeState(s.dir, s.state)
+}
+
+// serveConsole serves the guest's console on the instance's socket to clients with its token.
+func (s *supervisor) serveConsole() (net.Listener, error) {
+	token, err := os.ReadFile(filepath.Join(s.dir, tokenFile))
+	if err != nil {
+		return nil, err
+	}
+	socket := filepath.Join(s.dir, socketFile)
+	os.Remove(socket) // a killed supervisor's
+	ln, err := net.Listen("unix", socket)
+	if err != nil {
+		return nil, err
+	}
+	console.Serve(ln, strings.TrimSpace(string(token)), s.hub, s.send)
+	return ln, nil
+}
+
+// lockExclusive takes path's lock for this process, or says the instance is running already.
+func lockExclusive(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s is held: the instance's supervisor runs already", path)
+	}
+	return f, nil
+}
+
+// running says whether dir's supervisor runs: it holds the lock.
+func running(dir string) bool {
+	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB) != nil
+}
+
+// rotatingLog appends to path, moving it to path.1 once it passes max bytes.
+type rotatingLog struct {
+	path string
+	max  int64
+	mu   sync.Mutex
+	f    *os.File
+	size int64
+}
+
+func (l *rotatingLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f != nil && l.size+int64(len(p)) > l.max {
+		l.f.Close()
+		l.f = nil
+		os.Rename(l.path, l.path+".1")
+	}
+	if l.f == nil {
+		f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_NOFOLLOW, 0o600)
+		if err != nil {
+			return 0, err
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return 0, err
+		}
+		l.f, l.size = f, fi.Size()
+	}
+	n, err := l.f.Write(p)
+	l.size += int64(n)
+	return n, err
+}
+
+func (l *rotatingLog) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return nil
+	}
+	err := l.f.Close()
+	l.f = nil
+	return err
+}

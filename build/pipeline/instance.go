@@ -1,0 +1,185 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/instance"
+	"github.com/simple-uml/simple-uml/build/ui"
+)
+
+// Up starts instance name in the background (making it first from the boot settings and restart,
+// when it does not exist) and returns once its guest is ready.
+func Up(ctx context.Context, cfg config.Config, name, restart string, w io.Writer) error {
+	dir := instance.Dir(cfg.Paths.State, name)
+	if _, err := instance.Load(cfg.Paths.State, name); err != nil {
+		if err := createInstance(cfg, name, restart, w); err != nil {
+			return err
+		}
+	} else if restart != "" {
+		fmt.Fprintf(w, "instance %s exists: its restart policy and boot settings are those it was made with (`go tool mage rm %s` to make it again)\n", name, name)
+	}
+	timeout := time.Duration(cfg.Boot.Timeout) * time.Second
+	st, err := instance.Up(ctx, dir, timeout)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "instance %s: %s (supervisor pid %d, kernel pid %d)\n", name, st.Phase, st.Supervisor, st.Kernel)
+	fmt.Fprintf(w, "  console: go tool mage console %s; log: go tool mage logs %s; stop: go tool mage stop %s\n", name, name, name)
+	if st.Phase != instance.PhaseReady {
+		return fmt.Errorf("instance %s is %s, not ready (%s): see `go tool mage logs %s`", name, st.Phase, st.Reason, name)
+	}
+	return nil
+}
+
+// createInstance makes instance name from dist/'s pair and the boot settings, saying what of the
+// host it reaches as a boot does.
+func createInstance(cfg config.Config, name, restart string, w io.Writer) error {
+	if restart == "" {
+		restart = string(instance.RestartNo)
+	}
+	policy, err := instance.ParseRestart(restart)
+	if err != nil {
+		return err
+	}
+	// The instance keeps its COW file in its own folder: no throwaway one.
+	cfg.Boot.COW = filepath.Join(instance.Dir(cfg.Paths.State, name), "guest.cow")
+	g, err := prepareGuest(cfg, w)
+	if err != nil {
+		return err
+	}
+	kernel, image := g.opts.Kernel, g.opts.Image
+	spec := instance.Spec{Name: name, Recipe: cfg.Boot.Recipe, Ready: cfg.Boot.Ready, Restart: policy, Options: g.opts}
+	if err := instance.Create(cfg.Paths.State, spec, kernel, image); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "instance %s: made from %s and %s, restart %s, in %s\n", name, kernel, image, policy, instance.Dir(cfg.Paths.State, name))
+	describeBoot(w, g)
+	return nil
+}
+
+// Ps lists the instances and the guests simple-uml commands run in the foreground.
+func Ps(cfg config.Config, w io.Writer) error {
+	all, err := instance.List(cfg.Paths.State)
+	if err != nil {
+		return err
+	}
+	supervisors := map[int]bool{}
+	for _, s := range all {
+		supervisors[s.State.Supervisor] = s.Running
+	}
+	for _, s := range instance.Foreground(os.TempDir()) {
+		if !supervisors[s.State.Supervisor] { // an instance's guest is listed as the instance
+			all = append(all, s)
+		}
+	}
+	if len(all) == 0 {
+		fmt.Fprintln(w, "nothing runs, and there is no instance (`go tool mage up <name>` makes one)")
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tKIND\tRECIPE\tSTATE\tUPTIME\tMEMORY\tPIDS\tRESTART\tFORWARDS")
+	for _, s := range all {
+		state := s.State.Phase
+		if s.State.Reason != "" && !s.Running {
+			state += " (" + s.State.Reason + ")"
+		}
+		if s.State.Restarts > 0 {
+			state += fmt.Sprintf(", %d restarts", s.State.Restarts)
+		}
+		pids, uptime, memory := "-", "-", "-"
+		if s.Running {
+			pids = fmt.Sprintf("%d/%d", s.State.Supervisor, s.State.Kernel)
+		}
+		if s.Uptime > 0 {
+			uptime = s.Uptime.Round(time.Second).String()
+		}
+		if s.Memory > 0 {
+			memory = ui.Size(s.Memory)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Kind, orDash(s.Recipe), state, uptime, memory, pids, orDash(string(s.Restart)), orDash(s.Forward))
+	}
+	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// instanceDir is an existing instance's folder; an unknown name lists those there are.
+func instanceDir(cfg config.Config, name string) (string, error) {
+	if _, err := instance.Load(cfg.Paths.State, name); err != nil {
+		return "", err
+	}
+	return instance.Dir(cfg.Paths.State, name), nil
+}
+
+// StopInstance stops instance name; its folder and COW file stay.
+func StopInstance(cfg config.Config, name string, w io.Writer) error {
+	dir, err := instanceDir(cfg, name)
+	if err != nil {
+		return err
+	}
+	if err := instance.Stop(dir); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "instance %s: stopped (its disk stays; `go tool mage up %s` starts it again)\n", name, name)
+	return nil
+}
+
+// Logs writes instance name's console log; follow keeps writing until Ctrl-C.
+func Logs(ctx context.Context, cfg config.Config, name string, follow bool, w io.Writer) error {
+	dir, err := instanceDir(cfg, name)
+	if err != nil {
+		return err
+	}
+	return instance.Logs(ctx, dir, ui.VisibleWriter(w), follow)
+}
+
+// Console attaches the terminal to instance name's console until Ctrl-].
+func Console(ctx context.Context, cfg config.Config, name string, stdin *os.File, stdout io.Writer) error {
+	dir, err := instanceDir(cfg, name)
+	if err != nil {
+		return err
+	}
+	return instance.Console(ctx, dir, stdin, stdout)
+}
+
+// Reset puts instance name back to its pristine image, and starts it again if it ran.
+func Reset(ctx context.Context, cfg config.Config, name string, w io.Writer) error {
+	dir, err := instanceDir(cfg, name)
+	if err != nil {
+		return err
+	}
+	wasRunning, err := instance.Reset(dir)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "instance %s: back to its pristine image\n", name)
+	if !wasRunning {
+		return nil
+	}
+	return Up(ctx, cfg, name, "", w)
+}
+
+// Remove stops instance name and removes it, disk and all.
+func Remove(cfg config.Config, name string, w io.Writer) error {
+	dir, err := instanceDir(cfg, name)
+	if err != nil {
+		return err
+	}
+	if err := instance.Remove(dir); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "instance %s: removed\n", name)
+	return nil
+}

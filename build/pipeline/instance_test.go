@@ -1,0 +1,177 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/instance"
+)
+
+// instanceState reads instance name's state as ps does.
+func instanceState(t *testing.T, state, name string) instance.Status {
+	t.Helper()
+	all, err := instance.List(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range all {
+		if s.Name == name {
+			return s
+		}
+	}
+	t.Fatalf("no instance %s in %v", name, all)
+	return instance.Status{}
+}
+
+// waitInstance waits until cond holds for instance name's status.
+func waitInstance(t *testing.T, state, name string, cond func(instance.Status) bool) instance.Status {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		s := instanceState(t, state, name)
+		if cond(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("instance %s: %+v", name, s)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestInstancesOnStandIns: up runs a guest in the background under a supervisor of its own that
+// outlives the call; ps lists it; console types into it; a panic brings it back under on-failure and
+// leaves it crashed under no; logs has what it printed; stop, up, reset and rm do what they say and
+// leave no process; an unknown name lists the instances.
+func TestInstancesOnStandIns(t *testing.T) {
+	env := guestDist(t, "6.12.117")
+	env["SUML_STATE"] = t.TempDir()
+	privateTemp(t)
+	cfg := loadConfig(t, env, nil)
+	ctx := context.Background()
+	var out bytes.Buffer
+	if err := Up(ctx, cfg, "web", "on-failure", &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	first := instanceState(t, cfg.Paths.State, "web")
+	if first.State.Phase != instance.PhaseReady || !first.Running || first.State.Kernel == 0 {
+		t.Fatalf("after up: %+v", first)
+	}
+	t.Cleanup(func() { Remove(cfg, "web", &out) })
+
+	screen := attachAndType(t, cfg, "web", "root\nvoidlinux\n", "echo typed-$((6*7))\n", "typed-42")
+	if !strings.Contains(screen, "typed-42") {
+		t.Errorf("the console did not answer:\n%s", screen)
+	}
+
+	// A panic from inside: on-failure boots it again.
+	attachAndType(t, cfg, "web", "", "echo 'Kernel panic - not syncing: from inside'; exit 1\n", "Kernel panic")
+	again := waitInstance(t, cfg.Paths.State, "web", func(s instance.Status) bool {
+		return s.State.Restarts == 1 && s.State.Phase == instance.PhaseReady
+	})
+	if again.State.Kernel == first.State.Kernel || again.State.Supervisor != first.State.Supervisor {
+		t.Errorf("after the panic: %+v, want a new kernel under the same supervisor", again)
+	}
+	var logs bytes.Buffer
+	if err := Logs(ctx, cfg, "web", false, &logs); err != nil || !strings.Contains(logs.String(), "typed-42") || !strings.Contains(logs.String(), "crashed (kernel panic); restart on-failure") {
+		t.Errorf("logs: %v\n%s", err, logs.String())
+	}
+	var ps bytes.Buffer
+	if err := Ps(cfg, &ps); err != nil || !strings.Contains(ps.String(), "web") || !strings.Contains(ps.String(), "on-failure") {
+		t.Errorf("ps: %v\n%s", err, ps.String())
+	}
+
+	// Stop, then up again over the same disk; reset gives a new one.
+	cow := filepath.Join(instance.Dir(cfg.Paths.State, "web"), "guest.cow")
+	if err := StopInstance(cfg, "web", &out); err != nil {
+		t.Fatal(err)
+	}
+	if s := instanceState(t, cfg.Paths.State, "web"); s.Running || s.State.Phase != instance.PhaseStopped || alive(again.State.Supervisor) || alive(again.State.Kernel) {
+		t.Errorf("after stop: %+v (supervisor alive %v, kernel alive %v)", s, alive(again.State.Supervisor), alive(again.State.Kernel))
+	}
+	before, err := os.Stat(cow)
+	if err != nil {
+		t.Fatalf("the COW file after stop: %v", err)
+	}
+	if err := Up(ctx, cfg, "web", "", &out); err != nil {
+		t.Fatal(err)
+	}
+	if after, err := os.Stat(cow); err != nil || !os.SameFile(before, after) {
+		t.Errorf("up after stop did not keep the COW file: %v", err)
+	}
+	if err := Reset(ctx, cfg, "web", &out); err != nil {
+		t.Fatal(err)
+	}
+	if after, err := os.Stat(cow); err != nil || os.SameFile(before, after) {
+		t.Errorf("reset kept the COW file (or made none): %v", err)
+	}
+	if s := instanceState(t, cfg.Paths.State, "web"); s.State.Phase != instance.PhaseReady {
+		t.Errorf("reset of a running instance: %+v, want it running again", s)
+	}
+
+	// Under restart no, a panic leaves it crashed, and says so.
+	if err := Up(ctx, cfg, "once", "no", &out); err != nil {
+		t.Fatal(err)
+	}
+	attachAndType(t, cfg, "once", "root\nvoidlinux\n", "echo 'Kernel panic - not syncing: from inside'; exit 1\n", "Kernel panic")
+	waitInstance(t, cfg.Paths.State, "once", func(s instance.Status) bool { return !s.Running && s.State.Phase == instance.PhaseCrashed })
+
+	if err := StopInstance(cfg, "nosuch", &out); err == nil || !strings.Contains(err.Error(), `unknown instance "nosuch"`) || !strings.Contains(err.Error(), "once, web") {
+		t.Errorf("an unknown instance: %v", err)
+	}
+	kernel := instanceState(t, cfg.Paths.State, "web").State
+	for _, name := range []string{"web", "once"} {
+		if err := Remove(cfg, name, &out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if names, _ := instance.Names(cfg.Paths.State); len(names) > 0 || alive(kernel.Kernel) || alive(kernel.Supervisor) {
+		t.Errorf("after rm: instances %v, kernel alive %v, supervisor alive %v", names, alive(kernel.Kernel), alive(kernel.Supervisor))
+	}
+}
+
+// attachAndType attaches to instance name's console through a pipe, types login, then command, and
+// returns the screen once it shows want (or after 10 s), leaving with Ctrl-].
+func attachAndType(t *testing.T, cfg config.Config, name, login, command, want string) string {
+	t.Helper()
+	in, keys, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer keys.Close()
+	var screen syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- Console(context.Background(), cfg, name, in, &screen) }()
+	time.Sleep(200 * time.Millisecond)
+	keys.WriteString(login)
+	time.Sleep(200 * time.Millisecond)
+	keys.WriteString(command)
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(screen.String(), want) && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	keys.Write([]byte{0x1d})
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Error("Ctrl-] did not leave the console")
+	}
+	return screen.String()
+}
+
+// alive says whether process pid runs (not a zombie).
+func alive(pid int) bool {
+	if pid <= 0 || syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	stat, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	_, after, _ := strings.Cut(string(stat), ") ")
+	return !strings.HasPrefix(after, "Z")
+}
