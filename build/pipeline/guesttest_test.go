@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/kernel"
@@ -133,4 +134,54 @@ func writeTestScript(t *testing.T, body string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// TestBootOnStandIn: mage boot puts the console on the terminal (here a pipe), says what it boots
+// and where writes go, and ends with the guest's power-off or with Ctrl-C, leaving no throwaway COW
+// folder.
+func TestBootOnStandIn(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		typed  string
+		cancel bool
+	}{
+		{"power-off", "root\nvoidlinux\npoweroff\n", false},
+		{"Ctrl-C", "root\nvoidlinux\n", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := loadConfig(t, guestDist(t, "6.12.117"), nil)
+			in, keys, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer keys.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var screen, banner syncBuffer
+			done := make(chan error, 1)
+			go func() { done <- Boot(ctx, cfg, in, &screen, &banner) }()
+			keys.WriteString(tt.typed)
+			if tt.cancel {
+				waitFor(10*time.Second, func() bool { return strings.Contains(screen.String(), "# ") })
+				cancel()
+			}
+			select {
+			case err = <-done:
+			case <-time.After(20 * time.Second):
+				t.Fatalf("boot did not end:\n%s", screen.String())
+			}
+			if tt.cancel != (err != nil) {
+				t.Errorf("boot: %v\n%s", err, screen.String())
+			}
+			if !tt.cancel && !strings.Contains(screen.String(), "reboot: System halted") {
+				t.Errorf("the console did not reach the terminal:\n%s", screen.String())
+			}
+			if !strings.Contains(banner.String(), "throwaway copy-on-write") || !strings.Contains(banner.String(), "network: none") {
+				t.Errorf("banner:\n%s", banner.String())
+			}
+			if left, _ := filepath.Glob(filepath.Join(cfg.Paths.Cache, "run", "*-cow-*")); len(left) > 0 {
+				t.Errorf("throwaway COW folders left: %v", left)
+			}
+		})
+	}
 }

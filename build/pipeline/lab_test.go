@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,6 +24,39 @@ func TestShippedLabs(t *testing.T) {
 		}
 		if !strings.Contains(readme, "| `"+name+"` |") {
 			t.Errorf("labs/README.md does not list %s", name)
+		}
+	}
+}
+
+// TestLabImage: a guest boots the image its lab file names, which must be a file, or its recipe's
+// (the boot recipe's by default) in dist/ with the recipe's root password; a recipe dist/ has not is
+// named with the command that builds it.
+func TestLabImage(t *testing.T) {
+	cfg := loadConfig(t, guestDist(t, "6.12.117"), nil)
+	own := filepath.Join(t.TempDir(), "own.ext4")
+	os.WriteFile(own, nil, 0o644)
+	tests := []struct {
+		guest    lab.Guest
+		path     string // of a pass
+		password string
+		want     string // in the error
+	}{
+		{guest: lab.Guest{Name: "a", Image: own, RootPassword: "pw"}, path: own, password: "pw"},
+		{guest: lab.Guest{Name: "a", Image: t.TempDir()}, want: "guest a: image"},
+		{guest: lab.Guest{Name: "a", Image: filepath.Join(t.TempDir(), "missing.ext4")}, want: "no such file"},
+		{guest: lab.Guest{Name: "b"}, path: filepath.Join(cfg.Paths.Dist, "void-minimal.ext4"), password: "voidlinux"},
+		{guest: lab.Guest{Name: "c", Recipe: "void-musl"}, want: "rootfs -recipe=void-musl"},
+	}
+	for _, tt := range tests {
+		img, err := labImage(cfg, tt.guest)
+		if tt.want != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("%+v: %v, want %q", tt.guest, err, tt.want)
+			}
+			continue
+		}
+		if err != nil || img.Path != tt.path || img.RootPassword != tt.password {
+			t.Errorf("%+v: %+v %v", tt.guest, img, err)
 		}
 	}
 }
