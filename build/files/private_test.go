@@ -51,12 +51,16 @@ func startPrivateChild(t *testing.T, parent string) (*exec.Cmd, string) {
 	return cmd, line.Text()
 }
 
-// A private folder outlives a killed run only until the next one makes its own; a running run's,
-// a kept one, one with no owner file or with a link for it, and what is not a folder stay.
+// A private folder outlives a killed run only until the next one makes its own; a running run's
+// (its owner file replaced from inside), a kept one, one with no owner file or with a link for it,
+// and what is not a folder stay.
 func TestPrivateDirSweep(t *testing.T) {
 	parent := t.TempDir()
 	killed, killedDir := startPrivateChild(t, parent)
 	_, runningDir := startPrivateChild(t, parent)
+	// What a guest may do in its run folder: replace the owner file with one nobody holds.
+	os.Remove(filepath.Join(runningDir, OwnerFile))
+	os.WriteFile(filepath.Join(runningDir, OwnerFile), nil, 0o600)
 	kept, err := NewPrivateDir(parent, "kept-", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -97,6 +101,9 @@ func TestPrivateDirSweep(t *testing.T) {
 	}
 	if filepath.Base(mine.Path)[:len("boot-")] != "boot-" || !Exists(filepath.Join(mine.Path, OwnerFile)) {
 		t.Errorf("new private folder %s: wrong name, or no owner file", mine.Path)
+	}
+	if got := PrivateDirsInUse(parent, "child-"); len(got) != 1 || got[0] != runningDir {
+		t.Errorf("in use: %v, want the running child's %s alone", got, runningDir)
 	}
 	if err := mine.Remove(); err != nil || Exists(mine.Path) {
 		t.Errorf("Remove: %v, folder left: %v", err, Exists(mine.Path))

@@ -97,15 +97,11 @@ func LabConsole(ctx context.Context, cfg config.Config, name, guest string, stdi
 	return lab.AttachGuest(ctx, runFolder(cfg), l, guest, stdin, stdout)
 }
 
-// openLabTmux opens the lab's tmux session, whose windows run this program (a copy in the lab's run
-// folder) with the console arguments. A window's command gets the tmux server's environment, not
-// this one's: it is told where the running lab is.
+// openLabTmux opens the lab's tmux session, whose windows run this program with the console
+// arguments. A window's command gets the tmux server's environment, not this one's: it is told
+// where the running lab is.
 func openLabTmux(ctx context.Context, cfg config.Config, r *lab.Running, console []string) (string, error) {
-	self, err := run.SelfIn(r.Dir)
-	if err != nil {
-		return "", err
-	}
-	return r.OpenTmux(ctx, cfg.Root, []string{"SUML_CACHE=" + cfg.Paths.Cache, "SUML_LABS=" + cfg.Paths.Labs}, append([]string{self}, console...))
+	return r.OpenTmux(ctx, cfg.Root, []string{"SUML_CACHE=" + cfg.Paths.Cache, "SUML_LABS=" + cfg.Paths.Labs}, append([]string{run.Self()}, console...))
 }
 
 // startLab loads the lab file and starts the lab in a new run folder under the cache.

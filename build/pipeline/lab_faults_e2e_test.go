@@ -268,8 +268,8 @@ func labConsoleChild(name, guest string) int {
 	return 0
 }
 
-// consoleClient is what the tests' labs run in their tmux windows, with a copy of this test binary,
-// as the magefile's Lab passes to a copy of the mage binary.
+// consoleClient is what the tests' labs run in their tmux windows, with this test binary, as the
+// magefile's Lab passes to the mage binary.
 func consoleClient() []string { return []string{"labConsole"} }
 
 // TestLabConsoles: mage lab serves each guest's console to its user while the lab runs (a socket in a

@@ -160,7 +160,7 @@ func Run(ctx context.Context, c Cmd) error {
 
 // runTied runs cmd as exec.Cmd.Run does, tied to this program (StartTied).
 func runTied(cmd *exec.Cmd) error {
-	tied, err := StartTied(cmd, nil)
+	tied, err := StartTied(cmd)
 	if err != nil {
 		return err
 	}
@@ -172,9 +172,8 @@ func runTied(cmd *exec.Cmd) error {
 // rebuilds its binary on every call, and several calls at once race to compile it).
 func Self() string { return fmt.Sprintf("/proc/%d/exe", os.Getpid()) }
 
-// SelfIn copies this program into dir and returns the copy's path, for other processes to run while
-// this one lives: Self is not theirs to open once a confined start made this process non-dumpable
-// (StartTied), unless they may trace it.
+// SelfIn copies this program into dir and returns the copy's path, for a process that outlives this
+// one (an instance's supervisor): Self names a file only while this process lives.
 func SelfIn(dir string) (string, error) {
 	path := filepath.Join(dir, "simple-uml")
 	err := files.WriteAtomic(path, 0o500, func(w io.Writer) error { return files.Stream(w, "/proc/self/exe") })

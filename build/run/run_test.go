@@ -113,8 +113,8 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		os.Exit(0)
-	case "tied", "tied-confined":
-		os.Exit(startTiedAndChurn(os.Getenv("SUML_RUN_CHILD") == "tied-confined"))
+	case "tied":
+		os.Exit(startTiedAndChurn())
 	case "again":
 		fmt.Println("ran again as", os.Getenv("SUML_RUN_CHILD"))
 		os.Exit(0)

@@ -75,7 +75,7 @@ func tarStream(ctx context.Context, r io.Reader, d Decoder) (stream io.Reader, f
 		cancel()
 		return nil, nil, err
 	}
-	tied, err := run.StartTied(cmd, nil)
+	tied, err := run.StartTied(cmd)
 	if err != nil {
 		cancel()
 		return nil, nil, fmt.Errorf("start xz: %w", err)

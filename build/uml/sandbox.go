@@ -5,14 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os/exec"
+	"os"
 	"strings"
-
-	"github.com/simple-uml/simple-uml/build/run"
 
 	"github.com/landlock-lsm/go-landlock/landlock"
 	llsyscall "github.com/landlock-lsm/go-landlock/landlock/syscall"
-	"golang.org/x/sys/unix"
 )
 
 // Sandbox says how the UML process (and any process it starts) is confined on the host: a Landlock
@@ -126,80 +123,39 @@ func programLoader(program string) (string, error) {
 	return "", nil
 }
 
-// startConfined starts cmd under o's sandbox and at o's priority, tied to this program (it dies with
-// it: run.StartTied). Landlock, the system-call filter, capabilities and the nice value are a
-// thread's, inherited by what it starts, so all are set on the starting thread StartTied keeps for
-// the process alone: the rest of this program keeps its rights and priority.
-func startConfined(cmd *exec.Cmd, o Options, rt *runtime) (*run.Tied, error) {
-	restrict, err := sandboxRestriction(o, rt)
-	if err != nil {
-		return nil, err
-	}
-	if restrict == nil && o.Nice == 0 {
-		return run.StartTied(cmd, nil)
-	}
-	return run.StartTied(cmd, func() error {
-		if restrict != nil {
-			if err := restrict(); err != nil {
-				return err
-			}
-		}
-		if o.Nice != 0 {
-			// PRIO_PROCESS with who = 0 is the calling thread on Linux.
-			if err := unix.Setpriority(unix.PRIO_PROCESS, 0, o.Nice); err != nil {
-				return fmt.Errorf("nice %d: %w", o.Nice, err)
-			}
-		}
-		return nil
-	})
-}
-
-// sandboxRestriction returns what confines the calling thread under o's sandbox (see Sandbox and
-// seccompProgram), or nil for a boot that runs unconfined (sandbox off). A host without Landlock in
-// auto mode, which rt records, still gets the system-call filter and loses capabilities.
-func sandboxRestriction(o Options, rt *runtime) (func() error, error) {
+// sandboxConfinement is what confines a kernel under o's sandbox (see Sandbox and seccompProgram), and
+// the Landlock ruleset it restricts itself with, or nil (sandbox off, or no Landlock on this host in
+// auto mode, which rt records: the system-call filter and the loss of capabilities remain).
+func sandboxConfinement(o Options, rt *runtime) (confinement, *os.File, error) {
+	c := confinement{RulesetFD: -1, Nice: o.Nice}
 	if o.Sandbox == SandboxOff {
-		return nil, nil
+		return c, nil, nil
 	}
 	rules, err := sandboxRules(o, rt)
 	if err != nil {
-		return nil, err
+		return c, nil, err
 	}
 	if abi, err := llsyscall.LandlockGetABIVersion(); o.Sandbox == SandboxStrict && err == nil && abi > 0 && abi < minLandlockABI {
-		return nil, fmt.Errorf("sandbox: boot.sandbox = \"strict\" needs Landlock ABI %d (Linux 6.12 or later), this host has ABI %d; \"auto\" uses what this host has", minLandlockABI, abi)
+		return c, nil, fmt.Errorf("sandbox: boot.sandbox = \"strict\" needs Landlock ABI %d (Linux 6.12 or later), this host has ABI %d; \"auto\" uses what this host has", minLandlockABI, abi)
 	}
 	fd, flags, err := landlockConfig().NewRulesetFD(rules...)
 	if err != nil {
-		return nil, fmt.Errorf("sandbox: %w", err)
+		return c, nil, fmt.Errorf("sandbox: %w", err)
 	}
-	if fd < 0 {
-		if o.Sandbox == SandboxStrict {
-			return nil, ErrNoLandlock
-		}
+	var ruleset *os.File
+	if fd >= 0 {
+		ruleset = os.NewFile(uintptr(fd), "landlock-ruleset")
+	} else if o.Sandbox == SandboxStrict {
+		return c, nil, ErrNoLandlock
+	} else {
 		rt.unconfined = true
 	}
-	rawNet := o.Net.raw()
-	return func() error {
-		if fd >= 0 {
-			defer unix.Close(fd)
-		}
-		keep := uint64(fileCapabilities)
-		if rawNet {
-			keep = rawNetCapabilities
-		}
-		if err := dropCapabilities(keep); err != nil {
-			return err
-		}
-		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-			return fmt.Errorf("sandbox: no_new_privs: %w", err)
-		}
-		if fd >= 0 {
-			if err := llsyscall.LandlockRestrictSelf(fd, flags); err != nil {
-				return fmt.Errorf("sandbox: %w", err)
-			}
-		}
-		return loadSeccomp(seccompOptions{rawNet: rawNet, share: o.Hostfs != ""})
-	}, nil
+	c.Sandbox, c.Flags, c.RawNet, c.Share = true, flags, o.Net.raw(), o.Hostfs != ""
+	c.Keep = fileCapabilities
+	if c.RawNet {
+		c.Keep = rawNetCapabilities
+	}
+	return c, ruleset, nil
 }
 
 // DescribeSandbox says in one line how a boot with o will be confined, for the banner of a boot.
