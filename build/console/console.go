@@ -3,9 +3,9 @@
 //
 // A guest's console is its kernel's standard input and output, which the process that booted it
 // holds: what the guest prints goes to everyone attached (Hub), what they type goes to the guest.
-// Clients send a token first: the guests' kernels run as the same user, and Landlock does not
-// mediate connecting to a unix socket by path; they cannot read the token, which lives outside
-// their sandbox.
+// Clients send a token first: the guests' kernels run as the same user, and Landlock before ABI 9
+// does not mediate connecting to a unix socket by path; they cannot read the token, which lives
+// outside their sandbox.
 package console
 
 import (

@@ -36,7 +36,6 @@ func Up(ctx context.Context, dir string, timeout time.Duration) (State, error) {
 		return State{}, err
 	}
 	defer log.Close()
-	os.Remove(filepath.Join(dir, stateFile)) // the last run's, which ps would read until the new one writes
 	cmd := exec.Command(self)
 	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, log, log
 	cmd.Env = append(os.Environ(), SuperviseVar+"="+dir)
@@ -46,23 +45,23 @@ func Up(ctx context.Context, dir string, timeout time.Duration) (State, error) {
 	}
 	ended := make(chan struct{})
 	go func() { cmd.Wait(); close(ended) }() // reaped if this process outlives it
-	return awaitUp(ctx, dir, timeout, ended)
+	return awaitUp(ctx, dir, cmd.Process.Pid, timeout, ended)
 }
 
 // awaitUp waits for the supervisor to say the guest is ready or has ended, or for the supervisor
 // to end without saying so (it says why in its log).
-func awaitUp(ctx context.Context, dir string, timeout time.Duration, ended <-chan struct{}) (State, error) {
+func awaitUp(ctx context.Context, dir string, supervisor int, timeout time.Duration, ended <-chan struct{}) (State, error) {
 	deadline := time.Now().Add(timeout)
 	for {
-		st := readState(dir)
-		if st.Phase == PhaseReady || st.Phase == PhaseExited || st.Phase == PhaseCrashed || time.Now().After(deadline) {
+		st := readState(dir) // the last run's until this supervisor writes its own
+		if st.Supervisor == supervisor && (st.Phase == PhaseReady || st.Phase == PhaseExited || st.Phase == PhaseCrashed) || time.Now().After(deadline) {
 			return st, nil
 		}
 		select {
 		case <-ctx.Done():
 			return st, ctx.Err()
 		case <-ended:
-			if st := readState(dir); st.Phase == PhaseExited || st.Phase == PhaseCrashed {
+			if st := readState(dir); st.Supervisor == supervisor && (st.Phase == PhaseExited || st.Phase == PhaseCrashed) {
 				return st, nil
 			}
 			log, _ := os.ReadFile(filepath.Join(dir, superviseFile))
@@ -90,12 +89,20 @@ func Stop(dir string) error {
 	if err := syscall.Kill(st.Supervisor, syscall.SIGTERM); err != nil {
 		return fmt.Errorf("stop the supervisor (pid %d): %w", st.Supervisor, err)
 	}
-	for deadline := time.Now().Add(15 * time.Second); running(dir); time.Sleep(50 * time.Millisecond) {
+	// Its lock goes a moment before the process: wait for both.
+	for deadline := time.Now().Add(15 * time.Second); running(dir) || processRuns(st.Supervisor); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("the supervisor (pid %d) of %s did not stop within 15 s", st.Supervisor, dir)
 		}
 	}
 	return nil
+}
+
+// processRuns says whether process pid exists and is not a zombie.
+func processRuns(pid int) bool {
+	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	_, after, _ := strings.Cut(string(stat), ") ")
+	return err == nil && !strings.HasPrefix(after, "Z")
 }
 
 // Reset puts the instance in dir back to its pristine image: its copy-on-write file goes. A running
@@ -146,7 +153,10 @@ func Logs(ctx context.Context, dir string, w io.Writer, follow bool) error {
 			return err
 		}
 		if fi, err := os.Stat(path); err == nil && !sameFile(f, fi) {
-			// Rotated: go on in the new file.
+			// Rotated: the rest of the old file, then the new one.
+			if _, err := io.Copy(w, f); err != nil {
+				return err
+			}
 			f.Close()
 			if f, err = os.Open(path); err != nil {
 				return err

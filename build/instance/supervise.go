@@ -35,7 +35,10 @@ func newToken() string { return rand.Text() }
 // SuperviseMain runs the supervisor of the instance in dir until stop (SIGTERM) or until its guest
 // ends for good, and returns the exit status. A closed terminal is nothing to it (SIGHUP ignored).
 func SuperviseMain(dir string) int {
-	signal.Ignore(syscall.SIGHUP)
+	// A closed terminal is caught and dropped, not ignored: an ignored signal stays ignored in what
+	// this starts (the guest's kernel).
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP)
+	os.Unsetenv(SuperviseVar) // the guest's kernel inherits this environment
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer cancel()
 	if err := Supervise(ctx, dir); err != nil {
@@ -66,6 +69,9 @@ func Supervise(ctx context.Context, dir string) error {
 	}
 	defer lock.Close()
 	s := &supervisor{dir: dir, hub: console.NewHub(), state: State{Phase: PhaseStarting, Supervisor: os.Getpid()}}
+	if err := s.setPhase(PhaseStarting, ""); err != nil { // says its pid before anything else
+		return err
+	}
 	if err := files.ReadJSON(filepath.Join(dir, specFile), &s.spec); err != nil {
 		return err
 	}
@@ -106,7 +112,9 @@ func (s *supervisor) run(ctx context.Context) error {
 		case <-time.After(pause):
 		}
 		pause = min(2*pause, 30*time.Second)
+		s.mu.Lock()
 		s.state.Restarts++
+		s.mu.Unlock()
 	}
 }
 
@@ -121,7 +129,6 @@ func (s *supervisor) bootOnce(ctx context.Context) (string, string, error) {
 	}
 	s.setGuest(vm)
 	defer s.setGuest(nil)
-	s.state.Kernel, s.state.Started = vm.Pid(), time.Now()
 	if err := s.setPhase(PhaseStarting, ""); err != nil {
 		vm.Stop()
 		return "", "", err
@@ -151,20 +158,22 @@ func (s *supervisor) awaitReady(ctx context.Context, vm *uml.Guest) {
 	}
 	if _, err := vm.Expect(ctx, s.spec.Ready, timeout); err == nil {
 		s.mu.Lock()
-		current := s.vm == vm
-		s.mu.Unlock()
-		if current {
-			s.setPhase(PhaseReady, "")
+		defer s.mu.Unlock()
+		if s.vm == vm && s.state.Phase == PhaseStarting { // not a guest that has ended meanwhile
+			s.state.Phase = PhaseReady
+			writeState(s.dir, s.state)
 		}
 	}
 }
 
+// setGuest records vm as the guest running now (nil: none).
 func (s *supervisor) setGuest(vm *uml.Guest) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.vm = vm
-	if vm == nil {
-		s.state.Kernel = 0
+	s.state.Kernel = 0
+	if vm != nil {
+		s.state.Kernel, s.state.Started = vm.Pid(), time.Now()
 	}
 }
 
@@ -208,11 +217,17 @@ func lockExclusive(path string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s is held: the instance's supervisor runs already", path)
+	// A ps or stop that probes the lock holds it for a moment: try for a second.
+	for deadline := time.Now().Add(time.Second); ; time.Sleep(20 * time.Millisecond) {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return f, nil
+		}
+		if time.Now().After(deadline) {
+			f.Close()
+			return nil, fmt.Errorf("%s is held: the instance's supervisor runs already", path)
+		}
 	}
-	return f, nil
 }
 
 // running says whether dir's supervisor runs: it holds the lock.

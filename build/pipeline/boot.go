@@ -59,7 +59,7 @@ func prepareGuest(cfg config.Config, w io.Writer) (*guest, error) {
 	g.opts.COW = cfg.Boot.COW
 	if g.opts.COW == "" {
 		// A fresh copy-on-write file per boot, in a folder of its own (the sandbox lets the kernel
-		// write that folder, not its neighbours'): the image is never written, and guests can share it.
+		// write that file alone): the image is never written, and guests can share it.
 		run := runFolder(cfg)
 		if err := os.MkdirAll(run, 0o755); err != nil {
 			return nil, err

@@ -135,8 +135,8 @@ func Run(ctx context.Context, c Cmd) error {
 	}
 	if !c.Interactive {
 		// Its own process group, so that cancelling stops everything it started. runTied kills it with
-		// us, so that a run killed with SIGKILL leaves no make or debugfs writing into what the next
-		// run cleans up and reuses.
+		// us, even with SIGKILL: what it started itself (make's compilers) runs to its end, for
+		// nothing kills a group whose parent is gone.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 	}

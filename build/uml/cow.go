@@ -83,11 +83,14 @@ func roundUp(n, align int64) int64 { return (n + align - 1) / align * align }
 // its copy-on-write file (a POSIX record lock) while it runs, and a second kernel on the same file
 // fails to boot with a panic trace rather than a reason.
 func cowInUse(cow string) error {
-	f, err := os.OpenFile(cow, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	f, err := os.OpenFile(cow, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil // missing: prepare makes it; anything else, the kernel says
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil // the kernel says what is wrong with it
+	}
 	lock := unix.Flock_t{Type: unix.F_WRLCK, Whence: io.SeekStart}
 	if err := unix.FcntlFlock(f.Fd(), unix.F_GETLK, &lock); err != nil || lock.Type == unix.F_UNLCK {
 		return nil
