@@ -186,18 +186,19 @@ func RunUntilExit(ctx context.Context, o Options) (Result, error) {
 	return Result{Console: g.Console(), Duration: g.Elapsed()}, err
 }
 
-// socketVariables name the user's sockets (session bus, agents, display and terminal servers):
-// the kernel process needs none, and a kernel taken over would read where they are.
-var socketVariables = []string{"DBUS_SESSION_BUS_ADDRESS", "SSH_AUTH_SOCK", "GPG_AGENT_INFO", "DISPLAY",
-	"WAYLAND_DISPLAY", "XDG_RUNTIME_DIR", "TMUX", "TMUX_PANE", "STY", "DOCKER_HOST", "SWAYSOCK", "I3SOCK"}
+// kernelVariables are the only variables of this program's environment a kernel process gets (and
+// those starting with SUML_, simple-uml's own settings, none secret): a kernel taken over reads its
+// environment, and with a network could send it on. Tokens (GITHUB_TOKEN, cloud keys) and the
+// addresses of the user's sockets (session bus, agents, display and terminal servers) stay out.
+var kernelVariables = []string{"PATH", "HOME", "USER", "LOGNAME", "TERM", "LANG", "LANGUAGE", "TZ"}
 
-// kernelEnv is the kernel process's environment: this one's, without socketVariables, with TMPDIR
-// the boot's run folder (UML's memory file and sockets go there).
+// kernelEnv is the kernel process's environment: kernelVariables of this one's, and TMPDIR the
+// boot's run folder (UML's memory file and sockets go there).
 func kernelEnv(runDir string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
-		if !slices.Contains(socketVariables, name) && name != "TMPDIR" {
+		if slices.Contains(kernelVariables, name) || strings.HasPrefix(name, "LC_") || strings.HasPrefix(name, "SUML_") {
 			env = append(env, kv)
 		}
 	}

@@ -256,3 +256,24 @@ func TestConsoleLog(t *testing.T) {
 		t.Errorf("log of %d bytes ending %q", file.Len(), file.String()[file.Len()-80:])
 	}
 }
+
+// TestKernelEnv: the kernel gets the few variables it needs and simple-uml's own, never a token or
+// the address of one of the user's sockets, and TMPDIR its run folder.
+func TestKernelEnv(t *testing.T) {
+	for k, v := range map[string]string{"GITHUB_TOKEN": "ghp_secret", "AWS_SECRET_ACCESS_KEY": "secret", "SSH_AUTH_SOCK": "/run/agent",
+		"DBUS_SESSION_BUS_ADDRESS": "unix:path=/run/bus", "TMUX": "/tmp/tmux-0/default,1,0", "TMPDIR": "/elsewhere",
+		"PATH": "/usr/bin:/bin", "LC_ALL": "C", "SUML_BOOT_MEM": "256M", "TERM": "xterm"} {
+		t.Setenv(k, v)
+	}
+	env := strings.Join(kernelEnv("/run/folder"), "\n") + "\n"
+	for _, want := range []string{"PATH=/usr/bin:/bin\n", "LC_ALL=C\n", "SUML_BOOT_MEM=256M\n", "TERM=xterm\n", "TMPDIR=/run/folder\n"} {
+		if !strings.Contains(env, want) {
+			t.Errorf("the kernel's environment lacks %q:\n%s", want, env)
+		}
+	}
+	for _, not := range []string{"secret", "GITHUB_TOKEN", "SSH_AUTH_SOCK", "DBUS_SESSION", "TMUX=", "/elsewhere"} {
+		if strings.Contains(env, not) {
+			t.Errorf("the kernel's environment has %q:\n%s", not, env)
+		}
+	}
+}
