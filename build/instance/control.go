@@ -16,6 +16,7 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/console"
 	"github.com/simple-uml/simple-uml/build/files"
+	"github.com/simple-uml/simple-uml/build/peer"
 	"github.com/simple-uml/simple-uml/build/run"
 )
 
@@ -90,19 +91,12 @@ func Stop(dir string) error {
 		return fmt.Errorf("stop the supervisor (pid %d): %w", st.Supervisor, err)
 	}
 	// Its lock goes a moment before the process: wait for both.
-	for deadline := time.Now().Add(15 * time.Second); running(dir) || processRuns(st.Supervisor); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(15 * time.Second); running(dir) || peer.Alive(st.Supervisor); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("the supervisor (pid %d) of %s did not stop within 15 s", st.Supervisor, dir)
 		}
 	}
 	return nil
-}
-
-// processRuns says whether process pid exists and is not a zombie.
-func processRuns(pid int) bool {
-	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	_, after, _ := strings.Cut(string(stat), ") ")
-	return err == nil && !strings.HasPrefix(after, "Z")
 }
 
 // Reset puts the instance in dir back to its pristine image: its copy-on-write file goes. A running

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // TestPID: the pid of whoever connected, this process or another one.
@@ -62,4 +63,44 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
+}
+
+// TestState: a process's state, read past its command name whatever that holds (a process names
+// itself: here "x) Z y", which a first-')' reading takes for a zombie); a killed process not yet
+// reaped is no longer alive, nor one reaped.
+func TestState(t *testing.T) {
+	sleep := filepath.Join(t.TempDir(), "x) Z y")
+	data, err := os.ReadFile("/bin/sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(sleep, data, 0o755)
+	cmd := exec.Command(sleep, "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if state, err := State(pid); err == nil && state == "S" {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("state %q %v, want S", state, err)
+		}
+	}
+	if !Alive(pid) {
+		t.Error("a sleeping process is not alive")
+	}
+	cmd.Process.Kill()
+	for deadline := time.Now().Add(5 * time.Second); Alive(pid); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a killed process, not reaped, is still alive")
+		}
+	}
+	if state, _ := State(pid); state != "Z" {
+		t.Errorf("a killed process not reaped: state %q, want Z", state)
+	}
+	cmd.Wait()
+	if Alive(pid) {
+		t.Error("a reaped process is alive")
+	}
 }

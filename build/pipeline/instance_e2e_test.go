@@ -11,6 +11,7 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/instance"
+	"github.com/simple-uml/simple-uml/build/peer"
 )
 
 // mage runs the compiled magefile with args as the bench's user, and returns what it printed.
@@ -72,7 +73,7 @@ func TestInstancesEndToEnd(t *testing.T) {
 	}
 	r.stdin.Close()
 	first := b.state("web")
-	if first.Phase != instance.PhaseReady || !alive(first.Supervisor) || !alive(first.Kernel) {
+	if first.Phase != instance.PhaseReady || !peer.Alive(first.Supervisor) || !peer.Alive(first.Kernel) {
 		t.Fatalf("after up, its terminal gone: %+v", first)
 	}
 	t.Cleanup(func() { b.mageOut(t, "rm", "web"); b.mageOut(t, "rm", "once") })
@@ -84,7 +85,7 @@ func TestInstancesEndToEnd(t *testing.T) {
 	if !strings.Contains(screen, "typed-42") {
 		t.Fatalf("the console did not answer:\n%s", screen)
 	}
-	if out, err := b.mageOut(t, "stop", "web"); err != nil || alive(first.Kernel) || alive(first.Supervisor) {
+	if out, err := b.mageOut(t, "stop", "web"); err != nil || peer.Alive(first.Kernel) || peer.Alive(first.Supervisor) {
 		t.Fatalf("stop: %v\n%s", err, out)
 	}
 	if out, err := b.mageOut(t, "up", "web"); err != nil {
@@ -132,7 +133,7 @@ func TestInstancesEndToEnd(t *testing.T) {
 			t.Errorf("rm %s: %v\n%s", name, err, out)
 		}
 	}
-	if alive(web.Kernel) || alive(web.Supervisor) || len(umlProcesses(b.linux)) > 0 {
+	if peer.Alive(web.Kernel) || peer.Alive(web.Supervisor) || len(umlProcesses(b.linux)) > 0 {
 		t.Errorf("processes left after rm:\n%s", strings.Join(umlProcesses(b.linux), "\n"))
 	}
 	if entries, _ := os.ReadDir(filepath.Join(b.dir, "state", "instances")); len(entries) > 0 {

@@ -5,15 +5,14 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/instance"
+	"github.com/simple-uml/simple-uml/build/peer"
 )
 
 // instanceState reads instance name's state as ps does.
@@ -95,8 +94,8 @@ func TestInstancesOnStandIns(t *testing.T) {
 	if err := StopInstance(cfg, "web", &out); err != nil {
 		t.Fatal(err)
 	}
-	if s := instanceState(t, cfg.Paths.State, "web"); s.Running || s.State.Phase != instance.PhaseStopped || alive(again.State.Supervisor) || alive(again.State.Kernel) {
-		t.Errorf("after stop: %+v (supervisor alive %v, kernel alive %v)", s, alive(again.State.Supervisor), alive(again.State.Kernel))
+	if s := instanceState(t, cfg.Paths.State, "web"); s.Running || s.State.Phase != instance.PhaseStopped || peer.Alive(again.State.Supervisor) || peer.Alive(again.State.Kernel) {
+		t.Errorf("after stop: %+v (supervisor alive %v, kernel alive %v)", s, peer.Alive(again.State.Supervisor), peer.Alive(again.State.Kernel))
 	}
 	// What the guest wrote (the stand-in writes nothing: the test writes for it).
 	f, err := os.OpenFile(cow, os.O_WRONLY|os.O_APPEND, 0)
@@ -138,8 +137,8 @@ func TestInstancesOnStandIns(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if names, _ := instance.Names(cfg.Paths.State); len(names) > 0 || alive(kernel.Kernel) || alive(kernel.Supervisor) {
-		t.Errorf("after rm: instances %v, kernel alive %v, supervisor alive %v", names, alive(kernel.Kernel), alive(kernel.Supervisor))
+	if names, _ := instance.Names(cfg.Paths.State); len(names) > 0 || peer.Alive(kernel.Kernel) || peer.Alive(kernel.Supervisor) {
+		t.Errorf("after rm: instances %v, kernel alive %v, supervisor alive %v", names, peer.Alive(kernel.Kernel), peer.Alive(kernel.Supervisor))
 	}
 }
 
@@ -169,14 +168,4 @@ func attachAndType(t *testing.T, cfg config.Config, name, login, command, want s
 		t.Error("Ctrl-] did not leave the console")
 	}
 	return screen.String()
-}
-
-// alive says whether process pid runs (not a zombie).
-func alive(pid int) bool {
-	if pid <= 0 || syscall.Kill(pid, 0) != nil {
-		return false
-	}
-	stat, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	_, after, _ := strings.Cut(string(stat), ") ")
-	return !strings.HasPrefix(after, "Z")
 }

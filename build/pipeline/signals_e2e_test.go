@@ -13,6 +13,7 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/kernel"
+	"github.com/simple-uml/simple-uml/build/peer"
 )
 
 // signalBench runs the compiled magefile as a person does, on a terminal (script(1)), as the
@@ -207,9 +208,8 @@ func pidOf(line string) int {
 
 // stopped says whether the process of an umlProcesses line is stopped (T or t).
 func stopped(line string) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pidOf(line)))
-	_, after, _ := strings.Cut(string(stat), ") ")
-	return err == nil && (strings.HasPrefix(after, "T") || strings.HasPrefix(after, "t"))
+	state, err := peer.State(pidOf(line))
+	return err == nil && (state == "T" || state == "t")
 }
 
 func signalName(sig syscall.Signal) string {

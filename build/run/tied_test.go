@@ -7,10 +7,11 @@ import (
 	"os/exec"
 	goruntime "runtime"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/simple-uml/simple-uml/build/peer"
 )
 
 // startTiedAndChurn starts `sleep 33` tied to this process, prints its pid, then makes Go end
@@ -55,24 +56,14 @@ func TestStartTiedDiesWithItsParentOnly(t *testing.T) {
 	defer syscall.Kill(pid, syscall.SIGKILL)
 	lines.Scan()
 	time.Sleep(200 * time.Millisecond)
-	if !alive(pid) {
+	if !peer.Alive(pid) {
 		t.Fatal("the tied process died while its parent lived (its starting thread ended)")
 	}
 	parent.Process.Kill()
 	parent.Wait()
-	for deadline := time.Now().Add(5 * time.Second); alive(pid); time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); peer.Alive(pid); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the tied process outlived its killed parent")
 		}
 	}
-}
-
-// alive says whether pid runs (a zombie does not: its parent has not reaped it yet).
-func alive(pid int) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	_, after, _ := strings.Cut(string(stat), ") ")
-	return !strings.HasPrefix(after, "Z")
 }
