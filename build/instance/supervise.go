@@ -15,10 +15,9 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/simple-uml/simple-uml/build/console"
 	"github.com/simple-uml/simple-uml/build/files"
+	"github.com/simple-uml/simple-uml/build/lock"
 	"github.com/simple-uml/simple-uml/build/uml"
 )
 
@@ -63,11 +62,14 @@ type supervisor struct {
 // (stop) or the guest ends for good. It holds the instance's lock meanwhile: one supervisor per
 // instance.
 func Supervise(ctx context.Context, dir string) error {
-	lock, err := lockExclusive(filepath.Join(dir, lockFile))
+	// A ps or stop that asks whether the lock is held holds it for a moment: wait a second.
+	waitCtx, cancel := context.WithTimeout(ctx, time.Second)
+	held, err := lock.Acquire(waitCtx, filepath.Join(dir, lockFile), "the instance's supervisor", io.Discard)
+	cancel()
 	if err != nil {
-		return err
+		return fmt.Errorf("the instance's supervisor runs already (%w)", err)
 	}
-	defer lock.Close()
+	defer held.Release()
 	s := &supervisor{dir: dir, hub: console.NewHub(), state: State{Phase: PhaseStarting, Supervisor: os.Getpid()}}
 	if err := s.setPhase(PhaseStarting, ""); err != nil { // says its pid before anything else
 		return err
@@ -211,34 +213,8 @@ func (s *supervisor) serveConsole() (net.Listener, error) {
 	return ln, nil
 }
 
-// lockExclusive takes path's lock for this process, or says the instance is running already.
-func lockExclusive(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	// A ps or stop that probes the lock holds it for a moment: try for a second.
-	for deadline := time.Now().Add(time.Second); ; time.Sleep(20 * time.Millisecond) {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
-			return f, nil
-		}
-		if time.Now().After(deadline) {
-			f.Close()
-			return nil, fmt.Errorf("%s is held: the instance's supervisor runs already", path)
-		}
-	}
-}
-
 // running says whether dir's supervisor runs: it holds the lock.
-func running(dir string) bool {
-	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDONLY|syscall.O_NOFOLLOW, 0)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	return unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB) != nil
-}
+func running(dir string) bool { return lock.Held(filepath.Join(dir, lockFile)) }
 
 // rotatingLog appends to path, moving it to path.1 once it passes max bytes.
 type rotatingLog struct {

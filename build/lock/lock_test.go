@@ -170,3 +170,22 @@ func TestLockNoDeadlockAcrossProcesses(t *testing.T) {
 		t.Errorf("the other process: %v", err)
 	}
 }
+
+// Held: no lock file, or one nobody holds, is not held; one another process holds is, until it lets go.
+func TestHeld(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lock")
+	if Held(path) || fileExists(path) {
+		t.Fatal("a missing lock is held, or asking made it")
+	}
+	cmd, stdin := holdInChild(t, path)
+	if !Held(path) {
+		t.Error("a lock another process holds is not held")
+	}
+	stdin.Close()
+	cmd.Wait()
+	if Held(path) {
+		t.Error("a released lock is held")
+	}
+}
+
+func fileExists(path string) bool { _, err := os.Stat(path); return err == nil }
