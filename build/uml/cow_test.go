@@ -2,16 +2,20 @@ package uml
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/simple-uml/simple-uml/build/peer"
 	"golang.org/x/sys/unix"
 )
 
@@ -159,5 +163,53 @@ func TestKillLeftKernels(t *testing.T) {
 	aliveIn.Close()
 	if err := alive.Wait(); err != nil {
 		t.Errorf("a process of another folder: %v, want it untouched", err)
+	}
+}
+
+// TestCancelledBootLeavesNoHelper: a person's boot cancelled while the kernel runs its start-up
+// checks. UML ends on SIGTERM without its ptraced check child, which stays stopped in the terminal's
+// process group (found by sending SIGTERM to mage boot at start-up); the run's end kills it.
+func TestCancelledBootLeavesNoHelper(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "helper")
+	t.Setenv("SUML_TEST_HELPER_PID", pidFile)
+	kernel := script(t, `sh -c 'kill -STOP $$' helper "$@" &
+echo $! > "$SUML_TEST_HELPER_PID"
+trap 'exit 0' TERM
+while :; do sleep 0.05; done`)
+	terminal, err := os.OpenFile(os.DevNull, os.O_RDWR, 0) // a file, as a terminal is: no copying
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer terminal.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ended := make(chan error, 1)
+	go func() {
+		ended <- Interactive(ctx, Options{Kernel: kernel, Image: "/img", Sandbox: fakeKernel}, terminal, terminal)
+	}()
+	var helper int
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		data, _ := os.ReadFile(pidFile)
+		fmt.Sscan(string(data), &helper)
+		if state, _ := peer.State(helper); helper > 0 && state == "T" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stand-in's helper never stopped (pid %d)", helper)
+		}
+	}
+	cancel()
+	if err := <-ended; !errors.Is(err, context.Canceled) {
+		t.Errorf("Interactive: %v, want cancelled", err)
+	}
+	// Killed, it is soon gone, or a zombie its new parent has not reaped yet.
+	state, err := peer.State(helper)
+	for deadline := time.Now().Add(5 * time.Second); err == nil && state != "Z" && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		state, err = peer.State(helper)
+	}
+	if err == nil && state != "Z" {
+		syscall.Kill(helper, syscall.SIGKILL)
+		t.Errorf("the kernel's stopped helper %d outlived the boot (state %s)", helper, state)
 	}
 }

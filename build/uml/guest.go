@@ -314,6 +314,9 @@ func (rt *runtime) admitKernel(pid int, underGDB bool) {
 }
 
 func (rt *runtime) release() {
+	// The kernel has exited; a helper it was starting may not have (a kernel stopped by SIGTERM
+	// during its start-up checks leaves their ptraced child stopped, in the terminal's group).
+	killLeftKernels(rt.dir)
 	if rt.network != nil {
 		rt.network.Close()
 	}
@@ -419,9 +422,10 @@ func (c *consoleBuffer) String() string {
 // Pid is the kernel's process id, which is also its process group's.
 func (g *Guest) Pid() int { return g.cmd.Process.Pid }
 
-// killLeftKernels kills what a killed run's kernel left running with its run folder dir: the
-// parent-death signal reaches the kernel process alone, and a UML helper it was starting at that
-// moment may stay stopped for good (found by sending SIGKILL to simple-uml while a lab booted).
+// killLeftKernels kills what a kernel left running with its run folder dir: the parent-death signal
+// and SIGTERM reach the kernel process alone, and a UML helper it was starting at that moment may
+// stay stopped for good (found by sending SIGKILL to simple-uml while a lab booted, and SIGTERM to
+// mage boot during the kernel's start-up checks).
 func killLeftKernels(dir string) {
 	for _, pid := range RunFolderProcesses(dir) {
 		syscall.Kill(pid, syscall.SIGKILL)

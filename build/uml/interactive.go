@@ -51,8 +51,8 @@ func foreground(ctx context.Context, argv []string, o Options, rt *runtime, unde
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stdout
 	cmd.Env = kernelEnv(rt.dir)
 	// The kernel stays in our process group, the terminal's foreground group, so it may read the
-	// terminal; on cancellation it gets SIGTERM (UML then stops its helpers itself), then SIGKILL,
-	// soon enough for the cleanup to end within the 5 seconds mage gives a cancelled target.
+	// terminal; on cancellation it gets SIGTERM (UML then stops its helpers itself, and release kills
+	// what it started too late to stop), then SIGKILL, soon enough for the cleanup to end within the 5 seconds mage gives a cancelled target.
 	tied, err := startConfined(cmd, o, rt)
 	if err != nil {
 		return fmt.Errorf("start %s: %w", argv[0], err)
