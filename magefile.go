@@ -27,7 +27,7 @@ import (
 // A copy of this program that Up starts for an instance is that instance's supervisor, nothing else.
 func init() {
 	if dir := os.Getenv(instance.SuperviseVar); dir != "" {
-		os.Exit(instance.SuperviseMain(dir))
+		os.Exit(instance.SuperviseMain(dir, nil))
 	}
 }
 
@@ -275,6 +275,16 @@ func Rm(name string) error {
 		return err
 	}
 	return pipeline.Remove(cfg, name, os.Stdout)
+}
+
+// Image writes dist/'s kernel and boot.recipe's image as an OCI image archive, dist/<recipe>.oci.tar, that podman and Kubernetes run.
+func Image(ctx context.Context) error {
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	_, err = pipeline.Image(ctx, cfg, os.Stdout)
+	return err
 }
 
 // Debug boots dist/'s pair under gdb with the unstripped kernel, stopped at start_kernel.

@@ -23,15 +23,18 @@ import (
 	"github.com/simple-uml/simple-uml/build/files"
 )
 
-// Entry is one file of an archive: its name in the archive and where its bytes are on the host.
+// Entry is one file of an archive: its name in the archive and where its bytes are on the host; or,
+// with Dir, a folder.
 type Entry struct {
 	Name   string
 	Source string
 	Mode   int64 // permission bits; 0 takes them from Source
+	Dir    bool  // a folder, with Mode, and no Source
+	Owner  int   // its uid and gid (a container image's writable folder); 0 is root
 }
 
 // WriteTar writes the entries, sorted by name, as a tar whose headers carry only what the files
-// are: mode, size, uid/gid 0 and the given time.
+// are: mode, size, owner (uid/gid 0 unless an entry says) and the given time.
 func WriteTar(w io.Writer, entries []Entry, epoch time.Time) error {
 	sorted := append([]Entry(nil), entries...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
@@ -39,6 +42,13 @@ func WriteTar(w io.Writer, entries []Entry, epoch time.Time) error {
 	for i, e := range sorted {
 		if i > 0 && sorted[i-1].Name == e.Name {
 			return fmt.Errorf("archive entry %s is listed twice", e.Name)
+		}
+		if e.Dir {
+			hdr := &tar.Header{Name: e.Name + "/", Mode: e.Mode, Uid: e.Owner, Gid: e.Owner, ModTime: epoch.UTC(), Typeflag: tar.TypeDir, Format: tar.FormatPAX} // PAX: any length
+			if err := tw.WriteHeader(hdr); err != nil {
+				return err
+			}
+			continue
 		}
 		f, err := os.Open(e.Source)
 		if err != nil {
@@ -57,7 +67,7 @@ func WriteTar(w io.Writer, entries []Entry, epoch time.Time) error {
 		if mode == 0 {
 			mode = int64(fi.Mode().Perm())
 		}
-		hdr := &tar.Header{Name: e.Name, Mode: mode, Size: fi.Size(), ModTime: epoch.UTC(), Typeflag: tar.TypeReg, Format: tar.FormatUSTAR}
+		hdr := &tar.Header{Name: e.Name, Mode: mode, Size: fi.Size(), Uid: e.Owner, Gid: e.Owner, ModTime: epoch.UTC(), Typeflag: tar.TypeReg, Format: tar.FormatUSTAR}
 		if len(e.Name) > 100 {
 			hdr.Format = tar.FormatPAX
 		}

@@ -19,6 +19,7 @@ var TargetTables = map[string][]string{
 	"boot":       {"boot", "paths"},
 	"test":       {"boot", "test", "kernel", "paths"},
 	"debug":      {"boot", "paths"},
+	"image":      {"boot", "paths"},
 	"lab":        {"boot", "paths"},
 	"labConsole": {"paths"},
 	"labTest":    {"boot", "paths"},

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/uml"
 )
 
@@ -85,5 +86,33 @@ func TestCreateAndLoad(t *testing.T) {
 	}
 	if st := readState(dir); st.Phase != PhaseStopped || running(dir) {
 		t.Errorf("a new instance: %+v, running %v", st, running(dir))
+	}
+}
+
+// TestAdopt: a container's instance folder gets the image's spec each start and its console token
+// once; a bad name is refused; a folder no supervisor runs in is not ready.
+func TestAdopt(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	spec := Spec{Name: "web", Ready: "login:", Options: uml.Options{Kernel: "/opt/simple-uml/linux"}}
+	if err := Adopt(dir, spec); err != nil {
+		t.Fatal(err)
+	}
+	token, _ := os.ReadFile(filepath.Join(dir, tokenFile))
+	spec.Ready = "ready>"
+	if err := Adopt(dir, spec); err != nil {
+		t.Fatal(err)
+	}
+	var got Spec
+	if err := files.ReadJSON(filepath.Join(dir, specFile), &got); err != nil || got.Ready != "ready>" {
+		t.Errorf("spec after the second start: %+v %v", got, err)
+	}
+	if again, _ := os.ReadFile(filepath.Join(dir, tokenFile)); len(token) == 0 || string(again) != string(token) {
+		t.Errorf("console token %q, then %q: want one, kept", token, again)
+	}
+	if err := Adopt(dir, Spec{Name: "../x"}); err == nil {
+		t.Error("a spec named ../x was adopted")
+	}
+	if st, ready := Ready(dir); ready || st.Phase != PhaseStopped {
+		t.Errorf("no supervisor: %+v ready %v", st, ready)
 	}
 }

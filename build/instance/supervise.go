@@ -33,14 +33,15 @@ func newToken() string { return rand.Text() }
 
 // SuperviseMain runs the supervisor of the instance in dir until stop (SIGTERM) or until its guest
 // ends for good, and returns the exit status. A closed terminal is nothing to it (SIGHUP ignored).
-func SuperviseMain(dir string) int {
+// echo, when not nil, gets the console too (a container's standard output).
+func SuperviseMain(dir string, echo io.Writer) int {
 	// A closed terminal is caught and dropped, not ignored: an ignored signal stays ignored in what
 	// this starts (the guest's kernel).
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP)
 	os.Unsetenv(SuperviseVar) // the guest's kernel inherits this environment
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer cancel()
-	if err := Supervise(ctx, dir); err != nil {
+	if err := Supervise(ctx, dir, echo); err != nil {
 		fmt.Fprintf(os.Stderr, "%s supervisor: %v\n", time.Now().Format(time.RFC3339), err)
 		return 1
 	}
@@ -56,12 +57,13 @@ type supervisor struct {
 	log   *rotatingLog
 	mu    sync.Mutex
 	vm    *uml.Guest // the guest running now, or nil
+	echo  io.Writer  // gets the console too, or nil
 }
 
 // Supervise boots the instance in dir and boots it again as its restart policy says, until ctx ends
 // (stop) or the guest ends for good. It holds the instance's lock meanwhile: one supervisor per
-// instance.
-func Supervise(ctx context.Context, dir string) error {
+// instance. echo, when not nil, gets the console too.
+func Supervise(ctx context.Context, dir string, echo io.Writer) error {
 	// A ps or stop that asks whether the lock is held holds it for a moment: wait a second.
 	waitCtx, cancel := context.WithTimeout(ctx, time.Second)
 	held, err := lock.Acquire(waitCtx, filepath.Join(dir, lockFile), "the instance's supervisor", io.Discard)
@@ -70,7 +72,7 @@ func Supervise(ctx context.Context, dir string) error {
 		return fmt.Errorf("the instance's supervisor runs already (%w)", err)
 	}
 	defer held.Release()
-	s := &supervisor{dir: dir, hub: console.NewHub(), state: State{Phase: PhaseStarting, Supervisor: os.Getpid()}}
+	s := &supervisor{dir: dir, hub: console.NewHub(), echo: echo, state: State{Phase: PhaseStarting, Supervisor: os.Getpid()}}
 	if err := s.setPhase(PhaseStarting, ""); err != nil { // says its pid before anything else
 		return err
 	}
@@ -125,6 +127,9 @@ func (s *supervisor) run(ctx context.Context) error {
 func (s *supervisor) bootOnce(ctx context.Context) (string, string, error) {
 	o := s.spec.Options
 	o.Console = io.MultiWriter(s.log, s.hub)
+	if s.echo != nil {
+		o.Console = io.MultiWriter(s.log, s.hub, s.echo)
+	}
 	vm, err := uml.Start(ctx, o)
 	if err != nil {
 		return "", "", err

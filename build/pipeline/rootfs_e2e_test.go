@@ -35,7 +35,7 @@ const unprivileged = 65534
 
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(instance.SuperviseVar); dir != "" {
-		os.Exit(instance.SuperviseMain(dir)) // an instance's supervisor: a copy of this binary, as of mage's
+		os.Exit(instance.SuperviseMain(dir, nil)) // an instance's supervisor: a copy of this binary, as of mage's
 	}
 	if len(os.Args) == 4 && os.Args[1] == "labConsole" {
 		os.Exit(labConsoleChild(os.Args[2], os.Args[3]))

@@ -1,0 +1,118 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/simple-uml/simple-uml/build/host"
+)
+
+// podmanRun are the options podman needs on the hosts the project is tested on: runc (crun fails on
+// hybrid cgroups) and limits within the hard ones (podman's defaults are above them).
+var podmanRun = []string{"--runtime", "runc", "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=4096:4096"}
+
+// requirePodman skips where podman cannot run containers (an ordinary user's machine); CI installs
+// it and runs as root, and must not skip.
+func requirePodman(t *testing.T) {
+	t.Helper()
+	_, err := host.LookPath("podman")
+	switch {
+	case err == nil && os.Geteuid() == 0:
+	case os.Getenv("CI") != "":
+		t.Fatalf("podman as root is needed (apt-get install podman runc catatonit): %v", err)
+	default:
+		t.Skip("podman as root runs the image here: apt-get install podman runc catatonit, and run as root")
+	}
+}
+
+func podman(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("podman", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("podman %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// TestImageEndToEnd: `mage image` of the end-to-end pair gives the same digest from another folder,
+// under another umask and time zone; podman loads it and runs it as the image's user, with no
+// network: the guest gets ready, its console is the container's log, and a stop ends it cleanly.
+func TestImageEndToEnd(t *testing.T) {
+	requireE2E(t)
+	requireImageTools(t)
+	requirePodman(t)
+	ws, _, _ := e2ePair(t)
+	cfg := bootConfig(t, ws, map[string]string{"SUML_BOOT_RECIPE": "test"})
+	digest, err := Image(context.Background(), cfg, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(cfg.ImagesDir(), "test.oci.tar")
+	t.Cleanup(func() { os.Remove(archive) })
+
+	// Again from a copy of dist/ elsewhere, with another umask and time zone.
+	other := filepath.Join(t.TempDir(), "dist")
+	linkDist(t, filepath.Join(ws, "dist"), other)
+	old := syscall.Umask(0o077)
+	local := time.Local
+	time.Local = time.FixedZone("UTC+13", 13*3600)
+	again, err := Image(context.Background(), bootConfig(t, ws, map[string]string{"SUML_BOOT_RECIPE": "test", "SUML_DIST": other}), testLog(t))
+	syscall.Umask(old)
+	time.Local = local
+	if err != nil || again != digest {
+		t.Fatalf("the image built again elsewhere: %s %v, want %s", again, err, digest)
+	}
+
+	loaded := podman(t, "load", "-q", "-i", archive)
+	ref := strings.TrimSpace(strings.TrimPrefix(loaded, "Loaded image:"))
+	t.Cleanup(func() { exec.Command("podman", "rmi", "-f", ref).Run() })
+	if id := podman(t, "image", "inspect", "--format", "{{.Digest}}", ref); id != digest {
+		t.Errorf("podman has %s as %s, want %s", ref, id, digest)
+	}
+	name := fmt.Sprintf("suml-e2e-%d", os.Getpid())
+	t.Cleanup(func() { exec.Command("podman", "rm", "-f", name).Run() })
+	podman(t, append(append([]string{"run", "-d", "--name", name, "--network", "none"}, podmanRun...), ref)...)
+	ready := waitFor(time.Minute, func() bool {
+		return exec.Command("podman", "exec", name, "/usr/bin/simple-uml-guest", "ready").Run() == nil
+	})
+	logs := podman(t, "logs", name)
+	if !ready || !strings.Contains(logs, "SUML-BOOTED") {
+		t.Fatalf("the guest in the container never got ready:\n%s", logs)
+	}
+	// The kernel and its helpers run as the image's user, not root.
+	for _, line := range strings.Split(podman(t, "top", name, "user", "args"), "\n")[1:] {
+		if !strings.HasPrefix(strings.TrimSpace(line), "1000") {
+			t.Errorf("a process in the container is not the image's user: %q", line)
+		}
+	}
+	podman(t, "stop", "-t", "20", name)
+	if status := podman(t, "inspect", "--format", "{{.State.ExitCode}}", name); status != "0" {
+		t.Errorf("stopped, the container exited %s, want 0:\n%s", status, podman(t, "logs", name))
+	}
+}
+
+// linkDist makes to a copy of the dist/ folder from, by hard links (its files are never written over).
+func linkDist(t *testing.T, from, to string) {
+	t.Helper()
+	if err := os.MkdirAll(to, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Type().IsRegular() && !strings.HasSuffix(e.Name(), ".oci.tar") {
+			if err := os.Link(filepath.Join(from, e.Name()), filepath.Join(to, e.Name())); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}

@@ -1,0 +1,31 @@
+package pipeline
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+)
+
+// TestImageRefusals: what an image cannot hold is refused before anything is built, naming the
+// setting or the missing file and the fix.
+func TestImageRefusals(t *testing.T) {
+	tests := []struct {
+		name  string
+		extra map[string]string
+		want  []string
+	}{
+		{"a shared host folder", map[string]string{"SUML_BOOT_HOSTFS": t.TempDir()}, []string{"boot.hostfs", "SUML_BOOT_HOSTFS"}},
+		{"no pair in dist", map[string]string{"SUML_DIST": t.TempDir()}, []string{"linux is missing", "go tool mage kernel rootfs"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Image(context.Background(), loadConfig(t, guestDist(t, "6.12.117"), tt.extra), io.Discard)
+			for _, w := range tt.want {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("error %v, want it to say %q", err, w)
+				}
+			}
+		})
+	}
+}
