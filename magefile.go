@@ -287,6 +287,18 @@ func Image(ctx context.Context) error {
 	return err
 }
 
+// Kube writes Kubernetes manifests that run boot.recipe's image under the restricted Pod Security Standard, dist/<recipe>.kube.yaml.
+func Kube(ctx context.Context,
+	image *string, // the image reference the cluster pulls (default: the name `mage image` gives it, for podman kube play after podman load)
+) error {
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	_, err = pipeline.Kube(ctx, cfg, value(image, ""), os.Stdout)
+	return err
+}
+
 // Debug boots dist/'s pair under gdb with the unstripped kernel, stopped at start_kernel.
 func Debug(ctx context.Context) error {
 	cfg, err := loadConfig()

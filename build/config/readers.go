@@ -20,6 +20,7 @@ var TargetTables = map[string][]string{
 	"test":       {"boot", "test", "kernel", "paths"},
 	"debug":      {"boot", "paths"},
 	"image":      {"boot", "paths"},
+	"kube":       {"boot", "paths"},
 	"lab":        {"boot", "paths"},
 	"labConsole": {"paths"},
 	"labTest":    {"boot", "paths"},

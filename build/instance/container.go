@@ -28,7 +28,11 @@ func ContainerMain(out io.Writer) int {
 		fmt.Fprintf(os.Stderr, "simple-uml-guest: the image's instance spec: %v\n", err)
 		return 1
 	}
-	if err := Adopt(ContainerStateDir, spec); err != nil {
+	err := Adopt(ContainerStateDir, spec)
+	if err == nil {
+		err = os.MkdirAll(ContainerTempDir, 0o700) // a volume mounted on the state folder hides the image's
+	}
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "simple-uml-guest: %s: %v (it must be writable by the image's user)\n", ContainerStateDir, err)
 		return 1
 	}

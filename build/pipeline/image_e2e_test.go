@@ -3,14 +3,18 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/host"
 )
 
@@ -96,6 +100,84 @@ func TestImageEndToEnd(t *testing.T) {
 	if status := podman(t, "inspect", "--format", "{{.State.ExitCode}}", name); status != "0" {
 		t.Errorf("stopped, the container exited %s, want 0:\n%s", status, podman(t, "logs", name))
 	}
+	t.Run("kube", func(t *testing.T) { kubeEndToEnd(t, cfg) })
+}
+
+// kubeEndToEnd plays `mage kube`'s manifests with podman kube play (its containers.conf: runc and
+// the limits): the guest gets ready in its pod under the restricted settings, keeps what it wrote
+// on its claim when its process is killed and the pod's restart policy brings it back, and kube
+// down leaves no container.
+func kubeEndToEnd(t *testing.T, cfg config.Config) {
+	manifests, err := Kube(context.Background(), cfg, "", testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(manifests) })
+	conf := filepath.Join(t.TempDir(), "containers.conf")
+	os.WriteFile(conf, []byte("[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=4096:4096\"]\n[engine]\nruntime = \"runc\"\n"), 0o644)
+	t.Setenv("CONTAINERS_CONF", conf)
+	podman(t, "kube", "play", "--network", "none", manifests)
+	t.Cleanup(func() {
+		exec.Command("podman", "kube", "down", manifests).Run()
+		exec.Command("podman", "volume", "rm", "-f", "test-disk").Run()
+	})
+	const guest = "test-pod-0-guest" // podman's name for the deployment's first pod's container
+	guestReady := func() bool {
+		return exec.Command("podman", "exec", guest, "/usr/bin/simple-uml-guest", "ready").Run() == nil
+	}
+	if !waitFor(time.Minute, guestReady) {
+		t.Fatalf("the guest's pod never got ready:\n%s", podman(t, "logs", guest))
+	}
+	if got := podman(t, "inspect", "--format", "{{.HostConfig.ReadonlyRootfs}} {{.Config.User}} {{len .HostConfig.CapAdd}}", guest); got != "true 1000:1000 0" {
+		t.Errorf("the guest's container: read-only root, user, capabilities added: %s", got)
+	}
+	disk := podman(t, "volume", "inspect", "--format", "{{.Mountpoint}}", "test-disk")
+	token, err := os.ReadFile(filepath.Join(disk, "console.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	socket := filepath.Join(disk, "console.sock")
+	typeOnConsole(t, socket, string(token), "written", "\n", "root\n", "suml\n", "echo kept > /root/mark && sync && echo writ''ten\n")
+
+	// Killed from outside (a node's OOM killer, a crash): the pod's restart policy brings it back.
+	syscall.Kill(atoi(podman(t, "inspect", "--format", "{{.State.Pid}}", guest)), syscall.SIGKILL)
+	if !waitFor(time.Minute, func() bool {
+		return podman(t, "inspect", "--format", "{{.RestartCount}}", guest) == "1" && guestReady()
+	}) {
+		t.Fatalf("the killed guest did not come back:\n%s", podman(t, "logs", guest))
+	}
+	typeOnConsole(t, socket, string(token), "still kept", "\n", "root\n", "suml\n", "echo still $(cat /root/mark)\n")
+
+	podman(t, "kube", "down", manifests)
+	if left := podman(t, "ps", "-a", "--filter", "name=test-pod-0", "--format", "{{.Names}}"); left != "" {
+		t.Errorf("containers left after kube down: %s", left)
+	}
+}
+
+// typeOnConsole types lines on the console served at socket (the instance's protocol: its token
+// first) and fails unless want shows within 30 s.
+func typeOnConsole(t *testing.T, socket, token, want string, lines ...string) {
+	t.Helper()
+	c, err := net.Dial("unix", socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte(token))
+	var screen syncBuffer
+	go io.Copy(&screen, c)
+	for _, l := range lines {
+		time.Sleep(500 * time.Millisecond)
+		c.Write([]byte(l))
+	}
+	if !waitFor(30*time.Second, func() bool { return strings.Contains(screen.String(), want) }) {
+		t.Fatalf("the console never showed %q:\n%s", want, screen.String())
+	}
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
 }
 
 // linkDist makes to a copy of the dist/ folder from, by hard links (its files are never written over).

@@ -3,6 +3,8 @@ package pipeline
 import (
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -27,5 +29,28 @@ func TestImageRefusals(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestKubeManifests: mage kube writes the recipe's manifests beside its image, for the name `mage
+// image` gives the image or the one asked for.
+func TestKubeManifests(t *testing.T) {
+	for _, ref := range []string{"", "registry.example/simple-uml-void-minimal@sha256:" + strings.Repeat("a", 64)} {
+		cfg := loadConfig(t, guestDist(t, "6.12.117"), nil)
+		path, err := Kube(context.Background(), cfg, ref, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := ref
+		if want == "" {
+			want = "localhost/simple-uml-void-minimal:"
+		}
+		if filepath.Base(path) != "void-minimal.kube.yaml" || !strings.Contains(string(data), "image: "+want) || !strings.Contains(string(data), "storage: 1Gi") {
+			t.Errorf("%s:\n%s", path, data)
+		}
 	}
 }
