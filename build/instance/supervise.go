@@ -126,6 +126,7 @@ func (s *supervisor) run(ctx context.Context) error {
 // why, or PhaseStopped when ctx ended.
 func (s *supervisor) bootOnce(ctx context.Context) (string, string, error) {
 	o := s.spec.Options
+	o.Umid = uml.InstanceUmid + s.spec.Name // a boot refused its COW file names this instance
 	o.Console = io.MultiWriter(s.log, s.hub)
 	if s.echo != nil {
 		o.Console = io.MultiWriter(s.log, s.hub, s.echo)

@@ -98,7 +98,7 @@ func TestInstancesEndToEnd(t *testing.T) {
 	// A boot of its COW file, while it runs, is refused by name.
 	boot := b.command(b.mage, "boot")
 	boot.Env = append(boot.Env, "SUML_BOOT_COW="+filepath.Join(b.dir, "state", "instances", "web", "guest.cow"))
-	if out, err := boot.CombinedOutput(); err == nil || !strings.Contains(string(out), fmt.Sprintf("is in use by pid %d", b.state("web").Kernel)) {
+	if out, err := boot.CombinedOutput(); err == nil || !strings.Contains(string(out), fmt.Sprintf("is in use by instance web, pid %d", b.state("web").Kernel)) {
 		t.Errorf("a boot of the instance's COW file: %v\n%s", err, out)
 	}
 

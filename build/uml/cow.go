@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -95,5 +96,26 @@ func cowInUse(cow string) error {
 	if err := unix.FcntlFlock(f.Fd(), unix.F_GETLK, &lock); err != nil || lock.Type == unix.F_UNLCK {
 		return nil
 	}
+	if name := instanceOf(int(lock.Pid)); name != "" {
+		return fmt.Errorf("copy-on-write file %s is in use by instance %s, pid %d: stop it (`go tool mage stop %s`), or give this boot another file (boot.cow, SUML_BOOT_COW)", cow, name, lock.Pid, name)
+	}
 	return fmt.Errorf("copy-on-write file %s is in use by pid %d (another boot of it): stop that boot, or give this one another file (boot.cow, SUML_BOOT_COW)", cow, lock.Pid)
+}
+
+// InstanceUmid starts the UML machine id of an instance's kernel (build/instance), the instance's
+// name following: a boot refused its COW file names the instance that holds it.
+const InstanceUmid = "instance-"
+
+// instanceOf is the name of the instance whose kernel pid is, or "".
+func instanceOf(pid int) string {
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return ""
+	}
+	for _, arg := range strings.Split(string(cmdline), "\x00") {
+		if name, ok := strings.CutPrefix(arg, "umid="+InstanceUmid); ok {
+			return name
+		}
+	}
+	return ""
 }

@@ -104,38 +104,51 @@ func lockCOW(cow string) int {
 // TestCOWInUse: a second boot of a COW file a kernel holds is refused, naming the holder's pid,
 // before anything starts; once that kernel is gone, the file boots again.
 func TestCOWInUse(t *testing.T) {
-	dir := t.TempDir()
-	image, cow := filepath.Join(dir, "image.ext4"), filepath.Join(dir, "guest.cow")
-	os.WriteFile(image, make([]byte, 1<<20), 0o644)
-	if err := createCOW(cow, image); err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name string
+		args []string // the holder's, after the test binary's own: an instance's kernel names it
+		want string   // %s: the COW file, %d: the holder's pid
+		fix  string
+	}{
+		{"a boot", nil, "copy-on-write file %s is in use by pid %d", "SUML_BOOT_COW"},
+		{"an instance", []string{"umid=" + InstanceUmid + "web"}, "copy-on-write file %s is in use by instance web, pid %d", "go tool mage stop web"},
 	}
-	holder := exec.Command(os.Args[0], "-test.run=^$")
-	holder.Env = append(os.Environ(), holdCOW+"="+cow)
-	out, err := holder.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			image, cow := filepath.Join(dir, "image.ext4"), filepath.Join(dir, "guest.cow")
+			os.WriteFile(image, make([]byte, 1<<20), 0o644)
+			if err := createCOW(cow, image); err != nil {
+				t.Fatal(err)
+			}
+			holder := exec.Command(os.Args[0], append([]string{"-test.run=^$"}, tt.args...)...)
+			holder.Env = append(os.Environ(), holdCOW+"="+cow)
+			out, err := holder.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := holder.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() { holder.Process.Kill(); holder.Wait() }()
+			if line, _ := bufio.NewReader(out).ReadString('\n'); line != "locked\n" {
+				t.Fatalf("the holder said %q", line)
+			}
+			o := Options{Kernel: "/bin/true", Image: image, COW: cow}
+			_, err = prepare(o)
+			want := fmt.Sprintf(tt.want, cow, holder.Process.Pid)
+			if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), tt.fix) {
+				t.Errorf("a held COW file: %v, want %q and %q", err, want, tt.fix)
+			}
+			holder.Process.Kill()
+			holder.Wait()
+			rt, err := prepare(o)
+			if err != nil {
+				t.Fatalf("the COW file once its holder is gone: %v", err)
+			}
+			rt.release()
+		})
 	}
-	if err := holder.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { holder.Process.Kill(); holder.Wait() }()
-	if line, _ := bufio.NewReader(out).ReadString('\n'); line != "locked\n" {
-		t.Fatalf("the holder said %q", line)
-	}
-	o := Options{Kernel: "/bin/true", Image: image, COW: cow}
-	_, err = prepare(o)
-	want := fmt.Sprintf("copy-on-write file %s is in use by pid %d", cow, holder.Process.Pid)
-	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "SUML_BOOT_COW") {
-		t.Errorf("a held COW file: %v, want %q and the setting", err, want)
-	}
-	holder.Process.Kill()
-	holder.Wait()
-	rt, err := prepare(o)
-	if err != nil {
-		t.Fatalf("the COW file once its holder is gone: %v", err)
-	}
-	rt.release()
 }
 
 // TestKillLeftKernels: what names a dead run's folder as its uml_dir is killed, what names another
