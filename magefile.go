@@ -277,7 +277,7 @@ func Rm(name string) error {
 	return pipeline.Remove(cfg, name, os.Stdout)
 }
 
-// Image writes dist/'s kernel and boot.recipe's image as an OCI image archive, dist/<recipe>.oci.tar, that podman and Kubernetes run.
+// Image writes dist/'s kernel and boot.recipe's image as an OCI image (dist/<recipe>.oci and .oci.tar) that podman and Kubernetes run.
 func Image(ctx context.Context) error {
 	cfg, err := loadConfig()
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -75,8 +76,9 @@ func layerFiles(in Input, spec string, libraries []artifact.Entry) [][]artifact.
 	}
 }
 
-// Write builds the image and writes it to archive (replacing it only once whole), and returns its
-// digest: the digest of its manifest, by which a registry and `podman run` name it.
+// Write builds the image and writes it as an OCI layout, the folder LayoutDir(archive), and as that
+// layout in a tar, archive (each replaced only once whole), and returns its digest: the digest of its
+// manifest, by which a registry and `podman run` name it.
 func Write(ctx context.Context, in Input, archive string) (v1.Hash, error) {
 	if in.Spec.Options.Hostfs != "" {
 		return v1.Hash{}, errors.New("boot.hostfs shares a folder of this host, which an image cannot hold: unset it (SUML_BOOT_HOSTFS)")
@@ -90,11 +92,18 @@ func Write(ctx context.Context, in Input, archive string) (v1.Hash, error) {
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	if err := writeArchive(img, in, filepath.Join(work, "layout"), archive); err != nil {
+	staged := filepath.Join(work, "layout")
+	if err := writeArchive(img, in, staged, archive); err != nil {
+		return v1.Hash{}, err
+	}
+	if err := files.ReplaceDir(staged, LayoutDir(archive)); err != nil {
 		return v1.Hash{}, err
 	}
 	return img.Digest()
 }
+
+// LayoutDir is the OCI layout folder written beside archive: its name without ".tar".
+func LayoutDir(archive string) string { return strings.TrimSuffix(archive, ".tar") }
 
 // build makes the image's layers in work and the image of them.
 func build(ctx context.Context, in Input, work string) (v1.Image, error) {

@@ -120,6 +120,14 @@ func TestArchiveIsAnOCILayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The layout folder beside the archive holds the same image.
+	beside, err := layout.ImageIndexFromPath(LayoutDir(archive))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := beside.Image(digest); err != nil {
+		t.Errorf("the layout folder %s: %v", LayoutDir(archive), err)
+	}
 	manifest, err := index.IndexManifest()
 	if err != nil {
 		t.Fatal(err)

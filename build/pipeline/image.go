@@ -13,8 +13,8 @@ import (
 	"github.com/simple-uml/simple-uml/build/ociimage"
 )
 
-// Image writes dist/'s pair for boot.recipe as an OCI image archive, dist/<recipe>.oci.tar, whose
-// entrypoint boots it as `mage up` does, and returns the image's digest.
+// Image writes dist/'s pair for boot.recipe as an OCI image, whose entrypoint boots it as `mage up`
+// does: dist/<recipe>.oci (a layout) and dist/<recipe>.oci.tar. It returns the image's digest.
 func Image(ctx context.Context, cfg config.Config, w io.Writer) (string, error) {
 	cfg.Boot.COW = instance.ContainerCOW // the instance's own, in the image's state folder
 	g, err := prepareGuest(cfg, w)
@@ -42,6 +42,6 @@ func Image(ctx context.Context, cfg config.Config, w io.Writer) (string, error) 
 		return "", fmt.Errorf("image %s: %w", archive, err)
 	}
 	ref := ociimage.Ref(cfg.Boot.Recipe, g.kernel.Version)
-	fmt.Fprintf(w, "image %s %s written to %s\n  podman load -i %s && podman run --rm -it %s\n", ref, digest, archive, archive, ref)
+	fmt.Fprintf(w, "image %s %s written to %s (and as an OCI layout, %s)\n  podman load -i %s && podman run --rm -it %s\n", ref, digest, archive, ociimage.LayoutDir(archive), archive, ref)
 	return digest.String(), nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/host"
+	"github.com/simple-uml/simple-uml/build/ociimage"
 )
 
 // podmanRun are the options podman needs on the hosts the project is tested on: runc (crun fails on
@@ -59,7 +60,7 @@ func TestImageEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	archive := filepath.Join(cfg.ImagesDir(), "test.oci.tar")
-	t.Cleanup(func() { os.Remove(archive) })
+	t.Cleanup(func() { os.Remove(archive); os.RemoveAll(ociimage.LayoutDir(archive)) })
 
 	// Again from a copy of dist/ elsewhere, with another umask and time zone.
 	other := filepath.Join(t.TempDir(), "dist")
