@@ -299,6 +299,16 @@ func Kube(ctx context.Context,
 	return err
 }
 
+// Push sends `mage image`'s image of boot.recipe to release.registry under dist/release's tag (GITHUB_REPOSITORY, GITHUB_TOKEN).
+func Push(ctx context.Context) error {
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	_, err = pipeline.Push(ctx, cfg, os.Getenv, os.Stdout)
+	return err
+}
+
 // Debug boots dist/'s pair under gdb with the unstripped kernel, stopped at start_kernel.
 func Debug(ctx context.Context) error {
 	cfg, err := loadConfig()

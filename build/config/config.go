@@ -81,6 +81,7 @@ type Test struct {
 type Release struct {
 	Revision int    `toml:"revision"`
 	Previous string `toml:"previous"`
+	Registry string `toml:"registry"`
 }
 
 // Paths is the [paths] table. Relative paths are relative to the repository root.

@@ -21,6 +21,7 @@ var TargetTables = map[string][]string{
 	"debug":      {"boot", "paths"},
 	"image":      {"boot", "paths"},
 	"kube":       {"boot", "paths"},
+	"push":       {"release", "boot", "kernel", "paths"},
 	"lab":        {"boot", "paths"},
 	"labConsole": {"paths"},
 	"labTest":    {"boot", "paths"},

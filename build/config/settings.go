@@ -79,6 +79,8 @@ var Settings = []Setting{
 		"the packaging revision of the pinned kernel: releases are tagged `v<version>-<revision>`", func(c *Config) any { return &c.Release.Revision }},
 	{FileName, "release.previous", "SUML_RELEASE_PREVIOUS", []string{"SUML_PREVIOUS_MANIFEST"}, "", "empty (the release dist/release held, when its tag differs)", 0,
 		"the previous release's `manifest.json`, which the release notes compare with", func(c *Config) any { return &c.Release.Previous }},
+	{FileName, "release.registry", "SUML_RELEASE_REGISTRY", nil, "ghcr.io", "`ghcr.io`", 0,
+		"the container registry `mage push` sends `mage image`'s image to, as <registry>/<GITHUB_REPOSITORY>/<recipe>:<release tag>", func(c *Config) any { return &c.Release.Registry }},
 	{FileName, "boot.recipe", "SUML_BOOT_RECIPE", nil, "", "the rootfs recipe", 0,
 		"whose image to boot", func(c *Config) any { return &c.Boot.Recipe }},
 	{FileName, "boot.mem", "SUML_BOOT_MEM", nil, "256M", "`256M`", 0,

@@ -50,6 +50,9 @@ type Input struct {
 	Epoch      time.Time     // every file's time and the image's creation time: the release's
 }
 
+// versionLabel holds the image's kernel version.
+const versionLabel = "org.opencontainers.image.version"
+
 // Ref is the name `podman load` gives the image of recipe with kernel version
 // (org.opencontainers.image.ref.name).
 func Ref(recipe, version string) string {
@@ -92,14 +95,20 @@ func Write(ctx context.Context, in Input, archive string) (v1.Hash, error) {
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	staged := filepath.Join(work, "layout")
-	if err := writeArchive(img, in, staged, archive); err != nil {
-		return v1.Hash{}, err
-	}
-	if err := files.ReplaceDir(staged, LayoutDir(archive)); err != nil {
+	if err := writeLayoutAndArchive(img, Ref(in.Spec.Recipe, in.Version), in.Epoch, work, archive); err != nil {
 		return v1.Hash{}, err
 	}
 	return img.Digest()
+}
+
+// writeLayoutAndArchive writes img, named name, as an OCI layout staged in work and as a tar of it,
+// archive, then puts the layout in its place beside archive.
+func writeLayoutAndArchive(img v1.Image, name string, epoch time.Time, work, archive string) error {
+	staged := filepath.Join(work, "layout")
+	if err := writeArchive(img, name, epoch, staged, archive); err != nil {
+		return err
+	}
+	return files.ReplaceDir(staged, LayoutDir(archive))
 }
 
 // LayoutDir is the OCI layout folder written beside archive: its name without ".tar".
@@ -147,7 +156,7 @@ func build(ctx context.Context, in Input, work string) (v1.Image, error) {
 		Entrypoint: []string{EntrypointPath},
 		Env:        []string{"HOME=" + instance.ContainerStateDir, "TMPDIR=" + instance.ContainerTempDir, "PATH=/usr/bin"},
 		WorkingDir: instance.ContainerStateDir,
-		Labels:     map[string]string{"org.opencontainers.image.title": "simple-uml " + in.Spec.Recipe, "org.opencontainers.image.version": in.Version},
+		Labels:     map[string]string{"org.opencontainers.image.title": "simple-uml " + in.Spec.Recipe, versionLabel: in.Version},
 		StopSignal: "SIGTERM",
 	}
 	return mutate.ConfigFile(img, cfg)
@@ -173,12 +182,12 @@ func writeLayer(path string, entries []artifact.Entry, epoch time.Time) (v1.Laye
 }
 
 // writeArchive writes img as an OCI layout in dir, then that layout as a tar to archive.
-func writeArchive(img v1.Image, in Input, dir, archive string) error {
+func writeArchive(img v1.Image, name string, epoch time.Time, dir, archive string) error {
 	p, err := layout.Write(dir, empty.Index)
 	if err != nil {
 		return err
 	}
-	if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": Ref(in.Spec.Recipe, in.Version)})); err != nil {
+	if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": name})); err != nil {
 		return err
 	}
 	var entries []artifact.Entry
@@ -197,7 +206,7 @@ func writeArchive(img v1.Image, in Input, dir, archive string) error {
 	if err != nil {
 		return err
 	}
-	return files.WriteAtomic(archive, 0o644, func(w io.Writer) error { return artifact.WriteTar(w, entries, in.Epoch) })
+	return files.WriteAtomic(archive, 0o644, func(w io.Writer) error { return artifact.WriteTar(w, entries, epoch) })
 }
 
 // EntrypointPackage is the entrypoint's Go package, in this module.

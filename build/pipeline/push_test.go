@@ -1,0 +1,61 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+
+	"github.com/simple-uml/simple-uml/build/instance"
+	"github.com/simple-uml/simple-uml/build/ociimage"
+	"github.com/simple-uml/simple-uml/build/ociimage/registrytest"
+)
+
+// TestPush: mage push sends boot.recipe's image to release.registry under the repository's name and
+// dist/release's tag, and it comes back by the digest it printed; an image of another kernel, or
+// none, is refused saying how to write it.
+func TestPush(t *testing.T) {
+	addr, _ := registrytest.Start(t)
+	cfg := distReady(t)
+	ctx := context.Background()
+	if _, err := Dist(ctx, cfg, testLog(t)); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Release.Registry = addr
+	env := map[string]string{"GITHUB_REPOSITORY": "Owner/Repo"}
+	getenv := func(k string) string { return env[k] }
+	archive := filepath.Join(cfg.ImagesDir(), cfg.Boot.Recipe+".oci.tar")
+	if _, err := Push(ctx, cfg, getenv, testLog(t)); err == nil || !strings.Contains(err.Error(), "go tool mage image") {
+		t.Errorf("no image: %v", err)
+	}
+	writeImage := func(version string) {
+		image := filepath.Join(t.TempDir(), "image.ext4")
+		os.WriteFile(image, []byte("an image"), 0o644)
+		in := ociimage.Input{Entrypoint: "/bin/true", Kernel: "/bin/true", Image: image, Version: version, Epoch: time.Unix(0, 0),
+			Spec: instance.Spec{Name: cfg.Boot.Recipe, Recipe: cfg.Boot.Recipe}}
+		if _, err := ociimage.Write(ctx, in, archive); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeImage("6.1.1")
+	if _, err := Push(ctx, cfg, getenv, testLog(t)); err == nil || !strings.Contains(err.Error(), "holds kernel 6.1.1, the release v6.12.117-1 kernel 6.12.117") {
+		t.Errorf("an image of another kernel: %v", err)
+	}
+	writeImage("6.12.117")
+	var out bytes.Buffer
+	ref, err := Push(ctx, cfg, getenv, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := addr + "/owner/repo/" + cfg.Boot.Recipe + "@sha256:"; !strings.HasPrefix(ref, want) || !strings.Contains(out.String(), ":v6.12.117-1") {
+		t.Errorf("pushed %s, want %s...; said %q", ref, want, out.String())
+	}
+	if err := ociimage.Pull(ctx, ref, filepath.Join(t.TempDir(), "pulled.oci.tar"), "pulled", authn.Anonymous); err != nil {
+		t.Errorf("the pushed image by its digest: %v", err)
+	}
+}
