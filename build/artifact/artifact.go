@@ -31,6 +31,9 @@ type Entry struct {
 	Mode   int64 // permission bits; 0 takes them from Source
 	Dir    bool  // a folder, with Mode, and no Source
 	Owner  int   // its uid and gid (a container image's writable folder); 0 is root
+	// ModTime is its time, when not the archive's (a container image's root filesystem image,
+	// whose time UML compares with what its COW file recorded).
+	ModTime time.Time
 }
 
 // WriteTar writes the entries, sorted by name, as a tar whose headers carry only what the files
@@ -67,7 +70,11 @@ func WriteTar(w io.Writer, entries []Entry, epoch time.Time) error {
 		if mode == 0 {
 			mode = int64(fi.Mode().Perm())
 		}
-		hdr := &tar.Header{Name: e.Name, Mode: mode, Size: fi.Size(), Uid: e.Owner, Gid: e.Owner, ModTime: epoch.UTC(), Typeflag: tar.TypeReg, Format: tar.FormatUSTAR}
+		mtime := epoch
+		if !e.ModTime.IsZero() {
+			mtime = e.ModTime
+		}
+		hdr := &tar.Header{Name: e.Name, Mode: mode, Size: fi.Size(), Uid: e.Owner, Gid: e.Owner, ModTime: mtime.UTC(), Typeflag: tar.TypeReg, Format: tar.FormatUSTAR}
 		if len(e.Name) > 100 {
 			hdr.Format = tar.FormatPAX
 		}

@@ -69,6 +69,9 @@ type Spec struct {
 	Ready   string      // console text that means the guest is up
 	Restart Restart     //
 	Options uml.Options // its Kernel, Image and COW are the instance's own files
+	// ImageSHA256 is the digest of a container image's root filesystem image: its entrypoint refuses
+	// a COW file on the volume made over another (UML tells backing files apart by size and time).
+	ImageSHA256 string `json:",omitempty"`
 }
 
 // Phases of an instance.

@@ -34,14 +34,17 @@ func newToken() string { return rand.Text() }
 // SuperviseMain runs the supervisor of the instance in dir until stop (SIGTERM) or until its guest
 // ends for good, and returns the exit status. A closed terminal is nothing to it (SIGHUP ignored).
 // echo, when not nil, gets the console too (a container's standard output).
-func SuperviseMain(dir string, echo io.Writer) int {
+func SuperviseMain(dir string, echo io.Writer) int { return superviseMain(dir, nil, echo) }
+
+// superviseMain is SuperviseMain booting spec, when not nil, rather than the folder's.
+func superviseMain(dir string, spec *Spec, echo io.Writer) int {
 	// A closed terminal is caught and dropped, not ignored: an ignored signal stays ignored in what
 	// this starts (the guest's kernel).
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP)
 	os.Unsetenv(SuperviseVar) // the guest's kernel inherits this environment
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer cancel()
-	if err := Supervise(ctx, dir, echo); err != nil {
+	if err := Supervise(ctx, dir, spec, echo); err != nil {
 		fmt.Fprintf(os.Stderr, "%s supervisor: %v\n", time.Now().Format(time.RFC3339), err)
 		return 1
 	}
@@ -62,8 +65,9 @@ type supervisor struct {
 
 // Supervise boots the instance in dir and boots it again as its restart policy says, until ctx ends
 // (stop) or the guest ends for good. It holds the instance's lock meanwhile: one supervisor per
-// instance. echo, when not nil, gets the console too.
-func Supervise(ctx context.Context, dir string, echo io.Writer) error {
+// instance. spec, when not nil, is what it boots (a container image's, which whoever writes the
+// folder, a volume, cannot change); nil boots the folder's. echo, when not nil, gets the console too.
+func Supervise(ctx context.Context, dir string, spec *Spec, echo io.Writer) error {
 	// A ps or stop that asks whether the lock is held holds it for a moment: wait a second.
 	waitCtx, cancel := context.WithTimeout(ctx, time.Second)
 	held, err := lock.Acquire(waitCtx, filepath.Join(dir, lockFile), "the instance's supervisor", io.Discard)
@@ -76,7 +80,9 @@ func Supervise(ctx context.Context, dir string, echo io.Writer) error {
 	if err := s.setPhase(PhaseStarting, ""); err != nil { // says its pid before anything else
 		return err
 	}
-	if err := files.ReadJSON(filepath.Join(dir, specFile), &s.spec); err != nil {
+	if spec != nil {
+		s.spec = *spec
+	} else if err := files.ReadJSON(filepath.Join(dir, specFile), &s.spec); err != nil {
 		return err
 	}
 	s.log = &rotatingLog{path: filepath.Join(dir, consoleFile), max: consoleLogMax}
@@ -127,9 +133,9 @@ func (s *supervisor) run(ctx context.Context) error {
 func (s *supervisor) bootOnce(ctx context.Context) (string, string, error) {
 	o := s.spec.Options
 	o.Umid = uml.InstanceUmid + s.spec.Name // a boot refused its COW file names this instance
-	o.Console = io.MultiWriter(s.log, s.hub)
+	o.Console = teeConsole{s.hub, s.log}
 	if s.echo != nil {
-		o.Console = io.MultiWriter(s.log, s.hub, s.echo)
+		o.Console = teeConsole{s.echo, s.hub, s.log}
 	}
 	vm, err := uml.Start(ctx, o)
 	if err != nil {
@@ -156,6 +162,18 @@ func (s *supervisor) bootOnce(ctx context.Context) (string, string, error) {
 		return PhaseCrashed, err.Error(), nil
 	}
 	return PhaseExited, "powered off", nil
+}
+
+// teeConsole passes the console to each writer whatever the others do: a console log that cannot
+// be written (a full volume) must not silence the container's output or the attached consoles, as
+// io.MultiWriter, which stops at the first error, would.
+type teeConsole []io.Writer
+
+func (t teeConsole) Write(p []byte) (int, error) {
+	for _, w := range t {
+		w.Write(p)
+	}
+	return len(p), nil
 }
 
 // awaitReady marks the instance ready once vm's console prints the ready text.

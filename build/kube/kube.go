@@ -29,15 +29,19 @@ type Guest struct {
 	Disk       string // the size of the claim that holds the guest's disk and state (a quantity: "1Gi")
 	UID        int64  // the image's user
 	Entrypoint string // the image's entrypoint: `<entrypoint> ready` is the readiness probe
+	Memory     int64  // the guest's memory in bytes (boot.mem): UML's memory file, on a memory-backed volume
 }
 
 // Manifests are a guest's workload as YAML documents: a PersistentVolumeClaim that keeps the guest's
 // disk (its copy-on-write file) and state, and a Deployment of one replica that runs the image with
 // the claim as its state folder.
 //
-// A Deployment with the Recreate strategy rather than a StatefulSet: for one replica they behave the
-// same (the old pod ends before the new one mounts the claim), and it is what `podman kube play`,
-// which the tests run the manifests with, plays.
+// A Deployment rather than a StatefulSet, as `podman kube play`, which the tests run the manifests
+// with, plays no StatefulSet. Its Recreate strategy ends the old pod before a rollout starts the new
+// one. A replacement started while the old pod still ends (an eviction, a drain) may mount the
+// ReadWriteOnce claim on the same node; the instance's lock on the claim then keeps its supervisor
+// from booting until the old one has ended. (ReadWriteOncePod would say so to the cluster, but only
+// CSI volumes have it, which the local provisioners of kind and k3s are not.)
 func Manifests(g Guest) ([]byte, error) {
 	if errs := validation.IsDNS1123Label(g.Name); len(errs) > 0 {
 		return nil, fmt.Errorf("workload name %q: %s (a recipe's name for Kubernetes: lower case letters, digits and -)", g.Name, strings.Join(errs, "; "))
@@ -117,11 +121,20 @@ func PodSpec(g Guest) corev1.PodSpec {
 				ProbeHandler:  corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{g.Entrypoint, "ready"}}},
 				PeriodSeconds: 2,
 			},
-			VolumeMounts: []corev1.VolumeMount{{Name: "disk", MountPath: instance.ContainerStateDir}},
+			VolumeMounts: []corev1.VolumeMount{
+				{Name: "disk", MountPath: instance.ContainerStateDir},
+				{Name: "memory", MountPath: instance.ContainerTempDir},
+			},
 		}},
-		Volumes: []corev1.Volume{{
-			Name:         "disk",
-			VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: g.Name + "-disk"}},
-		}},
+		Volumes: []corev1.Volume{
+			{Name: "disk", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: g.Name + "-disk"}}},
+			// UML's memory file, and its run folder's sockets: in memory, never on the claim's disk.
+			{Name: "memory", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
+				Medium: corev1.StorageMediumMemory, SizeLimit: resource.NewQuantity(g.Memory+memoryMargin, resource.BinarySI),
+			}}},
+		},
 	}
 }
+
+// memoryMargin is room beside UML's memory file in its folder: the run folder's sockets and files.
+const memoryMargin = 16 << 20

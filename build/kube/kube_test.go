@@ -13,7 +13,7 @@ import (
 )
 
 func testGuest() Guest {
-	return Guest{Name: "void-minimal", Image: "ghcr.io/example/simple-uml-void-minimal:6.12.118", Disk: "2Gi", UID: 1000, Entrypoint: "/usr/bin/simple-uml-guest"}
+	return Guest{Name: "void-minimal", Image: "ghcr.io/example/simple-uml-void-minimal:6.12.118", Disk: "2Gi", UID: 1000, Entrypoint: "/usr/bin/simple-uml-guest", Memory: 256 << 20}
 }
 
 // TestPodMeetsRestricted holds the guest's pod to the admission controller's own checks of the
@@ -81,8 +81,11 @@ func TestManifestsReadBackStrictly(t *testing.T) {
 	if c.Image != testGuest().Image || strings.Join(c.ReadinessProbe.Exec.Command, " ") != "/usr/bin/simple-uml-guest ready" || c.VolumeMounts[0].MountPath != "/var/lib/simple-uml" {
 		t.Errorf("container: %+v", c)
 	}
-	if pod.Volumes[0].PersistentVolumeClaim.ClaimName != claim.Name {
-		t.Errorf("the pod mounts claim %s, the claim is %s", pod.Volumes[0].PersistentVolumeClaim.ClaimName, claim.Name)
+	if pod.Volumes[0].PersistentVolumeClaim.ClaimName != claim.Name || claim.Spec.AccessModes[0] != corev1.ReadWriteOnce {
+		t.Errorf("the pod mounts claim %s, the claim is %s (%v)", pod.Volumes[0].PersistentVolumeClaim.ClaimName, claim.Name, claim.Spec.AccessModes)
+	}
+	if memory := pod.Volumes[1].EmptyDir; memory == nil || memory.Medium != corev1.StorageMediumMemory || memory.SizeLimit.String() != "272Mi" || c.VolumeMounts[1].MountPath != "/tmp/simple-uml" {
+		t.Errorf("UML's memory file's folder: %+v mounted at %+v", pod.Volumes[1], c.VolumeMounts)
 	}
 }
 

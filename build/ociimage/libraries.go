@@ -93,3 +93,16 @@ func libraryEntries(paths map[string]bool) []artifact.Entry {
 	slices.SortFunc(entries, func(a, b artifact.Entry) int { return strings.Compare(a.Name, b.Name) })
 	return entries
 }
+
+// checkMachine refuses a kernel that is not an x86-64 program: images are made for amd64.
+func checkMachine(program string) error {
+	f, err := elf.Open(program)
+	if err != nil {
+		return fmt.Errorf("kernel %s: %w", program, err)
+	}
+	defer f.Close()
+	if f.Machine != elf.EM_X86_64 {
+		return fmt.Errorf("kernel %s is a program for %s: images are made for amd64 (x86-64) only", program, f.Machine)
+	}
+	return nil
+}

@@ -18,6 +18,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +30,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/simple-uml/simple-uml/build/artifact"
+	"github.com/simple-uml/simple-uml/build/digest"
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/instance"
 	"github.com/simple-uml/simple-uml/build/run"
@@ -62,7 +64,7 @@ func Ref(recipe, version string) string {
 // layerFiles are an image's layers, oldest first: what changes least goes first (the kernel's C
 // library, then simple-uml's entrypoint), so that a new root filesystem (or new settings) ships only
 // the layers after the kernel's.
-func layerFiles(in Input, spec string, libraries []artifact.Entry) [][]artifact.Entry {
+func layerFiles(in Input, spec string, libraries []artifact.Entry, imageTime time.Time) [][]artifact.Entry {
 	return [][]artifact.Entry{
 		libraries,
 		{
@@ -70,13 +72,22 @@ func layerFiles(in Input, spec string, libraries []artifact.Entry) [][]artifact.
 			{Name: EntrypointPath[1:], Source: in.Entrypoint, Mode: 0o755},
 			{Name: "var", Dir: true, Mode: 0o755}, {Name: "var/lib", Dir: true, Mode: 0o755},
 			{Name: instance.ContainerStateDir[1:], Dir: true, Mode: 0o700, Owner: UID},
+			{Name: "tmp", Dir: true, Mode: 0o1777},
 			{Name: instance.ContainerTempDir[1:], Dir: true, Mode: 0o700, Owner: UID},
 			{Name: "opt", Dir: true, Mode: 0o755}, {Name: instance.ContainerGuestDir[1:], Dir: true, Mode: 0o755},
 		},
 		{{Name: instance.ContainerGuestDir[1:] + "/linux", Source: in.Kernel, Mode: 0o755}},
-		{{Name: instance.ContainerGuestDir[1:] + "/image.ext4", Source: in.Image, Mode: 0o444}},
+		{{Name: instance.ContainerGuestDir[1:] + "/image.ext4", Source: in.Image, Mode: 0o444, ModTime: imageTime}},
 		{{Name: instance.ContainerSpec[1:], Source: spec, Mode: 0o444}},
 	}
+}
+
+// timeOf is a time that stands for the content whose sha256 is hexDigest: UML checks the backing
+// file of a COW file by its size and time alone, so two root filesystem images of one size (a
+// recipe's image_size) must not share a time, and one image keeps its time whatever else changes.
+func timeOf(hexDigest string) time.Time {
+	seconds, _ := strconv.ParseUint(hexDigest[:8], 16, 32)
+	return time.Unix(int64(seconds), 0).UTC()
 }
 
 // Write builds the image and writes it as an OCI layout, the folder LayoutDir(archive), and as that
@@ -116,11 +127,19 @@ func LayoutDir(archive string) string { return strings.TrimSuffix(archive, ".tar
 
 // build makes the image's layers in work and the image of them.
 func build(ctx context.Context, in Input, work string) (v1.Image, error) {
+	imageDigest, err := digest.File(in.Image)
+	if err != nil {
+		return nil, err
+	}
 	spec := in.Spec
+	spec.ImageSHA256 = imageDigest
 	spec.Options.Kernel, spec.Options.Image = instance.ContainerGuestDir+"/linux", instance.ContainerGuestDir+"/image.ext4"
 	spec.Options.COW, spec.Options.Console = instance.ContainerCOW, nil
 	specFile := filepath.Join(work, "spec.json")
 	if err := files.WriteJSON(specFile, spec); err != nil {
+		return nil, err
+	}
+	if err := checkMachine(in.Kernel); err != nil {
 		return nil, err
 	}
 	libraries, err := programLibraries(in.Kernel)
@@ -128,7 +147,7 @@ func build(ctx context.Context, in Input, work string) (v1.Image, error) {
 		return nil, fmt.Errorf("the kernel's libraries: %w", err)
 	}
 	img := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
-	for i, entries := range layerFiles(in, specFile, libraries) {
+	for i, entries := range layerFiles(in, specFile, libraries, timeOf(imageDigest)) {
 		if len(entries) == 0 {
 			continue // a static kernel
 		}
@@ -212,12 +231,14 @@ func writeArchive(img v1.Image, name string, epoch time.Time, dir, archive strin
 // EntrypointPackage is the entrypoint's Go package, in this module.
 const EntrypointPackage = "github.com/simple-uml/simple-uml/cmd/simple-uml-guest"
 
-// BuildEntrypoint compiles the entrypoint to dst: static (no C library in the image), and the same
-// bytes from any folder with the same Go (no paths, no build id, no VCS stamp).
+// BuildEntrypoint compiles the entrypoint to dst: static (no C library in the image), for any amd64
+// machine, and the same bytes from any folder with the same Go (no paths, no build id, no VCS stamp,
+// none of this host's Go settings).
 func BuildEntrypoint(ctx context.Context, dst string, echo io.Writer) error {
 	return run.Run(ctx, run.Cmd{
 		Args: []string{"go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid=", "-o", dst, EntrypointPackage},
-		Env:  []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOFLAGS="},
+		// Nothing of this host's Go settings: a GOAMD64=v3 program would not start on older nodes.
+		Env:  []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOAMD64=v1", "GOFLAGS=", "GOEXPERIMENT=", "GOWORK=off"},
 		Echo: echo,
 	})
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/files"
+	"github.com/simple-uml/simple-uml/build/ident"
 	"github.com/simple-uml/simple-uml/build/kube"
 	"github.com/simple-uml/simple-uml/build/ociimage"
 )
@@ -30,7 +31,11 @@ func Kube(ctx context.Context, cfg config.Config, ref string, w io.Writer) (stri
 	}
 	// Room for the copy-on-write file to grow to the image's size, and the state: twice the image.
 	disk := fmt.Sprintf("%dGi", max(1, (2*image.Size()+1<<30-1)>>30))
-	data, err := kube.Manifests(kube.Guest{Name: cfg.Boot.Recipe, Image: ref, Disk: disk, UID: ociimage.UID, Entrypoint: ociimage.EntrypointPath})
+	memory, err := ident.Memory("boot.mem", g.opts.Mem)
+	if err != nil {
+		return "", err
+	}
+	data, err := kube.Manifests(kube.Guest{Name: cfg.Boot.Recipe, Image: ref, Disk: disk, UID: ociimage.UID, Entrypoint: ociimage.EntrypointPath, Memory: memory})
 	if err != nil {
 		return "", err
 	}

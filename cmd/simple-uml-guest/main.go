@@ -12,13 +12,18 @@ import (
 )
 
 func main() {
-	if len(os.Args) == 2 && os.Args[1] == "ready" {
+	switch {
+	case len(os.Args) == 1:
+		os.Exit(instance.ContainerMain(os.Stdout))
+	case len(os.Args) == 2 && os.Args[1] == "ready":
 		st, ready := instance.Ready(instance.ContainerStateDir)
 		fmt.Println(st.Phase)
 		if !ready {
 			os.Exit(1)
 		}
-		return
+	default:
+		// A command given to the container (podman run IMAGE sh) is not run: say so.
+		fmt.Fprintf(os.Stderr, "simple-uml-guest: unknown arguments %q\nusage: simple-uml-guest (boot the image's guest), or simple-uml-guest ready (exit 0 once it is ready)\n", os.Args[1:])
+		os.Exit(2)
 	}
-	os.Exit(instance.ContainerMain(os.Stdout))
 }
