@@ -1,13 +1,14 @@
 // Package ociimage builds a guest as an OCI image, without a container engine: the kernel, the root
 // filesystem image and simple-uml's own entrypoint (cmd/simple-uml-guest), which boots them as an
-// instance (build/instance) as a user who is not root. The image is written as an oci-archive (an OCI
-// layout in a tar), which `podman load` and `skopeo copy oci-archive:` read.
+// instance (build/instance) as a user who is not root. The image is written as an OCI layout folder
+// and as that layout in a tar, which `podman load` reads; Push sends it to a registry and Pull takes
+// one back by digest.
 //
 // It is built with google/go-containerregistry: the library that crane, ko and many registries'
-// clients share, that writes OCI layouts and pushes to registries (build/release will push the same
-// image), with no daemon. The same inputs give the same digest: every layer is a tar with sorted
-// entries, one time and fixed owners (build/artifact), compressed by gzip with fixed settings, and
-// the configuration holds no time but the release's.
+// clients share, that writes OCI layouts and speaks to registries, with no daemon. The same inputs
+// give the same digest: every layer is a tar with sorted entries, fixed times and owners
+// (build/artifact), compressed by gzip with fixed settings, and the configuration holds no time but
+// the release's.
 package ociimage
 
 import (
@@ -49,7 +50,7 @@ type Input struct {
 	Image      string        // the root filesystem image, on this host
 	Spec       instance.Spec // what the entrypoint boots; its Kernel, Image and COW are set to the image's paths
 	Version    string        // the kernel's version: the image's tag
-	Epoch      time.Time     // every file's time and the image's creation time: the release's
+	Epoch      time.Time     // the files' time (the root filesystem image's is its own) and the image's creation time: the release's
 }
 
 // versionLabel holds the image's kernel version.
