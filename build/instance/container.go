@@ -110,15 +110,7 @@ func Adopt(dir string, spec Spec) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	spec.Options.Console = nil
-	if err := files.WriteJSON(filepath.Join(dir, specFile), spec); err != nil {
-		return err
-	}
-	token := filepath.Join(dir, tokenFile)
-	if fi, err := os.Lstat(token); err == nil && fi.Mode().IsRegular() && fi.Size() > 1 {
-		return nil
-	}
-	return files.WriteBytes(token, []byte(newToken()+"\n"), 0o600)
+	return writeSpecAndToken(dir, spec)
 }
 
 // Ready is the state of the instance in dir, and whether its supervisor runs and its guest is ready

@@ -121,14 +121,24 @@ func Create(state string, spec Spec, kernel, image string) error {
 		}
 	}
 	spec.Options.Kernel, spec.Options.Image, spec.Options.COW = filepath.Join(dir, kernelFile), filepath.Join(dir, imageFile), filepath.Join(dir, cowFile)
-	spec.Options.Console = nil
-	if err := files.WriteJSON(filepath.Join(tmp, specFile), spec); err != nil {
-		return err
-	}
-	if err := files.WriteBytes(filepath.Join(tmp, tokenFile), []byte(newToken()+"\n"), 0o600); err != nil {
+	if err := writeSpecAndToken(tmp, spec); err != nil {
 		return err
 	}
 	return os.Rename(tmp, dir)
+}
+
+// writeSpecAndToken writes spec into the instance folder dir, and a console token when dir has no
+// usable one (a regular file with a token in it).
+func writeSpecAndToken(dir string, spec Spec) error {
+	spec.Options.Console = nil
+	if err := files.WriteJSON(filepath.Join(dir, specFile), spec); err != nil {
+		return err
+	}
+	token := filepath.Join(dir, tokenFile)
+	if fi, err := os.Lstat(token); err == nil && fi.Mode().IsRegular() && fi.Size() > 1 {
+		return nil
+	}
+	return files.WriteBytes(token, []byte(newToken()+"\n"), 0o600)
 }
 
 // Load reads instance name's spec; an unknown name lists the instances there are.

@@ -10,6 +10,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/config"
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/ident"
+	"github.com/simple-uml/simple-uml/build/instance"
 	"github.com/simple-uml/simple-uml/build/kube"
 	"github.com/simple-uml/simple-uml/build/ociimage"
 )
@@ -17,11 +18,11 @@ import (
 // Kube writes the Kubernetes manifests of boot.recipe's guest, dist/<recipe>.kube.yaml, for the
 // image ref (default: the name `mage image` gives it), and returns their path.
 func Kube(ctx context.Context, cfg config.Config, ref string, w io.Writer) (string, error) {
+	cfg.Boot.COW = instance.ContainerCOW // the image's own: no throwaway COW folder here
 	g, err := prepareGuest(cfg, w)
 	if err != nil {
 		return "", err
 	}
-	defer g.cleanup()
 	if ref == "" {
 		ref = ociimage.Ref(cfg.Boot.Recipe, g.kernel.Version)
 	}
