@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 )
 
@@ -173,27 +174,14 @@ func Attach(ctx context.Context, socket, token string, in *os.File, out io.Write
 		_, err := io.Copy(out, c)
 		done <- err
 	}()
+	stop := make(chan struct{})
+	typing := make(chan struct{})
 	go func() {
-		buf := make([]byte, 1024)
-		for {
-			n, err := in.Read(buf)
-			if i := bytes.IndexByte(buf[:n], escapeKey); i >= 0 {
-				c.Write(buf[:i])
-				done <- nil
-				return
-			}
-			if n > 0 {
-				if _, werr := c.Write(buf[:n]); werr != nil {
-					done <- werr
-					return
-				}
-			}
-			if err != nil {
-				done <- err
-				return
-			}
-		}
+		defer close(typing)
+		done <- copyKeys(c, in, stop)
 	}()
+	// The key reader ends before Attach returns: one left behind would take the next keystroke.
+	defer func() { close(stop); <-typing }()
 	select {
 	case <-ctx.Done():
 		return nil
@@ -202,5 +190,38 @@ func Attach(ctx context.Context, socket, token string, in *os.File, out io.Write
 			return nil
 		}
 		return err
+	}
+}
+
+// copyKeys copies what is typed on in to c until Ctrl-] (nil), an error, or stop closes. It waits
+// for in to be readable in slices of 100 ms rather than blocking in a read, so that it notices stop.
+func copyKeys(c net.Conn, in *os.File, stop <-chan struct{}) error {
+	buf := make([]byte, 1024)
+	fd := int32(in.Fd())
+	for {
+		select {
+		case <-stop:
+			return nil
+		default:
+		}
+		ready, err := unix.Poll([]unix.PollFd{{Fd: fd, Events: unix.POLLIN}}, 100)
+		if errors.Is(err, unix.EINTR) || err == nil && ready == 0 {
+			continue
+		} else if err != nil {
+			return err
+		}
+		n, err := in.Read(buf)
+		if i := bytes.IndexByte(buf[:n], escapeKey); i >= 0 {
+			c.Write(buf[:i])
+			return nil
+		}
+		if n > 0 {
+			if _, werr := c.Write(buf[:n]); werr != nil {
+				return werr
+			}
+		}
+		if err != nil {
+			return err
+		}
 	}
 }

@@ -76,3 +76,49 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 }
+
+// TestAttachLeavesNoKeyReader: once Attach returns (the guest went away, or ctx ended), nothing of
+// it still reads the terminal: the next keystroke is the caller's.
+func TestAttachLeavesNoKeyReader(t *testing.T) {
+	socket := filepath.Join(t.TempDir(), "g.console")
+	ln, err := net.Listen("unix", socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	hub := NewHub()
+	Serve(ln, "secret", hub, func(string) error { return nil })
+	in, keys, _ := os.Pipe()
+	defer keys.Close()
+	for _, end := range []string{"the guest goes away", "ctx ends"} {
+		ctx, cancel := context.WithCancel(context.Background())
+		var screen lockedBuffer
+		done := make(chan error, 1)
+		go func() { done <- Attach(ctx, socket, "secret", in, &screen) }()
+		waitFor(t, func() bool { return strings.Contains(screen.String(), "Ctrl-] leaves") })
+		if end == "ctx ends" {
+			cancel()
+		} else {
+			hub.CloseAll()
+		}
+		if err := <-done; err != nil {
+			t.Errorf("%s: %v", end, err)
+		}
+		cancel()
+		keys.Write([]byte("k"))
+		got := make(chan byte, 1)
+		go func() {
+			b := make([]byte, 1)
+			in.Read(b)
+			got <- b[0]
+		}()
+		select {
+		case b := <-got:
+			if b != 'k' {
+				t.Errorf("%s: read %q, want k", end, b)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("%s: the next keystroke was taken by a reader Attach left", end)
+		}
+	}
+}
