@@ -210,7 +210,7 @@ func Bisect(ctx context.Context,
 	return err
 }
 
-// Up starts instance name in the background (made from the boot settings if new) and returns once its guest is ready.
+// Up starts instance name in the background (made if new: labs/<name>.toml's lab, else a guest of the boot settings) and returns once it is ready.
 func Up(ctx context.Context, name string,
 	restart *string, // for a new instance: no (default), on-failure (after a panic or a failed exit) or always
 ) error {
@@ -239,7 +239,7 @@ func Stop(name string) error {
 	return pipeline.StopInstance(cfg, name, os.Stdout)
 }
 
-// Logs prints instance name's console log (its last MiB or two).
+// Logs prints instance name's console log (its last MiB or two), or a lab instance's guest's: <lab>/<guest>.
 func Logs(ctx context.Context, name string,
 	follow *bool, // keep printing what comes, until Ctrl-C
 ) error {
@@ -250,7 +250,7 @@ func Logs(ctx context.Context, name string,
 	return pipeline.Logs(ctx, cfg, name, value(follow, false), os.Stdout)
 }
 
-// Console attaches this terminal to instance name's console, until Ctrl-].
+// Console attaches this terminal to instance name's console, or a lab instance's guest's (<lab>/<guest>), until Ctrl-].
 func Console(ctx context.Context, name string) error {
 	cfg, err := loadConfig()
 	if err != nil {

@@ -16,8 +16,10 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/console"
 	"github.com/simple-uml/simple-uml/build/files"
+	"github.com/simple-uml/simple-uml/build/lab"
 	"github.com/simple-uml/simple-uml/build/peer"
 	"github.com/simple-uml/simple-uml/build/run"
+	"github.com/simple-uml/simple-uml/build/usernet"
 )
 
 // Up starts the instance in dir in the background and returns once its guest is ready, or has
@@ -109,7 +111,7 @@ func Reset(dir string) (wasRunning bool, err error) {
 	if err := os.Remove(filepath.Join(dir, cowFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return wasRunning, err
 	}
-	return wasRunning, nil
+	return wasRunning, files.RemoveAllWritable(filepath.Join(dir, disksDir)) // a lab's
 }
 
 // Remove stops the instance in dir and removes its folder.
@@ -120,10 +122,25 @@ func Remove(dir string) error {
 	return files.RemoveAllWritable(dir)
 }
 
-// Logs writes the instance's console log (the older part first) to w; follow keeps writing what
-// comes until ctx ends.
-func Logs(ctx context.Context, dir string, w io.Writer, follow bool) error {
+// Logs writes the instance's console log (the older part first) to w, or for a lab instance its
+// log of the lab, or with guest its guest's console log of the lab's last run; follow keeps writing
+// what comes until ctx ends.
+func Logs(ctx context.Context, dir, guest string, w io.Writer, follow bool) error {
 	path := filepath.Join(dir, consoleFile)
+	if guest != "" {
+		spec, err := readSpec(dir)
+		if err != nil {
+			return err
+		}
+		if err := labGuest(spec, guest); err != nil {
+			return err
+		}
+		run := readState(dir).Run
+		if run == "" {
+			return fmt.Errorf("lab instance %s has not run yet: `go tool mage up %s` starts it", spec.Name, spec.Name)
+		}
+		path = lab.ConsolePath(run, guest)
+	}
 	if err := files.Stream(w, path+".1"); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
@@ -166,6 +183,9 @@ func sameFile(f *os.File, fi os.FileInfo) bool {
 
 // Console attaches the terminal in/out to the instance's console until Ctrl-].
 func Console(ctx context.Context, dir string, in *os.File, out io.Writer) error {
+	if spec, err := readSpec(dir); err == nil && spec.Lab != nil {
+		return fmt.Errorf("instance %s is a lab: attach to one of its guests (%s) with `go tool mage console %s/<guest>`", spec.Name, strings.Join(guestNames(spec.Lab), ", "), spec.Name)
+	}
 	if !running(dir) {
 		return fmt.Errorf("%s does not run: `go tool mage up %s` starts it", dir, filepath.Base(dir))
 	}
@@ -179,7 +199,7 @@ func Console(ctx context.Context, dir string, in *os.File, out io.Writer) error 
 // Status is one line of ps: an instance, or a foreground guest of some simple-uml command.
 type Status struct {
 	Name    string
-	Kind    string // "instance" or "foreground"
+	Kind    string // "guest" or "lab" (instances), or "foreground"
 	Recipe  string
 	State   State
 	Running bool
@@ -202,21 +222,40 @@ func List(state string) ([]Status, error) {
 		if err != nil {
 			continue // being made or removed
 		}
-		st := Status{Name: name, Kind: "instance", Recipe: spec.Recipe, State: readState(dir), Running: running(dir), Restart: spec.Restart}
+		st := Status{Name: name, Kind: spec.Kind(), Recipe: spec.Recipe, State: readState(dir), Running: running(dir), Restart: spec.Restart}
 		if !st.Running && st.State.Phase != PhaseExited && st.State.Phase != PhaseCrashed {
 			st.State.Phase = PhaseStopped
 		}
-		if st.Running && st.State.Kernel > 0 {
-			st.Uptime, st.Memory = time.Since(st.State.Started), residentMemory(st.State.Kernel)
-		}
-		if n := spec.Options.Net; n != nil {
-			for _, f := range n.Forwards {
-				st.Forward += fmt.Sprintf("127.0.0.1:%d->%d ", f.Host, f.Guest)
+		if st.Running && (st.State.Kernel > 0 || len(st.State.Guests) > 0) {
+			st.Uptime = time.Since(st.State.Started)
+			for _, pid := range append([]int{st.State.Kernel}, st.State.Guests...) {
+				st.Memory += residentMemory(pid)
 			}
 		}
+		st.Forward = forwards(spec)
 		out = append(out, st)
 	}
 	return out, nil
+}
+
+// forwards are the host ports the instance forwards to its guest, or its lab's guests.
+func forwards(spec Spec) string {
+	var out []string
+	add := func(to string, forwards []usernet.Forward) {
+		for _, f := range forwards {
+			out = append(out, fmt.Sprintf("127.0.0.1:%d->%s%d", f.Host, to, f.Guest))
+		}
+	}
+	if n := spec.Options.Net; n != nil {
+		add("", n.Forwards)
+	}
+	if spec.Lab != nil {
+		for _, g := range spec.Lab.Guests {
+			f, _ := usernet.ParseForwards(g.Forward) // checked by lab.Load
+			add(g.Name+":", f)
+		}
+	}
+	return strings.Join(out, " ")
 }
 
 // residentMemory is process pid's resident memory (VmRSS), in bytes; 0 when unknown.

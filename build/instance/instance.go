@@ -22,6 +22,7 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/ident"
+	"github.com/simple-uml/simple-uml/build/lab"
 	"github.com/simple-uml/simple-uml/build/uml"
 )
 
@@ -37,6 +38,9 @@ const (
 	socketFile    = "console.sock"
 	tokenFile     = "console.token"
 	superviseFile = "supervisor.log"
+	imagesDir     = "images" // a lab instance's copies of its guests' images
+	disksDir      = "disks"  // a lab instance's guests' COW files, a folder each
+	runsDir       = "runs"   // a lab instance's run folders: its guests' consoles and LAN captures
 )
 
 // Restart says when the supervisor boots a guest that ended again.
@@ -72,6 +76,18 @@ type Spec struct {
 	// ImageSHA256 is the digest of a container image's root filesystem image: its entrypoint refuses
 	// a COW file on the volume made over another (UML tells backing files apart by size and time).
 	ImageSHA256 string `json:",omitempty"`
+	// Lab, for a lab instance, is the lab it runs: its guests boot Options' kernel and sandbox, each
+	// over its image in LabImages (the instance's own copies). Nil for an instance of one guest.
+	Lab       *lab.Lab             `json:",omitempty"`
+	LabImages map[string]lab.Image `json:",omitempty"`
+}
+
+// Kind is what the instance runs, for ps: "lab" or "guest".
+func (s Spec) Kind() string {
+	if s.Lab != nil {
+		return "lab"
+	}
+	return "guest"
 }
 
 // Phases of an instance.
@@ -91,6 +107,8 @@ type State struct {
 	Started    time.Time // when this boot of the guest started
 	Restarts   int       // boots after the first
 	Reason     string    // why it exited or crashed
+	Guests     []int     // a lab's guests' kernels' pids, while it runs
+	Run        string    // a lab's run folder: its guests' console logs and LAN captures
 }
 
 // Dir is instance name's folder under state.
@@ -100,6 +118,41 @@ func Dir(state, name string) string { return filepath.Join(state, "instances", n
 // where they can be: dist/ replaces its files rather than writing them over). An instance that
 // exists is an error that says how to change it.
 func Create(state string, spec Spec, kernel, image string) error {
+	return create(state, spec, kernel, func(tmp, dir string, spec *Spec) error {
+		spec.Options.Image, spec.Options.COW = filepath.Join(dir, imageFile), filepath.Join(dir, cowFile)
+		return files.LinkOrCopy(image, filepath.Join(tmp, imageFile))
+	})
+}
+
+// CreateLab makes lab instance spec.Name's folder, its spec's Lab set, as Create does: its guests
+// boot kernel over images (guest name: its image), each image copied once however many boot it.
+func CreateLab(state string, spec Spec, kernel string, images map[string]lab.Image) error {
+	return create(state, spec, kernel, func(tmp, dir string, spec *Spec) error {
+		if err := os.Mkdir(filepath.Join(tmp, imagesDir), 0o700); err != nil {
+			return err
+		}
+		copies := map[string]string{} // an image's path: its copy's
+		spec.LabImages = map[string]lab.Image{}
+		for _, g := range spec.Lab.Guests {
+			img := images[g.Name]
+			name, ok := copies[img.Path]
+			if !ok {
+				name = fmt.Sprintf("%d.ext4", len(copies)+1)
+				if err := files.LinkOrCopy(img.Path, filepath.Join(tmp, imagesDir, name)); err != nil {
+					return fmt.Errorf("guest %s: %w", g.Name, err)
+				}
+				copies[img.Path] = name
+			}
+			spec.LabImages[g.Name] = lab.Image{Path: filepath.Join(dir, imagesDir, name), RootPassword: img.RootPassword}
+		}
+		return nil
+	})
+}
+
+// create makes instance spec.Name's folder in a temporary one, renamed into place once whole: its
+// copy of kernel, what own puts there (tmp is where it writes, dir where the files will be) and its
+// spec.
+func create(state string, spec Spec, kernel string, own func(tmp, dir string, spec *Spec) error) error {
 	if err := ident.Name("instance name", spec.Name); err != nil {
 		return err
 	}
@@ -115,12 +168,13 @@ func Create(state string, spec Spec, kernel, image string) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	for _, f := range []struct{ from, to string }{{kernel, kernelFile}, {image, imageFile}} {
-		if err := files.LinkOrCopy(f.from, filepath.Join(tmp, f.to)); err != nil {
-			return fmt.Errorf("instance %s: %w", spec.Name, err)
-		}
+	if err := files.LinkOrCopy(kernel, filepath.Join(tmp, kernelFile)); err != nil {
+		return fmt.Errorf("instance %s: %w", spec.Name, err)
 	}
-	spec.Options.Kernel, spec.Options.Image, spec.Options.COW = filepath.Join(dir, kernelFile), filepath.Join(dir, imageFile), filepath.Join(dir, cowFile)
+	spec.Options.Kernel = filepath.Join(dir, kernelFile)
+	if err := own(tmp, dir, &spec); err != nil {
+		return fmt.Errorf("instance %s: %w", spec.Name, err)
+	}
 	if err := writeSpecAndToken(tmp, spec); err != nil {
 		return err
 	}
@@ -143,12 +197,18 @@ func writeSpecAndToken(dir string, spec Spec) error {
 
 // Load reads instance name's spec; an unknown name lists the instances there are.
 func Load(state, name string) (Spec, error) {
-	var spec Spec
-	err := files.ReadJSON(filepath.Join(Dir(state, name), specFile), &spec)
+	spec, err := readSpec(Dir(state, name))
 	if errors.Is(err, fs.ErrNotExist) {
 		names, _ := Names(state)
 		return spec, ident.Unknown("instance", name, filepath.Join(state, "instances"), names)
 	}
+	return spec, err
+}
+
+// readSpec reads the spec of the instance in dir.
+func readSpec(dir string) (Spec, error) {
+	var spec Spec
+	err := files.ReadJSON(filepath.Join(dir, specFile), &spec)
 	return spec, err
 }
 

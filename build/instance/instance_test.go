@@ -5,8 +5,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/simple-uml/simple-uml/build/files"
+	"github.com/simple-uml/simple-uml/build/lab"
 	"github.com/simple-uml/simple-uml/build/uml"
 )
 
@@ -114,5 +116,61 @@ func TestAdopt(t *testing.T) {
 	}
 	if st, ready := Ready(dir); ready || st.Phase != PhaseStopped {
 		t.Errorf("no supervisor: %+v ready %v", st, ready)
+	}
+}
+
+// CreateLab copies each image once however many guests boot it, and a lab guest's console and logs
+// are reached by its name only: another is refused with the list.
+func TestCreateLab(t *testing.T) {
+	src, state := t.TempDir(), t.TempDir()
+	for _, f := range []string{"linux", "shared.ext4", "other.ext4"} {
+		os.WriteFile(filepath.Join(src, f), []byte(f), 0o644)
+	}
+	l := &lab.Lab{Name: "trio", Guests: []lab.Guest{{Name: "a"}, {Name: "r"}, {Name: "c"}}}
+	shared, other := filepath.Join(src, "shared.ext4"), filepath.Join(src, "other.ext4")
+	images := map[string]lab.Image{"a": {Path: shared, RootPassword: "pa"}, "r": {Path: other}, "c": {Path: shared}}
+	if err := CreateLab(state, Spec{Name: "trio", Lab: l}, filepath.Join(src, "linux"), images); err != nil {
+		t.Fatal(err)
+	}
+	spec, err := Load(state, "trio")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := Dir(state, "trio")
+	copies, _ := filepath.Glob(filepath.Join(dir, "images", "*"))
+	if len(copies) != 2 || spec.LabImages["a"].Path != spec.LabImages["c"].Path || spec.LabImages["a"].RootPassword != "pa" ||
+		spec.Options.Kernel != filepath.Join(dir, "linux") || spec.Kind() != "lab" {
+		t.Errorf("copies %v, spec %+v", copies, spec)
+	}
+	if data, _ := os.ReadFile(spec.LabImages["r"].Path); string(data) != "other.ext4" {
+		t.Errorf("r's image is a copy of %q", data)
+	}
+	if err := labGuest(spec, "x"); err == nil || !strings.Contains(err.Error(), "a, r, c") {
+		t.Errorf("an unknown guest: %v", err)
+	}
+	if err := labGuest(Spec{Name: "web"}, "a"); err == nil || !strings.Contains(err.Error(), "not a lab") {
+		t.Errorf("a guest of a single-guest instance: %v", err)
+	}
+	if err := CreateLab(state, Spec{Name: "trio", Lab: l}, filepath.Join(src, "linux"), images); err == nil || !strings.Contains(err.Error(), "rm trio") {
+		t.Errorf("made twice: %v", err)
+	}
+}
+
+// pruneRuns keeps only the newest lab run folder.
+func TestPruneRuns(t *testing.T) {
+	runs := t.TempDir()
+	for i, name := range []string{"old", "older", "newest"} {
+		os.Mkdir(filepath.Join(runs, name), 0o700)
+		when := time.Now().Add(time.Duration([]int{-2, -3, 0}[i]) * time.Hour)
+		os.Chtimes(filepath.Join(runs, name), when, when)
+	}
+	if err := pruneRuns(runs); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(runs); len(left) != 1 || left[0].Name() != "newest" {
+		t.Errorf("left %v, want newest", left)
+	}
+	if err := pruneRuns(filepath.Join(runs, "none")); err != nil {
+		t.Errorf("no runs yet: %v", err)
 	}
 }

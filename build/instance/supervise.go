@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/simple-uml/simple-uml/build/console"
-	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/lock"
 	"github.com/simple-uml/simple-uml/build/uml"
 )
@@ -82,7 +81,7 @@ func Supervise(ctx context.Context, dir string, spec *Spec, echo io.Writer) erro
 	}
 	if spec != nil {
 		s.spec = *spec
-	} else if err := files.ReadJSON(filepath.Join(dir, specFile), &s.spec); err != nil {
+	} else if s.spec, err = readSpec(dir); err != nil {
 		return err
 	}
 	s.log = &rotatingLog{path: filepath.Join(dir, consoleFile), max: consoleLogMax}
@@ -112,7 +111,7 @@ func (s *supervisor) run(ctx context.Context) error {
 		if !s.spec.Restart.again(phase) {
 			return s.setPhase(phase, reason)
 		}
-		fmt.Fprintf(s.log, "\r\n[simple-uml: the guest %s (%s); restart %s: booting it again]\r\n", phase, reason, s.spec.Restart)
+		fmt.Fprintf(s.log, "\r\n[simple-uml: the %s %s (%s); restart %s: booting it again]\r\n", s.spec.Kind(), phase, reason, s.spec.Restart)
 		if time.Since(started) > time.Minute {
 			pause = time.Second
 		}
@@ -131,6 +130,9 @@ func (s *supervisor) run(ctx context.Context) error {
 // bootOnce boots the guest and returns how it ended: PhaseExited (powered off), PhaseCrashed and
 // why, or PhaseStopped when ctx ended.
 func (s *supervisor) bootOnce(ctx context.Context) (string, string, error) {
+	if s.spec.Lab != nil {
+		return s.bootLab(ctx)
+	}
 	o := s.spec.Options
 	o.Umid = uml.InstanceUmid + s.spec.Name // a boot refused its COW file names this instance
 	o.Console = teeConsole{s.hub, s.log}

@@ -33,11 +33,14 @@ type Image struct {
 type Options struct {
 	// Guest is what every guest boots with: the kernel and the sandbox; the lab file gives each its
 	// image, memory, arguments, network and LANs.
-	Guest   uml.Options
-	Image   func(Guest) (Image, error) // what a guest boots: its image, or its recipe's
-	Runs    string                     // where the run's own folder is made: COW files, console logs, captures
-	Ready   string                     // console text that means a guest is up
-	Timeout time.Duration              // for each step of each guest
+	Guest uml.Options
+	Image func(Guest) (Image, error) // what a guest boots: its image, or its recipe's
+	Runs  string                     // where the run's own folder is made: COW files, console logs, captures
+	// Disks, when set, keeps each guest's COW file in Disks/<guest>/ across runs (a lab instance's),
+	// rather than in the run's folder, which Stop empties of them.
+	Disks   string
+	Ready   string        // console text that means a guest is up
+	Timeout time.Duration // for each step of each guest
 	Log     io.Writer
 }
 
@@ -136,11 +139,22 @@ func (r *Running) admitter(lanName string) lan.Admit {
 	}
 }
 
+// diskDir is the folder of g's COW file.
+func (r *Running) diskDir(g *guestRun) string {
+	if r.opts.Disks != "" {
+		return filepath.Join(r.opts.Disks, g.spec.Name)
+	}
+	return filepath.Join(r.Dir, g.spec.Name)
+}
+
 // CapturePath is where a LAN's capture is written.
 func (r *Running) CapturePath(lanName string) string { return filepath.Join(r.Dir, lanName+".pcap") }
 
 // ConsolePath is where a guest's console is logged.
-func (r *Running) ConsolePath(guest string) string { return filepath.Join(r.Dir, guest+".console.log") }
+func (r *Running) ConsolePath(guest string) string { return ConsolePath(r.Dir, guest) }
+
+// ConsolePath is where a guest's console is logged in the lab run folder runDir.
+func ConsolePath(runDir, guest string) string { return filepath.Join(runDir, guest+".console.log") }
 
 func (r *Running) socket(lanName string) string {
 	return filepath.Join(r.sockets.Path, lanName+".sock")
@@ -174,8 +188,8 @@ func (r *Running) boot(ctx context.Context, g *guestRun) error {
 	}
 	// Each guest's COW file in a folder of its own: its sandbox may write there, and nowhere another
 	// guest's disk, console or capture is.
-	own := filepath.Join(r.Dir, g.spec.Name)
-	if err := os.Mkdir(own, 0o700); err != nil {
+	own := r.diskDir(g)
+	if err := os.MkdirAll(own, 0o700); err != nil {
 		return err
 	}
 	o := r.opts.Guest
@@ -314,20 +328,22 @@ func (r *Running) Down() []string {
 		if g.vm == nil {
 			continue
 		}
+		// A panic first: a panicked kernel may have ended too.
+		if strings.Contains(g.vm.Console(), "Kernel panic") {
+			out = append(out, fmt.Sprintf("%s panicked (console: %s)", g.spec.Name, g.console))
+			continue
+		}
 		select {
 		case <-g.vm.Done():
 			out = append(out, fmt.Sprintf("%s stopped (console: %s)", g.spec.Name, g.console))
-			continue
 		default:
-		}
-		if strings.Contains(g.vm.Console(), "Kernel panic") {
-			out = append(out, fmt.Sprintf("%s panicked (console: %s)", g.spec.Name, g.console))
 		}
 	}
 	return out
 }
 
-// Stop ends every guest, every LAN and their files. The run folder keeps the consoles and captures.
+// Stop ends every guest, every LAN and their files. The run folder keeps the consoles and captures;
+// the COW files go unless they are kept in Options.Disks.
 // It has to finish within the 5 seconds mage gives a target after Ctrl-C before it exits anyway: the
 // guests are stopped together, not one after another.
 func (r *Running) Stop() {
@@ -356,8 +372,10 @@ func (r *Running) Stop() {
 	for _, f := range r.files {
 		f.Close()
 	}
-	for _, g := range r.guests {
-		os.RemoveAll(filepath.Join(r.Dir, g.spec.Name))
+	if r.opts.Disks == "" {
+		for _, g := range r.guests {
+			os.RemoveAll(r.diskDir(g))
+		}
 	}
 	r.own.Keep()
 }

@@ -6,11 +6,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/instance"
+	"github.com/simple-uml/simple-uml/build/lab"
 	"github.com/simple-uml/simple-uml/build/ui"
 )
 
@@ -18,50 +21,88 @@ import (
 // when it does not exist) and returns once its guest is ready.
 func Up(ctx context.Context, cfg config.Config, name, restart string, w io.Writer) error {
 	dir := instance.Dir(cfg.Paths.State, name)
-	if _, err := instance.Load(cfg.Paths.State, name); err != nil {
-		if err := createInstance(cfg, name, restart, w); err != nil {
+	spec, err := instance.Load(cfg.Paths.State, name)
+	if err != nil {
+		if spec, err = createInstance(cfg, name, restart, w); err != nil {
 			return err
 		}
 	} else if restart != "" {
 		fmt.Fprintf(w, "instance %s exists: its restart policy and boot settings are those it was made with (`go tool mage rm %s` to make it again)\n", name, name)
 	}
 	timeout := time.Duration(cfg.Boot.Timeout) * time.Second
+	if spec.Lab != nil {
+		timeout *= 3 // each guest boots, logs in and is configured, each step within the boot timeout
+	}
 	st, err := instance.Up(ctx, dir, timeout)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "instance %s: %s (supervisor pid %d, kernel pid %d)\n", name, st.Phase, st.Supervisor, st.Kernel)
-	fmt.Fprintf(w, "  console: go tool mage console %s; log: go tool mage logs %s; stop: go tool mage stop %s\n", name, name, name)
+	if spec.Lab == nil {
+		fmt.Fprintf(w, "instance %s: %s (supervisor pid %d, kernel pid %d)\n", name, st.Phase, st.Supervisor, st.Kernel)
+		fmt.Fprintf(w, "  console: go tool mage console %s; log: go tool mage logs %s; stop: go tool mage stop %s\n", name, name, name)
+	} else {
+		fmt.Fprintf(w, "lab instance %s: %s (supervisor pid %d, guests' kernel pids %v)\n", name, st.Phase, st.Supervisor, st.Guests)
+		fmt.Fprintf(w, "  console: go tool mage console %s/<guest>; logs: go tool mage logs %s (the lab) or %s/<guest>; stop: go tool mage stop %s\n", name, name, name, name)
+	}
 	if st.Phase != instance.PhaseReady {
 		return fmt.Errorf("instance %s is %s, not ready (%s): see `go tool mage logs %s`", name, st.Phase, st.Reason, name)
 	}
 	return nil
 }
 
-// createInstance makes instance name from dist/'s pair and the boot settings, saying what of the
-// host it reaches as a boot does.
-func createInstance(cfg config.Config, name, restart string, w io.Writer) error {
+// createInstance makes instance name from dist/'s kernel and the boot settings, saying what of the
+// host it reaches as a boot does: a lab instance when labs/ has a lab of that name, else a guest of
+// boot.recipe's image.
+func createInstance(cfg config.Config, name, restart string, w io.Writer) (instance.Spec, error) {
 	if restart == "" {
 		restart = string(instance.RestartNo)
 	}
 	policy, err := instance.ParseRestart(restart)
 	if err != nil {
-		return err
+		return instance.Spec{}, err
+	}
+	if files.Exists(filepath.Join(cfg.Paths.Labs, name+".toml")) {
+		return createLabInstance(cfg, name, policy, w)
 	}
 	// The instance keeps its COW file in its own folder: no throwaway one.
 	cfg.Boot.COW = filepath.Join(instance.Dir(cfg.Paths.State, name), "guest.cow")
 	g, err := prepareGuest(cfg, w)
 	if err != nil {
-		return err
+		return instance.Spec{}, err
 	}
 	kernel, image := g.opts.Kernel, g.opts.Image
 	spec := instance.Spec{Name: name, Recipe: cfg.Boot.Recipe, Ready: cfg.Boot.Ready, Restart: policy, Options: g.opts}
 	if err := instance.Create(cfg.Paths.State, spec, kernel, image); err != nil {
-		return err
+		return spec, err
 	}
 	fmt.Fprintf(w, "instance %s: made from %s and %s, restart %s, in %s\n", name, kernel, image, policy, instance.Dir(cfg.Paths.State, name))
 	describeBoot(w, g)
-	return nil
+	return spec, nil
+}
+
+// createLabInstance makes instance name of labs/<name>.toml, its guests over dist/'s kernel and
+// their images.
+func createLabInstance(cfg config.Config, name string, policy instance.Restart, w io.Writer) (instance.Spec, error) {
+	l, err := lab.Load(cfg.Paths.Labs, name)
+	if err != nil {
+		return instance.Spec{}, err
+	}
+	linux, err := distLinux(cfg)
+	if err != nil {
+		return instance.Spec{}, err
+	}
+	images := map[string]lab.Image{}
+	for _, g := range l.Guests {
+		if images[g.Name], err = labImage(cfg, g); err != nil {
+			return instance.Spec{}, err
+		}
+	}
+	spec := instance.Spec{Name: name, Ready: cfg.Boot.Ready, Restart: policy, Options: guestOptions(cfg, linux), Lab: l}
+	if err := instance.CreateLab(cfg.Paths.State, spec, linux, images); err != nil {
+		return spec, err
+	}
+	fmt.Fprintf(w, "instance %s: made from lab %s (%d guests on %d LANs) and %s, restart %s, in %s\n", name, l.Path, len(l.Guests), len(l.LANs), linux, policy, instance.Dir(cfg.Paths.State, name))
+	return spec, nil
 }
 
 // Ps lists the instances and the guests simple-uml commands run in the foreground.
@@ -123,6 +164,14 @@ func instanceDir(cfg config.Config, name string) (string, error) {
 	return instance.Dir(cfg.Paths.State, name), nil
 }
 
+// labGuestDir is the folder of an instance named "<instance>" or "<lab instance>/<guest>", and the
+// guest.
+func labGuestDir(cfg config.Config, name string) (dir, guest string, err error) {
+	name, guest, _ = strings.Cut(name, "/")
+	dir, err = instanceDir(cfg, name)
+	return dir, guest, err
+}
+
 // StopInstance stops instance name; its folder and COW file stay.
 func StopInstance(cfg config.Config, name string, w io.Writer) error {
 	dir, err := instanceDir(cfg, name)
@@ -136,20 +185,25 @@ func StopInstance(cfg config.Config, name string, w io.Writer) error {
 	return nil
 }
 
-// Logs writes instance name's console log; follow keeps writing until Ctrl-C.
+// Logs writes instance name's console log, or a lab instance's guest's ("<lab>/<guest>"); follow
+// keeps writing until Ctrl-C.
 func Logs(ctx context.Context, cfg config.Config, name string, follow bool, w io.Writer) error {
-	dir, err := instanceDir(cfg, name)
+	dir, guest, err := labGuestDir(cfg, name)
 	if err != nil {
 		return err
 	}
-	return instance.Logs(ctx, dir, ui.VisibleWriter(w), follow)
+	return instance.Logs(ctx, dir, guest, ui.VisibleWriter(w), follow)
 }
 
-// Console attaches the terminal to instance name's console until Ctrl-].
+// Console attaches the terminal to instance name's console, or a lab instance's guest's
+// ("<lab>/<guest>"), until Ctrl-].
 func Console(ctx context.Context, cfg config.Config, name string, stdin *os.File, stdout io.Writer) error {
-	dir, err := instanceDir(cfg, name)
+	dir, guest, err := labGuestDir(cfg, name)
 	if err != nil {
 		return err
+	}
+	if guest != "" {
+		return instance.ConsoleGuest(ctx, dir, guest, stdin, stdout)
 	}
 	return instance.Console(ctx, dir, stdin, stdout)
 }

@@ -133,8 +133,105 @@ func TestInstancesEndToEnd(t *testing.T) {
 			t.Errorf("rm %s: %v\n%s", name, err, out)
 		}
 	}
-	if peer.Alive(web.Kernel) || peer.Alive(web.Supervisor) || len(umlProcesses(b.linux)) > 0 {
-		t.Errorf("processes left after rm:\n%s", strings.Join(umlProcesses(b.linux), "\n"))
+	if peer.Alive(web.Kernel) || peer.Alive(web.Supervisor) || len(umlProcesses(filepath.Join(b.dir, "state"))) > 0 {
+		t.Errorf("processes left after rm:\n%s", strings.Join(umlProcesses(filepath.Join(b.dir, "state")), "\n"))
+	}
+	if entries, _ := os.ReadDir(filepath.Join(b.dir, "state", "instances")); len(entries) > 0 {
+		t.Errorf("instance folders left after rm: %v", entries)
+	}
+}
+
+// trioLab is a router between two LANs, a guest on each.
+const trioLab = `
+[[lan]]
+name = "left"
+
+[[lan]]
+name = "right"
+
+[[guest]]
+name = "a"
+interface = [{ lan = "left", address = "10.9.1.1/24" }]
+routes = ["10.9.2.0/24 via 10.9.1.254"]
+
+[[guest]]
+name = "r"
+forwarding = true
+interface = [{ lan = "left", address = "10.9.1.254/24" }, { lan = "right", address = "10.9.2.254/24" }]
+
+[[guest]]
+name = "c"
+interface = [{ lan = "right", address = "10.9.2.1/24" }]
+routes = ["10.9.1.0/24 via 10.9.2.254"]
+`
+
+// TestLabInstanceEndToEnd: a 3-guest lab as an instance, as an ordinary user, through the compiled
+// magefile: up returns once it is ready; ps lists it; a guest's console reaches the other LAN
+// through the router; a file written stays across stop and up, and goes with reset; a panic from
+// inside one guest (sysrq c) brings the lab back under on-failure; rm leaves no process and no
+// folder.
+func TestLabInstanceEndToEnd(t *testing.T) {
+	requireE2E(t)
+	requireImageTools(t)
+	ws, _, owner := e2ePair(t)
+	b := newSignalBench(t, ws, owner)
+	if err := os.WriteFile(filepath.Join(b.dir, "labs", "trio.toml"), []byte(trioLab), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.mageOut(t, "rm", "trio") })
+	if out, err := b.mageOut(t, "up", "trio", "-restart=on-failure"); err != nil || !strings.Contains(out, "lab instance trio: ready") {
+		t.Fatalf("mage up trio: %v\n%s", err, out)
+	}
+	first := b.state("trio")
+	if ps, err := b.mageOut(t, "ps"); err != nil || !strings.Contains(ps, "trio") || !strings.Contains(ps, "lab") || !strings.Contains(ps, "ready") {
+		t.Errorf("ps: %v\n%s", err, ps)
+	}
+	screen := b.console(t, "trio/a", "reached-42", "\n", "ping -c 1 -W 5 10.9.2.1 >/dev/null && echo reached-$((6*7))\n", "echo kept > /root/mark; sync\n")
+	if !strings.Contains(screen, "reached-42") {
+		t.Fatalf("a did not reach c through r:\n%s", screen)
+	}
+	if logs, err := b.mageOut(t, "logs", "trio/a"); err != nil || !strings.Contains(logs, "reached-42") {
+		t.Errorf("logs trio/a: %v\n%s", err, logs)
+	}
+
+	if out, err := b.mageOut(t, "stop", "trio"); err != nil {
+		t.Fatalf("stop: %v\n%s", err, out)
+	}
+	for _, pid := range append(first.Guests, first.Supervisor) {
+		if peer.Alive(pid) {
+			t.Errorf("pid %d outlived stop", pid)
+		}
+	}
+	if out, err := b.mageOut(t, "up", "trio"); err != nil {
+		t.Fatalf("up again: %v\n%s", err, out)
+	}
+	if screen := b.console(t, "trio/a", "kept", "\n", "cat /root/mark\n"); !strings.Contains(screen, "\nkept") {
+		t.Errorf("the file a wrote before stop is gone:\n%s", screen)
+	}
+
+	// sysrq c in c: on-failure brings the lab back, a's disk with it.
+	b.console(t, "trio/c", "Kernel panic", "\n", "echo c > /proc/sysrq-trigger\n")
+	if !waitFor(90*time.Second, func() bool { st := b.state("trio"); return st.Restarts == 1 && st.Phase == instance.PhaseReady }) {
+		t.Errorf("after c's panic under on-failure: %+v", b.state("trio"))
+	}
+	if out, err := b.mageOut(t, "reset", "trio"); err != nil || !strings.Contains(out, "pristine") {
+		t.Errorf("reset: %v\n%s", err, out)
+	}
+	if screen := b.console(t, "trio/a", "No such file", "\n", "cat /root/mark\n"); !strings.Contains(screen, "No such file") {
+		t.Errorf("the file is still there after reset:\n%s", screen)
+	}
+
+	last := b.state("trio")
+	if out, err := b.mageOut(t, "rm", "trio"); err != nil {
+		t.Errorf("rm: %v\n%s", err, out)
+	}
+	for _, pid := range append(last.Guests, last.Supervisor) {
+		if peer.Alive(pid) {
+			t.Errorf("pid %d outlived rm", pid)
+		}
+	}
+	if left := umlProcesses(filepath.Join(b.dir, "state")); len(left) > 0 { // its kernels and supervisor run from there
+		t.Errorf("processes left after rm:\n%s", strings.Join(left, "\n"))
 	}
 	if entries, _ := os.ReadDir(filepath.Join(b.dir, "state", "instances")); len(entries) > 0 {
 		t.Errorf("instance folders left after rm: %v", entries)

@@ -169,3 +169,89 @@ func attachAndType(t *testing.T, cfg config.Config, name, login, command, want s
 	}
 	return screen.String()
 }
+
+// TestLabInstanceOnStandIns: up of a lab's name runs the lab as an instance: ready once every
+// guest is configured; ps lists it as a lab with its guests' memory; console and logs reach a guest
+// by <lab>/<guest>; the guests' disks stay across stop and up and go with reset; a guest's panic
+// brings the whole lab back under on-failure; rm leaves no process.
+func TestLabInstanceOnStandIns(t *testing.T) {
+	privateTemp(t)
+	env := standInLabConfig(t, "configured")
+	env["SUML_STATE"] = t.TempDir()
+	cfg := loadConfig(t, env, nil)
+	ctx := context.Background()
+	var out bytes.Buffer
+	if err := Up(ctx, cfg, "pair", "on-failure", &out); err != nil || !strings.Contains(out.String(), "lab instance pair: ready") {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	t.Cleanup(func() { Remove(cfg, "pair", &out) })
+	first := instanceState(t, cfg.Paths.State, "pair")
+	if first.Kind != "lab" || len(first.State.Guests) != 2 || !peer.Alive(first.State.Guests[0]) || !peer.Alive(first.State.Guests[1]) || first.Memory == 0 {
+		t.Fatalf("after up: %+v", first)
+	}
+	var ps bytes.Buffer
+	if err := Ps(cfg, &ps); err != nil || !strings.Contains(ps.String(), "lab") || strings.Count(ps.String(), "\n") != 2 {
+		t.Errorf("ps: %v (want the lab on one line, its guests not listed as foreground ones)\n%s", err, ps.String())
+	}
+
+	if err := Console(ctx, cfg, "pair", os.Stdin, &out); err == nil || !strings.Contains(err.Error(), "console pair/<guest>") || !strings.Contains(err.Error(), "a, b") {
+		t.Errorf("console of the lab itself: %v", err)
+	}
+	if err := Console(ctx, cfg, "pair/c", os.Stdin, &out); err == nil || !strings.Contains(err.Error(), `no guest "c"`) {
+		t.Errorf("console of a guest the lab has not: %v", err)
+	}
+	// The lab logged in as root and configured b: its shell answers.
+	if screen := attachAndType(t, cfg, "pair/b", "", "echo typed-$((6*7))\n", "typed-42"); !strings.Contains(screen, "typed-42") {
+		t.Errorf("b's console did not answer:\n%s", screen)
+	}
+	var logs bytes.Buffer
+	if err := Logs(ctx, cfg, "pair/b", false, &logs); err != nil || !strings.Contains(logs.String(), "typed-42") {
+		t.Errorf("logs pair/b: %v\n%s", err, logs.String())
+	}
+
+	// a panics: the lab comes back whole, under the same supervisor.
+	attachAndType(t, cfg, "pair/a", "", "echo 'Kernel panic - not syncing: from inside'; exit 1\n", "Kernel panic")
+	again := waitInstance(t, cfg.Paths.State, "pair", func(s instance.Status) bool {
+		return s.State.Restarts == 1 && s.State.Phase == instance.PhaseReady
+	})
+	if again.State.Supervisor != first.State.Supervisor || again.State.Guests[1] == first.State.Guests[1] || peer.Alive(first.State.Guests[1]) {
+		t.Errorf("after a's panic: %+v, want both guests new under the same supervisor", again)
+	}
+	logs.Reset()
+	if err := Logs(ctx, cfg, "pair", false, &logs); err != nil || !strings.Contains(logs.String(), "a panicked") || !strings.Contains(logs.String(), "restart on-failure") {
+		t.Errorf("logs pair: %v\n%s", err, logs.String())
+	}
+
+	// Stop, then up again over the same disks; reset gives new ones.
+	cow := filepath.Join(instance.Dir(cfg.Paths.State, "pair"), "disks", "b", "guest.cow")
+	if err := StopInstance(cfg, "pair", &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range append(again.State.Guests, again.State.Supervisor) {
+		if peer.Alive(pid) {
+			t.Errorf("pid %d outlived stop", pid)
+		}
+	}
+	f, err := os.OpenFile(cow, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatalf("b's COW file after stop: %v", err)
+	}
+	f.WriteString("written-by-the-guest")
+	f.Close()
+	written := func() bool { data, _ := os.ReadFile(cow); return bytes.Contains(data, []byte("written-by-the-guest")) }
+	if err := Up(ctx, cfg, "pair", "", &out); err != nil || !written() {
+		t.Fatalf("up after stop: %v; the disk kept: %v", err, written())
+	}
+	if err := Reset(ctx, cfg, "pair", &out); err != nil || written() {
+		t.Errorf("reset: %v; the disk kept: %v", err, written())
+	}
+	last := instanceState(t, cfg.Paths.State, "pair")
+	if err := Remove(cfg, "pair", &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range append(last.State.Guests, last.State.Supervisor) {
+		if peer.Alive(pid) {
+			t.Errorf("pid %d outlived rm", pid)
+		}
+	}
+}

@@ -110,9 +110,9 @@ func startLab(ctx context.Context, cfg config.Config, name string, w io.Writer) 
 	if err != nil {
 		return nil, err
 	}
-	linux := filepath.Join(cfg.Paths.Dist, kernel.LinuxName)
-	if _, err := os.Stat(linux); err != nil {
-		return nil, fmt.Errorf("%s is missing: build it with `go tool mage kernel`, or fetch a release with `go tool mage fetch`: %w", linux, err)
+	linux, err := distLinux(cfg)
+	if err != nil {
+		return nil, err
 	}
 	fmt.Fprintf(w, "lab %s: starting %d guests on %d LANs\n", name, len(l.Guests), len(l.LANs))
 	guest := guestOptions(cfg, linux)
@@ -122,6 +122,15 @@ func startLab(ctx context.Context, cfg config.Config, name string, w io.Writer) 
 		fmt.Fprintf(w, "lab %s: run folder %s\n", name, r.Dir)
 	}
 	return r, err
+}
+
+// distLinux is dist/'s kernel, which must be there.
+func distLinux(cfg config.Config) (string, error) {
+	linux := filepath.Join(cfg.Paths.Dist, kernel.LinuxName)
+	if _, err := os.Stat(linux); err != nil {
+		return "", fmt.Errorf("%s is missing: build it with `go tool mage kernel`, or fetch a release with `go tool mage fetch`: %w", linux, err)
+	}
+	return linux, nil
 }
 
 // labImage is what a guest boots: the image its lab file names, or its recipe's in dist/ with the

@@ -1,0 +1,148 @@
+package instance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/simple-uml/simple-uml/build/files"
+	"github.com/simple-uml/simple-uml/build/lab"
+)
+
+// A lab instance runs its lab as one unit: a guest that goes down (powered off or panicked) takes
+// the lab down with it, and the restart policy brings the whole lab back, its guests' disks kept.
+
+// bootLab runs the lab instance's lab until ctx ends (stop) or one of its guests goes down, and
+// returns how it ended, as bootOnce does.
+func (s *supervisor) bootLab(ctx context.Context) (string, string, error) {
+	if err := s.setPhase(PhaseStarting, ""); err != nil {
+		return "", "", err
+	}
+	runs := filepath.Join(s.dir, runsDir)
+	if err := pruneRuns(runs); err != nil {
+		return "", "", err
+	}
+	o := lab.Options{Guest: s.spec.Options, Image: s.labImage, Runs: runs, Disks: filepath.Join(s.dir, disksDir),
+		Ready: s.spec.Ready, Timeout: s.spec.Options.Timeout, Log: io.Discard}
+	if o.Timeout == 0 {
+		o.Timeout = time.Minute
+	}
+	r, err := lab.Start(ctx, s.spec.Lab, o)
+	if ctx.Err() != nil {
+		return PhaseStopped, "", nil
+	} else if err != nil {
+		return PhaseCrashed, err.Error(), nil
+	}
+	defer r.Stop()
+	record, err := r.Record(s.dir) // what console <lab>/<guest> reads
+	if err != nil {
+		return "", "", err
+	}
+	defer os.Remove(record)
+	s.setLab(r)
+	defer s.setLab(nil)
+	fmt.Fprintf(s.log, "[simple-uml: lab %s is up: %s; consoles logged in %s]\n", s.spec.Lab.Name, strings.Join(guestNames(s.spec.Lab), ", "), r.Dir)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return PhaseStopped, "", nil
+		case <-tick.C:
+			if down := r.Down(); len(down) > 0 {
+				fmt.Fprintf(s.log, "[simple-uml: lab %s: %s]\n", s.spec.Lab.Name, strings.Join(down, "; "))
+				return PhaseCrashed, strings.Join(down, "; "), nil
+			}
+		}
+	}
+}
+
+// labImage is what a guest of the lab boots: the instance's copy of its image.
+func (s *supervisor) labImage(g lab.Guest) (lab.Image, error) {
+	img, ok := s.spec.LabImages[g.Name]
+	if !ok {
+		return img, fmt.Errorf("the instance's spec has no image for guest %s: `go tool mage rm %s` and up it again", g.Name, s.spec.Name)
+	}
+	return img, nil
+}
+
+// setLab records the running lab r (nil: none) and marks the instance ready.
+func (s *supervisor) setLab(r *lab.Running) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.state.Guests, s.state.Kernel = nil, 0
+	if r == nil {
+		return
+	}
+	for _, g := range s.spec.Lab.Guests {
+		s.state.Guests = append(s.state.Guests, r.Pid(g.Name))
+	}
+	s.state.Phase, s.state.Started, s.state.Run = PhaseReady, time.Now(), r.Dir
+	writeState(s.dir, s.state)
+}
+
+// pruneRuns removes the lab run folders in runs but the newest: the last run's consoles stay to be
+// read after a crash, and no more pile up.
+func pruneRuns(runs string) error {
+	entries, err := os.ReadDir(runs)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	modified := func(e os.DirEntry) time.Time {
+		fi, err := e.Info()
+		if err != nil {
+			return time.Time{}
+		}
+		return fi.ModTime()
+	}
+	slices.SortFunc(entries, func(a, b os.DirEntry) int { return modified(a).Compare(modified(b)) })
+	for _, e := range entries[:max(len(entries)-1, 0)] {
+		if err := files.RemoveAllWritable(filepath.Join(runs, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func guestNames(l *lab.Lab) []string {
+	var names []string
+	for _, g := range l.Guests {
+		names = append(names, g.Name)
+	}
+	return names
+}
+
+// labGuest checks that the lab instance with spec has guest; the error lists its guests.
+func labGuest(spec Spec, guest string) error {
+	if spec.Lab == nil {
+		return fmt.Errorf("instance %s is a guest, not a lab: leave out /%s", spec.Name, guest)
+	}
+	if !slices.Contains(guestNames(spec.Lab), guest) {
+		return fmt.Errorf("lab instance %s has no guest %q: its guests are %s", spec.Name, guest, strings.Join(guestNames(spec.Lab), ", "))
+	}
+	return nil
+}
+
+// ConsoleGuest attaches the terminal in/out to guest's console in the lab instance in dir, until
+// Ctrl-].
+func ConsoleGuest(ctx context.Context, dir, guest string, in *os.File, out io.Writer) error {
+	spec, err := readSpec(dir)
+	if err != nil {
+		return err
+	}
+	if err := labGuest(spec, guest); err != nil {
+		return err
+	}
+	if !running(dir) || readState(dir).Phase != PhaseReady {
+		return fmt.Errorf("lab instance %s is not up: `go tool mage up %s` starts it", spec.Name, spec.Name)
+	}
+	return lab.AttachGuest(ctx, dir, spec.Lab, guest, in, out)
+}
