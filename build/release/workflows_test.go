@@ -34,7 +34,7 @@ func TestWorkflowsLint(t *testing.T) {
 // writeScopes is every permission a job may write with; jobs not listed may only read.
 var writeScopes = map[string][]string{
 	"bump.yml/bump":       {"actions", "contents", "pull-requests"},
-	"release.yml/publish": {"contents"},
+	"release.yml/publish": {"contents", "packages"}, // the release, and the images pushed to ghcr.io,
 }
 
 var (
