@@ -309,6 +309,16 @@ func Push(ctx context.Context) error {
 	return err
 }
 
+// Pull fetches an OCI image by digest (registry/repository@sha256:...), checks every blob against it, and writes it to dist/ as image does.
+func Pull(ctx context.Context, ref string) error {
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	_, err = pipeline.Pull(ctx, cfg, ref, os.Getenv, os.Stdout)
+	return err
+}
+
 // Debug boots dist/'s pair under gdb with the unstripped kernel, stopped at start_kernel.
 func Debug(ctx context.Context) error {
 	cfg, err := loadConfig()

@@ -22,6 +22,7 @@ var TargetTables = map[string][]string{
 	"image":      {"boot", "paths"},
 	"kube":       {"boot", "paths"},
 	"push":       {"release", "boot", "kernel", "paths"},
+	"pull":       {"paths"},
 	"lab":        {"boot", "paths"},
 	"labConsole": {"paths"},
 	"labTest":    {"boot", "paths"},

@@ -51,10 +51,11 @@ func layoutImage(dir string) (v1.Image, error) {
 }
 
 // Pull fetches the image ref names by digest (registry/repository@sha256:...) and writes it as Write
-// does, an OCI layout beside archive and archive, named name for `podman load`. The manifest must
-// have that digest and every blob the digest its manifest gives: a registry that serves anything
-// else is refused before archive is written.
-func Pull(ctx context.Context, ref, archive, imageName string, auth authn.Authenticator) error {
+// does, an OCI layout beside archive and archive, named as Write names recipe's image of the
+// kernel version it is labelled with (Ref) for `podman load`: what Write wrote comes back byte for
+// byte. The manifest must have that digest and every blob the digest its manifest gives: a registry
+// that serves anything else is refused before archive is written.
+func Pull(ctx context.Context, ref, archive, recipe string, auth authn.Authenticator) error {
 	digest, err := name.NewDigest(ref)
 	if err != nil {
 		return fmt.Errorf("image reference %q: %w (take an image by digest: registry/repository@sha256:<64 hex digits>)", ref, err)
@@ -72,7 +73,7 @@ func Pull(ctx context.Context, ref, archive, imageName string, auth authn.Authen
 		return err
 	}
 	defer os.RemoveAll(work)
-	if err := writeLayoutAndArchive(img, imageName, cfg.Created.Time, work, archive); err != nil {
+	if err := writeLayoutAndArchive(img, Ref(recipe, cfg.Config.Labels[versionLabel]), cfg.Created.Time, work, archive); err != nil {
 		return fmt.Errorf("pull %s: %w", ref, err)
 	}
 	return nil

@@ -33,7 +33,7 @@ func TestPushAndPull(t *testing.T) {
 		}
 	}
 	pulled := filepath.Join(t.TempDir(), "test.oci.tar")
-	if err := Pull(context.Background(), addr+"/simple-uml/test@"+digest.String(), pulled, Ref("test", "1.0"), authn.Anonymous); err != nil {
+	if err := Pull(context.Background(), addr+"/simple-uml/test@"+digest.String(), pulled, "test", authn.Anonymous); err != nil {
 		t.Fatal(err)
 	}
 	want, _ := os.ReadFile(archive)
@@ -89,7 +89,7 @@ func TestPullRefuses(t *testing.T) {
 				tt.before(t)
 			}
 			pulled := filepath.Join(t.TempDir(), "test.oci.tar")
-			err := Pull(context.Background(), tt.ref, pulled, Ref("test", "1.0"), authn.Anonymous)
+			err := Pull(context.Background(), tt.ref, pulled, "test", authn.Anonymous)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("pull %s: %v, want an error saying %q", tt.ref, err, tt.want)
 			}

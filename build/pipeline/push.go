@@ -5,12 +5,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path"
 	"path/filepath"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 
 	"github.com/simple-uml/simple-uml/build/config"
+	"github.com/simple-uml/simple-uml/build/ident"
 	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/ociimage"
 	"github.com/simple-uml/simple-uml/build/release"
@@ -37,14 +39,43 @@ func Push(ctx context.Context, cfg config.Config, getenv func(string) string, w 
 		return "", fmt.Errorf("%s holds kernel %s, the release %s kernel %s: write it again with `go tool mage image`", layout, version, m.Tag, m.Kernel.Version)
 	}
 	repository := strings.ToLower(cfg.Release.Registry + "/" + gh.Owner + "/" + gh.Repo + "/" + cfg.Boot.Recipe)
-	var auth authn.Authenticator = authn.Anonymous
-	if token := getenv("GITHUB_TOKEN"); token != "" {
-		auth = &authn.Basic{Username: cmp.Or(getenv("GITHUB_ACTOR"), "simple-uml"), Password: token}
-	}
-	digest, err := ociimage.Push(ctx, layout, repository+":"+m.Tag, auth)
+	digest, err := ociimage.Push(ctx, layout, repository+":"+m.Tag, registryAuth(getenv))
 	if err != nil {
 		return "", err
 	}
 	fmt.Fprintf(w, "pushed %s:%s, %s@%s\n", repository, m.Tag, repository, digest)
 	return repository + "@" + digest.String(), nil
+}
+
+// registryAuth is GITHUB_TOKEN (ghcr.io takes it, with GITHUB_ACTOR as the user), or nothing.
+func registryAuth(getenv func(string) string) authn.Authenticator {
+	if token := getenv("GITHUB_TOKEN"); token != "" {
+		return &authn.Basic{Username: cmp.Or(getenv("GITHUB_ACTOR"), "simple-uml"), Password: token}
+	}
+	return authn.Anonymous
+}
+
+// Pull fetches the image ref names by digest (registry/repository@sha256:...), checking the manifest
+// and every blob against it, and writes it to dist/ as `mage image` does: <name>.oci.tar and its
+// layout folder, name being the repository's last part (the recipe, for an image `mage push` sent).
+// It returns the archive's path.
+func Pull(ctx context.Context, cfg config.Config, ref string, getenv func(string) string, w io.Writer) (string, error) {
+	repository, _, byDigest := strings.Cut(ref, "@")
+	if !byDigest {
+		return "", fmt.Errorf("image reference %q: take an image by digest, registry/repository@sha256:<64 hex digits> (`mage push` prints it)", ref)
+	}
+	name := path.Base(repository)
+	if err := ident.Name("the image's name (the last part of its repository)", name); err != nil {
+		return "", err
+	}
+	archive := filepath.Join(cfg.ImagesDir(), name+".oci.tar")
+	if err := ociimage.Pull(ctx, ref, archive, name, registryAuth(getenv)); err != nil {
+		return "", err
+	}
+	version, err := ociimage.KernelVersion(ociimage.LayoutDir(archive))
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(w, "pulled %s, of kernel %s, verified, to %s (and as an OCI layout, %s)\n  podman load -i %s\n", ref, version, archive, ociimage.LayoutDir(archive), archive)
+	return archive, nil
 }

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-
 	"github.com/simple-uml/simple-uml/build/instance"
 	"github.com/simple-uml/simple-uml/build/ociimage"
 	"github.com/simple-uml/simple-uml/build/ociimage/registrytest"
@@ -55,7 +53,22 @@ func TestPush(t *testing.T) {
 	if want := addr + "/owner/repo/" + cfg.Boot.Recipe + "@sha256:"; !strings.HasPrefix(ref, want) || !strings.Contains(out.String(), ":v6.12.117-1") {
 		t.Errorf("pushed %s, want %s...; said %q", ref, want, out.String())
 	}
-	if err := ociimage.Pull(ctx, ref, filepath.Join(t.TempDir(), "pulled.oci.tar"), "pulled", authn.Anonymous); err != nil {
-		t.Errorf("the pushed image by its digest: %v", err)
+	pushed, err := os.ReadFile(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.RemoveAll(archive)
+	os.RemoveAll(ociimage.LayoutDir(archive))
+	out.Reset()
+	if got, err := Pull(ctx, cfg, ref, getenv, &out); err != nil || got != archive || !strings.Contains(out.String(), "of kernel 6.12.117") {
+		t.Fatalf("pull of the pushed image by its digest: %s %v\n%s", got, err, out.String())
+	}
+	if pulled, _ := os.ReadFile(archive); !bytes.Equal(pulled, pushed) {
+		t.Error("the pulled archive is not the pushed one")
+	}
+	for _, bad := range []string{strings.Replace(ref, "@sha256:", ":", 1) + "x", addr + "/owner/repo/" + cfg.Boot.Recipe + ":v6.12.117-1"} {
+		if _, err := Pull(ctx, cfg, bad, getenv, &out); err == nil || !strings.Contains(err.Error(), "by digest") {
+			t.Errorf("pull of %s: %v, want a digest asked for", bad, err)
+		}
 	}
 }
