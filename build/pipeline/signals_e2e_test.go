@@ -286,3 +286,45 @@ func (b *signalBench) signalOnce(t *testing.T, args []string, ready string, sig 
 		b.command("tmux", "kill-session", "-t", "suml-lab-pair").Run()
 	}
 }
+
+// TestKilledDebugLeavesNoKernel: `mage debug` killed with SIGKILL while its guest runs under gdb
+// leaves no kernel running: gdb dies with mage (its parent-death signal), and the kernel with gdb
+// (gdb traces it with PTRACE_O_EXITKILL; a tracee whose tracer dies is otherwise let go).
+func TestKilledDebugLeavesNoKernel(t *testing.T) {
+	requireE2E(t)
+	requireImageTools(t)
+	ws, _, owner := e2ePair(t)
+	b := newSignalBench(t, ws, owner)
+	r := b.start(t, "debug")
+	defer r.stdin.Close()
+	exited := make(chan error, 1)
+	go func() { exited <- r.cmd.Wait() }()
+	if !waitFor(2*time.Minute, func() bool { return strings.Contains(r.out.String(), "start_kernel") }) {
+		t.Fatalf("gdb did not stop in start_kernel:\n%s", r.out.String())
+	}
+	r.stdin.WriteString("continue\n")
+	if !waitFor(time.Minute, func() bool { return strings.Contains(r.out.String(), "login:") }) {
+		t.Fatalf("the guest did not boot under gdb:\n%s", r.out.String())
+	}
+	syscall.Kill(b.magePid(), syscall.SIGKILL)
+	select {
+	case <-exited:
+	case <-time.After(20 * time.Second):
+		r.cmd.Process.Kill()
+	}
+	running := func() []string {
+		var out []string
+		for _, p := range umlProcesses(b.linux) { // dist/linux-debug, and the helpers naming it
+			if !stopped(p) {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	if !waitFor(5*time.Second, func() bool { return len(running()) == 0 }) {
+		t.Errorf("guest processes outlived a killed mage debug:\n%s", strings.Join(running(), "\n"))
+		for _, p := range running() {
+			syscall.Kill(pidOf(p), syscall.SIGKILL)
+		}
+	}
+}
