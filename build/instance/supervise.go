@@ -139,7 +139,8 @@ func (s *supervisor) bootOnce(ctx context.Context) (string, string, error) {
 	if s.echo != nil {
 		o.Console = teeConsole{s.echo, s.hub, s.log}
 	}
-	vm, err := uml.Start(ctx, o)
+	// Not ctx: a stop must reach a guest that still runs, to settle its disk before it ends (below).
+	vm, err := uml.Start(context.WithoutCancel(ctx), o)
 	if err != nil {
 		return "", "", err
 	}
@@ -152,6 +153,7 @@ func (s *supervisor) bootOnce(ctx context.Context) (string, string, error) {
 	go s.awaitReady(ctx, vm)
 	select {
 	case <-ctx.Done():
+		s.settle(vm)
 		vm.Stop()
 		return PhaseStopped, "", nil
 	case <-vm.Done():
@@ -164,6 +166,14 @@ func (s *supervisor) bootOnce(ctx context.Context) (string, string, error) {
 		return PhaseCrashed, err.Error(), nil
 	}
 	return PhaseExited, "powered off", nil
+}
+
+// settle has vm write what it holds to its disk before it is stopped: the instance keeps the disk,
+// and a file written just before (sshd's host keys at its first start) must be on it.
+func (s *supervisor) settle(vm *uml.Guest) {
+	if err := vm.Settle(uml.SettleTimeout); err != nil {
+		fmt.Fprintf(s.log, "\r\n[simple-uml: stopping without the guest's disk settled: %v]\r\n", err)
+	}
 }
 
 // teeConsole passes the console to each writer whatever the others do: a console log that cannot

@@ -202,7 +202,12 @@ func (r *Running) boot(ctx context.Context, g *guestRun) error {
 	for j, i := range g.spec.Interfaces {
 		o.LANs = append(o.LANs, uml.LANPort{Socket: r.socket(i.LAN), MAC: mac(r.guestIndex(g), j)})
 	}
-	vm, err := uml.Start(ctx, o)
+	guestCtx := ctx
+	if r.opts.Disks != "" {
+		// Stop, not ctx, ends a guest whose disk is kept: it settles the disk first.
+		guestCtx = context.WithoutCancel(ctx)
+	}
+	vm, err := uml.Start(guestCtx, o)
 	if err != nil {
 		return err
 	}
@@ -356,7 +361,12 @@ func (r *Running) Stop() {
 			g.consoleListener.Close()
 		}
 		if g.vm != nil {
-			stopping.Go(g.vm.Stop)
+			stopping.Go(func() {
+				if r.opts.Disks != "" { // kept: what the guest wrote just before must be on it
+					g.vm.Settle(uml.SettleTimeout)
+				}
+				g.vm.Stop()
+			})
 		}
 	}
 	stopping.Wait()

@@ -160,6 +160,54 @@ func TestVoidSystem(t *testing.T) {
 		}
 	})
 
+	t.Run("an instance keeps its ssh host key", func(t *testing.T) {
+		port := freeLocalPort(t)
+		cfg := voidConfig(t, ws, map[string]string{
+			"SUML_BOOT_NET": "user", "SUML_BOOT_FORWARD": fmt.Sprintf("%d:22", port), "SUML_STATE": t.TempDir(),
+		})
+		knownHosts := filepath.Join(t.TempDir(), "known_hosts")
+		ssh := func(checking string) (string, error) { // sshd starts a moment after the login prompt
+			var out []byte
+			var err error
+			for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(time.Second) {
+				out, err = exec.Command("ssh", "-i", sshKey, "-p", strconv.Itoa(port), "-o", "BatchMode=yes",
+					"-o", "StrictHostKeyChecking="+checking, "-o", "UserKnownHostsFile="+knownHosts,
+					"-o", "ConnectTimeout=20", "root@127.0.0.1", "cat /etc/hostname").CombinedOutput()
+				if err == nil || bytes.Contains(out, []byte("HOST IDENTIFICATION HAS CHANGED")) {
+					break
+				}
+			}
+			return string(out), err
+		}
+		ctx := context.Background()
+		var log bytes.Buffer
+		if err := Up(ctx, cfg, "sshd", "", &log); err != nil {
+			t.Fatalf("up: %v\n%s", err, log.String())
+		}
+		t.Cleanup(func() { Remove(cfg, "sshd", &log) })
+		if out, err := ssh("accept-new"); err != nil {
+			t.Fatalf("ssh to the instance: %v\n%s", err, out)
+		}
+		if err := StopInstance(cfg, "sshd", &log); err != nil {
+			t.Fatal(err)
+		}
+		if err := Up(ctx, cfg, "sshd", "", &log); err != nil {
+			t.Fatalf("up again: %v\n%s", err, log.String())
+		}
+		if out, err := ssh("yes"); err != nil {
+			var logs bytes.Buffer
+			Logs(ctx, cfg, "sshd", false, &logs)
+			t.Errorf("ssh after stop and up, with the host key known: %v\n%s\nthe instance's console:\n%s", err, out, logs.String())
+		}
+		// reset makes sshd make new keys: the check above would see them.
+		if err := Reset(ctx, cfg, "sshd", &log); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := ssh("yes"); err == nil || !strings.Contains(out, "HOST IDENTIFICATION HAS CHANGED") {
+			t.Errorf("ssh after reset: %v, want a changed host key\n%s", err, out)
+		}
+	})
+
 	t.Run("mage test", func(t *testing.T) {
 		var log bytes.Buffer
 		start := time.Now()
