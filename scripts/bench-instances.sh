@@ -2,14 +2,41 @@
 # Times the instance commands as a person runs them, whole commands of a compiled magefile (so that
 # mage's own compile is not measured): up (a new instance, to its ready text), ps, stop, up again
 # (over its kept disk), reset (of a running instance: stop, new disk, up) and rm; and the resident
-# memory ps reports for the guest. Uses dist/'s pair (or SUML_DIST's) and a state folder of its own.
-#   scripts/bench-instances.sh [rounds]   (default 3)
+# memory ps reports for the guest; then up and stop of a 3-guest lab instance (a router between two
+# LANs); then what supervising a fleet of idle instances costs the host: resident memory and CPU
+# of all their processes (supervisors, kernels and the guests' processes) over 60 s, for 1 and for
+# <fleet> guests. Uses dist/'s pair (or SUML_DIST's) and a state folder of its own.
+#   scripts/bench-instances.sh [rounds] [fleet]   (defaults 3 and 50)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
+fleet=${2:-50}
 work=$(mktemp -d /tmp/suml-bench-inst.XXXXXX)
-export SUML_STATE=$work/state
-trap 'rm -rf "$work"' EXIT
+export SUML_STATE=$work/state SUML_LABS=$work/labs
+mkdir "$SUML_LABS"
+cat >"$SUML_LABS/trio.toml" <<'LAB'
+[[lan]]
+name = "left"
+[[lan]]
+name = "right"
+[[guest]]
+name = "a"
+interface = [{ lan = "left", address = "10.9.1.1/24" }]
+routes = ["10.9.2.0/24 via 10.9.1.254"]
+[[guest]]
+name = "r"
+forwarding = true
+interface = [{ lan = "left", address = "10.9.1.254/24" }, { lan = "right", address = "10.9.2.254/24" }]
+[[guest]]
+name = "c"
+interface = [{ lan = "right", address = "10.9.2.1/24" }]
+routes = ["10.9.1.0/24 via 10.9.2.254"]
+LAB
+cleanup() {
+  for d in "$SUML_STATE"/instances/*/; do [ -d "$d" ] && "$work/mage" rm "$(basename "$d")" >/dev/null 2>&1; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
 go tool mage -compile "$work/mage"
 
 # secs CMD... prints CMD's wall time in seconds.
@@ -30,4 +57,35 @@ for round in $(seq "$rounds"); do
   rm=$(secs "$work/mage" rm bench)
   printf 'round %d: up %.2f s, ps %.2f s, stop %.2f s, up again %.2f s, reset %.2f s, rm %.2f s; guest memory %s\n' \
     "$round" "$up" "$ps" "$stop" "$again" "$reset" "$rm" "$mem"
+done
+
+lab=$(secs "$work/mage" up trio)
+labstop=$(secs "$work/mage" stop trio)
+"$work/mage" rm trio >/dev/null
+printf 'lab instance of 3 guests: up %.2f s (booted, logged in, configured), stop %.2f s\n' "$lab" "$labstop"
+
+# pids of every process running from the state folder: supervisors (a copy of the program in each
+# instance's folder), kernels and their helpers (named by their instance's files).
+fleet_pids() { pgrep -f "$SUML_STATE/instances/" || true; }
+# ticks PIDS... sums the processes' user and system CPU time, in clock ticks.
+ticks() { local t=0 p; for p in "$@"; do [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+for n in 1 "$fleet"; do
+  start=$(date +%s.%N)
+  for i in $(seq "$n"); do "$work/mage" up "idle$i" >/dev/null; done
+  took=$(echo "$(date +%s.%N) - $start" | bc)
+  sleep 10 # the guests settle after their boot
+  mapfile -t pids < <(fleet_pids)
+  before=$(ticks "${pids[@]}")
+  supervisors_before=$(ticks $(pgrep -f "^$SUML_STATE/instances/[^/]*/simple-uml\$"))
+  sleep 60
+  after=$(ticks "${pids[@]}")
+  # Proportional set size: a kernel and its helpers share the guest's memory file, which a sum of
+  # resident sizes would count once for each.
+  pss() { for p in "$@"; do awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null; done | awk '{s += $1} END {print s / 1024}'; }
+  mapfile -t supervisors < <(pgrep -f "^$SUML_STATE/instances/[^/]*/simple-uml\$" || true)
+  all=$(pss "${pids[@]}")
+  printf '%d idle guests: up one after another %.1f s; %d processes, %.0f MiB in all (PSS; %.1f per guest, of it the supervisor %.1f), CPU %.2f%% of one core over 60 s (the supervisors %.2f%%)\n' \
+    "$n" "$took" "${#pids[@]}" "$all" "$(echo "$all / $n" | bc -l)" "$(echo "$(pss "${supervisors[@]}") / $n" | bc -l)" \
+    "$(echo "($after - $before) / $(getconf CLK_TCK) / 60 * 100" | bc -l)" "$(echo "($(ticks "${supervisors[@]}") - $supervisors_before) / $(getconf CLK_TCK) / 60 * 100" | bc -l)"
+  for i in $(seq "$n"); do "$work/mage" rm "idle$i" >/dev/null; done
 done
