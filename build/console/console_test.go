@@ -33,15 +33,8 @@ func (b *lockedBuffer) String() string {
 // TestServeAndAttach: a client with the token sees what the guest prints and types into it until
 // Ctrl-]; one with the wrong token is refused and sees nothing.
 func TestServeAndAttach(t *testing.T) {
-	socket := filepath.Join(t.TempDir(), "g.console")
-	ln, err := net.Listen("unix", socket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	hub := NewHub()
 	var typed lockedBuffer
-	Serve(ln, "secret", hub, func(s string) error { typed.Write([]byte(s)); return nil })
+	socket, hub := serveConsole(t, func(s string) error { typed.Write([]byte(s)); return nil })
 
 	in, keys, _ := os.Pipe()
 	defer keys.Close()
@@ -58,7 +51,7 @@ func TestServeAndAttach(t *testing.T) {
 	waitFor(t, func() bool { return typed.String() == "root\n" })
 
 	var other lockedBuffer
-	err = Attach(context.Background(), socket, "secreT", in, &other)
+	err := Attach(context.Background(), socket, "secreT", in, &other)
 	if err == nil || !strings.Contains(err.Error(), "refused") {
 		t.Errorf("a wrong token: %v, want refused", err)
 	}
@@ -66,6 +59,21 @@ func TestServeAndAttach(t *testing.T) {
 	if strings.Contains(other.String(), "secret output") {
 		t.Errorf("a refused client read the console: %q", other.String())
 	}
+}
+
+// serveConsole serves a console with the token "secret" on a socket of the test's, what is typed
+// going to typed, and returns the socket and the console's hub.
+func serveConsole(t *testing.T, typed func(string) error) (string, *Hub) {
+	t.Helper()
+	socket := filepath.Join(t.TempDir(), "g.console")
+	ln, err := net.Listen("unix", socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	hub := NewHub()
+	Serve(ln, "secret", hub, typed)
+	return socket, hub
 }
 
 func waitFor(t *testing.T, cond func() bool) {
@@ -80,14 +88,7 @@ func waitFor(t *testing.T, cond func() bool) {
 // TestAttachLeavesNoKeyReader: once Attach returns (the guest went away, or ctx ended), nothing of
 // it still reads the terminal: the next keystroke is the caller's.
 func TestAttachLeavesNoKeyReader(t *testing.T) {
-	socket := filepath.Join(t.TempDir(), "g.console")
-	ln, err := net.Listen("unix", socket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	hub := NewHub()
-	Serve(ln, "secret", hub, func(string) error { return nil })
+	socket, hub := serveConsole(t, func(string) error { return nil })
 	in, keys, _ := os.Pipe()
 	defer keys.Close()
 	for _, end := range []string{"the guest goes away", "ctx ends"} {
