@@ -17,9 +17,10 @@ import (
 // <uml_dir>/<umid>/mconsole, and answers to the address a request came from. Requests and replies
 // are fixed-size records in the host's byte order (arch/um/include/shared/mconsole.h).
 const (
-	mconsoleMagic   = 0xcafebabe
-	mconsoleVersion = 2
-	mconsoleMaxData = 512
+	mconsoleMagic    = 0xcafebabe
+	mconsoleVersion  = 2
+	mconsoleMaxData  = 512
+	mconsoleMaxReply = 64 << 10 // the two requests sent are answered in a record each
 )
 
 var mconsoleSeq atomic.Int64
@@ -55,23 +56,36 @@ func (rt *runtime) mconsole(command string, timeout time.Duration) (string, erro
 	if _, err := c.WriteToUnix(request, &net.UnixAddr{Name: server, Net: "unixgram"}); err != nil {
 		return "", fmt.Errorf("mconsole %s: %w", command, err)
 	}
+	answer, err := readMconsoleReply(c)
+	if err != nil {
+		return answer, fmt.Errorf("mconsole %s: %w", command, err)
+	}
+	return answer, nil
+}
+
+// readMconsoleReply reads the kernel's reply to a request, which comes in records while their
+// "more" is set: what they say, or an error with it when the kernel refused the request.
+func readMconsoleReply(c *net.UnixConn) (string, error) {
 	var answer strings.Builder
-	for { // a reply comes in records while "more" is set
+	for {
 		reply := make([]byte, 12+mconsoleMaxData)
 		n, err := c.Read(reply)
 		if err != nil {
-			return answer.String(), fmt.Errorf("mconsole %s: %w", command, err)
+			return answer.String(), err
 		}
 		if n < 12 {
-			return answer.String(), fmt.Errorf("mconsole %s: a reply of %d bytes", command, n)
+			return answer.String(), fmt.Errorf("a reply of %d bytes", n)
 		}
 		failed, more, size := binary.NativeEndian.Uint32(reply[0:]), binary.NativeEndian.Uint32(reply[4:]), int(binary.NativeEndian.Uint32(reply[8:]))
 		answer.Write(reply[12 : 12+min(size, n-12, mconsoleMaxData)])
 		if failed != 0 {
-			return answer.String(), fmt.Errorf("mconsole %s: %s", command, answer.String())
+			return answer.String(), errors.New(answer.String())
 		}
 		if more == 0 {
 			return answer.String(), nil
+		}
+		if answer.Len() > mconsoleMaxReply { // a kernel may send records without end
+			return "", fmt.Errorf("a reply longer than %d bytes", mconsoleMaxReply)
 		}
 	}
 }

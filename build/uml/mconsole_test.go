@@ -56,6 +56,7 @@ func TestMconsole(t *testing.T) {
 		{"in two records", [][3]any{{uint32(0), uint32(1), "first "}, {uint32(0), uint32(0), "second"}}, "first second", ""},
 		{"refused", [][3]any{{uint32(1), uint32(0), "Unknown command"}}, "", "Unknown command"},
 		{"never answered", nil, "", "i/o timeout"},
+		{"without end", endless(200), "", "longer than"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -96,4 +97,13 @@ func TestMconsoleRefusesLink(t *testing.T) {
 	if n, _, _ := c.ReadFromUnix(make([]byte, 1024)); n > 0 {
 		t.Error("a datagram reached the link's target")
 	}
+}
+
+// endless is n records that each say more is coming.
+func endless(n int) [][3]any {
+	var out [][3]any
+	for range n {
+		out = append(out, [3]any{uint32(0), uint32(1), strings.Repeat("x", mconsoleMaxData)})
+	}
+	return out
 }
