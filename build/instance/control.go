@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/simple-uml/simple-uml/build/console"
@@ -19,6 +20,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/lab"
 	"github.com/simple-uml/simple-uml/build/peer"
 	"github.com/simple-uml/simple-uml/build/run"
+	"github.com/simple-uml/simple-uml/build/ui"
 	"github.com/simple-uml/simple-uml/build/usernet"
 )
 
@@ -236,6 +238,47 @@ func List(state string) ([]Status, error) {
 		out = append(out, st)
 	}
 	return out, nil
+}
+
+// WriteTable writes the statuses as ps shows them: a line each, in columns.
+func WriteTable(w io.Writer, all []Status) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tKIND\tRECIPE\tSTATE\tUPTIME\tMEMORY\tPIDS\tRESTART\tFORWARDS")
+	for _, s := range all {
+		state := s.State.Phase
+		if s.State.Reason != "" && !s.Running {
+			state += " (" + s.State.Reason + ")"
+		}
+		if s.State.Restarts > 0 {
+			state += fmt.Sprintf(", %d restarts", s.State.Restarts)
+		}
+		pids, uptime, memory := "-", "-", "-"
+		if s.Running {
+			kernels := []string{strconv.Itoa(s.State.Kernel)}
+			if len(s.State.Guests) > 0 { // a lab's
+				kernels = nil
+				for _, pid := range s.State.Guests {
+					kernels = append(kernels, strconv.Itoa(pid))
+				}
+			}
+			pids = fmt.Sprintf("%d/%s", s.State.Supervisor, strings.Join(kernels, ","))
+		}
+		if s.Uptime > 0 {
+			uptime = s.Uptime.Round(time.Second).String()
+		}
+		if s.Memory > 0 {
+			memory = ui.Size(s.Memory)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Kind, orDash(s.Recipe), state, uptime, memory, pids, orDash(string(s.Restart)), orDash(s.Forward))
+	}
+	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 // forwards are the host ports the instance forwards to its guest, or its lab's guests.

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/simple-uml/simple-uml/build/config"
@@ -124,36 +123,7 @@ func Ps(cfg config.Config, w io.Writer) error {
 		fmt.Fprintln(w, "nothing runs, and there is no instance (`go tool mage up <name>` makes one)")
 		return nil
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tKIND\tRECIPE\tSTATE\tUPTIME\tMEMORY\tPIDS\tRESTART\tFORWARDS")
-	for _, s := range all {
-		state := s.State.Phase
-		if s.State.Reason != "" && !s.Running {
-			state += " (" + s.State.Reason + ")"
-		}
-		if s.State.Restarts > 0 {
-			state += fmt.Sprintf(", %d restarts", s.State.Restarts)
-		}
-		pids, uptime, memory := "-", "-", "-"
-		if s.Running {
-			pids = fmt.Sprintf("%d/%d", s.State.Supervisor, s.State.Kernel)
-		}
-		if s.Uptime > 0 {
-			uptime = s.Uptime.Round(time.Second).String()
-		}
-		if s.Memory > 0 {
-			memory = ui.Size(s.Memory)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Kind, orDash(s.Recipe), state, uptime, memory, pids, orDash(string(s.Restart)), orDash(s.Forward))
-	}
-	return tw.Flush()
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
+	return instance.WriteTable(w, all)
 }
 
 // instanceDir is an existing instance's folder; an unknown name lists those there are.

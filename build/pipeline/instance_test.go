@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -190,7 +191,8 @@ func TestLabInstanceOnStandIns(t *testing.T) {
 		t.Fatalf("after up: %+v", first)
 	}
 	var ps bytes.Buffer
-	if err := Ps(cfg, &ps); err != nil || !strings.Contains(ps.String(), "lab") || strings.Count(ps.String(), "\n") != 2 {
+	guestPids := fmt.Sprintf("%d/%d,%d", first.State.Supervisor, first.State.Guests[0], first.State.Guests[1])
+	if err := Ps(cfg, &ps); err != nil || !strings.Contains(ps.String(), "lab") || !strings.Contains(ps.String(), guestPids) || strings.Count(ps.String(), "\n") != 2 {
 		t.Errorf("ps: %v (want the lab on one line, its guests not listed as foreground ones)\n%s", err, ps.String())
 	}
 
