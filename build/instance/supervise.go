@@ -112,6 +112,10 @@ func (s *supervisor) run(ctx context.Context) error {
 			return s.setPhase(phase, reason)
 		}
 		fmt.Fprintf(s.log, "\r\n[simple-uml: the %s %s (%s); restart %s: booting it again]\r\n", s.spec.Kind(), phase, reason, s.spec.Restart)
+		// Meanwhile the state says so, and names no kernel that has ended.
+		if err := s.setPhase(PhaseStarting, "after "+phase+": "+reason); err != nil {
+			return err
+		}
 		if time.Since(started) > time.Minute {
 			pause = time.Second
 		}

@@ -89,6 +89,9 @@ func TestInstancesEndToEnd(t *testing.T) {
 	if out, err := b.mageOut(t, "stop", "web"); err != nil || peer.Alive(first.Kernel) || peer.Alive(first.Supervisor) {
 		t.Fatalf("stop: %v\n%s", err, out)
 	}
+	if logs, _ := b.mageOut(t, "logs", "web"); !strings.Contains(logs, "Emergency Remount complete") || strings.Contains(logs, "not settled") || strings.Contains(logs, "without the guest's disk settled") {
+		t.Errorf("stop did not settle the guest's disk over its management console:\n%s", logs)
+	}
 	if out, err := b.mageOut(t, "up", "web"); err != nil {
 		t.Fatalf("up again: %v\n%s", err, out)
 	}

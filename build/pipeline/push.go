@@ -58,7 +58,7 @@ func registryAuth(getenv func(string) string) authn.Authenticator {
 // Pull fetches the image ref names by digest (registry/repository@sha256:...), checking the manifest
 // and every blob against it, and writes it to dist/ as `mage image` does: <name>.oci.tar and its
 // layout folder, name being the repository's last part (the recipe, for an image `mage push` sent).
-// It returns the archive's path.
+// GITHUB_TOKEN goes to release.registry only. It returns the archive's path.
 func Pull(ctx context.Context, cfg config.Config, ref string, getenv func(string) string, w io.Writer) (string, error) {
 	repository, _, byDigest := strings.Cut(ref, "@")
 	if !byDigest {
@@ -69,7 +69,12 @@ func Pull(ctx context.Context, cfg config.Config, ref string, getenv func(string
 		return "", err
 	}
 	archive := filepath.Join(cfg.ImagesDir(), name+".oci.tar")
-	if err := ociimage.Pull(ctx, ref, archive, name, registryAuth(getenv)); err != nil {
+	// The token is for the release's registry: a reference to another gets none.
+	var auth authn.Authenticator = authn.Anonymous
+	if registry, _, _ := strings.Cut(repository, "/"); strings.EqualFold(registry, cfg.Release.Registry) {
+		auth = registryAuth(getenv)
+	}
+	if err := ociimage.Pull(ctx, ref, archive, name, auth); err != nil {
 		return "", err
 	}
 	version, err := ociimage.KernelVersion(ociimage.LayoutDir(archive))

@@ -3,9 +3,12 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -69,6 +72,43 @@ func TestPush(t *testing.T) {
 	for _, bad := range []string{strings.Replace(ref, "@sha256:", ":", 1) + "x", addr + "/owner/repo/" + cfg.Boot.Recipe + ":v6.12.117-1"} {
 		if _, err := Pull(ctx, cfg, bad, getenv, &out); err == nil || !strings.Contains(err.Error(), "by digest") {
 			t.Errorf("pull of %s: %v, want a digest asked for", bad, err)
+		}
+	}
+}
+
+// TestPullSendsTheTokenToTheReleaseRegistryOnly: GITHUB_TOKEN goes with a pull from
+// release.registry, never to a registry a reference names otherwise.
+func TestPullSendsTheTokenToTheReleaseRegistryOnly(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("Authorization"))
+		mu.Unlock()
+		w.Header().Set("WWW-Authenticate", `Basic realm="registry"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer srv.Close()
+	registry := strings.TrimPrefix(srv.URL, "http://")
+	cfg := distReady(t)
+	getenv := func(k string) string { return map[string]string{"GITHUB_TOKEN": "the-token"}[k] }
+	ref := registry + "/owner/repo/test@sha256:" + strings.Repeat("a", 64)
+	for _, tt := range []struct {
+		releaseRegistry string
+		wantToken       bool
+	}{{"ghcr.io", false}, {registry, true}} {
+		mu.Lock()
+		seen = nil
+		mu.Unlock()
+		cfg.Release.Registry = tt.releaseRegistry
+		if _, err := Pull(context.Background(), cfg, ref, getenv, testLog(t)); err == nil {
+			t.Fatal("a pull from a registry that refuses everyone succeeded")
+		}
+		mu.Lock()
+		sent := strings.Contains(strings.Join(seen, " "), "Basic")
+		mu.Unlock()
+		if sent != tt.wantToken {
+			t.Errorf("release.registry %s: the token sent: %v, want %v (headers %q)", tt.releaseRegistry, sent, tt.wantToken, seen)
 		}
 	}
 }

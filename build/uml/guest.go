@@ -283,6 +283,10 @@ func prepare(o Options) (*runtime, error) {
 	}
 	dir := own.Path
 	rt := &runtime{dir: dir, own: own}
+	if err := os.Mkdir(filepath.Join(dir, mconsoleClients), 0o700); err != nil {
+		rt.release()
+		return nil, err
+	}
 	if rt.args, err = o.args(dir); err != nil {
 		rt.release()
 		return nil, err

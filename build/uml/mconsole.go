@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // UML's management console (CONFIG_MCONSOLE): the kernel serves requests on a unix datagram socket,
@@ -25,27 +27,51 @@ const (
 
 var mconsoleSeq atomic.Int64
 
-// mconsole sends command to the kernel's management console and returns its answer.
+// mconsoleClients is the folder of a boot's run folder where simple-uml binds the sockets the
+// kernel answers its management console requests to: made by prepare, and the one place beside
+// its own sockets the kernel's sandbox lets it send to (Landlock ABI 9 mediates that).
+const mconsoleClients = "mconsole-clients"
+
+// mconsole sends command to the kernel's management console and returns its answer, within
+// timeout.
 func (rt *runtime) mconsole(command string, timeout time.Duration) (string, error) {
 	if len(command) >= mconsoleMaxData {
 		return "", fmt.Errorf("mconsole command %q is too long", command)
 	}
-	server := rt.mconsoleSocket()
-	if server == "" {
+	umid := rt.umid()
+	if umid == "" {
 		return "", errors.New("the kernel has no umid: no management console")
 	}
-	// The guest's kernel made that socket and may swap it for a link to another; a datagram it could
-	// send there itself (Landlock does not mediate unix sockets by path) gives it nothing, but check.
-	if fi, err := os.Lstat(server); err != nil || fi.Mode().Type() != fs.ModeSocket {
-		return "", fmt.Errorf("%s is not the kernel's management console socket (%v)", server, err)
-	}
-	// The kernel answers to the sender's address: the client binds one, in the boot's private folder.
-	client := filepath.Join(rt.dir, fmt.Sprintf("mc-%d.sock", mconsoleSeq.Add(1)))
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: client, Net: "unixgram"})
+	// The kernel owns its run folder and may put links in it: both ends are opened through an
+	// os.Root of the folder (no way out of it), and named by their descriptors from then on.
+	root, err := os.OpenRoot(rt.dir)
 	if err != nil {
 		return "", err
 	}
-	defer os.Remove(client)
+	defer root.Close()
+	server, err := root.OpenFile(filepath.Join(umid, "mconsole"), unix.O_PATH|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return "", fmt.Errorf("the kernel's management console: %w", err)
+	}
+	defer server.Close()
+	if fi, err := server.Stat(); err != nil || fi.Mode().Type() != fs.ModeSocket {
+		return "", fmt.Errorf("%s/%s/mconsole is not the kernel's management console socket (%v)", rt.dir, umid, err)
+	}
+	clients, err := root.OpenFile(mconsoleClients, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return "", err
+	}
+	defer clients.Close()
+	// The kernel answers to the address the client binds, a path it resolves itself: not a
+	// descriptor's (its /proc/self is its own). The folder was checked above; a kernel that swaps
+	// it for a link meanwhile makes the client's socket land where the link leads, and gets no
+	// answer there (its sandbox lets it send only to the folder prepare made).
+	name := fmt.Sprintf("mc-%d.sock", mconsoleSeq.Add(1))
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: filepath.Join(rt.dir, mconsoleClients, name), Net: "unixgram"})
+	if err != nil {
+		return "", err
+	}
+	defer root.Remove(filepath.Join(mconsoleClients, name))
 	defer c.Close()
 	request := make([]byte, 12+mconsoleMaxData)
 	binary.NativeEndian.PutUint32(request[0:], mconsoleMagic)
@@ -53,7 +79,7 @@ func (rt *runtime) mconsole(command string, timeout time.Duration) (string, erro
 	binary.NativeEndian.PutUint32(request[8:], uint32(len(command)))
 	copy(request[12:], command)
 	c.SetDeadline(time.Now().Add(timeout))
-	if _, err := c.WriteToUnix(request, &net.UnixAddr{Name: server, Net: "unixgram"}); err != nil {
+	if _, err := c.WriteToUnix(request, &net.UnixAddr{Name: procFD(server), Net: "unixgram"}); err != nil {
 		return "", fmt.Errorf("mconsole %s: %w", command, err)
 	}
 	answer, err := readMconsoleReply(c)
@@ -61,6 +87,19 @@ func (rt *runtime) mconsole(command string, timeout time.Duration) (string, erro
 		return answer, fmt.Errorf("mconsole %s: %w", command, err)
 	}
 	return answer, nil
+}
+
+// procFD is the path that names f's file itself, whatever is at its path now.
+func procFD(f *os.File) string { return fmt.Sprintf("/proc/self/fd/%d", f.Fd()) }
+
+// umid is the kernel's machine id, from its command line.
+func (rt *runtime) umid() string {
+	for _, a := range rt.args {
+		if umid, ok := strings.CutPrefix(a, "umid="); ok {
+			return umid
+		}
+	}
+	return ""
 }
 
 // readMconsoleReply reads the kernel's reply to a request, which comes in records while their
@@ -90,16 +129,6 @@ func readMconsoleReply(c *net.UnixConn) (string, error) {
 	}
 }
 
-// mconsoleSocket is where the kernel serves its management console.
-func (rt *runtime) mconsoleSocket() string {
-	for _, a := range rt.args {
-		if umid, ok := strings.CutPrefix(a, "umid="); ok {
-			return filepath.Join(rt.dir, umid, "mconsole")
-		}
-	}
-	return ""
-}
-
 // SettleTimeout is how long a stop that keeps the guest's disk waits for Settle: a guest's sync of
 // a few hundred MiB of dirty pages takes a second or two.
 const SettleTimeout = 5 * time.Second
@@ -119,13 +148,16 @@ func (g *Guest) Settle(timeout time.Duration) error {
 	if rt == nil {
 		return errors.New("the guest has ended")
 	}
+	deadline := time.Now().Add(timeout) // for all of it
 	before := strings.Count(g.Console(), settledText)
 	for _, cmd := range []string{"sysrq s", "sysrq u"} {
-		if _, err := rt.mconsole(cmd, timeout); err != nil {
+		if _, err := rt.mconsole(cmd, time.Until(deadline)); err != nil {
 			return err
 		}
 	}
-	for deadline := time.Now().Add(timeout); strings.Count(g.Console(), settledText) == before; time.Sleep(20 * time.Millisecond) {
+	// The text is the kernel's word that the remount is done; a guest that hides its kernel's
+	// messages (quiet, a lower console log level) costs the rest of timeout, no more.
+	for ; strings.Count(g.Console(), settledText) == before; time.Sleep(20 * time.Millisecond) {
 		select {
 		case <-g.done:
 			return errors.New("the guest ended before its disks were settled")

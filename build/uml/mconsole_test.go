@@ -14,8 +14,9 @@ import (
 // kernel does: records of error, more and length, then the data.
 func fakeMconsole(t *testing.T, rt *runtime, replies ...[3]any) chan string {
 	t.Helper()
-	os.Mkdir(filepath.Dir(rt.mconsoleSocket()), 0o700)
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: rt.mconsoleSocket(), Net: "unixgram"})
+	os.Mkdir(filepath.Join(rt.dir, mconsoleClients), 0o700)
+	os.Mkdir(filepath.Join(rt.dir, rt.umid()), 0o700)
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: filepath.Join(rt.dir, rt.umid(), "mconsole"), Net: "unixgram"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,30 +73,41 @@ func TestMconsole(t *testing.T) {
 			if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Errorf("error %v, want %q", err, tt.wantErr)
 			}
-			if left, _ := filepath.Glob(filepath.Join(rt.dir, "mc-*")); len(left) > 0 {
+			if left, _ := filepath.Glob(filepath.Join(rt.dir, mconsoleClients, "*")); len(left) > 0 {
 				t.Errorf("client sockets left: %v", left)
 			}
 		})
 	}
 }
 
-// A guest's kernel that puts a link where its console socket was is not followed.
-func TestMconsoleRefusesLink(t *testing.T) {
-	rt := &runtime{dir: t.TempDir(), args: []string{"umid=guest"}}
-	other := filepath.Join(t.TempDir(), "other.sock")
+// A guest's kernel that puts a link where its console socket was, or where its folder was, is not
+// followed: nothing reaches the link's target.
+func TestMconsoleRefusesLinks(t *testing.T) {
+	outside := t.TempDir()
+	other := filepath.Join(outside, "mconsole")
 	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: other, Net: "unixgram"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	os.Mkdir(filepath.Join(rt.dir, "guest"), 0o700)
-	os.Symlink(other, rt.mconsoleSocket())
-	if _, err := rt.mconsole("sysrq s", time.Second); err == nil || !strings.Contains(err.Error(), "not the kernel's management console") {
-		t.Errorf("through a link: %v", err)
-	}
-	c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-	if n, _, _ := c.ReadFromUnix(make([]byte, 1024)); n > 0 {
-		t.Error("a datagram reached the link's target")
+	for _, link := range []struct{ name, at, to string }{
+		{"the socket", "guest/mconsole", other},
+		{"its folder", "guest", outside},
+	} {
+		rt := &runtime{dir: t.TempDir(), args: []string{"umid=guest"}}
+		os.Mkdir(filepath.Join(rt.dir, mconsoleClients), 0o700)
+		os.Mkdir(filepath.Join(rt.dir, "guest"), 0o700)
+		os.Remove(filepath.Join(rt.dir, link.at))
+		if err := os.Symlink(link.to, filepath.Join(rt.dir, link.at)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rt.mconsole("sysrq s", time.Second); err == nil {
+			t.Errorf("a link in place of %s: no error", link.name)
+		}
+		c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if n, _, _ := c.ReadFromUnix(make([]byte, 1024)); n > 0 {
+			t.Errorf("a link in place of %s: a datagram reached its target", link.name)
+		}
 	}
 }
 

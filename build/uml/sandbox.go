@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/landlock-lsm/go-landlock/landlock"
@@ -68,6 +69,8 @@ func sandboxRules(o Options, rt *runtime) ([]landlock.Rule, error) {
 		landlock.PathAccess(execFile, o.Kernel),
 		landlock.PathAccess(writeFile, "/dev/null"),
 		landlock.PathAccess(writeDir, rt.dir),
+		// Where simple-uml binds the sockets the management console answers to (Settle).
+		landlock.PathAccess(connectTo, filepath.Join(rt.dir, mconsoleClients)).IgnoreIfMissing(),
 	}
 	if loader, err := programLoader(o.Kernel); err != nil {
 		return nil, err
