@@ -34,12 +34,12 @@ func (s *supervisor) bootLab(ctx context.Context) (string, string, error) {
 		o.Timeout = time.Minute
 	}
 	r, err := lab.Start(ctx, s.spec.Lab, o)
-	if ctx.Err() != nil {
+	if err != nil && ctx.Err() != nil {
 		return PhaseStopped, "", nil
 	} else if err != nil {
 		return PhaseCrashed, err.Error(), nil
 	}
-	defer r.Stop()
+	defer r.Stop() // also when a stop came as Start returned: the loop below sees it at once
 	record, err := r.Record(s.dir) // what console <lab>/<guest> reads
 	if err != nil {
 		return "", "", err
