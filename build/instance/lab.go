@@ -39,7 +39,7 @@ func (s *supervisor) bootLab(ctx context.Context) (string, string, error) {
 	} else if err != nil {
 		return PhaseCrashed, err.Error(), nil
 	}
-	defer r.Stop() // also when a stop came as Start returned: the loop below sees it at once
+	defer r.Stop()                 // also when a stop came as Start returned: the loop below sees it at once
 	record, err := r.Record(s.dir) // what console <lab>/<guest> reads
 	if err != nil {
 		return "", "", err
