@@ -42,8 +42,9 @@ func (rt *runtime) mconsole(command string, timeout time.Duration) (string, erro
 	if umid == "" {
 		return "", errors.New("the kernel has no umid: no management console")
 	}
-	// The kernel owns its run folder and may put links in it: both ends are opened through an
-	// os.Root of the folder (no way out of it), and named by their descriptors from then on.
+	// The kernel owns its run folder and may put links in it: its socket and the clients' folder
+	// are opened through an os.Root of the folder (no way out of it), and its socket is sent to by
+	// descriptor.
 	root, err := os.OpenRoot(rt.dir)
 	if err != nil {
 		return "", err
