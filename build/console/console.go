@@ -161,12 +161,12 @@ func Attach(ctx context.Context, socket, token string, in *os.File, out io.Write
 		return fmt.Errorf("console %s: refused this client (its token is not the running guest's: was it restarted?)", socket)
 	}
 	c.SetReadDeadline(time.Time{})
+	hold := HoldTerminal(in)
+	defer hold.Release()
 	if fd := int(in.Fd()); term.IsTerminal(fd) {
-		state, err := term.MakeRaw(fd)
-		if err != nil {
+		if _, err := term.MakeRaw(fd); err != nil {
 			return err
 		}
-		defer term.Restore(fd, state)
 	}
 	fmt.Fprint(out, "connected; Ctrl-] leaves the console (the guest keeps running)\r\n")
 	done := make(chan error, 2)

@@ -10,12 +10,13 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/term"
+	"github.com/simple-uml/simple-uml/build/console"
 )
 
 // Interactive boots with the console on the given terminal (a person types into the guest) and
 // returns when the kernel exits. UML puts the terminal in raw mode, so Ctrl-C goes to the guest; the
-// terminal's settings are restored afterwards whatever happened (a panic, a kill, cancellation).
+// terminal's settings are restored afterwards whatever happened (a panic, cancellation, a SIGKILL of
+// this program: console.HoldTerminal).
 func Interactive(ctx context.Context, o Options, stdin *os.File, stdout io.Writer) error {
 	rt, err := prepare(o)
 	if err != nil {
@@ -42,11 +43,7 @@ func Debug(ctx context.Context, o Options, gdbArgs []string, stdin *os.File, std
 // foreground runs argv on the terminal and restores the terminal's settings afterwards. underGDB:
 // argv is gdb, and the kernel its child.
 func foreground(ctx context.Context, argv []string, o Options, rt *runtime, underGDB bool, stdin *os.File, stdout io.Writer) error {
-	if fd := int(stdin.Fd()); term.IsTerminal(fd) {
-		if state, err := term.GetState(fd); err == nil {
-			defer term.Restore(fd, state)
-		}
-	}
+	defer console.HoldTerminal(stdin).Release()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stdout
 	cmd.Env = kernelEnv(rt.dir)
