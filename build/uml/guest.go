@@ -108,6 +108,14 @@ func (g *Guest) Expect(ctx context.Context, pattern string, timeout time.Duratio
 	return text, err
 }
 
+// skipConsole has the next Expect look only at what the guest prints from now on.
+func (g *Guest) skipConsole() {
+	text, dropped, _ := g.console.snapshot()
+	g.mu.Lock()
+	g.pos = dropped + len(text)
+	g.mu.Unlock()
+}
+
 // kernelPanic on the console ends every wait: the guest is gone.
 const kernelPanic = "Kernel panic"
 

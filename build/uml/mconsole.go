@@ -1,6 +1,7 @@
 package uml
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -137,11 +138,17 @@ const SettleTimeout = 5 * time.Second
 // settledText is what the kernel prints once an emergency remount has written everything out.
 const settledText = "Emergency Remount complete"
 
+// settleCommands are sent in turn: the console log level the kernel starts with (a guest booted
+// with quiet, or that lowered its level, would not print settledText), an emergency sync, and
+// every file system remounted read-only. The management console's sysrq is not held to the
+// guest's kernel.sysrq setting.
+var settleCommands = []string{"sysrq 7", "sysrq s", "sysrq u"}
+
 // Settle has the guest write what it holds in memory to its disks (an emergency sync, then every
 // file system remounted read-only, through the management console), and waits up to timeout for
 // the kernel to say it has, so that a Stop after it loses nothing the guest wrote. It needs nothing
 // of the guest's own system (no login, no init of a kind); the guest is of no use after it but to
-// be stopped.
+// be stopped. A guest that silences its kernel or lies costs its own stop the rest of timeout.
 func (g *Guest) Settle(timeout time.Duration) error {
 	g.mu.Lock()
 	rt := g.rt
@@ -150,23 +157,18 @@ func (g *Guest) Settle(timeout time.Duration) error {
 		return errors.New("the guest has ended")
 	}
 	deadline := time.Now().Add(timeout) // for all of it
-	before := strings.Count(g.Console(), settledText)
-	for _, cmd := range []string{"sysrq s", "sysrq u"} {
+	g.skipConsole()                     // the kernel's word counts from here on
+	for _, cmd := range settleCommands {
 		if _, err := rt.mconsole(cmd, time.Until(deadline)); err != nil {
 			return err
 		}
 	}
-	// The text is the kernel's word that the remount is done; a guest that hides its kernel's
-	// messages (quiet, a lower console log level) costs the rest of timeout, no more.
-	for ; strings.Count(g.Console(), settledText) == before; time.Sleep(20 * time.Millisecond) {
-		select {
-		case <-g.done:
-			return errors.New("the guest ended before its disks were settled")
-		default:
+	if _, err := g.Expect(context.Background(), settledText, time.Until(deadline)); err != nil {
+		var failed *Error // not a failed boot: no console in the message
+		if errors.As(err, &failed) {
+			return fmt.Errorf("the disks are not known to be settled: %s", failed.Reason)
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the kernel did not say %q within %s", settledText, timeout)
-		}
+		return err
 	}
 	return nil
 }
