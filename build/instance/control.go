@@ -125,8 +125,8 @@ func Remove(dir string) error {
 }
 
 // Logs writes the instance's console log (the older part first) to w, or for a lab instance its
-// log of the lab, or with guest its guest's console log of the lab's last run; follow keeps writing
-// what comes until ctx ends.
+// log of the lab, or with guest that guest's console log (across the lab's runs); follow keeps
+// writing what comes until ctx ends, across rotations and restarts.
 func Logs(ctx context.Context, dir, guest string, w io.Writer, follow bool) error {
 	path := filepath.Join(dir, consoleFile)
 	if guest != "" {
@@ -137,11 +137,11 @@ func Logs(ctx context.Context, dir, guest string, w io.Writer, follow bool) erro
 		if err := labGuest(spec, guest); err != nil {
 			return err
 		}
-		run := readState(dir).Run
-		if run == "" {
+		logs := filepath.Join(dir, logsDir)
+		if !files.Exists(logs) {
 			return fmt.Errorf("lab instance %s has not run yet: `go tool mage up %s` starts it", spec.Name, spec.Name)
 		}
-		path = lab.ConsolePath(run, guest)
+		path = lab.ConsolePath(logs, guest)
 	}
 	if err := files.Stream(w, path+".1"); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
@@ -228,9 +228,9 @@ func List(state string) ([]Status, error) {
 		if !st.Running && st.State.Phase != PhaseExited && st.State.Phase != PhaseCrashed {
 			st.State.Phase = PhaseStopped
 		}
-		if st.Running && (st.State.Kernel > 0 || len(st.State.Guests) > 0) {
+		if st.Running && len(st.State.Kernels()) > 0 {
 			st.Uptime = time.Since(st.State.Started)
-			for _, pid := range append([]int{st.State.Kernel}, st.State.Guests...) {
+			for _, pid := range st.State.Kernels() {
 				st.Memory += residentMemory(pid)
 			}
 		}
@@ -254,14 +254,11 @@ func WriteTable(w io.Writer, all []Status) error {
 		}
 		pids, uptime, memory := "-", "-", "-"
 		if s.Running {
-			kernels := []string{strconv.Itoa(s.State.Kernel)}
-			if len(s.State.Guests) > 0 { // a lab's
-				kernels = nil
-				for _, pid := range s.State.Guests {
-					kernels = append(kernels, strconv.Itoa(pid))
-				}
+			var kernels []string
+			for _, pid := range s.State.Kernels() {
+				kernels = append(kernels, strconv.Itoa(pid))
 			}
-			pids = fmt.Sprintf("%d/%s", s.State.Supervisor, strings.Join(kernels, ","))
+			pids = fmt.Sprintf("%d/%s", s.State.Supervisor, orDash(strings.Join(kernels, ",")))
 		}
 		if s.Uptime > 0 {
 			uptime = s.Uptime.Round(time.Second).String()

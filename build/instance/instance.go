@@ -40,7 +40,8 @@ const (
 	superviseFile = "supervisor.log"
 	imagesDir     = "images" // a lab instance's copies of its guests' images
 	disksDir      = "disks"  // a lab instance's guests' COW files, a folder each
-	runsDir       = "runs"   // a lab instance's run folders: its guests' consoles and LAN captures
+	runsDir       = "runs"   // a lab instance's run folders: its LAN captures
+	logsDir       = "logs"   // a lab instance's guests' console logs, across runs
 )
 
 // Restart says when the supervisor boots a guest that ended again.
@@ -108,7 +109,18 @@ type State struct {
 	Restarts   int       // boots after the first
 	Reason     string    // why it exited or crashed
 	Guests     []int     // a lab's guests' kernels' pids, while it runs
-	Run        string    // a lab's run folder: its guests' console logs and LAN captures
+	Run        string    // a lab's run folder: its LAN captures
+}
+
+// Kernels are the pids of the kernels running: the guest's, or a lab's guests'.
+func (s State) Kernels() []int {
+	if len(s.Guests) > 0 {
+		return s.Guests
+	}
+	if s.Kernel > 0 {
+		return []int{s.Kernel}
+	}
+	return nil
 }
 
 // Dir is instance name's folder under state.

@@ -29,7 +29,7 @@ func (s *supervisor) bootLab(ctx context.Context) (string, string, error) {
 		return "", "", err
 	}
 	o := lab.Options{Guest: s.spec.Options, Image: s.labImage, Runs: runs, Disks: filepath.Join(s.dir, disksDir),
-		Ready: s.spec.Ready, Timeout: s.spec.Options.Timeout, Log: io.Discard}
+		Logs: filepath.Join(s.dir, logsDir), LogMax: consoleLogMax, Ready: s.spec.Ready, Timeout: s.spec.Options.Timeout, Log: s.log}
 	if o.Timeout == 0 {
 		o.Timeout = time.Minute
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/simple-uml/simple-uml/build/console"
+	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/lock"
 	"github.com/simple-uml/simple-uml/build/uml"
 )
@@ -56,7 +57,7 @@ type supervisor struct {
 	spec  Spec
 	state State
 	hub   *console.Hub
-	log   *rotatingLog
+	log   *files.RotatingLog
 	mu    sync.Mutex
 	vm    *uml.Guest // the guest running now, or nil
 	echo  io.Writer  // gets the console too, or nil
@@ -84,7 +85,7 @@ func Supervise(ctx context.Context, dir string, spec *Spec, echo io.Writer) erro
 	} else if s.spec, err = readSpec(dir); err != nil {
 		return err
 	}
-	s.log = &rotatingLog{path: filepath.Join(dir, consoleFile), max: consoleLogMax}
+	s.log = &files.RotatingLog{Path: filepath.Join(dir, consoleFile), Max: consoleLogMax}
 	defer s.log.Close()
 	ln, err := s.serveConsole()
 	if err != nil {
@@ -255,48 +256,3 @@ func (s *supervisor) serveConsole() (net.Listener, error) {
 
 // running says whether dir's supervisor runs: it holds the lock.
 func running(dir string) bool { return lock.Held(filepath.Join(dir, lockFile)) }
-
-// rotatingLog appends to path, moving it to path.1 once it passes max bytes.
-type rotatingLog struct {
-	path string
-	max  int64
-	mu   sync.Mutex
-	f    *os.File
-	size int64
-}
-
-func (l *rotatingLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.f != nil && l.size+int64(len(p)) > l.max {
-		l.f.Close()
-		l.f = nil
-		os.Rename(l.path, l.path+".1")
-	}
-	if l.f == nil {
-		f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_NOFOLLOW, 0o600)
-		if err != nil {
-			return 0, err
-		}
-		fi, err := f.Stat()
-		if err != nil {
-			f.Close()
-			return 0, err
-		}
-		l.f, l.size = f, fi.Size()
-	}
-	n, err := l.f.Write(p)
-	l.size += int64(n)
-	return n, err
-}
-
-func (l *rotatingLog) Close() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.f == nil {
-		return nil
-	}
-	err := l.f.Close()
-	l.f = nil
-	return err
-}

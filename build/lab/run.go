@@ -38,7 +38,12 @@ type Options struct {
 	Runs  string                     // where the run's own folder is made: COW files, console logs, captures
 	// Disks, when set, keeps each guest's COW file in Disks/<guest>/ across runs (a lab instance's),
 	// rather than in the run's folder, which Stop empties of them.
-	Disks   string
+	Disks string
+	// Logs, when set, keeps each guest's console log in Logs/<guest>.console.log across runs,
+	// rotated past LogMax bytes (a lab instance's, which runs for days), rather than in the run's
+	// folder, bounded at uml.ConsoleLogged.
+	Logs    string
+	LogMax  int64
 	Ready   string        // console text that means a guest is up
 	Timeout time.Duration // for each step of each guest
 	Log     io.Writer
@@ -61,8 +66,8 @@ type Running struct {
 type guestRun struct {
 	spec            Guest
 	image           Image
-	console         string   // its console log
-	log             *os.File // open on console
+	console         string         // its console log
+	log             io.WriteCloser // open on console
 	hub             *console.Hub
 	consoleListener net.Listener
 	vm              *uml.Guest
@@ -85,8 +90,12 @@ func Start(ctx context.Context, l *Lab, o Options) (*Running, error) {
 		return nil, err
 	}
 	// The guests are listed before the LANs listen: a LAN's admitter reads the list.
+	logs := r.Dir
+	if o.Logs != "" {
+		logs = o.Logs
+	}
 	for _, g := range l.Guests {
-		r.guests = append(r.guests, &guestRun{spec: g, console: r.ConsolePath(g.Name), hub: console.NewHub()})
+		r.guests = append(r.guests, &guestRun{spec: g, console: ConsolePath(logs, g.Name), hub: console.NewHub()})
 	}
 	if err := r.startLANs(); err != nil {
 		r.Stop()
@@ -151,10 +160,17 @@ func (r *Running) diskDir(g *guestRun) string {
 func (r *Running) CapturePath(lanName string) string { return filepath.Join(r.Dir, lanName+".pcap") }
 
 // ConsolePath is where a guest's console is logged.
-func (r *Running) ConsolePath(guest string) string { return ConsolePath(r.Dir, guest) }
+func (r *Running) ConsolePath(guest string) string {
+	for _, g := range r.guests {
+		if g.spec.Name == guest {
+			return g.console
+		}
+	}
+	return ConsolePath(r.Dir, guest)
+}
 
-// ConsolePath is where a guest's console is logged in the lab run folder runDir.
-func ConsolePath(runDir, guest string) string { return filepath.Join(runDir, guest+".console.log") }
+// ConsolePath is where a guest's console is logged in folder: the run's, or Options.Logs.
+func ConsolePath(folder, guest string) string { return filepath.Join(folder, guest+".console.log") }
 
 func (r *Running) socket(lanName string) string {
 	return filepath.Join(r.sockets.Path, lanName+".sock")
@@ -177,13 +193,33 @@ func (r *Running) eachGuest(f func(*guestRun) error) error {
 	return errors.Join(errs...)
 }
 
+// openLog opens the guest's console log: bounded in the run's folder, or rotated in Options.Logs.
+func (r *Running) openLog(g *guestRun) error {
+	if r.opts.Logs != "" {
+		if err := os.MkdirAll(r.opts.Logs, 0o700); err != nil {
+			return err
+		}
+		g.log = &files.RotatingLog{Path: g.console, Max: r.opts.LogMax}
+		return nil
+	}
+	f, err := os.OpenFile(g.console, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	g.log = struct {
+		io.Writer
+		io.Closer
+	}{uml.ConsoleLog(f), f}
+	return nil
+}
+
 // boot starts one guest, waits until it is up, logs in and configures it.
 func (r *Running) boot(ctx context.Context, g *guestRun) error {
 	var err error
 	if g.image, err = r.opts.Image(g.spec); err != nil {
 		return err
 	}
-	if g.log, err = os.OpenFile(g.console, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err != nil {
+	if err := r.openLog(g); err != nil {
 		return err
 	}
 	// Each guest's COW file in a folder of its own: its sandbox may write there, and nowhere another
@@ -194,7 +230,7 @@ func (r *Running) boot(ctx context.Context, g *guestRun) error {
 	}
 	o := r.opts.Guest
 	o.Image, o.COW, o.Mem, o.Nice, o.Args = g.image.Path, filepath.Join(own, "guest.cow"), g.spec.Mem, g.spec.Nice, strings.Fields(g.spec.Args)
-	o.Console = io.MultiWriter(uml.ConsoleLog(g.log), g.hub)
+	o.Console = io.MultiWriter(g.log, g.hub)
 	if g.spec.Uplink {
 		forwards, _ := usernet.ParseForwards(g.spec.Forward) // checked by Load
 		o.Net = &uml.Net{Transport: uml.UserNet, HostAccess: g.spec.HostAccess, Forwards: forwards, Hostname: g.spec.Name}
@@ -356,6 +392,7 @@ func (r *Running) Stop() {
 	// folder is gone even when what follows is cut short.
 	r.sockets.Remove()
 	var stopping sync.WaitGroup
+	var logging sync.Mutex
 	for _, g := range r.guests {
 		if g.consoleListener != nil {
 			g.consoleListener.Close()
@@ -363,7 +400,11 @@ func (r *Running) Stop() {
 		if g.vm != nil {
 			stopping.Go(func() {
 				if r.opts.Disks != "" { // kept: what the guest wrote just before must be on it
-					g.vm.Settle(uml.SettleTimeout)
+					if err := g.vm.Settle(uml.SettleTimeout); err != nil && r.opts.Log != nil {
+						logging.Lock()
+						fmt.Fprintf(r.opts.Log, "%s: stopping without its disk settled: %v\n", g.spec.Name, err)
+						logging.Unlock()
+					}
 				}
 				g.vm.Stop()
 			})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -217,6 +218,11 @@ func TestLabInstanceEndToEnd(t *testing.T) {
 	b.console(t, "trio/c", "Kernel panic", "\n", "echo c > /proc/sysrq-trigger\n")
 	if !waitFor(90*time.Second, func() bool { st := b.state("trio"); return st.Restarts == 1 && st.Phase == instance.PhaseReady }) {
 		t.Errorf("after c's panic under on-failure: %+v", b.state("trio"))
+	}
+	// A guest's console log goes on across the lab's runs: the panic, then the next run.
+	b.console(t, "trio/c", "after-restart-7", "\n", "echo after-restart-$((3+4))\n")
+	if logs, err := b.mageOut(t, "logs", "trio/c"); err != nil || !regexp.MustCompile(`(?s)Kernel panic.*after-restart-7`).MatchString(logs) {
+		t.Errorf("logs trio/c after the restart: %v (want the panic, then the next run)\n%s", err, logs)
 	}
 	if out, err := b.mageOut(t, "reset", "trio"); err != nil || !strings.Contains(out, "pristine") {
 		t.Errorf("reset: %v\n%s", err, out)

@@ -271,6 +271,7 @@ type runtime struct {
 	own     *files.PrivateDir // dir, when prepare made it
 	network *usernet.Network
 	args    []string
+	umid    string // the kernel's machine id: its management console's folder in dir
 	// unconfined is set when the sandbox was asked for but the host has no Landlock.
 	unconfined bool
 }
@@ -295,6 +296,8 @@ func prepare(o Options) (*runtime, error) {
 		rt.release()
 		return nil, err
 	}
+	o.Umid = o.umid()
+	rt.umid = o.Umid
 	if rt.args, err = o.args(dir); err != nil {
 		rt.release()
 		return nil, err

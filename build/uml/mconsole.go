@@ -39,7 +39,7 @@ func (rt *runtime) mconsole(command string, timeout time.Duration) (string, erro
 	if len(command) >= mconsoleMaxData {
 		return "", fmt.Errorf("mconsole command %q is too long", command)
 	}
-	umid := rt.umid()
+	umid := rt.umid
 	if umid == "" {
 		return "", errors.New("the kernel has no umid: no management console")
 	}
@@ -93,16 +93,6 @@ func (rt *runtime) mconsole(command string, timeout time.Duration) (string, erro
 
 // procFD is the path that names f's file itself, whatever is at its path now.
 func procFD(f *os.File) string { return fmt.Sprintf("/proc/self/fd/%d", f.Fd()) }
-
-// umid is the kernel's machine id, from its command line.
-func (rt *runtime) umid() string {
-	for _, a := range rt.args {
-		if umid, ok := strings.CutPrefix(a, "umid="); ok {
-			return umid
-		}
-	}
-	return ""
-}
 
 // readMconsoleReply reads the kernel's reply to a request, which comes in records while their
 // "more" is set: what they say, or an error with it when the kernel refused the request.

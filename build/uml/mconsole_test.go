@@ -15,8 +15,8 @@ import (
 func fakeMconsole(t *testing.T, rt *runtime, replies ...[3]any) chan string {
 	t.Helper()
 	os.Mkdir(filepath.Join(rt.dir, mconsoleClients), 0o700)
-	os.Mkdir(filepath.Join(rt.dir, rt.umid()), 0o700)
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: filepath.Join(rt.dir, rt.umid(), "mconsole"), Net: "unixgram"})
+	os.Mkdir(filepath.Join(rt.dir, rt.umid), 0o700)
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: filepath.Join(rt.dir, rt.umid, "mconsole"), Net: "unixgram"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestMconsole(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rt := &runtime{dir: t.TempDir(), args: []string{"mem=128M", "umid=guest"}}
+			rt := &runtime{dir: t.TempDir(), umid: "guest"}
 			sent := fakeMconsole(t, rt, tt.replies...)
 			got, err := rt.mconsole("sysrq s", 300*time.Millisecond)
 			if cmd := <-sent; cmd != "sysrq s" {
@@ -94,7 +94,7 @@ func TestMconsoleRefusesLinks(t *testing.T) {
 		{"the socket", "guest/mconsole", other},
 		{"its folder", "guest", outside},
 	} {
-		rt := &runtime{dir: t.TempDir(), args: []string{"umid=guest"}}
+		rt := &runtime{dir: t.TempDir(), umid: "guest"}
 		os.Mkdir(filepath.Join(rt.dir, mconsoleClients), 0o700)
 		os.Mkdir(filepath.Join(rt.dir, "guest"), 0o700)
 		os.Remove(filepath.Join(rt.dir, link.at))

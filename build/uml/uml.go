@@ -81,6 +81,14 @@ func HostParameter(arg string) bool {
 
 var umidSeq atomic.Int64
 
+// umid is the kernel's machine id: Umid, or one of this process's own.
+func (o Options) umid() string {
+	if o.Umid != "" {
+		return o.Umid
+	}
+	return fmt.Sprintf("simple-uml-%d-%d", os.Getpid(), umidSeq.Add(1))
+}
+
 // args returns the kernel command line for o, with runtime files under umlDir.
 func (o Options) args(umlDir string) ([]string, error) {
 	if o.Nice < 0 || o.Nice > 19 {
@@ -117,11 +125,7 @@ func (o Options) args(umlDir string) ([]string, error) {
 		}
 		disk = o.COW + "," + abs
 	}
-	umid := o.Umid
-	if umid == "" {
-		umid = fmt.Sprintf("simple-uml-%d-%d", os.Getpid(), umidSeq.Add(1))
-	}
-	args := []string{"mem=" + mem, "con=null", "con0=fd:0,fd:1", "uml_dir=" + umlDir, "umid=" + umid}
+	args := []string{"mem=" + mem, "con=null", "con0=fd:0,fd:1", "uml_dir=" + umlDir, "umid=" + o.umid()}
 	if o.Image != "" {
 		args = append([]string{"ubd0=" + disk, "root=/dev/ubda", "rw"}, args...)
 	}
