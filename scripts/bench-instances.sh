@@ -14,24 +14,7 @@ fleet=${2:-50}
 work=$(mktemp -d /tmp/suml-bench-inst.XXXXXX)
 export SUML_STATE=$work/state SUML_LABS=$work/labs
 mkdir "$SUML_LABS"
-cat >"$SUML_LABS/trio.toml" <<'LAB'
-[[lan]]
-name = "left"
-[[lan]]
-name = "right"
-[[guest]]
-name = "a"
-interface = [{ lan = "left", address = "10.9.1.1/24" }]
-routes = ["10.9.2.0/24 via 10.9.1.254"]
-[[guest]]
-name = "r"
-forwarding = true
-interface = [{ lan = "left", address = "10.9.1.254/24" }, { lan = "right", address = "10.9.2.254/24" }]
-[[guest]]
-name = "c"
-interface = [{ lan = "right", address = "10.9.2.1/24" }]
-routes = ["10.9.1.0/24 via 10.9.2.254"]
-LAB
+cp build/pipeline/testdata/labs/trio.toml "$SUML_LABS/"
 cleanup() {
   for d in "$SUML_STATE"/instances/*/; do [ -d "$d" ] && "$work/mage" rm "$(basename "$d")" >/dev/null 2>&1; done
   rm -rf "$work"

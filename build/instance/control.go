@@ -25,14 +25,14 @@ import (
 )
 
 // Up starts the instance in dir in the background and returns once its guest is ready, or has
-// ended, or timeout has passed (it keeps booting then). The supervisor is a copy of this program in
-// the instance's folder, in a session of its own: it depends on no terminal and on no process of
-// the caller's, which may end at once.
+// ended, or timeout has passed (it keeps booting then). The supervisor is this program, linked into
+// the instance's folder from the state's programs/ folder, in a session of its own: it depends on
+// no terminal and on no process of the caller's, which may end at once.
 func Up(ctx context.Context, dir string, timeout time.Duration) (State, error) {
 	if running(dir) {
 		return readState(dir), nil
 	}
-	self, err := run.SelfIn(dir)
+	self, err := run.SelfIn(dir, filepath.Join(filepath.Dir(filepath.Dir(dir)), programsDir))
 	if err != nil {
 		return State{}, err
 	}

@@ -38,10 +38,11 @@ const (
 	socketFile    = "console.sock"
 	tokenFile     = "console.token"
 	superviseFile = "supervisor.log"
-	imagesDir     = "images" // a lab instance's copies of its guests' images
-	disksDir      = "disks"  // a lab instance's guests' COW files, a folder each
-	runsDir       = "runs"   // a lab instance's run folders: its LAN captures
-	logsDir       = "logs"   // a lab instance's guests' console logs, across runs
+	imagesDir     = "images"   // a lab instance's copies of its guests' images
+	disksDir      = "disks"    // a lab instance's guests' COW files, a folder each
+	runsDir       = "runs"     // a lab instance's run folders: its LAN captures
+	logsDir       = "logs"     // a lab instance's guests' console logs, across runs
+	programsDir   = "programs" // beside instances/: the supervisors' program, one copy per digest
 )
 
 // Restart says when the supervisor boots a guest that ended again.

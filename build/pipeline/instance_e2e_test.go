@@ -146,30 +146,6 @@ func TestInstancesEndToEnd(t *testing.T) {
 	}
 }
 
-// trioLab is a router between two LANs, a guest on each.
-const trioLab = `
-[[lan]]
-name = "left"
-
-[[lan]]
-name = "right"
-
-[[guest]]
-name = "a"
-interface = [{ lan = "left", address = "10.9.1.1/24" }]
-routes = ["10.9.2.0/24 via 10.9.1.254"]
-
-[[guest]]
-name = "r"
-forwarding = true
-interface = [{ lan = "left", address = "10.9.1.254/24" }, { lan = "right", address = "10.9.2.254/24" }]
-
-[[guest]]
-name = "c"
-interface = [{ lan = "right", address = "10.9.2.1/24" }]
-routes = ["10.9.1.0/24 via 10.9.2.254"]
-`
-
 // TestLabInstanceEndToEnd: a 3-guest lab as an instance, as an ordinary user, through the compiled
 // magefile: up returns once it is ready; ps lists it; a guest's console reaches the other LAN
 // through the router; a file written stays across stop and up, and goes with reset; a panic from
@@ -180,9 +156,8 @@ func TestLabInstanceEndToEnd(t *testing.T) {
 	requireImageTools(t)
 	ws, _, owner := e2ePair(t)
 	b := newSignalBench(t, ws, owner)
-	if err := os.WriteFile(filepath.Join(b.dir, "labs", "trio.toml"), []byte(trioLab), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	// A router between two LANs, a guest on each (scripts/bench-instances.sh times the same lab).
+	copyFile(t, filepath.Join("testdata", "labs", "trio.toml"), filepath.Join(b.dir, "labs", "trio.toml"), 0o644)
 	t.Cleanup(func() { b.mageOut(t, "rm", "trio") })
 	if out, err := b.mageOut(t, "up", "trio", "-restart=on-failure"); err != nil || !strings.Contains(out, "lab instance trio: ready") {
 		t.Fatalf("mage up trio: %v\n%s", err, out)

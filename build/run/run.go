@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/simple-uml/simple-uml/build/digest"
 	"github.com/simple-uml/simple-uml/build/files"
 )
 
@@ -172,15 +173,46 @@ func runTied(cmd *exec.Cmd) error {
 // rebuilds its binary on every call, and several calls at once race to compile it).
 func Self() string { return fmt.Sprintf("/proc/%d/exe", os.Getpid()) }
 
-// SelfIn copies this program into dir and returns the copy's path, for a process that outlives this
-// one (an instance's supervisor): Self names a file only while this process lives.
-func SelfIn(dir string) (string, error) {
-	path := filepath.Join(dir, "simple-uml")
-	err := files.WriteAtomic(path, 0o500, func(w io.Writer) error { return files.Stream(w, "/proc/self/exe") })
+// SelfIn puts this program in dir and returns its path there, for a process that outlives this one
+// (an instance's supervisor): Self names a file only while this process lives. The file in dir is
+// a hard link to the one copy of this program in shared, named by its digest, so that the
+// supervisors of one program share its pages in memory; copies no instance links any more go.
+func SelfIn(dir, shared string) (string, error) {
+	sum, err := digest.File("/proc/self/exe")
 	if err != nil {
-		return "", fmt.Errorf("copy this program into %s: %w", dir, err)
+		return "", fmt.Errorf("read this program: %w", err)
 	}
+	if err := os.MkdirAll(shared, 0o700); err != nil {
+		return "", err
+	}
+	one := filepath.Join(shared, sum)
+	if !files.Exists(one) {
+		if err := files.WriteAtomic(one, 0o500, func(w io.Writer) error { return files.Stream(w, "/proc/self/exe") }); err != nil {
+			return "", fmt.Errorf("copy this program into %s: %w", shared, err)
+		}
+	}
+	path := filepath.Join(dir, "simple-uml")
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	if err := os.Link(one, path); err != nil {
+		return "", fmt.Errorf("link this program into %s: %w", dir, err)
+	}
+	pruneUnlinked(shared, one)
 	return path, nil
+}
+
+// pruneUnlinked removes the programs in shared but keep that no folder links any more (their only
+// name is there): a supervisor running one keeps it open regardless.
+func pruneUnlinked(shared, keep string) {
+	entries, _ := os.ReadDir(shared)
+	for _, e := range entries {
+		path := filepath.Join(shared, e.Name())
+		var st syscall.Stat_t
+		if path != keep && syscall.Lstat(path, &st) == nil && st.Mode&syscall.S_IFMT == syscall.S_IFREG && st.Nlink == 1 {
+			os.Remove(path)
+		}
+	}
 }
 
 // Output runs c and returns its standard output, trimmed.

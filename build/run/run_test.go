@@ -171,3 +171,40 @@ func TestSelfOutlivesItsFile(t *testing.T) {
 		t.Fatalf("the program's file is still there (%v): the test proves nothing", err)
 	}
 }
+
+// TestSelfInSharesOneCopy: two folders get the same file (one inode, so one copy in memory for
+// every supervisor), and a copy no folder links any more is removed.
+func TestSelfInSharesOneCopy(t *testing.T) {
+	shared, a, b := t.TempDir(), t.TempDir(), t.TempDir()
+	stale := filepath.Join(shared, "0000")
+	os.WriteFile(stale, []byte("an older program"), 0o500)
+	linked := filepath.Join(shared, "1111")
+	os.WriteFile(linked, []byte("a program an instance still links"), 0o500)
+	os.Link(linked, filepath.Join(b, "other"))
+	pa, err := SelfIn(a, shared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, err := SelfIn(b, shared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fa, errA := os.Stat(pa)
+	fb, errB := os.Stat(pb)
+	if errA != nil || errB != nil || !os.SameFile(fa, fb) {
+		t.Fatalf("%s and %s are not one file: %v %v", pa, pb, errA, errB)
+	}
+	if self, _ := os.Stat("/proc/self/exe"); fa.Size() != self.Size() {
+		t.Errorf("the copy has %d bytes, the program %d", fa.Size(), self.Size())
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("the unlinked copy stays: %v", err)
+	}
+	if _, err := os.Stat(linked); err != nil {
+		t.Errorf("a linked copy went: %v", err)
+	}
+	// Again in a: the link is made anew, not an error.
+	if _, err := SelfIn(a, shared); err != nil {
+		t.Fatal(err)
+	}
+}
