@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 const twoLANs = `
@@ -136,5 +137,23 @@ func TestLoadUnknownLab(t *testing.T) {
 	_, err := Load(dir, "nosuch")
 	if want := `unknown lab "nosuch" in ` + dir + `: another, net`; err == nil || err.Error() != want {
 		t.Errorf("err = %v, want %q", err, want)
+	}
+}
+
+// TestStartBound: the guests start together, so the bound is the guest with the most steps.
+func TestStartBound(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		guests []Guest
+		want   int // steps
+	}{
+		{"one plain guest: ready, login, hostname, forwarding", []Guest{{Name: "a"}}, 4},
+		{"the busiest guest counts", []Guest{{Name: "a"}, {Name: "b", Interfaces: []Interface{{LAN: "x", Address: "10.0.0.1/24"}}, Routes: []string{"10.1.0.0/24 via 10.0.0.254"}, Run: Commands{List: []string{"true", "true"}}}}, 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := (&Lab{Guests: tc.guests}).StartBound(time.Second); got != time.Duration(tc.want)*time.Second {
+				t.Errorf("got %s, want %d steps", got, tc.want)
+			}
+		})
 	}
 }

@@ -271,6 +271,17 @@ func (r *Running) boot(ctx context.Context, g *guestRun) error {
 	return nil
 }
 
+// StartBound is the longest Start may take when each step of each guest takes timeout at the most:
+// the guests start together, each through its steps in turn (ready, login, each configure command,
+// each of its run commands).
+func (l *Lab) StartBound(timeout time.Duration) time.Duration {
+	steps := 0
+	for _, g := range l.Guests {
+		steps = max(steps, 2+len(configureCommands(g)))
+	}
+	return time.Duration(steps) * timeout
+}
+
 func (r *Running) guestIndex(g *guestRun) int {
 	for i, o := range r.guests {
 		if o == g {

@@ -30,7 +30,7 @@ func Up(ctx context.Context, cfg config.Config, name, restart string, w io.Write
 	}
 	timeout := time.Duration(cfg.Boot.Timeout) * time.Second
 	if spec.Lab != nil {
-		timeout *= 3 // each guest boots, logs in and is configured, each step within the boot timeout
+		timeout = spec.Lab.StartBound(timeout) // each step of each guest within the boot timeout
 	}
 	st, err := instance.Up(ctx, dir, timeout)
 	if err != nil {
