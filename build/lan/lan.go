@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/containers/gvisor-tap-vsock/pkg/tap"
-	"github.com/containers/gvisor-tap-vsock/pkg/types"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
@@ -99,15 +98,9 @@ func (l *LAN) accept() {
 			c.Close()
 			continue
 		}
-		if !l.track(c) {
+		if !l.attach(c, MaxMACs) {
 			return
 		}
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			defer l.untrack(c)
-			l.sw.Accept(l.ctx, NewPort(c, l.record), types.BessProtocol)
-		}()
 	}
 }
 
@@ -181,13 +174,14 @@ const (
 // see are dropped here. A LAN's switch and the user network's (build/usernet) are the same.
 type Port struct {
 	net.Conn
-	record func(frame []byte)
-	macs   map[[6]byte]bool // source addresses this port has sent from
+	record  func(frame []byte)
+	macs    map[[6]byte]bool // source addresses this port has sent from
+	maxMACs int              // how many it may
 }
 
 // NewPort is c as a switch's port; record, if not nil, is given each frame the switch gets.
 func NewPort(c net.Conn, record func(frame []byte)) *Port {
-	return &Port{Conn: c, record: record, macs: map[[6]byte]bool{}}
+	return &Port{Conn: c, record: record, macs: map[[6]byte]bool{}, maxMACs: MaxMACs}
 }
 
 func (p *Port) Read(b []byte) (int, error) {
@@ -203,14 +197,14 @@ func (p *Port) Read(b []byte) (int, error) {
 }
 
 // allowed says whether the switch may have frame: long enough, and from one of the port's first
-// MaxMACs source addresses.
+// maxMACs source addresses.
 func (p *Port) allowed(frame []byte) bool {
 	if len(frame) < MinFrame {
 		return false
 	}
 	src := [6]byte(frame[6:12])
 	if !p.macs[src] {
-		if len(p.macs) >= MaxMACs {
+		if len(p.macs) >= p.maxMACs {
 			return false
 		}
 		p.macs[src] = true

@@ -1,0 +1,316 @@
+package lan
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/containers/gvisor-tap-vsock/pkg/types"
+)
+
+// VXLANPort is VXLAN's UDP port (IANA): a lab's pods carry its LANs between them on it.
+const VXLANPort = 4789
+
+// vxlanHeader is VXLAN's header (RFC 7348): a flags byte with the I bit (a network identifier
+// follows), then the 24-bit network identifier (VNI) in bytes 4 to 6.
+const vxlanHeader = 8
+
+// Bounds on the tunnel (SECURITY.md's limits).
+const (
+	// TunnelMACs is how many source addresses the peers of one LAN together may send from (the
+	// switch's port of the tunnel), and how many the tunnel learns: a lab has 250 guests at most.
+	TunnelMACs = 1024
+	// resolveEvery is how often the peers' names are looked up again: a pod that comes back has a
+	// new address, and frames from the old one are refused from then on. A LAN with a peer not
+	// found yet (its pod still starting) is looked up every resolveMissing.
+	resolveEvery   = 5 * time.Second
+	resolveMissing = time.Second
+)
+
+// Peer is another host of the LAN: its names, tried in turn (the first that resolves wins), and the
+// UDP port its tunnel listens on.
+type Peer struct {
+	Names []string
+	Port  int
+}
+
+// Tunnel carries LANs between hosts (a lab's pods) as VXLAN over UDP, an encapsulation every
+// network tool knows (tcpdump and Wireshark decode it). Each LAN has a network identifier and a
+// list of peers; the tunnel is one port of the LAN's switch, so the switch never sends a peer's
+// frame back into the tunnel. A frame from the switch goes to the peer its destination was last
+// seen behind, or to every peer (a broadcast, or an address not learnt yet), as VXLAN's
+// flood-and-learn does. A datagram is taken only from a peer's current address, with the
+// identifier of a LAN that peer is on; anything else is dropped. VXLAN has no authentication: on
+// a shared network, the cluster's network policy is what keeps strangers from sending as a peer.
+type Tunnel struct {
+	conn    *net.UDPConn
+	resolve func(ctx context.Context, name string) ([]netip.Addr, error)
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+
+	mu   sync.Mutex
+	lans map[uint32]*tunnelLAN
+}
+
+// tunnelLAN is one LAN the tunnel carries.
+type tunnelLAN struct {
+	vni   uint32
+	peers []Peer
+	end   net.Conn // the tunnel's end of its switch port
+
+	mu     sync.Mutex
+	addrs  []netip.AddrPort           // the peers' current addresses
+	looked time.Time                  // when they were looked up
+	behind map[[6]byte]netip.AddrPort // where a source address was last seen
+}
+
+// NewTunnel carries LANs over conn (bound to the host's tunnel port). resolve looks up a peer's name
+// (nil: the system's resolver, IPv4).
+func NewTunnel(conn *net.UDPConn, resolve func(ctx context.Context, name string) ([]netip.Addr, error)) *Tunnel {
+	if resolve == nil {
+		resolve = func(ctx context.Context, name string) ([]netip.Addr, error) {
+			return net.DefaultResolver.LookupNetIP(ctx, "ip4", name)
+		}
+	}
+	t := &Tunnel{conn: conn, resolve: resolve, lans: map[uint32]*tunnelLAN{}}
+	t.ctx, t.cancel = context.WithCancel(context.Background())
+	t.wg.Add(2)
+	go t.receive()
+	go t.refresh()
+	return t
+}
+
+// Join carries l to peers under network identifier vni (24 bits, not 0).
+func (t *Tunnel) Join(l *LAN, vni uint32, peers []Peer) error {
+	if vni == 0 || vni >= 1<<24 {
+		return fmt.Errorf("LAN %s: VXLAN network identifier %d is not between 1 and %d", l.Name, vni, 1<<24-1)
+	}
+	ours, theirs, err := seqpacketPair()
+	if err != nil {
+		return fmt.Errorf("LAN %s: %w", l.Name, err)
+	}
+	tl := &tunnelLAN{vni: vni, peers: peers, end: ours, behind: map[[6]byte]netip.AddrPort{}}
+	t.mu.Lock()
+	if _, taken := t.lans[vni]; taken {
+		t.mu.Unlock()
+		ours.Close()
+		theirs.Close()
+		return fmt.Errorf("LAN %s: VXLAN network identifier %d is another LAN's", l.Name, vni)
+	}
+	t.lans[vni] = tl
+	t.mu.Unlock()
+	t.lookUp(tl)
+	if !l.attach(theirs, TunnelMACs) {
+		return fmt.Errorf("LAN %s is closed", l.Name)
+	}
+	t.wg.Add(1)
+	go t.send(tl)
+	return nil
+}
+
+// Close stops the tunnel; the LANs' ports go when the LANs close.
+func (t *Tunnel) Close() error {
+	t.cancel()
+	err := t.conn.Close()
+	t.mu.Lock()
+	for _, tl := range t.lans {
+		tl.end.Close()
+	}
+	t.mu.Unlock()
+	t.wg.Wait()
+	return err
+}
+
+// send passes the frames the switch gives the tunnel's port to the peers.
+func (t *Tunnel) send(tl *tunnelLAN) {
+	defer t.wg.Done()
+	buf := make([]byte, vxlanHeader+MaxFrame+1)
+	buf[0] = 0x08
+	binary.BigEndian.PutUint32(buf[4:8], tl.vni<<8)
+	for {
+		n, err := tl.end.Read(buf[vxlanHeader:])
+		if err != nil {
+			return
+		}
+		if n < MinFrame || n > MaxFrame {
+			continue
+		}
+		for _, to := range tl.destinations([6]byte(buf[vxlanHeader : vxlanHeader+6])) {
+			t.conn.WriteToUDPAddrPort(buf[:vxlanHeader+n], to)
+		}
+	}
+}
+
+// destinations are where a frame to dst goes: the peer dst was last seen behind, or every peer.
+func (tl *tunnelLAN) destinations(dst [6]byte) []netip.AddrPort {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	if dst[0]&1 == 0 { // unicast
+		if at, ok := tl.behind[dst]; ok {
+			return []netip.AddrPort{at}
+		}
+	}
+	return tl.addrs
+}
+
+// receive takes the peers' datagrams and passes their frames to the LANs' switches.
+func (t *Tunnel) receive() {
+	defer t.wg.Done()
+	buf := make([]byte, vxlanHeader+MaxFrame+1)
+	for {
+		n, from, err := t.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || t.ctx.Err() != nil {
+				return
+			}
+			continue
+		}
+		vni, frame, ok := parseVXLAN(buf[:n])
+		if !ok {
+			continue
+		}
+		t.mu.Lock()
+		tl := t.lans[vni]
+		t.mu.Unlock()
+		if tl != nil && tl.admit(from, [6]byte(frame[6:12])) {
+			tl.end.Write(frame)
+		}
+	}
+}
+
+// parseVXLAN splits a datagram into its network identifier and its frame: ok only for a VXLAN
+// header with the I flag and a frame the LAN carries (MinFrame to MaxFrame bytes).
+func parseVXLAN(datagram []byte) (vni uint32, frame []byte, ok bool) {
+	if len(datagram) < vxlanHeader+MinFrame || len(datagram) > vxlanHeader+MaxFrame || datagram[0]&0x08 == 0 {
+		return 0, nil, false
+	}
+	return binary.BigEndian.Uint32(datagram[4:8]) >> 8, datagram[vxlanHeader:], true
+}
+
+// admit says whether from is one of the LAN's peers, and learns that src is behind it.
+func (tl *tunnelLAN) admit(from netip.AddrPort, src [6]byte) bool {
+	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	for _, a := range tl.addrs {
+		if a == from {
+			if _, known := tl.behind[src]; known || len(tl.behind) < TunnelMACs {
+				tl.behind[src] = from
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// refresh looks the peers up again every resolveEvery.
+func (t *Tunnel) refresh() {
+	defer t.wg.Done()
+	tick := time.NewTicker(resolveMissing)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		t.mu.Lock()
+		lans := make([]*tunnelLAN, 0, len(t.lans))
+		for _, tl := range t.lans {
+			lans = append(lans, tl)
+		}
+		t.mu.Unlock()
+		for _, tl := range lans {
+			tl.mu.Lock()
+			due := time.Since(tl.looked) >= resolveEvery || len(tl.addrs) < len(tl.peers)
+			tl.mu.Unlock()
+			if due {
+				t.lookUp(tl)
+			}
+		}
+	}
+}
+
+// lookUp resolves tl's peers; a peer that does not resolve (its pod is not up) is left out until
+// it does. Addresses that changed are forgotten with what was learnt behind them.
+func (t *Tunnel) lookUp(tl *tunnelLAN) {
+	var addrs []netip.AddrPort
+	for _, p := range tl.peers {
+		for _, name := range p.Names {
+			ctx, cancel := context.WithTimeout(t.ctx, 2*time.Second)
+			found, err := t.resolve(ctx, name)
+			cancel()
+			if err == nil && len(found) > 0 {
+				addrs = append(addrs, netip.AddrPortFrom(found[0].Unmap(), uint16(p.Port)))
+				break
+			}
+		}
+	}
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	tl.addrs, tl.looked = addrs, time.Now()
+	for mac, at := range tl.behind {
+		if !containsAddr(addrs, at) {
+			delete(tl.behind, mac)
+		}
+	}
+}
+
+func containsAddr(addrs []netip.AddrPort, a netip.AddrPort) bool {
+	for _, b := range addrs {
+		if a == b {
+			return true
+		}
+	}
+	return false
+}
+
+// seqpacketPair is a connected pair of unix seqpacket sockets: one frame a packet, as a guest's
+// connection to a switch is.
+func seqpacketPair() (net.Conn, net.Conn, error) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn := func(fd int) (net.Conn, error) {
+		f := os.NewFile(uintptr(fd), "tunnel")
+		defer f.Close() // FileConn has its own descriptor
+		return net.FileConn(f)
+	}
+	a, err := conn(fds[0])
+	if err != nil {
+		syscall.Close(fds[1])
+		return nil, nil, err
+	}
+	b, err := conn(fds[1])
+	if err != nil {
+		a.Close()
+		return nil, nil, err
+	}
+	return a, b, nil
+}
+
+// attach makes c a port of the switch, as accept does for an admitted guest, with room for
+// maxMACs source addresses. It says false when the LAN is closed.
+func (l *LAN) attach(c net.Conn, maxMACs int) bool {
+	if !l.track(c) {
+		return false
+	}
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		defer l.untrack(c)
+		p := NewPort(c, l.record)
+		p.maxMACs = maxMACs
+		l.sw.Accept(l.ctx, p, types.BessProtocol)
+	}()
+	return true
+}
