@@ -225,3 +225,15 @@ func copyKeys(c net.Conn, in *os.File, stop <-chan struct{}) error {
 		}
 	}
 }
+
+// Tee passes a guest's console to each writer whatever the others do: a console log that cannot be
+// written (a full volume) must not silence a container's output or the attached consoles, as
+// io.MultiWriter, which stops at the first error, would.
+type Tee []io.Writer
+
+func (t Tee) Write(p []byte) (int, error) {
+	for _, w := range t {
+		w.Write(p)
+	}
+	return len(p), nil
+}

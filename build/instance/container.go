@@ -7,10 +7,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/ident"
+	"github.com/simple-uml/simple-uml/build/lab"
 )
 
 // Where a container image's instance is (build/ociimage lays the image out so).
@@ -24,6 +26,17 @@ const (
 	ContainerTempDir = "/tmp/simple-uml"
 )
 
+// The environment of a lab guest's container (build/kube writes it): the lab, and which of its
+// guests this container boots.
+const (
+	LabVar      = "SUML_LAB"       // the lab, as JSON (lab.Decode)
+	LabGuestVar = "SUML_LAB_GUEST" // the guest of it this container boots
+)
+
+// LabWorkload is the name of the workload (and the Service) of a lab's guest on Kubernetes: its
+// peers find its pod by this name.
+func LabWorkload(labName, guest string) string { return labName + "-" + guest }
+
 // imageIDFile records, in a container's state folder, the digest of the image its COW file was made over.
 const imageIDFile = "image.sha256"
 
@@ -34,6 +47,11 @@ const imageIDFile = "image.sha256"
 func ContainerMain(out io.Writer) int {
 	var spec Spec
 	err := files.ReadJSON(ContainerSpec, &spec)
+	if guest := os.Getenv(LabGuestVar); err == nil && guest != "" {
+		spec, err = labGuestSpec(spec, os.Getenv(LabVar), guest)
+	}
+	os.Unsetenv(LabVar) // the guest's kernel inherits this environment
+	os.Unsetenv(LabGuestVar)
 	if err == nil {
 		err = prepareContainer(ContainerStateDir, spec)
 	}
@@ -50,10 +68,30 @@ func ContainerMain(out io.Writer) int {
 	return status
 }
 
+// labGuestSpec is the image's spec as guest of the lab given as JSON: it boots the image's root
+// filesystem, configured as the lab file says, and reaches the lab's other guests, each in a pod of
+// its own, through the VXLAN tunnel.
+func labGuestSpec(spec Spec, labJSON, guest string) (Spec, error) {
+	l, err := lab.Decode([]byte(labJSON))
+	if err != nil {
+		return spec, fmt.Errorf("%s: %w", LabVar, err)
+	}
+	i := slices.IndexFunc(l.Guests, func(g lab.Guest) bool { return g.Name == guest })
+	if i < 0 {
+		return spec, fmt.Errorf("%s=%s: lab %s has no such guest (it has %s)", LabGuestVar, guest, l.Name, strings.Join(l.GuestNames(), ", "))
+	}
+	if l.Guests[i].Image != "" {
+		return spec, fmt.Errorf("guest %s of lab %s boots the image file %s: in a container it boots the container image's root filesystem (give it a recipe instead)", guest, l.Name, l.Guests[i].Image)
+	}
+	spec.Name, spec.Lab, spec.LabGuest = LabWorkload(l.Name, guest), l, guest
+	spec.LabImages = map[string]lab.Image{guest: {Path: spec.Options.Image, RootPassword: spec.RootPassword}}
+	return spec, nil
+}
+
 // prepareContainer makes dir the folder of the image's instance: no link or odd file where the
 // supervisor and the kernel write, and a disk made over this image's root filesystem.
 func prepareContainer(dir string, spec Spec) error {
-	if err := checkStateFiles(dir); err != nil {
+	if err := checkStateFiles(dir, spec); err != nil {
 		return err
 	}
 	if err := Adopt(dir, spec); err != nil {
@@ -62,32 +100,50 @@ func prepareContainer(dir string, spec Spec) error {
 		}
 		return err
 	}
-	if err := matchDisk(dir, spec.ImageSHA256); err != nil {
+	if err := matchDisk(dir, diskOf(dir, spec), spec.ImageSHA256); err != nil {
 		return err
 	}
 	return os.MkdirAll(ContainerTempDir, 0o700)
 }
 
-// checkStateFiles refuses a state folder whose files are links or not files: the kernel's sandbox
-// would follow a link named guest.cow to its target, and a FIFO blocks whoever opens it.
-func checkStateFiles(dir string) error {
-	for _, name := range []string{cowFile, tokenFile, lockFile, specFile, stateFile, consoleFile, imageIDFile} {
+// checkStateFiles refuses a state folder whose files are links or not files, or whose folders are
+// links: the kernel's sandbox would follow a link named guest.cow to its target, and a FIFO blocks
+// whoever opens it.
+func checkStateFiles(dir string, spec Spec) error {
+	regular := []string{cowFile, tokenFile, lockFile, specFile, stateFile, consoleFile, imageIDFile}
+	var folders []string
+	if spec.LabGuest != "" {
+		regular = append(regular, filepath.Join(disksDir, spec.LabGuest, filepath.Base(diskOf(dir, spec))))
+		folders = []string{disksDir, filepath.Join(disksDir, spec.LabGuest), logsDir, runsDir}
+	}
+	for _, name := range append(regular, folders...) {
 		fi, err := os.Lstat(filepath.Join(dir, name))
-		if err == nil && !fi.Mode().IsRegular() {
-			return fmt.Errorf("%s is not a regular file (%s): remove it; whoever writes this folder owns the guest", filepath.Join(dir, name), fi.Mode().Type())
+		if err != nil {
+			continue
+		}
+		if want := slices.Contains(folders, name); want && !fi.IsDir() || !want && !fi.Mode().IsRegular() {
+			return fmt.Errorf("%s is not a regular %s (%s): remove it; whoever writes this folder owns the guest", filepath.Join(dir, name), map[bool]string{true: "folder", false: "file"}[want], fi.Mode().Type())
 		}
 	}
 	return nil
 }
 
-// matchDisk refuses a COW file made over another root filesystem image than the one whose digest is
-// want, and records want for a new one.
-func matchDisk(dir, want string) error {
+// diskOf is the COW file of the guest the spec of the instance in dir boots.
+func diskOf(dir string, spec Spec) string {
+	if spec.LabGuest != "" {
+		return lab.DiskPath(filepath.Join(dir, disksDir, spec.LabGuest))
+	}
+	return filepath.Join(dir, cowFile)
+}
+
+// matchDisk refuses a COW file (cow, in dir) made over another root filesystem image than the one
+// whose digest is want, and records want for a new one.
+func matchDisk(dir, cow, want string) error {
 	if want == "" {
 		return nil
 	}
 	id := filepath.Join(dir, imageIDFile)
-	if !files.Exists(filepath.Join(dir, cowFile)) {
+	if !files.Exists(cow) {
 		return files.WriteBytes(id, []byte(want+"\n"), 0o600)
 	}
 	data, err := os.ReadFile(id)
@@ -95,7 +151,7 @@ func matchDisk(dir, want string) error {
 		if got == "" {
 			got = "not recorded"
 		}
-		return fmt.Errorf("the guest's disk %s was made over another root filesystem image (sha256 %s) than this image's (%s): run the image that made it, or remove %s to start this one afresh", filepath.Join(dir, cowFile), got, want, cowFile)
+		return fmt.Errorf("the guest's disk %s was made over another root filesystem image (sha256 %s) than this image's (%s): run the image that made it, or remove it to start this one afresh", cow, got, want)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/simple-uml/simple-uml/build/files"
+	"github.com/simple-uml/simple-uml/build/lab"
+	"github.com/simple-uml/simple-uml/build/lan"
 	"github.com/simple-uml/simple-uml/build/uml"
 )
 
@@ -150,5 +153,66 @@ func TestPrepareContainer(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// trioJSON is a router (r) between two LANs, a guest on each (a, c), as build/kube gives it to a
+// lab guest's container.
+const trioJSON = `{"Name": "trio", "LANs": [{"Name": "left"}, {"Name": "right"}], "Guests": [
+	{"Name": "a", "Interfaces": [{"LAN": "left", "Address": "10.9.1.1/24"}]},
+	{"Name": "r", "Forwarding": true, "Interfaces": [{"LAN": "left", "Address": "10.9.1.254/24"}, {"LAN": "right", "Address": "10.9.2.254/24"}]},
+	{"Name": "c", "Interfaces": [{"LAN": "right", "Address": "10.9.2.1/24"}]},
+	{"Name": "f", "Image": "/srv/file.ext4", "RootPassword": "x"}]}`
+
+// TestLabGuestSpec: a lab guest's container boots the image's root filesystem as the guest it is
+// told, and refuses a guest the lab has not, one that boots an image file, and a lab that is not one.
+func TestLabGuestSpec(t *testing.T) {
+	image := Spec{Name: "test", Ready: "login:", RootPassword: "suml", Options: uml.Options{Image: "/opt/simple-uml/image.ext4"}}
+	spec, err := labGuestSpec(image, trioJSON, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if spec.Name != "trio-r" || spec.LabGuest != "r" || spec.Lab.Name != "trio" || spec.LabImages["r"] != (lab.Image{Path: "/opt/simple-uml/image.ext4", RootPassword: "suml"}) {
+		t.Errorf("spec %+v", spec)
+	}
+	for _, tc := range []struct{ name, lab, guest, want string }{
+		{"no such guest", trioJSON, "z", "has no such guest (it has a, r, c, f)"},
+		{"an image file", trioJSON, "f", "boots the image file /srv/file.ext4"},
+		{"not a lab", `{"Name": "trio"}`, "a", LabVar + ": lab trio: no [[guest]]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := labGuestSpec(image, tc.lab, tc.guest); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestLabPeers: each LAN's peers are the other guests on it, by their pods' names.
+func TestLabPeers(t *testing.T) {
+	l, err := lab.Decode([]byte(trioJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		guest string
+		lan   int
+		want  []string
+	}{
+		{"a", 0, []string{"trio-r"}},
+		{"r", 0, []string{"trio-a"}},
+		{"r", 1, []string{"trio-c"}},
+		{"c", 1, []string{"trio-r"}},
+	} {
+		var got []string
+		for _, p := range labPeers(l, tc.lan, tc.guest) {
+			if p.Port != lan.VXLANPort || len(p.Names) != 2 || p.Names[1] != p.Names[0]+"-pod-0" {
+				t.Errorf("peer %+v", p)
+			}
+			got = append(got, p.Names[0])
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s on LAN %d: peers %v, want %v", tc.guest, tc.lan, got, tc.want)
+		}
 	}
 }

@@ -186,7 +186,7 @@ func sameFile(f *os.File, fi os.FileInfo) bool {
 // Console attaches the terminal in/out to the instance's console until Ctrl-].
 func Console(ctx context.Context, dir string, in *os.File, out io.Writer) error {
 	if spec, err := readSpec(dir); err == nil && spec.Lab != nil {
-		return fmt.Errorf("instance %s is a lab: attach to one of its guests (%s) with `go tool mage console %s/<guest>`", spec.Name, strings.Join(guestNames(spec.Lab), ", "), spec.Name)
+		return fmt.Errorf("instance %s is a lab: attach to one of its guests (%s) with `go tool mage console %s/<guest>`", spec.Name, strings.Join(spec.Lab.GuestNames(), ", "), spec.Name)
 	}
 	if !running(dir) {
 		return fmt.Errorf("%s does not run: `go tool mage up %s` starts it", dir, filepath.Base(dir))

@@ -82,6 +82,12 @@ type Spec struct {
 	// over its image in LabImages (the instance's own copies). Nil for an instance of one guest.
 	Lab       *lab.Lab             `json:",omitempty"`
 	LabImages map[string]lab.Image `json:",omitempty"`
+	// LabGuest, in a lab guest's container, is the one guest of Lab it boots; the others run in
+	// pods of their own, reached through a VXLAN tunnel (build/lan).
+	LabGuest string `json:",omitempty"`
+	// RootPassword is what the console login of a container image's root filesystem asks for: a
+	// lab guest's container logs in to configure the guest.
+	RootPassword string `json:",omitempty"`
 }
 
 // Kind is what the instance runs, for ps: "lab" or "guest".

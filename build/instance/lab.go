@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/lab"
+	"github.com/simple-uml/simple-uml/build/lan"
 )
 
 // A lab instance runs its lab as one unit: a guest that goes down (powered off or panicked) takes
@@ -33,6 +35,17 @@ func (s *supervisor) bootLab(ctx context.Context) (string, string, error) {
 	if o.Timeout == 0 {
 		o.Timeout = time.Minute
 	}
+	if s.spec.LabGuest != "" {
+		tunnel, err := s.openTunnel()
+		if err != nil {
+			return PhaseCrashed, err.Error(), nil
+		}
+		defer tunnel.Close()
+		o.Only, o.Console = s.spec.LabGuest, s.echo
+		o.Join = func(index int, l *lan.LAN) error {
+			return tunnel.Join(l, uint32(index+1), labPeers(s.spec.Lab, index, s.spec.LabGuest))
+		}
+	}
 	r, err := lab.Start(ctx, s.spec.Lab, o)
 	if err != nil && ctx.Err() != nil {
 		return PhaseStopped, "", nil
@@ -47,7 +60,7 @@ func (s *supervisor) bootLab(ctx context.Context) (string, string, error) {
 	defer os.Remove(record)
 	s.setLab(r)
 	defer s.setLab(nil)
-	fmt.Fprintf(s.log, "[simple-uml: lab %s is up: %s; consoles logged in %s]\n", s.spec.Lab.Name, strings.Join(guestNames(s.spec.Lab), ", "), r.Dir)
+	fmt.Fprintf(s.log, "[simple-uml: lab %s is up: %s; consoles logged in %s]\n", s.spec.Lab.Name, strings.Join(s.spec.Lab.GuestNames(), ", "), r.Dir)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -61,6 +74,30 @@ func (s *supervisor) bootLab(ctx context.Context) (string, string, error) {
 			}
 		}
 	}
+}
+
+// openTunnel listens for the VXLAN tunnel of a lab guest's container, on every address of its pod.
+func (s *supervisor) openTunnel() (*lan.Tunnel, error) {
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{Port: lan.VXLANPort})
+	if err != nil {
+		return nil, fmt.Errorf("the lab's tunnel: %w", err)
+	}
+	return lan.NewTunnel(conn, nil), nil
+}
+
+// labPeers are the guests of l other than guest on its LAN at index, by the names of their pods:
+// the Service's that build/kube writes for each, then the one podman kube play gives a
+// Deployment's pod (it resolves no Service).
+func labPeers(l *lab.Lab, index int, guest string) []lan.Peer {
+	var peers []lan.Peer
+	for _, g := range l.Guests {
+		if g.Name == guest || !slices.ContainsFunc(g.Interfaces, func(i lab.Interface) bool { return i.LAN == l.LANs[index].Name }) {
+			continue
+		}
+		name := LabWorkload(l.Name, g.Name)
+		peers = append(peers, lan.Peer{Names: []string{name, name + "-pod-0"}, Port: lan.VXLANPort})
+	}
+	return peers
 }
 
 // labImage is what a guest of the lab boots: the instance's copy of its image.
@@ -81,7 +118,9 @@ func (s *supervisor) setLab(r *lab.Running) {
 		return
 	}
 	for _, g := range s.spec.Lab.Guests {
-		s.state.Guests = append(s.state.Guests, r.Pid(g.Name))
+		if pid := r.Pid(g.Name); pid > 0 { // a lab guest's container boots one
+			s.state.Guests = append(s.state.Guests, pid)
+		}
 	}
 	s.state.Phase, s.state.Started, s.state.Run = PhaseReady, time.Now(), r.Dir
 	writeState(s.dir, s.state)
@@ -112,21 +151,13 @@ func pruneRuns(runs string) error {
 	return nil
 }
 
-func guestNames(l *lab.Lab) []string {
-	var names []string
-	for _, g := range l.Guests {
-		names = append(names, g.Name)
-	}
-	return names
-}
-
 // labGuest checks that the lab instance with spec has guest; the error lists its guests.
 func labGuest(spec Spec, guest string) error {
 	if spec.Lab == nil {
 		return fmt.Errorf("instance %s is a guest, not a lab: leave out /%s", spec.Name, guest)
 	}
-	if !slices.Contains(guestNames(spec.Lab), guest) {
-		return fmt.Errorf("lab instance %s has no guest %q: its guests are %s", spec.Name, guest, strings.Join(guestNames(spec.Lab), ", "))
+	if !slices.Contains(spec.Lab.GuestNames(), guest) {
+		return fmt.Errorf("lab instance %s has no guest %q: its guests are %s", spec.Name, guest, strings.Join(spec.Lab.GuestNames(), ", "))
 	}
 	return nil
 }

@@ -140,9 +140,9 @@ func (s *supervisor) bootOnce(ctx context.Context) (string, string, error) {
 	}
 	o := s.spec.Options
 	o.Umid = uml.InstanceUmid + s.spec.Name // a boot refused its COW file names this instance
-	o.Console = teeConsole{s.hub, s.log}
+	o.Console = console.Tee{s.hub, s.log}
 	if s.echo != nil {
-		o.Console = teeConsole{s.echo, s.hub, s.log}
+		o.Console = console.Tee{s.echo, s.hub, s.log}
 	}
 	// Not ctx: a stop must reach a guest that still runs, to settle its disk before it ends (below).
 	vm, err := uml.Start(context.WithoutCancel(ctx), o)
@@ -179,18 +179,6 @@ func (s *supervisor) settle(vm *uml.Guest) {
 	if err := vm.Settle(uml.SettleTimeout); err != nil {
 		fmt.Fprintf(s.log, "\r\n[simple-uml: stopping without the guest's disk settled: %v]\r\n", err)
 	}
-}
-
-// teeConsole passes the console to each writer whatever the others do: a console log that cannot
-// be written (a full volume) must not silence the container's output or the attached consoles, as
-// io.MultiWriter, which stops at the first error, would.
-type teeConsole []io.Writer
-
-func (t teeConsole) Write(p []byte) (int, error) {
-	for _, w := range t {
-		w.Write(p)
-	}
-	return len(p), nil
 }
 
 // awaitReady marks the instance ready once vm's console prints the ready text.

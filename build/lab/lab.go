@@ -6,6 +6,8 @@
 package lab
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -84,10 +86,17 @@ const MaxGuests = 250
 
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,15}$`)
 
+func checkName(name string) error {
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("lab name %q: use a lower-case letter, then letters, digits and '-' (16 at most)", name)
+	}
+	return nil
+}
+
 // Load reads and checks dir/<name>.toml. Unknown keys are errors, as in every settings file.
 func Load(dir, name string) (*Lab, error) {
-	if !nameRE.MatchString(name) {
-		return nil, fmt.Errorf("lab name %q: use a lower-case letter, then letters, digits and '-' (16 at most)", name)
+	if err := checkName(name); err != nil {
+		return nil, err
 	}
 	l := &Lab{Name: name, Path: filepath.Join(dir, name+".toml")}
 	err := config.DecodeFile(l.Path, l, "labs/README.md")
@@ -106,6 +115,33 @@ func Load(dir, name string) (*Lab, error) {
 		}
 	}
 	return l, nil
+}
+
+// Decode reads a lab as JSON (as an instance's spec holds it, and a lab guest's container is given
+// it) and checks it as Load does. Its guests' images, when they have any, are paths as given.
+func Decode(data []byte) (*Lab, error) {
+	var l Lab
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&l); err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	if err := checkName(l.Name); err != nil {
+		return nil, err
+	}
+	if err := l.validate(); err != nil {
+		return nil, fmt.Errorf("lab %s: %w", l.Name, err)
+	}
+	return &l, nil
+}
+
+// GuestNames are the names of the lab's guests, in the file's order.
+func (l *Lab) GuestNames() []string {
+	var names []string
+	for _, g := range l.Guests {
+		names = append(names, g.Name)
+	}
+	return names
 }
 
 // validate checks what the file declares against itself: names, references, addresses, routes.

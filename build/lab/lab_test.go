@@ -1,8 +1,10 @@
 package lab
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -155,5 +157,30 @@ func TestStartBound(t *testing.T) {
 				t.Errorf("got %s, want %d steps", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestDecode: a lab as JSON (an instance's spec, a lab guest's container) comes back as Load read
+// it, and is checked as Load checks it.
+func TestDecode(t *testing.T) {
+	l, err := Load(writeLab(t, twoLANs), "net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := json.Marshal(l)
+	back, err := Decode(data)
+	if err != nil || !reflect.DeepEqual(back, l) {
+		t.Fatalf("decoded %+v, %v; want %+v", back, err, l)
+	}
+	for name, bad := range map[string]string{
+		"not JSON":      "lab = 1",
+		"unknown field": `{"Name": "net", "Guests": [{"Name": "a"}], "Extra": 1}`,
+		"bad name":      `{"Name": "Net!", "Guests": [{"Name": "a"}]}`,
+		"no guest":      `{"Name": "net"}`,
+		"unknown LAN":   `{"Name": "net", "Guests": [{"Name": "a", "Interfaces": [{"LAN": "nowhere", "Address": "10.0.0.1/24"}]}]}`,
+	} {
+		if _, err := Decode([]byte(bad)); err == nil {
+			t.Errorf("%s: decoded %s", name, bad)
+		}
 	}
 }

@@ -42,8 +42,16 @@ type Options struct {
 	// Logs, when set, keeps each guest's console log in Logs/<guest>.console.log across runs,
 	// rotated past LogMax bytes (a lab instance's, which runs for days), rather than in the run's
 	// folder, bounded at uml.ConsoleLogged.
-	Logs    string
-	LogMax  int64
+	Logs   string
+	LogMax int64
+	// Only, when set, boots that guest of the lab alone, with the LANs it is on: the other guests
+	// run elsewhere (a pod each), and Join carries the LANs to them.
+	Only string
+	// Console, when set, gets every guest's console too (a container's output, with Only).
+	Console io.Writer
+	// Join, when set, is given each LAN (with its place in the lab's list) as it starts, before
+	// any guest boots.
+	Join    func(index int, l *lan.LAN) error
 	Ready   string        // console text that means a guest is up
 	Timeout time.Duration // for each step of each guest
 	Log     io.Writer
@@ -95,7 +103,14 @@ func Start(ctx context.Context, l *Lab, o Options) (*Running, error) {
 		logs = o.Logs
 	}
 	for _, g := range l.Guests {
-		r.guests = append(r.guests, &guestRun{spec: g, console: ConsolePath(logs, g.Name), hub: console.NewHub()})
+		if o.Only == "" || g.Name == o.Only {
+			r.guests = append(r.guests, &guestRun{spec: g, console: ConsolePath(logs, g.Name), hub: console.NewHub()})
+		}
+	}
+	if len(r.guests) == 0 {
+		r.sockets.Remove()
+		own.Remove()
+		return nil, fmt.Errorf("lab %s has no guest %q (it has %s)", l.Name, o.Only, strings.Join(l.GuestNames(), ", "))
 	}
 	if err := r.startLANs(); err != nil {
 		r.Stop()
@@ -111,9 +126,13 @@ func Start(ctx context.Context, l *Lab, o Options) (*Running, error) {
 	return r, nil
 }
 
-// startLANs starts a switch per LAN, with its capture file when asked.
+// startLANs starts a switch per LAN a guest here is on, with its capture file when asked, and
+// gives it to Options.Join.
 func (r *Running) startLANs() error {
-	for _, n := range r.Lab.LANs {
+	for index, n := range r.Lab.LANs {
+		if !r.onLAN(n.Name) {
+			continue
+		}
 		var capture io.Writer
 		if n.Capture {
 			f, err := os.OpenFile(r.CapturePath(n.Name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
@@ -128,8 +147,27 @@ func (r *Running) startLANs() error {
 			return err
 		}
 		r.lans = append(r.lans, sw)
+		if r.opts.Join != nil {
+			if err := r.opts.Join(index, sw); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// onLAN says whether a guest that boots here has an interface on LAN lanName (every LAN of a
+// lab that boots all its guests).
+func (r *Running) onLAN(lanName string) bool {
+	if r.opts.Only == "" {
+		return true
+	}
+	for _, g := range r.guests {
+		if slices.ContainsFunc(g.spec.Interfaces, func(i Interface) bool { return i.LAN == lanName }) {
+			return true
+		}
+	}
+	return false
 }
 
 // admitter admits to LAN lanName the kernels of the guests with an interface on it: the process
@@ -155,6 +193,9 @@ func (r *Running) diskDir(g *guestRun) string {
 	}
 	return filepath.Join(r.Dir, g.spec.Name)
 }
+
+// DiskPath is a guest's COW file in its disk folder (Options.Disks/<guest>, or the run's).
+func DiskPath(folder string) string { return filepath.Join(folder, "guest.cow") }
 
 // CapturePath is where a LAN's capture is written.
 func (r *Running) CapturePath(lanName string) string { return filepath.Join(r.Dir, lanName+".pcap") }
@@ -229,8 +270,12 @@ func (r *Running) boot(ctx context.Context, g *guestRun) error {
 		return err
 	}
 	o := r.opts.Guest
-	o.Image, o.COW, o.Mem, o.Nice, o.Args = g.image.Path, filepath.Join(own, "guest.cow"), g.spec.Mem, g.spec.Nice, strings.Fields(g.spec.Args)
-	o.Console = io.MultiWriter(g.log, g.hub)
+	o.Image, o.COW, o.Mem, o.Nice, o.Args = g.image.Path, DiskPath(own), g.spec.Mem, g.spec.Nice, strings.Fields(g.spec.Args)
+	tee := console.Tee{g.log, g.hub}
+	if r.opts.Console != nil {
+		tee = append(tee, r.opts.Console)
+	}
+	o.Console = tee
 	if g.spec.Uplink {
 		forwards, _ := usernet.ParseForwards(g.spec.Forward) // checked by Load
 		o.Net = &uml.Net{Transport: uml.UserNet, HostAccess: g.spec.HostAccess, Forwards: forwards, Hostname: g.spec.Name}
@@ -282,13 +327,10 @@ func (l *Lab) StartBound(timeout time.Duration) time.Duration {
 	return time.Duration(steps) * timeout
 }
 
+// guestIndex is g's place in the lab file, whichever guests boot here: its MAC addresses are
+// numbered by it, and must not collide with those of guests booted elsewhere.
 func (r *Running) guestIndex(g *guestRun) int {
-	for i, o := range r.guests {
-		if o == g {
-			return i
-		}
-	}
-	return -1
+	return slices.IndexFunc(r.Lab.Guests, func(o Guest) bool { return o.Name == g.spec.Name })
 }
 
 // mac is a guest's address on its n-th LAN interface: locally administered, unique in the lab.

@@ -34,7 +34,7 @@ func Image(ctx context.Context, cfg config.Config, w io.Writer) (string, error) 
 	if err := ociimage.BuildEntrypoint(ctx, entrypoint, w); err != nil {
 		return "", err
 	}
-	spec := instance.Spec{Name: cfg.Boot.Recipe, Recipe: cfg.Boot.Recipe, Ready: cfg.Boot.Ready, Restart: instance.RestartNo, Options: g.opts}
+	spec := instance.Spec{Name: cfg.Boot.Recipe, Recipe: cfg.Boot.Recipe, Ready: cfg.Boot.Ready, Restart: instance.RestartNo, Options: g.opts, RootPassword: g.recipe.RootPassword}
 	archive := filepath.Join(cfg.ImagesDir(), cfg.Boot.Recipe+".oci.tar")
 	in := ociimage.Input{Entrypoint: entrypoint, Kernel: g.opts.Kernel, Image: g.opts.Image, Spec: spec, Version: g.kernel.Version, Epoch: epoch}
 	digest, err := ociimage.Write(ctx, in, archive)
