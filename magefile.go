@@ -287,15 +287,16 @@ func Image(ctx context.Context) error {
 	return err
 }
 
-// Kube writes Kubernetes manifests that run boot.recipe's image under the restricted Pod Security Standard, dist/<recipe>.kube.yaml.
+// Kube writes Kubernetes manifests that run boot.recipe's image (or with -lab a lab, a pod per guest) under the restricted Pod Security Standard.
 func Kube(ctx context.Context,
 	image *string, // the image reference the cluster pulls (default: the name `mage image` gives it, for podman kube play after podman load)
+	lab *string, // a lab of labs/ to run, a workload per guest, its LANs carried between the pods over VXLAN
 ) error {
 	cfg, err := loadConfig()
 	if err != nil {
 		return err
 	}
-	_, err = pipeline.Kube(ctx, cfg, value(image, ""), os.Stdout)
+	_, err = pipeline.Kube(ctx, cfg, value(lab, ""), value(image, ""), os.Stdout)
 	return err
 }
 

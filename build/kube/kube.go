@@ -1,5 +1,5 @@
-// Package kube writes the Kubernetes manifests that run a guest's OCI image (build/ociimage) on a
-// cluster, under the "restricted" Pod Security Standard: not root, no privilege escalation, no
+// Package kube writes the Kubernetes manifests that run a guest's OCI image (build/ociimage), or a
+// lab's guests (a workload each, their LANs carried between the pods over VXLAN), on a cluster, under the "restricted" Pod Security Standard: not root, no privilege escalation, no
 // capability, the runtime's seccomp profile, a read-only root filesystem, no host path, no host
 // network, no device. The manifests are made of Kubernetes' own API types (k8s.io/api), so every
 // field is one the API has, and the tests hold the pod to the admission controller's own checks
@@ -8,18 +8,23 @@ package kube
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
 	"github.com/simple-uml/simple-uml/build/instance"
+	"github.com/simple-uml/simple-uml/build/lab"
+	"github.com/simple-uml/simple-uml/build/lan"
 )
 
 // Guest is one guest's workload.
@@ -30,6 +35,10 @@ type Guest struct {
 	UID        int64  // the image's user
 	Entrypoint string // the image's entrypoint: `<entrypoint> ready` is the readiness probe
 	Memory     int64  // the guest's memory in bytes (boot.mem): UML's memory file, on a memory-backed volume
+	// Lab and LabGuest, for a guest of a lab (LabManifests): the lab, which its container is given,
+	// and which guest of it this is.
+	Lab      *lab.Lab
+	LabGuest string
 }
 
 // Manifests are a guest's workload as YAML documents: a PersistentVolumeClaim that keeps the guest's
@@ -43,15 +52,30 @@ type Guest struct {
 // from booting until the old one has ended. (ReadWriteOncePod would say so to the cluster, but only
 // CSI volumes have it, which the local provisioners of kind and k3s are not.)
 func Manifests(g Guest) ([]byte, error) {
+	size, err := check(g)
+	if err != nil {
+		return nil, err
+	}
+	return documents(claim(g, size), deployment(g))
+}
+
+// check refuses a workload name Kubernetes would refuse and a size it cannot read, saying what to
+// write, and returns the size.
+func check(g Guest) (resource.Quantity, error) {
 	if errs := validation.IsDNS1123Label(g.Name); len(errs) > 0 {
-		return nil, fmt.Errorf("workload name %q: %s (a recipe's name for Kubernetes: lower case letters, digits and -)", g.Name, strings.Join(errs, "; "))
+		return resource.Quantity{}, fmt.Errorf("workload name %q: %s (a recipe's or a lab's and its guest's name for Kubernetes: lower case letters, digits and -, 63 in all)", g.Name, strings.Join(errs, "; "))
 	}
 	size, err := resource.ParseQuantity(g.Disk)
 	if err != nil {
-		return nil, fmt.Errorf("disk size %q: %w (write it as Kubernetes does: 2Gi)", g.Disk, err)
+		return size, fmt.Errorf("disk size %q: %w (write it as Kubernetes does: 2Gi)", g.Disk, err)
 	}
+	return size, nil
+}
+
+// documents are objects as YAML documents.
+func documents(objects ...any) ([]byte, error) {
 	var out bytes.Buffer
-	for i, obj := range []any{claim(g, size), deployment(g)} {
+	for i, obj := range objects {
 		data, err := yaml.Marshal(obj)
 		if err != nil {
 			return nil, err
@@ -64,9 +88,73 @@ func Manifests(g Guest) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-func labels(g Guest) map[string]string {
-	return map[string]string{"app.kubernetes.io/name": g.Name, "app.kubernetes.io/part-of": "simple-uml"}
+// LabManifests are a lab's workloads, a guest each (guests, by the lab's guest names), spread over
+// the cluster's nodes as it likes: each guest's claim and Deployment as Manifests makes them, with
+// the lab and the guest's name in the container's environment (build/instance boots that guest and
+// carries its LANs over VXLAN to the other guests' pods), a headless Service by which those pods
+// find its pod, and one NetworkPolicy that lets only the lab's pods reach the tunnel's port.
+func LabManifests(l *lab.Lab, guests map[string]Guest) ([]byte, error) {
+	var objects []any
+	for _, lg := range l.Guests {
+		g, ok := guests[lg.Name]
+		if !ok {
+			return nil, fmt.Errorf("lab %s: no image for guest %s", l.Name, lg.Name)
+		}
+		g.Name, g.Lab, g.LabGuest = instance.LabWorkload(l.Name, lg.Name), l, lg.Name
+		size, err := check(g)
+		if err != nil {
+			return nil, fmt.Errorf("lab %s, guest %s: %w", l.Name, lg.Name, err)
+		}
+		objects = append(objects, claim(g, size), deployment(g), service(g))
+	}
+	return documents(append(objects, networkPolicy(l))...)
 }
+
+// service gives a lab guest's pod the name its peers look up (headless: the name is the pod's own
+// address, which the tunnel's datagrams come from).
+func service(g Guest) *corev1.Service {
+	return &corev1.Service{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+		ObjectMeta: metav1.ObjectMeta{Name: g.Name, Labels: labels(g)},
+		Spec: corev1.ServiceSpec{
+			ClusterIP:                corev1.ClusterIPNone,
+			Selector:                 labels(g),
+			PublishNotReadyAddresses: true, // a guest's LANs must work before it is ready: the lab configures it over them
+			Ports:                    []corev1.ServicePort{{Name: "vxlan", Protocol: corev1.ProtocolUDP, Port: lan.VXLANPort}},
+		},
+	}
+}
+
+// networkPolicy lets the lab's pods, and nobody else, send to its pods' tunnel port: VXLAN has no
+// authentication of its own. (A cluster whose network plugin enforces no policy ignores it.)
+func networkPolicy(l *lab.Lab) *networkingv1.NetworkPolicy {
+	lab := map[string]string{labLabel: l.Name}
+	port := intstr.FromInt32(lan.VXLANPort)
+	return &networkingv1.NetworkPolicy{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
+		ObjectMeta: metav1.ObjectMeta{Name: l.Name + "-lans", Labels: map[string]string{"app.kubernetes.io/part-of": "simple-uml", labLabel: l.Name}},
+		Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: metav1.LabelSelector{MatchLabels: lab},
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+			Ingress: []networkingv1.NetworkPolicyIngressRule{{
+				From:  []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: lab}}},
+				Ports: []networkingv1.NetworkPolicyPort{{Protocol: ptr.To(corev1.ProtocolUDP), Port: &port}},
+			}},
+		},
+	}
+}
+
+func labels(g Guest) map[string]string {
+	l := map[string]string{"app.kubernetes.io/name": g.Name, "app.kubernetes.io/part-of": "simple-uml"}
+	if g.Lab != nil {
+		l[labLabel] = g.Lab.Name
+	}
+	return l
+}
+
+// labLabel marks the pods of one lab: its network policy lets them, and only them, reach each
+// other's tunnel.
+const labLabel = "simple-uml/lab"
 
 func claim(g Guest, size resource.Quantity) *corev1.PersistentVolumeClaim {
 	uid := fmt.Sprint(g.UID)
@@ -117,6 +205,8 @@ func PodSpec(g Guest) corev1.PodSpec {
 				Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 				ReadOnlyRootFilesystem:   ptr.To(true), // the guest writes its state folder alone
 			},
+			Env:   labEnv(g),
+			Ports: labPorts(g),
 			ReadinessProbe: &corev1.Probe{
 				ProbeHandler:  corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{g.Entrypoint, "ready"}}},
 				PeriodSeconds: 2,
@@ -134,6 +224,23 @@ func PodSpec(g Guest) corev1.PodSpec {
 			}}},
 		},
 	}
+}
+
+// labEnv tells a lab guest's container which guest of which lab it boots.
+func labEnv(g Guest) []corev1.EnvVar {
+	if g.Lab == nil {
+		return nil
+	}
+	data, _ := json.Marshal(g.Lab) // a lab is plain data
+	return []corev1.EnvVar{{Name: instance.LabVar, Value: string(data)}, {Name: instance.LabGuestVar, Value: g.LabGuest}}
+}
+
+// labPorts is a lab guest's tunnel port.
+func labPorts(g Guest) []corev1.ContainerPort {
+	if g.Lab == nil {
+		return nil
+	}
+	return []corev1.ContainerPort{{Name: "vxlan", Protocol: corev1.ProtocolUDP, ContainerPort: lan.VXLANPort}}
 }
 
 // memoryMargin is room beside UML's memory file in its folder: the run folder's sockets and files.

@@ -5,8 +5,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/simple-uml/simple-uml/build/instance"
+	"github.com/simple-uml/simple-uml/build/lab"
+	"github.com/simple-uml/simple-uml/build/lan"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/pod-security-admission/api"
 	"k8s.io/pod-security-admission/policy"
 	"sigs.k8s.io/yaml"
@@ -109,5 +113,111 @@ func TestManifestsRefuse(t *testing.T) {
 				t.Errorf("error %v, want it to say %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func testLab(t *testing.T) (*lab.Lab, map[string]Guest) {
+	t.Helper()
+	l, err := lab.Decode([]byte(`{"Name": "trio", "LANs": [{"Name": "left"}, {"Name": "right"}], "Guests": [
+		{"Name": "a", "Interfaces": [{"LAN": "left", "Address": "10.9.1.1/24"}]},
+		{"Name": "r", "Forwarding": true, "Interfaces": [{"LAN": "left", "Address": "10.9.1.254/24"}, {"LAN": "right", "Address": "10.9.2.254/24"}]},
+		{"Name": "c", "Interfaces": [{"LAN": "right", "Address": "10.9.2.1/24"}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	guests := map[string]Guest{}
+	for _, g := range l.Guests {
+		guests[g.Name] = testGuest()
+	}
+	return l, guests
+}
+
+// TestLabManifests: a claim, a Deployment and a headless Service per guest, then a network policy,
+// all reading back strictly into Kubernetes' types. Each pod meets the restricted standard, is told
+// its lab and guest (the lab as lab.Decode reads it), opens the tunnel's port, and is what its
+// Service and the policy select; the policy admits the lab's pods alone, on that port alone.
+func TestLabManifests(t *testing.T) {
+	l, guests := testLab(t)
+	data, err := LabManifests(l, guests)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := bytes.Split(data, []byte("\n---\n"))
+	if len(docs) != 3*3+1 {
+		t.Fatalf("%d documents, want 10:\n%s", len(docs), data)
+	}
+	evaluator, err := policy.NewEvaluator(policy.DefaultChecks(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var np networkingv1.NetworkPolicy
+	if err := yaml.UnmarshalStrict(docs[9], &np); err != nil || np.Kind != "NetworkPolicy" {
+		t.Fatalf("the policy: %v\n%s", err, docs[9])
+	}
+	for i, g := range l.Guests {
+		var deploy appsv1.Deployment
+		var svc corev1.Service
+		if err := yaml.UnmarshalStrict(docs[3*i+1], &deploy); err != nil {
+			t.Fatalf("guest %s's deployment: %v", g.Name, err)
+		}
+		if err := yaml.UnmarshalStrict(docs[3*i+2], &svc); err != nil || svc.Kind != "Service" {
+			t.Fatalf("guest %s's service: %v", g.Name, err)
+		}
+		pod := deploy.Spec.Template
+		if deploy.Name != "trio-"+g.Name || svc.Name != deploy.Name || svc.Spec.ClusterIP != corev1.ClusterIPNone {
+			t.Errorf("guest %s: deployment %s, service %s (cluster IP %q)", g.Name, deploy.Name, svc.Name, svc.Spec.ClusterIP)
+		}
+		for what, selector := range map[string]map[string]string{"service": svc.Spec.Selector, "policy": np.Spec.PodSelector.MatchLabels} {
+			if !labelsMatch(selector, pod.Labels) {
+				t.Errorf("the %s selects %v, not guest %s's pod (%v)", what, selector, g.Name, pod.Labels)
+			}
+		}
+		level := api.LevelVersion{Level: api.LevelRestricted, Version: api.LatestVersion()}
+		for _, r := range evaluator.EvaluatePod(level, &pod.ObjectMeta, &pod.Spec) {
+			if !r.Allowed {
+				t.Errorf("guest %s, restricted: %s: %s", g.Name, r.ForbiddenReason, r.ForbiddenDetail)
+			}
+		}
+		c := pod.Spec.Containers[0]
+		env := map[string]string{}
+		for _, e := range c.Env {
+			env[e.Name] = e.Value
+		}
+		told, err := lab.Decode([]byte(env[instance.LabVar]))
+		if err != nil || told.Name != "trio" || len(told.Guests) != 3 || env[instance.LabGuestVar] != g.Name {
+			t.Errorf("guest %s's container is told %v %v", g.Name, env, err)
+		}
+		if len(c.Ports) != 1 || c.Ports[0].Protocol != corev1.ProtocolUDP || c.Ports[0].ContainerPort != lan.VXLANPort {
+			t.Errorf("guest %s's ports: %+v", g.Name, c.Ports)
+		}
+	}
+	rule := np.Spec.Ingress
+	if len(rule) != 1 || len(rule[0].From) != 1 || !labelsMatch(rule[0].From[0].PodSelector.MatchLabels, map[string]string{labLabel: "trio"}) ||
+		len(rule[0].Ports) != 1 || rule[0].Ports[0].Port.IntValue() != lan.VXLANPort || *rule[0].Ports[0].Protocol != corev1.ProtocolUDP {
+		t.Errorf("the policy's ingress: %+v", rule)
+	}
+}
+
+// labelsMatch says whether selector selects labels.
+func labelsMatch(selector, labels map[string]string) bool {
+	for k, v := range selector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return len(selector) > 0
+}
+
+// TestLabManifestsRefuse: a guest with no image, and a lab whose workload names Kubernetes refuses.
+func TestLabManifestsRefuse(t *testing.T) {
+	l, guests := testLab(t)
+	delete(guests, "c")
+	if _, err := LabManifests(l, guests); err == nil || !strings.Contains(err.Error(), "no image for guest c") {
+		t.Errorf("a guest without an image: %v", err)
+	}
+	l, guests = testLab(t)
+	l.Name = strings.Repeat("x", 62)
+	if _, err := LabManifests(l, guests); err == nil || !strings.Contains(err.Error(), "63 in all") {
+		t.Errorf("a name too long: %v", err)
 	}
 }

@@ -109,7 +109,7 @@ func TestImageEndToEnd(t *testing.T) {
 // on its claim when its process is killed and the pod's restart policy brings it back, and kube
 // down leaves no container.
 func kubeEndToEnd(t *testing.T, cfg config.Config) {
-	manifests, err := Kube(context.Background(), cfg, "", testLog(t))
+	manifests, err := Kube(context.Background(), cfg, "", "", testLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}

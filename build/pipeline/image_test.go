@@ -37,7 +37,7 @@ func TestImageRefusals(t *testing.T) {
 func TestKubeManifests(t *testing.T) {
 	for _, ref := range []string{"", "registry.example/simple-uml-void-minimal@sha256:" + strings.Repeat("a", 64)} {
 		cfg := loadConfig(t, guestDist(t, "6.12.117"), nil)
-		path, err := Kube(context.Background(), cfg, ref, io.Discard)
+		path, err := Kube(context.Background(), cfg, "", ref, io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -52,5 +52,29 @@ func TestKubeManifests(t *testing.T) {
 		if filepath.Base(path) != "void-minimal.kube.yaml" || !strings.Contains(string(data), "image: "+want) || !strings.Contains(string(data), "storage: 1Gi") {
 			t.Errorf("%s:\n%s", path, data)
 		}
+	}
+}
+
+// TestKubeLabManifests: mage kube -lab writes a workload per guest of the lab, each pulling its
+// recipe's image, and refuses a guest that boots an image file (a container boots its image's).
+func TestKubeLabManifests(t *testing.T) {
+	env := standInLabConfig(t, "configured")
+	cfg := loadConfig(t, env, nil)
+	path, err := Kube(context.Background(), cfg, "pair", "", io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"name: pair-a\n", "name: pair-b\n", "kind: NetworkPolicy", "value: b\n", "image: localhost/simple-uml-void-minimal:"} {
+		if filepath.Base(path) != "pair.lab.kube.yaml" || !strings.Contains(string(data), want) {
+			t.Errorf("%s lacks %q:\n%s", path, want, data)
+		}
+	}
+	os.WriteFile(filepath.Join(env["SUML_LABS"], "files.toml"), []byte("[[guest]]\nname = \"a\"\nimage = \"a.ext4\"\nroot_password = \"x\"\n"), 0o644)
+	if _, err := Kube(context.Background(), cfg, "files", "", io.Discard); err == nil || !strings.Contains(err.Error(), "give it a recipe") {
+		t.Errorf("a guest of an image file: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -12,38 +13,92 @@ import (
 	"github.com/simple-uml/simple-uml/build/ident"
 	"github.com/simple-uml/simple-uml/build/instance"
 	"github.com/simple-uml/simple-uml/build/kube"
+	"github.com/simple-uml/simple-uml/build/lab"
+	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/ociimage"
+	"github.com/simple-uml/simple-uml/build/uml"
 )
 
-// Kube writes the Kubernetes manifests of boot.recipe's guest, dist/<recipe>.kube.yaml, for the
-// image ref (default: the name `mage image` gives it), and returns their path.
-func Kube(ctx context.Context, cfg config.Config, ref string, w io.Writer) (string, error) {
+// Kube writes the Kubernetes manifests of boot.recipe's guest, dist/<recipe>.kube.yaml, or with
+// labName of that lab's guests (a workload each), dist/<lab>.lab.kube.yaml, and returns their path.
+// ref is the image every workload pulls (default: the name `mage image` gives each one's recipe's).
+func Kube(ctx context.Context, cfg config.Config, labName, ref string, w io.Writer) (string, error) {
+	if labName != "" {
+		return kubeLab(cfg, labName, ref, w)
+	}
 	cfg.Boot.COW = instance.ContainerCOW // the image's own: no throwaway COW folder here
 	g, err := prepareGuest(cfg, w)
 	if err != nil {
 		return "", err
 	}
-	if ref == "" {
-		ref = ociimage.Ref(cfg.Boot.Recipe, g.kernel.Version)
-	}
-	image, err := os.Stat(g.opts.Image)
+	guest, err := kubeGuest(cfg.Boot.Recipe, g.opts.Image, g.opts.Mem, cmp.Or(ref, ociimage.Ref(cfg.Boot.Recipe, g.kernel.Version)))
 	if err != nil {
 		return "", err
+	}
+	data, err := kube.Manifests(guest)
+	if err != nil {
+		return "", err
+	}
+	return writeManifests(cfg.ImagesDir(), cfg.Boot.Recipe+".kube.yaml", data, fmt.Sprintf("%s (image %s, a %s disk)", cfg.Boot.Recipe, guest.Image, guest.Disk), w)
+}
+
+// kubeLab writes the manifests of lab name: each guest runs its recipe's image.
+func kubeLab(cfg config.Config, name, ref string, w io.Writer) (string, error) {
+	l, err := lab.Load(cfg.Paths.Labs, name)
+	if err != nil {
+		return "", err
+	}
+	record, err := manifest.ReadKernelRecord(cfg.Paths.Dist)
+	if err != nil {
+		return "", fmt.Errorf("kernel record: %w (build it with `go tool mage kernel`)", err)
+	}
+	guests := map[string]kube.Guest{}
+	recipes := map[string]bool{}
+	for _, g := range l.Guests {
+		if g.Image != "" {
+			return "", fmt.Errorf("lab %s: guest %s boots the image file %s; on a cluster each guest runs its recipe's container image (`go tool mage image`): give it a recipe", name, g.Name, g.Image)
+		}
+		recipe := cmp.Or(g.Recipe, cfg.Boot.Recipe)
+		recipes[recipe] = true
+		image, _, _, err := distImage(cfg, recipe)
+		if err != nil {
+			return "", err
+		}
+		if guests[g.Name], err = kubeGuest(recipe, image, g.Mem, cmp.Or(ref, ociimage.Ref(recipe, record.Version))); err != nil {
+			return "", fmt.Errorf("lab %s, guest %s: %w", name, g.Name, err)
+		}
+	}
+	if ref != "" && len(recipes) > 1 {
+		return "", fmt.Errorf("lab %s: its guests run %d recipes' images; -image names one image for them all: leave it out (each guest runs `mage image`'s image of its recipe)", name, len(recipes))
+	}
+	data, err := kube.LabManifests(l, guests)
+	if err != nil {
+		return "", err
+	}
+	return writeManifests(cfg.ImagesDir(), name+".lab.kube.yaml", data, fmt.Sprintf("lab %s (%d guests, a workload each, LANs carried over VXLAN between their pods)", name, len(l.Guests)), w)
+}
+
+// kubeGuest is the workload of a guest of recipe that boots image with mem.
+func kubeGuest(recipe, image, mem, ref string) (kube.Guest, error) {
+	fi, err := os.Stat(image)
+	if err != nil {
+		return kube.Guest{}, err
+	}
+	memory, err := ident.Memory("guest memory", cmp.Or(mem, uml.DefaultMem))
+	if err != nil {
+		return kube.Guest{}, err
 	}
 	// Room for the copy-on-write file to grow to the image's size, and the state: twice the image.
-	disk := fmt.Sprintf("%dGi", max(1, (2*image.Size()+1<<30-1)>>30))
-	memory, err := ident.Memory("boot.mem", g.opts.Mem)
-	if err != nil {
-		return "", err
-	}
-	data, err := kube.Manifests(kube.Guest{Name: cfg.Boot.Recipe, Image: ref, Disk: disk, UID: ociimage.UID, Entrypoint: ociimage.EntrypointPath, Memory: memory})
-	if err != nil {
-		return "", err
-	}
-	path := filepath.Join(cfg.ImagesDir(), cfg.Boot.Recipe+".kube.yaml")
+	disk := fmt.Sprintf("%dGi", max(1, (2*fi.Size()+1<<30-1)>>30))
+	return kube.Guest{Name: recipe, Image: ref, Disk: disk, UID: ociimage.UID, Entrypoint: ociimage.EntrypointPath, Memory: memory}, nil
+}
+
+// writeManifests writes data to folder/name and says how to apply it.
+func writeManifests(folder, name string, data []byte, what string, w io.Writer) (string, error) {
+	path := filepath.Join(folder, name)
 	if err := files.WriteBytes(path, data, 0o644); err != nil {
 		return "", err
 	}
-	fmt.Fprintf(w, "manifests for %s (image %s, a %s disk) written to %s\n  kubectl apply -f %s, or podman kube play %s\n", cfg.Boot.Recipe, ref, disk, path, path, path)
+	fmt.Fprintf(w, "manifests for %s written to %s\n  kubectl apply -f %s, or podman kube play %s\n", what, path, path, path)
 	return path, nil
 }

@@ -79,6 +79,9 @@ func HostParameter(arg string) bool {
 	return hostParameter.MatchString(name)
 }
 
+// DefaultMem is a guest's memory when Options.Mem is empty.
+const DefaultMem = "128M"
+
 var umidSeq atomic.Int64
 
 // umid is the kernel's machine id: Umid, or one of this process's own.
@@ -96,7 +99,7 @@ func (o Options) args(umlDir string) ([]string, error) {
 	}
 	mem := o.Mem
 	if mem == "" {
-		mem = "128M"
+		mem = DefaultMem
 	}
 	if _, err := ident.Memory("guest memory", mem); err != nil {
 		return nil, err
