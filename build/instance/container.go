@@ -1,6 +1,7 @@
 package instance
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -66,6 +67,24 @@ func ContainerMain(out io.Writer) int {
 		return 1
 	}
 	return status
+}
+
+// ContainerConsole attaches in/out to the console of the guest this container runs, until Ctrl-]
+// or the end of in: `kubectl exec -it <pod> -- simple-uml-guest console`. A lab guest's console is
+// logged in as root, as the lab leaves it.
+func ContainerConsole(ctx context.Context, in *os.File, out io.Writer) error {
+	if guest := os.Getenv(LabGuestVar); guest != "" {
+		var spec Spec
+		err := files.ReadJSON(ContainerSpec, &spec)
+		if err == nil {
+			spec, err = labGuestSpec(spec, os.Getenv(LabVar), guest)
+		}
+		if err != nil {
+			return err
+		}
+		return lab.AttachGuest(ctx, ContainerStateDir, spec.Lab, guest, in, out)
+	}
+	return Console(ctx, ContainerStateDir, in, out)
 }
 
 // labGuestSpec is the image's spec as guest of the lab given as JSON: it boots the image's root

@@ -205,8 +205,9 @@ func PodSpec(g Guest) corev1.PodSpec {
 				Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 				ReadOnlyRootFilesystem:   ptr.To(true), // the guest writes its state folder alone
 			},
-			Env:   labEnv(g),
-			Ports: labPorts(g),
+			// The tunnel's port is not declared: it is open to the pod's network anyway, and podman kube
+			// play would publish a declared port on the host, where the lab's pods collide.
+			Env: labEnv(g),
 			ReadinessProbe: &corev1.Probe{
 				ProbeHandler:  corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{g.Entrypoint, "ready"}}},
 				PeriodSeconds: 2,
@@ -233,14 +234,6 @@ func labEnv(g Guest) []corev1.EnvVar {
 	}
 	data, _ := json.Marshal(g.Lab) // a lab is plain data
 	return []corev1.EnvVar{{Name: instance.LabVar, Value: string(data)}, {Name: instance.LabGuestVar, Value: g.LabGuest}}
-}
-
-// labPorts is a lab guest's tunnel port.
-func labPorts(g Guest) []corev1.ContainerPort {
-	if g.Lab == nil {
-		return nil
-	}
-	return []corev1.ContainerPort{{Name: "vxlan", Protocol: corev1.ProtocolUDP, ContainerPort: lan.VXLANPort}}
 }
 
 // memoryMargin is room beside UML's memory file in its folder: the run folder's sockets and files.

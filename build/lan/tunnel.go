@@ -66,6 +66,9 @@ type tunnelLAN struct {
 	peers []Peer
 	end   net.Conn // the tunnel's end of its switch port
 
+	looking sync.Mutex // held by lookUp
+	named   []int      // for each peer, which of its names resolved last (under looking)
+
 	mu     sync.Mutex
 	addrs  []netip.AddrPort           // the peers' current addresses
 	looked time.Time                  // when they were looked up
@@ -97,7 +100,7 @@ func (t *Tunnel) Join(l *LAN, vni uint32, peers []Peer) error {
 	if err != nil {
 		return fmt.Errorf("LAN %s: %w", l.Name, err)
 	}
-	tl := &tunnelLAN{vni: vni, peers: peers, end: ours, behind: map[[6]byte]netip.AddrPort{}}
+	tl := &tunnelLAN{vni: vni, peers: peers, end: ours, behind: map[[6]byte]netip.AddrPort{}, named: make([]int, len(peers))}
 	t.mu.Lock()
 	if _, taken := t.lans[vni]; taken {
 		t.mu.Unlock()
@@ -242,14 +245,20 @@ func (t *Tunnel) refresh() {
 // lookUp resolves tl's peers; a peer that does not resolve (its pod is not up) is left out until
 // it does. Addresses that changed are forgotten with what was learnt behind them.
 func (t *Tunnel) lookUp(tl *tunnelLAN) {
+	tl.looking.Lock() // Join's first lookup and refresh's may meet
+	defer tl.looking.Unlock()
 	var addrs []netip.AddrPort
-	for _, p := range tl.peers {
-		for _, name := range p.Names {
+	for i, p := range tl.peers {
+		// The name that resolved last time first: a name that does not resolve may cost the
+		// lookup's whole timeout (a resolver that asks one that cannot be reached).
+		for k := range p.Names {
+			name := p.Names[(tl.named[i]+k)%len(p.Names)]
 			ctx, cancel := context.WithTimeout(t.ctx, 2*time.Second)
 			found, err := t.resolve(ctx, name)
 			cancel()
 			if err == nil && len(found) > 0 {
 				addrs = append(addrs, netip.AddrPortFrom(found[0].Unmap(), uint16(p.Port)))
+				tl.named[i] = (tl.named[i] + k) % len(p.Names)
 				break
 			}
 		}

@@ -102,6 +102,94 @@ func TestImageEndToEnd(t *testing.T) {
 		t.Errorf("stopped, the container exited %s, want 0:\n%s", status, podman(t, "logs", name))
 	}
 	t.Run("kube", func(t *testing.T) { kubeEndToEnd(t, cfg) })
+	t.Run("kube lab", func(t *testing.T) {
+		labs, err := filepath.Abs(filepath.Join("testdata", "labs"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		kubeLabEndToEnd(t, bootConfig(t, ws, map[string]string{"SUML_BOOT_RECIPE": "test", "SUML_LABS": labs}))
+	})
+}
+
+// kubeLabEndToEnd plays `mage kube -lab trio`'s manifests with podman kube play on a bridge network
+// of its own: three pods, each booting one guest of the lab (a router between two LANs), the LANs
+// carried between the pods over VXLAN. a reaches c through r across the pods; a killed guest's pod
+// comes back with its disk and its LAN; kube down leaves no container.
+func kubeLabEndToEnd(t *testing.T, cfg config.Config) {
+	manifests, err := Kube(context.Background(), cfg, "trio", "", testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(manifests) })
+	conf := filepath.Join(t.TempDir(), "containers.conf")
+	os.WriteFile(conf, []byte("[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=4096:4096\"]\n[engine]\nruntime = \"runc\"\n"), 0o644)
+	t.Setenv("CONTAINERS_CONF", conf)
+	network := fmt.Sprintf("suml-e2e-%d", os.Getpid())
+	podman(t, "network", "create", network)
+	t.Cleanup(func() { exec.Command("podman", "network", "rm", "-f", network).Run() })
+	t.Cleanup(func() {
+		exec.Command("podman", "kube", "down", manifests).Run()
+		for _, g := range []string{"a", "r", "c"} {
+			exec.Command("podman", "volume", "rm", "-f", "trio-"+g+"-disk").Run()
+		}
+	})
+	podman(t, "kube", "play", "--network", network, manifests)
+	container := func(guest string) string { return "trio-" + guest + "-pod-0-guest" } // podman's names
+	ready := func(guest string) bool {
+		return exec.Command("podman", "exec", container(guest), ociimage.EntrypointPath, "ready").Run() == nil
+	}
+	for _, g := range []string{"a", "r", "c"} {
+		if !waitFor(time.Minute, func() bool { return ready(g) }) {
+			t.Fatalf("guest %s's pod never got ready:\n%s", g, podman(t, "logs", container(g)))
+		}
+	}
+	// The LANs work once each pod's tunnel has found its peers' pods, a moment after they are ready.
+	ping := "for i in 1 2 3 4 5 6 7 8 9 10; do ping -c 1 -W 2 10.9.2.1 >/dev/null && echo reached-$((6*7)) && break; done\n"
+	if screen := podmanConsole(t, container("a"), "reached-42", "\n", ping, "echo kept > /root/mark && sync\n"); !strings.Contains(screen, "reached-42") {
+		t.Fatalf("a did not reach c through r across the pods:\n%s", screen)
+	}
+
+	// a killed from outside: its pod's restart policy brings it back, its disk and LAN with it.
+	syscall.Kill(atoi(podman(t, "inspect", "--format", "{{.State.Pid}}", container("a"))), syscall.SIGKILL)
+	if !waitFor(time.Minute, func() bool {
+		return podman(t, "inspect", "--format", "{{.RestartCount}}", container("a")) == "1" && ready("a")
+	}) {
+		t.Fatalf("the killed guest did not come back:\n%s", podman(t, "logs", container("a")))
+	}
+	if screen := podmanConsole(t, container("a"), "reached-42", "\n", "cat /root/mark\n", ping); !strings.Contains(screen, "\nkept") {
+		t.Errorf("the file a wrote is gone after its pod came back:\n%s", screen)
+	}
+
+	podman(t, "kube", "down", manifests)
+	if left := podman(t, "ps", "-a", "--filter", "name=trio-", "--format", "{{.Names}}"); left != "" {
+		t.Errorf("containers left after kube down: %s", left)
+	}
+}
+
+// podmanConsole types lines on the console of the guest in container (simple-uml-guest console,
+// through podman exec) and fails unless want shows within 30 s; it returns what the console showed.
+func podmanConsole(t *testing.T, container, want string, lines ...string) string {
+	t.Helper()
+	cmd := exec.Command("podman", "exec", "-i", container, ociimage.EntrypointPath, "console")
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var screen syncBuffer
+	cmd.Stdout, cmd.Stderr = &screen, &screen
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer in.Close()
+	for _, l := range lines {
+		time.Sleep(500 * time.Millisecond)
+		io.WriteString(in, l)
+	}
+	if !waitFor(30*time.Second, func() bool { return strings.Contains(screen.String(), want) }) {
+		t.Fatalf("the console of %s never showed %q:\n%s", container, want, screen.String())
+	}
+	return screen.String()
 }
 
 // kubeEndToEnd plays `mage kube`'s manifests with podman kube play (its containers.conf: runc and

@@ -1,12 +1,16 @@
 // Command simple-uml-guest is the entrypoint of simple-uml's container images (build/ociimage): it
 // boots the guest the image holds as an instance (build/instance) in /var/lib/simple-uml, with its
 // console also on standard output, until the container is stopped. `simple-uml-guest ready` exits 0
-// once the guest is ready, and prints its state: a readiness probe.
+// once the guest is ready, and prints its state: a readiness probe. `simple-uml-guest console`
+// attaches to the guest's console (`kubectl exec -it <pod> -- simple-uml-guest console`).
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/simple-uml/simple-uml/build/instance"
 )
@@ -15,6 +19,13 @@ func main() {
 	switch {
 	case len(os.Args) == 1:
 		os.Exit(instance.ContainerMain(os.Stdout))
+	case len(os.Args) == 2 && os.Args[1] == "console":
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+		defer stop()
+		if err := instance.ContainerConsole(ctx, os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintf(os.Stderr, "simple-uml-guest: %v\n", err)
+			os.Exit(1)
+		}
 	case len(os.Args) == 2 && os.Args[1] == "ready":
 		st, ready := instance.Ready(instance.ContainerStateDir)
 		fmt.Println(st.Phase)
@@ -23,7 +34,7 @@ func main() {
 		}
 	default:
 		// A command given to the container (podman run IMAGE sh) is not run: say so.
-		fmt.Fprintf(os.Stderr, "simple-uml-guest: unknown arguments %q\nusage: simple-uml-guest (boot the image's guest), or simple-uml-guest ready (exit 0 once it is ready)\n", os.Args[1:])
+		fmt.Fprintf(os.Stderr, "simple-uml-guest: unknown arguments %q\nusage: simple-uml-guest (boot the image's guest), simple-uml-guest ready (exit 0 once it is ready), or simple-uml-guest console (attach to its console; Ctrl-] leaves)\n", os.Args[1:])
 		os.Exit(2)
 	}
 }
