@@ -1,12 +1,21 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/pod-security-admission/api"
+	"k8s.io/pod-security-admission/policy"
+	"sigs.k8s.io/yaml"
 )
 
 // TestImageRefusals: what an image cannot hold is refused before anything is built, naming the
@@ -76,5 +85,65 @@ func TestKubeLabManifests(t *testing.T) {
 	os.WriteFile(filepath.Join(env["SUML_LABS"], "files.toml"), []byte("[[guest]]\nname = \"a\"\nimage = \"a.ext4\"\nroot_password = \"x\"\n"), 0o644)
 	if _, err := Kube(context.Background(), cfg, "files", "", io.Discard); err == nil || !strings.Contains(err.Error(), "give it a recipe") {
 		t.Errorf("a guest of an image file: %v", err)
+	}
+}
+
+// TestKubeShippedLabs: the manifests of every lab shipped in labs/ read back strictly into
+// Kubernetes' types, and every pod in them meets the restricted Pod Security Standard.
+func TestKubeShippedLabs(t *testing.T) {
+	env := guestDist(t, "6.12.117")
+	env["SUML_LABS"] = filepath.Join(repoRoot(t), "labs")
+	cfg := loadConfig(t, env, nil)
+	shipped, _ := filepath.Glob(filepath.Join(env["SUML_LABS"], "*.toml"))
+	if len(shipped) == 0 {
+		t.Fatal("no lab in labs/")
+	}
+	evaluator, err := policy.NewEvaluator(policy.DefaultChecks(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	level := api.LevelVersion{Level: api.LevelRestricted, Version: api.LatestVersion()}
+	for _, file := range shipped {
+		name := strings.TrimSuffix(filepath.Base(file), ".toml")
+		t.Run(name, func(t *testing.T) {
+			path, err := Kube(context.Background(), cfg, name, "", io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, _ := os.ReadFile(path)
+			pods := 0
+			for _, doc := range bytes.Split(data, []byte("\n---\n")) {
+				var meta metav1.TypeMeta
+				yaml.Unmarshal(doc, &meta)
+				var obj any
+				switch meta.Kind {
+				case "Deployment":
+					obj = &appsv1.Deployment{}
+				case "Service":
+					obj = &corev1.Service{}
+				case "PersistentVolumeClaim":
+					obj = &corev1.PersistentVolumeClaim{}
+				case "NetworkPolicy":
+					obj = &networkingv1.NetworkPolicy{}
+				default:
+					t.Fatalf("a document of kind %q:\n%s", meta.Kind, doc)
+				}
+				if err := yaml.UnmarshalStrict(doc, obj); err != nil {
+					t.Fatalf("%s: %v", meta.Kind, err)
+				}
+				if d, ok := obj.(*appsv1.Deployment); ok {
+					pods++
+					pod := d.Spec.Template
+					for _, r := range evaluator.EvaluatePod(level, &pod.ObjectMeta, &pod.Spec) {
+						if !r.Allowed {
+							t.Errorf("%s, restricted: %s: %s", d.Name, r.ForbiddenReason, r.ForbiddenDetail)
+						}
+					}
+				}
+			}
+			if pods == 0 {
+				t.Errorf("no workload in %s", path)
+			}
+		})
 	}
 }
