@@ -34,6 +34,11 @@ const (
 	LabGuestVar = "SUML_LAB_GUEST" // the guest of it this container boots
 )
 
+// containerForwards is where a container's forwards listen: its every address, its network
+// namespace its own, so that `podman run -p` and a Kubernetes Service reach them. A forward is a
+// door the image's maker opened (boot.forward); the container's engine decides who reaches it.
+const containerForwards = "0.0.0.0"
+
 // LabWorkload is the name of the workload (and the Service) of a lab's guest on Kubernetes: its
 // peers find its pod by this name.
 func LabWorkload(labName, guest string) string { return labName + "-" + guest }
@@ -53,6 +58,9 @@ func ContainerMain(out io.Writer) int {
 	}
 	os.Unsetenv(LabVar) // the guest's kernel inherits this environment
 	os.Unsetenv(LabGuestVar)
+	if err == nil && spec.Options.Net != nil {
+		spec.Options.Net.ForwardAddress = containerForwards
+	}
 	if err == nil {
 		err = prepareContainer(ContainerStateDir, spec)
 	}

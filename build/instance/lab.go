@@ -41,7 +41,7 @@ func (s *supervisor) bootLab(ctx context.Context) (string, string, error) {
 			return PhaseCrashed, err.Error(), nil
 		}
 		defer tunnel.Close()
-		o.Only, o.Console = s.spec.LabGuest, s.echo
+		o.Only, o.Console, o.ForwardAddress = s.spec.LabGuest, s.echo, containerForwards
 		o.Join = func(index int, l *lan.LAN) error {
 			return tunnel.Join(l, uint32(index+1), labPeers(s.spec.Lab, index, s.spec.LabGuest))
 		}

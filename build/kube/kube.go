@@ -35,6 +35,9 @@ type Guest struct {
 	UID        int64  // the image's user
 	Entrypoint string // the image's entrypoint: `<entrypoint> ready` is the readiness probe
 	Memory     int64  // the guest's memory in bytes (boot.mem): UML's memory file, on a memory-backed volume
+	// Forwards are the ports the container forwards to the guest (boot.forward's host ports; the
+	// entrypoint listens on them on the pod's addresses): a Service gives them to the cluster.
+	Forwards []int
 	// Lab and LabGuest, for a guest of a lab (LabManifests): the lab, which its container is given,
 	// and which guest of it this is.
 	Lab      *lab.Lab
@@ -56,7 +59,11 @@ func Manifests(g Guest) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return documents(claim(g, size), deployment(g))
+	objects := []any{claim(g, size), deployment(g)}
+	if len(g.Forwards) > 0 {
+		objects = append(objects, service(g))
+	}
+	return documents(objects...)
 }
 
 // check refuses a workload name Kubernetes would refuse and a size it cannot read, saying what to
@@ -110,19 +117,24 @@ func LabManifests(l *lab.Lab, guests map[string]Guest) ([]byte, error) {
 	return documents(append(objects, networkPolicy(l))...)
 }
 
-// service gives a lab guest's pod the name its peers look up (headless: the name is the pod's own
-// address, which the tunnel's datagrams come from).
+// service gives a guest's forwarded ports to the cluster, under the workload's name. A lab guest's
+// is headless, and also carries the tunnel: its name is its pod's own address, which the tunnel's
+// datagrams come from and its peers look up.
 func service(g Guest) *corev1.Service {
-	return &corev1.Service{
+	svc := &corev1.Service{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
 		ObjectMeta: metav1.ObjectMeta{Name: g.Name, Labels: labels(g)},
-		Spec: corev1.ServiceSpec{
-			ClusterIP:                corev1.ClusterIPNone,
-			Selector:                 labels(g),
-			PublishNotReadyAddresses: true, // a guest's LANs must work before it is ready: the lab configures it over them
-			Ports:                    []corev1.ServicePort{{Name: "vxlan", Protocol: corev1.ProtocolUDP, Port: lan.VXLANPort}},
-		},
+		Spec:       corev1.ServiceSpec{Selector: labels(g)},
 	}
+	for _, port := range g.Forwards {
+		svc.Spec.Ports = append(svc.Spec.Ports, corev1.ServicePort{Name: fmt.Sprintf("tcp-%d", port), Protocol: corev1.ProtocolTCP, Port: int32(port)})
+	}
+	if g.Lab != nil {
+		svc.Spec.ClusterIP = corev1.ClusterIPNone
+		svc.Spec.PublishNotReadyAddresses = true // a guest's LANs must work before it is ready: the lab configures it over them
+		svc.Spec.Ports = append(svc.Spec.Ports, corev1.ServicePort{Name: "vxlan", Protocol: corev1.ProtocolUDP, Port: lan.VXLANPort})
+	}
+	return svc
 }
 
 // networkPolicy lets the lab's pods, and nobody else, send to its pods' tunnel port: VXLAN has no

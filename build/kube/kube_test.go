@@ -221,3 +221,41 @@ func TestLabManifestsRefuse(t *testing.T) {
 		t.Errorf("a name too long: %v", err)
 	}
 }
+
+// TestServiceForForwards: a guest's forwarded ports become a Service that selects its pod; a lab
+// guest's headless Service carries them beside the tunnel.
+func TestServiceForForwards(t *testing.T) {
+	g := testGuest()
+	g.Forwards = []int{2222, 8080}
+	data, err := Manifests(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := bytes.Split(data, []byte("\n---\n"))
+	var svc corev1.Service
+	var deploy appsv1.Deployment
+	if len(docs) != 3 || yaml.UnmarshalStrict(docs[2], &svc) != nil || yaml.UnmarshalStrict(docs[1], &deploy) != nil {
+		t.Fatalf("want a claim, a deployment and a service:\n%s", data)
+	}
+	if svc.Spec.ClusterIP != "" || len(svc.Spec.Ports) != 2 || svc.Spec.Ports[0].Port != 2222 || svc.Spec.Ports[0].Protocol != corev1.ProtocolTCP || !labelsMatch(svc.Spec.Selector, deploy.Spec.Template.Labels) {
+		t.Errorf("service %+v", svc.Spec)
+	}
+	if data, _ := Manifests(testGuest()); bytes.Contains(data, []byte("kind: Service")) {
+		t.Error("a guest with no forward got a Service")
+	}
+
+	l, guests := testLab(t)
+	a := guests["a"]
+	a.Forwards = []int{2222}
+	guests["a"] = a
+	data, err = LabManifests(l, guests)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.UnmarshalStrict(bytes.Split(data, []byte("\n---\n"))[2], &svc); err != nil {
+		t.Fatal(err)
+	}
+	if svc.Spec.ClusterIP != corev1.ClusterIPNone || len(svc.Spec.Ports) != 2 || svc.Spec.Ports[0].Port != 2222 || svc.Spec.Ports[1].Port != lan.VXLANPort {
+		t.Errorf("lab guest a's service %+v", svc.Spec)
+	}
+}

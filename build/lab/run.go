@@ -47,6 +47,8 @@ type Options struct {
 	// Only, when set, boots that guest of the lab alone, with the LANs it is on: the other guests
 	// run elsewhere (a pod each), and Join carries the LANs to them.
 	Only string
+	// ForwardAddress is where the guests' forwards listen (uml.Net's; empty: the host's loopback).
+	ForwardAddress string
 	// Console, when set, gets every guest's console too (a container's output, with Only).
 	Console io.Writer
 	// Join, when set, is given each LAN (with its place in the lab's list) as it starts, before
@@ -278,7 +280,7 @@ func (r *Running) boot(ctx context.Context, g *guestRun) error {
 	o.Console = tee
 	if g.spec.Uplink {
 		forwards, _ := usernet.ParseForwards(g.spec.Forward) // checked by Load
-		o.Net = &uml.Net{Transport: uml.UserNet, HostAccess: g.spec.HostAccess, Forwards: forwards, Hostname: g.spec.Name}
+		o.Net = &uml.Net{Transport: uml.UserNet, HostAccess: g.spec.HostAccess, Forwards: forwards, ForwardAddress: r.opts.ForwardAddress, Hostname: g.spec.Name}
 	}
 	for j, i := range g.spec.Interfaces {
 		o.LANs = append(o.LANs, uml.LANPort{Socket: r.socket(i.LAN), MAC: mac(r.guestIndex(g), j)})

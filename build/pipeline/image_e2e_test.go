@@ -109,6 +109,45 @@ func TestImageEndToEnd(t *testing.T) {
 		}
 		kubeLabEndToEnd(t, bootConfig(t, ws, map[string]string{"SUML_BOOT_RECIPE": "test", "SUML_LABS": labs}))
 	})
+	t.Run("a forward published", func(t *testing.T) {
+		forwardEndToEnd(t, bootConfig(t, ws, map[string]string{"SUML_BOOT_RECIPE": "test", "SUML_BOOT_NET": "user", "SUML_BOOT_FORWARD": "8080:80"}))
+	})
+}
+
+// forwardEndToEnd: an image made with a forward (boot.forward 8080:80) listens on the container's
+// own addresses, so that `podman run -p` publishes it: a server in the guest answers on the host's
+// 127.0.0.1.
+func forwardEndToEnd(t *testing.T, cfg config.Config) {
+	if _, err := Image(context.Background(), cfg, testLog(t)); err != nil {
+		t.Fatal(err)
+	}
+	loaded := podman(t, "load", "-q", "-i", filepath.Join(cfg.ImagesDir(), "test.oci.tar"))
+	ref := strings.TrimSpace(strings.TrimPrefix(loaded, "Loaded image:"))
+	name := fmt.Sprintf("suml-e2e-fwd-%d", os.Getpid())
+	t.Cleanup(func() { exec.Command("podman", "rm", "-f", name).Run() })
+	port := freeLocalPort(t)
+	podman(t, append(append([]string{"run", "-d", "--name", name, "-p", fmt.Sprintf("127.0.0.1:%d:8080", port)}, podmanRun...), ref)...)
+	if !waitFor(time.Minute, func() bool {
+		return exec.Command("podman", "exec", name, ociimage.EntrypointPath, "ready").Run() == nil
+	}) {
+		t.Fatalf("the guest never got ready:\n%s", podman(t, "logs", name))
+	}
+	podmanConsole(t, name, "serving", "\n", "root\n", "suml\n",
+		"nc -l -p 80 -e /bin/sh -c 'echo SUML-FORWARD-OK' >/dev/null 2>&1 & echo serv''ing\n")
+	var got []byte
+	for try := 0; try < 20 && !strings.Contains(string(got), "SUML-FORWARD-OK"); try++ {
+		time.Sleep(200 * time.Millisecond) // the server may not listen yet
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
+		if err != nil {
+			continue
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		got, _ = io.ReadAll(c)
+		c.Close()
+	}
+	if !strings.Contains(string(got), "SUML-FORWARD-OK") {
+		t.Errorf("host 127.0.0.1:%d -> container :8080 -> guest :80 answered %q", port, got)
+	}
 }
 
 // kubeLabEndToEnd plays `mage kube -lab trio`'s manifests with podman kube play on a bridge network

@@ -17,6 +17,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/manifest"
 	"github.com/simple-uml/simple-uml/build/ociimage"
 	"github.com/simple-uml/simple-uml/build/uml"
+	"github.com/simple-uml/simple-uml/build/usernet"
 )
 
 // Kube writes the Kubernetes manifests of boot.recipe's guest, dist/<recipe>.kube.yaml, or with
@@ -34,6 +35,9 @@ func Kube(ctx context.Context, cfg config.Config, labName, ref string, w io.Writ
 	guest, err := kubeGuest(cfg.Boot.Recipe, g.opts.Image, g.opts.Mem, cmp.Or(ref, ociimage.Ref(cfg.Boot.Recipe, g.kernel.Version)))
 	if err != nil {
 		return "", err
+	}
+	if g.opts.Net != nil {
+		guest.Forwards = hostPorts(g.opts.Net.Forwards)
 	}
 	data, err := kube.Manifests(guest)
 	if err != nil {
@@ -64,9 +68,13 @@ func kubeLab(cfg config.Config, name, ref string, w io.Writer) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		if guests[g.Name], err = kubeGuest(recipe, image, g.Mem, cmp.Or(ref, ociimage.Ref(recipe, record.Version))); err != nil {
+		guest, err := kubeGuest(recipe, image, g.Mem, cmp.Or(ref, ociimage.Ref(recipe, record.Version)))
+		if err != nil {
 			return "", fmt.Errorf("lab %s, guest %s: %w", name, g.Name, err)
 		}
+		forwards, _ := usernet.ParseForwards(g.Forward) // checked by Load
+		guest.Forwards = hostPorts(forwards)
+		guests[g.Name] = guest
 	}
 	if ref != "" && len(recipes) > 1 {
 		return "", fmt.Errorf("lab %s: its guests run %d recipes' images; -image names one image for them all: leave it out (each guest runs `mage image`'s image of its recipe)", name, len(recipes))
@@ -91,6 +99,15 @@ func kubeGuest(recipe, image, mem, ref string) (kube.Guest, error) {
 	// Room for the copy-on-write file to grow to the image's size, and the state: twice the image.
 	disk := fmt.Sprintf("%dGi", max(1, (2*fi.Size()+1<<30-1)>>30))
 	return kube.Guest{Name: recipe, Image: ref, Disk: disk, UID: ociimage.UID, Entrypoint: ociimage.EntrypointPath, Memory: memory}, nil
+}
+
+// hostPorts are the ports forwards listen on.
+func hostPorts(forwards []usernet.Forward) []int {
+	var ports []int
+	for _, f := range forwards {
+		ports = append(ports, f.Host)
+	}
+	return ports
 }
 
 // writeManifests writes data to folder/name and says how to apply it.

@@ -21,8 +21,10 @@ type Net struct {
 	Transport string
 	// HostAccess lets the guest reach the host's loopback services as usernet.GatewayIP (UserNet).
 	HostAccess bool
-	// Forwards expose guest TCP ports on the host's 127.0.0.1 (UserNet).
-	Forwards []usernet.Forward
+	// Forwards expose guest TCP ports on the host's 127.0.0.1 (UserNet), or on ForwardAddress
+	// (usernet.Config's).
+	Forwards       []usernet.Forward
+	ForwardAddress string `json:",omitempty"`
 	// Hostname for the kernel's IP configuration; empty leaves the guest's own.
 	Hostname string
 }
@@ -62,7 +64,7 @@ func (n *Net) start(umlDir string) (*usernet.Network, error) {
 	if n == nil || n.raw() {
 		return nil, nil
 	}
-	return usernet.Start(usernet.Config{Socket: n.socket(umlDir), HostAccess: n.HostAccess, Forwards: n.Forwards})
+	return usernet.Start(usernet.Config{Socket: n.socket(umlDir), HostAccess: n.HostAccess, Forwards: n.Forwards, ForwardAddress: n.ForwardAddress})
 }
 
 // LANPort is one of the guest's interfaces on a lab LAN: a switch in this process (build/lan) the

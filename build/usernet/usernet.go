@@ -8,6 +8,7 @@
 package usernet
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -87,8 +88,12 @@ type Config struct {
 	// HostAccess opens the door to the host: the guest's connections to GatewayIP reach the host's
 	// 127.0.0.1, and connections to the host's own addresses are let through.
 	HostAccess bool
-	// Forwards expose guest TCP ports on the host's 127.0.0.1.
+	// Forwards expose guest TCP ports on the host's 127.0.0.1, or on ForwardAddress.
 	Forwards []Forward
+	// ForwardAddress, when set, is where the forwards listen instead: a container's every address
+	// ("0.0.0.0"), its network namespace its own, so that its engine's published ports and a
+	// Kubernetes Service reach them.
+	ForwardAddress string
 
 	resolver *net.Resolver // where the guest's DNS questions go; nil: the host's resolver (tests set one)
 }
@@ -226,10 +231,10 @@ func prefixNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
 
-// exposeForwards listens on the host's 127.0.0.1 for each forward.
+// exposeForwards listens on the host's 127.0.0.1 (or ForwardAddress) for each forward.
 func (n *Network) exposeForwards() error {
 	for _, f := range n.cfg.Forwards {
-		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(f.Host)))
+		ln, err := net.Listen("tcp", net.JoinHostPort(cmp.Or(n.cfg.ForwardAddress, "127.0.0.1"), strconv.Itoa(f.Host)))
 		if err != nil {
 			return fmt.Errorf("forward host port %d: %w (choose another host port)", f.Host, err)
 		}
