@@ -278,13 +278,15 @@ func Rm(name string) error {
 }
 
 // Image writes dist/'s kernel and boot.recipe's image as an OCI image (dist/<recipe>.oci and .oci.tar) that podman and Kubernetes run.
-func Image(ctx context.Context) error {
-	cfg, err := loadConfig()
-	if err != nil {
+func Image(ctx context.Context,
+	recipe *string, // the recipe whose image it holds (default: boot.recipe)
+	series *string, // this series' kernel and images (dist/<series>/), or all (default: kernel.series)
+) error {
+	return eachSeries(series, func(cfg config.Config) error {
+		cfg.Boot.Recipe = value(recipe, cfg.Boot.Recipe)
+		_, err := pipeline.Image(ctx, cfg, os.Stdout)
 		return err
-	}
-	_, err = pipeline.Image(ctx, cfg, os.Stdout)
-	return err
+	})
 }
 
 // Kube writes Kubernetes manifests that run boot.recipe's image (or with -lab a lab, a pod per guest) under the restricted Pod Security Standard.
@@ -301,13 +303,15 @@ func Kube(ctx context.Context,
 }
 
 // Push sends `mage image`'s image of boot.recipe to release.registry under dist/release's tag (GITHUB_REPOSITORY, GITHUB_TOKEN).
-func Push(ctx context.Context) error {
-	cfg, err := loadConfig()
-	if err != nil {
+func Push(ctx context.Context,
+	recipe *string, // the recipe whose image it sends (default: boot.recipe)
+	series *string, // this series' image, under its release's tag, or all (default: kernel.series)
+) error {
+	return eachSeries(series, func(cfg config.Config) error {
+		cfg.Boot.Recipe = value(recipe, cfg.Boot.Recipe)
+		_, err := pipeline.Push(ctx, cfg, os.Getenv, os.Stdout)
 		return err
-	}
-	_, err = pipeline.Push(ctx, cfg, os.Getenv, os.Stdout)
-	return err
+	})
 }
 
 // Pull fetches an OCI image by digest (registry/repository@sha256:...), checks every blob against it, and writes it to dist/ as image does.

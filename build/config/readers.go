@@ -19,7 +19,7 @@ var TargetTables = map[string][]string{
 	"boot":       {"boot", "paths"},
 	"test":       {"boot", "test", "kernel", "paths"},
 	"debug":      {"boot", "paths"},
-	"image":      {"boot", "paths"},
+	"image":      {"boot", "kernel", "paths"},
 	"kube":       {"boot", "paths"},
 	"push":       {"release", "boot", "kernel", "paths"},
 	"pull":       {"paths"},
