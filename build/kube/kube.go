@@ -220,6 +220,13 @@ func PodSpec(g Guest) corev1.PodSpec {
 			// The tunnel's port is not declared: it is open to the pod's network anyway, and podman kube
 			// play would publish a declared port on the host, where the lab's pods collide.
 			Env: labEnv(g),
+			// What the scheduler reserves: the guest's memory (its memory file, on the memory
+			// volume, is charged to the pod) and the supervisor's. No limit: one below what UML
+			// touches would kill the guest; a cluster's LimitRange can set one.
+			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+				corev1.ResourceMemory: *resource.NewQuantity(g.Memory+supervisorMemory, resource.BinarySI),
+				corev1.ResourceCPU:    resource.MustParse("100m"),
+			}},
 			ReadinessProbe: &corev1.Probe{
 				ProbeHandler:  corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{g.Entrypoint, "ready"}}},
 				PeriodSeconds: 2,
@@ -247,6 +254,10 @@ func labEnv(g Guest) []corev1.EnvVar {
 	data, _ := json.Marshal(g.Lab) // a lab is plain data
 	return []corev1.EnvVar{{Name: instance.LabVar, Value: string(data)}, {Name: instance.LabGuestVar, Value: g.LabGuest}}
 }
+
+// supervisorMemory is what the entrypoint (the supervisor, UML's helpers, the page tables) holds
+// beside the guest's memory: measured at 35-53 MB for a guest ready with mem=256M (docs/containers.md).
+const supervisorMemory = 64 << 20
 
 // memoryMargin is room beside UML's memory file in its folder: the run folder's sockets and files.
 const memoryMargin = 16 << 20

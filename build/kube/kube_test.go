@@ -88,6 +88,9 @@ func TestManifestsReadBackStrictly(t *testing.T) {
 	if pod.Volumes[0].PersistentVolumeClaim.ClaimName != claim.Name || claim.Spec.AccessModes[0] != corev1.ReadWriteOnce {
 		t.Errorf("the pod mounts claim %s, the claim is %s (%v)", pod.Volumes[0].PersistentVolumeClaim.ClaimName, claim.Name, claim.Spec.AccessModes)
 	}
+	if req := c.Resources.Requests; req.Memory().String() != "320Mi" || req.Cpu().String() != "100m" || len(c.Resources.Limits) != 0 {
+		t.Errorf("resources: %+v (want the guest's memory and 64Mi, 100m of CPU, no limit)", c.Resources)
+	}
 	if memory := pod.Volumes[1].EmptyDir; memory == nil || memory.Medium != corev1.StorageMediumMemory || memory.SizeLimit.String() != "272Mi" || c.VolumeMounts[1].MountPath != "/tmp/simple-uml" {
 		t.Errorf("UML's memory file's folder: %+v mounted at %+v", pod.Volumes[1], c.VolumeMounts)
 	}
