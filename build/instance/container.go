@@ -14,6 +14,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/ident"
 	"github.com/simple-uml/simple-uml/build/lab"
+	"github.com/simple-uml/simple-uml/build/ui"
 )
 
 // Where a container image's instance is (build/ociimage lays the image out so).
@@ -93,6 +94,44 @@ func ContainerConsole(ctx context.Context, in *os.File, out io.Writer) error {
 		return lab.AttachGuest(ctx, ContainerStateDir, spec.Lab, guest, in, out)
 	}
 	return Console(ctx, ContainerStateDir, in, out)
+}
+
+// ContainerChecks writes what the lab's checks of this container's guest found (checkLab) and
+// returns the exit status of `simple-uml-guest checks`: 0 when they all passed (or the guest has
+// none), 1 when one failed, 2 while they are still being tried.
+func ContainerChecks(out io.Writer) int {
+	guest := os.Getenv(LabGuestVar)
+	if guest == "" {
+		fmt.Fprintln(out, "this container's guest is of no lab: it has no checks")
+		return 0
+	}
+	var spec Spec
+	err := files.ReadJSON(ContainerSpec, &spec)
+	if err == nil {
+		spec, err = labGuestSpec(spec, os.Getenv(LabVar), guest)
+	}
+	if err != nil {
+		fmt.Fprintf(out, "simple-uml-guest: %v\n", err)
+		return 1
+	}
+	if !slices.ContainsFunc(spec.Lab.Checks, func(c lab.Check) bool { return c.Guest == guest }) {
+		fmt.Fprintf(out, "lab %s has no check in guest %s\n", spec.Lab.Name, guest)
+		return 0
+	}
+	st := readState(ContainerStateDir)
+	if len(st.Checks) == 0 {
+		fmt.Fprintf(out, "the checks of guest %s are still being tried (phase %s)\n", guest, st.Phase)
+		return 2
+	}
+	status := 0
+	for _, c := range st.Checks {
+		word := "ok  "
+		if !c.OK {
+			word, status = "FAIL", 1
+		}
+		fmt.Fprintf(out, "%s %s: %s\n", word, c.Name, ui.Visible(c.Detail))
+	}
+	return status
 }
 
 // labGuestSpec is the image's spec as guest of the lab given as JSON: it boots the image's root

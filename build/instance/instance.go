@@ -117,6 +117,9 @@ type State struct {
 	Reason     string    // why it exited or crashed
 	Guests     []int     // a lab's guests' kernels' pids, while it runs
 	Run        string    // a lab's run folder: its LAN captures
+	// Checks, in a lab guest's container, are what the lab's checks of its guest found last
+	// (checkLab), once they have all passed or stopped being tried.
+	Checks []uml.CheckResult `json:",omitempty"`
 }
 
 // Kernels are the pids of the kernels running: the guest's, or a lab's guests'.

@@ -15,6 +15,7 @@ import (
 	"github.com/simple-uml/simple-uml/build/files"
 	"github.com/simple-uml/simple-uml/build/lab"
 	"github.com/simple-uml/simple-uml/build/lan"
+	"github.com/simple-uml/simple-uml/build/uml"
 )
 
 // A lab instance runs its lab as one unit: a guest that goes down (powered off or panicked) takes
@@ -60,6 +61,12 @@ func (s *supervisor) bootLab(ctx context.Context) (string, string, error) {
 	defer os.Remove(record)
 	s.setLab(r)
 	defer s.setLab(nil)
+	if s.spec.LabGuest != "" {
+		checking, stopChecking := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); s.checkLab(checking, r) }()
+		defer func() { stopChecking(); <-done }() // before the lab stops
+	}
 	fmt.Fprintf(s.log, "[simple-uml: lab %s is up: %s; consoles logged in %s]\n", s.spec.Lab.Name, strings.Join(s.spec.Lab.GuestNames(), ", "), r.Dir)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -72,6 +79,46 @@ func (s *supervisor) bootLab(ctx context.Context) (string, string, error) {
 				fmt.Fprintf(s.log, "[simple-uml: lab %s: %s]\n", s.spec.Lab.Name, strings.Join(down, "; "))
 				return PhaseCrashed, strings.Join(down, "; "), nil
 			}
+		}
+	}
+}
+
+// Bounds on checkLab: how long a lab guest's container tries its checks, and how long it waits
+// between tries.
+const (
+	checkFor   = 3 * time.Minute
+	checkEvery = 5 * time.Second
+)
+
+// checkLab runs, in a lab guest's container, the lab's checks of its guest until they all pass
+// (the other guests' pods come up in their own time: a check across them fails until then) or
+// checkFor has passed, and records what they found in the state (`simple-uml-guest checks`).
+func (s *supervisor) checkLab(ctx context.Context, r *lab.Running) {
+	if !slices.ContainsFunc(s.spec.Lab.Checks, func(c lab.Check) bool { return c.Guest == s.spec.LabGuest }) {
+		return
+	}
+	deadline := time.Now().Add(checkFor)
+	for {
+		results, err := r.Check(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		passed := err == nil && !slices.ContainsFunc(results, func(c uml.CheckResult) bool { return !c.OK })
+		if err != nil {
+			results = append(results, uml.CheckResult{Name: "the checks could run", Detail: err.Error()})
+		}
+		if passed || time.Now().After(deadline) {
+			s.mu.Lock()
+			s.state.Checks = results
+			writeState(s.dir, s.state)
+			s.mu.Unlock()
+			fmt.Fprintf(s.log, "[simple-uml: lab %s, guest %s: checks %s]\n", s.spec.Lab.Name, s.spec.LabGuest, map[bool]string{true: "passed", false: "failed"}[passed])
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(checkEvery):
 		}
 	}
 }
@@ -113,7 +160,7 @@ func (s *supervisor) labImage(g lab.Guest) (lab.Image, error) {
 func (s *supervisor) setLab(r *lab.Running) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.state.Guests, s.state.Kernel = nil, 0
+	s.state.Guests, s.state.Kernel, s.state.Checks = nil, 0, nil
 	if r == nil {
 		return
 	}

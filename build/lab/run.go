@@ -359,12 +359,15 @@ func configureCommands(g Guest) []string {
 	return append(cmds, g.Run.List...)
 }
 
-// Check runs the lab's checks, each in its guest, and returns what each found. An error is a check
-// that could not run at all.
+// Check runs the lab's checks, each in its guest, and returns what each found (with Options.Only,
+// the checks of that guest alone). An error is a check that could not run at all.
 func (r *Running) Check(ctx context.Context) ([]uml.CheckResult, error) {
 	var results []uml.CheckResult
 	for _, c := range r.Lab.Checks {
 		g := r.guest(c.Guest)
+		if g == nil { // booted elsewhere
+			continue
+		}
 		res, err := g.vm.RunChecks(ctx, []uml.Check{{Name: c.Name, Command: c.Run.Shell(), Judge: c.judge}}, r.opts.Timeout, r.opts.Log)
 		results = append(results, res...)
 		if err != nil {

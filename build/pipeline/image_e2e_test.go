@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -152,8 +153,9 @@ func forwardEndToEnd(t *testing.T, cfg config.Config) {
 
 // kubeLabEndToEnd plays `mage kube -lab trio`'s manifests with podman kube play on a bridge network
 // of its own: three pods, each booting one guest of the lab (a router between two LANs), the LANs
-// carried between the pods over VXLAN. a reaches c through r across the pods; a killed guest's pod
-// comes back with its disk and its LAN; kube down leaves no container.
+// carried between the pods over VXLAN. The lab's checks pass in each pod (a and c reach each other
+// through r); a killed guest's pod comes back with its disk and its LAN; kube down leaves no
+// container.
 func kubeLabEndToEnd(t *testing.T, cfg config.Config) {
 	manifests, err := Kube(context.Background(), cfg, "trio", "", testLog(t))
 	if err != nil {
@@ -182,6 +184,20 @@ func kubeLabEndToEnd(t *testing.T, cfg config.Config) {
 			t.Fatalf("guest %s's pod never got ready:\n%s", g, podman(t, "logs", container(g)))
 		}
 	}
+	// The lab's checks, each run in its guest's pod until it passes: a and c reach each other
+	// through r, across the pods.
+	for _, g := range []string{"a", "r", "c"} {
+		var out []byte
+		var status int
+		waitFor(4*time.Minute, func() bool {
+			out, err = exec.Command("podman", "exec", container(g), ociimage.EntrypointPath, "checks").CombinedOutput()
+			status = exitStatus(err)
+			return status != 2 // 2: still being tried
+		})
+		if status != 0 || (g != "r" && !strings.Contains(string(out), "ok   "+g)) {
+			t.Errorf("the lab's checks in %s: status %d\n%s", g, status, out)
+		}
+	}
 	// The LANs work once each pod's tunnel has found its peers' pods, a moment after they are ready.
 	ping := "for i in 1 2 3 4 5 6 7 8 9 10; do ping -c 1 -W 2 10.9.2.1 >/dev/null && echo reached-$((6*7)) && break; done\n"
 	if screen := podmanConsole(t, container("a"), "reached-42", "\n", ping, "echo kept > /root/mark && sync\n"); !strings.Contains(screen, "reached-42") {
@@ -203,6 +219,18 @@ func kubeLabEndToEnd(t *testing.T, cfg config.Config) {
 	if left := podman(t, "ps", "-a", "--filter", "name=trio-", "--format", "{{.Names}}"); left != "" {
 		t.Errorf("containers left after kube down: %s", left)
 	}
+}
+
+// exitStatus is a command's exit status from its error (0 for none, -1 when it did not run).
+func exitStatus(err error) int {
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exit.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
 }
 
 // podmanConsole types lines on the console of the guest in container (simple-uml-guest console,
