@@ -150,6 +150,7 @@ func labGuestSpec(spec Spec, labJSON, guest string) (Spec, error) {
 		return spec, fmt.Errorf("guest %s of lab %s boots the image file %s: in a container it boots the container image's root filesystem (give it a recipe instead)", guest, l.Name, l.Guests[i].Image)
 	}
 	spec.Name, spec.Lab, spec.LabGuest = LabWorkload(l.Name, guest), l, guest
+	spec.Options.Net = nil // the lab file opens the guest's doors, not the image's boot.net
 	spec.LabImages = map[string]lab.Image{guest: {Path: spec.Options.Image, RootPassword: spec.RootPassword}}
 	return spec, nil
 }

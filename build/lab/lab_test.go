@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/simple-uml/simple-uml/build/uml"
+	"github.com/simple-uml/simple-uml/build/usernet"
 )
 
 const twoLANs = `
@@ -182,5 +185,25 @@ func TestDecode(t *testing.T) {
 		if _, err := Decode([]byte(bad)); err == nil {
 			t.Errorf("%s: decoded %s", name, bad)
 		}
+	}
+}
+
+// TestOptionsOpenOnlyWhatTheLabSays: a guest boots with the kernel and sandbox of Options.Guest,
+// but not with a network or host folder Guest came with (a container image's, made with boot.net
+// and a forward): only the lab file's uplink opens one.
+func TestOptionsOpenOnlyWhatTheLabSays(t *testing.T) {
+	image := uml.Options{Kernel: "/opt/linux", Hostfs: "/srv", Net: &uml.Net{Transport: uml.UserNet, HostAccess: true, Forwards: []usernet.Forward{{Host: 2222, Guest: 22}}}}
+	l := &Lab{Name: "two", Guests: []Guest{{Name: "closed"}, {Name: "up", Uplink: true, Forward: "8080:80"}}}
+	r := &Running{Lab: l, opts: Options{Guest: image, ForwardAddress: "0.0.0.0"}}
+	for _, g := range l.Guests {
+		r.guests = append(r.guests, &guestRun{spec: g})
+	}
+	closed := r.options(r.guests[0], t.TempDir())
+	if closed.Net != nil || closed.Hostfs != "" || closed.Kernel != "/opt/linux" {
+		t.Errorf("a guest without uplink boots with %+v", closed)
+	}
+	up := r.options(r.guests[1], t.TempDir())
+	if up.Net == nil || up.Net.HostAccess || len(up.Net.Forwards) != 1 || up.Net.Forwards[0].Host != 8080 || up.Net.ForwardAddress != "0.0.0.0" || up.Hostfs != "" {
+		t.Errorf("a guest with an uplink boots with %+v, network %+v", up, up.Net)
 	}
 }

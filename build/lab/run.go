@@ -236,6 +236,28 @@ func (r *Running) eachGuest(f func(*guestRun) error) error {
 	return errors.Join(errs...)
 }
 
+// options are what guest g boots with, its COW file in folder own: Options.Guest's kernel and
+// sandbox, and what the lab file says of g. The lab file alone opens doors: whatever network or
+// host folder Guest came with (a container image's spec, made with boot.net) is not g's.
+func (r *Running) options(g *guestRun, own string) uml.Options {
+	o := r.opts.Guest
+	o.Image, o.COW, o.Mem, o.Nice, o.Args = g.image.Path, DiskPath(own), g.spec.Mem, g.spec.Nice, strings.Fields(g.spec.Args)
+	o.Net, o.Hostfs, o.LANs = nil, "", nil
+	tee := console.Tee{g.log, g.hub}
+	if r.opts.Console != nil {
+		tee = append(tee, r.opts.Console)
+	}
+	o.Console = tee
+	if g.spec.Uplink {
+		forwards, _ := usernet.ParseForwards(g.spec.Forward) // checked by Load
+		o.Net = &uml.Net{Transport: uml.UserNet, HostAccess: g.spec.HostAccess, Forwards: forwards, ForwardAddress: r.opts.ForwardAddress, Hostname: g.spec.Name}
+	}
+	for j, i := range g.spec.Interfaces {
+		o.LANs = append(o.LANs, uml.LANPort{Socket: r.socket(i.LAN), MAC: mac(r.guestIndex(g), j)})
+	}
+	return o
+}
+
 // openLog opens the guest's console log: bounded in the run's folder, or rotated in Options.Logs.
 func (r *Running) openLog(g *guestRun) error {
 	if r.opts.Logs != "" {
@@ -271,20 +293,7 @@ func (r *Running) boot(ctx context.Context, g *guestRun) error {
 	if err := os.MkdirAll(own, 0o700); err != nil {
 		return err
 	}
-	o := r.opts.Guest
-	o.Image, o.COW, o.Mem, o.Nice, o.Args = g.image.Path, DiskPath(own), g.spec.Mem, g.spec.Nice, strings.Fields(g.spec.Args)
-	tee := console.Tee{g.log, g.hub}
-	if r.opts.Console != nil {
-		tee = append(tee, r.opts.Console)
-	}
-	o.Console = tee
-	if g.spec.Uplink {
-		forwards, _ := usernet.ParseForwards(g.spec.Forward) // checked by Load
-		o.Net = &uml.Net{Transport: uml.UserNet, HostAccess: g.spec.HostAccess, Forwards: forwards, ForwardAddress: r.opts.ForwardAddress, Hostname: g.spec.Name}
-	}
-	for j, i := range g.spec.Interfaces {
-		o.LANs = append(o.LANs, uml.LANPort{Socket: r.socket(i.LAN), MAC: mac(r.guestIndex(g), j)})
-	}
+	o := r.options(g, own)
 	guestCtx := ctx
 	if r.opts.Disks != "" {
 		// Stop, not ctx, ends a guest whose disk is kept: it settles the disk first.

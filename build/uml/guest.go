@@ -160,7 +160,7 @@ func (g *Guest) ExpectAny(ctx context.Context, timeout time.Duration, patterns .
 			g.mu.Unlock()
 			return text[pos:end], which, nil
 		}
-		panicFrom := resume(0, len(kernelPanic))
+		panicFrom := resume(pos, len(kernelPanic)) // what an earlier Expect consumed was no panic, or it would have failed
 		scanned = dropped + len(text)
 		if strings.Contains(text[panicFrom:], kernelPanic) {
 			return "", -1, g.fail("kernel panic")

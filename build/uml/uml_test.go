@@ -277,3 +277,25 @@ func TestKernelEnv(t *testing.T) {
 		}
 	}
 }
+
+// TestExpectFromWhereItLeftOff: the text "Kernel panic" that scrolled past before what a wait is
+// for (a log the guest printed earlier) fails no wait after it, but a panic after that does.
+func TestExpectFromWhereItLeftOff(t *testing.T) {
+	kernel := script(t, `echo "grep found: Kernel panic - in an old log"; echo MARK; sleep 0.5; echo AFTER; sleep 0.5; echo "Kernel panic - not syncing: now"; sleep 30`)
+	ctx := context.Background()
+	g, err := Start(ctx, Options{Kernel: kernel, Image: "/img", Sandbox: fakeKernel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Stop()
+	if _, err := g.Expect(ctx, "MARK", 5*time.Second); err == nil {
+		t.Fatal("a wait whose text follows a panic did not fail")
+	}
+	g.skipConsole()
+	if _, err := g.Expect(ctx, "AFTER", 5*time.Second); err != nil {
+		t.Fatalf("a wait after the old panic: %v", err)
+	}
+	if _, err := g.Expect(ctx, "NEVER", 5*time.Second); err == nil || !strings.Contains(err.Error(), "kernel panic") {
+		t.Errorf("a panic after the wait began: %v", err)
+	}
+}
