@@ -102,6 +102,7 @@ func documents(objects ...any) ([]byte, error) {
 // find its pod, and one NetworkPolicy that lets only the lab's pods reach the tunnel's port.
 func LabManifests(l *lab.Lab, guests map[string]Guest) ([]byte, error) {
 	var objects []any
+	var forwards []int
 	for _, lg := range l.Guests {
 		g, ok := guests[lg.Name]
 		if !ok {
@@ -113,8 +114,9 @@ func LabManifests(l *lab.Lab, guests map[string]Guest) ([]byte, error) {
 			return nil, fmt.Errorf("lab %s, guest %s: %w", l.Name, lg.Name, err)
 		}
 		objects = append(objects, claim(g, size), deployment(g), service(g))
+		forwards = append(forwards, g.Forwards...)
 	}
-	return documents(append(objects, networkPolicy(l))...)
+	return documents(append(objects, networkPolicy(l, forwards))...)
 }
 
 // service gives a guest's forwarded ports to the cluster, under the workload's name. A lab guest's
@@ -138,11 +140,12 @@ func service(g Guest) *corev1.Service {
 }
 
 // networkPolicy lets the lab's pods, and nobody else, send to its pods' tunnel port: VXLAN has no
-// authentication of its own. (A cluster whose network plugin enforces no policy ignores it.)
-func networkPolicy(l *lab.Lab) *networkingv1.NetworkPolicy {
+// authentication of its own. The guests' forwarded ports stay open to all, as their Services say.
+// (A cluster whose network plugin enforces no policy ignores it.)
+func networkPolicy(l *lab.Lab, forwards []int) *networkingv1.NetworkPolicy {
 	lab := map[string]string{labLabel: l.Name}
 	port := intstr.FromInt32(lan.VXLANPort)
-	return &networkingv1.NetworkPolicy{
+	policy := &networkingv1.NetworkPolicy{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
 		ObjectMeta: metav1.ObjectMeta{Name: l.Name + "-lans", Labels: map[string]string{"app.kubernetes.io/part-of": "simple-uml", labLabel: l.Name}},
 		Spec: networkingv1.NetworkPolicySpec{
@@ -154,6 +157,15 @@ func networkPolicy(l *lab.Lab) *networkingv1.NetworkPolicy {
 			}},
 		},
 	}
+	if len(forwards) > 0 {
+		open := networkingv1.NetworkPolicyIngressRule{} // from anywhere
+		for _, f := range forwards {
+			p := intstr.FromInt(f)
+			open.Ports = append(open.Ports, networkingv1.NetworkPolicyPort{Protocol: ptr.To(corev1.ProtocolTCP), Port: &p})
+		}
+		policy.Spec.Ingress = append(policy.Spec.Ingress, open)
+	}
+	return policy
 }
 
 func labels(g Guest) map[string]string {
@@ -251,7 +263,9 @@ func labEnv(g Guest) []corev1.EnvVar {
 	if g.Lab == nil {
 		return nil
 	}
-	data, _ := json.Marshal(g.Lab) // a lab is plain data
+	told := *g.Lab
+	told.Path = "" // the author's host path is of no use in a pod
+	data, _ := json.Marshal(&told) // a lab is plain data
 	return []corev1.EnvVar{{Name: instance.LabVar, Value: string(data)}, {Name: instance.LabGuestVar, Value: g.LabGuest}}
 }
 

@@ -248,6 +248,7 @@ func TestServiceForForwards(t *testing.T) {
 	}
 
 	l, guests := testLab(t)
+	l.Path = "/home/author/labs/trio.toml"
 	a := guests["a"]
 	a.Forwards = []int{2222}
 	guests["a"] = a
@@ -260,5 +261,17 @@ func TestServiceForForwards(t *testing.T) {
 	}
 	if svc.Spec.ClusterIP != corev1.ClusterIPNone || len(svc.Spec.Ports) != 2 || svc.Spec.Ports[0].Port != 2222 || svc.Spec.Ports[1].Port != lan.VXLANPort {
 		t.Errorf("lab guest a's service %+v", svc.Spec)
+	}
+	// The network policy lets the forward through from anywhere, beside the tunnel from the lab.
+	var np networkingv1.NetworkPolicy
+	docs = bytes.Split(data, []byte("\n---\n"))
+	if err := yaml.UnmarshalStrict(docs[len(docs)-1], &np); err != nil {
+		t.Fatal(err)
+	}
+	if in := np.Spec.Ingress; len(in) != 2 || len(in[1].From) != 0 || len(in[1].Ports) != 1 || in[1].Ports[0].Port.IntValue() != 2222 || *in[1].Ports[0].Protocol != corev1.ProtocolTCP {
+		t.Errorf("the policy's ingress: %+v", in)
+	}
+	if bytes.Contains(data, []byte("/home/author")) {
+		t.Error("the lab file's host path went into the pods' environment")
 	}
 }

@@ -98,7 +98,7 @@ func (l *LAN) accept() {
 			c.Close()
 			continue
 		}
-		if !l.attach(c, MaxMACs) {
+		if !l.attach(c, MaxMACs, false) {
 			return
 		}
 	}
@@ -169,14 +169,20 @@ const (
 	MaxCapture = 256 << 20
 )
 
-// Port is a guest's connection as a gvisor-tap-vsock switch reads it: each read is one frame (the
-// socket keeps frames apart), which record (if any) sees on its way in. Frames the switch must not
-// see are dropped here. A LAN's switch and the user network's (build/usernet) are the same.
+// Port is a guest's connection (or a tunnel's) as a gvisor-tap-vsock switch reads it: each read is
+// one frame (the socket keeps frames apart), which record (if any) sees on its way in. Frames the
+// switch must not see are dropped here, and so are frames the switch would send back out of the
+// port they came in through (split horizon: the switch sends a unicast back to its port when it
+// learnt the destination there, which between two tunnels makes a loop). A LAN's switch and the
+// user network's (build/usernet) are the same.
 type Port struct {
 	net.Conn
 	record  func(frame []byte)
+	mu      sync.Mutex
 	macs    map[[6]byte]bool // source addresses this port has sent from
+	order   [][6]byte        // the same, oldest first (evict)
 	maxMACs int              // how many it may
+	evict   bool             // a new one beyond maxMACs pushes out the oldest instead of being refused
 }
 
 // NewPort is c as a switch's port; record, if not nil, is given each frame the switch gets.
@@ -196,19 +202,40 @@ func (p *Port) Read(b []byte) (int, error) {
 	}
 }
 
+// Write passes a frame from the switch to the port's far end, unless its source is behind the port.
+func (p *Port) Write(frame []byte) (int, error) {
+	if len(frame) >= MinFrame {
+		p.mu.Lock()
+		back := p.macs[[6]byte(frame[6:12])]
+		p.mu.Unlock()
+		if back {
+			return len(frame), nil
+		}
+	}
+	return p.Conn.Write(frame)
+}
+
 // allowed says whether the switch may have frame: long enough, and from one of the port's first
-// maxMACs source addresses.
+// maxMACs source addresses (or, with evict, its latest).
 func (p *Port) allowed(frame []byte) bool {
 	if len(frame) < MinFrame {
 		return false
 	}
 	src := [6]byte(frame[6:12])
-	if !p.macs[src] {
-		if len(p.macs) >= p.maxMACs {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.macs[src] {
+		return true
+	}
+	if len(p.macs) >= p.maxMACs {
+		if !p.evict {
 			return false
 		}
-		p.macs[src] = true
+		delete(p.macs, p.order[0])
+		p.order = p.order[1:]
 	}
+	p.macs[src] = true
+	p.order = append(p.order, src)
 	return true
 }
 

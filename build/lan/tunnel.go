@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -70,9 +71,9 @@ type tunnelLAN struct {
 	named   []int      // for each peer, which of its names resolved last (under looking)
 
 	mu     sync.Mutex
-	addrs  []netip.AddrPort           // the peers' current addresses
-	looked time.Time                  // when they were looked up
-	behind map[[6]byte]netip.AddrPort // where a source address was last seen
+	addrs  []netip.AddrPort           // each peer's current address; the zero value while not found
+	looked time.Time                  // when they were all looked up
+	behind map[[6]byte]netip.AddrPort // where a source address was last seen, TunnelMACs at most
 }
 
 // NewTunnel carries LANs over conn (bound to the host's tunnel port). resolve looks up a peer's name
@@ -100,39 +101,51 @@ func (t *Tunnel) Join(l *LAN, vni uint32, peers []Peer) error {
 	if err != nil {
 		return fmt.Errorf("LAN %s: %w", l.Name, err)
 	}
-	tl := &tunnelLAN{vni: vni, peers: peers, end: ours, behind: map[[6]byte]netip.AddrPort{}, named: make([]int, len(peers))}
+	tl := &tunnelLAN{vni: vni, peers: peers, end: ours, behind: map[[6]byte]netip.AddrPort{},
+		named: make([]int, len(peers)), addrs: make([]netip.AddrPort, len(peers))}
+	t.lookUp(tl, false)
 	t.mu.Lock()
-	if _, taken := t.lans[vni]; taken {
-		t.mu.Unlock()
+	_, taken := t.lans[vni]
+	closed := t.ctx.Err() != nil
+	if !taken && !closed {
+		t.lans[vni] = tl
+		t.wg.Add(1)
+	}
+	t.mu.Unlock()
+	if taken || closed {
 		ours.Close()
 		theirs.Close()
+		if closed {
+			return fmt.Errorf("LAN %s: the tunnel is closed", l.Name)
+		}
 		return fmt.Errorf("LAN %s: VXLAN network identifier %d is another LAN's", l.Name, vni)
 	}
-	t.lans[vni] = tl
-	t.mu.Unlock()
-	t.lookUp(tl)
-	if !l.attach(theirs, TunnelMACs) {
+	attached := l.attach(theirs, TunnelMACs, true)
+	if !attached {
+		ours.Close() // send sees it at once and ends
+	}
+	go t.send(tl)
+	if !attached {
 		return fmt.Errorf("LAN %s is closed", l.Name)
 	}
-	t.wg.Add(1)
-	go t.send(tl)
 	return nil
 }
 
 // Close stops the tunnel; the LANs' ports go when the LANs close.
 func (t *Tunnel) Close() error {
-	t.cancel()
-	err := t.conn.Close()
 	t.mu.Lock()
+	t.cancel()
 	for _, tl := range t.lans {
 		tl.end.Close()
 	}
 	t.mu.Unlock()
+	err := t.conn.Close()
 	t.wg.Wait()
 	return err
 }
 
-// send passes the frames the switch gives the tunnel's port to the peers.
+// send passes the frames the switch gives the tunnel's port to the peers. The switch never gives
+// the port a frame that came in through it (Port's split horizon).
 func (t *Tunnel) send(tl *tunnelLAN) {
 	defer t.wg.Done()
 	buf := make([]byte, vxlanHeader+MaxFrame+1)
@@ -152,7 +165,8 @@ func (t *Tunnel) send(tl *tunnelLAN) {
 	}
 }
 
-// destinations are where a frame to dst goes: the peer dst was last seen behind, or every peer.
+// destinations are where a frame to dst goes: the peer dst was last seen behind, or every peer
+// found.
 func (tl *tunnelLAN) destinations(dst [6]byte) []netip.AddrPort {
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
@@ -161,10 +175,18 @@ func (tl *tunnelLAN) destinations(dst [6]byte) []netip.AddrPort {
 			return []netip.AddrPort{at}
 		}
 	}
-	return tl.addrs
+	var all []netip.AddrPort
+	for _, a := range tl.addrs {
+		if a.IsValid() {
+			all = append(all, a)
+		}
+	}
+	return all
 }
 
-// receive takes the peers' datagrams and passes their frames to the LANs' switches.
+// receive takes the peers' datagrams and passes their frames to the LANs' switches. A switch that
+// does not take a frame at once (a guest that stopped reading holds it up) loses it, rather than
+// holding up the tunnel's other LANs.
 func (t *Tunnel) receive() {
 	defer t.wg.Done()
 	buf := make([]byte, vxlanHeader+MaxFrame+1)
@@ -184,6 +206,7 @@ func (t *Tunnel) receive() {
 		tl := t.lans[vni]
 		t.mu.Unlock()
 		if tl != nil && tl.admit(from, [6]byte(frame[6:12])) {
+			tl.end.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 			tl.end.Write(frame)
 		}
 	}
@@ -203,18 +226,16 @@ func (tl *tunnelLAN) admit(from netip.AddrPort, src [6]byte) bool {
 	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
-	for _, a := range tl.addrs {
-		if a == from {
-			if _, known := tl.behind[src]; known || len(tl.behind) < TunnelMACs {
-				tl.behind[src] = from
-			}
-			return true
-		}
+	if !slices.Contains(tl.addrs, from) {
+		return false
 	}
-	return false
+	if _, known := tl.behind[src]; known || len(tl.behind) < TunnelMACs {
+		tl.behind[src] = from
+	}
+	return true
 }
 
-// refresh looks the peers up again every resolveEvery.
+// refresh looks the peers up again every resolveEvery, and those not found every resolveMissing.
 func (t *Tunnel) refresh() {
 	defer t.wg.Done()
 	tick := time.NewTicker(resolveMissing)
@@ -233,53 +254,65 @@ func (t *Tunnel) refresh() {
 		t.mu.Unlock()
 		for _, tl := range lans {
 			tl.mu.Lock()
-			due := time.Since(tl.looked) >= resolveEvery || len(tl.addrs) < len(tl.peers)
+			all := time.Since(tl.looked) >= resolveEvery
 			tl.mu.Unlock()
-			if due {
-				t.lookUp(tl)
-			}
+			t.lookUp(tl, !all)
 		}
 	}
 }
 
-// lookUp resolves tl's peers; a peer that does not resolve (its pod is not up) is left out until
-// it does. Addresses that changed are forgotten with what was learnt behind them.
-func (t *Tunnel) lookUp(tl *tunnelLAN) {
+// lookUp resolves tl's peers (with missingOnly, those not found yet). A peer whose names are not
+// found (its pod is not up) has no address until they are; one whose lookup fails otherwise (the
+// resolver is down for a moment) keeps the address it had. What was learnt behind an address that
+// changed is forgotten.
+func (t *Tunnel) lookUp(tl *tunnelLAN, missingOnly bool) {
 	tl.looking.Lock() // Join's first lookup and refresh's may meet
 	defer tl.looking.Unlock()
-	var addrs []netip.AddrPort
+	tl.mu.Lock()
+	addrs := slices.Clone(tl.addrs)
+	tl.mu.Unlock()
 	for i, p := range tl.peers {
-		// The name that resolved last time first: a name that does not resolve may cost the
-		// lookup's whole timeout (a resolver that asks one that cannot be reached).
-		for k := range p.Names {
-			name := p.Names[(tl.named[i]+k)%len(p.Names)]
-			ctx, cancel := context.WithTimeout(t.ctx, 2*time.Second)
-			found, err := t.resolve(ctx, name)
-			cancel()
-			if err == nil && len(found) > 0 {
-				addrs = append(addrs, netip.AddrPortFrom(found[0].Unmap(), uint16(p.Port)))
-				tl.named[i] = (tl.named[i] + k) % len(p.Names)
-				break
-			}
+		if missingOnly && addrs[i].IsValid() {
+			continue
 		}
+		addrs[i] = t.resolvePeer(tl, i, p, addrs[i])
 	}
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
-	tl.addrs, tl.looked = addrs, time.Now()
+	tl.addrs = addrs
+	if !missingOnly {
+		tl.looked = time.Now()
+	}
 	for mac, at := range tl.behind {
-		if !containsAddr(addrs, at) {
+		if !slices.Contains(addrs, at) {
 			delete(tl.behind, mac)
 		}
 	}
 }
 
-func containsAddr(addrs []netip.AddrPort, a netip.AddrPort) bool {
-	for _, b := range addrs {
-		if a == b {
-			return true
+// resolvePeer is peer i's address: its names tried in turn, the one that resolved last first (a
+// name that does not resolve may cost the lookup's whole timeout, from a resolver that asks one
+// that cannot be reached). had is kept when no name is found for certain not to exist.
+func (t *Tunnel) resolvePeer(tl *tunnelLAN, i int, p Peer, had netip.AddrPort) netip.AddrPort {
+	gone := true
+	for k := range p.Names {
+		name := p.Names[(tl.named[i]+k)%len(p.Names)]
+		ctx, cancel := context.WithTimeout(t.ctx, 2*time.Second)
+		found, err := t.resolve(ctx, name)
+		cancel()
+		if err == nil && len(found) > 0 {
+			tl.named[i] = (tl.named[i] + k) % len(p.Names)
+			return netip.AddrPortFrom(found[0].Unmap(), uint16(p.Port))
+		}
+		var dnsErr *net.DNSError
+		if err != nil && !(errors.As(err, &dnsErr) && dnsErr.IsNotFound) {
+			gone = false
 		}
 	}
-	return false
+	if gone {
+		return netip.AddrPort{}
+	}
+	return had
 }
 
 // seqpacketPair is a connected pair of unix seqpacket sockets: one frame a packet, as a guest's
@@ -308,8 +341,9 @@ func seqpacketPair() (net.Conn, net.Conn, error) {
 }
 
 // attach makes c a port of the switch, as accept does for an admitted guest, with room for
-// maxMACs source addresses. It says false when the LAN is closed.
-func (l *LAN) attach(c net.Conn, maxMACs int) bool {
+// maxMACs source addresses; evict: a new address pushes out the oldest rather than being refused
+// (the tunnel's port, which stays for as long as the LAN). It says false when the LAN is closed.
+func (l *LAN) attach(c net.Conn, maxMACs int, evict bool) bool {
 	if !l.track(c) {
 		return false
 	}
@@ -318,7 +352,7 @@ func (l *LAN) attach(c net.Conn, maxMACs int) bool {
 		defer l.wg.Done()
 		defer l.untrack(c)
 		p := NewPort(c, l.record)
-		p.maxMACs = maxMACs
+		p.maxMACs, p.evict = maxMACs, evict
 		l.sw.Accept(l.ctx, p, types.BessProtocol)
 	}()
 	return true

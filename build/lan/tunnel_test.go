@@ -4,19 +4,21 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
 
 // names is a resolver over a map that a test changes as pods come and go.
 type names struct {
-	mu sync.Mutex
-	m  map[string]netip.Addr
+	mu   sync.Mutex
+	m    map[string]netip.Addr
+	down bool // the resolver answers nothing (a DNS server restarting)
 }
 
 func (n *names) set(name string, a netip.Addr) {
@@ -28,10 +30,19 @@ func (n *names) set(name string, a netip.Addr) {
 func (n *names) resolve(_ context.Context, name string) ([]netip.Addr, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.down {
+		return nil, &net.DNSError{Err: "i/o timeout", Name: name, IsTimeout: true}
+	}
 	if a, ok := n.m[name]; ok {
 		return []netip.Addr{a}, nil
 	}
-	return nil, errors.New("no such host")
+	return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
+}
+
+func (n *names) remove(name string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	delete(n.m, name)
 }
 
 // site is one pod of a lab: a LAN switch, a guest on it, and the tunnel on a loopback port.
@@ -44,8 +55,14 @@ type site struct {
 
 func newSite(t *testing.T, n *names) *site {
 	t.Helper()
+	return newSiteCapturing(t, n, nil)
+}
+
+// newSiteCapturing is newSite with the LAN's capture written to capture.
+func newSiteCapturing(t *testing.T, n *names, capture io.Writer) *site {
+	t.Helper()
 	socket := filepath.Join(t.TempDir(), "lan.sock")
-	l, err := Start("left", socket, nil, ours)
+	l, err := Start("left", socket, capture, ours)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,4 +179,106 @@ func FuzzParseVXLAN(f *testing.F) {
 			t.Errorf("accepted %x as VNI %d, frame %x", d, vni, fr)
 		}
 	})
+}
+
+// frameCounter counts what a LAN's capture is given: a record header and a frame for each frame.
+type frameCounter struct{ writes atomic.Int64 }
+
+func (c *frameCounter) Write(p []byte) (int, error) { c.writes.Add(1); return len(p), nil }
+
+// TestTunnelMakesNoLoop: four pods on one LAN; b's pod goes (its name is no longer found), so the
+// others forget what was behind it, while their switches still send b's address to the tunnel. One
+// frame to b then must not go round between the pods without end (it did, at 240,000 frames a
+// second, until the port kept the switch from sending a frame back where it came from).
+func TestTunnelMakesNoLoop(t *testing.T) {
+	loop := netip.MustParseAddr("127.0.0.1")
+	n := &names{m: map[string]netip.Addr{"a": loop, "b": loop, "c": loop, "d": loop}}
+	counters := map[string]*frameCounter{}
+	sites := map[string]*site{}
+	for _, name := range []string{"a", "b", "c", "d"} {
+		counters[name] = &frameCounter{}
+		sites[name] = newSiteCapturing(t, n, counters[name])
+	}
+	for name, s := range sites {
+		var peers []Peer
+		for other, o := range sites {
+			if other != name {
+				peers = append(peers, Peer{Names: []string{other}, Port: o.port})
+			}
+		}
+		if err := s.tunnel.Join(s.lan, 1, peers); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	for _, name := range []string{"a", "c", "d"} {
+		go func(g *net.UnixConn) { // the guests read what comes
+			buf := make([]byte, 2048)
+			for {
+				if _, err := g.Read(buf); err != nil {
+					return
+				}
+			}
+		}(sites[name].guest)
+	}
+	broadcast, _ := net.ParseMAC("ff:ff:ff:ff:ff:ff")
+	macA, _ := net.ParseMAC("52:54:01:01:01:01")
+	macB, _ := net.ParseMAC("52:54:01:02:01:01")
+	sites["b"].guest.Write(frame(broadcast, macB, "B is here"))
+	sites["a"].guest.Write(frame(broadcast, macA, "A is here"))
+	time.Sleep(300 * time.Millisecond)
+	n.remove("b")
+	sites["b"].tunnel.Close()
+	time.Sleep(resolveEvery + 1500*time.Millisecond) // the others look b up again and forget it
+	total := func() int64 {
+		return counters["a"].writes.Load() + counters["c"].writes.Load() + counters["d"].writes.Load()
+	}
+	before := total()
+	sites["a"].guest.Write(frame(macB, macA, "one frame to B"))
+	time.Sleep(time.Second)
+	if got := total() - before; got > 20 {
+		t.Errorf("one frame became %d capture writes in a second at a, c and d: a loop", got)
+	}
+}
+
+// TestTunnelPeersAndLANs: a peer is admitted on the LANs it is a peer of, not on the tunnel's
+// others; and a resolver that fails for a while (not a name found missing) loses no peer.
+func TestTunnelPeersAndLANs(t *testing.T) {
+	loop := netip.MustParseAddr("127.0.0.1")
+	n := &names{m: map[string]netip.Addr{"trio-a": loop, "trio-b": loop}}
+	a, b := newSite(t, n), newSite(t, n)
+	// A second LAN at b, whose peer is not a.
+	other := filepath.Join(t.TempDir(), "right.sock")
+	right, err := Start("right", other, nil, ours)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { right.Close() })
+	rightGuest := guest(t, other)
+	if err := a.tunnel.Join(a.lan, 1, []Peer{{Names: []string{"trio-b"}, Port: b.port}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.tunnel.Join(b.lan, 1, []Peer{{Names: []string{"trio-a"}, Port: a.port}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.tunnel.Join(right, 2, []Peer{{Names: []string{"trio-c"}, Port: a.port}}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	broadcast, _ := net.ParseMAC("ff:ff:ff:ff:ff:ff")
+	macA, _ := net.ParseMAC("52:54:01:01:01:01")
+	to := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: b.port}
+	a.tunnel.conn.WriteToUDP(vxlan(2, frame(broadcast, macA, "onto a LAN a is not on")), to)
+	if got := receive(t, rightGuest); got != nil {
+		t.Errorf("a put %q on b's other LAN", got)
+	}
+	n.mu.Lock()
+	n.down = true
+	n.mu.Unlock()
+	time.Sleep(resolveEvery + 1500*time.Millisecond) // b looks a up again, and fails
+	hello := frame(broadcast, macA, "still here")
+	a.guest.Write(hello)
+	if got := receive(t, b.guest); !bytes.Equal(got, hello) {
+		t.Errorf("after the resolver failed, B got %q, want A's frame", got)
+	}
 }
