@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -187,5 +188,45 @@ func TestLANAdmits(t *testing.T) {
 		t.Fatal("a process not admitted read from the LAN")
 	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		t.Fatal("a process not admitted was kept connected")
+	}
+}
+
+// TestPortMACBound: a guest's port refuses source addresses past its bound (it goes when the guest
+// does); a tunnel's port, which stays, pushes out its oldest instead, so nobody can shut new
+// addresses out of it for good. Neither gives the switch's frames back to where they came from.
+func TestPortMACBound(t *testing.T) {
+	for _, evict := range []bool{false, true} {
+		ours, theirs := net.Pipe()
+		defer ours.Close()
+		defer theirs.Close()
+		p := NewPort(ours, nil)
+		p.maxMACs, p.evict = 2, evict
+		var allowed []bool
+		for i := byte(1); i <= 3; i++ {
+			allowed = append(allowed, p.allowed(frame(net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, net.HardwareAddr{2, 0, 0, 0, 0, i}, "x")))
+		}
+		if want := []bool{true, true, evict}; !slices.Equal(allowed, want) {
+			t.Errorf("evict %v: allowed %v, want %v", evict, allowed, want)
+		}
+		if evict && (p.macs[[6]byte{2, 0, 0, 0, 0, 1}] || len(p.macs) != 2) {
+			t.Errorf("evict: the oldest is still there: %v", p.macs)
+		}
+		// A frame from behind the port is not written back to it; another is.
+		got := make(chan []byte, 2)
+		go func() {
+			buf := make([]byte, 64)
+			for {
+				n, err := theirs.Read(buf)
+				if err != nil {
+					return
+				}
+				got <- slices.Clone(buf[:n])
+			}
+		}()
+		p.Write(frame(net.HardwareAddr{2, 0, 0, 0, 0, 9}, net.HardwareAddr{2, 0, 0, 0, 0, 2}, "back"))
+		p.Write(frame(net.HardwareAddr{2, 0, 0, 0, 0, 2}, net.HardwareAddr{2, 0, 0, 0, 0, 9}, "forth"))
+		if f := <-got; !bytes.HasSuffix(f, []byte("forth")) {
+			t.Errorf("evict %v: the port got %q first, want only the frame from elsewhere", evict, f)
+		}
 	}
 }
