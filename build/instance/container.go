@@ -180,7 +180,7 @@ func checkStateFiles(dir string, spec Spec) error {
 	regular := []string{cowFile, tokenFile, lockFile, specFile, stateFile, consoleFile, imageIDFile}
 	var folders []string
 	if spec.LabGuest != "" {
-		regular = append(regular, filepath.Join(disksDir, spec.LabGuest, filepath.Base(diskOf(dir, spec))))
+		regular = append(regular, filepath.Join(disksDir, spec.LabGuest, filepath.Base(diskOf(dir, spec))), lab.ConsolePath(logsDir, spec.LabGuest))
 		folders = []string{disksDir, filepath.Join(disksDir, spec.LabGuest), logsDir, runsDir}
 	}
 	for _, name := range append(regular, folders...) {

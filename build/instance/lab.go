@@ -67,7 +67,7 @@ func (s *supervisor) bootLab(ctx context.Context) (string, string, error) {
 		go func() { defer close(done); s.checkLab(checking, r) }()
 		defer func() { stopChecking(); <-done }() // before the lab stops
 	}
-	fmt.Fprintf(s.log, "[simple-uml: lab %s is up: %s; consoles logged in %s]\n", s.spec.Lab.Name, strings.Join(s.spec.Lab.GuestNames(), ", "), r.Dir)
+	fmt.Fprintf(s.log, "[simple-uml: lab %s is up: %s; consoles logged in %s]\n", s.spec.Lab.Name, strings.Join(s.spec.Lab.GuestNames(), ", "), filepath.Join(s.dir, logsDir))
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {

@@ -264,7 +264,7 @@ func labEnv(g Guest) []corev1.EnvVar {
 		return nil
 	}
 	told := *g.Lab
-	told.Path = "" // the author's host path is of no use in a pod
+	told.Path = ""                 // the author's host path is of no use in a pod
 	data, _ := json.Marshal(&told) // a lab is plain data
 	return []corev1.EnvVar{{Name: instance.LabVar, Value: string(data)}, {Name: instance.LabGuestVar, Value: g.LabGuest}}
 }

@@ -35,7 +35,7 @@ type Options struct {
 	// image, memory, arguments, network and LANs.
 	Guest uml.Options
 	Image func(Guest) (Image, error) // what a guest boots: its image, or its recipe's
-	Runs  string                     // where the run's own folder is made: COW files, console logs, captures
+	Runs  string                     // where the run's own folder is made: COW files, console logs (without Logs), captures
 	// Disks, when set, keeps each guest's COW file in Disks/<guest>/ across runs (a lab instance's),
 	// rather than in the run's folder, which Stop empties of them.
 	Disks string
@@ -62,7 +62,7 @@ type Options struct {
 // Running is a started lab. Stop ends it.
 type Running struct {
 	Lab     *Lab
-	Dir     string // the run's own folder: the guests' folders while it runs, then its consoles and captures
+	Dir     string // the run's own folder: the guests' folders while it runs, then its captures and (without Options.Logs) consoles
 	own     *files.PrivateDir
 	sockets *files.PrivateDir // a short private folder for the LANs' sockets (a socket's path has 107 bytes)
 	token   string            // what a console's client sends first (build/console)

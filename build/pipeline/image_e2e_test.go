@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -117,7 +118,8 @@ func TestImageEndToEnd(t *testing.T) {
 
 // forwardEndToEnd: an image made with a forward (boot.forward 8080:80) listens on the container's
 // own addresses, so that `podman run -p` publishes it: a server in the guest answers on the host's
-// 127.0.0.1.
+// 127.0.0.1. The door to the host stays closed from inside the container: the guest reaches
+// neither the container's loopback nor its own address.
 func forwardEndToEnd(t *testing.T, cfg config.Config) {
 	if _, err := Image(context.Background(), cfg, testLog(t)); err != nil {
 		t.Fatal(err)
@@ -133,8 +135,19 @@ func forwardEndToEnd(t *testing.T, cfg config.Config) {
 	}) {
 		t.Fatalf("the guest never got ready:\n%s", podman(t, "logs", name))
 	}
-	podmanConsole(t, name, "serving", "\n", "root\n", "suml\n",
-		"nc -l -p 80 -e /bin/sh -c 'echo SUML-FORWARD-OK' >/dev/null 2>&1 & echo serv''ing\n")
+	// The server in the guest answers once. Before the host asks it, the guest tries the doors the
+	// container has and that stay closed: its loopback (10.0.2.2, where the forward listens too)
+	// and its own address.
+	own := podman(t, "inspect", "--format", "{{.NetworkSettings.IPAddress}}", name)
+	screen := podmanConsole(t, name, "own-", "\n", "root\n", "suml\n",
+		"nc -l -p 80 -e /bin/sh -c 'echo SUML-FORWARD-OK' >/dev/null 2>&1 &\n",
+		"nc -w 3 10.0.2.2 8080 </dev/null; echo d''oor-$?\n",
+		"nc -w 3 "+own+" 8080 </dev/null; echo o''wn-$?\n")
+	for _, door := range []string{"door", "own"} {
+		if m := regexp.MustCompile(door + `-(\d+)`).FindStringSubmatch(screen); m == nil || m[1] == "0" || strings.Contains(screen, "SUML-FORWARD-OK") {
+			t.Errorf("from inside the container the guest reached its %s door (host access is closed):\n%s", door, screen)
+		}
+	}
 	var got []byte
 	for try := 0; try < 20 && !strings.Contains(string(got), "SUML-FORWARD-OK"); try++ {
 		time.Sleep(200 * time.Millisecond) // the server may not listen yet

@@ -20,6 +20,7 @@ import (
 
 	"github.com/simple-uml/simple-uml/build/digest"
 	"github.com/simple-uml/simple-uml/build/files"
+	"github.com/simple-uml/simple-uml/build/lock"
 )
 
 // Cmd describes one external command.
@@ -182,11 +183,21 @@ func SelfIn(dir, shared string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("read this program: %w", err)
 	}
+	self, err := os.Stat("/proc/self/exe")
+	if err != nil {
+		return "", err
+	}
 	if err := os.MkdirAll(shared, 0o700); err != nil {
 		return "", err
 	}
+	// One up at a time here: another's prune would take a copy this one has made and not linked yet.
+	held, err := lock.Acquire(context.Background(), filepath.Join(shared, ".lock"), "a copy of this program", io.Discard)
+	if err != nil {
+		return "", err
+	}
+	defer held.Release()
 	one := filepath.Join(shared, sum)
-	if !files.Exists(one) {
+	if fi, err := os.Stat(one); err != nil || fi.Size() != self.Size() { // none, or cut short by a crash
 		if err := files.WriteAtomic(one, 0o500, func(w io.Writer) error { return files.Stream(w, "/proc/self/exe") }); err != nil {
 			return "", fmt.Errorf("copy this program into %s: %w", shared, err)
 		}
@@ -203,10 +214,14 @@ func SelfIn(dir, shared string) (string, error) {
 }
 
 // pruneUnlinked removes the programs in shared but keep that no folder links any more (their only
-// name is there): a supervisor running one keeps it open regardless.
+// name is there): a supervisor running one keeps it open regardless. Dot files (the lock, a copy
+// being written) stay.
 func pruneUnlinked(shared, keep string) {
 	entries, _ := os.ReadDir(shared)
 	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
 		path := filepath.Join(shared, e.Name())
 		var st syscall.Stat_t
 		if path != keep && syscall.Lstat(path, &st) == nil && st.Mode&syscall.S_IFMT == syscall.S_IFREG && st.Nlink == 1 {

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -206,5 +207,23 @@ func TestSelfInSharesOneCopy(t *testing.T) {
 	// Again in a: the link is made anew, not an error.
 	if _, err := SelfIn(a, shared); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSelfInAtOnce: ups at the same moment each get the program (one's prune once took the copy
+// another had just made and not linked yet).
+func TestSelfInAtOnce(t *testing.T) {
+	for round := 0; round < 5; round++ {
+		shared := t.TempDir()
+		var wg sync.WaitGroup
+		errs := make([]error, 4)
+		for i := range errs {
+			dir := t.TempDir()
+			wg.Go(func() { _, errs[i] = SelfIn(dir, shared) })
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
 	}
 }

@@ -128,11 +128,11 @@ const SettleTimeout = 5 * time.Second
 // settledText is what the kernel prints once an emergency remount has written everything out.
 const settledText = "Emergency Remount complete"
 
-// settleCommands are sent in turn: the console log level the kernel starts with (a guest booted
-// with quiet, or that lowered its level, would not print settledText), an emergency sync, and
-// every file system remounted read-only. The management console's sysrq is held to the guest's
-// kernel.sysrq setting: a guest whose root turned those keys off is stopped unsettled, after
-// the timeout.
+// settleCommands are sent in turn: console log level 7, a kernel's default (a guest booted with
+// quiet, or that lowered its level, would not print settledText), an emergency sync, and every
+// file system remounted read-only. The management console's sysrq is held to the guest's
+// kernel.sysrq setting: a guest whose root turned those keys off (or, quiet, the log level's key
+// alone, as kernel.sysrq=176 does) is stopped unsettled, after the timeout.
 var settleCommands = []string{"sysrq 7", "sysrq s", "sysrq u"}
 
 // Settle has the guest write what it holds in memory to its disks (an emergency sync, then every
