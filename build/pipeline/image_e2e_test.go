@@ -140,7 +140,7 @@ func forwardEndToEnd(t *testing.T, cfg config.Config) {
 	// and its own address.
 	own := podman(t, "inspect", "--format", "{{.NetworkSettings.IPAddress}}", name)
 	screen := podmanConsole(t, name, "own-", "\n", "root\n", "suml\n",
-		"nc -l -p 80 -e /bin/sh -c 'echo SUML-FORWARD-OK' >/dev/null 2>&1 &\n",
+		"nc -l -p 80 -e /bin/sh -c 'echo SUML-FOR''WARD-OK' >/dev/null 2>&1 &\n", // its answer is not what was typed
 		"nc -w 3 10.0.2.2 8080 </dev/null; echo d''oor-$?\n",
 		"nc -w 3 "+own+" 8080 </dev/null; echo o''wn-$?\n")
 	for _, door := range []string{"door", "own"} {
