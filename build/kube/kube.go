@@ -245,13 +245,13 @@ func PodSpec(g Guest) corev1.PodSpec {
 			},
 			VolumeMounts: []corev1.VolumeMount{
 				{Name: "disk", MountPath: instance.ContainerStateDir},
-				{Name: "memory", MountPath: instance.ContainerTempDir},
+				{Name: memoryVolume(g), MountPath: instance.ContainerTempDir},
 			},
 		}},
 		Volumes: []corev1.Volume{
 			{Name: "disk", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: g.Name + "-disk"}}},
 			// UML's memory file, and its run folder's sockets: in memory, never on the claim's disk.
-			{Name: "memory", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
+			{Name: memoryVolume(g), VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
 				Medium: corev1.StorageMediumMemory, SizeLimit: resource.NewQuantity(g.Memory+memoryMargin, resource.BinarySI),
 			}}},
 		},
@@ -267,6 +267,12 @@ func labEnv(g Guest) []corev1.EnvVar {
 	told.Path = ""                 // the author's host path is of no use in a pod
 	data, _ := json.Marshal(&told) // a lab is plain data
 	return []corev1.EnvVar{{Name: instance.LabVar, Value: string(data)}, {Name: instance.LabGuestVar, Value: g.LabGuest}}
+}
+
+// memoryVolume names the pod's memory-backed volume after its workload: podman kube play makes an
+// emptyDir a volume of that name, which the pods of a lab would otherwise share.
+func memoryVolume(g Guest) string {
+	return strings.TrimRight(g.Name[:min(len(g.Name), 63-len("-memory"))], "-") + "-memory"
 }
 
 // supervisorMemory is what the entrypoint (the supervisor, UML's helpers, the page tables) holds

@@ -182,6 +182,10 @@ func TestLabManifests(t *testing.T) {
 			}
 		}
 		c := pod.Spec.Containers[0]
+		// podman kube play makes an emptyDir a volume by its name: each pod's own.
+		if v := pod.Spec.Volumes[1]; v.EmptyDir == nil || v.Name != "trio-"+g.Name+"-memory" || c.VolumeMounts[1].Name != v.Name {
+			t.Errorf("guest %s's memory volume %q, mounted as %q", g.Name, v.Name, c.VolumeMounts[1].Name)
+		}
 		env := map[string]string{}
 		for _, e := range c.Env {
 			env[e.Name] = e.Value
