@@ -170,14 +170,7 @@ func forwardEndToEnd(t *testing.T, cfg config.Config) {
 // through r); a killed guest's pod comes back with its disk and its LAN; kube down leaves no
 // container.
 func kubeLabEndToEnd(t *testing.T, cfg config.Config) {
-	manifests, err := Kube(context.Background(), cfg, "trio", "", testLog(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.Remove(manifests) })
-	conf := filepath.Join(t.TempDir(), "containers.conf")
-	os.WriteFile(conf, []byte("[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=4096:4096\"]\n[engine]\nruntime = \"runc\"\n"), 0o644)
-	t.Setenv("CONTAINERS_CONF", conf)
+	manifests := kubeManifests(t, cfg, "trio")
 	network := fmt.Sprintf("suml-e2e-%d", os.Getpid())
 	podman(t, "network", "create", network)
 	t.Cleanup(func() { exec.Command("podman", "network", "rm", "-f", network).Run() })
@@ -203,6 +196,7 @@ func kubeLabEndToEnd(t *testing.T, cfg config.Config) {
 		var out []byte
 		var status int
 		waitFor(4*time.Minute, func() bool {
+			var err error
 			out, err = exec.Command("podman", "exec", container(g), ociimage.EntrypointPath, "checks").CombinedOutput()
 			status = exitStatus(err)
 			return status != 2 // 2: still being tried
@@ -272,12 +266,11 @@ func podmanConsole(t *testing.T, container, want string, lines ...string) string
 	return screen.String()
 }
 
-// kubeEndToEnd plays `mage kube`'s manifests with podman kube play (its containers.conf: runc and
-// the limits): the guest gets ready in its pod under the restricted settings, keeps what it wrote
-// on its claim when its process is killed and the pod's restart policy brings it back, and kube
-// down leaves no container.
-func kubeEndToEnd(t *testing.T, cfg config.Config) {
-	manifests, err := Kube(context.Background(), cfg, "", "", testLog(t))
+// kubeManifests writes `mage kube`'s manifests (of lab labName, when given) for podman kube play,
+// and gives podman the containers.conf it needs here: runc and the limits.
+func kubeManifests(t *testing.T, cfg config.Config, labName string) string {
+	t.Helper()
+	manifests, err := Kube(context.Background(), cfg, labName, "", testLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,6 +278,15 @@ func kubeEndToEnd(t *testing.T, cfg config.Config) {
 	conf := filepath.Join(t.TempDir(), "containers.conf")
 	os.WriteFile(conf, []byte("[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=4096:4096\"]\n[engine]\nruntime = \"runc\"\n"), 0o644)
 	t.Setenv("CONTAINERS_CONF", conf)
+	return manifests
+}
+
+// kubeEndToEnd plays `mage kube`'s manifests with podman kube play (its containers.conf: runc and
+// the limits): the guest gets ready in its pod under the restricted settings, keeps what it wrote
+// on its claim when its process is killed and the pod's restart policy brings it back, and kube
+// down leaves no container.
+func kubeEndToEnd(t *testing.T, cfg config.Config) {
+	manifests := kubeManifests(t, cfg, "")
 	podman(t, "kube", "play", "--network", "none", manifests)
 	t.Cleanup(func() {
 		exec.Command("podman", "kube", "down", manifests).Run()
